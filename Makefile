@@ -1,0 +1,39 @@
+# Set-up and entry points. Each target creates or reuses .venv and installs what it needs.
+# Without CUDA the CPU torch wheel (torch==2.13.0) is installed first, so no multi-GB CUDA
+# build is pulled; with CUDA (nvidia-smi works) the default torch and the unsloth extra are used.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.forge-installed
+
+.PHONY: setup test demo lint bench clean-venv
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	if nvidia-smi >/dev/null 2>&1; then \
+		$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,unsloth]'; \
+	else \
+		$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 && \
+		$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'; \
+	fi
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# Until the offline demo lands: scaffold a project in a temp dir and show its status.
+demo: $(STAMP)
+	d=$$(mktemp -d) && $(VENV)/bin/forge init demo --dir $$d/demo && $(VENV)/bin/forge status -p $$d/demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check forge agent tools prompts tests
+
+bench: $(STAMP)
+	$(PY) bench/eval_batching.py && $(PY) bench/train_throughput.py
+
+clean-venv:
+	rm -rf $(VENV)

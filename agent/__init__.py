@@ -1,0 +1,1 @@
+"""forge.agent: the planner's tool-use loop, its guards, budgets, transcript and planners."""

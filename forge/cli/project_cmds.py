@@ -1,0 +1,80 @@
+"""Project commands: init, status, config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from forge.cli.options import open_project, project_option
+
+
+@click.command("init")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None,
+              help="Where to create the project (default: ./NAME).")
+@click.option("--from", "from_dir", type=click.Path(path_type=Path), default=None,
+              help="Import BACKGROUND.md, mission.md, system_prompt.md and dataset files from an older project.")
+def init_cmd(name, directory, from_dir):
+    """Scaffold a forge project (config, context files, datasets, git repo)."""
+    from forge.scaffold import init_project
+
+    target = directory or Path(name)
+    written = init_project(name, target, from_dir)
+    click.echo(f"created {target}/ with {len(written)} files and a first git commit")
+    click.echo("next: write BACKGROUND.md and dataset/gold.jsonl, then `forge status`")
+
+
+@click.command("status")
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def status_cmd(project_dir, as_json):
+    """Best and last score, dataset sizes, iterations, heartbeat and LLM spend."""
+    from forge import status
+
+    data = status.collect(open_project(project_dir))
+    click.echo(json.dumps(data, indent=2) if as_json else status.render(data))
+
+
+@click.group("config")
+def config_group():
+    """Inspect forge.yaml."""
+
+
+@config_group.command("docs")
+def config_docs():
+    """Print the forge.yaml reference (Markdown)."""
+    from forge.config_render import render_markdown
+
+    click.echo(render_markdown(), nl=False)
+
+
+@config_group.command("show")
+@project_option
+def config_show(project_dir):
+    """Print the effective config (defaults filled in) as YAML."""
+    import dataclasses
+
+    import yaml
+
+    project = open_project(project_dir)
+    click.echo(yaml.safe_dump(dataclasses.asdict(project.config), sort_keys=False), nl=False)
+
+
+@config_group.command("check")
+@project_option
+def config_check(project_dir):
+    """Validate forge.yaml and the dataset files."""
+    from forge.datasets import load_examples
+
+    project = open_project(project_dir)
+    paths = [project.seed_path, project.canonical_path, project.gold_path, project.sealed_path]
+    counts = {project.rel(p): len(load_examples(p, project.rel(p), missing_ok=True)) for p in paths if p}
+    project.gold_guard().check_training_path(project.canonical_path, project.rel(project.canonical_path))
+    click.echo("forge.yaml: ok")
+    for rel, n in counts.items():
+        click.echo(f"{rel}: ok ({n} examples)")
+
+
+COMMANDS = [init_cmd, status_cmd, config_group]

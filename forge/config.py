@@ -1,0 +1,141 @@
+"""Load, validate and patch forge.yaml.
+
+Errors are one line naming the file and the key path, e.g.
+`forge.yaml: training.learning_rate: must be > 0, got -1`.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from forge.atomic import write_text_atomic
+from forge.config_fields import ForgeConfig
+from forge.config_schema import build, config_schema
+from forge.errors import ConfigError
+from forge.yaml_edit import apply_patch_text
+
+CONFIG_NAME = "forge.yaml"
+
+_TYPE_WORDS = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
+               "array": "a list", "object": "a mapping", "null": "null"}
+
+
+def _describe(value) -> str:
+    return repr(value) if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def _message(err: jsonschema.ValidationError) -> tuple[str, str]:
+    """(key path, what is wrong) for one schema error."""
+    path = ".".join(str(p) for p in err.absolute_path)
+    v, value, arg = err.validator, err.instance, err.validator_value
+    if v == "additionalProperties":
+        allowed = list(err.schema.get("properties", {}))
+        unknown = sorted(set(value) - set(allowed))[0]
+        key = f"{path}.{unknown}" if path else unknown
+        close = difflib.get_close_matches(str(unknown), allowed, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(allowed)})"
+        return key, f"unknown key{hint}"
+    if v == "type":
+        types = arg if isinstance(arg, list) else [arg]
+        return path, f"must be {' or '.join(_TYPE_WORDS[t] for t in types)}, got {_describe(value)}"
+    ops = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+    if v in ops:
+        return path, f"must be {ops[v]} {arg:g}, got {_describe(value)}"
+    if v == "enum":
+        return path, f"must be one of {', '.join(map(str, arg))}, got {_describe(value)}"
+    if v == "minLength":
+        return path, "must not be empty"
+    if v == "maxLength":
+        return path, f"must be at most {arg} characters, got {len(value)}"
+    if v == "minItems":
+        return path, f"must have at least {arg} item(s)"
+    if v == "maxItems":
+        return path, f"must have at most {arg} items, got {len(value)}"
+    return path, err.message
+
+
+def validate(data, display: str = CONFIG_NAME) -> ForgeConfig:
+    """Typed config from raw YAML data, or ConfigError naming the first bad key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{display}: must be a mapping of sections, got {type(data).__name__}")
+    errors = sorted(jsonschema.Draft202012Validator(config_schema()).iter_errors(data),
+                    key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        key, what = _message(errors[0])
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise ConfigError(f"{display}: {key + ': ' if key else ''}{what}{more}")
+    cfg = build(ForgeConfig, data)
+    if cfg.training.epochs_max < cfg.training.epochs_min:
+        raise ConfigError(f"{display}: training.epochs_max: must be >= training.epochs_min "
+                          f"({cfg.training.epochs_min}), got {cfg.training.epochs_max}")
+    return cfg
+
+
+def parse_yaml(text: str, display: str = CONFIG_NAME):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{display}:{mark.line + 1}:{mark.column + 1}" if mark else display
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+
+
+def read_raw(path: Path, display: str | None = None) -> dict:
+    display = display or path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{display}: not found") from None
+    data = parse_yaml(text, display)
+    validate(data, display)
+    return data or {}
+
+
+def load(path: Path, display: str | None = None) -> ForgeConfig:
+    """Read and validate a forge.yaml."""
+    return validate(read_raw(path, display), display or path.name)
+
+
+def merge(base: dict, patch: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def flatten(patch: dict, prefix: str = "") -> dict[str, object]:
+    """{"training": {"seed": 1}} -> {"training.seed": 1}; price tables stay whole."""
+    out = {}
+    for key, value in patch.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value and dotted != "llm.prices":
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def patch_file(path: Path, patch: dict, display: str | None = None) -> ForgeConfig:
+    """Apply a nested patch to forge.yaml: validate the result, keep comments and key order, write atomically."""
+    display = display or path.name
+    text = path.read_text(encoding="utf-8")
+    current = parse_yaml(text, display) or {}
+    merged = merge(current, patch)
+    cfg = validate(merged, display)
+    new_text = apply_patch_text(text, flatten(patch))
+    if new_text is None or (yaml.safe_load(new_text) or {}) != merged:
+        # The text edit could not express this patch faithfully: fall back to a plain dump.
+        new_text = yaml.safe_dump(merged, sort_keys=False, default_flow_style=None)
+    write_text_atomic(path, new_text)
+    return cfg

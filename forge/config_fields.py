@@ -1,0 +1,165 @@
+"""The forge.yaml fields: one typed, documented definition each.
+
+Every other view of the config is derived from these dataclasses: the JSON Schema used to
+validate forge.yaml, the commented template `forge init` writes, the reference in the README
+(`forge config docs`) and the help text of CLI options that default to a field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+def doc(text: str, default=None, *, factory=None, **bounds):
+    """A dataclass field carrying its documentation and JSON-Schema bounds."""
+    meta = {"doc": text, "bounds": bounds}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ModelSection:
+    """The base model that is fine-tuned."""
+
+    base: str = doc("HF model id or local directory (relative to the project) of the base model.",
+                    "unsloth/functiongemma-270m-it", minLength=1)
+    max_seq_len: int = doc("Longest tokenized example, in tokens; longer ones are truncated.",
+                           2048, minimum=16, maximum=131072)
+    load_in_4bit: bool = doc("Load the base in 4-bit (QLoRA). Honoured on CUDA only; ignored with a warning elsewhere.",
+                             True)
+
+
+@dataclass
+class LoraSection:
+    """LoRA adapter shape (used when training.method is lora)."""
+
+    r: int = doc("LoRA rank.", 32, minimum=1, maximum=1024)
+    alpha: int = doc("LoRA alpha (scaling = alpha / r).", 32, minimum=1, maximum=4096)
+    dropout: float = doc("Dropout on the LoRA branch.", 0.05, minimum=0, exclusiveMaximum=1)
+    target_modules: list[str] = doc(
+        "Names of the linear modules that get adapters.",
+        factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        minItems=1, maxItems=64)
+
+
+@dataclass
+class TrainingSection:
+    """Supervised fine-tuning on the training set (dataset.canonical)."""
+
+    method: Literal["lora", "full"] = doc(
+        "lora trains an adapter on a frozen base; full updates every weight (needed for a randomly initialised tiny base).",
+        "lora")
+    epochs_min: int = doc("Epochs always trained.", 2, minimum=1, maximum=100)
+    epochs_max: int = doc("Training continues past epochs_min up to this while the loss still improves by more than loss_tolerance.",
+                          4, minimum=1, maximum=100)
+    loss_tolerance: float = doc("Relative epoch-over-epoch loss improvement below which training stops after epochs_min.",
+                                0.01, minimum=0, maximum=1)
+    batch_size: int = doc("Examples per device step.", 4, minimum=1, maximum=4096)
+    gradient_accumulation_steps: int = doc("Steps accumulated before each optimizer update.", 1, minimum=1, maximum=1024)
+    learning_rate: float = doc("Peak learning rate.", 5e-5, exclusiveMinimum=0, maximum=1)
+    warmup_ratio: float = doc("Fraction of the optimizer steps spent warming up (converted to steps).", 0.1, minimum=0, maximum=1)
+    weight_decay: float = doc("AdamW weight decay.", 0.01, minimum=0, maximum=1)
+    lr_scheduler: Literal["cosine", "linear", "constant"] = doc("Learning-rate schedule after warm-up.", "cosine")
+    seed: int = doc("Random seed; training on CPU is reproducible for a fixed seed.", 42, minimum=0, maximum=2**31 - 1)
+
+
+@dataclass
+class EvalSection:
+    """Evaluation on the locked gold set."""
+
+    target_accuracy: float = doc("Gold accuracy at which the agent stops.", 0.95, exclusiveMinimum=0, maximum=1)
+    scorer: Literal["exact", "json_cmd", "json_match", "custom"] = doc(
+        "exact: case-sensitive string match; json_cmd: JSON `cmd` fields equal; json_match: whole JSON equal "
+        "(key order ignored); custom: score(expected, actual) from the project's scorer.py.", "json_cmd")
+    custom_threshold: float = doc("A custom scorer's score at or above which an answer counts as correct.",
+                                  1.0, minimum=0, maximum=1)
+    max_new_tokens: int = doc("Generation length limit per answer.", 256, minimum=1, maximum=32768)
+    batch_size: int = doc("Prompts generated together (left-padded) during eval.", 32, minimum=1, maximum=4096)
+    forbidden_commands: list[str] = doc("Commands that are always wrong when the model outputs them (counted separately).",
+                                        factory=list, maxItems=1000)
+
+
+@dataclass
+class DatasetSection:
+    """Data files, relative to the project root."""
+
+    seed: str = doc("Hand-written seed examples.", "dataset/seed.jsonl", minLength=1)
+    gold: str = doc("Locked gold set: never trained on, never shown to the agent beyond failure samples.",
+                    "dataset/gold.jsonl", minLength=1)
+    canonical: str = doc("The training set every command trains on.", "dataset/canonical.jsonl", minLength=1)
+    sealed: str | None = doc("Optional sealed eval set: only aggregate scores are ever written.", None)
+    generator: str = doc("Offline example generator (generate(n, focus, seed) -> list of examples), used when present "
+                         "and no API key is set.", "generator.py", minLength=1)
+
+
+@dataclass
+class PromotionSection:
+    """Where `forge push` uploads the best adapter."""
+
+    hf_repo: str | None = doc("Hugging Face repo id for `forge push`; null disables pushing.", None)
+    private: bool = doc("Create the repo private.", True)
+
+
+@dataclass
+class FlywheelSection:
+    """The improvement loop."""
+
+    max_iterations: int = doc("Train-then-eval cycles the agent may run (0 = no limit).", 10, minimum=0, maximum=10000)
+    augment_per_failure: int = doc("Examples generated per failure category by augment.", 20, minimum=1, maximum=1000)
+    datagen_model: str = doc("Claude model that writes training data.", "claude-sonnet-5-5", minLength=1)
+    planner_model: str = doc("Claude model that plans the next action.", "claude-sonnet-5-5", minLength=1)
+
+
+@dataclass
+class ComputeSection:
+    """Where training and eval run."""
+
+    device: str = doc("Torch device; falls back to cpu with a warning when CUDA is absent.", "cuda:0", minLength=1)
+    remote: str | None = doc("Reserved for remote execution (ssh host); null runs locally.", None)
+
+
+@dataclass
+class AgentSection:
+    """Budgets of `forge agent run`, checked before every model call and tool call (0 = no limit)."""
+
+    max_cost_usd: float = doc("LLM spend limit in USD for one run.", 5.0, minimum=0, maximum=100000)
+    max_minutes: float = doc("Wall-time limit in minutes for one run.", 240, minimum=0, maximum=100000)
+    max_tool_calls: int = doc("Tool calls allowed in one run.", 200, minimum=0, maximum=100000)
+
+
+@dataclass
+class Price:
+    """USD per million tokens."""
+
+    input: float = doc("Uncached input tokens.", 0.0, minimum=0)
+    output: float = doc("Output tokens.", 0.0, minimum=0)
+
+
+@dataclass
+class LlmSection:
+    """The Anthropic-compatible LLM backend."""
+
+    base_url: str | None = doc("Anthropic-compatible server URL (else ANTHROPIC_BASE_URL, else Anthropic).", None)
+    max_retries: int = doc("Retries on overload / rate limits (with backoff) before giving up.", 4, minimum=0, maximum=20)
+    concurrency: int = doc("Concurrent LLM requests during data generation.", 4, minimum=1, maximum=64)
+    prices: dict[str, Price] = doc("Price table override: model id -> {input, output} USD per million tokens.",
+                                   factory=dict)
+
+
+@dataclass
+class ForgeConfig:
+    """The whole forge.yaml."""
+
+    name: str = doc("Project name.", "forge-project", minLength=1, maxLength=200)
+    model: ModelSection = field(default_factory=ModelSection)
+    lora: LoraSection = field(default_factory=LoraSection)
+    training: TrainingSection = field(default_factory=TrainingSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    dataset: DatasetSection = field(default_factory=DatasetSection)
+    promotion: PromotionSection = field(default_factory=PromotionSection)
+    flywheel: FlywheelSection = field(default_factory=FlywheelSection)
+    compute: ComputeSection = field(default_factory=ComputeSection)
+    agent: AgentSection = field(default_factory=AgentSection)
+    llm: LlmSection = field(default_factory=LlmSection)

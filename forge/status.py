@@ -1,0 +1,80 @@
+"""`forge status`: where a project stands, as data and as the seed's text block."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from forge.datasets import load_examples
+from forge.project import Project
+
+SPEND_FILE = "llm_spend.json"
+
+
+def _age_seconds(timestamp: str | None) -> float | None:
+    if not timestamp:
+        return None
+    try:
+        then = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    return max(0.0, (datetime.now(timezone.utc) - then).total_seconds())
+
+
+def collect(project: Project) -> dict:
+    cfg = project.config
+    best = project.read_state("best_score.json")
+    last = project.read_state("eval_results.json")
+    beat = project.read_state("flywheel_heartbeat.json")
+    spend = project.read_state(SPEND_FILE)
+    experiments = project.read_jsonl_state("experiments.jsonl")
+    sealed = project.sealed_path
+    return {
+        "project": cfg.name,
+        "root": str(project.root),
+        "best": {"accuracy": best["accuracy"], "iteration": best.get("iteration"), "path": best.get("path")}
+        if best else None,
+        "last": {"accuracy": last["accuracy"], "correct": last.get("correct"), "total": last.get("total")}
+        if last else None,
+        "target_accuracy": cfg.eval.target_accuracy,
+        "dataset": {
+            "training": len(load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True)),
+            "gold": len(load_examples(project.gold_path, project.rel(project.gold_path), missing_ok=True)),
+            "sealed": len(load_examples(sealed, project.rel(sealed), missing_ok=True)) if sealed else None,
+        },
+        "iterations": {"done": len(experiments), "max": cfg.flywheel.max_iterations},
+        "heartbeat": {**beat, "age_seconds": _age_seconds(beat.get("timestamp"))} if beat else None,
+        "llm_spend_usd": spend.get("total_usd") if spend else None,
+    }
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown age"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+def render(s: dict) -> str:
+    best = (f"{_pct(s['best']['accuracy'])} (iter {s['best']['iteration']})" if s["best"] else "none yet")
+    last = (f"{_pct(s['last']['accuracy'])} ({s['last']['correct']}/{s['last']['total']})" if s["last"] else "none yet")
+    ds = s["dataset"]
+    dataset = f"{ds['training']} training / {ds['gold']} gold" + (f" / {ds['sealed']} sealed" if ds["sealed"] is not None else "")
+    max_iter = s["iterations"]["max"] or "no limit"
+    beat = s["heartbeat"]
+    heartbeat = "none yet" if not beat else (
+        f"{beat.get('status', '?')} (iter {beat.get('iteration', '?')}, {_age(beat['age_seconds'])})"
+        + (f": {beat['error']}" if beat.get("error") else ""))
+    spend = "none yet" if s["llm_spend_usd"] is None else f"${s['llm_spend_usd']:.4f}"
+    rows = [("Project", f"{s['project']} ({s['root']})"), ("Best score", best), ("Last score", last),
+            ("Target", _pct(s["target_accuracy"])), ("Dataset", dataset),
+            ("Iterations", f"{s['iterations']['done']} / {max_iter}"), ("Heartbeat", heartbeat),
+            ("LLM spend", spend)]
+    return "\n".join(f"{k + ':':<12} {v}" for k, v in rows)
