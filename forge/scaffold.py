@@ -32,7 +32,7 @@ def _imports(from_dir: Path) -> dict[str, bytes]:
     """Validated files to take from an older project (paths from its forge.yaml when it has one)."""
     if not from_dir.is_dir():
         raise ForgeError(f"--from {from_dir}: not a directory")
-    dataset_paths = dict(zip(("seed", "gold", "canonical"), DATASETS))
+    dataset_paths = dict(zip(("seed", "gold", "canonical"), DATASETS, strict=True))
     old_cfg = from_dir / config_io.CONFIG_NAME
     if old_cfg.is_file():
         ds = config_io.load(old_cfg, str(old_cfg)).dataset

@@ -109,3 +109,11 @@ def test_invalid_patch_leaves_file_untouched(tmp_path):
     with pytest.raises(ConfigError, match="training.learning_rate: must be > 0, got 0"):
         config_io.patch_file(path, {"training": {"learning_rate": 0}})
     assert path.read_bytes() == before
+
+
+def test_readme_reference_in_sync():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("<!-- config-reference:start -->\n")[1].split("<!-- config-reference:end -->")[0]
+    assert block == render_markdown(), "README forge.yaml reference is stale: paste `forge config docs`"
