@@ -31,10 +31,11 @@ def main():
 
 
 def _register():
-    from forge.cli import project_cmds
+    from forge.cli import engine_cmds, project_cmds
 
-    for command in project_cmds.COMMANDS:
-        main.add_command(command)
+    for module in (project_cmds, engine_cmds):
+        for command in module.COMMANDS:
+            main.add_command(command)
 
 
 _register()

@@ -1,0 +1,104 @@
+"""Engine commands: train, eval, promote, model tiny."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from forge.cli.options import open_project, project_option
+from forge.config_schema import field_doc
+
+
+@click.command("train")
+@project_option
+@click.option("--epochs", type=click.IntRange(1, 100), default=None,
+              help="Train exactly this many epochs (overrides training.epochs_min/epochs_max for this run).")
+def train_cmd(project_dir, epochs):
+    """Fine-tune on the training set (dataset.canonical) into output/adapter/."""
+    from forge.training import train
+
+    project = open_project(project_dir)
+    r = train(project, epochs=epochs, echo=click.echo)
+    click.echo(f"adapter: {project.rel(r.output_dir)}")
+    click.echo(f"epochs_run: {r.epochs_run}")
+    click.echo(f"final_loss: {r.final_loss:.4f}")
+    click.echo(f"tokens_per_s: {r.tokens_per_s:.0f}")
+    click.echo(f"wall_s: {r.wall_s:.1f}")
+
+
+def _per_cmd_table(per_cmd: dict) -> str:
+    width = max([len("cmd")] + [len(c) for c in per_cmd])
+    lines = [f"{'cmd':<{width}}  correct  total  accuracy"]
+    for cmd, row in per_cmd.items():
+        lines.append(f"{cmd:<{width}}  {row['correct']:>7}  {row['total']:>5}  {row['correct'] / row['total']:>8.1%}")
+    return "\n".join(lines)
+
+
+@click.command("eval")
+@project_option
+@click.option("--adapter", "model_dir", type=click.Path(path_type=Path, exists=True), default=None,
+              help="Adapter or full model directory (default: output/adapter).")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=None, help=field_doc("eval.batch_size"))
+def eval_cmd(project_dir, model_dir, batch_size):
+    """Evaluate on the gold set (and the sealed set, aggregates only)."""
+    from rich.progress import Progress
+
+    from forge.eval_runner import run_eval
+
+    project = open_project(project_dir)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("generating", total=None)
+        res = run_eval(project, model_dir, batch_size, progress=lambda n: bar.advance(task, n))
+    lo, hi = res["ci95"]
+    click.echo(f"accuracy: {res['accuracy']:.4f}")
+    click.echo(f"correct: {res['correct']}/{res['total']}")
+    click.echo(f"ci95: {lo:.4f}-{hi:.4f}")
+    click.echo(f"forbidden: {res['forbidden_count']}")
+    click.echo(f"examples_per_s: {res['examples_per_s']}")
+    if "sealed" in res:
+        s = res["sealed"]
+        click.echo(f"sealed_accuracy: {s['accuracy']:.4f} ({s['correct']}/{s['total']})")
+    click.echo(_per_cmd_table(res["per_cmd"]))
+    click.echo("results: output/eval_results.json, failures: output/eval_failures.jsonl")
+
+
+@click.command("promote")
+@project_option
+@click.option("--iteration", type=click.IntRange(0), default=None, help="Iteration number to record.")
+def promote_cmd(project_dir, iteration):
+    """Snapshot the evaluated adapter as the new best (only if strictly better)."""
+    from forge.promotion import promote
+
+    rec = promote(open_project(project_dir), iteration)
+    click.echo(f"promoted: {rec['path']} ({rec['accuracy']:.1%})")
+    if rec["vs_previous"]:
+        cmp = rec["vs_previous"]
+        click.echo(f"vs previous {rec['previous']['accuracy']:.1%}: +{cmp['only_new_correct']} / "
+                   f"-{cmp['only_previous_correct']} examples, McNemar p={cmp['p_value']:.3f}")
+
+
+@click.group("model")
+def model_group():
+    """Build local models."""
+
+
+@model_group.command("tiny")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--arch", type=click.Choice(["qwen2", "llama", "gemma3"]), default="qwen2", show_default=True)
+@click.option("--size", type=click.Choice(["nano", "tiny", "small"]), default="tiny", show_default=True,
+              help="nano: 64 hidden x 2 layers; tiny: 128 x 4; small: 256 x 6.")
+@click.option("--corpus", type=click.Path(path_type=Path, exists=True, dir_okay=False), multiple=True,
+              help="Texts (.txt/.md, or .jsonl chat/text lines) to train the tokenizer on. Repeatable.")
+@click.option("--vocab-size", type=click.IntRange(300, 65536), default=512, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def model_tiny(directory, arch, size, corpus, vocab_size, seed):
+    """Build a small random-init causal LM and BPE tokenizer (no hub needed)."""
+    from forge.tiny_model import build_tiny
+
+    info = build_tiny(directory, arch, size, list(corpus), vocab_size, seed=seed)
+    click.echo(f"built {info['arch']}/{info['size']} in {info['path']}: {info['parameters']:,} parameters, "
+               f"vocab {info['vocab']}")
+
+
+COMMANDS = [train_cmd, eval_cmd, promote_cmd, model_group]

@@ -1,0 +1,126 @@
+"""`forge eval`: batched greedy generation over the gold set (and the sealed set), scored.
+
+Prompts are sorted by length and generated in left-padded batches (outputs are identical to
+one-at-a-time generation; see bench/eval_batching.py). Gold results go to
+output/eval_results.json and output/eval_failures.jsonl. The sealed set, when configured, is
+scored the same way but only its aggregate numbers are kept: no input or output of it is
+written anywhere or printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from pathlib import Path
+
+from forge.atomic import write_bytes_atomic, write_json_atomic
+from forge.chat_format import prompt_text, with_system_prompt
+from forge.datasets import assistant_text, encode, file_hash, load_examples, normalize, user_text
+from forge.errors import ForgeError
+from forge.model_loading import load_for_inference, resolve_runtime
+from forge.project import Project
+from forge.scorers import Scorer, category
+from forge.stats import wilson_interval
+from forge.training import ADAPTER_DIR, system_prompt
+
+RESULTS, FAILURES = "eval_results.json", "eval_failures.jsonl"
+
+
+def example_id(example: dict) -> str:
+    return hashlib.sha256(normalize(user_text(example)).encode()).hexdigest()[:12]
+
+
+def model_hash(model_dir: Path) -> str:
+    """Content hash of the weights: ties an eval to exactly the adapter it measured."""
+    h = hashlib.sha256()
+    for f in sorted(Path(model_dir).glob("*.safetensors")) + sorted(Path(model_dir).glob("*.bin")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, device: str,
+             progress=None) -> list[str]:
+    """Greedy completions for `prompts`, in their order, generated in left-padded batches."""
+    import torch
+
+    tokenizer.padding_side = "left"
+    eos = {tokenizer.eos_token_id}
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    eos |= set(gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else [])
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    out: list[str | None] = [None] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
+                        add_special_tokens=False).to(device)
+        with torch.no_grad():
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos))
+        texts = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        for i, text in zip(idx, texts, strict=True):
+            out[i] = text
+        if progress:
+            progress(len(idx))
+    return out
+
+
+def _score_set(examples, answers, scorer):
+    verdicts = [scorer(assistant_text(e), a) for e, a in zip(examples, answers, strict=True)]
+    correct = sum(v.correct for v in verdicts)
+    lo, hi = wilson_interval(correct, len(examples))
+    return verdicts, {"accuracy": correct / len(examples), "correct": correct, "total": len(examples),
+                      "ci95": [round(lo, 4), round(hi, 4)], "forbidden_count": sum(v.forbidden for v in verdicts)}
+
+
+def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | None = None,
+             progress=None) -> dict:
+    cfg = project.config
+    model_dir = Path(model_dir) if model_dir else project.output / ADAPTER_DIR
+    gold_rel = cfg.dataset.gold
+    gold = load_examples(project.gold_path, gold_rel, missing_ok=True)
+    if not gold:
+        raise ForgeError(f"{gold_rel}: no gold examples to evaluate on")
+    if not model_dir.exists():
+        raise ForgeError(f"{project.rel(model_dir)}: no trained adapter yet (run `forge train`)")
+    scorer = Scorer.for_project(project)
+    runtime = resolve_runtime(cfg.compute.device, load_in_4bit=False)
+    model, tokenizer, kind = load_for_inference(model_dir, project.root, runtime.device)
+    sys_prompt = system_prompt(project)
+    bs = batch_size or cfg.eval.batch_size
+
+    def answers_for(examples):
+        prompts = [prompt_text(tokenizer, with_system_prompt(e, sys_prompt)) for e in examples]
+        return generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress)
+
+    start = time.perf_counter()
+    answers = answers_for(gold)
+    wall = time.perf_counter() - start
+    verdicts, summary = _score_set(gold, answers, scorer)
+    per_cmd: dict[str, dict] = {}
+    failures = []
+    for ex, answer, v in zip(gold, answers, verdicts, strict=True):
+        bucket = per_cmd.setdefault(category(assistant_text(ex)), {"correct": 0, "total": 0})
+        bucket["total"] += 1
+        bucket["correct"] += v.correct
+        if not v.correct:
+            failures.append({"id": example_id(ex), "input": user_text(ex), "expected": assistant_text(ex),
+                             "actual": answer, "reason": v.reason})
+    results = {
+        "eval_id": uuid.uuid4().hex[:12], "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **summary, "failure_count": len(failures), "per_cmd": dict(sorted(per_cmd.items())),
+        "scorer": cfg.eval.scorer, "model": {"path": project.rel(model_dir), "kind": kind,
+                                             "hash": model_hash(model_dir)},
+        "gold": {"path": gold_rel, "hash": file_hash(project.gold_path)},
+        "wall_s": round(wall, 3), "examples_per_s": round(len(gold) / wall, 2) if wall else None,
+        "per_example": {example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
+    }
+    if project.sealed_path is not None:
+        sealed = load_examples(project.sealed_path, cfg.dataset.sealed, missing_ok=True)
+        if sealed:
+            _, sealed_summary = _score_set(sealed, answers_for(sealed), scorer)
+            results["sealed"] = {**sealed_summary, "hash": file_hash(project.sealed_path)}
+    write_json_atomic(project.output / RESULTS, results)
+    write_bytes_atomic(project.output / FAILURES, encode(failures))
+    return results

@@ -1,0 +1,69 @@
+"""`forge promote`: snapshot the evaluated adapter as the new best, if it is better.
+
+Preconditions (the agent relies on them): the current output/adapter was evaluated (the eval's
+weight hash matches), on the current gold file, and its accuracy is strictly above the best so
+far. The promotion records a paired exact McNemar test against the previous best on the same
+gold examples, so a gain of one or two examples can be read as the noise it may be.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+from forge.atomic import write_json_atomic
+from forge.datasets import file_hash
+from forge.errors import ForgeError
+from forge.eval_runner import RESULTS, model_hash
+from forge.project import Project
+from forge.stats import paired_comparison
+from forge.training import ADAPTER_DIR
+
+BEST = "best_score.json"
+
+
+class PromotionRefused(ForgeError):
+    """A precondition of promotion does not hold."""
+
+
+def check(project: Project) -> dict:
+    """The eval results that would be promoted, or PromotionRefused saying why not."""
+    adapter = project.output / ADAPTER_DIR
+    if not adapter.exists():
+        raise PromotionRefused("nothing to promote: no trained adapter (run `forge train`)")
+    results = project.read_state(RESULTS)
+    if not results or results.get("model", {}).get("hash") != model_hash(adapter):
+        raise PromotionRefused("the current adapter has not been evaluated (run `forge eval` first)")
+    if results.get("gold", {}).get("hash") != file_hash(project.gold_path):
+        raise PromotionRefused("the gold set changed since the last eval (run `forge eval` again)")
+    best = project.read_state(BEST)
+    if best and results["accuracy"] <= best["accuracy"]:
+        raise PromotionRefused(f"accuracy {results['accuracy']:.1%} is not above the best so far "
+                               f"{best['accuracy']:.1%} (iter {best.get('iteration')})")
+    return results
+
+
+def promote(project: Project, iteration: int | None = None) -> dict:
+    results = check(project)
+    best = project.read_state(BEST)
+    if iteration is None:
+        iteration = len(project.read_jsonl_state("experiments.jsonl"))
+    name = f"best_adapter_{results['accuracy']:.3f}"
+    dest, n = project.output / name, 1
+    while dest.exists():
+        n += 1
+        dest = project.output / f"{name}_{n}"
+    shutil.copytree(project.output / ADAPTER_DIR, dest)
+    write_json_atomic(dest / RESULTS, results)
+    record = {
+        "accuracy": results["accuracy"], "ci95": results["ci95"], "correct": results["correct"],
+        "total": results["total"], "iteration": iteration, "path": project.rel(dest),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "eval_id": results["eval_id"],
+        "model_hash": results["model"]["hash"], "per_cmd": results["per_cmd"],
+        "per_example": results["per_example"],
+        "previous": {"accuracy": best["accuracy"], "iteration": best.get("iteration"), "path": best.get("path")}
+        if best else None,
+        "vs_previous": paired_comparison(best.get("per_example", {}), results["per_example"]) if best else None,
+    }
+    write_json_atomic(project.output / BEST, record)
+    return record

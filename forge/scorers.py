@@ -1,0 +1,106 @@
+"""Scorers: is one model answer correct, and if not, why.
+
+- exact: the answer equals the expected text (case-sensitive; surrounding whitespace ignored).
+- json_cmd: both parse as JSON objects and their `cmd` fields are equal.
+- json_match: both parse as JSON and are equal as values (key order ignored).
+- custom: the project's scorer.py defines `score(expected: str, actual: str) -> float`; an
+  answer is correct when the score is >= eval.custom_threshold (default 1.0).
+Any answer whose `cmd` is in eval.forbidden_commands is wrong, whatever the scorer says.
+Garbage never raises: it is a failure with a reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from forge.errors import ForgeError
+
+NO_CMD = "(none)"
+
+
+@dataclass
+class Verdict:
+    correct: bool
+    reason: str | None = None       # why it is wrong
+    forbidden: bool = False
+
+
+def parse_json(text: str):
+    """(value, error) for a model answer; tolerates surrounding whitespace only."""
+    try:
+        return json.loads(text.strip()), None
+    except (json.JSONDecodeError, ValueError) as exc:
+        return None, f"unparseable JSON: {exc.msg if hasattr(exc, 'msg') else exc}"
+
+
+def cmd_of(text: str) -> str | None:
+    value, _ = parse_json(text)
+    if isinstance(value, dict) and isinstance(value.get("cmd"), str | int | float | bool):
+        return str(value["cmd"])
+    return None
+
+
+def category(expected: str) -> str:
+    """The per-cmd bucket of a gold answer (the expected cmd, or one bucket for non-JSON tasks)."""
+    return cmd_of(expected) or NO_CMD
+
+
+def load_custom(root: Path):
+    path = root / "scorer.py"
+    if not path.is_file():
+        raise ForgeError(f"eval.scorer custom: {path.name} not found in {root}")
+    spec = importlib.util.spec_from_file_location("forge_project_scorer", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ForgeError(f"scorer.py: failed to import: {type(exc).__name__}: {exc}") from None
+    if not callable(getattr(module, "score", None)):
+        raise ForgeError("scorer.py: must define score(expected, actual) -> float")
+    return module.score
+
+
+class Scorer:
+    def __init__(self, kind: str, forbidden: list[str] = (), custom=None, threshold: float = 1.0):
+        self.kind, self.forbidden, self.custom, self.threshold = kind, set(forbidden), custom, threshold
+
+    @classmethod
+    def for_project(cls, project) -> Scorer:
+        ev = project.config.eval
+        custom = load_custom(project.root) if ev.scorer == "custom" else None
+        return cls(ev.scorer, ev.forbidden_commands, custom, ev.custom_threshold)
+
+    def __call__(self, expected: str, actual: str) -> Verdict:
+        actual_cmd = cmd_of(actual)
+        if actual_cmd is not None and actual_cmd in self.forbidden:
+            return Verdict(False, f"forbidden command {actual_cmd!r}", forbidden=True)
+        return getattr(self, f"_{self.kind}")(expected, actual)
+
+    def _exact(self, expected, actual):
+        return Verdict(True) if actual.strip() == expected.strip() else Verdict(False, "text differs")
+
+    def _json_cmd(self, expected, actual):
+        value, err = parse_json(actual)
+        if err:
+            return Verdict(False, err)
+        if not isinstance(value, dict) or "cmd" not in value:
+            return Verdict(False, "no cmd field")
+        want = cmd_of(expected)
+        return Verdict(True) if str(value["cmd"]) == want else Verdict(False, f"wrong cmd {str(value['cmd'])!r}")
+
+    def _json_match(self, expected, actual):
+        value, err = parse_json(actual)
+        if err:
+            return Verdict(False, err)
+        want, _ = parse_json(expected)
+        return Verdict(True) if value == want else Verdict(False, "JSON differs")
+
+    def _custom(self, expected, actual):
+        try:
+            s = float(self.custom(expected, actual))
+        except Exception as exc:  # a bug in the project's scorer must not crash an eval
+            return Verdict(False, f"scorer error: {type(exc).__name__}: {exc}")
+        return Verdict(True) if s >= self.threshold else Verdict(False, f"score {s:g} < {self.threshold:g}")

@@ -1,0 +1,195 @@
+"""`forge train`: supervised fine-tuning on the training set, LoRA or full, Unsloth or transformers.
+
+Epochs: at least training.epochs_min; then, up to epochs_max, only while the mean training loss
+of the last epoch improved on the one before by more than training.loss_tolerance (relative).
+The learning-rate schedule spans epochs_max, so an early stop ends it part-way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from forge import config as config_io
+from forge.atomic import write_json_atomic
+from forge.chat_format import tokenize_for_training, with_system_prompt
+from forge.datasets import file_hash, load_examples
+from forge.errors import ForgeError
+from forge.model_loading import (META_FILE, check_target_modules, load_causal_lm, load_tokenizer, resolve_base,
+                                 resolve_runtime)
+from forge.project import Project
+
+ADAPTER_DIR = "adapter"
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    backend: str
+    device: str
+    method: str
+    epochs_run: int
+    epoch_losses: list[float]
+    final_loss: float
+    wall_s: float
+    tokens_per_s: float
+    examples: int
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["output_dir"] = str(self.output_dir)
+        return d
+
+
+def effective_config(project: Project, overrides: dict | None, epochs: int | None):
+    """The config for this run only: forge.yaml plus temporary overrides (validated the same way)."""
+    raw = config_io.read_raw(project.config_path)
+    patch = dict(overrides or {})
+    if epochs is not None:
+        patch["training"] = {**patch.get("training", {}), "epochs_min": epochs, "epochs_max": epochs}
+    return config_io.validate(config_io.merge(raw, patch), "training overrides") if patch else project.config
+
+
+def system_prompt(project: Project) -> str:
+    path = project.root / "system_prompt.md"
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def _supported(cls, kwargs: dict) -> dict:
+    """Keep only the arguments this trl version's config knows (trl <=1.15 for Unsloth, newer elsewhere)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in kwargs.items() if k in names}
+
+
+def _load(cfg, runtime, base_path: str):
+    method = cfg.training.method
+    if runtime.backend == "unsloth":
+        from unsloth import FastLanguageModel
+
+        model, tokenizer = FastLanguageModel.from_pretrained(
+            model_name=base_path, max_seq_length=cfg.model.max_seq_len, load_in_4bit=cfg.model.load_in_4bit,
+            dtype=None, full_finetuning=method == "full")
+        if method == "lora":
+            check_target_modules(model, cfg.lora.target_modules, cfg.model.base)
+            model = FastLanguageModel.get_peft_model(
+                model, r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                target_modules=cfg.lora.target_modules, bias="none", use_gradient_checkpointing="unsloth",
+                random_state=cfg.training.seed)
+        return model, tokenizer
+    tokenizer = load_tokenizer(base_path)
+    model = load_causal_lm(base_path, runtime.device)
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        check_target_modules(model, cfg.lora.target_modules, cfg.model.base)
+        model = get_peft_model(model, LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                                                 target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM"))
+    return model, tokenizer
+
+
+def _epoch_stopper(min_epochs: int, tolerance: float, losses: list[float]):
+    from transformers import TrainerCallback
+
+    class EpochStopper(TrainerCallback):
+        def __init__(self):
+            self.current: list[float] = []
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                self.current.append(float(logs["loss"]))
+
+        def on_epoch_end(self, args, state, control, **kw):
+            if self.current:
+                losses.append(sum(self.current) / len(self.current))
+                self.current = []
+            if len(losses) >= max(min_epochs, 2):
+                prev, last = losses[-2], losses[-1]
+                if prev <= 0 or (prev - last) / prev <= tolerance:
+                    control.should_training_stop = True
+
+    return EpochStopper()
+
+
+def _write_output(project: Project, model, tokenizer, meta: dict) -> Path:
+    """Save next to output/adapter, then swap it in, so a crash never leaves half an adapter."""
+    final = project.output / ADAPTER_DIR
+    tmp = project.output / f".{ADAPTER_DIR}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    write_json_atomic(tmp / META_FILE, meta)
+    old = project.output / f".{ADAPTER_DIR}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print) -> TrainResult:
+    cfg = effective_config(project, overrides, epochs)
+    guard = project.gold_guard()
+    canonical = project.path(cfg.dataset.canonical)
+    guard.check_training_path(canonical, cfg.dataset.canonical)
+    examples = load_examples(canonical, cfg.dataset.canonical, missing_ok=True)
+    if not examples:
+        raise ForgeError(f"{cfg.dataset.canonical}: no training examples yet (add some, or `forge generate`)")
+    runtime = resolve_runtime(cfg.compute.device, cfg.model.load_in_4bit)
+    for note in runtime.notes:
+        echo(f"warning: {note}")
+    echo(f"backend: {runtime.backend} on {runtime.device} ({cfg.training.method}, {len(examples)} examples)")
+    base_path = resolve_base(cfg.model.base, project.root)
+
+    from transformers import set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    set_seed(cfg.training.seed)
+    model, tokenizer = _load(cfg, runtime, base_path)
+    prompt = system_prompt(project)
+    rows = [tokenize_for_training(tokenizer, with_system_prompt(e, prompt), cfg.model.max_seq_len) for e in examples]
+    if all(all(label == -100 for label in r["labels"]) for r in rows):
+        raise ForgeError(f"{cfg.dataset.canonical}: no assistant tokens left after truncation to "
+                         f"model.max_seq_len={cfg.model.max_seq_len}")
+    from datasets import Dataset
+
+    t = cfg.training
+    steps_per_epoch = math.ceil(math.ceil(len(rows) / t.batch_size) / t.gradient_accumulation_steps)
+    on_cpu = runtime.device == "cpu"
+    args = SFTConfig(**_supported(SFTConfig, dict(
+        output_dir=str(project.output / ".trainer"), num_train_epochs=t.epochs_max,
+        per_device_train_batch_size=t.batch_size, gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate, warmup_steps=math.ceil(t.warmup_ratio * steps_per_epoch * t.epochs_max),
+        weight_decay=t.weight_decay, lr_scheduler_type=t.lr_scheduler, seed=t.seed, data_seed=t.seed,
+        logging_steps=1, save_strategy="no", report_to="none", use_cpu=on_cpu, bf16=False if on_cpu else None,
+        activation_checkpointing=False, gradient_checkpointing=False, max_length=None, packing=False,
+        padding_free=True, dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False)))
+    # Padding-free batches are separated by position_ids, which transformers only honours
+    # without a KV cache; with one, packed sequences would attend to each other.
+    model.config.use_cache = False
+    losses: list[float] = []
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+                         callbacks=[_epoch_stopper(t.epochs_min, t.loss_tolerance, losses)])
+    start = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - start
+    tokens = sum(len(r["input_ids"]) for r in rows) * len(losses)
+    cfg_hash = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+    meta = {"base": cfg.model.base, "base_resolved": base_path, "backend": runtime.backend, "device": runtime.device,
+            "method": t.method, "config_hash": cfg_hash, "dataset": cfg.dataset.canonical,
+            "dataset_hash": file_hash(canonical), "dataset_size": len(examples), "epochs_run": len(losses),
+            "epoch_losses": losses, "final_loss": losses[-1] if losses else None, "wall_s": round(wall, 3),
+            "tokens_per_s": round(tokens / wall, 1) if wall else None, "overrides": overrides or {},
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    trainer.model.config.use_cache = True
+    out = _write_output(project, trainer.model, tokenizer, meta)
+    shutil.rmtree(project.output / ".trainer", ignore_errors=True)
+    return TrainResult(out, runtime.backend, runtime.device, t.method, len(losses), losses, meta["final_loss"],
+                       round(wall, 3), meta["tokens_per_s"] or 0.0, len(examples), runtime.notes)

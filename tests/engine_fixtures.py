@@ -1,0 +1,42 @@
+"""A tiny routing task a random-init model learns in seconds, and projects built around it."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from conftest import chat, write_jsonl
+
+from forge import config as config_io
+from forge.scaffold import init_project
+
+COMMANDS = {"lights_on": ["turn on the lights", "lights on please", "switch the lamp on"],
+            "lights_off": ["turn off the lights", "lights off now", "kill the lamp"],
+            "play_music": ["play some music", "put on a song", "start the playlist"],
+            "weather": ["what is the weather", "will it rain", "forecast for today"]}
+
+
+def routing_examples(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        cmd = rng.choice(sorted(COMMANDS))
+        phrase = rng.choice(COMMANDS[cmd])
+        rows.append(chat(f"{phrase} in room {rng.randint(1, 999)}", json.dumps({"cmd": cmd})))
+    return rows
+
+
+def make_project(root: Path, tiny_model: Path, *, method="full", n_train=64, **patch) -> Path:
+    init_project("routing", root)
+    write_jsonl(root / "dataset" / "canonical.jsonl", routing_examples(n_train, seed=1))
+    write_jsonl(root / "dataset" / "gold.jsonl", routing_examples(16, seed=2))
+    (root / "system_prompt.md").write_text("Route the request. Answer with JSON.\n")
+    base = {"model": {"base": str(tiny_model), "max_seq_len": 128},
+            "training": {"method": method, "learning_rate": 5e-3 if method == "full" else 1e-2,
+                         "batch_size": 8, "epochs_min": 12, "epochs_max": 12, "warmup_ratio": 0.0,
+                         "lr_scheduler": "constant"},
+            "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
+            "eval": {"max_new_tokens": 32, "batch_size": 8}, "compute": {"device": "cpu"}}
+    config_io.patch_file(root / "forge.yaml", config_io.merge(base, patch))
+    return root
