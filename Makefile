@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.forge-installed
 
-.PHONY: setup test demo lint bench clean-venv
+.PHONY: setup test demo lint bench docs clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ bench: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Regenerate the forge.yaml reference block in README.md from the typed definitions.
+docs: $(STAMP)
+	$(PY) -c "import re,pathlib; from forge.config_render import render_markdown as r; p=pathlib.Path('README.md'); s=p.read_text(); a='<!-- config-reference:start -->\n'; b='<!-- config-reference:end -->'; p.write_text(s.split(a)[0]+a+r()+b+s.split(b)[1])"

@@ -76,7 +76,7 @@ class EvalSection:
     custom_threshold: float = doc("A custom scorer's score at or above which an answer counts as correct.",
                                   1.0, minimum=0, maximum=1)
     max_new_tokens: int = doc("Generation length limit per answer.", 256, minimum=1, maximum=32768)
-    batch_size: int = doc("Prompts generated together (left-padded) during eval.", 32, minimum=1, maximum=4096)
+    batch_size: int = doc("Prompts generated together (left-padded) during eval.", 64, minimum=1, maximum=4096)
     forbidden_commands: list[str] = doc("Commands that are always wrong when the model outputs them (counted separately).",
                                         factory=list, maxItems=1000)
 

@@ -12,7 +12,7 @@ from forge.config_render import render_yaml
 from forge.datasets import encode, load_examples
 from forge.errors import ForgeError
 
-TEMPLATES = {  # file in the project -> template in forge/scaffold/
+TEMPLATES = {  # file in the project -> template in forge/project_templates/
     "BACKGROUND.md": "BACKGROUND.md",
     "mission.md": "mission.md",
     "system_prompt.md": "system_prompt.md",
@@ -24,7 +24,7 @@ IMPORTED_TEXTS = ("BACKGROUND.md", "mission.md", "system_prompt.md")
 
 
 def _template(name: str, project: str) -> str:
-    text = resources.files("forge").joinpath("scaffold", name).read_text(encoding="utf-8")
+    text = resources.files("forge.project_templates").joinpath(name).read_text(encoding="utf-8")
     return text.replace("{name}", project).replace("{{", "{").replace("}}", "}")
 
 

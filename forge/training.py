@@ -68,6 +68,15 @@ def _supported(cls, kwargs: dict) -> dict:
     return {k: v for k, v in kwargs.items() if k in names}
 
 
+def _length_grouping(cls) -> dict:
+    """Batches of similar-length examples: less padding. (Padding-free packing is only a win with
+    varlen flash-attention kernels; with sdpa/eager it makes attention quadratic in the batch.)"""
+    names = {f.name for f in dataclasses.fields(cls)}
+    if "train_sampling_strategy" in names:
+        return {"train_sampling_strategy": "group_by_length"}
+    return {"group_by_length": True} if "group_by_length" in names else {}
+
+
 def _load(cfg, runtime, base_path: str):
     method = cfg.training.method
     if runtime.backend == "unsloth":
@@ -170,9 +179,9 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
         weight_decay=t.weight_decay, lr_scheduler_type=t.lr_scheduler, seed=t.seed, data_seed=t.seed,
         logging_steps=1, save_strategy="no", report_to="none", use_cpu=on_cpu, bf16=False if on_cpu else None,
         activation_checkpointing=False, gradient_checkpointing=False, max_length=None, packing=False,
-        padding_free=True, dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False)))
-    # Padding-free batches are separated by position_ids, which transformers only honours
-    # without a KV cache; with one, packed sequences would attend to each other.
+        padding_free=False, dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False,
+        **_length_grouping(SFTConfig))))
+    # Training needs no KV cache; building one each step only costs memory.
     model.config.use_cache = False
     losses: list[float] = []
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,

@@ -199,3 +199,20 @@ def test_model_tiny_cli_all_archs(tmp_path, cli):
         assert tok.decode(trained) == "ok<|im_end|>"
     again = cli("model", "tiny", tmp_path / "qwen2")
     assert again.exit_code == 1 and "already exists and is not empty" in again.output
+
+
+def test_cli_train_eval_promote(tmp_path, tiny_model, cli):
+    root = make_project(tmp_path / "p", tiny_model, method="lora", training={"epochs_min": 1, "epochs_max": 1})
+    out = cli("train", "-p", root).output
+    assert "backend: transformers on cpu (lora, 64 examples)" in out
+    assert "warning: model.load_in_4bit: ignored without CUDA" in out
+    assert "epochs_run: 1" in out and "final_loss: " in out and "tokens_per_s: " in out
+    out = cli("eval", "-p", root).output
+    assert "accuracy: " in out and "correct: " in out and "ci95: " in out
+    assert "cmd" in out and "correct  total  accuracy" in out
+    result = cli("promote", "-p", root)
+    assert result.exit_code == 0 and "promoted: output/best_adapter_" in result.output
+    again = cli("promote", "-p", root)
+    assert again.exit_code == 1 and again.output.startswith("Error: accuracy ")
+    status = cli("status", "-p", root).output
+    assert "Best score:  " in status and "none yet" not in status.split("Best score:")[1].splitlines()[0]

@@ -18,7 +18,7 @@ def test_wheel_contents(tmp_path):
     for pkg in ("forge", "forge/cli", "forge/agent", "forge/tools", "forge/prompts"):
         assert f"{pkg}/__init__.py" in names, pkg
     assert "forge/prompts/planner_system.md" in names
-    assert "forge/scaffold/BACKGROUND.md" in names
+    assert "forge/project_templates/BACKGROUND.md" in names and "forge/project_templates/gitignore" in names
     assert not any(n.startswith(("agent/", "tools/", "prompts/")) for n in names), "top-level agent/tools installed"
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "forge = forge.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()

@@ -1,0 +1,41 @@
+"""Shared set-up for the benchmarks: a tiny model and a routing-task project in a temp dir."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from engine_fixtures import COMMANDS  # noqa: E402
+
+from forge import config as config_io  # noqa: E402
+from forge.scaffold import init_project  # noqa: E402
+from forge.tiny_model import build_tiny  # noqa: E402
+
+
+def examples(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        cmd = rng.choice(sorted(COMMANDS))
+        words = " ".join(rng.choice(["please", "now", "quickly", "if you can", "thanks"]) for _ in range(rng.randint(0, 8)))
+        text = f"{rng.choice(COMMANDS[cmd])} in room {rng.randint(1, 999)} {words}".strip()
+        rows.append({"messages": [{"role": "user", "content": text},
+                                  {"role": "assistant", "content": json.dumps({"cmd": cmd})}]})
+    return rows
+
+
+def project(size: str, n_train: int, patch: dict) -> Path:
+    root = Path(tempfile.mkdtemp(prefix="forge-bench-")) / "p"
+    build_tiny(root.parent / "model", size=size)
+    init_project("bench", root)
+    for name, rows in (("canonical", examples(n_train, 1)), ("gold", examples(100, 2))):
+        (root / "dataset" / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "system_prompt.md").write_text("Route the request. Answer with JSON.\n")
+    base = {"model": {"base": str(root.parent / "model"), "max_seq_len": 256}, "compute": {"device": "cpu"}}
+    config_io.patch_file(root / "forge.yaml", config_io.merge(base, patch))
+    return root
