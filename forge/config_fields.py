@@ -90,8 +90,11 @@ class DatasetSection:
                     "dataset/gold.jsonl", minLength=1)
     canonical: str = doc("The training set every command trains on.", "dataset/canonical.jsonl", minLength=1)
     sealed: str | None = doc("Optional sealed eval set: only aggregate scores are ever written.", None)
-    generator: str = doc("Offline example generator (generate(n, focus, seed) -> list of examples), used when present "
-                         "and no API key is set.", "generator.py", minLength=1)
+    generator: str = doc("Offline example generator: a Python file defining generate(n, focus, seed) -> list of "
+                         "examples.", "generator.py", minLength=1)
+    generator_mode: Literal["auto", "always", "never"] = doc(
+        "auto: use the generator when it exists and no API key is set; always: always use it; never: always use the LLM.",
+        "auto")
 
 
 @dataclass

@@ -21,8 +21,14 @@ from forge.atomic import write_json_atomic
 from forge.chat_format import tokenize_for_training, with_system_prompt
 from forge.datasets import file_hash, load_examples
 from forge.errors import ForgeError
-from forge.model_loading import (META_FILE, check_target_modules, load_causal_lm, load_tokenizer, resolve_base,
-                                 resolve_runtime)
+from forge.model_loading import (
+    META_FILE,
+    check_target_modules,
+    load_causal_lm,
+    load_tokenizer,
+    resolve_base,
+    resolve_runtime,
+)
 from forge.project import Project
 
 ADAPTER_DIR = "adapter"

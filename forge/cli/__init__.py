@@ -31,9 +31,9 @@ def main():
 
 
 def _register():
-    from forge.cli import engine_cmds, project_cmds
+    from forge.cli import data_cmds, engine_cmds, project_cmds
 
-    for module in (project_cmds, engine_cmds):
+    for module in (project_cmds, engine_cmds, data_cmds):
         for command in module.COMMANDS:
             main.add_command(command)
 

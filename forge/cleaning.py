@@ -1,0 +1,55 @@
+"""`forge clean` and `forge import`: remove generated examples by provenance; bring files in."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from forge.datasets import (
+    AppendResult,
+    append_examples,
+    load_examples,
+    normalize,
+    provenance,
+    rewrite_examples,
+    stamp,
+    user_text,
+)
+from forge.errors import ForgeError
+from forge.project import Project
+
+GENERATED = {"generate", "augment", "patch", "audit-fix"}
+
+
+def clean(project: Project, keep_seed_only: bool = False) -> Counter:
+    """Drop generated examples (or, with keep_seed_only, everything not from the seed file).
+
+    Returns the removed count per provenance source. Nothing else in the file changes.
+    """
+    path, rel = project.canonical_path, project.rel(project.canonical_path)
+    examples = load_examples(path, rel, missing_ok=True)
+    seed_texts = {normalize(user_text(e)) for e in load_examples(project.seed_path, project.rel(project.seed_path),
+                                                                 missing_ok=True)}
+
+    def keep(e: dict) -> bool:
+        source = provenance(e)["source"]
+        if keep_seed_only:
+            return source == "seed" or normalize(user_text(e)) in seed_texts
+        return source not in GENERATED
+
+    kept = [e for e in examples if keep(e)]
+    removed = Counter(provenance(e)["source"] for e in examples if not keep(e))
+    if removed:
+        rewrite_examples(path, kept)
+    return removed
+
+
+def import_file(project: Project, src: Path, source: str) -> AppendResult:
+    """Append a JSONL file's examples to the training set (validated, deduped, gold-guarded)."""
+    if source not in ("seed", "hand"):
+        raise ForgeError(f"--source {source}: must be seed or hand")
+    guard = project.gold_guard()
+    guard.check_training_path(src, str(src))
+    examples = load_examples(src, str(src))
+    stamped = [stamp({k: v for k, v in e.items() if k != "provenance"}, source) for e in examples]
+    return append_examples(project.canonical_path, stamped, guard, display=project.rel(project.canonical_path))

@@ -1,0 +1,138 @@
+"""Data commands: generate, augment, patch, audit, clean, import."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from forge.cli.options import open_project, project_option
+
+
+@contextmanager
+def _progress(label: str, total: int | None):
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _print_report(report) -> None:
+    d = report.as_dict()
+    click.echo(f"source: {d['source']}")
+    click.echo(f"requested: {d['requested']}")
+    click.echo(f"kept: {d['kept']}")
+    for reason, n in d["rejected"].items():
+        click.echo(f"rejected_{reason}: {n}")
+    for failure in d["failed_batches"]:
+        click.echo(f"failed: {failure}")
+    click.echo(f"cost_usd: {d['cost_usd']:.4f}")
+
+
+@click.command("generate")
+@project_option
+@click.option("--n", "n", type=click.IntRange(1, 100000), default=500, show_default=True, help="Examples to request.")
+@click.option("--batch-size", type=click.IntRange(1, 200), default=50, show_default=True,
+              help="Examples per LLM request (requests run concurrently, llm.concurrency at a time).")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Write to this file instead of dataset.canonical (still gold-guarded).")
+@click.option("--batch-api", is_flag=True, help="Use the Message Batches API (half price; may take up to an hour).")
+def generate_cmd(project_dir, n, batch_size, output, batch_api):
+    """Generate training examples from BACKGROUND.md, mission.md and the system prompt."""
+    from forge import datagen
+    from forge.batch_api import generate_with_batches
+
+    project = open_project(project_dir)
+    target = output.resolve() if output else None
+    if batch_api:
+        report = generate_with_batches(project, n, batch_size=batch_size, echo=click.echo, target=target)
+    else:
+        with _progress("generating", n) as advance:
+            report = datagen.generate(project, n, batch_size=batch_size, progress=advance, target=target)
+    _print_report(report)
+
+
+@click.command("augment")
+@project_option
+@click.option("--n", "n", type=click.IntRange(1, 100000), default=None,
+              help="Total examples (default: flywheel.augment_per_failure per failure category).")
+def augment_cmd(project_dir, n):
+    """Generate examples targeting the categories of the latest eval failures."""
+    from forge.augment import augment
+
+    project = open_project(project_dir)
+    with _progress("augmenting", None) as advance:
+        reports = augment(project, n, progress=advance)
+    for focus, report in reports:
+        click.echo(f"category: {focus}")
+        _print_report(report)
+
+
+@click.command("patch")
+@click.argument("description")
+@project_option
+@click.option("--n", "n", type=click.IntRange(1, 10000), default=50, show_default=True)
+def patch_cmd(description, project_dir, n):
+    """One-shot targeted generation from a plain-English DESCRIPTION."""
+    from forge import datagen
+
+    project = open_project(project_dir)
+    with _progress("patching", n) as advance:
+        report = datagen.generate(project, n, focus=description, source="patch", progress=advance)
+    _print_report(report)
+
+
+@click.command("audit")
+@project_option
+@click.option("--fix", is_flag=True, help="Rewrite flagged examples in place (backup in output/backups/).")
+@click.option("--min-severity", type=click.Choice(["error", "warning", "info"]), default="warning", show_default=True,
+              help="Lowest severity shown and fixed.")
+def audit_cmd(project_dir, fix, min_severity):
+    """LLM review of every training example: format, facts against BACKGROUND.md, quality."""
+    from forge.audit import SEVERITIES, apply_fixes, audit
+
+    project = open_project(project_dir)
+    with _progress("auditing", None) as advance:
+        examples, findings = audit(project, progress=advance)
+    fixed = apply_fixes(project, examples, findings, min_severity) if fix else 0
+    floor = SEVERITIES.index(min_severity)
+    click.echo(f"{'index':>5}  {'severity':<8}  issue  ->  suggested_fix")
+    for f in findings:
+        if SEVERITIES.index(f.severity) >= floor:
+            fix_text = f.suggested_fix["assistant"] if f.suggested_fix else "-"
+            note = f"  [{f.fixed}]" if f.fixed else ""
+            click.echo(f"{f.index:>5}  {f.severity:<8}  {f.issue}  ->  {fix_text}{note}")
+    counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
+    click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in counts.items()) + f", fixed={fixed}")
+
+
+@click.command("clean")
+@project_option
+@click.option("--keep-seed", is_flag=True, help="Keep only the seed file's examples.")
+def clean_cmd(project_dir, keep_seed):
+    """Remove generated examples (by provenance), keeping seed and hand-written ones."""
+    from forge.cleaning import clean
+
+    removed = clean(open_project(project_dir), keep_seed)
+    if not removed:
+        click.echo("removed: 0")
+    for source, n in sorted(removed.items()):
+        click.echo(f"removed_{source}: {n}")
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@project_option
+@click.option("--source", type=click.Choice(["seed", "hand"]), default="hand", show_default=True)
+def import_cmd(file, project_dir, source):
+    """Append FILE's examples to the training set (validated, deduped, gold-guarded)."""
+    from forge.cleaning import import_file
+
+    r = import_file(open_project(project_dir), file, source)
+    for k, v in r.as_dict().items():
+        click.echo(f"{k}: {v}")
+
+
+COMMANDS = [generate_cmd, augment_cmd, patch_cmd, audit_cmd, clean_cmd, import_cmd]
