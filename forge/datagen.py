@@ -70,7 +70,8 @@ def generation_prompt(project: Project, n: int, focus: str | None, seed: int = 0
                              focus=f"Focus: {focus}" if focus else "Cover the whole task.")
 
 
-def _llm_batch(client, cfg, ledger, prompt: str, purpose: str) -> tuple[list, float]:
+def _llm_batch(client, cfg, ledger, prompt: str, purpose: str) -> tuple[list | None, float, str]:
+    """(items or None, cost, stop reason) of one request; a billed reply that is not valid JSON gives None."""
     model = cfg.flywheel.datagen_model
     msg = retrying(lambda: client.messages.create(
         model=model, max_tokens=MAX_OUTPUT_TOKENS, messages=[{"role": "user", "content": prompt}],
@@ -80,8 +81,8 @@ def _llm_batch(client, cfg, ledger, prompt: str, purpose: str) -> tuple[list, fl
     try:
         items = json.loads(text)["examples"]
     except (json.JSONDecodeError, KeyError, TypeError):
-        raise ValueError(f"invalid JSON from the model (stop_reason {msg.stop_reason})") from None
-    return items, usd
+        return None, usd, msg.stop_reason
+    return (items if isinstance(items, list) else None), usd, msg.stop_reason
 
 
 def batch_sizes(n: int, batch_size: int) -> list[int]:
@@ -115,12 +116,16 @@ def produce(project: Project, n: int, focus: str | None, *, batch_size: int = 50
         for fut in as_completed(futures):
             i, size = futures[fut]
             try:
-                batch, usd = fut.result()
-                items += batch
-                report.cost_usd += usd
+                batch, usd, stop = fut.result()
+                error = None if batch is not None else f"invalid JSON from the model (stop_reason {stop})"
             except Exception as exc:  # one bad batch must not lose the others
-                report.failed_batches.append(f"batch {i}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+                batch, usd, error = None, 0.0, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            report.cost_usd += usd
+            if error:
+                report.failed_batches.append(f"batch {i}: {error}")
                 report.rejected["batch_failed"] += size
+            else:
+                items += batch
             if progress:
                 progress(size)
     return [as_chat(x) for x in items], report

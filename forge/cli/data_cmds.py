@@ -10,6 +10,15 @@ import click
 from forge.cli.options import open_project, project_option
 
 
+def _open_with_source(project_dir):
+    """The project, after checking a generation source exists (so errors come before any progress bar)."""
+    from forge.generator_source import use_generator
+
+    project = open_project(project_dir)
+    use_generator(project)
+    return project
+
+
 @contextmanager
 def _progress(label: str, total: int | None):
     from rich.progress import Progress
@@ -44,7 +53,7 @@ def generate_cmd(project_dir, n, batch_size, output, batch_api):
     from forge import datagen
     from forge.batch_api import generate_with_batches
 
-    project = open_project(project_dir)
+    project = _open_with_source(project_dir)
     target = output.resolve() if output else None
     if batch_api:
         report = generate_with_batches(project, n, batch_size=batch_size, echo=click.echo, target=target)
@@ -62,7 +71,7 @@ def augment_cmd(project_dir, n):
     """Generate examples targeting the categories of the latest eval failures."""
     from forge.augment import augment
 
-    project = open_project(project_dir)
+    project = _open_with_source(project_dir)
     with _progress("augmenting", None) as advance:
         reports = augment(project, n, progress=advance)
     for focus, report in reports:
@@ -78,7 +87,7 @@ def patch_cmd(description, project_dir, n):
     """One-shot targeted generation from a plain-English DESCRIPTION."""
     from forge import datagen
 
-    project = open_project(project_dir)
+    project = _open_with_source(project_dir)
     with _progress("patching", n) as advance:
         report = datagen.generate(project, n, focus=description, source="patch", progress=advance)
     _print_report(report)

@@ -1,0 +1,125 @@
+"""Recorded Messages API sessions for tests (vcrpy), one cassette directory per test module.
+
+FORGE_CASSETTE_MODE selects what `llm_cassette` does:
+- replay (default, CI): vcrpy record_mode "none"; a request with no recorded answer fails.
+- record: against the real API with your ANTHROPIC_API_KEY (record_mode "once": delete the
+  cassette first). Model output differs from the canned one, so count assertions may need
+  updating; the wire format is the real one.
+- fake: how the committed cassettes were made (no API is reachable from where forge is built):
+  a local server answers each request with the next canned response the test declares, in
+  the Messages API wire format; vcrpy records the real SDK traffic; the server's address is
+  then rewritten to https://api.anthropic.com.
+Keys are never recorded: `authorization` and `x-api-key` are filtered and identifying response
+headers scrubbed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import vcr
+
+API = "https://api.anthropic.com"
+SCRUBBED = ("request-id", "anthropic-organization-id", "cf-ray", "set-cookie", "x-request-id", "server")
+
+
+def _scrub(response):
+    headers = response.get("headers", {})
+    for name in list(headers):
+        if name.lower() in SCRUBBED:
+            del headers[name]
+    return response
+
+
+def recorder(record_mode: str) -> vcr.VCR:
+    return vcr.VCR(record_mode=record_mode, filter_headers=["authorization", "x-api-key"],
+                   before_record_response=_scrub, decode_compressed_response=True)
+
+
+def message(text: str, *, input_tokens: int = 1000, output_tokens: int = 500, cache_read: int = 0,
+            cache_write: int = 0, stop_reason: str = "end_turn", model: str = "claude-sonnet-5-5",
+            n: int = 1) -> dict:
+    """A canned Messages API response carrying one text block."""
+    return {"status": 200, "body": {
+        "id": f"msg_01FakeCanned{n:08d}", "type": "message", "role": "assistant", "model": model,
+        "content": [{"type": "text", "text": text}], "stop_reason": stop_reason, "stop_sequence": None,
+        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                  "cache_creation_input_tokens": cache_write, "cache_read_input_tokens": cache_read}}}
+
+
+def overloaded() -> dict:
+    return {"status": 529, "headers": {"retry-after-ms": "1"},
+            "body": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}}
+
+
+class FakeAnthropic:
+    """Answers requests with canned responses, in order; `{base}` in a body becomes its own URL."""
+
+    def __init__(self, responses: list[dict]):
+        queue = list(responses)
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("content-length") or 0)
+                self.rfile.read(length)
+                spec = queue.pop(0) if queue else {"status": 500, "body": {"type": "error", "error": {
+                    "type": "api_error", "message": "fake server: no canned response left"}}}
+                body = spec["body"]
+                raw = (body if isinstance(body, str) else json.dumps(body)).replace("{base}", outer.url).encode()
+                self.send_response(spec["status"])
+                self.send_header("content-type", spec.get("content_type", "application/json"))
+                self.send_header("request-id", "req_fake")
+                for k, v in spec.get("headers", {}).items():
+                    self.send_header(k, v)
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_POST = do_GET = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.remaining = queue
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@contextmanager
+def llm_cassette(test_file: str, name: str, responses: list[dict], monkeypatch):
+    """Run the block against a recorded session (see the module docstring for the modes)."""
+    path = Path(test_file).parent / "cassettes" / Path(test_file).stem / f"{name}.yaml"
+    mode = os.environ.get("FORGE_CASSETTE_MODE", "replay")
+    monkeypatch.setenv("FORGE_RETRY_WAIT", "0")
+    monkeypatch.setenv("FORGE_BATCH_POLL", "0")
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    if mode != "record":
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
+    if mode == "fake":
+        server = FakeAnthropic(responses)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        try:
+            with recorder("all").use_cassette(str(path)):
+                yield
+        finally:
+            server.stop()
+        assert not server.remaining, f"{len(server.remaining)} canned responses were not used"
+        host = server.url.removeprefix("http://")
+        path.write_text(path.read_text().replace(server.url, API).replace(host, "api.anthropic.com"))
+        return
+    with recorder("none" if mode == "replay" else "once").use_cassette(str(path)) as cassette:
+        yield
+    if mode == "replay":
+        assert cassette.all_played, f"{path.name}: not every recorded interaction was replayed"
