@@ -24,7 +24,9 @@ from forge.generator_source import as_chat, use_generator
 from forge.llm_client import Ledger, make_client, retrying
 from forge.project import Project
 
-POLL_SECONDS = float(os.environ.get("FORGE_BATCH_POLL", "30"))
+
+def poll_seconds() -> float:
+    return float(os.environ.get("FORGE_BATCH_POLL", "30"))
 
 
 def generate_with_batches(project: Project, n: int, *, batch_size: int = 50, echo=print,
@@ -44,7 +46,7 @@ def generate_with_batches(project: Project, n: int, *, batch_size: int = 50, ech
     batch_id = batch.id
     echo(f"batch: {batch_id} ({len(requests)} requests)")
     while batch.processing_status != "ended":
-        time.sleep(POLL_SECONDS)
+        time.sleep(poll_seconds())
         batch = retrying(lambda: client.messages.batches.retrieve(batch_id), cfg.llm.max_retries)
         c = batch.request_counts
         echo(f"batch: {batch.processing_status} processing={c.processing} succeeded={c.succeeded} errored={c.errored}")

@@ -20,7 +20,7 @@ COMMANDS = {"lights_on": ["turn on the lights", "lights on please", "switch the 
 def routing_examples(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
     rows = []
-    for i in range(n):
+    for _ in range(n):
         cmd = rng.choice(sorted(COMMANDS))
         phrase = rng.choice(COMMANDS[cmd])
         rows.append(chat(f"{phrase} in room {rng.randint(1, 999)}", json.dumps({"cmd": cmd})))
