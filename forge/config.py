@@ -29,7 +29,7 @@ def _describe(value) -> str:
     return repr(value) if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
-def _message(err: jsonschema.ValidationError) -> tuple[str, str]:
+def describe_error(err: jsonschema.ValidationError) -> tuple[str, str]:
     """(key path, what is wrong) for one schema error."""
     path = ".".join(str(p) for p in err.absolute_path)
     v, value, arg = err.validator, err.instance, err.validator_value
@@ -68,7 +68,7 @@ def validate(data, display: str = CONFIG_NAME) -> ForgeConfig:
     errors = sorted(jsonschema.Draft202012Validator(config_schema()).iter_errors(data),
                     key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        key, what = _message(errors[0])
+        key, what = describe_error(errors[0])
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise ConfigError(f"{display}: {key + ': ' if key else ''}{what}{more}")
     cfg = build(ForgeConfig, data)

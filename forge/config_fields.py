@@ -130,6 +130,8 @@ class AgentSection:
     max_cost_usd: float = doc("LLM spend limit in USD for one run.", 5.0, minimum=0, maximum=100000)
     max_minutes: float = doc("Wall-time limit in minutes for one run.", 240, minimum=0, maximum=100000)
     max_tool_calls: int = doc("Tool calls allowed in one run.", 200, minimum=0, maximum=100000)
+    max_new_examples: int = doc("Training examples the agent may add (augment) in one run.", 2000, minimum=0,
+                                maximum=1000000)
 
 
 @dataclass

@@ -1,0 +1,191 @@
+"""`forge agent run|log|replay`, `forge tool list|describe|run` and `forge flywheel`."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from forge.cli.options import open_project, project_option
+
+
+def _budgets(project, max_iterations, budget_usd, max_minutes, max_tool_calls=None):
+    from forge.agent.budgets import Budgets
+
+    iters = project.config.flywheel.max_iterations if max_iterations is None else max_iterations
+    return Budgets.from_config(project.config.agent, iters, max_cost_usd=budget_usd, max_minutes=max_minutes,
+                               max_tool_calls=max_tool_calls)
+
+
+def _finish(outcome, transcript, project) -> None:
+    from forge import status
+
+    click.echo(f"run: {transcript.run_id} {outcome.status} ({outcome.reason})")
+    click.echo(f"transcript: {project.rel(transcript.path)} (read it with `forge agent log`)")
+    click.echo(status.render(status.collect(project)))
+    if outcome.status == "error":
+        raise click.exceptions.Exit(1)
+
+
+@click.group("agent")
+def agent_group():
+    """The planner agent: run, read and replay runs."""
+
+
+@agent_group.command("run")
+@project_option
+@click.option("--goal", required=False, help="What the agent should achieve (required unless --resume).")
+@click.option("--planner", type=click.Choice(["claude", "heuristic"]), default=None,
+              help="Default: claude when ANTHROPIC_API_KEY (or a base_url) is set, else heuristic.")
+@click.option("--max-iterations", type=click.IntRange(0), default=None, help="Default: flywheel.max_iterations.")
+@click.option("--budget-usd", type=click.FloatRange(0), default=None, help="Default: agent.max_cost_usd.")
+@click.option("--max-minutes", type=click.FloatRange(0), default=None, help="Default: agent.max_minutes.")
+@click.option("--max-tool-calls", type=click.IntRange(0), default=None, help="Default: agent.max_tool_calls.")
+@click.option("--resume", "resume_run", is_flag=False, flag_value="latest", default=None,
+              help="Continue a stopped run (RUN id, or the latest) from its transcript.")
+def agent_run(project_dir, goal, planner, max_iterations, budget_usd, max_minutes, max_tool_calls, resume_run):
+    """Run the planner until the goal is met or a budget is spent."""
+    from forge.agent import runner
+
+    project = open_project(project_dir)
+    if not goal and not resume_run:
+        raise click.UsageError("--goal is required (or --resume RUN)")
+    chosen = runner.choose_planner(project, planner)
+    click.echo(f"planner: {chosen.name}" + ("" if planner else " (chosen: "
+               + ("API key found)" if chosen.name == "claude" else "no API key; offline heuristic)")))
+    budgets = _budgets(project, max_iterations, budget_usd, max_minutes, max_tool_calls)
+    if resume_run:
+        outcome, transcript = runner.resume(project, resume_run, chosen, budgets, echo=click.echo)
+    else:
+        outcome, transcript = runner.start(project, goal, chosen, budgets, echo=click.echo)
+    _finish(outcome, transcript, project)
+
+
+@agent_group.command("log")
+@click.argument("run", required=False, default="latest")
+@project_option
+@click.option("--follow", is_flag=True, help="Keep printing new events until the run ends.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSONL events.")
+def agent_log(run, project_dir, follow, as_json):
+    """Show a run's transcript: RUN id or `latest`."""
+    from forge.agent.log_view import render_event
+    from forge.agent.transcript import find_run, read_events
+
+    path = find_run(open_project(project_dir), run)
+    shown = 0
+    while True:
+        events = read_events(path)
+        for e in events[shown:]:
+            if as_json:
+                click.echo(json.dumps(e, ensure_ascii=False))
+            else:
+                for line in render_event(e):
+                    click.echo(line)
+        shown = len(events)
+        if not follow or (events and events[-1]["event"] == "run_end"):
+            break
+        time.sleep(1.0)
+
+
+@agent_group.command("replay")
+@click.argument("run")
+@project_option
+def agent_replay(run, project_dir):
+    """Re-execute a recorded run's decisions and report where results diverge."""
+    from forge.agent import runner
+
+    project = open_project(project_dir)
+    outcome, transcript, diffs = runner.replay(project, run, _budgets(project, 0, 0, 0, 0), echo=click.echo)
+    click.echo(f"replay: {transcript.run_id} {outcome.status}")
+    click.echo(f"divergences: {len(diffs)}")
+    for d in diffs:
+        click.echo(f"- {d}")
+
+
+@click.group("tool")
+def tool_group():
+    """The agent's tools by hand: same schemas, same guards."""
+
+
+@tool_group.command("list")
+def tool_list():
+    """List the tools."""
+    from forge.tools import registry
+
+    for tool in registry().values():
+        click.echo(f"{tool.name:<18} {tool.description.split('. ')[0]}")
+
+
+@tool_group.command("describe")
+@click.argument("name")
+def tool_describe(name):
+    """Print a tool's description and input schema."""
+    from forge.tools import registry
+
+    tools = registry()
+    if name not in tools:
+        raise click.BadParameter(f"unknown tool {name!r}; available: {', '.join(tools)}", param_hint="NAME")
+    click.echo(tools[name].description)
+    click.echo(json.dumps(tools[name].input_schema, indent=2))
+
+
+@tool_group.command("run")
+@click.argument("name")
+@click.argument("pairs", nargs=-1)
+@project_option
+@click.option("--json", "raw", default=None, help="The input as a JSON object.")
+def tool_run(name, pairs, project_dir, raw):
+    """Run tool NAME with --json '{...}' and/or key=value pairs (values parsed as JSON when they can be)."""
+    from forge.agent.bookkeeping import now
+    from forge.agent.guards import Guard
+    from forge.tools import registry
+    from forge.tools.tool import ToolContext
+
+    from forge.atomic import append_bytes_atomic
+
+    try:
+        data = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc.msg} (column {exc.colno})", param_hint="--json") from None
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r}: expected key=value", param_hint="PAIRS")
+        try:
+            data[key] = json.loads(value)
+        except json.JSONDecodeError:
+            data[key] = value
+    project = open_project(project_dir)
+    result, verdict, seconds = Guard(registry(), ToolContext(project, echo=click.echo)).call(name, data)
+    line = {"time": now(), "tool": name, "input": data, "verdict": str(verdict), "is_error": result.is_error,
+            "content": result.content, "duration_s": seconds}
+    append_bytes_atomic(project.output / "tool_calls.jsonl", (json.dumps(line, ensure_ascii=False) + "\n").encode())
+    click.echo(result.content)
+    if result.is_error:
+        raise click.exceptions.Exit(1)
+
+
+@click.command("flywheel")
+@project_option
+@click.option("--iters", type=click.IntRange(1), default=None, help="Iterations (default: flywheel.max_iterations).")
+@click.option("--skip-train", is_flag=True, help="Start by evaluating the existing adapter.")
+@click.option("--planner", type=click.Choice(["claude", "heuristic"]), default=None)
+def flywheel(project_dir, iters, skip_train, planner):
+    """The agent with the goal "reach eval.target_accuracy", until the target or the iteration budget."""
+    from forge.agent import runner
+
+    project = open_project(project_dir)
+    chosen = runner.choose_planner(project, planner)
+    if skip_train and hasattr(chosen, "skip_train"):
+        chosen.skip_train = True
+    click.echo(f"planner: {chosen.name}" + ("" if planner else (" (API key found)" if chosen.name == "claude"
+                                                                  else " (no API key: offline heuristic)")))
+    goal = f"reach eval.target_accuracy ({project.config.eval.target_accuracy:.1%}) on the gold set"
+    if skip_train:
+        goal += "; an adapter already exists, so evaluate it before training again"
+    outcome, transcript = runner.start(project, goal, chosen, _budgets(project, iters, None, None), echo=click.echo)
+    _finish(outcome, transcript, project)
+
+
+COMMANDS = [agent_group, tool_group, flywheel]

@@ -1,0 +1,82 @@
+"""Guards in code, not in the prompt: every tool call, from the model or a person, passes here.
+
+Order: known tool? budgets left? input valid against the tool's schema? then run, where a
+precondition failure (ToolRefused), a forge error or any other exception becomes an
+`is_error` result. Nothing a tool does can escape the loop.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jsonschema
+from forge.tools.tool import ToolContext, ToolRefused, ToolResult
+
+from forge.config import describe_error
+from forge.errors import ForgeError
+
+
+@dataclass
+class Verdict:
+    allowed: bool
+    reason: str = ""
+
+    def __str__(self) -> str:
+        return "ok" if self.allowed else f"refused: {self.reason}"
+
+
+def check_input(tool, data) -> str | None:
+    """Why `data` is not a valid input for `tool`, or None."""
+    if not isinstance(data, dict):
+        return f"input must be a JSON object, got {type(data).__name__}"
+    errors = sorted(jsonschema.Draft202012Validator(tool.input_schema).iter_errors(data),
+                    key=lambda e: [str(p) for p in e.absolute_path])
+    if not errors:
+        return None
+    key, what = describe_error(errors[0])
+    return f"{key}: {what}" if key else what
+
+
+class Guard:
+    def __init__(self, tools: dict, ctx: ToolContext, budgets=None):
+        self.tools, self.ctx, self.budgets = tools, ctx, budgets
+
+    def verdict(self, name: str, data) -> Verdict:
+        if name not in self.tools:
+            return Verdict(False, f"unknown tool {name!r}; available: {', '.join(self.tools)}")
+        if self.budgets is not None:
+            spent = self.budgets.spent(self.ctx.state)
+            if spent:
+                return Verdict(False, spent)
+        problem = check_input(self.tools[name], data)
+        if problem:
+            return Verdict(False, f"invalid input for {name}: {problem}")
+        return Verdict(True)
+
+    def check(self, name: str, data) -> Verdict:
+        """The verdict on one call; every call counts against the tool-call budget, refused or not."""
+        verdict = self.verdict(name, data)
+        if self.budgets is not None:
+            self.budgets.tool_calls += 1
+        return verdict
+
+    def run(self, name: str, data) -> tuple[ToolResult, float]:
+        """(result, seconds) of an allowed call; never raises."""
+        start = time.perf_counter()
+        try:
+            result = self.tools[name].run(self.ctx, **data)
+        except ToolRefused as exc:
+            result = ToolResult(f"refused: {exc}", {"refused": True}, is_error=True)
+        except ForgeError as exc:
+            result = ToolResult(f"error: {exc}", {"error": str(exc)}, is_error=True)
+        except Exception as exc:  # a failing tool must not end the run; the model gets the error
+            result = ToolResult(f"error: {type(exc).__name__}: {exc}", {"error": repr(exc)}, is_error=True)
+        return result, round(time.perf_counter() - start, 3)
+
+    def call(self, name: str, data) -> tuple[ToolResult, Verdict, float]:
+        verdict = self.check(name, data)
+        if not verdict.allowed:
+            return ToolResult(verdict.reason, {"refused": True}, is_error=True), verdict, 0.0
+        result, seconds = self.run(name, data)
+        return result, verdict, seconds

@@ -1,0 +1,105 @@
+"""The offline planner's policy: the seed's fixed loop, decided from the conversation and the project.
+
+train -> eval -> promote (if better) -> commit -> stop at the target, else: on a plateau (no new
+best for two iterations) patch one hyper-parameter (more epochs, then half the learning rate,
+then double the LoRA rank), then augment on the failures -> train again. Deterministic: the
+same project state and conversation give the same decision.
+"""
+
+from __future__ import annotations
+
+from forge.project import Project
+
+PLATEAU = 2
+
+
+def last_call(messages: list[dict]) -> tuple[str | None, bool, dict]:
+    """(name, is_error, input) of the most recent tool call in the conversation."""
+    for i in range(len(messages) - 1, 0, -1):
+        msg = messages[i]
+        if msg["role"] != "user" or not isinstance(msg["content"], list):
+            continue
+        results = [b for b in msg["content"] if b.get("type") == "tool_result"]
+        uses = [b for b in messages[i - 1]["content"] if isinstance(b, dict) and b.get("type") == "tool_use"]
+        if results and uses:
+            by_id = {u["id"]: u for u in uses}
+            r = results[-1]
+            use = by_id.get(r["tool_use_id"], uses[-1])
+            return use["name"], bool(r.get("is_error")), use.get("input", {})
+    return None, False, {}
+
+
+def _plateau_patch(project: Project, rows: list[dict]) -> tuple[str, dict] | None:
+    """A hyper-parameter change when the best has not moved for PLATEAU iterations."""
+    if len(rows) <= PLATEAU:
+        return None
+    best_before = max(r["accuracy"] for r in rows[:-PLATEAU])
+    if max(r["accuracy"] for r in rows[-PLATEAU:]) > best_before:
+        return None
+    t, lora = project.config.training, project.config.lora
+    step = (len(rows) - PLATEAU - 1) % 3
+    if step == 0 and t.epochs_max < 20:
+        n = min(20, t.epochs_max + 2)
+        return f"more epochs ({t.epochs_max} -> {n})", {"training": {"epochs_min": min(t.epochs_min, n), "epochs_max": n}}
+    if step == 1 or t.method == "full":
+        lr = round(t.learning_rate / 2, 10)
+        return f"half the learning rate ({t.learning_rate:g} -> {lr:g})", {"training": {"learning_rate": lr}}
+    r = min(256, lora.r * 2)
+    return f"double the LoRA rank ({lora.r} -> {r})", {"lora": {"r": r, "alpha": min(512, lora.alpha * 2)}}
+
+
+def decide(project: Project, messages: list[dict], skip_train: bool = False):
+    """(thought, (tool, input) or None to stop)."""
+    project.reload()
+    cfg = project.config
+    name, failed, _ = last_call(messages)
+    best = project.read_state("best_score.json")
+    last = project.read_state("eval_results.json")
+    rows = project.read_jsonl_state("experiments.jsonl")
+    target = cfg.eval.target_accuracy
+    if name is None:
+        if skip_train and (project.output / "adapter").exists():
+            return "Evaluating the existing adapter first (--skip-train).", ("eval", {})
+        return "Start: train on the current data.", ("train", {"hypothesis": "baseline on the current training set"})
+    if name == "train":
+        if failed:
+            return "Training was refused or failed; stopping.", None
+        return "Trained; evaluate it.", ("eval", {})
+    if name == "eval":
+        if failed:
+            return "Eval failed; stopping.", None
+        if best is None or last["accuracy"] > best["accuracy"]:
+            return f"{last['accuracy']:.1%} beats the best so far; promote it.", ("promote", {})
+        return f"{last['accuracy']:.1%} does not beat {best['accuracy']:.1%}; keep the old best, commit the data.", (
+            "commit", {})
+    if name == "promote":
+        return "Commit this iteration.", ("commit", {})
+    if name == "commit":
+        if best and best["accuracy"] >= target:
+            return f"Target reached: best {best['accuracy']:.1%} >= {target:.1%}. Done.", None
+        patch = _plateau_patch(project, rows)
+        if patch:
+            why, change = patch
+            return f"No new best for {PLATEAU} iterations: {why}.", ("patch_config", change)
+        return "Generate examples targeting the failure categories.", ("augment", {"n": _augment_n(project)})
+    if name == "patch_config":
+        return "Now add targeted data too.", ("augment", {"n": _augment_n(project)})
+    if name == "augment":
+        if failed:
+            return "Could not add data (see the error above); stopping rather than retraining on the same data.", None
+        what = "after a config change and " if _last_was_patch(messages) else ""
+        return "Retrain on the larger training set.", ("train", {
+            "hypothesis": f"{what}more examples targeting the last eval's failure categories"})
+    return "Check where we stand.", ("status", {})
+
+
+def _augment_n(project: Project) -> int:
+    cats = len({(r.get("expected"), (r.get("reason") or "")[:20])
+                for r in project.read_jsonl_state("eval_failures.jsonl")}) or 1
+    return max(1, min(500, cats * project.config.flywheel.augment_per_failure))
+
+
+def _last_was_patch(messages: list[dict]) -> bool:
+    names = [b["name"] for m in messages if m["role"] == "assistant" and isinstance(m["content"], list)
+             for b in m["content"] if b.get("type") == "tool_use"]
+    return len(names) >= 2 and names[-2] == "patch_config"

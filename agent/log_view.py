@@ -1,0 +1,57 @@
+"""`forge agent log`: a transcript for people — turns, text, tool calls, refusals, cost."""
+
+from __future__ import annotations
+
+import json
+
+SUMMARY_CHARS = 240
+
+
+def _short(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS] + "…"
+
+
+def render_event(e: dict) -> list[str]:
+    kind = e["event"]
+    if kind == "run_start":
+        b = e["budgets"]
+        return [f"run started {e['time']}  planner={e['planner']} model={e['model']}",
+                f"goal: {e['goal']}",
+                f"budgets: iterations {b['max_iterations'] or '∞'}, tool calls {b['max_tool_calls'] or '∞'}, "
+                f"minutes {b['max_minutes'] or '∞'}, USD {b['max_cost_usd'] or '∞'}"]
+    if kind == "run_resume":
+        return [f"--- resumed {e['time']} with planner={e['planner']} ---"]
+    if kind == "model_response":
+        u = e.get("usage") or {}
+        cache = ""
+        if u.get("cache_read_input_tokens") or u.get("cache_creation_input_tokens"):
+            cache = f", cache read {u.get('cache_read_input_tokens', 0)} / write {u.get('cache_creation_input_tokens', 0)}"
+        lines = [f"\n[turn {e['turn']}] {e['stop_reason']}  ${e.get('cost_usd', 0):.4f}"
+                 f" ({u.get('input_tokens', 0)} in, {u.get('output_tokens', 0)} out{cache})"]
+        for block in e["content"]:
+            if block.get("type") == "text" and block["text"].strip():
+                lines.append(f"  says: {_short(block['text'])}")
+            elif block.get("type") == "thinking":
+                lines.append(f"  thinks: {_short(block.get('thinking', ''))}")
+        return lines
+    if kind == "tool_call":
+        flag = "" if e["verdict"] == "ok" else f"  !! REFUSED: {e['verdict'].removeprefix('refused: ')}"
+        return [f"  -> {e['name']}({_short(json.dumps(e['input'], ensure_ascii=False))}){flag}"]
+    if kind == "tool_result":
+        if e["is_error"] and e.get("data", {}).get("refused") and e["duration_s"] == 0.0:
+            return []  # already shown with its call
+        mark = "!! " if e["is_error"] else ""
+        return [f"     {mark}{_short(e['content'])}  ({e['duration_s']:.1f}s)"]
+    if kind == "user_message":
+        return [f"  (to the model: {_short(json.dumps(e['content']))})"]
+    if kind == "run_end":
+        best = "none" if e["best_accuracy"] is None else f"{e['best_accuracy']:.1%}"
+        return [f"\nrun {e['status']}: {e['reason']}", f"best accuracy: {best}",
+                f"total cost: ${e['total_cost_usd']:.4f}",
+                f"tool calls: {e['budgets']['tool_calls']}, iterations: {e['budgets']['iterations']}"]
+    return []
+
+
+def render(events: list[dict]) -> str:
+    return "\n".join(line for e in events for line in render_event(e))

@@ -1,0 +1,86 @@
+"""The run transcript: output/runs/<run-id>/transcript.jsonl, append-only, flushed every event.
+
+Events: run_start, model_response, tool_call, tool_result, budget, run_resume, run_end. Every
+run can be rebuilt from it (`--resume`, `forge agent replay`). Secrets never reach it: the
+values of ANTHROPIC_API_KEY and HF_TOKEN are replaced before a line is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+
+RUNS = "runs"
+SECRET_VARS = ("ANTHROPIC_API_KEY", "HF_TOKEN", "ANTHROPIC_AUTH_TOKEN")
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def runs_dir(project) -> Path:
+    return project.output / RUNS
+
+
+def find_run(project, run: str | None) -> Path:
+    """The transcript path of RUN (an id or 'latest')."""
+    from forge.errors import ForgeError
+
+    base = runs_dir(project)
+    if not run or run == "latest":
+        found = sorted(base.glob("*/transcript.jsonl"))
+        if not found:
+            raise ForgeError("no agent runs yet (output/runs/ is empty): start one with `forge agent run`")
+        return found[-1]
+    path = base / run / "transcript.jsonl"
+    if not path.is_file():
+        raise ForgeError(f"output/runs/{run}: no such run")
+    return path
+
+
+def _scrub(line: str) -> str:
+    for var in SECRET_VARS:
+        value = os.environ.get(var)
+        if value and len(value) >= 8:
+            line = line.replace(value, "[REDACTED]")
+    return line
+
+
+class Transcript:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.parent.name
+
+    def write(self, event: str, **fields) -> dict:
+        record = {"event": event, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields}
+        line = _scrub(json.dumps(record, ensure_ascii=False, default=str))
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return record
+
+
+def read_events(path: Path) -> list[dict]:
+    """Events of a transcript; a line cut by a crash at the very end is ignored (it was never acted on)."""
+    from forge.errors import ForgeError
+
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    events = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            if n == len(lines):
+                break
+            raise ForgeError(f"{path}:{n}: corrupt transcript line") from None
+    return events

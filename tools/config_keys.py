@@ -1,0 +1,43 @@
+"""The forge.yaml keys the planner may change, with the bounds it must stay within.
+
+Used by `train` (overrides for one run) and `patch_config` (permanent). Everything else —
+dataset paths, eval.target_accuracy, eval.scorer, budgets, promotion, compute, llm — is out of
+reach: the schemas are closed, so such a key is refused before anything runs.
+"""
+
+from __future__ import annotations
+
+from forge.tools.tool import obj
+
+NUM = "number"
+TRAINING = {
+    "method": {"type": "string", "enum": ["lora", "full"]},
+    "epochs_min": {"type": "integer", "minimum": 1, "maximum": 20},
+    "epochs_max": {"type": "integer", "minimum": 1, "maximum": 20},
+    "loss_tolerance": {"type": NUM, "minimum": 0, "maximum": 0.5},
+    "batch_size": {"type": "integer", "minimum": 1, "maximum": 256},
+    "gradient_accumulation_steps": {"type": "integer", "minimum": 1, "maximum": 64},
+    "learning_rate": {"type": NUM, "exclusiveMinimum": 0, "maximum": 0.05},
+    "warmup_ratio": {"type": NUM, "minimum": 0, "maximum": 0.5},
+    "weight_decay": {"type": NUM, "minimum": 0, "maximum": 0.5},
+    "lr_scheduler": {"type": "string", "enum": ["cosine", "linear", "constant"]},
+    "seed": {"type": "integer", "minimum": 0, "maximum": 1000000},
+}
+LORA = {
+    "r": {"type": "integer", "minimum": 1, "maximum": 256},
+    "alpha": {"type": "integer", "minimum": 1, "maximum": 512},
+    "dropout": {"type": NUM, "minimum": 0, "maximum": 0.5},
+    "target_modules": {"type": "array", "minItems": 1, "maxItems": 16,
+                       "items": {"type": "string", "minLength": 1, "maxLength": 64}},
+}
+MODEL = {"max_seq_len": {"type": "integer", "minimum": 64, "maximum": 8192}}
+EVAL = {"max_new_tokens": {"type": "integer", "minimum": 1, "maximum": 2048},
+        "batch_size": {"type": "integer", "minimum": 1, "maximum": 256}}
+
+
+def training_overrides_schema() -> dict:
+    return obj({"training": obj(TRAINING), "lora": obj(LORA)})
+
+
+def patch_schema() -> dict:
+    return obj({"training": obj(TRAINING), "lora": obj(LORA), "model": obj(MODEL), "eval": obj(EVAL)})

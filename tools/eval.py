@@ -1,0 +1,59 @@
+"""`eval`: evaluate the current adapter on the gold set; closes an iteration."""
+
+from __future__ import annotations
+
+from forge.agent import bookkeeping
+from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj
+
+from forge.eval_runner import run_eval
+from forge.training import ADAPTER_DIR
+
+FAILURE_SAMPLE = 8
+FIELD_CHARS = 200
+
+
+def _clip(s: str) -> str:
+    return s if len(s) <= FIELD_CHARS else s[:FIELD_CHARS] + "..."
+
+
+def run(ctx: ToolContext) -> ToolResult:
+    project, st = ctx.project, ctx.state
+    if not (project.output / ADAPTER_DIR).exists():
+        raise ToolRefused("no trained adapter to evaluate: call `train` first")
+    res = run_eval(project)
+    failures = project.read_jsonl_state("eval_failures.jsonl")[:FAILURE_SAMPLE]
+    sample = [{"input": _clip(f["input"]), "expected": _clip(f["expected"]), "actual": _clip(f["actual"]),
+               "reason": f["reason"]} for f in failures]
+    st.accuracy = res["accuracy"]
+    if st.trained_since_eval:
+        bookkeeping.record_experiment(project, st, res)
+        st.trained_since_eval, st.evaluated_since_commit = False, True
+    bookkeeping.update_context(project)
+    best = project.read_state("best_score.json")
+    data = {"iteration": st.iteration, "accuracy": res["accuracy"], "correct": res["correct"], "total": res["total"],
+            "ci95": res["ci95"], "per_cmd": res["per_cmd"], "forbidden_count": res["forbidden_count"],
+            "failure_count": res["failure_count"], "failure_sample": sample,
+            "best_so_far": best["accuracy"] if best else None, "target": project.config.eval.target_accuracy}
+    if "sealed" in res:  # aggregates only, by construction of eval_runner
+        s = res["sealed"]
+        data["sealed"] = {"accuracy": s["accuracy"], "correct": s["correct"], "total": s["total"], "ci95": s["ci95"]}
+    lo, hi = res["ci95"]
+    best_text = f"{best['accuracy']:.1%}" if best else "none"
+    per_cmd = ", ".join(f"{c} {v['correct']}/{v['total']}" for c, v in res["per_cmd"].items())
+    content = (f"accuracy {res['accuracy']:.1%} ({res['correct']}/{res['total']}, 95% CI {lo:.1%}-{hi:.1%}); "
+               f"best so far {best_text}; "
+               f"target {project.config.eval.target_accuracy:.1%}.\nper cmd: {per_cmd}\n"
+               f"{res['failure_count']} failures; sample:\n"
+               + "\n".join(f"- input {f['input']!r} expected {f['expected']!r} got {f['actual']!r} ({f['reason']})"
+                           for f in sample))
+    return ToolResult(content, data)
+
+
+TOOL = Tool(
+    name="eval",
+    description=("Evaluate the current adapter on the locked gold set. Returns accuracy with its 95% confidence "
+                 "interval, per-cmd accuracy, and a small sample of failures (input, expected, actual, reason). "
+                 "Call it after every `train`; promote only if it beats the best so far."),
+    input_schema=obj({}),
+    run=run,
+)

@@ -1,0 +1,30 @@
+"""`show_failures`: a bounded sample of the last eval's failures, optionally for one cmd."""
+
+from __future__ import annotations
+
+from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj, text
+
+from forge.scorers import category
+
+FIELD_CHARS = 200
+
+
+def run(ctx: ToolContext, limit: int = 10, cmd: str | None = None) -> ToolResult:
+    rows = ctx.project.read_jsonl_state("eval_failures.jsonl")
+    if not (ctx.project.output / "eval_failures.jsonl").exists():
+        raise ToolRefused("no eval yet: call `eval` first")
+    if cmd:
+        rows = [r for r in rows if category(r["expected"]) == cmd]
+    shown = [{k: str(r[k])[:FIELD_CHARS] for k in ("input", "expected", "actual", "reason")} for r in rows[:limit]]
+    lines = [f"{len(rows)} failures" + (f" with expected cmd {cmd!r}" if cmd else "") + f"; showing {len(shown)}:"]
+    lines += [f"- {r['input']!r} expected {r['expected']!r} got {r['actual']!r} ({r['reason']})" for r in shown]
+    return ToolResult("\n".join(lines), {"count": len(rows), "shown": shown})
+
+
+TOOL = Tool(
+    name="show_failures",
+    description="Show up to `limit` failures of the last eval (input, expected, actual, reason), optionally one cmd.",
+    input_schema=obj({"limit": {"type": "integer", "minimum": 1, "maximum": 20},
+                      "cmd": text(100, "Only failures whose expected cmd is this.")}),
+    run=run, read_only=True,
+)

@@ -1,0 +1,75 @@
+"""What a tool is: a name, a description for the model, an input JSON Schema and a run function.
+
+One declaration feeds the Anthropic `tools` list, the guards and `forge tool ...`. A tool's run
+function gets a ToolContext and the validated input, and returns a ToolResult: `content` is
+what the model reads, `data` the structured record kept in the transcript. A precondition that
+does not hold raises ToolRefused; the loop turns it into an `is_error` result.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+from forge.errors import ForgeError
+
+
+class ToolRefused(ForgeError):
+    """A tool's precondition does not hold (the model gets the reason and may try something else)."""
+
+
+@dataclass
+class ToolResult:
+    content: str
+    data: dict = field(default_factory=dict)
+    is_error: bool = False
+
+
+@dataclass
+class RunState:
+    """What the tools of one run share: iterations, the current hypothesis, examples added."""
+
+    iterations: int = 0                 # train calls that completed in this run
+    iteration: int = 0                  # the project-wide number of the current iteration
+    hypothesis: str = ""
+    trained_since_eval: bool = False
+    evaluated_since_commit: bool = False
+    new_examples: int = 0
+    accuracy: float | None = None       # of the last eval in this run
+    cost_usd: float = 0.0               # LLM spend by tools (data generation) in this run
+
+
+@dataclass
+class ToolContext:
+    project: object                     # forge.project.Project
+    state: RunState = field(default_factory=RunState)
+    max_iterations: int = 0             # 0 = no limit
+    max_new_examples: int = 0
+    echo: Callable[[str], None] = lambda _msg: None
+
+
+@dataclass
+class Tool:
+    name: str
+    description: str
+    input_schema: dict
+    run: Callable[..., ToolResult]
+    read_only: bool = False
+
+    def api_param(self) -> dict:
+        """The Anthropic `tools` entry."""
+        return {"name": self.name, "description": self.description, "input_schema": self.input_schema}
+
+
+def obj(properties: dict, required: list[str] = ()) -> dict:
+    """A closed JSON-Schema object (additionalProperties false)."""
+    return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
+
+
+def text(max_length: int, description: str, min_length: int = 0) -> dict:
+    return {"type": "string", "minLength": min_length, "maxLength": max_length, "description": description}
+
+
+def compact(data) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(", ", ": "))

@@ -1,0 +1,21 @@
+"""`update_plan`: rewrite PLAN.md, the strategy and queue of hypotheses the planner keeps."""
+
+from __future__ import annotations
+
+from forge.agent.bookkeeping import PLAN_FILE
+from forge.tools.tool import Tool, ToolContext, ToolResult, obj, text
+
+from forge.atomic import write_text_atomic
+
+
+def run(ctx: ToolContext, plan: str) -> ToolResult:
+    write_text_atomic(ctx.project.root / PLAN_FILE, plan.strip() + "\n")
+    return ToolResult(f"PLAN.md updated ({len(plan.strip())} characters)", {"chars": len(plan.strip())})
+
+
+TOOL = Tool(
+    name="update_plan",
+    description="Replace PLAN.md: your strategy and the queue of hypotheses to test next (Markdown, short).",
+    input_schema=obj({"plan": text(4000, "The whole new plan.", min_length=10)}, required=["plan"]),
+    run=run,
+)
