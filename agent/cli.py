@@ -139,10 +139,9 @@ def tool_run(name, pairs, project_dir, raw):
     """Run tool NAME with --json '{...}' and/or key=value pairs (values parsed as JSON when they can be)."""
     from forge.agent.bookkeeping import now
     from forge.agent.guards import Guard
+    from forge.atomic import append_bytes_atomic
     from forge.tools import registry
     from forge.tools.tool import ToolContext
-
-    from forge.atomic import append_bytes_atomic
 
     try:
         data = json.loads(raw) if raw else {}

@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 
 import jsonschema
-from forge.tools.tool import ToolContext, ToolRefused, ToolResult
 
 from forge.config import describe_error
 from forge.errors import ForgeError
+from forge.tools.tool import ToolContext, ToolRefused, ToolResult
 
 
 @dataclass

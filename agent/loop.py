@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from forge import prompts
 from forge.agent import bookkeeping
 from forge.agent.guards import Guard
-
-from forge import prompts
 
 CUT_OFF = "Your reply was cut off by max_tokens before the tool call was complete; call it again, more briefly."
 

@@ -11,11 +11,10 @@ from forge.agent.guards import Guard
 from forge.agent.loop import Outcome, kickoff, run_loop
 from forge.agent.planners import ClaudePlanner, HeuristicPlanner, ReplayPlanner
 from forge.agent.transcript import Transcript, find_run, new_run_id, read_events, runs_dir
-from forge.tools import registry
-from forge.tools.tool import RunState, ToolContext
-
 from forge.errors import ForgeError
 from forge.llm_client import has_credentials
+from forge.tools import registry
+from forge.tools.tool import RunState, ToolContext
 
 INTERRUPTED = "interrupted: the run stopped before this call finished; its effects may be partial (check status)"
 
@@ -117,6 +116,7 @@ def resume(project, run: str | None, planner, budgets: Budgets, echo=print) -> t
     budgets.tool_calls, budgets.planner_cost_usd = spent["tool_calls"], spent["planner_cost_usd"]
     budgets.elapsed_before_s, budgets.started = spent["elapsed_s"], time.monotonic()
     transcript = Transcript(path)
+    transcript.repair()
     transcript.write("run_resume", planner=planner.name, budgets=budgets.snapshot(state))
     if messages[-1]["role"] == "assistant":  # it had ended its turn: ask it to go on
         nudge = [{"type": "text", "text": "The run was resumed; continue toward the goal."}]

@@ -54,6 +54,14 @@ class Transcript:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
+    def repair(self) -> None:
+        """Drop a half-written last line (a crash mid-write) so appends start on a fresh line."""
+        raw = self.path.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            keep = raw[: raw.rfind(b"\n") + 1]
+            with open(self.path, "r+b") as fh:
+                fh.truncate(len(keep))
+
     @property
     def run_id(self) -> str:
         return self.path.parent.name

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import time
 
-from _setup import project
-
 from forge.chat_format import prompt_text, with_system_prompt
 from forge.datasets import load_examples
 from forge.eval_runner import generate
 from forge.model_loading import load_for_inference
 from forge.project import Project
 from forge.training import system_prompt, train
+
+from _setup import project
 
 root = project("tiny", 128, {"training": {"method": "full", "learning_rate": 5e-3, "lr_scheduler": "constant",
                                           "batch_size": 16, "epochs_min": 6, "epochs_max": 6}})

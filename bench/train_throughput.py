@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 
-from _setup import project
-
 from forge.chat_format import tokenize_for_training, with_system_prompt
 from forge.datasets import load_examples
 from forge.project import Project
 from forge.training import system_prompt, train
+
+from _setup import project
 
 EPOCHS, BATCH, N = 2, 16, 512
 root = project("small", N, {"training": {"method": "lora", "learning_rate": 1e-3, "batch_size": BATCH,
@@ -28,8 +28,14 @@ def baseline() -> float:
     import torch
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer,
-                              TrainingArguments, set_seed)
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
 
     set_seed(42)
     base = str(root.parent / "model")

@@ -6,10 +6,10 @@ import json
 import random
 from pathlib import Path
 
-from conftest import chat, write_jsonl
-
 from forge import config as config_io
 from forge.scaffold import init_project
+
+from conftest import chat, write_jsonl
 
 COMMANDS = {"lights_on": ["turn on the lights", "lights on please", "switch the lamp on"],
             "lights_off": ["turn off the lights", "lights off now", "kill the lamp"],
@@ -39,4 +39,31 @@ def make_project(root: Path, tiny_model: Path, *, method="full", n_train=64, **p
             "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
             "eval": {"max_new_tokens": 32, "batch_size": 8}, "compute": {"device": "cpu"}}
     config_io.patch_file(root / "forge.yaml", config_io.merge(base, patch))
+    return root
+
+
+GENERATOR = '''
+import json, random
+COMMANDS = {"lights_on": ["turn on the lights", "lights on please", "switch the lamp on"],
+            "lights_off": ["turn off the lights", "lights off now", "kill the lamp"],
+            "play_music": ["play some music", "put on a song", "start the playlist"],
+            "weather": ["what is the weather", "will it rain", "forecast for today"]}
+
+def generate(n, focus, seed):
+    rng = random.Random(seed)
+    cmds = [c for c in COMMANDS if focus and repr(c) in focus.split("failed")[0]] or sorted(COMMANDS)
+    return [{"user": f"{rng.choice(COMMANDS[c])} in room {rng.randint(1, 999)}", "assistant": json.dumps({"cmd": c})}
+            for c in (rng.choice(cmds) for _ in range(n))]
+'''
+
+
+def make_agent_project(root: Path, tiny_model: Path, n_train: int = 16, **patch) -> Path:
+    """A small routing project with an offline generator, committed, ready for the agent."""
+    import git
+
+    make_project(root, tiny_model, n_train=n_train, **patch)
+    (root / "generator.py").write_text(GENERATOR)
+    repo = git.Repo(root)
+    repo.git.add("--all")
+    repo.index.commit("set up routing task")
     return root

@@ -8,9 +8,10 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 import git
-from conftest import chat, write_jsonl
 
 from forge.scaffold import init_project
+
+from conftest import chat, write_jsonl
 
 
 def test_init_scaffolds_and_commits(tmp_path, cli):

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import chat, write_jsonl
-from llm_cassettes import llm_cassette, message, overloaded
 
 from forge import config as config_io
 from forge.audit import apply_fixes, audit
@@ -17,6 +15,9 @@ from forge.cleaning import clean, import_file
 from forge.datagen import generate
 from forge.datasets import load_examples, provenance, stamp
 from forge.project import Project
+
+from conftest import chat, write_jsonl
+from llm_cassettes import llm_cassette, message, overloaded
 
 GOLD = [chat("please turn off the kitchen lights before I go to bed tonight", '{"cmd": "lights_off"}'),
         chat("zebra quartz will it snow in the mountains", '{"cmd": "weather"}')]

@@ -6,12 +6,13 @@ import json
 import os
 
 import pytest
-from conftest import chat, write_jsonl
 
 from forge import atomic
 from forge.datasets import append_examples, dedupe, load_examples, normalize, provenance, stamp
 from forge.errors import DatasetError
 from forge.gold_guard import GoldGuard
+
+from conftest import chat, write_jsonl
 
 
 def test_broken_line_seven_named(tmp_path):

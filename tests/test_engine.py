@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from engine_fixtures import make_project
 
 from forge.errors import ForgeError
 from forge.eval_runner import run_eval
@@ -15,6 +14,8 @@ from forge.project import Project
 from forge.promotion import PromotionRefused, promote
 from forge.tiny_model import build_tiny
 from forge.training import train
+
+from engine_fixtures import make_project
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from forge.agent.bookkeeping import now
-from forge.tools.tool import Tool, ToolContext, ToolResult, obj, text
-
 from forge.atomic import write_text_atomic
+from forge.tools.tool import Tool, ToolContext, ToolResult, obj, text
 
 SECTION = "## Learned by the flywheel"
 MAX_CHARS = 1500

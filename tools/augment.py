@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, compact, obj, text
-
 from forge.augment import augment
 from forge.datagen import generate
+from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, compact, obj, text
 
 
 def run(ctx: ToolContext, n: int, focus: str | None = None) -> ToolResult:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj
-
 from forge.git_repo import commit_paths
+from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj
 
 PATHS = ["forge.yaml", "BACKGROUND.md", "AGENT_CONTEXT.md", "PLAN.md", "mission.md", "system_prompt.md"]
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from forge.agent import bookkeeping
-from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj
-
 from forge.eval_runner import run_eval
+from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj
 from forge.training import ADAPTER_DIR
 
 FAILURE_SAMPLE = 8

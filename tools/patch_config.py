@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from forge import config as config_io
 from forge.tools.config_keys import patch_schema
 from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, compact
-
-from forge import config as config_io
 
 
 def run(ctx: ToolContext, **patch) -> ToolResult:

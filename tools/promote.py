@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj
-
 from forge.promotion import PromotionRefused, promote
+from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj
 
 
 def run(ctx: ToolContext) -> ToolResult:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj, text
-
 from forge.scorers import category
+from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj, text
 
 FIELD_CHARS = 200
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from forge.tools.tool import Tool, ToolContext, ToolResult, obj
-
 from forge import status
+from forge.tools.tool import Tool, ToolContext, ToolResult, obj
 
 
 def run(ctx: ToolContext) -> ToolResult:

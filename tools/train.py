@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from forge.tools.config_keys import training_overrides_schema
 from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj, text
-
 from forge.training import train
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from forge.agent.bookkeeping import PLAN_FILE
-from forge.tools.tool import Tool, ToolContext, ToolResult, obj, text
-
 from forge.atomic import write_text_atomic
+from forge.tools.tool import Tool, ToolContext, ToolResult, obj, text
 
 
 def run(ctx: ToolContext, plan: str) -> ToolResult:
