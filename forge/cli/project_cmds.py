@@ -77,4 +77,13 @@ def config_check(project_dir):
         click.echo(f"{rel}: ok ({n} examples)")
 
 
-COMMANDS = [init_cmd, status_cmd, config_group]
+@click.command("report")
+@project_option
+def report_cmd(project_dir):
+    """Write output/report.html (accuracy per iteration, per-cmd table, hypotheses, data and cost)."""
+    from forge import report
+
+    click.echo(f"report: {report.write(open_project(project_dir))}")
+
+
+COMMANDS = [init_cmd, status_cmd, config_group, report_cmd]

@@ -1,0 +1,127 @@
+"""`forge report`: output/report.html, self-contained, with the charts drawn as inline SVG.
+
+Accuracy per iteration (last and best-so-far, the 95% band, the target line), per-cmd accuracy
+of the best adapter, the hypothesis of each iteration, training-set size and LLM cost over time.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+
+from forge.atomic import write_text_atomic
+from forge.errors import ForgeError
+from forge.project import Project
+
+W, H, PAD = 640, 280, 48
+
+
+INSET = 32  # keeps the first and last points and bars off the axes
+
+
+def _x(i: int, n: int) -> float:
+    return PAD + INSET + (W - 2 * PAD - 2 * INSET) * (i / (n - 1) if n > 1 else 0.5)
+
+
+def _y(v: float, top: float = 1.0) -> float:
+    return H - PAD + (2 * PAD - H) * (v / top if top else 0)
+
+
+def _axes(n: int, labels: list, top: float, fmt) -> list[str]:
+    out = [f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - PAD}" y2="{H - PAD}" stroke="#888"/>',
+           f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{H - PAD}" stroke="#888"/>']
+    for k in range(5):
+        v = top * k / 4
+        y = _y(v, top)
+        out.append(f'<line x1="{PAD}" y1="{y:.1f}" x2="{W - PAD}" y2="{y:.1f}" stroke="#eee"/>')
+        out.append(f'<text x="{PAD - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{fmt(v)}</text>')
+    for i, label in enumerate(labels):
+        out.append(f'<text x="{_x(i, n):.1f}" y="{H - PAD + 16}" text-anchor="middle" font-size="11">{label}</text>')
+    return out
+
+
+def accuracy_chart(rows: list[dict], target: float) -> str:
+    n = len(rows)
+    labels = [r["iteration"] for r in rows]
+    parts = _axes(n, labels, 1.0, lambda v: f"{v:.0%}")
+    band = [(_x(i, n), _y(r["ci95"][1])) for i, r in enumerate(rows)] + \
+           [(_x(i, n), _y(r["ci95"][0])) for i, r in reversed(list(enumerate(rows)))]
+    parts.append('<polygon fill="#4c78a8" fill-opacity="0.15" stroke="none" points="'
+                 + " ".join(f"{x:.1f},{y:.1f}" for x, y in band) + '"/>')
+    ty = _y(target)
+    parts.append(f'<line x1="{PAD}" y1="{ty:.1f}" x2="{W - PAD}" y2="{ty:.1f}" stroke="#e45756" '
+                 f'stroke-dasharray="6 4"/><text x="{W - PAD}" y="{ty - 6:.1f}" text-anchor="end" font-size="11" '
+                 f'fill="#e45756">target {target:.0%}</text>')
+    best, best_pts = 0.0, []
+    for i, r in enumerate(rows):
+        best = max(best, r["accuracy"])
+        best_pts.append((_x(i, n), _y(best)))
+    last_pts = [(_x(i, n), _y(r["accuracy"])) for i, r in enumerate(rows)]
+    for pts, color, dash, name in ((best_pts, "#54a24b", "", "best so far"), (last_pts, "#4c78a8", "", "last")):
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2.5" {dash} points="'
+                     + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
+        parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{color}"/>' for x, y in pts]
+    parts.append(f'<text x="{PAD + 8}" y="{PAD - 16}" font-size="12" fill="#4c78a8">● last (95% band)</text>'
+                 f'<text x="{PAD + 150}" y="{PAD - 16}" font-size="12" fill="#54a24b">● best so far</text>'
+                 f'<text x="{W / 2:.0f}" y="{H - 8}" text-anchor="middle" font-size="11">iteration</text>')
+    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}">' + "".join(parts) + "</svg>"
+
+
+def data_cost_chart(rows: list[dict]) -> str:
+    n = len(rows)
+    top = max(r["train_size"] for r in rows) or 1
+    parts = _axes(n, [r["iteration"] for r in rows], top, lambda v: f"{v:.0f}")
+    bw = min(40, (W - 2 * PAD) / max(1, n) * 0.5)
+    for i, r in enumerate(rows):
+        y = _y(r["train_size"], top)
+        parts.append(f'<rect x="{_x(i, n) - bw / 2:.1f}" y="{y:.1f}" width="{bw:.1f}" height="{H - PAD - y:.1f}" '
+                     f'fill="#72b7b2"/><text x="{_x(i, n):.1f}" y="{y - 4:.1f}" text-anchor="middle" '
+                     f'font-size="11">{r["train_size"]} ex, ${r.get("llm_spend_usd", 0):.3f}</text>')
+    parts.append(f'<text x="{PAD + 8}" y="{PAD - 16}" font-size="12">training-set size (bars) and cumulative LLM '
+                 f'cost (labels)</text>')
+    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}">' + "".join(parts) + "</svg>"
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def build(project: Project) -> str:
+    rows = project.read_jsonl_state("experiments.jsonl")
+    if not rows:
+        raise ForgeError("output/experiments.jsonl: no iterations yet (run `forge flywheel` or `forge agent run`)")
+    best = project.read_state("best_score.json")
+    spend = project.read_state("llm_spend.json") or {}
+    target = project.config.eval.target_accuracy
+    best_so_far, table = 0.0, []
+    for r in rows:
+        best_so_far = max(best_so_far, r["accuracy"])
+        table.append([r["iteration"], f"{r['accuracy']:.1%}", f"{r['ci95'][0]:.1%}–{r['ci95'][1]:.1%}",
+                      f"{best_so_far:.1%}", r["train_size"], f"${r.get('llm_spend_usd', 0):.4f}", r["hypothesis"]])
+    per_cmd = [[c, v["correct"], v["total"], f"{v['correct'] / v['total']:.1%}"]
+               for c, v in (best or {}).get("per_cmd", {}).items()]
+    headline = (f"best {best['accuracy']:.1%} (iteration {best.get('iteration')}, {best.get('path')})"
+                if best else "nothing promoted yet")
+    cmp = (best or {}).get("vs_previous")
+    noise = (f"<p>Against the previous best: +{cmp['only_new_correct']} / −{cmp['only_previous_correct']} gold "
+             f"examples, exact McNemar p = {cmp['p_value']:.3f}.</p>") if cmp else ""
+    style = ("body{font-family:system-ui,sans-serif;max-width:760px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:4px 8px;"
+             "font-size:13px;text-align:left}th{background:#f5f5f5}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>forge report: "
+            f"{html.escape(project.config.name)}</title><style>{style}</style></head><body>"
+            f"<h1>forge report: {html.escape(project.config.name)}</h1>"
+            f"<p>{html.escape(headline)}; target {target:.1%}; {len(rows)} iterations; LLM spend "
+            f"${spend.get('total_usd', 0.0):.4f}. Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>"
+            f"<h2>Gold accuracy per iteration</h2>{accuracy_chart(rows, target)}{noise}"
+            f"<h2>Per-cmd accuracy of the best adapter</h2>{_table(['cmd', 'correct', 'total', 'accuracy'], per_cmd)}"
+            f"<h2>Iterations</h2>{_table(['iter', 'accuracy', '95% CI', 'best so far', 'train size', 'LLM spend', 'hypothesis'], table)}"
+            f"<h2>Training data and cost</h2>{data_cost_chart(rows)}</body></html>")
+
+
+def write(project: Project) -> str:
+    path = project.output / "report.html"
+    write_text_atomic(path, build(project))
+    return project.rel(path)

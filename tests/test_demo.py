@@ -1,0 +1,39 @@
+"""The embedded default, end to end: examples/run-demo with a smaller budget (what `make demo` runs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import git
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_demo_runs_offline_and_improves(tmp_path):
+    work = tmp_path / "demo"
+    env = {**os.environ, "FORGE": str(Path(sys.executable).parent / "forge"), "ITERS": "2"}
+    for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
+        env.pop(var, None)
+    proc = subprocess.run([str(ROOT / "examples" / "run-demo"), str(work)], env=env, capture_output=True, text=True,
+                          timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "planner: heuristic (no API key: offline heuristic)" in proc.stdout
+    out = work / "output"
+    for name in ("experiments.jsonl", "flywheel_heartbeat.json", "best_score.json", "eval_results.json",
+                 "report.html", "flywheel.log"):
+        assert (out / name).is_file(), name
+    assert list(out.glob("best_adapter_*")) and list(out.glob("runs/*/transcript.jsonl"))
+    rows = [json.loads(line) for line in (out / "experiments.jsonl").read_text().splitlines()]
+    assert len(rows) == 2
+    assert rows[1]["accuracy"] > rows[0]["accuracy"], rows
+    assert json.loads((out / "flywheel_heartbeat.json").read_text())["status"] == "completed"
+    messages = [c.message for c in git.Repo(work).iter_commits()]
+    assert sum(m.startswith("forge iter ") for m in messages) == 2
+    report = (out / "report.html").read_text()
+    assert report.count("<svg") == 2 and "target" in report
