@@ -5,6 +5,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+DEMO_DIR ?=
 STAMP := $(VENV)/.forge-installed
 
 .PHONY: setup test demo lint bench docs clean-venv
@@ -25,9 +26,9 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# Until the offline demo lands: scaffold a project in a temp dir and show its status.
+# The embedded default: the math demo, end to end, offline on CPU (see examples/run-demo).
 demo: $(STAMP)
-	d=$$(mktemp -d) && $(VENV)/bin/forge init demo --dir $$d/demo && $(VENV)/bin/forge status -p $$d/demo
+	FORGE=$(abspath $(VENV))/bin/forge examples/run-demo $(DEMO_DIR)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check forge agent tools prompts tests

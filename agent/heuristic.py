@@ -68,9 +68,10 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
     if name == "eval":
         if failed:
             return "Eval failed; stopping.", None
-        if best is None or last["accuracy"] > best["accuracy"]:
+        floor = best["accuracy"] if best else 0.0
+        if last["accuracy"] > floor:
             return f"{last['accuracy']:.1%} beats the best so far; promote it.", ("promote", {})
-        return f"{last['accuracy']:.1%} does not beat {best['accuracy']:.1%}; keep the old best, commit the data.", (
+        return f"{last['accuracy']:.1%} does not beat {floor:.1%}; nothing to promote, commit the data.", (
             "commit", {})
     if name == "promote":
         return "Commit this iteration.", ("commit", {})

@@ -57,7 +57,8 @@ def accuracy_chart(rows: list[dict], target: float) -> str:
         best = max(best, r["accuracy"])
         best_pts.append((_x(i, n), _y(best)))
     last_pts = [(_x(i, n), _y(r["accuracy"])) for i, r in enumerate(rows)]
-    for pts, color, dash, name in ((best_pts, "#54a24b", "", "best so far"), (last_pts, "#4c78a8", "", "last")):
+    # best-so-far dashed on top, so it stays visible where the two lines coincide
+    for pts, color, dash in ((last_pts, "#4c78a8", ""), (best_pts, "#54a24b", 'stroke-dasharray="7 4"')):
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2.5" {dash} points="'
                      + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
         parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{color}"/>' for x, y in pts]

@@ -166,3 +166,16 @@ def test_init_function_rejects_bad_name(tmp_path):
     from forge.errors import ForgeError
     with pytest.raises(ForgeError, match="invalid project name"):
         init_project("a/b", tmp_path / "x")
+
+
+def test_readme_cli_reference_lists_every_command():
+    from pathlib import Path
+
+    from forge.cli import main
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    reference = readme.split("## CLI reference")[1].split("\n## ")[0]
+    for name, command in main.commands.items():
+        subs = getattr(command, "commands", None)
+        for full in ([f"forge {name} {s}" for s in subs] if subs else [f"forge {name}"]):
+            assert f"`{full}" in reference or f"{full} " in reference or f"\\| {full.split()[-1]}" in reference, full

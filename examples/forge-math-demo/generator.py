@@ -1,30 +1,35 @@
 """Offline example generator for the math demo: generate(n, focus, seed) -> list of examples.
 
-Questions are additions and subtractions of two numbers 0-99, in several phrasings; answers are
-{"cmd": "add"|"subtract", "result": <int>}. The gold set is drawn from a held-out slice of
-operand pairs ((7a + b) % 10 == 3) that this generator never produces, so no gold problem can
-reach training data in any phrasing — the demo's gold accuracy measures generalisation.
-`focus` (from augment: "inputs whose correct cmd is 'add'; ...") narrows the operation.
+Each example is an arithmetic question in plain English and the calculator call that answers
+it: {"cmd": "add"|"subtract"|"multiply"|"divide", "args": [x, y]} with the operands in the
+order the operation needs ("48 less than 95" is subtract [95, 48]). The gold set is drawn from a
+held-out slice of operand pairs ((7x + y) % 10 == 3) that this generator never produces, so no
+gold question can reach training data in any phrasing: gold accuracy measures generalisation.
+`focus` (from augment: "inputs whose correct cmd is 'divide'; ...") narrows the operation.
 """
 
 import json
 import random
 
+# {x} is always the call's first operand and {y} the second, wherever the phrasing puts them.
 TEMPLATES = {
-    "add": ["What is {a} + {b}?", "Compute {a} plus {b}.", "{a} + {b} = ?", "Add {a} and {b}.",
-            "What do you get when you add {a} to {b}?", "Sum of {a} and {b}?"],
-    "subtract": ["What is {a} - {b}?", "Compute {a} minus {b}.", "{a} - {b} = ?", "Subtract {b} from {a}.",
-                 "What is {b} less than {a}?", "Difference between {a} and {b}?"],
+    "add": ["What is {x} + {y}?", "Compute {x} plus {y}.", "Add {x} and {y}.", "Sum of {x} and {y}?",
+            "What do you get when you add {x} and {y}?", "{x} + {y} = ?", "Increase {x} by {y}."],
+    "subtract": ["What is {x} - {y}?", "Compute {x} minus {y}.", "Subtract {y} from {x}.", "What is {y} less than {x}?",
+                 "Take {y} away from {x}.", "{x} - {y} = ?", "Decrease {x} by {y}."],
+    "multiply": ["What is {x} * {y}?", "Compute {x} times {y}.", "Multiply {x} by {y}.", "Product of {x} and {y}?",
+                 "{x} x {y} = ?", "What is {x} multiplied by {y}?"],
+    "divide": ["What is {x} / {y}?", "Divide {x} by {y}.", "Compute {x} divided by {y}.",
+               "How many times does {y} go into {x}?", "{x} / {y} = ?", "Split {x} into {y} equal parts."],
 }
 
 
-def held_out(a: int, b: int) -> bool:
-    return (7 * a + b) % 10 == 3
+def held_out(x: int, y: int) -> bool:
+    return (7 * x + y) % 10 == 3
 
 
-def example(op: str, a: int, b: int, template: str) -> dict:
-    result = a + b if op == "add" else a - b
-    return {"user": template.format(a=a, b=b), "assistant": json.dumps({"cmd": op, "result": result})}
+def example(op: str, x: int, y: int, template: str) -> dict:
+    return {"user": template.format(x=x, y=y), "assistant": json.dumps({"cmd": op, "args": [x, y]})}
 
 
 def generate(n, focus, seed):
@@ -33,10 +38,10 @@ def generate(n, focus, seed):
     out = []
     while len(out) < n:
         op = rng.choice(ops)
-        a, b = rng.randint(0, 99), rng.randint(0, 99)
-        if op == "subtract" and b > a:
-            a, b = b, a
-        if held_out(a, b):
+        x, y = rng.randint(0, 99), rng.randint(1, 99)
+        if op in ("subtract", "divide") and y > x:
+            x, y = y, x
+        if held_out(x, y):
             continue
-        out.append(example(op, a, b, rng.choice(TEMPLATES[op])))
+        out.append(example(op, x, y, rng.choice(TEMPLATES[op])))
     return out
