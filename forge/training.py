@@ -48,11 +48,6 @@ class TrainResult:
     examples: int
     notes: list[str] = field(default_factory=list)
 
-    def summary(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["output_dir"] = str(self.output_dir)
-        return d
-
 
 def effective_config(project: Project, overrides: dict | None, epochs: int | None):
     """The config for this run only: forge.yaml plus temporary overrides (validated the same way)."""
