@@ -13,10 +13,9 @@ LLM's.
 
 from __future__ import annotations
 
-import importlib.util
-
 from forge.errors import ForgeError
 from forge.llm_client import NO_KEY, has_credentials
+from forge.project_code import load_function
 
 
 def use_generator(project) -> bool:
@@ -37,15 +36,7 @@ def use_generator(project) -> bool:
 
 def load_generator(project):
     path = project.path(project.config.dataset.generator)
-    spec = importlib.util.spec_from_file_location("forge_project_generator", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ForgeError(f"{project.rel(path)}: failed to import: {type(exc).__name__}: {exc}") from None
-    if not callable(getattr(module, "generate", None)):
-        raise ForgeError(f"{project.rel(path)}: must define generate(n, focus, seed) -> list of examples")
-    return module.generate
+    return load_function(path, project.rel(path), "generate", "generate(n, focus, seed) -> list of examples")
 
 
 def as_chat(item) -> dict:

@@ -11,12 +11,12 @@ Garbage never raises: it is a failure with a reason.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from forge.errors import ForgeError
+from forge.project_code import load_function
 
 NO_CMD = "(none)"
 
@@ -52,15 +52,7 @@ def load_custom(root: Path):
     path = root / "scorer.py"
     if not path.is_file():
         raise ForgeError(f"eval.scorer custom: {path.name} not found in {root}")
-    spec = importlib.util.spec_from_file_location("forge_project_scorer", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ForgeError(f"scorer.py: failed to import: {type(exc).__name__}: {exc}") from None
-    if not callable(getattr(module, "score", None)):
-        raise ForgeError("scorer.py: must define score(expected, actual) -> float")
-    return module.score
+    return load_function(path, "scorer.py", "score", "score(expected, actual) -> float")
 
 
 class Scorer:

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from forge.agent import bookkeeping
 from forge.eval_runner import run_eval
-from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj
+from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, failure_line, failure_view, obj
 from forge.training import ADAPTER_DIR
 
 FAILURE_SAMPLE = 8
-FIELD_CHARS = 200
-
-
-def _clip(s: str) -> str:
-    return s if len(s) <= FIELD_CHARS else s[:FIELD_CHARS] + "..."
 
 
 def run(ctx: ToolContext) -> ToolResult:
@@ -21,8 +16,7 @@ def run(ctx: ToolContext) -> ToolResult:
         raise ToolRefused("no trained adapter to evaluate: call `train` first")
     res = run_eval(project)
     failures = project.read_jsonl_state("eval_failures.jsonl")[:FAILURE_SAMPLE]
-    sample = [{"input": _clip(f["input"]), "expected": _clip(f["expected"]), "actual": _clip(f["actual"]),
-               "reason": f["reason"]} for f in failures]
+    sample = [failure_view(f) for f in failures]
     st.accuracy = res["accuracy"]
     if st.trained_since_eval:
         bookkeeping.record_experiment(project, st, res)
@@ -43,8 +37,7 @@ def run(ctx: ToolContext) -> ToolResult:
                f"best so far {best_text}; "
                f"target {project.config.eval.target_accuracy:.1%}.\nper cmd: {per_cmd}\n"
                f"{res['failure_count']} failures; sample:\n"
-               + "\n".join(f"- input {f['input']!r} expected {f['expected']!r} got {f['actual']!r} ({f['reason']})"
-                           for f in sample))
+               + "\n".join(failure_line(f) for f in sample))
     return ToolResult(content, data)
 
 

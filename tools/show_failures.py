@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from forge.scorers import category
-from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj, text
-
-FIELD_CHARS = 200
+from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, failure_line, failure_view, obj, text
 
 
 def run(ctx: ToolContext, limit: int = 10, cmd: str | None = None) -> ToolResult:
@@ -14,9 +12,9 @@ def run(ctx: ToolContext, limit: int = 10, cmd: str | None = None) -> ToolResult
         raise ToolRefused("no eval yet: call `eval` first")
     if cmd:
         rows = [r for r in rows if category(r["expected"]) == cmd]
-    shown = [{k: str(r[k])[:FIELD_CHARS] for k in ("input", "expected", "actual", "reason")} for r in rows[:limit]]
+    shown = [failure_view(r) for r in rows[:limit]]
     lines = [f"{len(rows)} failures" + (f" with expected cmd {cmd!r}" if cmd else "") + f"; showing {len(shown)}:"]
-    lines += [f"- {r['input']!r} expected {r['expected']!r} got {r['actual']!r} ({r['reason']})" for r in shown]
+    lines += [failure_line(r) for r in shown]
     return ToolResult("\n".join(lines), {"count": len(rows), "shown": shown})
 
 

@@ -71,5 +71,20 @@ def text(max_length: int, description: str, min_length: int = 0) -> dict:
     return {"type": "string", "minLength": min_length, "maxLength": max_length, "description": description}
 
 
+FIELD_CHARS = 200  # failure fields shown to the model are clipped to this
+
+
+def failure_view(row: dict) -> dict:
+    """One eval failure as the model may see it: input, expected, actual, reason, each clipped."""
+    def clip(v) -> str:
+        v = str(v)
+        return v if len(v) <= FIELD_CHARS else v[:FIELD_CHARS] + "..."
+    return {k: clip(row.get(k, "")) for k in ("input", "expected", "actual", "reason")}
+
+
+def failure_line(f: dict) -> str:
+    return f"- input {f['input']!r} expected {f['expected']!r} got {f['actual']!r} ({f['reason']})"
+
+
 def compact(data) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(", ", ": "))
