@@ -105,20 +105,14 @@ def _load(cfg, runtime, base_path: str):
 
 
 def _epoch_stopper(min_epochs: int, tolerance: float, losses: list[float]):
+    """Records each epoch's mean loss (logging_strategy="epoch") and stops when it stops improving."""
     from transformers import TrainerCallback
 
     class EpochStopper(TrainerCallback):
-        def __init__(self):
-            self.current: list[float] = []
-
         def on_log(self, args, state, control, logs=None, **kw):
-            if logs and "loss" in logs:
-                self.current.append(float(logs["loss"]))
-
-        def on_epoch_end(self, args, state, control, **kw):
-            if self.current:
-                losses.append(sum(self.current) / len(self.current))
-                self.current = []
+            if not logs or "loss" not in logs:
+                return
+            losses.append(float(logs["loss"]))
             if len(losses) >= max(min_epochs, 2):
                 prev, last = losses[-2], losses[-1]
                 if prev <= 0 or (prev - last) / prev <= tolerance:
@@ -178,7 +172,7 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
         per_device_train_batch_size=t.batch_size, gradient_accumulation_steps=t.gradient_accumulation_steps,
         learning_rate=t.learning_rate, warmup_steps=math.ceil(t.warmup_ratio * steps_per_epoch * t.epochs_max),
         weight_decay=t.weight_decay, lr_scheduler_type=t.lr_scheduler, seed=t.seed, data_seed=t.seed,
-        logging_steps=1, save_strategy="no", report_to="none", use_cpu=on_cpu, bf16=False if on_cpu else None,
+        logging_strategy="epoch", save_strategy="no", report_to="none", use_cpu=on_cpu, bf16=False if on_cpu else None,
         activation_checkpointing=False, gradient_checkpointing=False, max_length=None, packing=False,
         padding_free=False, dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False,
         **_length_grouping(SFTConfig))))
