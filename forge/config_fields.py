@@ -92,9 +92,23 @@ class DatasetSection:
     sealed: str | None = doc("Optional sealed eval set: only aggregate scores are ever written.", None)
     generator: str = doc("Offline example generator: a Python file defining generate(n, focus, seed) -> list of "
                          "examples.", "generator.py", minLength=1)
+    probe: str = doc("Domain-knowledge probe questions ({question, ideal} per line) for `forge probe`.",
+                     "dataset/probe.jsonl", minLength=1)
     generator_mode: Literal["auto", "always", "never"] = doc(
         "auto: use the generator when it exists and no API key is set; always: always use it; never: always use the LLM.",
         "auto")
+
+
+@dataclass
+class PretrainSection:
+    """`forge pretrain`: continued causal-LM training of the base on raw domain text (LoRA, then merged)."""
+
+    corpus: str = doc("Directory of .txt, .md and .jsonl ({\"text\": ...}) files, relative to the project.",
+                      "corpus", minLength=1)
+    learning_rate: float = doc("Learning rate (lower than fine-tuning, to keep what the base knows).", 2e-5,
+                               exclusiveMinimum=0, maximum=1)
+    epochs: int = doc("Passes over the corpus.", 1, minimum=1, maximum=100)
+    batch_size: int = doc("Packed blocks of model.max_seq_len tokens per step.", 4, minimum=1, maximum=1024)
 
 
 @dataclass
@@ -163,6 +177,7 @@ class ForgeConfig:
     training: TrainingSection = field(default_factory=TrainingSection)
     eval: EvalSection = field(default_factory=EvalSection)
     dataset: DatasetSection = field(default_factory=DatasetSection)
+    pretrain: PretrainSection = field(default_factory=PretrainSection)
     promotion: PromotionSection = field(default_factory=PromotionSection)
     flywheel: FlywheelSection = field(default_factory=FlywheelSection)
     compute: ComputeSection = field(default_factory=ComputeSection)

@@ -48,6 +48,9 @@ def resolve_base(base: str, root: Path) -> str:
     """A local directory (relative to the project) as an absolute path; anything else is a hub id."""
     local = Path(base) if Path(base).is_absolute() else root / base
     if local.exists():
+        if (local / "adapter_config.json").is_file():
+            raise ForgeError(f"model.base {base}: is an unmerged LoRA adapter, not a model; training LoRA on top of "
+                             f"it is refused: merge it first (`forge export --format merged --adapter {base}`)")
         if not (local / "config.json").is_file():
             raise ForgeError(f"model.base {base}: {local} has no config.json (not a saved model directory)")
         return str(local.resolve())

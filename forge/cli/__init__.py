@@ -33,9 +33,9 @@ def main():
 def _register():
     # The agent's commands live with the agent (forge.agent.cli); forge's core modules know nothing of it.
     from forge.agent import cli as agent_cmds
-    from forge.cli import data_cmds, engine_cmds, project_cmds
+    from forge.cli import data_cmds, engine_cmds, project_cmds, ship_cmds
 
-    for module in (project_cmds, engine_cmds, data_cmds, agent_cmds):
+    for module in (project_cmds, engine_cmds, data_cmds, ship_cmds, agent_cmds):
         for command in module.COMMANDS:
             main.add_command(command)
 

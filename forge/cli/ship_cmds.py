@@ -1,0 +1,72 @@
+"""Domain knowledge and shipping: probe, pretrain, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from forge.cli.options import open_project, project_option
+
+
+@click.command("probe")
+@project_option
+@click.option("--tag", default=None, help="Record name: output/probe_TAG.json (`pre` is permanent).")
+@click.option("--adapter", "model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+              help="Answer with this adapter or merged model instead of model.base.")
+@click.option("--compare", is_flag=True, help="Print the per-question delta between the pre and post records.")
+@click.option("--before", default="pre", show_default=True, help="With --compare: the earlier tag.")
+@click.option("--after", default="post", show_default=True, help="With --compare: the later tag.")
+def probe_cmd(project_dir, tag, model_dir, compare, before, after):
+    """Score what the model knows: answers to dataset/probe.jsonl against their ideal answers."""
+    from forge import probe
+
+    project = open_project(project_dir)
+    if compare:
+        rows = probe.compare(project, before, after)
+        width = min(60, max(len(q) for q, _, _ in rows))
+        click.echo(f"{'question':<{width}}  {before:>6}  {after:>6}  {'delta':>6}")
+        for q, a, b in rows:
+            click.echo(f"{q[:width]:<{width}}  {a:>6.3f}  {b:>6.3f}  {b - a:>+6.3f}")
+        return
+    if not tag:
+        raise click.UsageError("--tag is required (or --compare)")
+    rec = probe.run_probe(project, tag, model_dir)
+    click.echo(f"probe: output/probe_{tag}.json")
+    click.echo(f"model: {rec['model']}")
+    click.echo(f"scorer: {rec['scorer']}")
+    click.echo(f"mean: {rec['mean']:.4f}")
+
+
+@click.command("pretrain")
+@project_option
+@click.option("--epochs", type=click.IntRange(1, 100), default=None, help="Default: pretrain.epochs.")
+def pretrain_cmd(project_dir, epochs):
+    """Continued LoRA pretraining on the corpus, merged into output/pretrain_merged/."""
+    from forge.pretrain import pretrain
+
+    info = pretrain(open_project(project_dir), epochs, echo=click.echo)
+    click.echo(f"merged: {info['path']}")
+    click.echo(f"tokens: {info['tokens']}")
+    click.echo(f"loss_before: {info['loss_before']}")
+    click.echo(f"loss_after: {info['loss_after']}")
+    click.echo(f"next: set model.base to {info['path']} in forge.yaml, then `forge train`")
+
+
+@click.command("export")
+@project_option
+@click.option("--format", "fmt", type=click.Choice(["merged"]), default="merged", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Default: output/export_merged/.")
+@click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default="bfloat16", show_default=True)
+@click.option("--adapter", "model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+              help="Export this adapter instead of the promoted best.")
+def export_cmd(project_dir, fmt, out, dtype, model_dir):
+    """Merge the best adapter into its base: a model transformers loads on its own."""
+    from forge.export import export_merged
+
+    project = open_project(project_dir)
+    path = export_merged(project, out, dtype, model_dir)
+    click.echo(f"exported: {project.rel(path)} ({fmt}, {dtype})")
+
+
+COMMANDS = [probe_cmd, pretrain_cmd, export_cmd]

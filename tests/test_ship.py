@@ -1,0 +1,128 @@
+"""probe (token F1 and the LLM judge on a recorded session), pretrain + merge, export merged."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import write_jsonl
+from engine_fixtures import make_project
+from llm_cassettes import llm_cassette, message
+
+from forge import config as config_io
+from forge.errors import ForgeError
+from forge.eval_runner import run_eval
+from forge.probe import compare, run_probe, token_f1
+from forge.project import Project
+from forge.promotion import promote
+from forge.tiny_model import build_tiny
+from forge.training import train
+
+PROBE = [{"question": "Which command turns the lamp on?", "ideal": "lights_on"},
+         {"question": "What does the weather command report?", "ideal": "the forecast for today"}]
+
+
+@pytest.fixture(scope="module")
+def nano(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ship-models") / "nano"
+    build_tiny(path, size="nano")
+    return path
+
+
+@pytest.fixture
+def project(tmp_path, nano) -> Project:
+    root = make_project(tmp_path / "p", nano, method="lora", training={"epochs_min": 1, "epochs_max": 1},
+                        eval={"max_new_tokens": 8})
+    write_jsonl(root / "dataset" / "probe.jsonl", PROBE)
+    return Project.open(root)
+
+
+def test_token_f1():
+    assert token_f1("the forecast for today", "The forecast, for today!") == 1.0
+    assert token_f1("forecast", "the forecast for today") == pytest.approx(0.4)
+    assert token_f1("", "x") == 0.0
+
+
+def test_probe_offline_pre_is_permanent_and_compare(project, cli, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    rec = run_probe(project, "pre")
+    assert rec["scorer"] == "token_f1" and len(rec["items"]) == 2 and 0 <= rec["mean"] <= 1
+    assert all("answer" in i and "score" in i for i in rec["items"])
+    again = cli("probe", "--tag", "pre", "-p", project.root)
+    assert again.exit_code == 1 and "the `pre` record is permanent" in again.output
+    train(project, echo=lambda *_: None)
+    run_probe(project, "post", project.output / "adapter")
+    out = cli("probe", "--compare", "-p", project.root).output
+    assert "delta" in out and out.strip().splitlines()[-1].startswith("mean")
+    write_jsonl(project.root / "dataset" / "probe.jsonl", PROBE[:1])  # the questions changed
+    changed = cli("probe", "--compare", "-p", project.root)
+    assert changed.exit_code == 1 and "probe questions changed" in changed.output
+
+
+def test_probe_bad_line(project, cli):
+    (project.root / "dataset" / "probe.jsonl").write_text('{"question": "q", "ideal": "a"}\n{"question": 3}\n')
+    result = cli("probe", "--tag", "x", "-p", project.root)
+    assert result.output == 'Error: dataset/probe.jsonl:2: expected {"question": "...", "ideal": "..."}\n'
+
+
+JUDGE = [message(json.dumps({"score": 1.0, "reason": "names lights_on"}), input_tokens=400, output_tokens=30, n=1),
+         message(json.dumps({"score": 0.5, "reason": "partly right"}), input_tokens=400, output_tokens=30, n=2)]
+
+
+def test_probe_llm_judge(project, monkeypatch):
+    with llm_cassette(__file__, "probe_judge", JUDGE, monkeypatch):
+        rec = run_probe(project, "judged")
+    assert rec["scorer"] == "judge:claude-sonnet-5-5"
+    assert [i["score"] for i in rec["items"]] == [1.0, 0.5] and rec["mean"] == 0.75
+    spend = project.read_state("llm_spend.json")
+    assert spend["by_purpose"]["probe"] == pytest.approx(2 * (400 * 2 + 30 * 10) / 1e6)
+
+
+def test_pretrain_merges_and_lowers_corpus_loss(project):
+    corpus = project.root / "corpus"
+    corpus.mkdir()
+    (corpus / "notes.md").write_text("The lamp command is lights_on. The weather command reports the forecast.\n" * 30)
+    write_jsonl(corpus / "more.jsonl", [{"text": "Music requests map to play_music."}] * 10)
+    config_io.patch_file(project.config_path, {"pretrain": {"learning_rate": 5e-3, "epochs": 3, "batch_size": 2},
+                                               "model": {"max_seq_len": 128}})
+    project.reload()
+    from forge.pretrain import pretrain
+
+    info = pretrain(project, echo=lambda *_: None)
+    assert info["loss_after"] < info["loss_before"]
+    assert info["corpus_files"] == ["corpus/more.jsonl", "corpus/notes.md"]
+    from transformers import AutoModelForCausalLM
+    merged = AutoModelForCausalLM.from_pretrained(project.output / "pretrain_merged")
+    assert not any("lora" in n for n, _ in merged.named_parameters())
+    # Fine-tune on top of the merged base; LoRA on an unmerged adapter is refused.
+    config_io.patch_file(project.config_path, {"model": {"base": "output/pretrain_merged"}})
+    project.reload()
+    assert train(project, echo=lambda *_: None).epochs_run == 1
+    config_io.patch_file(project.config_path, {"model": {"base": "output/adapter"}})
+    project.reload()
+    with pytest.raises(ForgeError, match="is an unmerged LoRA adapter"):
+        pretrain(project, echo=lambda *_: None)
+
+
+def test_export_merged_matches_the_adapter(project, cli):
+    result = cli("export", "-p", project.root)
+    assert result.exit_code == 1 and "nothing promoted yet" in result.output
+    train(project, echo=lambda *_: None)
+    run_eval(project)
+    promote(project)
+    out = cli("export", "--dtype", "float32", "-p", project.root)
+    assert out.exit_code == 0, out.output
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from forge.chat_format import prompt_text, with_system_prompt
+    from forge.datasets import load_examples
+    from forge.eval_runner import generate
+    from forge.model_loading import load_for_inference
+
+    path = project.output / "export_merged"
+    merged, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    assert tok.chat_template and merged.generation_config.eos_token_id == tok.eos_token_id
+    adapter_model, adapter_tok, _ = load_for_inference(project.output / "adapter", project.root, "cpu")
+    prompts = [prompt_text(tok, with_system_prompt(e, (project.root / "system_prompt.md").read_text()))
+               for e in load_examples(project.gold_path)]
+    assert generate(merged, tok, prompts, 8, 16, "cpu") == generate(adapter_model, adapter_tok, prompts, 8, 16, "cpu")
