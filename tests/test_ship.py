@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import write_jsonl
-from engine_fixtures import make_project
-from llm_cassettes import llm_cassette, message
 
 from forge import config as config_io
 from forge.errors import ForgeError
 from forge.eval_runner import run_eval
-from forge.probe import compare, run_probe, token_f1
+from forge.probe import run_probe, token_f1
 from forge.project import Project
 from forge.promotion import promote
 from forge.tiny_model import build_tiny
 from forge.training import train
+
+from conftest import write_jsonl
+from engine_fixtures import make_project
+from llm_cassettes import llm_cassette, message
 
 PROBE = [{"question": "Which command turns the lamp on?", "ideal": "lights_on"},
          {"question": "What does the weather command report?", "ideal": "the forecast for today"}]
@@ -126,3 +127,85 @@ def test_export_merged_matches_the_adapter(project, cli):
     prompts = [prompt_text(tok, with_system_prompt(e, (project.root / "system_prompt.md").read_text()))
                for e in load_examples(project.gold_path)]
     assert generate(merged, tok, prompts, 8, 16, "cpu") == generate(adapter_model, adapter_tok, prompts, 8, 16, "cpu")
+
+
+class FakeHub:
+    """Enough of the Hub's HTTP API for create_repo + create_commit (all files as regular uploads)."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[str, str, bytes]] = []
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                hub.requests.append(("POST", self.path, body))
+                if self.path == "/api/repos/create":
+                    out = {"url": f"{hub.url}/me/routing", "name": "me/routing", "id": "fake"}
+                elif self.path == "/api/validate-yaml":
+                    out = {"errors": [], "warnings": []}
+                elif "/preupload/" in self.path:
+                    files = json.loads(body)["files"]
+                    out = {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
+                                     for f in files]}
+                elif "/commit/" in self.path:
+                    out = {"commitUrl": f"{hub.url}/me/routing/commit/abc123", "commitOid": "abc123",
+                           "pullRequestUrl": None}
+                else:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                raw = json.dumps(out).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_push_uploads_adapter_and_card(project, cli):
+    import base64
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert "promotion.hf_repo: not set" in cli("push", "-p", project.root).output
+    config_io.patch_file(project.config_path, {"promotion": {"hf_repo": "me/routing"}})
+    train(project, echo=lambda *_: None)
+    run_eval(project)
+    promote(project, iteration=1)
+    hub = FakeHub()
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    forge = str(Path(sys.executable).parent / "forge")
+    no_token = subprocess.run([forge, "push", "-p", str(project.root)], env={**env, "HF_ENDPOINT": hub.url},
+                              capture_output=True, text=True)
+    assert no_token.returncode == 1 and "HF_TOKEN is not set" in no_token.stderr
+    done = subprocess.run([forge, "push", "-p", str(project.root)],
+                          env={**env, "HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_fake_token_123"},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "pushed: me/routing" in done.stdout
+    create = json.loads(next(b for m, p, b in hub.requests if p == "/api/repos/create"))
+    assert create["name"] == "routing" and create["organization"] == "me" and create["visibility"] == "private"
+    commit = next(b for m, p, b in hub.requests if "/commit/" in p)
+    files = {json.loads(line)["value"]["path"]: base64.b64decode(json.loads(line)["value"]["content"])
+             for line in commit.splitlines() if json.loads(line)["key"] == "file"}
+    best_dir = project.path(project.read_state("best_score.json")["path"])
+    assert files["adapter_model.safetensors"] == (best_dir / "adapter_model.safetensors").read_bytes()
+    assert "adapter_config.json" in files and "tokenizer.json" in files
+    card = files["README.md"].decode()
+    assert "base_model: " in card and "## Gold-set accuracy" in card and "95% CI" in card
+    assert "AutoPeftModelForCausalLM" in card and "| iteration | accuracy | hypothesis |" in card
+    validated = json.loads(next(b for m, p, b in hub.requests if p == "/api/validate-yaml"))
+    assert validated["content"] == card  # the hub checks the card's metadata before the commit

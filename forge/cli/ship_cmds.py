@@ -69,4 +69,15 @@ def export_cmd(project_dir, fmt, out, dtype, model_dir):
     click.echo(f"exported: {project.rel(path)} ({fmt}, {dtype})")
 
 
-COMMANDS = [probe_cmd, pretrain_cmd, export_cmd]
+@click.command("push")
+@project_option
+def push_cmd(project_dir):
+    """Upload the best adapter and a model card to promotion.hf_repo (HF_TOKEN; HF_ENDPOINT for another hub)."""
+    from forge.push import push
+
+    info = push(open_project(project_dir))
+    click.echo(f"pushed: {info['repo']} ({len(info['files'])} files)")
+    click.echo(f"commit: {info['commit_url']}")
+
+
+COMMANDS = [probe_cmd, pretrain_cmd, export_cmd, push_cmd]
