@@ -9,13 +9,13 @@ merge_and_unload otherwise). Point model.base there to fine-tune on top of it.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
 
 from forge.atomic import write_json_atomic
 from forge.errors import ForgeError
+from forge.jsonl import read_jsonl
 from forge.model_loading import (
     META_FILE,
     check_target_modules,
@@ -40,13 +40,7 @@ def read_corpus(project: Project) -> tuple[list[str], list[str]]:
     for f in sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and p.is_file()):
         name = project.rel(f)
         if f.suffix == ".jsonl":
-            for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ForgeError(f"{name}:{n}: invalid JSON: {exc.msg}") from None
+            for n, obj in read_jsonl(f, name):
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                     raise ForgeError(f"{name}:{n}: expected {{\"text\": \"...\"}}")
                 texts.append(obj["text"])

@@ -20,6 +20,7 @@ from forge import prompts_io
 from forge.atomic import write_json_atomic
 from forge.datasets import normalize
 from forge.errors import ForgeError
+from forge.jsonl import read_jsonl
 from forge.llm_client import Ledger, has_credentials, make_client, retrying
 from forge.project import Project
 
@@ -33,13 +34,7 @@ def load_probe(project: Project) -> tuple[list[dict], str]:
     if not path.is_file():
         raise ForgeError(f"{rel}: not found (one {{\"question\": ..., \"ideal\": ...}} object per line)")
     items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ForgeError(f"{rel}:{n}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    for n, obj in read_jsonl(path, rel):
         if not (isinstance(obj, dict) and isinstance(obj.get("question"), str) and isinstance(obj.get("ideal"), str)
                 and obj["question"].strip()):
             raise ForgeError(f"{rel}:{n}: expected {{\"question\": \"...\", \"ideal\": \"...\"}}")

@@ -10,6 +10,7 @@ from forge import config as config_io
 from forge.config_fields import ForgeConfig
 from forge.errors import ForgeError
 from forge.gold_guard import GoldGuard
+from forge.jsonl import read_jsonl
 
 OUTPUT = "output"
 
@@ -98,13 +99,4 @@ class Project:
 
     def read_jsonl_state(self, name: str) -> list[dict]:
         path = self.state_path(name)
-        if not path.exists():
-            return []
-        rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ForgeError(f"{OUTPUT}/{name}:{n}: invalid JSON: {exc.msg}") from None
-        return rows
+        return [obj for _, obj in read_jsonl(path, f"{OUTPUT}/{name}")] if path.exists() else []

@@ -104,7 +104,7 @@ def llm_cassette(test_file: str, name: str, responses: list[dict], monkeypatch):
     monkeypatch.setenv("FORGE_BATCH_POLL", "0")
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     if mode != "record":
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy-key-for-replay-0000")
     if mode == "fake":
         server = FakeAnthropic(responses)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)

@@ -91,4 +91,4 @@ def test_requests_are_cached_and_carry_no_sampling_params():
     assert sent_back == {"type": "thinking", "thinking": "Above target; promote then commit.",
                          "signature": "c2lnLWZha2U="}
     text = (CASSETTES / "run_to_target.yaml").read_text()
-    assert "sk-ant" not in text and "authorization" not in text.lower()
+    assert "sk-ant" not in text and "dummy-key" not in text and "authorization" not in text.lower()

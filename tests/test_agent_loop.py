@@ -184,8 +184,8 @@ def test_resume_after_a_crash_mid_tool_call(project):
 
 
 def test_secrets_never_reach_the_transcript(project, monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-SECRET-value-123456")
-    script = Scripted([([{"type": "text", "text": "my key is sk-ant-api03-SECRET-value-123456"}], "end_turn")])
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy-SECRET-value-123456")
+    script = Scripted([([{"type": "text", "text": "my key is dummy-SECRET-value-123456"}], "end_turn")])
     _, transcript = runner.start(project, "test", script, Budgets())
     text = transcript.path.read_text()
     assert "SECRET" not in text and "[REDACTED]" in text

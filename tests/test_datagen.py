@@ -154,7 +154,7 @@ def test_audit_fix_rewrites_only_what_it_should(project, monkeypatch):
 def test_cassettes_carry_no_key():
     for path in CASSETTES.glob("*.yaml"):
         text = path.read_text()
-        assert "sk-ant" not in text and "authorization:" not in text.lower() and "x-api-key" not in text.lower()
+        assert "sk-ant" not in text and "dummy-key" not in text and "authorization:" not in text.lower() and "x-api-key" not in text.lower()
         assert "127.0.0.1" not in text and "request-id" not in text
 
 
