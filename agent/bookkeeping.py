@@ -12,6 +12,7 @@ from collections import Counter
 
 from forge.atomic import append_bytes_atomic, write_json_atomic, write_text_atomic
 from forge.datasets import load_examples
+from forge.llm_client import SPEND_FILE
 from forge.project import Project
 
 CONTEXT_FILE, PLAN_FILE = "AGENT_CONTEXT.md", "PLAN.md"
@@ -39,7 +40,7 @@ def heartbeat(project: Project, status: str, iteration: int, accuracy: float | N
 def record_experiment(project: Project, state, results: dict) -> dict:
     """One row per iteration (train then eval)."""
     cfg = project.config
-    spend = project.read_state("llm_spend.json") or {}
+    spend = project.read_state(SPEND_FILE) or {}
     row = {"iteration": state.iteration, "time": now(), "accuracy": results["accuracy"], "ci95": results["ci95"],
            "correct": results["correct"], "total": results["total"], "hypothesis": state.hypothesis,
            "config": {"training": vars(cfg.training), "lora": vars(cfg.lora)},

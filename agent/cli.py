@@ -18,6 +18,16 @@ def _budgets(project, max_iterations, budget_usd, max_minutes, max_tool_calls=No
                                max_tool_calls=max_tool_calls)
 
 
+def _choose_planner(project, requested: str | None):
+    """The planner, announced with why it was chosen when the user did not name one."""
+    from forge.agent import runner
+
+    chosen = runner.choose_planner(project, requested)
+    why = "" if requested else (" (API key found)" if chosen.name == "claude" else " (no API key: offline heuristic)")
+    click.echo(f"planner: {chosen.name}{why}")
+    return chosen
+
+
 def _finish(outcome, transcript, project) -> None:
     from forge import status
 
@@ -51,9 +61,7 @@ def agent_run(project_dir, goal, planner, max_iterations, budget_usd, max_minute
     project = open_project(project_dir)
     if not goal and not resume_run:
         raise click.UsageError("--goal is required (or --resume RUN)")
-    chosen = runner.choose_planner(project, planner)
-    click.echo(f"planner: {chosen.name}" + ("" if planner else " (chosen: "
-               + ("API key found)" if chosen.name == "claude" else "no API key; offline heuristic)")))
+    chosen = _choose_planner(project, planner)
     budgets = _budgets(project, max_iterations, budget_usd, max_minutes, max_tool_calls)
     if resume_run:
         outcome, transcript = runner.resume(project, resume_run, chosen, budgets, echo=click.echo)
@@ -175,11 +183,9 @@ def flywheel(project_dir, iters, skip_train, planner):
     from forge.agent import runner
 
     project = open_project(project_dir)
-    chosen = runner.choose_planner(project, planner)
+    chosen = _choose_planner(project, planner)
     if skip_train and hasattr(chosen, "skip_train"):
         chosen.skip_train = True
-    click.echo(f"planner: {chosen.name}" + ("" if planner else (" (API key found)" if chosen.name == "claude"
-                                                                  else " (no API key: offline heuristic)")))
     goal = f"reach eval.target_accuracy ({project.config.eval.target_accuracy:.1%}) on the gold set"
     if skip_train:
         goal += "; an adapter already exists, so evaluate it before training again"

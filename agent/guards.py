@@ -38,6 +38,11 @@ def check_input(tool, data) -> str | None:
     return f"{key}: {what}" if key else what
 
 
+def refusal(verdict: Verdict) -> ToolResult:
+    """The result a refused call gets: the reason, as an error the model can act on."""
+    return ToolResult(verdict.reason, {"refused": True}, is_error=True)
+
+
 class Guard:
     def __init__(self, tools: dict, ctx: ToolContext, budgets=None):
         self.tools, self.ctx, self.budgets = tools, ctx, budgets
@@ -77,6 +82,6 @@ class Guard:
     def call(self, name: str, data) -> tuple[ToolResult, Verdict, float]:
         verdict = self.check(name, data)
         if not verdict.allowed:
-            return ToolResult(verdict.reason, {"refused": True}, is_error=True), verdict, 0.0
+            return refusal(verdict), verdict, 0.0
         result, seconds = self.run(name, data)
         return result, verdict, seconds

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from forge import prompts
 from forge.agent import bookkeeping
-from forge.agent.guards import Guard
+from forge.agent.guards import Guard, refusal
 
 CUT_OFF = "Your reply was cut off by max_tokens before the tool call was complete; call it again, more briefly."
 
@@ -46,11 +46,7 @@ def _run_tools(reply, guard: Guard, transcript, turn: int) -> list[dict]:
         name, data = block["name"], block.get("input", {})
         verdict = guard.check(name, data)
         transcript.write("tool_call", turn=turn, id=block["id"], name=name, input=data, verdict=str(verdict))
-        if verdict.allowed:
-            result, seconds = guard.run(name, data)
-        else:
-            from forge.tools.tool import ToolResult
-            result, seconds = ToolResult(verdict.reason, {"refused": True}, is_error=True), 0.0
+        result, seconds = guard.run(name, data) if verdict.allowed else (refusal(verdict), 0.0)
         transcript.write("tool_result", turn=turn, id=block["id"], name=name, content=result.content,
                          is_error=result.is_error, data=result.data, duration_s=seconds)
         guard.ctx.echo(f"  {name} -> {'ERROR ' if result.is_error else ''}{result.content.splitlines()[0][:160]}")

@@ -52,6 +52,7 @@ def rebuild(events: list[dict]) -> tuple[list[dict], RunState, dict]:
     messages: list[dict] = [{"role": "user", "content": start_event["kickoff"]}]
     state, spent = RunState(), {"tool_calls": 0, "planner_cost_usd": 0.0, "elapsed_s": 0.0, "turn": 0}
     pending: list[str] = []
+    inputs: dict[str, dict] = {}
     seg_start = seg_last = None
     for e in events:
         kind, stamp = e["event"], datetime.fromisoformat(e["time"].replace("Z", "+00:00")).timestamp()
@@ -71,11 +72,12 @@ def rebuild(events: list[dict]) -> tuple[list[dict], RunState, dict]:
             messages.append({"role": "user", "content": e["content"]})
         elif kind == "tool_call":
             spent["tool_calls"] += 1
+            inputs[e["id"]] = e["input"]
         elif kind == "tool_result":
             messages[-1]["content"].append({"type": "tool_result", "tool_use_id": e["id"], "content": e["content"],
                                             "is_error": e["is_error"]})
             pending.remove(e["id"])
-            _apply(state, e)
+            _apply(state, e, inputs.get(e["id"], {}))
     if seg_start is not None:
         spent["elapsed_s"] += seg_last - seg_start
     for tool_id in pending:  # crashed mid-call: the model must still get a result for each call
@@ -84,7 +86,7 @@ def rebuild(events: list[dict]) -> tuple[list[dict], RunState, dict]:
     return messages, state, spent
 
 
-def _apply(state: RunState, e: dict) -> None:
+def _apply(state: RunState, e: dict, tool_input: dict) -> None:
     """Replay one tool result's effect on the run state."""
     if e["is_error"]:
         return
@@ -93,6 +95,7 @@ def _apply(state: RunState, e: dict) -> None:
         state.iterations += 1
         state.iteration = data.get("iteration", state.iteration)
         state.trained_since_eval = True
+        state.hypothesis = tool_input.get("hypothesis", "")
     elif e["name"] == "eval":
         state.accuracy = data.get("accuracy")
         if state.trained_since_eval:
@@ -110,9 +113,6 @@ def resume(project, run: str | None, planner, budgets: Budgets, echo=print) -> t
     if not events or events[0]["event"] != "run_start":
         raise ForgeError(f"{path}: not a transcript (no run_start)")
     messages, state, spent = rebuild(events)
-    # The hypothesis of the open iteration comes from the last train call's input.
-    trains = [e for e in events if e["event"] == "tool_call" and e["name"] == "train" and e["verdict"] == "ok"]
-    state.hypothesis = trains[-1]["input"].get("hypothesis", "") if trains else ""
     budgets.tool_calls, budgets.planner_cost_usd = spent["tool_calls"], spent["planner_cost_usd"]
     budgets.elapsed_before_s, budgets.started = spent["elapsed_s"], time.monotonic()
     transcript = Transcript(path)

@@ -11,6 +11,7 @@ import time
 
 from forge.atomic import write_text_atomic
 from forge.errors import ForgeError
+from forge.llm_client import SPEND_FILE
 from forge.project import Project
 
 W, H, PAD = 640, 280, 48
@@ -94,7 +95,7 @@ def build(project: Project) -> str:
     if not rows:
         raise ForgeError("output/experiments.jsonl: no iterations yet (run `forge flywheel` or `forge agent run`)")
     best = project.read_state("best_score.json")
-    spend = project.read_state("llm_spend.json") or {}
+    spend = project.read_state(SPEND_FILE) or {}
     target = project.config.eval.target_accuracy
     best_so_far, table = 0.0, []
     for r in rows:

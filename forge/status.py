@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from forge.datasets import load_examples
+from forge.llm_client import SPEND_FILE
 from forge.project import Project
-
-SPEND_FILE = "llm_spend.json"
 
 
 def _age_seconds(timestamp: str | None) -> float | None:

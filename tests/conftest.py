@@ -42,3 +42,13 @@ def cli():
         return runner.invoke(main, [str(a) for a in args], catch_exceptions=False, **kw)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def nano_model(tmp_path_factory) -> Path:
+    """A random-init nano qwen2 model, built once per test session."""
+    from forge.tiny_model import build_tiny
+
+    path = tmp_path_factory.mktemp("models") / "nano"
+    build_tiny(path, arch="qwen2", size="nano")
+    return path

@@ -13,7 +13,6 @@ from forge.agent.budgets import Budgets
 from forge.agent.planners import ClaudePlanner
 from forge.agent.transcript import read_events
 from forge.project import Project
-from forge.tiny_model import build_tiny
 
 from engine_fixtures import make_agent_project
 from llm_cassettes import llm_cassette
@@ -50,9 +49,8 @@ RUN_TO_TARGET = [
 
 
 @pytest.fixture
-def project(tmp_path):
-    build_tiny(tmp_path / "nano", size="nano")
-    root = make_agent_project(tmp_path / "p", tmp_path / "nano", n_train=64, eval={"target_accuracy": 0.5})
+def project(tmp_path, nano_model):
+    root = make_agent_project(tmp_path / "p", nano_model, n_train=64, eval={"target_accuracy": 0.5})
     return Project.open(root)
 
 

@@ -13,21 +13,13 @@ from forge.agent.budgets import Budgets
 from forge.agent.planners import HeuristicPlanner, Reply
 from forge.agent.transcript import find_run, read_events
 from forge.project import Project
-from forge.tiny_model import build_tiny
 
 from engine_fixtures import make_agent_project
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("agent-models") / "nano"
-    build_tiny(path, size="nano")
-    return path
-
-
 @pytest.fixture
-def project(tmp_path, tiny_model) -> Project:
-    return Project.open(make_agent_project(tmp_path / "p", tiny_model))
+def project(tmp_path, nano_model) -> Project:
+    return Project.open(make_agent_project(tmp_path / "p", nano_model))
 
 
 def use(name: str, data: dict, n: int) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -12,23 +11,15 @@ from forge.errors import ForgeError
 from forge.eval_runner import run_eval
 from forge.project import Project
 from forge.promotion import PromotionRefused, promote
-from forge.tiny_model import build_tiny
 from forge.training import train
 
 from engine_fixtures import make_project
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("models") / "tiny"
-    build_tiny(path, arch="qwen2", size="nano")
-    return path
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_model) -> Project:
+def trained(tmp_path_factory, nano_model) -> Project:
     """One fully fine-tuned project, evaluated, shared by the read-only tests below."""
-    root = make_project(tmp_path_factory.mktemp("trained") / "p", tiny_model)
+    root = make_project(tmp_path_factory.mktemp("trained") / "p", nano_model)
     project = Project.open(root)
     train(project, echo=lambda *_: None)
     run_eval(project)
@@ -65,8 +56,8 @@ def test_batched_generation_matches_one_at_a_time(trained):
     assert generate(model, tok, prompts, 32, 8, "cpu") == generate(model, tok, prompts, 32, 1, "cpu")
 
 
-def test_lora_adapter_loads_with_peft_and_survives_a_move(tmp_path, tiny_model):
-    root = make_project(tmp_path / "p", tiny_model, method="lora",
+def test_lora_adapter_loads_with_peft_and_survives_a_move(tmp_path, nano_model):
+    root = make_project(tmp_path / "p", nano_model, method="lora",
                         training={"epochs_min": 2, "epochs_max": 2})
     result = train(Project.open(root), echo=lambda *_: None)
     assert result.epoch_losses[1] < result.epoch_losses[0]
@@ -74,66 +65,66 @@ def test_lora_adapter_loads_with_peft_and_survives_a_move(tmp_path, tiny_model):
     from transformers import AutoModelForCausalLM
 
     assert AutoPeftModelForCausalLM.from_pretrained(str(result.output_dir)) is not None
-    assert PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model)), str(result.output_dir))
+    assert PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(nano_model)), str(result.output_dir))
     # The base is a local directory: copy it into the project, point the config at it relatively, move.
-    shutil.copytree(tiny_model, root / "models" / "tiny")
+    shutil.copytree(nano_model, root / "models" / "tiny")
     meta_path = result.output_dir / "forge_meta.json"
     meta = json.loads(meta_path.read_text())
     meta["base"] = "models/tiny"
     meta_path.write_text(json.dumps(meta))
     moved = tmp_path / "moved"
     shutil.move(root, moved)
-    (moved / "forge.yaml").write_text((moved / "forge.yaml").read_text().replace(str(tiny_model), "models/tiny"))
+    (moved / "forge.yaml").write_text((moved / "forge.yaml").read_text().replace(str(nano_model), "models/tiny"))
     assert run_eval(Project.open(moved))["total"] == 16
 
 
-def test_training_is_reproducible(tmp_path, tiny_model):
+def test_training_is_reproducible(tmp_path, nano_model):
     losses = []
     for name in ("a", "b"):
-        root = make_project(tmp_path / name, tiny_model, method="lora", training={"epochs_min": 1, "epochs_max": 1})
+        root = make_project(tmp_path / name, nano_model, method="lora", training={"epochs_min": 1, "epochs_max": 1})
         losses.append(train(Project.open(root), echo=lambda *_: None).epoch_losses)
     assert losses[0] == losses[1]
 
 
-def test_epochs_stop_when_loss_stops_improving(tmp_path, tiny_model):
-    root = make_project(tmp_path / "p", tiny_model, method="lora",
+def test_epochs_stop_when_loss_stops_improving(tmp_path, nano_model):
+    root = make_project(tmp_path / "p", nano_model, method="lora",
                         training={"epochs_min": 2, "epochs_max": 5, "loss_tolerance": 0.99})
     r = train(Project.open(root), echo=lambda *_: None)
     assert r.epochs_run == 2  # improvement is always < 99%, so it stops at epochs_min
 
 
-def test_bad_target_modules_lists_real_ones(tmp_path, tiny_model):
-    root = make_project(tmp_path / "p", tiny_model, method="lora", lora={"target_modules": ["q_proj", "c_attn"]})
+def test_bad_target_modules_lists_real_ones(tmp_path, nano_model):
+    root = make_project(tmp_path / "p", nano_model, method="lora", lora={"target_modules": ["q_proj", "c_attn"]})
     with pytest.raises(ForgeError) as exc:
         train(Project.open(root), echo=lambda *_: None)
-    assert str(exc.value) == (f"lora.target_modules: c_attn not in {tiny_model}; its linear modules are: "
+    assert str(exc.value) == (f"lora.target_modules: c_attn not in {nano_model}; its linear modules are: "
                               "down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj")
 
 
-def test_missing_base_model_path(tmp_path, tiny_model):
-    root = make_project(tmp_path / "p", tiny_model, model={"base": "./models/nope"})
+def test_missing_base_model_path(tmp_path, nano_model):
+    root = make_project(tmp_path / "p", nano_model, model={"base": "./models/nope"})
     with pytest.raises(ForgeError) as exc:
         train(Project.open(root), echo=lambda *_: None)
     assert str(exc.value) == f"model.base ./models/nope: no such directory ({root}/models/nope)"
 
 
-def test_unreachable_hub_model_is_one_line(tmp_path, tiny_model):
-    root = make_project(tmp_path / "p", tiny_model, model={"base": "someorg/no-such-model"})
+def test_unreachable_hub_model_is_one_line(tmp_path, nano_model):
+    root = make_project(tmp_path / "p", nano_model, model={"base": "someorg/no-such-model"})
     with pytest.raises(ForgeError, match=r"^model.base someorg/no-such-model: could not load \("):
         train(Project.open(root), echo=lambda *_: None)
 
 
-def test_gold_as_training_data_refused(tmp_path, tiny_model):
-    root = make_project(tmp_path / "p", tiny_model, dataset={"canonical": "dataset/gold.jsonl"})
+def test_gold_as_training_data_refused(tmp_path, nano_model):
+    root = make_project(tmp_path / "p", nano_model, dataset={"canonical": "dataset/gold.jsonl"})
     with pytest.raises(ForgeError) as exc:
         train(Project.open(root), echo=lambda *_: None)
     assert str(exc.value) == "dataset/gold.jsonl: is a gold/sealed eval set; refusing to use it as training data"
 
 
-def test_sealed_set_leaves_no_per_example_trace(tmp_path, tiny_model):
+def test_sealed_set_leaves_no_per_example_trace(tmp_path, nano_model):
     from conftest import chat, write_jsonl
 
-    root = make_project(tmp_path / "p", tiny_model, method="lora", training={"epochs_min": 1, "epochs_max": 1},
+    root = make_project(tmp_path / "p", nano_model, method="lora", training={"epochs_min": 1, "epochs_max": 1},
                         dataset={"sealed": "dataset/sealed.jsonl"})
     secret = [chat(f"zebra quartz sealed probe {i}", json.dumps({"cmd": "weather"})) for i in range(5)]
     write_jsonl(root / "dataset" / "sealed.jsonl", secret)
@@ -153,8 +144,8 @@ def test_sealed_set_leaves_no_per_example_trace(tmp_path, tiny_model):
             assert "zebra" not in f.read_text(errors="ignore"), f
 
 
-def test_promote_preconditions_and_paired_test(tmp_path, tiny_model):
-    root = make_project(tmp_path / "p", tiny_model, method="lora", training={"epochs_min": 1, "epochs_max": 1})
+def test_promote_preconditions_and_paired_test(tmp_path, nano_model):
+    root = make_project(tmp_path / "p", nano_model, method="lora", training={"epochs_min": 1, "epochs_max": 1})
     project = Project.open(root)
     with pytest.raises(PromotionRefused, match="no trained adapter"):
         promote(project)
@@ -202,8 +193,8 @@ def test_model_tiny_cli_all_archs(tmp_path, cli):
     assert again.exit_code == 1 and "already exists and is not empty" in again.output
 
 
-def test_cli_train_eval_promote(tmp_path, tiny_model, cli):
-    root = make_project(tmp_path / "p", tiny_model, method="lora", training={"epochs_min": 1, "epochs_max": 1})
+def test_cli_train_eval_promote(tmp_path, nano_model, cli):
+    root = make_project(tmp_path / "p", nano_model, method="lora", training={"epochs_min": 1, "epochs_max": 1})
     out = cli("train", "-p", root).output
     assert "backend: transformers on cpu (lora, 64 examples)" in out
     assert "warning: model.load_in_4bit: ignored without CUDA" in out

@@ -12,7 +12,6 @@ from forge.eval_runner import run_eval
 from forge.probe import run_probe, token_f1
 from forge.project import Project
 from forge.promotion import promote
-from forge.tiny_model import build_tiny
 from forge.training import train
 
 from conftest import write_jsonl
@@ -23,16 +22,10 @@ PROBE = [{"question": "Which command turns the lamp on?", "ideal": "lights_on"},
          {"question": "What does the weather command report?", "ideal": "the forecast for today"}]
 
 
-@pytest.fixture(scope="module")
-def nano(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ship-models") / "nano"
-    build_tiny(path, size="nano")
-    return path
-
 
 @pytest.fixture
-def project(tmp_path, nano) -> Project:
-    root = make_project(tmp_path / "p", nano, method="lora", training={"epochs_min": 1, "epochs_max": 1},
+def project(tmp_path, nano_model) -> Project:
+    root = make_project(tmp_path / "p", nano_model, method="lora", training={"epochs_min": 1, "epochs_max": 1},
                         eval={"max_new_tokens": 8})
     write_jsonl(root / "dataset" / "probe.jsonl", PROBE)
     return Project.open(root)

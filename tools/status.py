@@ -7,12 +7,11 @@ from forge.tools.tool import Tool, ToolContext, ToolResult, obj
 
 
 def run(ctx: ToolContext) -> ToolResult:
-    data = status.collect(ctx.project)
-    data.pop("root", None)
+    data = {**status.collect(ctx.project), "root": "."}  # the model needs no absolute paths
     st = ctx.state
     data["run"] = {"iterations": st.iterations, "max_iterations": ctx.max_iterations or None,
                    "new_examples": st.new_examples, "max_new_examples": ctx.max_new_examples or None}
-    text = status.render({**data, "root": "."}) + (
+    text = status.render(data) + (
         f"\nThis run:    {st.iterations} iterations, {st.new_examples} examples added")
     return ToolResult(text, data)
 
