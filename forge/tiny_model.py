@@ -83,7 +83,8 @@ def model_config(arch: str, size: str, vocab_size: int, tokenizer, max_positions
         from transformers import Qwen2Config
         return Qwen2Config(**common)
     from transformers import Gemma3TextConfig
-    return Gemma3TextConfig(**common, head_dim=hidden // heads, sliding_window=max_positions)
+    return Gemma3TextConfig(**common, head_dim=hidden // heads, sliding_window=max_positions,
+                             query_pre_attn_scalar=hidden // heads)  # the scaling llama.cpp uses
 
 
 def build_tiny(out_dir: Path, arch: str = "qwen2", size: str = "tiny", corpus: list[Path] = (),
