@@ -13,6 +13,8 @@ STAMP := $(VENV)/.forge-installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	# llama-cpp-python (dev) compiles llama.cpp from source: use every core
+	export CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc); \
 	if nvidia-smi >/dev/null 2>&1; then \
 		$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,unsloth]'; \
 	else \

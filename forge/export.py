@@ -1,8 +1,10 @@
-"""`forge export --format merged`: the best adapter merged into its base, loadable by transformers alone.
+"""`forge export`: the best adapter merged into its base, as a transformers model or a GGUF file.
 
-The merged weights are saved in 16-bit (bfloat16 by default) with the tokenizer, its chat
+`merged`: the weights saved in 16-bit (bfloat16 by default) with the tokenizer, its chat
 template and a generation config whose eos is the tokenizer's end-of-turn token, so the model
-stops where it stopped in eval.
+stops where it stopped in eval. `gguf`: one file for llama.cpp / Ollama (forge/gguf_export.py)
+with an Ollama Modelfile beside it (forge/modelfile.py), optionally checked against the
+transformers model on the gold prompts (forge/gguf_verify.py).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from forge.atomic import write_bytes_atomic, write_json_atomic
 from forge.errors import ForgeError
 from forge.model_loading import load_for_inference
 from forge.project import Project
@@ -27,19 +30,26 @@ def best_model_dir(project: Project) -> Path:
     return path
 
 
+def _fresh(out: Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        raise ForgeError(f"{out}: already exists and is not empty; refusing to overwrite")
+
+
+def _merged_model(project: Project, model_dir: Path | None):
+    model, tokenizer, kind = load_for_inference(Path(model_dir) if model_dir else best_model_dir(project),
+                                                project.root, "cpu")
+    return (model.merge_and_unload() if kind == "adapter" else model), tokenizer
+
+
 def export_merged(project: Project, out: Path | None = None, dtype: str = "bfloat16",
                   model_dir: Path | None = None) -> Path:
     import torch
 
     if dtype not in DTYPES:
         raise ForgeError(f"--dtype {dtype}: must be one of {', '.join(DTYPES)}")
-    src = Path(model_dir) if model_dir else best_model_dir(project)
     out = Path(out) if out else project.output / "export_merged"
-    if out.exists() and any(out.iterdir()):
-        raise ForgeError(f"{out}: already exists and is not empty; refusing to overwrite")
-    model, tokenizer, kind = load_for_inference(src, project.root, "cpu")
-    if kind == "adapter":
-        model = model.merge_and_unload()
+    _fresh(out)
+    model, tokenizer = _merged_model(project, model_dir)
     model = model.to(getattr(torch, dtype))
     eos = tokenizer.eos_token_id
     if eos is not None and model.generation_config is not None:
@@ -53,3 +63,46 @@ def export_merged(project: Project, out: Path | None = None, dtype: str = "bfloa
         out.rmdir()  # empty, checked above
     tmp.rename(out)
     return out
+
+
+def gold_prompts(project: Project, tokenizer) -> list[str]:
+    """The gold prompts exactly as `forge eval` renders them."""
+    from forge.chat_format import prompt_text, with_system_prompt
+    from forge.datasets import load_examples
+    from forge.training import system_prompt
+
+    gold = load_examples(project.gold_path, project.config.dataset.gold, missing_ok=True)
+    if not gold:
+        raise ForgeError(f"{project.config.dataset.gold}: no gold examples to verify the GGUF on")
+    sys_prompt = system_prompt(project)
+    return [prompt_text(tokenizer, with_system_prompt(e, sys_prompt)) for e in gold]
+
+
+def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", model_dir: Path | None = None,
+                verify: bool = False) -> dict:
+    """Write model.gguf (+ Modelfile) for the best adapter; with `verify`, compare it on the gold prompts."""
+    from forge.gguf_export import QUANTS, write_gguf
+    from forge.gguf_vocab import build_vocab
+    from forge.modelfile import modelfile_text
+    from forge.training import system_prompt
+
+    if quant not in QUANTS:
+        raise ForgeError(f"--quant {quant}: must be one of {', '.join(QUANTS)}")
+    out = Path(out) if out else project.output / f"export_gguf_{quant}"
+    _fresh(out)
+    model, tokenizer = _merged_model(project, model_dir)
+    model = model.float()
+    vocab = build_vocab(tokenizer, model.get_input_embeddings().weight.shape[0])
+    name = f"{project.root.name}-{quant}.gguf"
+    modelfile = modelfile_text(name, tokenizer, vocab.stop_strings, system_prompt(project), vocab.add_bos)
+    prompts = gold_prompts(project, tokenizer) if verify else []
+    out.mkdir(parents=True, exist_ok=True)
+    info = write_gguf(model, vocab, out / name, quant, project.root.name)
+    write_bytes_atomic(out / "Modelfile", modelfile.encode())
+    info.update(modelfile=out / "Modelfile", pre_tokenizer=vocab.pre, stop=vocab.stop_strings)
+    if verify:
+        from forge.gguf_verify import verify_gguf
+
+        info["verify"] = verify_gguf(out / name, model, tokenizer, prompts, project.config.eval.max_new_tokens)
+        write_json_atomic(out / "verify.json", info["verify"])
+    return info

@@ -37,3 +37,5 @@ def test_demo_runs_offline_and_improves(tmp_path):
     assert sum(m.startswith("forge iter ") for m in messages) == 2
     report = (out / "report.html").read_text()
     assert report.count("<svg") == 2 and "target" in report
+    assert "verify_greedy_match: 20/20" in proc.stdout  # the f16 GGUF answers like the promoted adapter
+    assert (out / "export_gguf_f16" / "Modelfile").is_file()

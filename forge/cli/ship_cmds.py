@@ -1,4 +1,4 @@
-"""Domain knowledge and shipping: probe, pretrain, export."""
+"""Domain knowledge and shipping: probe, pretrain, export, push."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from forge.cli.options import open_project, project_option
+from forge.errors import ForgeError
 
 
 @click.command("probe")
@@ -55,18 +56,45 @@ def pretrain_cmd(project_dir, epochs):
 
 @click.command("export")
 @project_option
-@click.option("--format", "fmt", type=click.Choice(["merged"]), default="merged", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Default: output/export_merged/.")
-@click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default="bfloat16", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["merged", "gguf"]), default="merged", show_default=True,
+              help="merged: a transformers model directory; gguf: one file for llama.cpp / Ollama, with a Modelfile.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Default: output/export_merged/ or output/export_gguf_QUANT/.")
+@click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default="bfloat16", show_default=True,
+              help="merged only: the saved weights' type.")
+@click.option("--quant", type=click.Choice(["f32", "f16", "bf16", "q8_0"]), default="f16", show_default=True,
+              help="gguf only: the weights' type (norms and biases stay f32).")
+@click.option("--verify", is_flag=True,
+              help="gguf only: run the GGUF in llama.cpp (llama-cpp-python) on the gold prompts and compare tokens, "
+                   "logits and greedy answers with the transformers model; exit 1 on any difference.")
 @click.option("--adapter", "model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
               help="Export this adapter instead of the promoted best.")
-def export_cmd(project_dir, fmt, out, dtype, model_dir):
-    """Merge the best adapter into its base: a model transformers loads on its own."""
-    from forge.export import export_merged
+def export_cmd(project_dir, fmt, out, dtype, quant, verify, model_dir):
+    """Merge the best adapter into its base: a transformers model, or a GGUF for llama.cpp and Ollama."""
+    from forge import export
 
     project = open_project(project_dir)
-    path = export_merged(project, out, dtype, model_dir)
-    click.echo(f"exported: {project.rel(path)} ({fmt}, {dtype})")
+    if fmt == "merged":
+        if verify:
+            raise click.UsageError("--verify applies to --format gguf")
+        path = export.export_merged(project, out, dtype, model_dir)
+        click.echo(f"exported: {project.rel(path)} (merged, {dtype})")
+        return
+    info = export.export_gguf(project, out, quant, model_dir, verify)
+    click.echo(f"exported: {project.rel(info['path'])} (gguf, {info['arch']}, {quant}, {info['bytes']} bytes)")
+    click.echo(f"modelfile: {project.rel(info['modelfile'])}")
+    click.echo(f"pre_tokenizer: {info['pre_tokenizer']}")
+    click.echo(f"stop: {', '.join(info['stop'])}")
+    if verify:
+        v = info["verify"]
+        click.echo(f"verify_tokens_match: {v['tokens_match']}/{v['prompts']}")
+        click.echo(f"verify_greedy_match: {v['greedy_match']}/{v['prompts']}")
+        click.echo(f"verify_max_logit_diff: {v['max_logit_diff']}")
+        if v["mismatches"]:
+            first = v["mismatches"][0]
+            raise ForgeError(f"the GGUF differs from the transformers model on "
+                             f"{v['prompts'] - v['greedy_match']}/{v['prompts']} gold prompts (first: transformers "
+                             f"{first['transformers']!r}, llama.cpp {first['llama_cpp']!r}); details in verify.json")
 
 
 @click.command("push")

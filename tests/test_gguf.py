@@ -1,0 +1,169 @@
+"""GGUF export: trained tiny models of each architecture run in llama.cpp (llama-cpp-python) and give
+the transformers model's greedy answers on the gold prompts; metadata, Modelfile and refusals."""
+
+from __future__ import annotations
+
+import json
+
+import gguf
+import pytest
+
+from forge.errors import ForgeError
+from forge.eval_runner import run_eval
+from forge.export import gold_prompts
+from forge.gguf_export import write_gguf
+from forge.gguf_verify import verify_gguf
+from forge.gguf_vocab import LLAMA3_REGEX, QWEN2_REGEX, build_vocab, pre_tokenizer_name
+from forge.model_loading import load_causal_lm, load_tokenizer
+from forge.modelfile import ollama_template
+from forge.project import Project
+from forge.promotion import promote
+from forge.tiny_model import build_tiny
+from forge.training import train
+
+from engine_fixtures import make_project
+
+QUIET = {"echo": lambda *_: None}
+
+
+def _field(reader: gguf.GGUFReader, key: str):
+    return reader.fields[key].contents()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One trained project per architecture (full fine-tune, 12 epochs: confident greedy answers)."""
+    root = tmp_path_factory.mktemp("gguf")
+    projects = {}
+    for arch in ("qwen2", "llama", "gemma3"):
+        build_tiny(root / f"model-{arch}", arch=arch, size="nano")
+        project = Project.open(make_project(root / arch, root / f"model-{arch}"))
+        train(project, **QUIET)
+        projects[arch] = project
+    return projects
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "llama", "gemma3"])
+def test_gguf_gives_the_transformers_answers_in_llama_cpp(trained, cli, arch):
+    project = trained[arch]
+    result = cli("export", "--format", "gguf", "--quant", "f32", "--verify", "--adapter", project.output / "adapter",
+                 "-p", project.root)
+    assert result.exit_code == 0, result.output
+    assert "verify_tokens_match: 16/16" in result.output and "verify_greedy_match: 16/16" in result.output
+    out = project.output / "export_gguf_f32"
+    verify = json.loads((out / "verify.json").read_text())
+    assert verify["max_logit_diff"] < 1e-2 and verify["mismatches"] == []
+
+    reader = gguf.GGUFReader(out / f"{arch}-f32.gguf")
+    tok = load_tokenizer(str(project.root / "../" / f"model-{arch}"))
+    assert _field(reader, "general.architecture") == arch
+    # transformers loads qwen2 checkpoints with Qwen2's own split regex; the others keep the tiny
+    # tokenizer's digits-then-GPT-2 pre-tokenizer (llama.cpp's "starcoder")
+    assert _field(reader, "tokenizer.ggml.pre") == {"qwen2": "qwen2"}.get(arch, "starcoder")
+    assert _field(reader, "tokenizer.ggml.eot_token_id") == tok.convert_tokens_to_ids("<|im_end|>")
+    assert _field(reader, "tokenizer.ggml.add_bos_token") is False
+    template = _field(reader, "tokenizer.chat_template")
+    assert "{% generation %}" not in template and "endgeneration" not in template and "<|im_start|>" in template
+    assert len(_field(reader, "tokenizer.ggml.tokens")) == len(tok)
+    modelfile = (out / "Modelfile").read_text()
+    assert f"FROM ./{arch}-f32.gguf" in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
+    assert 'SYSTEM """Route the request. Answer with JSON.\n"""' in modelfile
+
+
+def test_quantized_exports_and_the_promoted_default(trained, cli):
+    project = trained["qwen2"]
+    assert "nothing promoted yet" in cli("export", "--format", "gguf", "-p", project.root).output
+    run_eval(project)
+    promote(project)
+    for quant, qtype in (("f16", gguf.GGMLQuantizationType.F16), ("q8_0", gguf.GGMLQuantizationType.Q8_0)):
+        result = cli("export", "--format", "gguf", "--quant", quant, "--verify", "-p", project.root)
+        assert result.exit_code == 0, result.output
+        assert "verify_greedy_match: 16/16" in result.output
+        reader = gguf.GGUFReader(project.output / f"export_gguf_{quant}" / f"qwen2-{quant}.gguf")
+        types = {t.name: t.tensor_type for t in reader.tensors}
+        assert types["blk.0.attn_q.weight"] == qtype
+        assert types["blk.0.attn_norm.weight"] == gguf.GGMLQuantizationType.F32
+        assert "output.weight" not in types  # tied embeddings: llama.cpp reuses token_embd
+    again = cli("export", "--format", "gguf", "--quant", "f16", "-p", project.root)
+    assert again.exit_code == 1 and "refusing to overwrite" in again.output
+    assert "--verify applies to --format gguf" in cli("export", "--verify", "-p", project.root).output
+
+
+def _random_model(tmp_path, arch, size, **config):
+    path = tmp_path / arch
+    build_tiny(path, arch=arch, size=size)
+    cfg = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**cfg, **config}))
+    return load_causal_lm(str(path), "cpu"), load_tokenizer(str(path))
+
+
+def _logit_diff(tmp_path, model, tok, project_root) -> dict:
+    vocab = build_vocab(tok, model.get_input_embeddings().weight.shape[0])
+    write_gguf(model, vocab, tmp_path / "m.gguf", "f32", "m")
+    prompts = gold_prompts(Project.open(project_root), tok)[:4]
+    return verify_gguf(tmp_path / "m.gguf", model, tok, prompts, max_new_tokens=1)
+
+
+def test_llama3_rope_scaling_is_written_as_rope_freqs(tmp_path, nano_model):
+    rope = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64, "rope_theta": 500000.0}
+    model, tok = _random_model(tmp_path, "llama", "tiny", rope_parameters=rope)
+    result = _logit_diff(tmp_path, model, tok, make_project(tmp_path / "p", nano_model))
+    # without the rope_freqs tensor the difference is about 7e-3 on this model
+    assert result["tokens_match"] == 4 and result["max_logit_diff"] < 1e-3
+    assert "rope_freqs.weight" in {t.name for t in gguf.GGUFReader(tmp_path / "m.gguf").tensors}
+
+
+def test_gemma3_sliding_window_matches(tmp_path, nano_model):
+    model, tok = _random_model(tmp_path, "gemma3", "small", sliding_window=8)
+    result = _logit_diff(tmp_path, model, tok, make_project(tmp_path / "p", nano_model))
+    # a window off by one changes these logits by more than 0.1
+    assert result["tokens_match"] == 4 and result["max_logit_diff"] < 5e-3
+    reader = gguf.GGUFReader(tmp_path / "m.gguf")
+    assert _field(reader, "gemma3.attention.sliding_window") == 8
+    assert _field(reader, "gemma3.attention.sliding_window_pattern") == [True] * 5 + [False]
+
+
+def test_gemma3_query_scaling_llama_cpp_cannot_express_is_refused(tmp_path):
+    model, tok = _random_model(tmp_path, "gemma3", "nano", query_pre_attn_scalar=256)
+    with pytest.raises(ForgeError, match="query_pre_attn_scalar 256 differs from the 32 llama.cpp uses"):
+        write_gguf(model, build_vocab(tok, len(tok)), tmp_path / "m.gguf", "f16", "m")
+    assert not (tmp_path / "m.gguf").exists()
+
+
+def _tok_json(pre, model_type="BPE", **model):
+    return {"normalizer": None, "pre_tokenizer": pre, "model": {"type": model_type, **model}}
+
+
+def _split(regex):
+    return {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]}
+
+
+def test_pre_tokenizer_names():
+    assert pre_tokenizer_name(_tok_json(_split(QWEN2_REGEX))) == "qwen2"
+    assert pre_tokenizer_name(_tok_json(_split(LLAMA3_REGEX))) == "llama-bpe"
+    assert pre_tokenizer_name(_tok_json({"type": "ByteLevel", "add_prefix_space": False, "use_regex": True})) == "gpt-2"
+    with pytest.raises(ForgeError, match="pre-tokenizer Sequence\\[Split, ByteLevel\\] has no llama.cpp equivalent"):
+        pre_tokenizer_name(_tok_json(_split("\\p{L}+|\\s+")))
+    with pytest.raises(ForgeError, match="SentencePiece-style tokenizers"):
+        pre_tokenizer_name(_tok_json({"type": "Metaspace"}, byte_fallback=True))
+
+
+def test_ollama_template_renders_like_the_chat_template(nano_model):
+    tok = load_tokenizer(str(nano_model))
+    tok.chat_template = ("{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }}: {{ m['content'] }}"
+                         "<|im_end|>{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant: {% endif %}")
+    template = ollama_template(tok, strip_bos=True)
+    assert not template.startswith(tok.bos_token)  # llama.cpp adds BOS itself when add_bos_token is set
+    with_system, rest = template.removeprefix("{{ if .System }}").split("{{ else }}")
+    without, response = rest.split("{{ end }}")
+    messages = [{"role": "system", "content": "S {{x}}"}, {"role": "user", "content": "U"}]
+    expected = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    rendered = with_system.replace("{{ .System }}", "S {{x}}").replace("{{ .Prompt }}", "U")
+    assert tok.bos_token + rendered == expected
+    assert without == "<|im_start|>user: {{ .Prompt }}<|im_end|><|im_start|>assistant: "
+    assert response == "{{ .Response }}<|im_end|>"
+    tok.chat_template = "{{ '{{' }}{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    assert ollama_template(tok, strip_bos=False).startswith('{{ if .System }}{{ "{{" }}')
