@@ -40,6 +40,10 @@ def model_hash(model_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _until_stop(ids: list[int], stop: set[int]) -> list[int]:
+    return next((ids[:i] for i, t in enumerate(ids) if t in stop), ids)
+
+
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, device: str,
              progress=None) -> list[str]:
     """Greedy completions for `prompts`, in their order, generated in left-padded batches."""
@@ -58,7 +62,9 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
         with torch.no_grad():
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos))
-        texts = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        # cut at the stop token: an end-of-turn token that is not marked special would survive decoding
+        rows = [_until_stop(row, eos) for row in gen[:, enc["input_ids"].shape[1]:].tolist()]
+        texts = tokenizer.batch_decode(rows, skip_special_tokens=True)
         for i, text in zip(idx, texts, strict=True):
             out[i] = text
         if progress:

@@ -1,9 +1,13 @@
-"""The tokenizer half of a GGUF file: vocabulary, merges, pre-tokenizer, special ids, chat template.
+"""The tokenizer half of a GGUF file: vocabulary, merges or scores, special ids, chat template.
 
-llama.cpp does not run the Hugging Face tokenizer; it re-implements a fixed set of
-pre-tokenizers chosen by name (`tokenizer.ggml.pre`). A wrong name silently tokenizes some
-inputs differently, so the name is chosen from the tokenizer's actual pre-tokenizer structure
-and an unknown structure is refused rather than guessed.
+llama.cpp does not run the Hugging Face tokenizer; it re-implements it, and a mismatch
+silently tokenizes some inputs differently. Two families are written, each only when the
+tokenizer's structure is one llama.cpp reproduces (anything else is refused, not guessed):
+- byte-level BPE (Qwen, Llama 3, SmolLM, GPT-2): merges plus a pre-tokenizer chosen by name
+  (`tokenizer.ggml.pre`) from the tokenizer's actual pre-tokenizer;
+- SentencePiece-style BPE with byte fallback (Gemma, Llama 2, Mistral): llama.cpp's "llama"
+  vocabulary, where the best-scored piece is merged first, so each piece's score is minus the
+  rank of the merge that makes it; "<0xNN>" pieces are byte tokens.
 
 Stop tokens are the other classic failure: a chat model learns to end its turn with the token
 its template puts after the assistant's text (`<|im_end|>`, `<|eot_id|>`, `<end_of_turn>`),
@@ -23,16 +27,19 @@ QWEN2_REGEX = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N
                "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
 LLAMA3_REGEX = QWEN2_REGEX.replace("|\\p{N}|", "|\\p{N}{1,3}|")
 # token types of llama.cpp's vocabulary
-NORMAL, CONTROL, USER_DEFINED, UNUSED = 1, 3, 4, 5
+NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 SENTINEL = "\x1eFORGE_ANSWER\x1e"
 
 
 @dataclass
 class GGUFVocab:
+    model: str  # "gpt2" (byte-level BPE) or "llama" (SentencePiece-style, scored pieces)
     pre: str
     tokens: list[str]
     types: list[int]
     merges: list[str]
+    scores: list[float] | None
+    add_space_prefix: bool | None
     bos_id: int | None
     eos_id: int | None
     eot_id: int | None
@@ -52,11 +59,10 @@ def _describe(pre: dict | None) -> str:
 
 def pre_tokenizer_name(tok_json: dict) -> str:
     """The llama.cpp pre-tokenizer equivalent to this tokenizer.json, or a ForgeError."""
-    model = tok_json.get("model") or {}
-    if model.get("type") != "BPE" or model.get("byte_fallback"):
-        raise ForgeError("tokenizer.json: only byte-level BPE tokenizers (Qwen, Llama 3, SmolLM, GPT-2 style) can be "
-                         "written to GGUF by forge; for SentencePiece-style tokenizers (Gemma, Llama 2, Mistral) run "
-                         "llama.cpp's convert_hf_to_gguf.py on `forge export --format merged`")
+    if (tok_json.get("model") or {}).get("type") != "BPE":
+        raise ForgeError(f"tokenizer.json: a {tok_json['model'].get('type')} tokenizer; forge writes byte-level BPE "
+                         "and SentencePiece-style BPE tokenizers to GGUF; run llama.cpp's convert_hf_to_gguf.py on "
+                         "`forge export --format merged` for others")
     if (tok_json.get("normalizer") or {}).get("type") not in (None, "NFC"):
         raise ForgeError(f"tokenizer.json: normalizer {tok_json['normalizer'].get('type')} has no llama.cpp equivalent")
     pre = tok_json.get("pre_tokenizer")
@@ -75,6 +81,31 @@ def pre_tokenizer_name(tok_json: dict) -> str:
             return "llama-bpe"
     raise ForgeError(f"tokenizer.json: pre-tokenizer {_describe(pre)} has no llama.cpp equivalent forge knows "
                      "(gpt-2, starcoder, qwen2, llama-bpe); refusing to write a GGUF that would tokenize differently")
+
+
+def space_prefix(tok_json: dict) -> bool:
+    """For SentencePiece-style tokenizers: whether a "▁" is put before the text (Llama 2) or not (Gemma)."""
+    norm, pre = tok_json.get("normalizer") or {}, tok_json.get("pre_tokenizer") or {}
+    steps = norm.get("normalizers", [norm]) if norm else []
+    kinds = [(n.get("type"), (n.get("pattern") or {}).get("String"), n.get("content") or n.get("prepend")) for n in steps]
+    if kinds and kinds[-1] == ("Replace", " ", "▁") and kinds[:-1] in ([], [("Prepend", None, "▁")]) \
+            and (not pre or (pre.get("type") == "Split" and (pre.get("pattern") or {}).get("String") == " ")):
+        return bool(kinds[:-1])
+    if not norm and pre.get("type") == "Metaspace" and pre.get("replacement") == "▁" and not pre.get("split", True):
+        return pre.get("prepend_scheme", "always") != "never"
+    raise ForgeError("tokenizer.json: a SentencePiece-style tokenizer whose whitespace handling has no llama.cpp "
+                     "equivalent forge knows; refusing to write a GGUF that would tokenize differently")
+
+
+def _spm_scores(tok_json: dict, n: int) -> list[float]:
+    """Piece scores ranking merges as the BPE merge list does (llama.cpp merges the best-scored piece first)."""
+    scores = [0.0] * n
+    vocab = tok_json["model"]["vocab"]
+    for rank, merge in reversed(list(enumerate(tok_json["model"].get("merges", [])))):
+        left, right = merge.split(" ", 1) if isinstance(merge, str) else merge
+        if (i := vocab.get(left + right)) is not None and i < n:
+            scores[i] = -float(rank)
+    return scores
 
 
 def strip_generation_markers(template: str) -> str:
@@ -98,7 +129,10 @@ def end_of_turn_token(tokenizer) -> str | None:
 def build_vocab(tokenizer, n_vocab: int) -> GGUFVocab:
     """Everything llama.cpp needs to tokenize, detokenize and stop like `tokenizer`."""
     tok_json = json.loads(tokenizer.backend_tokenizer.to_str())
-    pre = pre_tokenizer_name(tok_json)
+    if (tok_json.get("model") or {}).get("type") != "BPE":
+        pre_tokenizer_name(tok_json)  # raises: only BPE vocabularies have a GGUF form here
+    spm = bool(tok_json.get("model", {}).get("byte_fallback"))  # Gemma, Llama 2, Mistral
+    pre = "default" if spm else pre_tokenizer_name(tok_json)
     by_id = {i: t for t, i in tok_json["model"]["vocab"].items()}
     added = {t["id"]: t for t in tok_json.get("added_tokens", [])}
     if max([*by_id, *added]) >= n_vocab:
@@ -106,22 +140,30 @@ def build_vocab(tokenizer, n_vocab: int) -> GGUFVocab:
     tokens, types = [], []
     for i in range(n_vocab):
         if i in added:
-            tokens.append(added[i]["content"])
-            types.append(CONTROL if added[i].get("special") else USER_DEFINED)
+            content = added[i]["content"]
+            tokens.append(content)
+            looks_special = spm and content.startswith("<") and content.endswith(">")
+            types.append(CONTROL if added[i].get("special") or looks_special else USER_DEFINED)
         elif i in by_id:
             tokens.append(by_id[i])
-            types.append(NORMAL)
+            byte = spm and re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", by_id[i])
+            types.append(BYTE if byte else UNKNOWN if by_id[i] == tok_json["model"].get("unk_token") else NORMAL)
         else:  # embedding rows padded past the tokenizer (Qwen pads to a multiple of 64)
             tokens.append(f"[PAD{i}]")
             types.append(UNUSED)
-    merges = [m if isinstance(m, str) else " ".join(m) for m in tok_json["model"].get("merges", [])]
+    merges = [] if spm else [m if isinstance(m, str) else " ".join(m) for m in tok_json["model"].get("merges", [])]
+    scores = None
+    if spm:
+        scores = [-1000.0 if t in (CONTROL, USER_DEFINED, UNUSED) else s
+                  for t, s in zip(types, _spm_scores(tok_json, n_vocab), strict=True)]
     probe_ids = tokenizer("a", add_special_tokens=True)["input_ids"]
     bos = tokenizer.bos_token_id
     eot = end_of_turn_token(tokenizer)
     eot_id = tokenizer.convert_tokens_to_ids(eot) if eot else None
     template = strip_generation_markers(tokenizer.chat_template) if tokenizer.chat_template else None
     stops = [s for s in dict.fromkeys([eot, tokenizer.eos_token]) if s]
-    return GGUFVocab(pre=pre, tokens=tokens, types=types, merges=merges, bos_id=bos,
+    return GGUFVocab(model="llama" if spm else "gpt2", pre=pre, tokens=tokens, types=types, merges=merges,
+                     scores=scores, add_space_prefix=space_prefix(tok_json) if spm else None, bos_id=bos,
                      eos_id=tokenizer.eos_token_id if tokenizer.eos_token_id is not None else eot_id,
                      eot_id=eot_id, pad_id=tokenizer.pad_token_id,
                      add_bos=bool(probe_ids) and bos is not None and probe_ids[0] == bos,
@@ -129,11 +171,15 @@ def build_vocab(tokenizer, n_vocab: int) -> GGUFVocab:
 
 
 def write_vocab(writer, vocab: GGUFVocab) -> None:
-    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_model(vocab.model)
     writer.add_tokenizer_pre(vocab.pre)
     writer.add_token_list(vocab.tokens)
     writer.add_token_types(vocab.types)
-    writer.add_token_merges(vocab.merges)
+    if vocab.scores is not None:
+        writer.add_token_scores(vocab.scores)
+        writer.add_add_space_prefix(bool(vocab.add_space_prefix))
+    else:
+        writer.add_token_merges(vocab.merges)
     for add, value in ((writer.add_bos_token_id, vocab.bos_id), (writer.add_eos_token_id, vocab.eos_id),
                        (writer.add_eot_token_id, vocab.eot_id), (writer.add_pad_token_id, vocab.pad_id)):
         if value is not None:

@@ -147,8 +147,8 @@ def test_pre_tokenizer_names():
     assert pre_tokenizer_name(_tok_json({"type": "ByteLevel", "add_prefix_space": False, "use_regex": True})) == "gpt-2"
     with pytest.raises(ForgeError, match="pre-tokenizer Sequence\\[Split, ByteLevel\\] has no llama.cpp equivalent"):
         pre_tokenizer_name(_tok_json(_split("\\p{L}+|\\s+")))
-    with pytest.raises(ForgeError, match="SentencePiece-style tokenizers"):
-        pre_tokenizer_name(_tok_json({"type": "Metaspace"}, byte_fallback=True))
+    with pytest.raises(ForgeError, match="a Unigram tokenizer"):
+        pre_tokenizer_name(_tok_json({"type": "Metaspace"}, model_type="Unigram"))
 
 
 def test_ollama_template_renders_like_the_chat_template(nano_model):
@@ -167,3 +167,55 @@ def test_ollama_template_renders_like_the_chat_template(nano_model):
     assert response == "{{ .Response }}<|im_end|>"
     tok.chat_template = "{{ '{{' }}{% for m in messages %}{{ m['content'] }}{% endfor %}"
     assert ollama_template(tok, strip_bos=False).startswith('{{ if .System }}{{ "{{" }}')
+
+
+TRICKY = ["  two leading spaces", "tabs\tand\nnew\n\nlines\r\n", "unicode é ü 漢字 🙂 done", "numbers 12345 3.14 -7",
+          "it's we'LL they'd", 'json {"cmd": "add", "args": [12, 7]}', "trailing spaces   ", "<|im_end|> in text",
+          "<end_of_turn>mid<start_of_turn>", "a" * 40, ""]
+
+
+@pytest.fixture(scope="module")
+def spm_gemma(tmp_path_factory):
+    from spm_fixtures import build_spm_gemma
+
+    return build_spm_gemma(tmp_path_factory.mktemp("spm") / "gemma")
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "llama", "spm"])
+def test_tricky_text_tokenizes_identically(tmp_path, kind, spm_gemma):
+    from llama_cpp import Llama
+
+    if kind == "spm":
+        path = spm_gemma
+    else:
+        build_tiny(path := tmp_path / kind, arch=kind, size="nano", corpus=[])
+    model, tok = load_causal_lm(str(path), "cpu"), load_tokenizer(str(path))
+    vocab = build_vocab(tok, model.get_input_embeddings().weight.shape[0])
+    assert (vocab.model, vocab.pre) == {"qwen2": ("gpt2", "qwen2"), "llama": ("gpt2", "starcoder"),
+                                        "spm": ("llama", "default")}[kind]
+    write_gguf(model, vocab, tmp_path / "m.gguf", "f16", "m")
+    llm = Llama(model_path=str(tmp_path / "m.gguf"), vocab_only=True, verbose=False)
+    try:
+        for text in TRICKY:
+            ids = llm.tokenize(text.encode(), add_bos=False, special=True)
+            assert ids == tok(text, add_special_tokens=False)["input_ids"], text
+            assert llm.detokenize(ids, special=True).decode() == tok.decode(ids), text
+    finally:
+        llm.close()
+
+
+def test_sentencepiece_gemma_gives_the_transformers_answers(tmp_path, spm_gemma, cli):
+    project = Project.open(make_project(tmp_path / "p", spm_gemma))
+    train(project, **QUIET)
+    result = cli("export", "--format", "gguf", "--quant", "f32", "--verify", "--adapter", project.output / "adapter",
+                 "-p", project.root)
+    assert result.exit_code == 0, result.output
+    assert "verify_greedy_match: 16/16" in result.output and "stop: <end_of_turn>, <eos>" in result.output
+    reader = gguf.GGUFReader(project.output / "export_gguf_f32" / "p-f32.gguf")
+    tok = load_tokenizer(str(spm_gemma))
+    assert _field(reader, "tokenizer.ggml.model") == "llama"
+    assert _field(reader, "tokenizer.ggml.add_space_prefix") is False
+    assert _field(reader, "tokenizer.ggml.eot_token_id") == tok.convert_tokens_to_ids("<end_of_turn>")
+    assert _field(reader, "tokenizer.ggml.eos_token_id") == tok.convert_tokens_to_ids("<eos>")
+    types = _field(reader, "tokenizer.ggml.token_type")
+    assert types[tok.convert_tokens_to_ids("<0x0A>")] == 6 and types[tok.convert_tokens_to_ids("<end_of_turn>")] == 3
