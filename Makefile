@@ -13,8 +13,11 @@ STAMP := $(VENV)/.forge-installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	# llama-cpp-python (dev) compiles llama.cpp from source: use every core
-	export CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc); \
+	# llama-cpp-python (dev, for the GGUF tests) compiles llama.cpp from source, on every core.
+	# A -march=native build uses AMX for q8_0 on Sapphire Rapids, which segfaults in this
+	# sandbox: build portable, and bypass pip's wheel cache, which ignores CMAKE_ARGS.
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="-DGGML_NATIVE=OFF" \
+		$(PY) -m pip install -q --disable-pip-version-check --no-cache-dir llama-cpp-python==0.3.36
 	if nvidia-smi >/dev/null 2>&1; then \
 		$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,unsloth]'; \
 	else \

@@ -5,23 +5,21 @@ the prompt's token ids (llama.cpp's tokenizer against the Hugging Face one), the
 logits at the end of the prompt, and the whole greedy answer, with llama.cpp stopping on its
 own end-of-generation tokens as read from the GGUF. Equal answers mean a user of llama.cpp or
 Ollama gets what `forge eval` scored.
+
+llama.cpp runs in a child process (`python -m forge.gguf_verify DIR`): native code that
+crashes (a CPU kernel, a malformed file) becomes a one-line error instead of killing forge.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from forge.errors import ForgeError
-
-
-def _llama(path: Path, n_ctx: int):
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        raise ForgeError("--verify needs llama-cpp-python: pip install llama-cpp-python") from None
-    return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, verbose=False,
-                 n_threads=os.cpu_count() or 1, seed=0)
 
 
 def _greedy(llm, ids: list[int], max_new_tokens: int):
@@ -43,8 +41,45 @@ def _greedy(llm, ids: list[int], max_new_tokens: int):
     return first, out
 
 
+def run_llama_cpp(work: Path) -> None:
+    """Child side: read job.json + hf_logits.npy from `work`, write llama_cpp.json."""
+    import numpy as np
+    from llama_cpp import Llama
+
+    job = json.loads((work / "job.json").read_text())
+    hf_logits = np.load(work / "hf_logits.npy")
+    n_ctx = max(len(i) for i in job["hf_ids"]) + job["max_new_tokens"] + 8
+    llm = Llama(model_path=job["gguf"], n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, verbose=False,
+                n_threads=os.cpu_count() or 1, seed=0)
+    rows = []
+    try:
+        for prompt, hf_first in zip(job["prompts"], hf_logits, strict=True):
+            ids = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            first, out = _greedy(llm, ids, job["max_new_tokens"])
+            rows.append({"ids": ids, "answer": llm.detokenize(out).decode("utf-8", errors="replace"),
+                         "logit_diff": float(np.abs(first[:len(hf_first)] - hf_first).max())})
+    finally:
+        llm.close()
+    (work / "llama_cpp.json").write_text(json.dumps(rows))
+
+
+def _run_child(work: Path, gguf: Path) -> list[dict]:
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        raise ForgeError("--verify needs llama-cpp-python: pip install 'forge-slm[llama-cpp]'") from None
+    proc = subprocess.run([sys.executable, "-m", "forge.gguf_verify", str(work)], capture_output=True, text=True)
+    if proc.returncode < 0:
+        raise ForgeError(f"{gguf}: llama.cpp crashed (signal {-proc.returncode}) running it; a native build that "
+                         "crashes on quantized weights can be rebuilt with CMAKE_ARGS=-DGGML_NATIVE=OFF")
+    if proc.returncode:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ForgeError(f"{gguf}: llama.cpp could not run it: {last}")
+    return json.loads((work / "llama_cpp.json").read_text())
+
+
 def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 64) -> dict:
-    """Compare llama.cpp on `path` with `model` on `prompts`; returns counts and the first mismatch."""
+    """Compare llama.cpp on `path` with `model` on `prompts`; returns counts and the first mismatches."""
     import numpy as np
     import torch
 
@@ -52,24 +87,26 @@ def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens
 
     hf_answers = generate(model, tokenizer, prompts, max_new_tokens, batch_size, "cpu")
     hf_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    llm = _llama(path, max(len(i) for i in hf_ids) + max_new_tokens + 8)
-    result = {"prompts": len(prompts), "tokens_match": 0, "greedy_match": 0, "max_logit_diff": 0.0, "mismatches": []}
-    try:
-        for prompt, ids, hf_answer in zip(prompts, hf_ids, hf_answers, strict=True):
-            ll_ids = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-            result["tokens_match"] += ll_ids == ids
-            first, out = _greedy(llm, ll_ids, max_new_tokens)
-            with torch.no_grad():
-                hf_first = model(torch.tensor([ids])).logits[0, -1].float().numpy()
-            diff = float(np.abs(first[:len(hf_first)] - hf_first).max())
-            result["max_logit_diff"] = max(result["max_logit_diff"], diff)
-            answer = llm.detokenize(out).decode("utf-8", errors="replace")
-            if answer == hf_answer and ll_ids == ids:
-                result["greedy_match"] += 1
-            elif len(result["mismatches"]) < 5:
-                result["mismatches"].append({"prompt": prompt, "transformers": hf_answer, "llama_cpp": answer,
-                                             "tokens_equal": ll_ids == ids})
-    finally:
-        llm.close()
-    result["max_logit_diff"] = round(result["max_logit_diff"], 6)
+    with torch.no_grad():
+        hf_logits = np.stack([model(torch.tensor([ids])).logits[0, -1].float().numpy() for ids in hf_ids])
+    with tempfile.TemporaryDirectory(prefix="forge-verify-") as tmp:
+        work = Path(tmp)
+        job = {"gguf": str(path), "prompts": prompts, "hf_ids": hf_ids, "max_new_tokens": max_new_tokens}
+        (work / "job.json").write_text(json.dumps(job))
+        np.save(work / "hf_logits.npy", hf_logits)
+        rows = _run_child(work, path)
+    result = {"prompts": len(prompts), "tokens_match": 0, "greedy_match": 0,
+              "max_logit_diff": round(max(r["logit_diff"] for r in rows), 6), "mismatches": []}
+    for prompt, ids, hf_answer, row in zip(prompts, hf_ids, hf_answers, rows, strict=True):
+        same_tokens = row["ids"] == ids
+        result["tokens_match"] += same_tokens
+        if same_tokens and row["answer"] == hf_answer:
+            result["greedy_match"] += 1
+        elif len(result["mismatches"]) < 5:
+            result["mismatches"].append({"prompt": prompt, "transformers": hf_answer, "llama_cpp": row["answer"],
+                                         "tokens_equal": same_tokens})
     return result
+
+
+if __name__ == "__main__":
+    run_llama_cpp(Path(sys.argv[1]))

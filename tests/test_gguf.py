@@ -14,7 +14,7 @@ from forge.export import gold_prompts
 from forge.gguf_export import write_gguf
 from forge.gguf_verify import verify_gguf
 from forge.gguf_vocab import LLAMA3_REGEX, QWEN2_REGEX, build_vocab, pre_tokenizer_name
-from forge.model_loading import load_causal_lm, load_tokenizer
+from forge.model_loading import load_causal_lm, load_for_inference, load_tokenizer
 from forge.modelfile import ollama_template
 from forge.project import Project
 from forge.promotion import promote
@@ -219,3 +219,15 @@ def test_sentencepiece_gemma_gives_the_transformers_answers(tmp_path, spm_gemma,
     assert _field(reader, "tokenizer.ggml.eos_token_id") == tok.convert_tokens_to_ids("<eos>")
     types = _field(reader, "tokenizer.ggml.token_type")
     assert types[tok.convert_tokens_to_ids("<0x0A>")] == 6 and types[tok.convert_tokens_to_ids("<end_of_turn>")] == 3
+
+
+def test_a_gguf_llama_cpp_cannot_load_is_a_one_line_error(trained, cli, tmp_path):
+    project = trained["llama"]
+    result = cli("export", "--format", "gguf", "--out", tmp_path / "g", "--adapter", project.output / "adapter",
+                 "-p", project.root)
+    assert result.exit_code == 0, result.output
+    model = tmp_path / "g" / "llama-f16.gguf"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])  # truncated download
+    merged, tok, _ = load_for_inference(project.output / "adapter", project.root, "cpu")
+    with pytest.raises(ForgeError, match=r"llama-f16.gguf: llama.cpp could not run it: .*"):
+        verify_gguf(model, merged, tok, gold_prompts(project, tok)[:2], max_new_tokens=4)
