@@ -72,6 +72,12 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
     return out
 
 
+def eval_prompts(project: Project, tokenizer, examples: list[dict]) -> list[str]:
+    """The prompt text the model sees for each example: system prompt + user turn, chat-templated."""
+    sys_prompt = system_prompt(project)
+    return [prompt_text(tokenizer, with_system_prompt(e, sys_prompt)) for e in examples]
+
+
 def _score_set(examples, answers, scorer):
     verdicts = [scorer(assistant_text(e), a) for e, a in zip(examples, answers, strict=True)]
     correct = sum(v.correct for v in verdicts)
@@ -93,11 +99,10 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     scorer = Scorer.for_project(project)
     runtime = resolve_runtime(cfg.compute.device, load_in_4bit=False)
     model, tokenizer, kind = load_for_inference(model_dir, project.root, runtime.device)
-    sys_prompt = system_prompt(project)
     bs = batch_size or cfg.eval.batch_size
 
     def answers_for(examples):
-        prompts = [prompt_text(tokenizer, with_system_prompt(e, sys_prompt)) for e in examples]
+        prompts = eval_prompts(project, tokenizer, examples)
         return generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress)
 
     start = time.perf_counter()

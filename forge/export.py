@@ -67,15 +67,13 @@ def export_merged(project: Project, out: Path | None = None, dtype: str = "bfloa
 
 def gold_prompts(project: Project, tokenizer) -> list[str]:
     """The gold prompts exactly as `forge eval` renders them."""
-    from forge.chat_format import prompt_text, with_system_prompt
     from forge.datasets import load_examples
-    from forge.training import system_prompt
+    from forge.eval_runner import eval_prompts
 
     gold = load_examples(project.gold_path, project.config.dataset.gold, missing_ok=True)
     if not gold:
         raise ForgeError(f"{project.config.dataset.gold}: no gold examples to verify the GGUF on")
-    sys_prompt = system_prompt(project)
-    return [prompt_text(tokenizer, with_system_prompt(e, sys_prompt)) for e in gold]
+    return eval_prompts(project, tokenizer, gold)
 
 
 def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", model_dir: Path | None = None,

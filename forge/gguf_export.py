@@ -107,7 +107,7 @@ def _encode(writer, name: str, data, quant: str) -> None:
     import numpy as np
 
     data = np.ascontiguousarray(data, dtype=np.float32)
-    if data.ndim == 1 or quant == "f32" or name == "rope_freqs.weight":
+    if data.ndim == 1 or quant == "f32":
         writer.add_tensor(name, data)  # norms, biases: always f32, as llama.cpp expects
     elif quant == "f16" or (quant == "q8_0" and data.shape[-1] % 32):
         writer.add_tensor(name, data.astype(np.float16))
