@@ -50,11 +50,15 @@ def llama3_rope_factors(rope: dict, head_dim: int):
     return np.array(out, dtype=np.float32)
 
 
+def _head_dim(cfg) -> int:
+    return getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+
+
 def write_hparams(writer, cfg, arch: str, quant: str) -> None:
     import gguf
 
     heads = cfg.num_attention_heads
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    head_dim = _head_dim(cfg)
     writer.add_context_length(cfg.max_position_embeddings)
     writer.add_embedding_length(cfg.hidden_size)
     writer.add_block_count(cfg.num_hidden_layers)
@@ -142,8 +146,7 @@ def write_tensors(writer, model, arch: str, quant: str) -> int:
         count += 1
     rope = _rope(cfg)
     if arch == "LLAMA" and rope.get("rope_type") == "llama3":
-        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
-        _encode(writer, "rope_freqs.weight", llama3_rope_factors(rope, head_dim), "f32")
+        _encode(writer, "rope_freqs.weight", llama3_rope_factors(rope, _head_dim(cfg)), "f32")
         count += 1
     return count
 
@@ -154,8 +157,6 @@ def write_gguf(model, vocab, path: Path, quant: str, name: str) -> dict:
 
     from forge.gguf_vocab import write_vocab
 
-    if quant not in QUANTS:
-        raise ForgeError(f"--quant {quant}: must be one of {', '.join(QUANTS)}")
     model_type = model.config.model_type
     arch = ARCHES.get(model_type)
     if arch is None:

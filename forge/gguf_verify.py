@@ -64,10 +64,10 @@ def run_llama_cpp(work: Path) -> None:
 
 
 def _run_child(work: Path, gguf: Path) -> list[dict]:
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        raise ForgeError("--verify needs llama-cpp-python: pip install 'forge-slm[llama-cpp]'") from None
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:  # checked without loading native code here
+        raise ForgeError("--verify needs llama-cpp-python: pip install 'forge-slm[llama-cpp]'")
     proc = subprocess.run([sys.executable, "-m", "forge.gguf_verify", str(work)], capture_output=True, text=True)
     if proc.returncode < 0:
         raise ForgeError(f"{gguf}: llama.cpp crashed (signal {-proc.returncode}) running it; a native build that "

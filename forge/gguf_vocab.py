@@ -37,9 +37,9 @@ class GGUFVocab:
     pre: str
     tokens: list[str]
     types: list[int]
-    merges: list[str]
-    scores: list[float] | None
-    add_space_prefix: bool | None
+    merges: list[str]  # gpt2 only
+    scores: list[float]  # llama only
+    add_space_prefix: bool  # llama only
     bos_id: int | None
     eos_id: int | None
     eot_id: int | None
@@ -57,12 +57,16 @@ def _describe(pre: dict | None) -> str:
     return pre.get("type", "?")
 
 
-def pre_tokenizer_name(tok_json: dict) -> str:
-    """The llama.cpp pre-tokenizer equivalent to this tokenizer.json, or a ForgeError."""
+def _require_bpe(tok_json: dict) -> None:
     if (tok_json.get("model") or {}).get("type") != "BPE":
         raise ForgeError(f"tokenizer.json: a {tok_json['model'].get('type')} tokenizer; forge writes byte-level BPE "
                          "and SentencePiece-style BPE tokenizers to GGUF; run llama.cpp's convert_hf_to_gguf.py on "
                          "`forge export --format merged` for others")
+
+
+def pre_tokenizer_name(tok_json: dict) -> str:
+    """The llama.cpp pre-tokenizer equivalent to this byte-level BPE tokenizer.json, or a ForgeError."""
+    _require_bpe(tok_json)
     if (tok_json.get("normalizer") or {}).get("type") not in (None, "NFC"):
         raise ForgeError(f"tokenizer.json: normalizer {tok_json['normalizer'].get('type')} has no llama.cpp equivalent")
     pre = tok_json.get("pre_tokenizer")
@@ -129,9 +133,8 @@ def end_of_turn_token(tokenizer) -> str | None:
 def build_vocab(tokenizer, n_vocab: int) -> GGUFVocab:
     """Everything llama.cpp needs to tokenize, detokenize and stop like `tokenizer`."""
     tok_json = json.loads(tokenizer.backend_tokenizer.to_str())
-    if (tok_json.get("model") or {}).get("type") != "BPE":
-        pre_tokenizer_name(tok_json)  # raises: only BPE vocabularies have a GGUF form here
-    spm = bool(tok_json.get("model", {}).get("byte_fallback"))  # Gemma, Llama 2, Mistral
+    _require_bpe(tok_json)
+    spm = bool(tok_json["model"].get("byte_fallback"))  # Gemma, Llama 2, Mistral
     pre = "default" if spm else pre_tokenizer_name(tok_json)
     by_id = {i: t for t, i in tok_json["model"]["vocab"].items()}
     added = {t["id"]: t for t in tok_json.get("added_tokens", [])}
@@ -152,10 +155,8 @@ def build_vocab(tokenizer, n_vocab: int) -> GGUFVocab:
             tokens.append(f"[PAD{i}]")
             types.append(UNUSED)
     merges = [] if spm else [m if isinstance(m, str) else " ".join(m) for m in tok_json["model"].get("merges", [])]
-    scores = None
-    if spm:
-        scores = [-1000.0 if t in (CONTROL, USER_DEFINED, UNUSED) else s
-                  for t, s in zip(types, _spm_scores(tok_json, n_vocab), strict=True)]
+    scores = [-1000.0 if t in (CONTROL, USER_DEFINED, UNUSED) else s
+              for t, s in zip(types, _spm_scores(tok_json, n_vocab), strict=True)] if spm else []
     probe_ids = tokenizer("a", add_special_tokens=True)["input_ids"]
     bos = tokenizer.bos_token_id
     eot = end_of_turn_token(tokenizer)
@@ -163,7 +164,7 @@ def build_vocab(tokenizer, n_vocab: int) -> GGUFVocab:
     template = strip_generation_markers(tokenizer.chat_template) if tokenizer.chat_template else None
     stops = [s for s in dict.fromkeys([eot, tokenizer.eos_token]) if s]
     return GGUFVocab(model="llama" if spm else "gpt2", pre=pre, tokens=tokens, types=types, merges=merges,
-                     scores=scores, add_space_prefix=space_prefix(tok_json) if spm else None, bos_id=bos,
+                     scores=scores, add_space_prefix=spm and space_prefix(tok_json), bos_id=bos,
                      eos_id=tokenizer.eos_token_id if tokenizer.eos_token_id is not None else eot_id,
                      eot_id=eot_id, pad_id=tokenizer.pad_token_id,
                      add_bos=bool(probe_ids) and bos is not None and probe_ids[0] == bos,
@@ -175,9 +176,9 @@ def write_vocab(writer, vocab: GGUFVocab) -> None:
     writer.add_tokenizer_pre(vocab.pre)
     writer.add_token_list(vocab.tokens)
     writer.add_token_types(vocab.types)
-    if vocab.scores is not None:
+    if vocab.model == "llama":
         writer.add_token_scores(vocab.scores)
-        writer.add_add_space_prefix(bool(vocab.add_space_prefix))
+        writer.add_add_space_prefix(vocab.add_space_prefix)
     else:
         writer.add_token_merges(vocab.merges)
     for add, value in ((writer.add_bos_token_id, vocab.bos_id), (writer.add_eos_token_id, vocab.eos_id),

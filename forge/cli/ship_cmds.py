@@ -8,6 +8,8 @@ import click
 
 from forge.cli.options import open_project, project_option
 from forge.errors import ForgeError
+from forge.export import DTYPES
+from forge.gguf_export import QUANTS
 
 
 @click.command("probe")
@@ -60,9 +62,9 @@ def pretrain_cmd(project_dir, epochs):
               help="merged: a transformers model directory; gguf: one file for llama.cpp / Ollama, with a Modelfile.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Default: output/export_merged/ or output/export_gguf_QUANT/.")
-@click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default="bfloat16", show_default=True,
+@click.option("--dtype", type=click.Choice(DTYPES), default="bfloat16", show_default=True,
               help="merged only: the saved weights' type.")
-@click.option("--quant", type=click.Choice(["f32", "f16", "bf16", "q8_0"]), default="f16", show_default=True,
+@click.option("--quant", type=click.Choice(QUANTS), default="f16", show_default=True,
               help="gguf only: the weights' type (norms and biases stay f32).")
 @click.option("--verify", is_flag=True,
               help="gguf only: run the GGUF in llama.cpp (llama-cpp-python) on the gold prompts and compare tokens, "
