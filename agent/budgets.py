@@ -1,14 +1,16 @@
-"""Run budgets (0 = no limit): iterations, tool calls, wall time, LLM cost in USD.
+"""Every limit of a run, in one place (0 = no limit): iterations, tool calls, wall time, USD, new examples.
 
-Checked before every model call and every tool call. The iteration budget refuses `train`
-(in the tool) and ends the run once the last iteration is closed; the others end the run as
-soon as they are spent, whatever the model asks for next.
+`spent` is checked before every model call and tool call and ends the run; `refuse` checks what
+one tool call claims (a training run, n new examples) before it runs; `deadline` and
+`seconds_left` carry the time budget into long tools and into each planner request.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+
+LIMITS = ("max_iterations", "max_tool_calls", "max_minutes", "max_cost_usd", "max_new_examples")
 
 
 @dataclass
@@ -17,22 +19,34 @@ class Budgets:
     max_tool_calls: int = 0
     max_minutes: float = 0
     max_cost_usd: float = 0
+    max_new_examples: int = 0
     tool_calls: int = 0
     planner_cost_usd: float = 0.0
     elapsed_before_s: float = 0.0          # wall time of earlier segments of a resumed run
     started: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def from_config(cls, agent_cfg, max_iterations: int, **overrides) -> Budgets:
-        b = cls(max_iterations=max_iterations, max_tool_calls=agent_cfg.max_tool_calls,
-                max_minutes=agent_cfg.max_minutes, max_cost_usd=agent_cfg.max_cost_usd)
+    def from_config(cls, agent_cfg, **overrides) -> Budgets:
+        """The config's limits; an override that is not None wins (CLI flags, or a resumed run's own)."""
+        b = cls(**{k: getattr(agent_cfg, k) for k in LIMITS})
         for k, v in overrides.items():
             if v is not None:
                 setattr(b, k, v)
         return b
 
+    def limits(self) -> dict:
+        return {k: getattr(self, k) for k in LIMITS}
+
     def elapsed_s(self) -> float:
         return self.elapsed_before_s + time.monotonic() - self.started
+
+    def seconds_left(self) -> float | None:
+        return None if not self.max_minutes else 60 * self.max_minutes - self.elapsed_s()
+
+    def deadline(self) -> float | None:
+        """time.monotonic() at which the time budget runs out."""
+        left = self.seconds_left()
+        return None if left is None else time.monotonic() + left
 
     def cost(self, state) -> float:
         return self.planner_cost_usd + state.cost_usd
@@ -45,14 +59,27 @@ class Budgets:
             return f"time budget spent ({self.elapsed_s() / 60:.1f}/{self.max_minutes:g} min)"
         if self.max_cost_usd and self.cost(state) >= self.max_cost_usd:
             return f"cost budget spent (${self.cost(state):.4f}/${self.max_cost_usd:g})"
-        if (self.max_iterations and state.iterations >= self.max_iterations and not state.trained_since_eval
+        if (self.max_iterations and state.iterations_run >= self.max_iterations and not state.trained_since_eval
                 and not state.evaluated_since_commit):
-            return f"iteration budget spent ({state.iterations}/{self.max_iterations})"
+            return f"iteration budget spent ({state.iterations_run}/{self.max_iterations})"
+        return None
+
+    def refuse(self, claims: dict, state) -> str | None:
+        """Why a call claiming these resources may not run, or None."""
+        if claims.get("iterations") and self.max_iterations and state.iterations_run >= self.max_iterations:
+            return f"iteration budget spent ({state.iterations_run}/{self.max_iterations}); no more training"
+        n = claims.get("new_examples", 0)
+        if n and self.max_new_examples:
+            left = self.max_new_examples - state.new_examples
+            if left <= 0:
+                return f"example budget spent ({state.new_examples}/{self.max_new_examples})"
+            if n > left:
+                return f"n={n} is more than the {left} examples left in this run's budget"
         return None
 
     def snapshot(self, state) -> dict:
-        return {"iterations": state.iterations, "max_iterations": self.max_iterations,
+        return {"iterations": state.iterations_run, "max_iterations": self.max_iterations,
                 "tool_calls": self.tool_calls, "max_tool_calls": self.max_tool_calls,
                 "minutes": round(self.elapsed_s() / 60, 3), "max_minutes": self.max_minutes,
                 "cost_usd": round(self.cost(state), 6), "max_cost_usd": self.max_cost_usd,
-                "new_examples": state.new_examples}
+                "new_examples": state.new_examples, "max_new_examples": self.max_new_examples}

@@ -1,4 +1,7 @@
-"""`forge agent run|log|replay`, `forge tool list|describe|run` and `forge flywheel`."""
+"""`forge agent run|log|replay`, `forge tool list|describe|run|session` and `forge flywheel`.
+
+Registered lazily by forge.cli (its LAZY table); nothing here imports forge.cli.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +10,26 @@ import time
 
 import click
 
-from forge.cli.options import open_project, project_option
+from forge.command_options import open_project, project_option
 
 
-def _budgets(project, max_iterations, budget_usd, max_minutes, max_tool_calls=None):
+def _limits(max_iterations=None, budget_usd=None, max_minutes=None, max_tool_calls=None) -> dict:
+    """The budget limits named on the command line (None: not named)."""
+    return {"max_iterations": max_iterations, "max_cost_usd": budget_usd, "max_minutes": max_minutes,
+            "max_tool_calls": max_tool_calls}
+
+
+def _budgets(project, **limits):
     from forge.agent.budgets import Budgets
 
-    iters = project.config.flywheel.max_iterations if max_iterations is None else max_iterations
-    return Budgets.from_config(project.config.agent, iters, max_cost_usd=budget_usd, max_minutes=max_minutes,
-                               max_tool_calls=max_tool_calls)
+    return Budgets.from_config(project.config.agent, **limits)
 
 
 def _choose_planner(project, requested: str | None):
     """The planner, announced with why it was chosen when the user did not name one."""
     from forge.agent import runner
 
-    chosen = runner.choose_planner(project, requested)
+    chosen = runner.choose_planner(project, requested, warn=lambda m: click.echo(m, err=True))
     why = "" if requested else (" (API key found)" if chosen.name == "claude" else " (no API key: offline heuristic)")
     click.echo(f"planner: {chosen.name}{why}")
     return chosen
@@ -30,8 +37,13 @@ def _choose_planner(project, requested: str | None):
 
 def _finish(outcome, transcript, project) -> None:
     from forge import status
+    from forge.agent.log_view import cache_summary
+    from forge.agent.transcript import read_events
 
     click.echo(f"run: {transcript.run_id} {outcome.status} ({outcome.reason})")
+    summary = cache_summary(read_events(transcript.path))
+    if summary:
+        click.echo(summary)
     click.echo(f"transcript: {project.rel(transcript.path)} (read it with `forge agent log`)")
     click.echo(status.render(status.collect(project)))
     if outcome.status == "error":
@@ -48,12 +60,13 @@ def agent_group():
 @click.option("--goal", required=False, help="What the agent should achieve (required unless --resume).")
 @click.option("--planner", type=click.Choice(["claude", "heuristic"]), default=None,
               help="Default: claude when ANTHROPIC_API_KEY (or a base_url) is set, else heuristic.")
-@click.option("--max-iterations", type=click.IntRange(0), default=None, help="Default: flywheel.max_iterations.")
+@click.option("--max-iterations", type=click.IntRange(0), default=None, help="Default: agent.max_iterations.")
 @click.option("--budget-usd", type=click.FloatRange(0), default=None, help="Default: agent.max_cost_usd.")
 @click.option("--max-minutes", type=click.FloatRange(0), default=None, help="Default: agent.max_minutes.")
 @click.option("--max-tool-calls", type=click.IntRange(0), default=None, help="Default: agent.max_tool_calls.")
 @click.option("--resume", "resume_run", is_flag=False, flag_value="latest", default=None,
-              help="Continue a stopped run (RUN id, or the latest) from its transcript.")
+              help="Continue a stopped or killed run (RUN id, or the latest) from its transcript, with its own "
+                   "budgets unless named here; cut-off train/eval/augment calls are redone.")
 def agent_run(project_dir, goal, planner, max_iterations, budget_usd, max_minutes, max_tool_calls, resume_run):
     """Run the planner until the goal is met or a budget is spent."""
     from forge.agent import runner
@@ -62,11 +75,11 @@ def agent_run(project_dir, goal, planner, max_iterations, budget_usd, max_minute
     if not goal and not resume_run:
         raise click.UsageError("--goal is required (or --resume RUN)")
     chosen = _choose_planner(project, planner)
-    budgets = _budgets(project, max_iterations, budget_usd, max_minutes, max_tool_calls)
+    limits = _limits(max_iterations, budget_usd, max_minutes, max_tool_calls)
     if resume_run:
-        outcome, transcript = runner.resume(project, resume_run, chosen, budgets, echo=click.echo)
+        outcome, transcript = runner.resume(project, resume_run, chosen, limits, echo=click.echo)
     else:
-        outcome, transcript = runner.start(project, goal, chosen, budgets, echo=click.echo)
+        outcome, transcript = runner.start(project, goal, chosen, _budgets(project, **limits), echo=click.echo)
     _finish(outcome, transcript, project)
 
 
@@ -76,8 +89,8 @@ def agent_run(project_dir, goal, planner, max_iterations, budget_usd, max_minute
 @click.option("--follow", is_flag=True, help="Keep printing new events until the run ends.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSONL events.")
 def agent_log(run, project_dir, follow, as_json):
-    """Show a run's transcript: RUN id or `latest`."""
-    from forge.agent.log_view import render_event
+    """Show a run's transcript: RUN id, `latest` (agent run) or `manual` (the newest manual tool session)."""
+    from forge.agent.log_view import cache_summary, render_event
     from forge.agent.transcript import find_run, read_events
 
     path = find_run(open_project(project_dir), run)
@@ -94,6 +107,9 @@ def agent_log(run, project_dir, follow, as_json):
         if not follow or (events and events[-1]["event"] == "run_end"):
             break
         time.sleep(1.0)
+    summary = None if as_json else cache_summary(events)
+    if summary:
+        click.echo(summary)
 
 
 @agent_group.command("replay")
@@ -104,7 +120,7 @@ def agent_replay(run, project_dir):
     from forge.agent import runner
 
     project = open_project(project_dir)
-    outcome, transcript, diffs = runner.replay(project, run, _budgets(project, 0, 0, 0, 0), echo=click.echo)
+    outcome, transcript, diffs = runner.replay(project, run, _budgets(project, **_limits(0, 0, 0, 0)), echo=click.echo)
     click.echo(f"replay: {transcript.run_id} {outcome.status}")
     click.echo(f"divergences: {len(diffs)}")
     for d in diffs:
@@ -113,7 +129,7 @@ def agent_replay(run, project_dir):
 
 @click.group("tool")
 def tool_group():
-    """The agent's tools by hand: same schemas, same guards."""
+    """The agent's tools by hand: same schemas, same guards, a session that counts."""
 
 
 @tool_group.command("list")
@@ -144,12 +160,11 @@ def tool_describe(name):
 @project_option
 @click.option("--json", "raw", default=None, help="The input as a JSON object.")
 def tool_run(name, pairs, project_dir, raw):
-    """Run tool NAME with --json '{...}' and/or key=value pairs (values parsed as JSON when they can be)."""
-    from forge.agent.bookkeeping import now
-    from forge.agent.guards import Guard
-    from forge.atomic import append_bytes_atomic
-    from forge.tools import registry
-    from forge.tools.tool import ToolContext
+    """Run tool NAME with --json '{...}' and/or key=value pairs (values parsed as JSON when they can be).
+
+    Calls add up in a manual session (output/runs/manual-*): its run state and budgets, so
+    train -> eval -> promote -> commit records the iteration as a planner run does."""
+    from forge.agent import manual
 
     try:
         data = json.loads(raw) if raw else {}
@@ -163,19 +178,47 @@ def tool_run(name, pairs, project_dir, raw):
             data[key] = json.loads(value)
         except json.JSONDecodeError:
             data[key] = value
-    project = open_project(project_dir)
-    result, verdict, seconds = Guard(registry(), ToolContext(project, echo=click.echo)).call(name, data)
-    line = {"time": now(), "tool": name, "input": data, "verdict": str(verdict), "is_error": result.is_error,
-            "content": result.content, "duration_s": seconds}
-    append_bytes_atomic(project.output / "tool_calls.jsonl", (json.dumps(line, ensure_ascii=False) + "\n").encode())
+    result, transcript = manual.call(open_project(project_dir), name, data, echo=click.echo)
     click.echo(result.content)
+    if result.data.get("refused") and "budget spent" in result.content:
+        click.echo(f"(session {transcript.run_id}: `forge tool session end` starts a fresh one)")
     if result.is_error:
         raise click.exceptions.Exit(1)
 
 
+@tool_group.group("session")
+def tool_session():
+    """The manual session that `forge tool run` calls add up in."""
+
+
+@tool_session.command("show")
+@project_option
+def tool_session_show(project_dir):
+    """The open session's run state and budgets."""
+    from forge.agent import manual
+
+    info = manual.show(open_project(project_dir))
+    st, b = info["state"], info["budgets"]
+    click.echo(f"session: {info['session']} ({info['transcript']})")
+    click.echo(f"iteration: {st['iteration']} (trained, not evaluated: {st['trained_since_eval']}; evaluated, "
+               f"not committed: {st['evaluated_since_commit']})")
+    click.echo(f"budgets: iterations {b['iterations']}/{b['max_iterations'] or '-'}, tool calls "
+               f"{b['tool_calls']}/{b['max_tool_calls'] or '-'}, USD {b['cost_usd']}/{b['max_cost_usd'] or '-'}, "
+               f"new examples {b['new_examples']}/{b['max_new_examples'] or '-'}")
+
+
+@tool_session.command("end")
+@project_option
+def tool_session_end(project_dir):
+    """End the open session (the next `forge tool run` starts a new one)."""
+    from forge.agent import manual
+
+    click.echo(f"ended session {manual.end(open_project(project_dir))}")
+
+
 @click.command("flywheel")
 @project_option
-@click.option("--iters", type=click.IntRange(1), default=None, help="Iterations (default: flywheel.max_iterations).")
+@click.option("--iters", type=click.IntRange(1), default=None, help="Iterations (default: agent.max_iterations).")
 @click.option("--skip-train", is_flag=True, help="Start by evaluating the existing adapter.")
 @click.option("--planner", type=click.Choice(["claude", "heuristic"]), default=None)
 def flywheel(project_dir, iters, skip_train, planner):
@@ -189,7 +232,7 @@ def flywheel(project_dir, iters, skip_train, planner):
     goal = f"reach eval.target_accuracy ({project.config.eval.target_accuracy:.1%}) on the gold set"
     if skip_train:
         goal += "; an adapter already exists, so evaluate it before training again"
-    outcome, transcript = runner.start(project, goal, chosen, _budgets(project, iters, None, None), echo=click.echo)
+    outcome, transcript = runner.start(project, goal, chosen, _budgets(project, max_iterations=iters), echo=click.echo)
     _finish(outcome, transcript, project)
 
 

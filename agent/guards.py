@@ -1,8 +1,9 @@
 """Guards in code, not in the prompt: every tool call, from the model or a person, passes here.
 
-Order: known tool? budgets left? input valid against the tool's schema? then run, where a
-precondition failure (ToolRefused), a forge error or any other exception becomes an
-`is_error` result. Nothing a tool does can escape the loop.
+Order: known tool? budgets left? input valid against the tool's schema? what the call claims
+(a training run, n new examples) within budget? then run, where a precondition failure
+(ToolRefused), a forge error or any other exception becomes an `is_error` result. Nothing a
+tool does can escape the loop. After the run the tool's declared effect updates the run state.
 """
 
 from __future__ import annotations
@@ -54,9 +55,14 @@ class Guard:
             spent = self.budgets.spent(self.ctx.state)
             if spent:
                 return Verdict(False, spent)
-        problem = check_input(self.tools[name], data)
+        tool = self.tools[name]
+        problem = check_input(tool, data)
         if problem:
             return Verdict(False, f"invalid input for {name}: {problem}")
+        if self.budgets is not None and tool.claims is not None:
+            over = self.budgets.refuse(tool.claims(data), self.ctx.state)
+            if over:
+                return Verdict(False, over)
         return Verdict(True)
 
     def check(self, name: str, data) -> Verdict:
@@ -67,8 +73,10 @@ class Guard:
         return verdict
 
     def run(self, name: str, data) -> tuple[ToolResult, float]:
-        """(result, seconds) of an allowed call; never raises."""
+        """(result, seconds) of an allowed call, its effect applied to the run state; never raises."""
         start = time.perf_counter()
+        if self.budgets is not None:
+            self.ctx.deadline = self.budgets.deadline()
         try:
             result = self.tools[name].run(self.ctx, **data)
         except ToolRefused as exc:
@@ -77,6 +85,7 @@ class Guard:
             result = ToolResult(f"error: {exc}", {"error": str(exc)}, is_error=True)
         except Exception as exc:  # a failing tool must not end the run; the model gets the error
             result = ToolResult(f"error: {type(exc).__name__}: {exc}", {"error": repr(exc)}, is_error=True)
+        self.tools[name].apply(self.ctx.state, data, result)
         return result, round(time.perf_counter() - start, 3)
 
     def call(self, name: str, data) -> tuple[ToolResult, Verdict, float]:
@@ -85,3 +94,21 @@ class Guard:
             return refusal(verdict), verdict, 0.0
         result, seconds = self.run(name, data)
         return result, verdict, seconds
+
+
+def execute(guard: Guard, transcript, turn: int, tool_id: str, name: str, data, note: dict | None = None) -> ToolResult:
+    """One call, as the loop and `forge tool run` make it: judged, run, and both recorded in the transcript."""
+    verdict = guard.check(name, data)
+    transcript.write("tool_call", turn=turn, id=tool_id, name=name, input=data, verdict=str(verdict))
+    return finish_call(guard, transcript, turn, tool_id, name, data, verdict, note)
+
+
+def finish_call(guard: Guard, transcript, turn: int, tool_id: str, name: str, data, verdict: Verdict,
+                note: dict | None = None) -> ToolResult:
+    """Run an allowed call (or refuse it) and record its result; also redoes a call cut off by a crash."""
+    result, seconds = guard.run(name, data) if verdict.allowed else (refusal(verdict), 0.0)
+    transcript.write("tool_result", turn=turn, id=tool_id, name=name, content=result.content,
+                     is_error=result.is_error, data=result.data, duration_s=seconds, **(note or {}))
+    first = result.content.splitlines()[0][:160] if result.content else ""
+    guard.ctx.echo(f"  {name} -> {'ERROR ' if result.is_error else ''}{first}")
+    return result

@@ -1,13 +1,15 @@
-"""The offline planner's policy: the seed's fixed loop, decided from the conversation and the project.
+"""The offline planner's policy: forge's original fixed loop, decided from the conversation and the project.
 
-train -> eval -> promote (if better) -> commit -> stop at the target, else: on a plateau (no new
-best for two iterations) patch one hyper-parameter (more epochs, then half the learning rate,
-then double the LoRA rank), then augment on the failures -> train again. Deterministic: the
-same project state and conversation give the same decision.
+train -> eval -> promote (if better) -> commit -> stop at the target, else write PLAN.md (what
+the next iteration tries and why), then: on a plateau (no new best for two iterations) patch
+one hyper-parameter (more epochs, then half the learning rate, then double the LoRA rank),
+then augment on the failure categories (flywheel.augment_per_failure each) -> train again.
+Deterministic: the same project state and conversation give the same decision.
 """
 
 from __future__ import annotations
 
+from forge import records
 from forge.project import Project
 
 PLATEAU = 2
@@ -48,15 +50,37 @@ def _plateau_patch(project: Project, rows: list[dict]) -> tuple[str, dict] | Non
     return f"double the LoRA rank ({lora.r} -> {r})", {"lora": {"r": r, "alpha": min(512, lora.alpha * 2)}}
 
 
+def _augment_n(project: Project) -> int:
+    """augment_per_failure examples for each failure category (augment splits n evenly across them)."""
+    cats = records.failure_categories(project) if (project.output / records.FAILURES).exists() else {}
+    return max(1, min(500, max(1, len(cats)) * project.config.flywheel.augment_per_failure))
+
+
+def plan_text(project: Project, rows: list[dict]) -> str:
+    """PLAN.md for the next iteration: what it tries and why."""
+    top, target = records.best(project), project.config.eval.target_accuracy
+    best_text = f"{top['accuracy']:.1%} (iter {top.get('iteration')})" if top else "none yet"
+    patch = _plateau_patch(project, rows)
+    cats = records.failure_categories(project) if (project.output / records.FAILURES).exists() else {}
+    lines = ["# Plan (offline heuristic planner)", "",
+             f"Best so far: {best_text}; target {target:.1%}; {len(rows)} iterations recorded.", "",
+             f"## Iteration {len(rows) + 1}", ""]
+    if patch:
+        lines.append(f"1. No new best for {PLATEAU} iterations: change one hyper-parameter: {patch[0]}.")
+    lines.append(f"{2 if patch else 1}. Generate {_augment_n(project)} examples targeting the "
+                 f"{len(cats)} failure categories of the last eval "
+                 f"({project.config.flywheel.augment_per_failure} each):")
+    lines += [f"   - {c} ({n} failures)" for c, n in cats.most_common(10)]
+    lines.append(f"{3 if patch else 2}. Retrain on the larger set, evaluate, promote if it beats the best, commit.")
+    return "\n".join(lines) + "\n"
+
+
 def decide(project: Project, messages: list[dict], skip_train: bool = False):
     """(thought, (tool, input) or None to stop)."""
     project.reload()
-    cfg = project.config
+    target = project.config.eval.target_accuracy
     name, failed, _ = last_call(messages)
-    best = project.read_state("best_score.json")
-    last = project.read_state("eval_results.json")
-    rows = project.read_jsonl_state("experiments.jsonl")
-    target = cfg.eval.target_accuracy
+    best, last, rows = records.best(project), project.read_state(records.RESULTS), records.experiments(project)
     if name is None:
         if skip_train and (project.output / "adapter").exists():
             return "Evaluating the existing adapter first (--skip-train).", ("eval", {})
@@ -78,10 +102,11 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
     if name == "commit":
         if best and best["accuracy"] >= target:
             return f"Target reached: best {best['accuracy']:.1%} >= {target:.1%}. Done.", None
+        return "Write the plan for the next iteration.", ("update_plan", {"plan": plan_text(project, rows)})
+    if name == "update_plan":
         patch = _plateau_patch(project, rows)
         if patch:
-            why, change = patch
-            return f"No new best for {PLATEAU} iterations: {why}.", ("patch_config", change)
+            return f"No new best for {PLATEAU} iterations: {patch[0]}.", ("patch_config", patch[1])
         return "Generate examples targeting the failure categories.", ("augment", {"n": _augment_n(project)})
     if name == "patch_config":
         return "Now add targeted data too.", ("augment", {"n": _augment_n(project)})
@@ -92,12 +117,6 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
         return "Retrain on the larger training set.", ("train", {
             "hypothesis": f"{what}more examples targeting the last eval's failure categories"})
     return "Check where we stand.", ("status", {})
-
-
-def _augment_n(project: Project) -> int:
-    cats = len({(r.get("expected"), (r.get("reason") or "")[:20])
-                for r in project.read_jsonl_state("eval_failures.jsonl")}) or 1
-    return max(1, min(500, cats * project.config.flywheel.augment_per_failure))
 
 
 def _last_was_patch(messages: list[dict]) -> bool:

@@ -1,4 +1,4 @@
-"""`forge agent log`: a transcript for people — turns, text, tool calls, refusals, cost."""
+"""`forge agent log`: a transcript for people — turns, text, tool calls, refusals, compactions, cost and cache."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def render_event(e: dict) -> list[str]:
                 f"minutes {b['max_minutes'] or '∞'}, USD {b['max_cost_usd'] or '∞'}"]
     if kind == "run_resume":
         return [f"--- resumed {e['time']} with planner={e['planner']} ---"]
+    if kind == "tool_result" and e.get("redone"):
+        return [f"     (redone after the interruption) {_short(e['content'])}  ({e['duration_s']:.1f}s)"]
     if kind == "model_response":
         u = e.get("usage") or {}
         cache = ""
@@ -44,7 +46,10 @@ def render_event(e: dict) -> list[str]:
         mark = "!! " if e["is_error"] else ""
         return [f"     {mark}{_short(e['content'])}  ({e['duration_s']:.1f}s)"]
     if kind == "user_message":
-        return [f"  (to the model: {_short(json.dumps(e['content']))})"]
+        return [f"  (to the model: {_short(json.dumps(e['content'], ensure_ascii=False))})"]
+    if kind == "compaction":
+        return [f"  (context compacted{' hard' if e.get('hard') else ''}: ~{e['tokens_before']} -> ~{e['tokens_after']}"
+                f" tokens; last {e['keep_whole']} turns whole, {e['keep_shrunk']} older as summaries)"]
     if kind == "run_end":
         best = "none" if e["best_accuracy"] is None else f"{e['best_accuracy']:.1%}"
         return [f"\nrun {e['status']}: {e['reason']}", f"best accuracy: {best}",
@@ -53,5 +58,26 @@ def render_event(e: dict) -> list[str]:
     return []
 
 
-def render(events: list[dict]) -> str:
-    return "\n".join(line for e in events for line in render_event(e))
+def cache_summary(events: list[dict]) -> str | None:
+    """Cache hit rate, dollars it saved and the largest prompt, over a run's planner replies."""
+    from forge.errors import ForgeError
+    from forge.llm_client import CACHE_READ, CACHE_WRITE, price
+
+    replies = [e for e in events if e["event"] == "model_response" and e.get("usage")]
+    if not replies:
+        return None
+    saved, read, total, largest = 0.0, 0, 0, 0
+    for e in replies:
+        u = e["usage"]
+        r, w = u.get("cache_read_input_tokens", 0), u.get("cache_creation_input_tokens", 0)
+        prompt = u.get("input_tokens", 0) + r + w
+        read, total, largest = read + r, total + prompt, max(largest, prompt)
+        try:
+            p_in = price(e.get("model", ""))[0]
+        except ForgeError:
+            continue
+        saved += (r * (1 - CACHE_READ) - w * (CACHE_WRITE - 1)) * p_in / 1e6
+    if not total:
+        return None
+    return (f"prompt cache: {read / total:.0%} of {total} input tokens read from the cache, saving ${saved:.4f}; "
+            f"largest prompt {largest} tokens")

@@ -1,110 +1,210 @@
-"""The agent loop: ask the planner for the next step, run its tool calls through the guards, repeat.
+"""The agent loop: check budgets, keep the context small, ask the planner, act on its stop reason.
 
-Budgets are checked before every model call (here) and every tool call (in the guard). Every
-model response, tool call and result goes to the transcript as it happens, so a crash loses
-nothing and `--resume` can continue. Stop reasons: tool_use (run the calls), pause_turn (send
-the turn back as is), max_tokens (say so and continue), refusal and end_turn (stop).
+Every model response, tool call, result, compaction and note to the model goes to the
+transcript as it happens, so a crash loses nothing and `--resume` rebuilds the same
+conversation. A run ends by raising RunEnded, caught in one place.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from forge import prompts
-from forge.agent import bookkeeping
-from forge.agent.guards import Guard, refusal
+from forge import records
+from forge.agent import conversation
+from forge.agent.guards import Guard, execute
+from forge.agent.planners import ContextOverflow, Reply
 
 CUT_OFF = "Your reply was cut off by max_tokens before the tool call was complete; call it again, more briefly."
+CLOSES_ITERATION = "commit"
+STATE_CHARS = 3000
+
+
+class RunEnded(Exception):
+    def __init__(self, status: str, reason: str):  # status: completed | stopped | error
+        super().__init__(reason)
+        self.status, self.reason = status, reason
 
 
 @dataclass
 class Outcome:
-    status: str          # completed | stopped | error
+    status: str
     reason: str
     best_accuracy: float | None
     cost_usd: float
-    turns: int
 
 
-def kickoff(goal: str) -> str:
-    return (f"Goal: {goal}\nStart by checking the project's status if useful, then work iteration by iteration. "
-            "When the goal is met or no action is worth its cost, reply with a short summary and no tool call.")
+@dataclass
+class Run:
+    """Everything one loop works with."""
 
+    project: object
+    planner: object
+    guard: Guard
+    budgets: object
+    transcript: object
+    system: str
+    messages: list[dict]
+    turn: int = 0
+    context_tokens: int = 150_000
+    calibration: float = 1.0            # real prompt tokens / estimated, from the last reply
+    overflows: int = 0
+    tools: list[dict] = field(default_factory=list)
 
-def system_prompt(project, goal: str) -> str:
-    return prompts.render(
-        "planner_system", goal=goal, background=bookkeeping.read_file(project, "BACKGROUND.md"),
-        agent_context=bookkeeping.read_file(project, bookkeeping.CONTEXT_FILE, bookkeeping.CONTEXT_CHARS),
-        plan=bookkeeping.read_file(project, bookkeeping.PLAN_FILE))
+    @property
+    def state(self):
+        return self.guard.ctx.state
 
+    def echo(self, line: str) -> None:
+        self.guard.ctx.echo(line)
 
-def _run_tools(reply, guard: Guard, transcript, turn: int) -> list[dict]:
-    results = []
-    for block in reply.content:
-        if block.get("type") != "tool_use":
-            continue
-        name, data = block["name"], block.get("input", {})
-        verdict = guard.check(name, data)
-        transcript.write("tool_call", turn=turn, id=block["id"], name=name, input=data, verdict=str(verdict))
-        result, seconds = guard.run(name, data) if verdict.allowed else (refusal(verdict), 0.0)
-        transcript.write("tool_result", turn=turn, id=block["id"], name=name, content=result.content,
-                         is_error=result.is_error, data=result.data, duration_s=seconds)
-        guard.ctx.echo(f"  {name} -> {'ERROR ' if result.is_error else ''}{result.content.splitlines()[0][:160]}")
-        results.append({"type": "tool_result", "tool_use_id": block["id"], "content": result.content,
-                        "is_error": result.is_error})
-    return results
-
-
-def run_loop(project, planner, goal: str, guard: Guard, budgets, transcript, messages: list[dict],
-             turn: int = 0) -> Outcome:
-    state = guard.ctx.state
-    tools = [t.api_param() for t in guard.tools.values()]
-    status, reason = "completed", ""
-    bookkeeping.heartbeat(project, "running", state.iteration, state.accuracy)
-    while True:
-        spent = budgets.spent(state)
-        if spent:
-            status, reason = "stopped", spent
-            break
-        turn += 1
-        try:
-            reply = planner.next(system_prompt(project, goal), tools, messages)
-        except Exception as exc:  # API down after retries: stop cleanly, resumable
-            status, reason = "error", f"planner call failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-            break
-        budgets.planner_cost_usd += reply.cost_usd
-        transcript.write("model_response", turn=turn, model=reply.model, content=reply.content,
-                         stop_reason=reply.stop_reason, usage=reply.usage, cost_usd=round(reply.cost_usd, 8))
-        for block in reply.content:
-            if block.get("type") == "text" and block["text"].strip():
-                guard.ctx.echo(f"[{turn}] {block['text'].strip()[:300]}")
-        messages.append({"role": "assistant", "content": reply.content})
-        if reply.stop_reason == "tool_use":
-            messages.append({"role": "user", "content": _run_tools(reply, guard, transcript, turn)})
-            transcript.write("budget", **budgets.snapshot(state))
-            bookkeeping.heartbeat(project, "running", state.iteration, state.accuracy)
-            continue
-        if reply.stop_reason == "pause_turn":
-            continue
-        if reply.stop_reason == "max_tokens":
-            cut = [b for b in reply.content if b.get("type") == "tool_use"]
-            content = [{"type": "tool_result", "tool_use_id": b["id"], "content": CUT_OFF, "is_error": True}
-                       for b in cut] or [{"type": "text", "text": "Your reply was cut off by max_tokens; continue."}]
-            messages.append({"role": "user", "content": content})
-            transcript.write("user_message", turn=turn, content=content)
-            continue
-        if reply.stop_reason == "refusal":
-            status, reason = "stopped", "the model refused to continue"
+    def say(self, content: list[dict], append: bool = False) -> None:
+        """A message to the model (a new user message, or blocks added to the newest one), recorded."""
+        if append and self.messages[-1]["role"] == "user":
+            self.messages[-1]["content"].extend(content)
         else:
-            reason = "the planner finished"
-        break
-    best = project.read_state("best_score.json")
+            self.messages.append({"role": "user", "content": content})
+        self.transcript.write("user_message", turn=self.turn, content=content, append=append)
+
+
+def project_state(project, budgets, state) -> str:
+    """What changes between iterations, sent in the conversation (never in the cached system prompt)."""
+    b = budgets.snapshot(state)
+    return (f"# Project state (iteration {state.iteration} closed)\n\n"
+            f"Budgets used: iterations {b['iterations']}/{b['max_iterations'] or '-'}, tool calls "
+            f"{b['tool_calls']}/{b['max_tool_calls'] or '-'}, minutes {b['minutes']:.1f}/{b['max_minutes'] or '-'}, "
+            f"USD {b['cost_usd']:.4f}/{b['max_cost_usd'] or '-'}, new examples {b['new_examples']}/"
+            f"{b['max_new_examples'] or '-'}\n\n"
+            f"## AGENT_CONTEXT.md\n{records.read_context_file(project, records.CONTEXT_FILE, records.CONTEXT_CHARS)}\n\n"
+            f"## PLAN.md (keep it current with update_plan)\n"
+            f"{records.read_context_file(project, records.PLAN_FILE, STATE_CHARS)}\n")
+
+
+# -- steps ----------------------------------------------------------------------------------------
+
+def check_budgets(run: Run) -> None:
+    spent = run.budgets.spent(run.state)
+    if spent:
+        raise RunEnded("stopped", spent)
+
+
+def keep_context_small(run: Run, hard: bool = False) -> None:
+    """Compact older turns when the prompt estimate passes agent.context_tokens (or, `hard`, now)."""
+    fixed = conversation.raw_tokens([run.system, run.tools])
+    estimate = (fixed + conversation.raw_tokens(run.messages)) * run.calibration
+    if not hard and estimate <= run.context_tokens:
+        return
+    keep_whole, keep_shrunk = conversation.plan_compaction(run.messages, fixed, run.context_tokens,
+                                                           run.calibration, hardest_first=hard)
+    run.messages[:] = conversation.compact(run.messages, keep_whole, keep_shrunk)
+    after = int((fixed + conversation.raw_tokens(run.messages)) * run.calibration)
+    run.transcript.write("compaction", turn=run.turn, keep_whole=keep_whole, keep_shrunk=keep_shrunk,
+                         hard=hard, tokens_before=int(estimate), tokens_after=after)
+    run.echo(f"  (context compacted: ~{int(estimate)} -> ~{after} tokens)")
+
+
+def ask_planner(run: Run) -> Reply:
+    """The planner's next reply; a prompt the server finds too long is compacted hard and retried once."""
+    run.turn += 1
+    for attempt in (1, 2):
+        try:
+            reply = run.planner.next(run.system, run.tools, run.messages, timeout=run.budgets.seconds_left())
+            break
+        except ContextOverflow as exc:
+            if attempt == 2:
+                raise RunEnded("error", f"planner call failed: {exc}") from None
+            keep_context_small(run, hard=True)
+        except Exception as exc:  # API down after retries: stop cleanly, resumable
+            raise RunEnded("error", f"planner call failed: {type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0][:300] if str(exc) else ''}") from None
+    run.budgets.planner_cost_usd += reply.cost_usd
+    u = reply.usage
+    if u:
+        prompt = u.get("input_tokens", 0) + u.get("cache_read_input_tokens", 0) + u.get("cache_creation_input_tokens", 0)
+        estimated = conversation.raw_tokens([run.system, run.tools]) + conversation.raw_tokens(run.messages)
+        if prompt and estimated:
+            run.calibration = max(0.5, prompt / estimated)
+    return reply
+
+
+def record_reply(run: Run, reply: Reply, discarded: bool = False) -> None:
+    run.transcript.write("model_response", turn=run.turn, model=reply.model, content=reply.content,
+                         stop_reason=reply.stop_reason, usage=reply.usage, cost_usd=round(reply.cost_usd, 8),
+                         **({"discarded": True} if discarded else {}))
+    if discarded:
+        return
+    for block in reply.content:
+        if block.get("type") == "text" and block["text"].strip():
+            run.echo(f"[{run.turn}] {block['text'].strip()[:300]}")
+    run.messages.append({"role": "assistant", "content": reply.content})
+
+
+# -- stop reasons ---------------------------------------------------------------------------------
+
+def on_tool_use(run: Run, reply: Reply) -> None:
+    results, names = [], []
+    for block in reply.content:
+        if block.get("type") == "tool_use":
+            result = execute(run.guard, run.transcript, run.turn, block["id"], block["name"], block.get("input", {}))
+            results.append({"type": "tool_result", "tool_use_id": block["id"], "content": result.content,
+                            "is_error": result.is_error})
+            names.append(block["name"])
+    run.messages.append({"role": "user", "content": results})
+    run.transcript.write("budget", **run.budgets.snapshot(run.state))
+    if CLOSES_ITERATION in names:  # the next iteration's first message carries the project state
+        run.say([{"type": "text", "text": project_state(run.project, run.budgets, run.state)}], append=True)
+    records.heartbeat(run.project, "running", run.state.iteration, run.state.accuracy, run_id=run.transcript.run_id)
+
+
+def on_pause(run: Run, reply: Reply) -> None:
+    """pause_turn: the turn goes back as it is and the model continues it."""
+
+
+def on_max_tokens(run: Run, reply: Reply) -> None:
+    cut = [b for b in reply.content if b.get("type") == "tool_use"]
+    run.say([{"type": "tool_result", "tool_use_id": b["id"], "content": CUT_OFF, "is_error": True} for b in cut]
+            or [{"type": "text", "text": "Your reply was cut off by max_tokens; continue."}])
+
+
+def on_refusal(run: Run, reply: Reply) -> None:
+    raise RunEnded("stopped", "the model refused to continue")
+
+
+def on_end_turn(run: Run, reply: Reply) -> None:
+    raise RunEnded("completed", "the planner finished")
+
+
+STOP_REASONS = {"tool_use": on_tool_use, "pause_turn": on_pause, "max_tokens": on_max_tokens,
+                "refusal": on_refusal, "end_turn": on_end_turn, "stop_sequence": on_end_turn}
+
+
+def run_loop(run: Run) -> Outcome:
+    records.heartbeat(run.project, "running", run.state.iteration, run.state.accuracy, run_id=run.transcript.run_id)
+    try:
+        while True:
+            check_budgets(run)
+            keep_context_small(run)
+            reply = ask_planner(run)
+            if reply.stop_reason == "model_context_window_exceeded":  # its reply ran out of room: shrink, ask again
+                record_reply(run, reply, discarded=True)
+                run.overflows += 1
+                if run.overflows > 1:
+                    raise RunEnded("error", "the context window is exceeded even after compaction")
+                keep_context_small(run, hard=True)
+                continue
+            run.overflows = 0
+            record_reply(run, reply)
+            STOP_REASONS.get(reply.stop_reason, on_end_turn)(run, reply)
+    except RunEnded as end:
+        return finish(run, end)
+
+
+def finish(run: Run, end: RunEnded) -> Outcome:
+    best = records.best(run.project)
     best_acc = best["accuracy"] if best else None
-    heartbeat_status = "error" if status == "error" else "completed"
-    bookkeeping.heartbeat(project, heartbeat_status, state.iteration, state.accuracy,
-                          error=reason if status == "error" else None)
-    cost = budgets.cost(state)
-    transcript.write("run_end", status=status, reason=reason, best_accuracy=best_acc, total_cost_usd=round(cost, 6),
-                     budgets=budgets.snapshot(state))
-    bookkeeping.log(project, f"run {transcript.run_id} {status}: {reason}")
-    return Outcome(status, reason, best_acc, cost, turn)
+    records.heartbeat(run.project, "error" if end.status == "error" else "completed", run.state.iteration,
+                      run.state.accuracy, run_id=run.transcript.run_id, error=end.reason if end.status == "error" else None)
+    cost = run.budgets.cost(run.state)
+    run.transcript.write("run_end", status=end.status, reason=end.reason, best_accuracy=best_acc,
+                         total_cost_usd=round(cost, 6), budgets=run.budgets.snapshot(run.state))
+    records.log(run.project, f"run {run.transcript.run_id} {end.status}: {end.reason}")
+    return Outcome(end.status, end.reason, best_acc, cost)

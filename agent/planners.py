@@ -1,8 +1,10 @@
-"""Planners behind one interface: next(system, tools, messages) -> Reply.
+"""Planners behind one interface: next(system, tools, messages, timeout) -> Reply.
 
 - claude: the Messages API (own loop, no beta tool runner). No temperature/top_p/top_k, no
-  prefill, no forced tool_choice (API 2026-10-21 and the 5.5 models refuse them).
-- heuristic: an offline, deterministic policy needing no key (the seed's fixed loop).
+  prefill, no forced tool_choice (API 2026-10-21 and the 5.5 models refuse them). The static
+  system prompt and the tools are one cached prefix; the newest messages carry the other
+  breakpoints (agent.conversation). A prompt the server finds too long raises ContextOverflow.
+- heuristic: an offline, deterministic policy needing no key (forge's original fixed loop).
 - replay: hands back the model responses of a recorded transcript, in order.
 All three produce the same transcript and go through the same guards.
 """
@@ -11,7 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from forge.agent.conversation import with_cache_breakpoints
 from forge.agent.heuristic import decide
+
+
+class ContextOverflow(Exception):
+    """The server refused the prompt as longer than its context window."""
 
 
 @dataclass
@@ -23,7 +30,7 @@ class Reply:
     cost_usd: float = 0.0
 
 
-def with_cache_breakpoints(system: str, tools: list[dict]) -> tuple[list[dict], list[dict]]:
+def prefix_with_cache(system: str, tools: list[dict]) -> tuple[list[dict], list[dict]]:
     """The stable prefix (tools, then the system prompt) marked for prompt caching."""
     cached_tools = [dict(t) for t in tools]
     if cached_tools:
@@ -34,20 +41,33 @@ def with_cache_breakpoints(system: str, tools: list[dict]) -> tuple[list[dict], 
 class ClaudePlanner:
     name = "claude"
 
-    def __init__(self, project, model: str | None = None, max_tokens: int = 8000):
-        from forge.llm_client import Ledger, make_client
+    def __init__(self, project, model: str | None = None, warn=None):
+        from forge.llm_client import Ledger, check_price, make_client
 
         self.project, self.cfg = project, project.config
-        self.model = model or self.cfg.flywheel.planner_model
-        self.client, self.ledger, self.max_tokens = make_client(self.cfg), Ledger.for_project(project), max_tokens
+        self.model = model or self.cfg.agent.planner_model
+        prices = check_price(self.cfg, self.model, warn)  # an unknown price fails here, before any call
+        self.client, self.ledger = make_client(self.cfg), Ledger.for_project(project, prices)
 
-    def next(self, system: str, tools: list[dict], messages: list[dict]) -> Reply:
-        from forge.llm_client import retrying, usage_dict
+    def next(self, system: str, tools: list[dict], messages: list[dict], timeout: float | None = None) -> Reply:
+        import time
 
-        system_blocks, cached_tools = with_cache_breakpoints(system, tools)
-        msg = retrying(lambda: self.client.messages.create(
-            model=self.model, max_tokens=self.max_tokens, system=system_blocks, tools=cached_tools,
-            messages=messages), self.cfg.llm.max_retries)
+        import anthropic
+
+        from forge.llm_client import output_config, retrying, usage_dict
+
+        system_blocks, cached_tools = prefix_with_cache(system, tools)
+        timeout = min(t for t in (self.cfg.llm.timeout_s, timeout) if t is not None)
+        extra = {"output_config": output_config(self.cfg.llm.planner_effort)} if self.cfg.llm.planner_effort else {}
+        try:
+            msg = retrying(lambda: self.client.messages.create(
+                model=self.model, max_tokens=self.cfg.agent.max_tokens, system=system_blocks, tools=cached_tools,
+                messages=with_cache_breakpoints(messages), timeout=timeout, **extra),
+                self.cfg.llm.max_retries, deadline=time.monotonic() + timeout)
+        except anthropic.BadRequestError as exc:
+            if "prompt is too long" in str(exc) or "context window" in str(exc):
+                raise ContextOverflow(str(exc).splitlines()[0][:300]) from None
+            raise
         usd = self.ledger.record(self.model, msg.usage, "planner")
         content = [b.model_dump(mode="json", exclude_none=True) for b in msg.content]
         return Reply(content, msg.stop_reason, usage_dict(msg.usage), self.model, usd)
@@ -57,28 +77,34 @@ class HeuristicPlanner:
     name = "heuristic"
 
     def __init__(self, project, skip_train: bool = False):
-        self.project, self.skip_train, self.count = project, skip_train, 0
+        self.project, self.skip_train = project, skip_train
 
-    def next(self, system: str, tools: list[dict], messages: list[dict]) -> Reply:
+    def next(self, system: str, tools: list[dict], messages: list[dict], timeout: float | None = None) -> Reply:
         thought, action = decide(self.project, messages, self.skip_train)
         content = [{"type": "text", "text": thought}]
         if action is None:
             return Reply(content, "end_turn", model="heuristic")
-        self.count += 1
         name, tool_input = action
-        tool_id = f"toolu_heuristic_{len([m for m in messages if m['role'] == 'assistant']) + 1:04d}"
+        tool_id = f"toolu_heuristic_{_last_heuristic_id(messages) + 1:04d}"
         content.append({"type": "tool_use", "id": tool_id, "name": name, "input": tool_input})
         return Reply(content, "tool_use", model="heuristic")
+
+
+def _last_heuristic_id(messages: list[dict]) -> int:
+    """The highest heuristic tool id number in the conversation (ids stay unique after compaction)."""
+    ids = [b["id"] for m in messages if m["role"] == "assistant" and isinstance(m["content"], list)
+           for b in m["content"] if b.get("type") == "tool_use" and b["id"].startswith("toolu_heuristic_")]
+    return max((int(i.rsplit("_", 1)[1]) for i in ids), default=0)
 
 
 class ReplayPlanner:
     name = "replay"
 
     def __init__(self, events: list[dict]):
-        self.responses = [e for e in events if e["event"] == "model_response"]
+        self.responses = [e for e in events if e["event"] == "model_response" and not e.get("discarded")]
         self.position = 0
 
-    def next(self, system: str, tools: list[dict], messages: list[dict]) -> Reply:
+    def next(self, system: str, tools: list[dict], messages: list[dict], timeout: float | None = None) -> Reply:
         if self.position >= len(self.responses):
             return Reply([{"type": "text", "text": "(end of the recorded run)"}], "end_turn", model="replay")
         e = self.responses[self.position]

@@ -1,138 +1,201 @@
-"""Starting, resuming and replaying runs: planners, budgets, transcript and state wired together."""
+"""Starting, resuming and replaying runs: planners, budgets, transcript and state wired together.
+
+A run's state is never stored apart from its transcript: `rebuild` replays the events (each
+tool's declared effect, each compaction, each note to the model) into the conversation, run
+state and spent budgets, exactly as the live loop built them.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 import time
 from datetime import datetime
 
-from forge.agent.budgets import Budgets
-from forge.agent.guards import Guard
-from forge.agent.loop import Outcome, kickoff, run_loop
+from forge import prompts, records
+from forge.agent import conversation
+from forge.agent.budgets import LIMITS, Budgets
+from forge.agent.guards import Guard, Verdict, execute, finish_call
+from forge.agent.loop import Outcome, Run, project_state, run_loop
 from forge.agent.planners import ClaudePlanner, HeuristicPlanner, ReplayPlanner
 from forge.agent.transcript import Transcript, find_run, new_run_id, read_events, runs_dir
 from forge.errors import ForgeError
 from forge.llm_client import has_credentials
 from forge.tools import registry
-from forge.tools.tool import RunState, ToolContext
+from forge.tools.tool import RunState, ToolContext, ToolResult
 
 INTERRUPTED = "interrupted: the run stopped before this call finished; its effects may be partial (check status)"
 
 
-def choose_planner(project, name: str | None):
-    """`claude` when a key is present, otherwise `heuristic` (the caller says which)."""
+def choose_planner(project, name: str | None, warn=None):
+    """`claude` when a key or server is configured, otherwise `heuristic`."""
     name = name or ("claude" if has_credentials(project.config) else "heuristic")
     if name == "claude":
-        return ClaudePlanner(project)
+        return ClaudePlanner(project, warn=warn)
     if name == "heuristic":
         return HeuristicPlanner(project)
-    raise ForgeError(f"--planner {name}: must be claude or heuristic (replay takes a recorded run: --replay RUN)")
+    raise ForgeError(f"--planner {name}: must be claude or heuristic (a recorded run: `forge agent replay RUN`)")
 
 
-def _context(project, budgets: Budgets, echo) -> ToolContext:
-    return ToolContext(project, RunState(), max_iterations=budgets.max_iterations,
-                       max_new_examples=project.config.agent.max_new_examples, echo=echo)
+def kickoff(goal: str) -> str:
+    return (f"Goal: {goal}\nStart by checking the project's status if useful, then work iteration by iteration. "
+            "When the goal is met or no action is worth its cost, reply with a short summary and no tool call.")
+
+
+def planner_system_prompt(project, goal: str) -> str:
+    """The planner's static system prompt (role, rules, goal, BACKGROUND.md at the start of the run);
+    what changes during a run goes into the conversation, so this prefix stays cached."""
+    return prompts.render("planner_system", goal=goal,
+                          background=records.read_context_file(project, records.BACKGROUND_FILE))
+
+
+def _run(project, planner, budgets: Budgets, transcript: Transcript, system: str, messages: list[dict],
+         state: RunState, echo, turn: int = 0) -> Run:
+    ctx = ToolContext(project, state, run_id=transcript.run_id, budgets=lambda: budgets.snapshot(state), echo=echo)
+    guard = Guard(registry(), ctx, budgets)
+    return Run(project, planner, guard, budgets, transcript, system, messages, turn=turn,
+               context_tokens=conversation.context_budget(project.config),
+               tools=[t.api_param() for t in guard.tools.values()])
 
 
 def start(project, goal: str, planner, budgets: Budgets, echo=print) -> tuple[Outcome, Transcript]:
     transcript = Transcript(runs_dir(project) / new_run_id() / "transcript.jsonl")
-    first = kickoff(goal)
+    state, system = RunState(), planner_system_prompt(project, goal)
+    first = [{"type": "text", "text": kickoff(goal)},
+             {"type": "text", "text": project_state(project, budgets, state)}]
     transcript.write("run_start", goal=goal, planner=planner.name, model=getattr(planner, "model", planner.name),
-                     kickoff=first, budgets=budgets.snapshot(RunState()),
-                     config=dataclasses.asdict(project.config))
-    ctx = _context(project, budgets, echo)
-    guard = Guard(registry(), ctx, budgets)
-    outcome = run_loop(project, planner, goal, guard, budgets, transcript, [{"role": "user", "content": first}])
-    return outcome, transcript
+                     kickoff=first, system=system, budgets=budgets.snapshot(state), pid=os.getpid(),
+                     host=socket.gethostname(), config=dataclasses.asdict(project.config))
+    run = _run(project, planner, budgets, transcript, system, [{"role": "user", "content": first}], state, echo)
+    return run_loop(run), transcript
 
 
-def rebuild(events: list[dict]) -> tuple[list[dict], RunState, dict]:
-    """Conversation, tool state and spent budgets of a recorded run, as they were when it stopped."""
-    start_event = events[0]
-    messages: list[dict] = [{"role": "user", "content": start_event["kickoff"]}]
+def _stamp(e: dict) -> float:
+    return datetime.fromisoformat(e["time"].replace("Z", "+00:00")).timestamp()
+
+
+def rebuild(events: list[dict], tools: dict | None = None):
+    """(messages, state, spent, pending) of a recorded run as it stopped. `pending` are the tool_use
+    blocks of the last reply that have no result, with the verdict of those already judged."""
+    tools = tools or registry()
+    first = events[0]
+    messages: list[dict] = [{"role": "user", "content": first["kickoff"]}]
     state, spent = RunState(), {"tool_calls": 0, "planner_cost_usd": 0.0, "elapsed_s": 0.0, "turn": 0}
-    pending: list[str] = []
+    pending: dict[str, dict] = {}
     inputs: dict[str, dict] = {}
     seg_start = seg_last = None
     for e in events:
-        kind, stamp = e["event"], datetime.fromisoformat(e["time"].replace("Z", "+00:00")).timestamp()
+        kind, stamp = e["event"], _stamp(e)
         if kind in ("run_start", "run_resume"):
             if seg_start is not None:
                 spent["elapsed_s"] += seg_last - seg_start
             seg_start = stamp
+            if e.get("dropped_thinking"):
+                messages = conversation.drop_thinking(messages)
         seg_last = stamp
         if kind == "model_response":
-            messages.append({"role": "assistant", "content": e["content"]})
             spent["planner_cost_usd"] += e.get("cost_usd", 0.0)
             spent["turn"] = e["turn"]
-            pending = [b["id"] for b in e["content"] if b.get("type") == "tool_use"]
+            if e.get("discarded"):
+                continue
+            messages.append({"role": "assistant", "content": e["content"]})
+            pending = {b["id"]: {"block": b, "verdict": None} for b in e["content"] if b.get("type") == "tool_use"}
             if pending:
                 messages.append({"role": "user", "content": []})
         elif kind == "user_message":
-            messages.append({"role": "user", "content": e["content"]})
+            if e.get("append") and messages[-1]["role"] == "user":
+                messages[-1]["content"].extend(e["content"])
+            else:
+                messages.append({"role": "user", "content": e["content"]})
         elif kind == "tool_call":
             spent["tool_calls"] += 1
             inputs[e["id"]] = e["input"]
+            if e["id"] in pending:
+                pending[e["id"]]["verdict"] = e["verdict"]
         elif kind == "tool_result":
-            messages[-1]["content"].append({"type": "tool_result", "tool_use_id": e["id"], "content": e["content"],
-                                            "is_error": e["is_error"]})
-            pending.remove(e["id"])
-            _apply(state, e, inputs.get(e["id"], {}))
+            call = pending.pop(e["id"], None)
+            if call is not None:  # (a manual session's calls have no conversation)
+                messages[-1]["content"].append({"type": "tool_result", "tool_use_id": e["id"],
+                                                "content": e["content"], "is_error": e["is_error"]})
+            if e["name"] in tools:
+                tools[e["name"]].apply(state, call["block"].get("input", {}) if call else inputs.get(e["id"], {}),
+                                       ToolResult(e["content"], e.get("data", {}), e["is_error"]))
+        elif kind == "compaction":
+            messages = conversation.compact(messages, e["keep_whole"], e["keep_shrunk"])
     if seg_start is not None:
         spent["elapsed_s"] += seg_last - seg_start
-    for tool_id in pending:  # crashed mid-call: the model must still get a result for each call
-        messages[-1]["content"].append({"type": "tool_result", "tool_use_id": tool_id, "content": INTERRUPTED,
-                                        "is_error": True})
-    return messages, state, spent
+    return messages, state, spent, list(pending.values())
 
 
-def _apply(state: RunState, e: dict, tool_input: dict) -> None:
-    """Replay one tool result's effect on the run state."""
-    if e["is_error"]:
-        return
-    data = e.get("data", {})
-    if e["name"] == "train":
-        state.iterations += 1
-        state.iteration = data.get("iteration", state.iteration)
-        state.trained_since_eval = True
-        state.hypothesis = tool_input.get("hypothesis", "")
-    elif e["name"] == "eval":
-        state.accuracy = data.get("accuracy")
-        if state.trained_since_eval:
-            state.trained_since_eval, state.evaluated_since_commit = False, True
-    elif e["name"] == "commit":
-        state.evaluated_since_commit = False
-    elif e["name"] == "augment":
-        state.new_examples += data.get("kept", 0)
-        state.cost_usd += data.get("cost_usd", 0.0)
+def _finish_pending(run: Run, pending: list[dict]) -> None:
+    """Give every call cut off by the crash its result: redo what is safe to redo, else say it was cut off."""
+    said = []
+    for p in pending:
+        block, verdict = p["block"], p["verdict"]
+        name, data = block["name"], block.get("input", {})
+        tool = run.guard.tools.get(name)
+        if verdict is None:  # never judged: a normal call
+            result = execute(run.guard, run.transcript, run.turn, block["id"], name, data)
+        elif verdict != "ok":
+            result = finish_call(run.guard, run.transcript, run.turn, block["id"], name, data,
+                                 Verdict(False, verdict.removeprefix("refused: ")))
+        elif tool is not None and tool.redo_on_resume:
+            run.echo(f"  redoing `{name}`, cut off when the run stopped")
+            result = finish_call(run.guard, run.transcript, run.turn, block["id"], name, data, Verdict(True),
+                                 note={"redone": True})
+            said.append(f"`{name}` was cut off and has been run again ({'failed' if result.is_error else 'done'}; "
+                        "result above)")
+        else:
+            result = ToolResult(INTERRUPTED, {"interrupted": True}, is_error=True)
+            if tool is not None:
+                tool.apply(run.state, data, result)
+            run.transcript.write("tool_result", turn=run.turn, id=block["id"], name=name, content=result.content,
+                                 is_error=True, data=result.data, duration_s=0.0)
+            said.append(f"`{name}` was cut off and not repeated; its effects may be partial")
+        run.messages[-1]["content"].append({"type": "tool_result", "tool_use_id": block["id"],
+                                            "content": result.content, "is_error": result.is_error})
+    if said:
+        run.say([{"type": "text", "text": "The run was interrupted (its process stopped) and has been resumed: "
+                                          + "; ".join(said) + "."}], append=True)
 
 
-def resume(project, run: str | None, planner, budgets: Budgets, echo=print) -> tuple[Outcome, Transcript]:
-    path = find_run(project, run)
+def resume(project, run_id: str | None, planner, overrides: dict | None = None, echo=print) -> tuple[Outcome, Transcript]:
+    """Continue a stopped or killed run with its own budgets (a non-None override wins)."""
+    path = find_run(project, run_id)
     events = read_events(path)
     if not events or events[0]["event"] != "run_start":
         raise ForgeError(f"{path}: not a transcript (no run_start)")
-    messages, state, spent = rebuild(events)
+    start_event = events[0]
+    messages, state, spent, pending = rebuild(events)
+    recorded = {k: v for k, v in start_event["budgets"].items() if k in LIMITS}
+    budgets = Budgets(**recorded)
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            setattr(budgets, k, v)
     budgets.tool_calls, budgets.planner_cost_usd = spent["tool_calls"], spent["planner_cost_usd"]
     budgets.elapsed_before_s, budgets.started = spent["elapsed_s"], time.monotonic()
     transcript = Transcript(path)
     transcript.repair()
-    transcript.write("run_resume", planner=planner.name, budgets=budgets.snapshot(state))
-    if messages[-1]["role"] == "assistant":  # it had ended its turn: ask it to go on
-        nudge = [{"type": "text", "text": "The run was resumed; continue toward the goal."}]
-        messages.append({"role": "user", "content": nudge})
-        transcript.write("user_message", turn=spent["turn"], content=nudge)
-    ctx = _context(project, budgets, echo)
-    ctx.state = state
-    guard = Guard(registry(), ctx, budgets)
-    goal = events[0]["goal"]
-    outcome = run_loop(project, planner, goal, guard, budgets, transcript, messages, turn=spent["turn"])
-    return outcome, transcript
+    models = {e.get("model") for e in events if e["event"] == "model_response"}
+    new_model = getattr(planner, "model", planner.name)
+    dropped = bool(models - {new_model}) and any(
+        b.get("type") == "thinking" for m in messages if m["role"] == "assistant" for b in m["content"])
+    if dropped:  # thinking blocks are bound to the model that wrote them
+        messages = conversation.drop_thinking(messages)
+    transcript.write("run_resume", planner=planner.name, model=new_model, budgets=budgets.snapshot(state),
+                     pid=os.getpid(), host=socket.gethostname(), dropped_thinking=dropped)
+    system = start_event.get("system") or planner_system_prompt(project, start_event["goal"])
+    run = _run(project, planner, budgets, transcript, system, messages, state, echo, turn=spent["turn"])
+    _finish_pending(run, pending)
+    if run.messages[-1]["role"] == "assistant":  # it had ended its turn: ask it to go on
+        run.say([{"type": "text", "text": "The run was resumed; continue toward the goal."}])
+    return run_loop(run), transcript
 
 
-def replay(project, run: str, budgets: Budgets, echo=print) -> tuple[Outcome, Transcript, list[str]]:
+def replay(project, run_id: str, budgets: Budgets, echo=print) -> tuple[Outcome, Transcript, list[str]]:
     """Re-execute a recorded run's decisions; returns the divergences from the recorded results."""
-    recorded = read_events(find_run(project, run))
+    recorded = read_events(find_run(project, run_id))
     outcome, transcript = start(project, recorded[0]["goal"], ReplayPlanner(recorded), budgets, echo)
     new = read_events(transcript.path)
     old_results = [e for e in recorded if e["event"] == "tool_result"]

@@ -1,8 +1,10 @@
 """The run transcript: output/runs/<run-id>/transcript.jsonl, append-only, flushed every event.
 
-Events: run_start, model_response, tool_call, tool_result, budget, run_resume, run_end. Every
-run can be rebuilt from it (`--resume`, `forge agent replay`). Secrets never reach it: the
-values of ANTHROPIC_API_KEY and HF_TOKEN are replaced before a line is written.
+Events: run_start, model_response, tool_call, tool_result, user_message, compaction, budget,
+run_resume, run_end. Every run can be rebuilt from it (`--resume`, `forge agent replay`).
+Manual sessions (`forge tool run`) are transcripts too, in output/runs/manual-<id>/; `latest`
+never picks one. Secrets never reach it: the values of ANTHROPIC_API_KEY and HF_TOKEN are
+replaced before a line is written.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import time
 from pathlib import Path
 
 RUNS = "runs"
+MANUAL = "manual-"
 SECRET_VARS = ("ANTHROPIC_API_KEY", "HF_TOKEN", "ANTHROPIC_AUTH_TOKEN")
 
 
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+def new_run_id(prefix: str = "") -> str:
+    return prefix + time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
 def runs_dir(project) -> Path:
@@ -26,14 +29,15 @@ def runs_dir(project) -> Path:
 
 
 def find_run(project, run: str | None) -> Path:
-    """The transcript path of RUN (an id or 'latest')."""
+    """The transcript path of RUN: an id, 'latest' (the newest agent run) or 'manual' (the newest manual session)."""
     from forge.errors import ForgeError
 
     base = runs_dir(project)
-    if not run or run == "latest":
-        found = sorted(base.glob("*/transcript.jsonl"))
+    if not run or run in ("latest", "manual"):
+        found = sorted(p for p in base.glob("*/transcript.jsonl") if p.parent.name.startswith(MANUAL) == (run == "manual"))
         if not found:
-            raise ForgeError("no agent runs yet (output/runs/ is empty): start one with `forge agent run`")
+            what = "manual tool sessions (`forge tool run`)" if run == "manual" else "agent runs (`forge agent run`)"
+            raise ForgeError(f"no {what} in output/{RUNS}/ yet")
         return found[-1]
     path = base / run / "transcript.jsonl"
     if not path.is_file():

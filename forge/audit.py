@@ -17,7 +17,7 @@ from forge import prompts_io
 from forge.datagen import answer_problem
 from forge.datasets import assistant_text, example_problem, load_examples, rewrite_examples, stamp, user_text
 from forge.errors import ForgeError
-from forge.llm_client import Ledger, make_client, retrying
+from forge.llm_client import Ledger, make_client, output_config, retrying
 from forge.project import Project
 
 SEVERITIES = ("ok", "info", "warning", "error")
@@ -52,7 +52,7 @@ def _review_chunk(client, project, examples, start: int, ledger) -> list[Finding
     prompt = prompts_io.render("datagen_audit", project, examples=shown)
     msg = retrying(lambda: client.messages.create(
         model=cfg.flywheel.datagen_model, max_tokens=16000, messages=[{"role": "user", "content": prompt}],
-        output_config={"format": {"type": "json_schema", "schema": FINDINGS_SCHEMA}}), cfg.llm.max_retries)
+        output_config=output_config(cfg.llm.datagen_effort, FINDINGS_SCHEMA)), cfg.llm.max_retries)
     ledger.record(cfg.flywheel.datagen_model, msg.usage, "audit")
     text = "".join(b.text for b in msg.content if b.type == "text")
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -20,6 +21,10 @@ from forge.errors import ConfigError
 from forge.yaml_edit import apply_patch_text
 
 CONFIG_NAME = "forge.yaml"
+# Old key -> new key. The old one is still read, with a one-line message naming the new one.
+DEPRECATED = {("flywheel", "max_iterations"): ("agent", "max_iterations"),
+              ("flywheel", "planner_model"): ("agent", "planner_model")}
+_warned: set[tuple[str, str]] = set()
 
 _TYPE_WORDS = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
                "array": "a list", "object": "a mapping", "null": "null"}
@@ -59,12 +64,39 @@ def describe_error(err: jsonschema.ValidationError) -> tuple[str, str]:
     return path, err.message
 
 
+def deprecation_notes(data: dict, display: str = CONFIG_NAME) -> list[str]:
+    """One line per deprecated key in raw config data."""
+    return [f"{display}: {old[0]}.{old[1]} is deprecated: use {new[0]}.{new[1]}"
+            for old, new in DEPRECATED.items() if isinstance(data.get(old[0]), dict) and old[1] in data[old[0]]]
+
+
+def migrate(data: dict, display: str = CONFIG_NAME) -> dict:
+    """Raw data with deprecated keys moved to their new place (a new key set too wins); says so once on stderr."""
+    notes = deprecation_notes(data, display)
+    if not notes:
+        return data
+    data = copy.deepcopy(data)
+    for (sec, key), (new_sec, new_key) in DEPRECATED.items():
+        if isinstance(data.get(sec), dict) and key in data[sec]:
+            value = data[sec].pop(key)
+            target = data.setdefault(new_sec, {}) if isinstance(data.get(new_sec), dict) or new_sec not in data \
+                else data[new_sec]
+            if isinstance(target, dict):
+                target.setdefault(new_key, value)
+    for note in notes:
+        if (display, note) not in _warned:
+            _warned.add((display, note))
+            sys.stderr.write(f"warning: {note}\n")
+    return data
+
+
 def validate(data, display: str = CONFIG_NAME) -> ForgeConfig:
     """Typed config from raw YAML data, or ConfigError naming the first bad key."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{display}: must be a mapping of sections, got {type(data).__name__}")
+    data = migrate(data, display)
     errors = sorted(jsonschema.Draft202012Validator(config_schema()).iter_errors(data),
                     key=lambda e: [str(p) for p in e.absolute_path])
     if errors:

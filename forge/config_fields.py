@@ -121,12 +121,10 @@ class PromotionSection:
 
 @dataclass
 class FlywheelSection:
-    """The improvement loop."""
+    """Data generation in the improvement loop."""
 
-    max_iterations: int = doc("Train-then-eval cycles the agent may run (0 = no limit).", 10, minimum=0, maximum=10000)
     augment_per_failure: int = doc("Examples generated per failure category by augment.", 20, minimum=1, maximum=1000)
     datagen_model: str = doc("Claude model that writes training data.", "claude-sonnet-5-5", minLength=1)
-    planner_model: str = doc("Claude model that plans the next action.", "claude-sonnet-5-5", minLength=1)
 
 
 @dataclass
@@ -139,13 +137,23 @@ class ComputeSection:
 
 @dataclass
 class AgentSection:
-    """Budgets of `forge agent run`, checked before every model call and tool call (0 = no limit)."""
+    """The planner agent (`forge agent run`, `forge flywheel`): model, context, budgets checked before every call (0 = no limit)."""
 
-    max_cost_usd: float = doc("LLM spend limit in USD for one run.", 5.0, minimum=0, maximum=100000)
-    max_minutes: float = doc("Wall-time limit in minutes for one run.", 240, minimum=0, maximum=100000)
+    planner_model: str = doc("Claude model that plans the next action.", "claude-sonnet-5-5", minLength=1)
+    max_iterations: int = doc("Train-then-eval cycles one run may start.", 10, minimum=0, maximum=10000)
+    max_cost_usd: float = doc("LLM spend limit in USD for one run (planner and data generation).", 5.0, minimum=0,
+                              maximum=100000)
+    max_minutes: float = doc("Wall-time limit in minutes for one run; long tools stop cleanly when it runs out.",
+                             240, minimum=0, maximum=100000)
     max_tool_calls: int = doc("Tool calls allowed in one run.", 200, minimum=0, maximum=100000)
     max_new_examples: int = doc("Training examples the agent may add (augment) in one run.", 2000, minimum=0,
                                 maximum=1000000)
+    context_tokens: int = doc(
+        "Prompt size in tokens past which older turns are compacted to one-line summaries (the transcript keeps "
+        "everything). 0 = auto: 150000 on Anthropic's API, 16000 when llm.base_url points at another server.",
+        0, minimum=0, maximum=2000000)
+    max_tokens: int = doc("max_tokens of each planner request (thinking shares it on the 5.5 models).", 8000,
+                          minimum=256, maximum=128000)
 
 
 @dataclass
@@ -161,7 +169,17 @@ class LlmSection:
     """The Anthropic-compatible LLM backend."""
 
     base_url: str | None = doc("Anthropic-compatible server URL (else ANTHROPIC_BASE_URL, else Anthropic).", None)
-    max_retries: int = doc("Retries on overload / rate limits (with backoff) before giving up.", 4, minimum=0, maximum=20)
+    max_retries: int = doc("Retries on overload, rate limits, timeouts and lost connections (with backoff); every "
+                           "retry is forge's own, none hide in the SDK.", 4, minimum=0, maximum=20)
+    timeout_s: float = doc("Timeout of every request (planner, data generation, audit, probe, batches), in seconds.",
+                           120, exclusiveMinimum=0, maximum=3600)
+    planner_effort: Literal["low", "medium", "high", "max"] | None = doc(
+        "output_config.effort of planner requests; null leaves the model's default.", None)
+    datagen_effort: Literal["low", "medium", "high", "max"] | None = doc(
+        "output_config.effort of data generation, audit and probe-judge requests: thinking shares max_tokens, so a "
+        "high effort can truncate their structured answers. null leaves the model's default.", "low")
+    batch_deadline_minutes: float = doc("How long `--batch-api` waits for a message batch before cancelling it.",
+                                        120, exclusiveMinimum=0, maximum=1440)
     concurrency: int = doc("Concurrent LLM requests during data generation.", 4, minimum=1, maximum=64)
     prices: dict[str, Price] = doc("Price table override: model id -> {input, output} USD per million tokens.",
                                    factory=dict)

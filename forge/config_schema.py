@@ -28,6 +28,8 @@ def _type_schema(tp) -> dict:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         inner = _type_schema(args[0])
         inner["type"] = [inner["type"], "null"]
+        if "enum" in inner:
+            inner["enum"] = [*inner["enum"], None]
         return inner
     if origin is list:
         return {"type": "array", "items": _type_schema(typing.get_args(tp)[0])}
@@ -87,7 +89,7 @@ def field_docs(cls=ForgeConfig, prefix: str = ""):
             yield from field_docs(tp, key + ".")
             continue
         schema = _type_schema(tp)
-        type_name = "|".join(schema["enum"]) if "enum" in schema else (
+        type_name = "|".join("null" if v is None else v for v in schema["enum"]) if "enum" in schema else (
             "/".join(schema["type"]) if isinstance(schema["type"], list) else schema["type"])
         yield key, type_name, getattr(instance, f.name), f.metadata.get("doc", "")
 

@@ -2,7 +2,10 @@
 validation, dedupe, the gold guard, provenance and cost, from the LLM or generator.py.
 
 The LLM answers through structured output (`output_config.format` json_schema), so nothing is
-parsed out of prose. Failed batches are reported and the good ones kept.
+parsed out of prose. Failed batches are reported and the good ones kept. Each request puts its
+stable part first (instructions, mission, BACKGROUND.md, the task's system prompt) behind a
+cache breakpoint and the per-batch part (style anchors, count, focus) after it; the first batch
+goes alone, so the others read the prefix it cached.
 """
 
 from __future__ import annotations
@@ -10,13 +13,13 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 
 from forge import prompts_io
 from forge.datasets import append_examples, assistant_text, example_problem, load_examples, stamp, user_text
 from forge.generator_source import as_chat, load_generator, use_generator
-from forge.llm_client import Ledger, make_client, retrying
+from forge.llm_client import Ledger, check_price, make_client, output_config, retrying
 from forge.project import Project
 from forge.scorers import parse_json
 
@@ -63,19 +66,27 @@ def anchors(project: Project, k: int = 6, seed: int = 0) -> list[dict]:
     return random.Random(seed).sample(pool, min(k, len(pool)))
 
 
-def generation_prompt(project: Project, n: int, focus: str | None, seed: int = 0) -> str:
+def generation_prompt(project: Project, n: int, focus: str | None, seed: int = 0) -> list[dict]:
+    """The user message's content blocks: the cached stable part, then this batch's part."""
     shown = "\n".join(json.dumps({"user": user_text(e), "assistant": assistant_text(e)}, ensure_ascii=False)
                       for e in anchors(project, seed=seed)) or "(none yet)"
-    return prompts_io.render("datagen_generate", project, n=str(n), anchors=shown,
-                             focus=f"Focus: {focus}" if focus else "Cover the whole task.")
+    stable = prompts_io.render("datagen_generate", project)
+    batch = prompts_io.render("datagen_batch", project, n=str(n), anchors=shown,
+                              focus=f"Focus: {focus}" if focus else "Cover the whole task.")
+    return [{"type": "text", "text": stable, "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": batch}]
 
 
-def _llm_batch(client, cfg, ledger, prompt: str, purpose: str) -> tuple[list | None, float, str]:
+def request_params(cfg, content: list[dict]) -> dict:
+    """One generation request (shared by the Messages and Batches paths)."""
+    return {"model": cfg.flywheel.datagen_model, "max_tokens": MAX_OUTPUT_TOKENS,
+            "messages": [{"role": "user", "content": content}],
+            "output_config": output_config(cfg.llm.datagen_effort, EXAMPLES_SCHEMA)}
+
+
+def _llm_batch(client, cfg, ledger, prompt: list[dict], purpose: str) -> tuple[list | None, float, str]:
     """(items or None, cost, stop reason) of one request; a billed reply that is not valid JSON gives None."""
     model = cfg.flywheel.datagen_model
-    msg = retrying(lambda: client.messages.create(
-        model=model, max_tokens=MAX_OUTPUT_TOKENS, messages=[{"role": "user", "content": prompt}],
-        output_config={"format": {"type": "json_schema", "schema": EXAMPLES_SCHEMA}}), cfg.llm.max_retries)
+    msg = retrying(lambda: client.messages.create(**request_params(cfg, prompt)), cfg.llm.max_retries)
     usd = ledger.record(model, msg.usage, purpose)
     text = "".join(b.text for b in msg.content if b.type == "text")
     try:
@@ -105,14 +116,20 @@ def produce(project: Project, n: int, focus: str | None, *, batch_size: int = 50
                 progress(size)
         return [as_chat(x) for x in items], report
     cfg = project.config
-    client, ledger = make_client(cfg), Ledger.for_project(project)
+    prices = check_price(cfg, cfg.flywheel.datagen_model)
+    client, ledger = make_client(cfg), Ledger.for_project(project, prices)
     report = GenerationReport(f"llm:{cfg.flywheel.datagen_model}", n)
     items: list = []
     sizes = batch_sizes(n, batch_size)
     with ThreadPoolExecutor(max_workers=cfg.llm.concurrency) as pool:
-        futures = {pool.submit(_llm_batch, client, cfg, ledger,
-                               generation_prompt(project, size, focus, seed * 1000 + i), purpose): (i, size)
-                   for i, size in enumerate(sizes)}
+        def submit(i: int, size: int):
+            return pool.submit(_llm_batch, client, cfg, ledger, generation_prompt(project, size, focus, seed * 1000 + i),
+                               purpose)
+
+        # The first batch alone writes the cache; the rest then read it.
+        first = {submit(0, sizes[0]): (0, sizes[0])} if sizes else {}
+        wait(first)
+        futures = {**first, **{submit(i, size): (i, size) for i, size in enumerate(sizes) if i}}
         for fut in as_completed(futures):
             i, size = futures[fut]
             try:

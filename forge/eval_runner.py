@@ -20,11 +20,10 @@ from forge.datasets import assistant_text, encode, file_hash, load_examples, nor
 from forge.errors import ForgeError
 from forge.model_loading import load_for_inference, resolve_runtime
 from forge.project import Project
+from forge.records import FAILURES, RESULTS
 from forge.scorers import Scorer, category
 from forge.stats import wilson_interval
-from forge.training import ADAPTER_DIR, system_prompt
-
-RESULTS, FAILURES = "eval_results.json", "eval_failures.jsonl"
+from forge.training import ADAPTER_DIR, task_system_prompt
 
 
 def example_id(example: dict) -> str:
@@ -74,7 +73,7 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
 
 def eval_prompts(project: Project, tokenizer, examples: list[dict]) -> list[str]:
     """The prompt text the model sees for each example: system prompt + user turn, chat-templated."""
-    sys_prompt = system_prompt(project)
+    sys_prompt = task_system_prompt(project)
     return [prompt_text(tokenizer, with_system_prompt(e, sys_prompt)) for e in examples]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from forge import records
 from forge.atomic import write_bytes_atomic, write_json_atomic
 from forge.errors import ForgeError
 from forge.model_loading import load_for_inference
@@ -21,7 +22,7 @@ DTYPES = ("bfloat16", "float16", "float32")
 
 
 def best_model_dir(project: Project) -> Path:
-    best = project.read_state("best_score.json")
+    best = records.best(project)
     if not best:
         raise ForgeError("nothing promoted yet: run `forge eval` and `forge promote` first")
     path = project.path(best["path"])
@@ -82,7 +83,7 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
     from forge.gguf_export import QUANTS, write_gguf
     from forge.gguf_vocab import build_vocab
     from forge.modelfile import modelfile_text
-    from forge.training import system_prompt
+    from forge.training import task_system_prompt
 
     if quant not in QUANTS:
         raise ForgeError(f"--quant {quant}: must be one of {', '.join(QUANTS)}")
@@ -92,7 +93,7 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
     model = model.float()
     vocab = build_vocab(tokenizer, model.get_input_embeddings().weight.shape[0])
     name = f"{project.root.name}-{quant}.gguf"
-    modelfile = modelfile_text(name, tokenizer, vocab.stop_strings, system_prompt(project), vocab.add_bos)
+    modelfile = modelfile_text(name, tokenizer, vocab.stop_strings, task_system_prompt(project), vocab.add_bos)
     prompts = gold_prompts(project, tokenizer) if verify else []
     out.mkdir(parents=True, exist_ok=True)
     info = write_gguf(model, vocab, out / name, quant, project.root.name)

@@ -1,6 +1,8 @@
 """The one LLM client every caller uses: construction, retries, usage -> cost, the spend ledger.
 
 Prices are USD per million tokens (below); `llm.prices` in forge.yaml overrides or adds models.
+Every request has `llm.timeout_s`; the SDK's own retries are off, so every retry is forge's
+(`retrying`: counted, backed off, and never past a caller's deadline).
 Cache writes cost 1.25x the input price (5-minute TTL), cache reads 0.1x; the Message Batches
 API halves everything. Every call's usage and cost is added to output/llm_spend.json, which
 `forge status` and the agent's budget read.
@@ -49,6 +51,31 @@ def price(model: str, overrides: dict | None = None) -> tuple[float, float]:
     return PRICES[base]
 
 
+def check_price(cfg, model: str, warn=None) -> dict:
+    """The price table to bill `model` with, checked before the first call. An unknown model is an
+    error naming llm.prices; on another server (llm.base_url) it costs $0, with a warning."""
+    try:
+        price(model, cfg.llm.prices)
+        return dict(cfg.llm.prices)
+    except ForgeError:
+        if not (cfg.llm.base_url or os.environ.get("ANTHROPIC_BASE_URL")):
+            raise
+    if warn:
+        warn(f"warning: llm.prices has no price for {model!r} on {cfg.llm.base_url or 'ANTHROPIC_BASE_URL'}: "
+             "counting it as $0")
+    return {**cfg.llm.prices, model: {"input": 0.0, "output": 0.0}}
+
+
+def output_config(effort: str | None, schema: dict | None = None) -> dict:
+    """The request's output_config: a JSON-schema format and/or an effort level."""
+    out = {}
+    if schema is not None:
+        out["format"] = {"type": "json_schema", "schema": schema}
+    if effort:
+        out["effort"] = effort
+    return out
+
+
 def usage_dict(usage) -> dict:
     get = (lambda k: usage.get(k)) if isinstance(usage, dict) else (lambda k: getattr(usage, k, None))
     return {"input_tokens": get("input_tokens") or 0, "output_tokens": get("output_tokens") or 0,
@@ -76,17 +103,23 @@ def make_client(cfg):
         raise ForgeError(NO_KEY)
     import anthropic
 
-    # Local servers (Ollama, vLLM, llama.cpp) accept any key; the SDK insists on one.
-    return anthropic.Anthropic(api_key=key or "not-needed", base_url=base_url, max_retries=2)
+    # Local servers (Ollama, vLLM, llama.cpp) accept any key; the SDK insists on one. No SDK
+    # retries: they would hide inside forge's own, each up to the timeout.
+    return anthropic.Anthropic(api_key=key or "not-needed", base_url=base_url, max_retries=0,
+                               timeout=cfg.llm.timeout_s)
 
 
-def retrying(fn, max_retries: int):
-    """Call fn() with longer backoff on overload / rate limits / connection errors than the SDK's own."""
+def retrying(fn, max_retries: int, deadline: float | None = None):
+    """fn() retried on overload, rate limits, timeouts and lost connections, with exponential backoff;
+    no retry starts (or sleeps) past `deadline` (time.monotonic())."""
     import anthropic
     from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
     transient = (anthropic.RateLimitError, anthropic.InternalServerError, anthropic.APIConnectionError)
-    for attempt in Retrying(retry=retry_if_exception_type(transient), stop=stop_after_attempt(max_retries + 1),
+    stop = stop_after_attempt(max_retries + 1)
+    if deadline is not None:
+        stop = stop | (lambda rs: time.monotonic() + (rs.upcoming_sleep or 0) >= deadline)
+    for attempt in Retrying(retry=retry_if_exception_type(transient), stop=stop,
                             wait=wait_exponential(multiplier=float(os.environ.get("FORGE_RETRY_WAIT", "2")), max=60),
                             reraise=True):
         with attempt:
@@ -103,8 +136,8 @@ class Ledger:
     _lock = threading.Lock()
 
     @classmethod
-    def for_project(cls, project) -> Ledger:
-        return cls(project.output / SPEND_FILE, project.config.llm.prices)
+    def for_project(cls, project, prices: dict | None = None) -> Ledger:
+        return cls(project.output / SPEND_FILE, project.config.llm.prices if prices is None else prices)
 
     def read(self) -> dict:
         import json

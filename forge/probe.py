@@ -21,7 +21,7 @@ from forge.atomic import write_json_atomic
 from forge.datasets import normalize
 from forge.errors import ForgeError
 from forge.jsonl import read_jsonl
-from forge.llm_client import Ledger, has_credentials, make_client, retrying
+from forge.llm_client import Ledger, has_credentials, make_client, output_config, retrying
 from forge.project import Project
 
 JUDGE_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["score", "reason"],
@@ -86,7 +86,7 @@ def _judge(project: Project, items: list[dict], answers: list[str]) -> list[tupl
                                    answer=answer or "(empty)")
         msg = retrying(lambda p=prompt: client.messages.create(
             model=model, max_tokens=1000, messages=[{"role": "user", "content": p}],
-            output_config={"format": {"type": "json_schema", "schema": JUDGE_SCHEMA}}), cfg.llm.max_retries)
+            output_config=output_config(cfg.llm.datagen_effort, JUDGE_SCHEMA)), cfg.llm.max_retries)
         ledger.record(model, msg.usage, "probe")
         try:
             verdict = json.loads("".join(b.text for b in msg.content if b.type == "text"))

@@ -14,12 +14,11 @@ import time
 from forge.atomic import write_json_atomic
 from forge.datasets import file_hash
 from forge.errors import ForgeError
-from forge.eval_runner import RESULTS, model_hash
+from forge.eval_runner import model_hash
 from forge.project import Project
+from forge.records import BEST, RESULTS, next_iteration
 from forge.stats import paired_comparison
 from forge.training import ADAPTER_DIR
-
-BEST = "best_score.json"
 
 
 class PromotionRefused(ForgeError):
@@ -47,7 +46,7 @@ def promote(project: Project, iteration: int | None = None) -> dict:
     results = check(project)
     best = project.read_state(BEST)
     if iteration is None:
-        iteration = len(project.read_jsonl_state("experiments.jsonl"))
+        iteration = next_iteration(project) - 1
     name = f"best_adapter_{results['accuracy']:.3f}"
     dest, n = project.output / name, 1
     while dest.exists():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 
+from forge import records
 from forge.datasets import load_examples, provenance
 from forge.errors import ForgeError
 from forge.export import best_model_dir
@@ -18,7 +19,7 @@ from forge.project import Project
 
 
 def model_card(project: Project) -> str:
-    cfg, best = project.config, project.read_state("best_score.json")
+    cfg, best = project.config, records.best(project)
     meta = read_meta(project.path(best["path"]))
     examples = load_examples(project.canonical_path, missing_ok=True)
     mix = Counter(provenance(e)["source"] for e in examples)
@@ -39,7 +40,7 @@ def model_card(project: Project) -> str:
               f"{meta.get('epochs_run', '?')} epochs, final loss {meta.get('final_loss', '?')}.", "",
               "## Flywheel history", "", "| iteration | accuracy | hypothesis |", "|---|---|---|"]
     lines += [f"| {r['iteration']} | {r['accuracy']:.1%} | {r['hypothesis']} |"
-              for r in project.read_jsonl_state("experiments.jsonl")]
+              for r in records.experiments(project)]
     repo = cfg.promotion.hf_repo
     if meta.get("method", "lora") == "lora":
         load = ['from peft import AutoPeftModelForCausalLM', f'model = AutoPeftModelForCausalLM.from_pretrained("{repo}")']
@@ -68,6 +69,6 @@ def push(project: Project) -> dict:
     files = sorted(p for p in src.rglob("*") if p.is_file() and p.name != "README.md")
     ops = [CommitOperationAdd(path_in_repo=str(p.relative_to(src)), path_or_fileobj=str(p)) for p in files]
     ops.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=model_card(project).encode()))
-    best = project.read_state("best_score.json")
+    best = records.best(project)
     info = api.create_commit(repo, ops, commit_message=f"forge: best adapter, gold accuracy {best['accuracy']:.1%}")
     return {"repo": repo, "commit_url": info.commit_url, "files": [op.path_in_repo for op in ops]}

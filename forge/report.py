@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import time
 
+from forge import records
 from forge.atomic import write_text_atomic
 from forge.errors import ForgeError
 from forge.llm_client import SPEND_FILE
@@ -91,10 +92,10 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def build(project: Project) -> str:
-    rows = project.read_jsonl_state("experiments.jsonl")
+    rows = records.experiments(project)
     if not rows:
-        raise ForgeError("output/experiments.jsonl: no iterations yet (run `forge flywheel` or `forge agent run`)")
-    best = project.read_state("best_score.json")
+        raise ForgeError(f"output/{records.EXPERIMENTS}: no iterations yet (run `forge flywheel` or `forge agent run`)")
+    best = records.best(project)
     spend = project.read_state(SPEND_FILE) or {}
     target = project.config.eval.target_accuracy
     best_so_far, table = 0.0, []

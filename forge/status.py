@@ -1,9 +1,10 @@
-"""`forge status`: where a project stands, as data and as the seed's text block."""
+"""`forge status`: where a project stands, as data and as a text block."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from forge import records
 from forge.datasets import load_examples
 from forge.llm_client import SPEND_FILE
 from forge.project import Project
@@ -23,11 +24,11 @@ def _age_seconds(timestamp: str | None) -> float | None:
 
 def collect(project: Project) -> dict:
     cfg = project.config
-    best = project.read_state("best_score.json")
+    best = records.best(project)
     last = project.read_state("eval_results.json")
-    beat = project.read_state("flywheel_heartbeat.json")
+    beat = project.read_state(records.HEARTBEAT)
     spend = project.read_state(SPEND_FILE)
-    experiments = project.read_jsonl_state("experiments.jsonl")
+    experiments = records.experiments(project)
     sealed = project.sealed_path
     return {
         "project": cfg.name,
@@ -42,8 +43,9 @@ def collect(project: Project) -> dict:
             "gold": len(load_examples(project.gold_path, project.rel(project.gold_path), missing_ok=True)),
             "sealed": len(load_examples(sealed, project.rel(sealed), missing_ok=True)) if sealed else None,
         },
-        "iterations": {"done": len(experiments), "max": cfg.flywheel.max_iterations},
-        "heartbeat": {**beat, "age_seconds": _age_seconds(beat.get("timestamp"))} if beat else None,
+        "iterations": {"done": len(experiments), "max": cfg.agent.max_iterations},
+        "heartbeat": {**beat, "age_seconds": _age_seconds(beat.get("timestamp")),
+                      "state": records.heartbeat_state(beat)} if beat else None,
         "llm_spend_usd": spend.get("total_usd") if spend else None,
     }
 
@@ -69,8 +71,11 @@ def render(s: dict) -> str:
     max_iter = s["iterations"]["max"] or "no limit"
     beat = s["heartbeat"]
     heartbeat = "none yet" if not beat else (
-        f"{beat.get('status', '?')} (iter {beat.get('iteration', '?')}, {_age(beat['age_seconds'])})"
-        + (f": {beat['error']}" if beat.get("error") else ""))
+        f"{beat.get('state') or beat.get('status', '?')} (iter {beat.get('iteration', '?')}, "
+        f"{_age(beat['age_seconds'])})" + (f": {beat['error']}" if beat.get("error") else ""))
+    if beat and beat.get("state") == "stale":
+        heartbeat += (f": run {beat.get('run')} (pid {beat.get('pid')}) is gone without ending; "
+                      "finish it with `forge agent run --resume latest`")
     spend = "none yet" if s["llm_spend_usd"] is None else f"${s['llm_spend_usd']:.4f}"
     rows = [("Project", f"{s['project']} ({s['root']})"), ("Best score", best), ("Last score", last),
             ("Target", _pct(s["target_accuracy"])), ("Dataset", dataset),

@@ -2,7 +2,9 @@
 
 Epochs: at least training.epochs_min; then, up to epochs_max, only while the mean training loss
 of the last epoch improved on the one before by more than training.loss_tolerance (relative).
-The learning-rate schedule spans epochs_max, so an early stop ends it part-way.
+The learning-rate schedule spans epochs_max, so an early stop ends it part-way. With a
+`deadline` (the run's time budget), training checks the clock after every optimizer step; past
+it, training stops, the partial adapter is discarded and output/adapter stays as it was.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from forge import config as config_io
@@ -46,7 +48,6 @@ class TrainResult:
     wall_s: float
     tokens_per_s: float
     examples: int
-    notes: list[str] = field(default_factory=list)
 
 
 def effective_config(project: Project, overrides: dict | None, epochs: int | None):
@@ -58,7 +59,8 @@ def effective_config(project: Project, overrides: dict | None, epochs: int | Non
     return config_io.validate(config_io.merge(raw, patch), "training overrides") if patch else project.config
 
 
-def system_prompt(project: Project) -> str:
+def task_system_prompt(project: Project) -> str:
+    """The fine-tuned model's system prompt (system_prompt.md), not the planner's."""
     path = project.root / "system_prompt.md"
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
@@ -121,6 +123,20 @@ def _epoch_stopper(min_epochs: int, tolerance: float, losses: list[float]):
     return EpochStopper()
 
 
+def _deadline_stopper(deadline: float):
+    """Stops training at the first optimizer step past `deadline` (time.monotonic())."""
+    from transformers import TrainerCallback
+
+    class DeadlineStopper(TrainerCallback):
+        hit = False
+
+        def on_step_end(self, args, state, control, **kw):
+            if time.monotonic() >= deadline:
+                self.hit = control.should_training_stop = True
+
+    return DeadlineStopper()
+
+
 def _write_output(project: Project, model, tokenizer, meta: dict) -> Path:
     """Save next to output/adapter, then swap it in, so a crash never leaves half an adapter."""
     final = project.output / ADAPTER_DIR
@@ -138,7 +154,12 @@ def _write_output(project: Project, model, tokenizer, meta: dict) -> Path:
     return final
 
 
-def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print) -> TrainResult:
+class TrainingStopped(ForgeError):
+    """Training ran into the time budget; nothing was written."""
+
+
+def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
+          deadline: float | None = None) -> TrainResult:
     cfg = effective_config(project, overrides, epochs)
     guard = project.gold_guard()
     canonical = project.path(cfg.dataset.canonical)
@@ -157,7 +178,7 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
 
     set_seed(cfg.training.seed)
     model, tokenizer = _load(cfg, runtime, base_path)
-    prompt = system_prompt(project)
+    prompt = task_system_prompt(project)
     rows = [tokenize_for_training(tokenizer, with_system_prompt(e, prompt), cfg.model.max_seq_len) for e in examples]
     if all(all(label == -100 for label in r["labels"]) for r in rows):
         raise ForgeError(f"{cfg.dataset.canonical}: no assistant tokens left after truncation to "
@@ -179,11 +200,17 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     # Training needs no KV cache; building one each step only costs memory.
     model.config.use_cache = False
     losses: list[float] = []
+    deadline_cb = [_deadline_stopper(deadline)] if deadline is not None else []
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         callbacks=[_epoch_stopper(t.epochs_min, t.loss_tolerance, losses)])
+                         callbacks=[_epoch_stopper(t.epochs_min, t.loss_tolerance, losses), *deadline_cb])
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start
+    if deadline_cb and deadline_cb[0].hit:
+        shutil.rmtree(project.output / ".trainer", ignore_errors=True)
+        raise TrainingStopped(f"the time budget ran out after {trainer.state.global_step} steps "
+                              f"({len(losses)} full epochs); the partial adapter was discarded and output/"
+                              f"{ADAPTER_DIR} is the previous one")
     tokens = sum(len(r["input_ids"]) for r in rows) * len(losses)
     cfg_hash = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
     meta = {"base": cfg.model.base, "base_resolved": base_path, "backend": runtime.backend, "device": runtime.device,
@@ -196,4 +223,4 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     out = _write_output(project, trainer.model, tokenizer, meta)
     shutil.rmtree(project.output / ".trainer", ignore_errors=True)
     return TrainResult(out, runtime.backend, runtime.device, t.method, len(losses), losses, meta["final_loss"],
-                       round(wall, 3), meta["tokens_per_s"] or 0.0, len(examples), runtime.notes)
+                       round(wall, 3), meta["tokens_per_s"] or 0.0, len(examples))

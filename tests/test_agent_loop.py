@@ -34,7 +34,7 @@ class Scripted:
     def __init__(self, replies, cost: float = 0.0):
         self.replies, self.cost, self.requests = list(replies), cost, []
 
-    def next(self, system, tools, messages):
+    def next(self, system, tools, messages, timeout=None):
         self.requests.append(json.loads(json.dumps(messages)))
         if not self.replies:
             return Reply([{"type": "text", "text": "done"}], "end_turn", cost_usd=self.cost)
@@ -51,7 +51,7 @@ class Forever:
     def __init__(self, cost: float = 0.0):
         self.n, self.cost = 0, cost
 
-    def next(self, system, tools, messages):
+    def next(self, system, tools, messages, timeout=None):
         self.n += 1
         return Reply([use("status", {}, self.n)], "tool_use", cost_usd=self.cost)
 
@@ -133,7 +133,7 @@ def test_iteration_budget_refuses_train_and_ends_the_run(project):
     ])
     outcome, transcript = runner.start(project, "test", script, Budgets(max_iterations=1))
     results = [e for e in events_of(transcript) if e["event"] == "tool_result"]
-    assert results[1]["content"] == "refused: iteration budget spent (1/1); no more training"
+    assert results[1]["content"] == "iteration budget spent (1/1); no more training"  # refused by the guard
     assert [r["name"] for r in results] == ["train", "train", "eval", "commit"]
     assert outcome.reason == "iteration budget spent (1/1)"
     assert git.Repo(project.root).head.commit.message.startswith("forge iter 1: ")
@@ -141,7 +141,7 @@ def test_iteration_budget_refuses_train_and_ends_the_run(project):
 
 def test_planner_failure_stops_cleanly_and_is_resumable(project):
     class Broken(Scripted):
-        def next(self, system, tools, messages):
+        def next(self, system, tools, messages, timeout=None):
             if len(self.requests) == 1:
                 self.requests.append(messages)
                 raise ConnectionError("api down")
@@ -152,7 +152,7 @@ def test_planner_failure_stops_cleanly_and_is_resumable(project):
     beat = project.read_state("flywheel_heartbeat.json")
     assert beat["status"] == "error" and "api down" in beat["error"]
     script = Scripted([([{"type": "text", "text": "resumed and done"}], "end_turn")])
-    outcome2, t2 = runner.resume(project, "latest", script, Budgets())
+    outcome2, t2 = runner.resume(project, "latest", script)
     assert outcome2.status == "completed" and t2.path == transcript.path
     assert script.requests[0][1]["content"][0]["name"] == "status"
 
@@ -165,7 +165,7 @@ def test_resume_after_a_crash_mid_tool_call(project):
     cut = next(i for i, line in enumerate(lines) if '"tool_call"' in line and "update_plan" in line)
     transcript.path.write_text("\n".join(lines[:cut + 1]) + '\n{"event": "tool_res')
     resumed = Scripted([([{"type": "text", "text": "ok"}], "end_turn")])
-    outcome, _ = runner.resume(project, None, resumed, Budgets(max_tool_calls=10))
+    outcome, _ = runner.resume(project, None, resumed, {"max_tool_calls": 10})
     assert outcome.status == "completed"
     last_user = resumed.requests[0][-1]
     assert last_user["content"][0]["tool_use_id"] == "toolu_0002"

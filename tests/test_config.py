@@ -24,7 +24,7 @@ def test_seed_defaults():
     assert (c.eval.target_accuracy, c.eval.scorer, c.eval.max_new_tokens, c.eval.forbidden_commands) == (
         0.95, "json_cmd", 256, [])
     assert (c.promotion.hf_repo, c.promotion.private) == (None, True)
-    assert (c.flywheel.max_iterations, c.flywheel.augment_per_failure) == (10, 20)
+    assert (c.agent.max_iterations, c.flywheel.augment_per_failure) == (10, 20)
     assert (c.compute.device, c.compute.remote) == ("cuda:0", None)
 
 

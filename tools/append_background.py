@@ -1,9 +1,9 @@
-"""`append_background`: add new domain knowledge to BACKGROUND.md (the seed's background_additions)."""
+"""`append_background`: add new domain knowledge to BACKGROUND.md (forge's original `background_additions`)."""
 
 from __future__ import annotations
 
-from forge.agent.bookkeeping import now
 from forge.atomic import write_text_atomic
+from forge.records import BACKGROUND_FILE, now
 from forge.tools.tool import Tool, ToolContext, ToolResult, obj, text
 
 SECTION = "## Learned by the flywheel"
@@ -11,7 +11,7 @@ MAX_CHARS = 1500
 
 
 def run(ctx: ToolContext, knowledge: str) -> ToolResult:
-    path = ctx.project.root / "BACKGROUND.md"
+    path = ctx.project.root / BACKGROUND_FILE
     current = path.read_text(encoding="utf-8") if path.is_file() else ""
     if SECTION not in current:
         current = current.rstrip("\n") + f"\n\n{SECTION}\n"

@@ -4,40 +4,42 @@ from __future__ import annotations
 
 from forge.augment import augment
 from forge.datagen import generate
-from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, compact, obj, text
+from forge.tools.tool import RunState, Tool, ToolContext, ToolResult, compact, obj, text
 
 
 def run(ctx: ToolContext, n: int, focus: str | None = None) -> ToolResult:
-    st = ctx.state
-    if ctx.max_new_examples:
-        left = ctx.max_new_examples - st.new_examples
-        if left <= 0:
-            raise ToolRefused(f"example budget spent ({st.new_examples}/{ctx.max_new_examples})")
-        if n > left:
-            raise ToolRefused(f"n={n} is more than the {left} examples left in this run's budget")
+    iteration = ctx.state.iteration
     if focus:
-        reports = [(focus, generate(ctx.project, n, focus=focus, source="augment", iteration=st.iteration))]
+        reports, stopped = [(focus, generate(ctx.project, n, focus=focus, source="augment", iteration=iteration))], False
     else:
-        reports = augment(ctx.project, n, iteration=st.iteration)
+        reports, stopped = augment(ctx.project, n, iteration=iteration, deadline=ctx.deadline)
     kept = sum(r.kept for _, r in reports)
     usd = sum(r.cost_usd for _, r in reports)
-    st.new_examples += kept
-    st.cost_usd += usd
     rejected: dict[str, int] = {}
     for _, r in reports:
         for reason, k in r.rejected.items():
             rejected[reason] = rejected.get(reason, 0) + k
-    data = {"kept": kept, "rejected": rejected, "cost_usd": round(usd, 6), "source": reports[0][1].source,
-            "categories": [f for f, _ in reports]}
-    return ToolResult(f"kept {kept} new examples; rejected {compact(rejected)}; cost ${usd:.4f}", data)
+    data = {"kept": kept, "rejected": rejected, "cost_usd": round(usd, 6),
+            "source": reports[0][1].source if reports else None, "categories": [f for f, _ in reports],
+            "stopped_early": stopped}
+    content = f"kept {kept} new examples; rejected {compact(rejected)}; cost ${usd:.4f}"
+    if stopped:
+        content += ("\nthe time budget ran out: the categories not started were skipped; "
+                    "the examples already written are kept")
+    return ToolResult(content, data)
+
+
+def effect(state: RunState, _input: dict, result: ToolResult) -> None:
+    state.new_examples += result.data.get("kept", 0)
+    state.cost_usd += result.data.get("cost_usd", 0.0)
 
 
 TOOL = Tool(
     name="augment",
     description=("Generate new training examples. Without `focus`, they target the categories of the last eval's "
-                 "failures (you never see or copy gold examples; near-duplicates of gold are rejected). With "
-                 "`focus`, they target what you describe. Returns kept and rejected counts."),
+                 "failures, split evenly (you never see or copy gold examples; near-duplicates of gold are "
+                 "rejected). With `focus`, they target what you describe. Returns kept and rejected counts."),
     input_schema=obj({"n": {"type": "integer", "minimum": 1, "maximum": 500},
                       "focus": text(400, "Optional: what the new examples should cover.")}, required=["n"]),
-    run=run,
+    run=run, effect=effect, claims=lambda data: {"new_examples": data.get("n", 0)}, redo_on_resume=True,
 )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from forge import records
 from forge.git_repo import commit_paths
-from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj
+from forge.tools.tool import RunState, Tool, ToolContext, ToolResult, obj
 
-PATHS = ["forge.yaml", "BACKGROUND.md", "AGENT_CONTEXT.md", "PLAN.md", "mission.md", "system_prompt.md"]
+PATHS = ["forge.yaml", records.BACKGROUND_FILE, records.CONTEXT_FILE, records.PLAN_FILE, "mission.md",
+         "system_prompt.md"]
 
 
 def message(iteration: int, accuracy: float | None, hypothesis: str) -> str:
-    """The seed's format: `forge iter N: 87.3% — <hypothesis, first 60 chars>`."""
+    """forge's commit format: `forge iter N: 87.3% — <hypothesis, first 60 chars>`."""
     acc = "n/a" if accuracy is None else f"{100 * accuracy:.1f}%"
     return f"forge iter {iteration}: {acc} — {hypothesis[:60]}"
 
@@ -17,14 +19,19 @@ def message(iteration: int, accuracy: float | None, hypothesis: str) -> str:
 def run(ctx: ToolContext) -> ToolResult:
     project, st = ctx.project, ctx.state
     cfg = project.config
-    paths = PATHS + [cfg.dataset.canonical, cfg.dataset.seed, "output/best_score.json"]
+    paths = PATHS + [cfg.dataset.canonical, cfg.dataset.seed, f"output/{records.BEST}"]
     paths += [project.rel(p) for p in sorted(project.output.glob("best_adapter_*"))]
     msg = message(st.iteration, st.accuracy, st.hypothesis or "manual commit")
     sha = commit_paths(project.root, paths, msg)
-    st.evaluated_since_commit = False  # committed now, or there was nothing left to commit
-    if sha is None:
-        raise ToolRefused("nothing to commit: no data, config or promoted adapter changed since the last commit")
+    if sha is None:  # an error the model sees, but the iteration is closed all the same
+        return ToolResult("refused: nothing to commit: no data, config or promoted adapter changed since the last "
+                          "commit", {"refused": True, "nothing_to_commit": True}, is_error=True)
     return ToolResult(f"committed {sha[:8]}: {msg}", {"sha": sha, "message": msg})
+
+
+def effect(state: RunState, _input: dict, result: ToolResult) -> None:
+    if not result.is_error or result.data.get("nothing_to_commit"):
+        state.evaluated_since_commit = False
 
 
 TOOL = Tool(
@@ -33,5 +40,5 @@ TOOL = Tool(
                  "promoted adapter to git with the message `forge iter N: <accuracy> — <hypothesis>`. Call it once "
                  "per iteration after eval (and promote, when it improved). Refused when nothing changed."),
     input_schema=obj({}),
-    run=run,
+    run=run, effect=effect,
 )

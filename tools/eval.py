@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from forge.agent import bookkeeping
+from forge import records
 from forge.eval_runner import run_eval
-from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, failure_line, failure_view, obj
+from forge.tools.tool import RunState, Tool, ToolContext, ToolRefused, ToolResult, failure_line, failure_view, obj
 from forge.training import ADAPTER_DIR
 
 FAILURE_SAMPLE = 8
@@ -15,14 +15,12 @@ def run(ctx: ToolContext) -> ToolResult:
     if not (project.output / ADAPTER_DIR).exists():
         raise ToolRefused("no trained adapter to evaluate: call `train` first")
     res = run_eval(project)
-    failures = project.read_jsonl_state("eval_failures.jsonl")[:FAILURE_SAMPLE]
-    sample = [failure_view(f) for f in failures]
-    st.accuracy = res["accuracy"]
+    sample = [failure_view(f) for f in project.read_jsonl_state(records.FAILURES)[:FAILURE_SAMPLE]]
     if st.trained_since_eval:
-        bookkeeping.record_experiment(project, st, res)
-        st.trained_since_eval, st.evaluated_since_commit = False, True
-    bookkeeping.update_context(project)
-    best = project.read_state("best_score.json")
+        records.record_experiment(project, run_id=ctx.run_id, iteration=st.iteration, hypothesis=st.hypothesis,
+                                  results=res)
+    records.update_context(project)
+    best = records.best(project)
     data = {"iteration": st.iteration, "accuracy": res["accuracy"], "correct": res["correct"], "total": res["total"],
             "ci95": res["ci95"], "per_cmd": res["per_cmd"], "forbidden_count": res["forbidden_count"],
             "failure_count": res["failure_count"], "failure_sample": sample,
@@ -41,11 +39,18 @@ def run(ctx: ToolContext) -> ToolResult:
     return ToolResult(content, data)
 
 
+def effect(state: RunState, _input: dict, result: ToolResult) -> None:
+    if not result.is_error:
+        state.accuracy = result.data["accuracy"]
+        if state.trained_since_eval:
+            state.trained_since_eval, state.evaluated_since_commit = False, True
+
+
 TOOL = Tool(
     name="eval",
     description=("Evaluate the current adapter on the locked gold set. Returns accuracy with its 95% confidence "
                  "interval, per-cmd accuracy, and a small sample of failures (input, expected, actual, reason). "
                  "Call it after every `train`; promote only if it beats the best so far."),
     input_schema=obj({}),
-    run=run,
+    run=run, effect=effect, redo_on_resume=True,
 )

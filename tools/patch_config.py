@@ -1,4 +1,4 @@
-"""`patch_config`: permanent, allow-listed forge.yaml changes (the seed's forge_yaml_patches)."""
+"""`patch_config`: permanent, allow-listed forge.yaml changes (forge's original `forge_yaml_patches`)."""
 
 from __future__ import annotations
 

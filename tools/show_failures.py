@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from forge.records import FAILURES
 from forge.scorers import category
 from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, failure_line, failure_view, obj, text
 
 
 def run(ctx: ToolContext, limit: int = 10, cmd: str | None = None) -> ToolResult:
-    rows = ctx.project.read_jsonl_state("eval_failures.jsonl")
-    if not (ctx.project.output / "eval_failures.jsonl").exists():
+    if not (ctx.project.output / FAILURES).exists():
         raise ToolRefused("no eval yet: call `eval` first")
+    rows = ctx.project.read_jsonl_state(FAILURES)
     if cmd:
         rows = [r for r in rows if category(r["expected"]) == cmd]
     shown = [failure_view(r) for r in rows[:limit]]
@@ -23,5 +24,5 @@ TOOL = Tool(
     description="Show up to `limit` failures of the last eval (input, expected, actual, reason), optionally one cmd.",
     input_schema=obj({"limit": {"type": "integer", "minimum": 1, "maximum": 20},
                       "cmd": text(100, "Only failures whose expected cmd is this.")}),
-    run=run, read_only=True,
+    run=run,
 )

@@ -3,7 +3,9 @@
 One declaration feeds the Anthropic `tools` list, the guards and `forge tool ...`. A tool's run
 function gets a ToolContext and the validated input, and returns a ToolResult: `content` is
 what the model reads, `data` the structured record kept in the transcript. A precondition that
-does not hold raises ToolRefused; the loop turns it into an `is_error` result.
+does not hold raises ToolRefused; the loop turns it into an `is_error` result. Tools read the
+run state; they never change it: their declared `effect` does, applied by the loop from the
+result alone, so a transcript rebuilds the same state.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ class ToolResult:
 
 @dataclass
 class RunState:
-    """What the tools of one run share: iterations, the current hypothesis, examples added."""
+    """What the tools of one run share. Only the loop changes it, through each tool's `effect`,
+    live and when a transcript is replayed for `--resume`, so both give the same state."""
 
-    iterations: int = 0                 # train calls that completed in this run
+    iterations_run: int = 0             # train calls that completed in this run
     iteration: int = 0                  # the project-wide number of the current iteration
     hypothesis: str = ""
     trained_since_eval: bool = False
@@ -44,22 +47,33 @@ class RunState:
 class ToolContext:
     project: object                     # forge.project.Project
     state: RunState = field(default_factory=RunState)
-    max_iterations: int = 0             # 0 = no limit
-    max_new_examples: int = 0
+    run_id: str = "manual"
+    deadline: float | None = None       # time.monotonic() by which a long tool must stop cleanly
+    budgets: Callable[[], dict] = dict  # a read-only view of the run's budgets, for `status`
     echo: Callable[[str], None] = lambda _msg: None
 
 
 @dataclass
 class Tool:
+    """One tool, declared once. `effect(state, input, result)` is the call's effect on the run;
+    `claims(input)` what it would spend of a budget ({"iterations": 1}, {"new_examples": n});
+    `redo_on_resume`: a call cut off by a crash is run again on `--resume` (safe to repeat)."""
+
     name: str
     description: str
     input_schema: dict
     run: Callable[..., ToolResult]
-    read_only: bool = False
+    effect: Callable[[RunState, dict, ToolResult], None] | None = None
+    claims: Callable[[dict], dict] | None = None
+    redo_on_resume: bool = False
 
     def api_param(self) -> dict:
         """The Anthropic `tools` entry."""
         return {"name": self.name, "description": self.description, "input_schema": self.input_schema}
+
+    def apply(self, state: RunState, tool_input: dict, result: ToolResult) -> None:
+        if self.effect is not None:
+            self.effect(state, tool_input, result)
 
 
 def obj(properties: dict, required: list[str] = ()) -> dict:

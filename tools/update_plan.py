@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from forge.agent.bookkeeping import PLAN_FILE
-from forge.atomic import write_text_atomic
+from forge.records import write_plan
 from forge.tools.tool import Tool, ToolContext, ToolResult, obj, text
 
 
 def run(ctx: ToolContext, plan: str) -> ToolResult:
-    write_text_atomic(ctx.project.root / PLAN_FILE, plan.strip() + "\n")
+    write_plan(ctx.project, plan)
     return ToolResult(f"PLAN.md updated ({len(plan.strip())} characters)", {"chars": len(plan.strip())})
 
 

@@ -14,8 +14,35 @@ from forge.errors import ForgeError
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+# The one registration point of the agent's commands: imported by name when used, so forge's
+# core never imports the agent (imports point forge <- tools <- agent).
+LAZY = {"agent": "forge.agent.cli:agent_group", "tool": "forge.agent.cli:tool_group",
+        "flywheel": "forge.agent.cli:flywheel"}
+LAZY_HELP = {"agent": "The planner agent: run, read and replay runs.",
+             "tool": "The agent's tools by hand, in a session that counts.",
+             "flywheel": "The agent with the goal: reach eval.target_accuracy."}
+
+
 class ForgeGroup(click.Group):
-    """Turns ForgeError into a one-line `Error: ...` and exit status 1 (never a traceback)."""
+    """Turns ForgeError into a one-line `Error: ...` and exit status 1 (never a traceback); loads
+    the agent's commands only when one is used."""
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx, name):
+        if name in LAZY and name not in self.commands:
+            import importlib
+
+            module, attr = LAZY[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, (self.commands[name].get_short_help_str(60) if name in self.commands else LAZY_HELP[name]))
+                for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx):
         try:
@@ -31,11 +58,9 @@ def main():
 
 
 def _register():
-    # The agent's commands live with the agent (forge.agent.cli); forge's core modules know nothing of it.
-    from forge.agent import cli as agent_cmds
     from forge.cli import data_cmds, engine_cmds, project_cmds, ship_cmds
 
-    for module in (project_cmds, engine_cmds, data_cmds, ship_cmds, agent_cmds):
+    for module in (project_cmds, engine_cmds, data_cmds, ship_cmds):
         for command in module.COMMANDS:
             main.add_command(command)
 

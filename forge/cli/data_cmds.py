@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from forge.cli.options import open_project, project_option
+from forge.command_options import open_project, project_option
 
 
 def _open_with_source(project_dir):

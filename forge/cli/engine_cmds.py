@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from forge.cli.options import open_project, project_option
+from forge.command_options import open_project, project_option
 from forge.config_schema import field_doc
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from forge.cli.options import open_project, project_option
+from forge.command_options import open_project, project_option
 from forge.errors import ForgeError
 from forge.export import DTYPES
 from forge.gguf_export import QUANTS

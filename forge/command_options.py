@@ -1,4 +1,4 @@
-"""Options shared by many commands."""
+"""Click options shared by the commands of forge/cli and forge.agent (so the agent needs nothing from forge.cli)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,167 @@
+"""The project's records: one name for each file, and the functions that write and read them.
+
+output/experiments.jsonl (one row per iteration), output/best_score.json, the heartbeat, the
+last eval's results and failures, output/flywheel.log, and the context files the planner keeps
+in the project root: AGENT_CONTEXT.md (rebuilt from the experiments after every eval, its most
+recent ~5000 characters kept) and PLAN.md. Everyone (engine, tools, agent, status, report)
+names these files through this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import time
+from collections import Counter
+
+from forge.atomic import append_bytes_atomic, write_json_atomic, write_text_atomic
+
+EXPERIMENTS = "experiments.jsonl"
+BEST = "best_score.json"
+HEARTBEAT = "flywheel_heartbeat.json"
+RESULTS, FAILURES = "eval_results.json", "eval_failures.jsonl"
+FLYWHEEL_LOG = "flywheel.log"
+CONTEXT_FILE, PLAN_FILE, BACKGROUND_FILE = "AGENT_CONTEXT.md", "PLAN.md", "BACKGROUND.md"
+CONTEXT_CHARS = 5000
+
+
+def _kind(reason: str | None) -> str:
+    reason = reason or "wrong"
+    return re.sub(r"\s*[:'(].*$", "", reason).strip() or "wrong"
+
+
+def failure_categories(project) -> Counter:
+    """Focus description -> count, one per failure category of the last eval.
+
+    A category is (expected cmd, kind of failure, the cmd the model said instead). The text
+    names no gold input or output, so it can go into a data-generation prompt as it is.
+    """
+    from forge.errors import ForgeError
+    from forge.scorers import category, cmd_of
+
+    if not (project.output / FAILURES).exists():
+        raise ForgeError(f"output/{FAILURES}: not found (run `forge eval` first)")
+    cats: Counter = Counter()
+    for row in project.read_jsonl_state(FAILURES):
+        expected, said = category(row.get("expected", "")), cmd_of(row.get("actual", ""))
+        text = f"inputs whose correct cmd is {expected!r}; the model failed with: {_kind(row.get('reason'))}"
+        if said and said != expected:
+            text += f" (it answered cmd {said!r} instead)"
+        cats[text] += 1
+    return cats
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def log(project, line: str) -> None:
+    project.output.mkdir(parents=True, exist_ok=True)
+    with open(project.output / FLYWHEEL_LOG, "a", encoding="utf-8") as fh:
+        fh.write(f"{now()} {line}\n")
+
+
+def heartbeat(project, status: str, iteration: int, accuracy: float | None, *, run_id: str | None = None,
+              error: str | None = None) -> None:
+    """The run's liveness record; pid and host let `forge status` tell a dead run from a live one."""
+    data = {"iteration": iteration, "status": status, "accuracy": accuracy, "timestamp": now(),
+            "pid": os.getpid(), "host": socket.gethostname(), "run": run_id}
+    if error:
+        data["error"] = error
+    write_json_atomic(project.output / HEARTBEAT, data)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (killed, not yet reaped by its parent) is gone for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def heartbeat_state(beat: dict | None) -> str | None:
+    """The heartbeat's status, or 'stale' for a 'running' one whose process on this host is gone."""
+    if not beat:
+        return None
+    status = beat.get("status")
+    if status == "running" and beat.get("pid") and beat.get("host") == socket.gethostname() \
+            and not process_alive(int(beat["pid"])):
+        return "stale"
+    return status
+
+
+def experiments(project) -> list[dict]:
+    return project.read_jsonl_state(EXPERIMENTS)
+
+
+def next_iteration(project) -> int:
+    """The project-wide number the next training run gets."""
+    return len(experiments(project)) + 1
+
+
+def best(project) -> dict | None:
+    return project.read_state(BEST)
+
+
+def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, results: dict) -> dict:
+    """One row per iteration (train then eval). Idempotent: an eval redone after a crash adds no second row."""
+    from forge.datasets import load_examples
+    from forge.llm_client import SPEND_FILE
+
+    for row in experiments(project):
+        if row.get("run") == run_id and row["iteration"] == iteration:
+            return row
+    cfg = project.config
+    spend = project.read_state(SPEND_FILE) or {}
+    row = {"iteration": iteration, "run": run_id, "time": now(), "accuracy": results["accuracy"],
+           "ci95": results["ci95"], "correct": results["correct"], "total": results["total"],
+           "hypothesis": hypothesis, "config": {"training": vars(cfg.training), "lora": vars(cfg.lora)},
+           "train_size": len(load_examples(project.canonical_path, missing_ok=True)),
+           "gold_size": results["total"], "llm_spend_usd": spend.get("total_usd", 0.0),
+           "eval_wall_s": results["wall_s"], "per_cmd": results["per_cmd"]}
+    append_bytes_atomic(project.output / EXPERIMENTS, (json.dumps(row) + "\n").encode())
+    return row
+
+
+def update_context(project) -> str:
+    """Rewrite AGENT_CONTEXT.md from the experiment history; returns its (truncated) text."""
+    rows, top = experiments(project), best(project)
+    lines = ["# Agent context", "", "## Scores by iteration", ""]
+    prev = None
+    for r in rows:
+        delta = "" if prev is None else f" ({100 * (r['accuracy'] - prev):+.1f} pts)"
+        lines.append(f"- iter {r['iteration']}: {100 * r['accuracy']:.1f}%{delta}, {r['train_size']} training "
+                     f"examples: {r['hypothesis']}")
+        prev = r["accuracy"]
+    if top:
+        lines += ["", f"Best: {100 * top['accuracy']:.1f}% (iter {top.get('iteration')}), {top.get('path')}"]
+    if (project.output / FAILURES).exists():
+        cats = failure_categories(project)
+        if cats:
+            lines += ["", "## Failure categories (last eval)", ""] + [f"- {k}: {n}" for k, n in cats.most_common()]
+    worked = [r for i, r in enumerate(rows) if i and r["accuracy"] > rows[i - 1]["accuracy"]]
+    if worked:
+        lines += ["", "## What worked", ""] + [f"- iter {r['iteration']}: {r['hypothesis']}" for r in worked]
+    text = ("\n".join(lines) + "\n")[-CONTEXT_CHARS:]
+    write_text_atomic(project.root / CONTEXT_FILE, text)
+    return text
+
+
+def read_context_file(project, name: str, limit: int | None = None) -> str:
+    """A context file's text (its last `limit` characters), or '(none yet)'."""
+    path = project.root / name
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    return (text[-limit:] if limit else text).strip() or "(none yet)"
+
+
+def write_plan(project, text: str) -> None:
+    write_text_atomic(project.root / PLAN_FILE, text.strip() + "\n")
