@@ -71,9 +71,8 @@ def project_state(project, budgets, state) -> str:
     b = budgets.snapshot(state)
     return (f"# Project state (iteration {state.iteration} closed)\n\n"
             f"Budgets used: iterations {b['iterations']}/{b['max_iterations'] or '-'}, tool calls "
-            f"{b['tool_calls']}/{b['max_tool_calls'] or '-'}, minutes {b['minutes']:.1f}/{b['max_minutes'] or '-'}, "
-            f"USD {b['cost_usd']:.4f}/{b['max_cost_usd'] or '-'}, new examples {b['new_examples']}/"
-            f"{b['max_new_examples'] or '-'}\n\n"
+            f"{b['tool_calls']}/{b['max_tool_calls'] or '-'}, USD {b['cost_usd']:.4f}/{b['max_cost_usd'] or '-'}, "
+            f"new examples {b['new_examples']}/{b['max_new_examples'] or '-'} (time: see `status`)\n\n"
             f"## AGENT_CONTEXT.md\n{records.read_context_file(project, records.CONTEXT_FILE, records.CONTEXT_CHARS)}\n\n"
             f"## PLAN.md (keep it current with update_plan)\n"
             f"{records.read_context_file(project, records.PLAN_FILE, STATE_CHARS)}\n")

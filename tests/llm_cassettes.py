@@ -1,7 +1,8 @@
 """Recorded Messages API sessions for tests (vcrpy), one cassette directory per test module.
 
 FORGE_CASSETTE_MODE selects what `llm_cassette` does:
-- replay (default, CI): vcrpy record_mode "none"; a request with no recorded answer fails.
+- replay (default, CI): vcrpy record_mode "none"; requests must match the recorded ones body
+  and all (as JSON), so a change in what forge sends fails the test that covers it.
 - record: against the real API with your ANTHROPIC_API_KEY (record_mode "once": delete the
   cassette first). Model output differs from the canned one, so count assertions may need
   updating; the wire format is the real one.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,9 +38,30 @@ def _scrub(response):
     return response
 
 
+# Tool results that differ run to run by nature: git commit ids and ages ("3s ago").
+VOLATILE = [(re.compile(r"\b(committed) [0-9a-f]{8}\b"), r"\1 <sha>"), (re.compile(r"\b\d+[smhd] ago\b"), "<age> ago")]
+
+
+def _json_body(r1, r2) -> None:
+    """Request bodies equal as JSON: what forge sends today must be what was recorded."""
+    def parse(raw):
+        raw = raw.decode() if isinstance(raw, bytes) else raw
+        for pattern, repl in VOLATILE:
+            raw = pattern.sub(repl, raw) if raw else raw
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return raw
+    a, b = parse(r1.body), parse(r2.body)
+    assert a == b, f"request body differs from the recorded one: {json.dumps(a)[:300]} != {json.dumps(b)[:300]}"
+
+
 def recorder(record_mode: str) -> vcr.VCR:
-    return vcr.VCR(record_mode=record_mode, filter_headers=["authorization", "x-api-key"],
-                   before_record_response=_scrub, decode_compressed_response=True)
+    v = vcr.VCR(record_mode=record_mode, filter_headers=["authorization", "x-api-key"],
+                before_record_response=_scrub, decode_compressed_response=True,
+                match_on=("method", "scheme", "host", "port", "path", "query", "json_body"))
+    v.register_matcher("json_body", _json_body)
+    return v
 
 
 def message(text: str, *, input_tokens: int = 1000, output_tokens: int = 500, cache_read: int = 0,
@@ -61,16 +84,25 @@ class FakeAnthropic:
     """Answers requests with canned responses, in order; `{base}` in a body becomes its own URL."""
 
     def __init__(self, responses: list[dict]):
+        from strict_anthropic import CacheAccount
+
         queue = list(responses)
         outer = self
+        self.cache = CacheAccount()
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self):
                 length = int(self.headers.get("content-length") or 0)
-                self.rfile.read(length)
+                request = self.rfile.read(length)
                 spec = queue.pop(0) if queue else {"status": 500, "body": {"type": "error", "error": {
                     "type": "api_error", "message": "fake server: no canned response left"}}}
                 body = spec["body"]
+                if isinstance(body, dict) and body.get("usage") == "auto":
+                    # Usage as the API would count it from this request's cache breakpoints.
+                    u = outer.cache.usage(json.loads(request))
+                    body = {**body, "usage": {"input_tokens": u["input_tokens"], "output_tokens": 50,
+                                              "cache_creation_input_tokens": u["cache_creation_input_tokens"],
+                                              "cache_read_input_tokens": u["cache_read_input_tokens"]}}
                 raw = (body if isinstance(body, str) else json.dumps(body)).replace("{base}", outer.url).encode()
                 self.send_response(spec["status"])
                 self.send_header("content-type", spec.get("content_type", "application/json"))

@@ -16,17 +16,18 @@ from forge.project import Project
 
 from engine_fixtures import make_agent_project
 from llm_cassettes import llm_cassette
+from strict_anthropic import problems, sign
 
 CASSETTES = Path(__file__).parent / "cassettes" / "test_agent_claude"
 
 
-def reply(n: int, content: list[dict], stop: str = "tool_use", inp: int = 300, out: int = 120,
-          cache_write: int = 0, cache_read: int = 0) -> dict:
+def reply(n: int, content: list[dict], stop: str = "tool_use") -> dict:
+    """A reply as the 5.5 models send it: a signed thinking block first; usage counted from the request."""
+    thought = f"Step {n}: weighing the results so far."
+    thinking = {"type": "thinking", "thinking": thought, "signature": sign(thought)}
     return {"status": 200, "body": {
         "id": f"msg_01FakeAgent{n:06d}", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5",
-        "content": content, "stop_reason": stop, "stop_sequence": None,
-        "usage": {"input_tokens": inp, "output_tokens": out, "cache_creation_input_tokens": cache_write,
-                  "cache_read_input_tokens": cache_read}}}
+        "content": [thinking, *content], "stop_reason": stop, "stop_sequence": None, "usage": "auto"}}
 
 
 def call(n: int, name: str, data: dict, say: str = "") -> list[dict]:
@@ -35,22 +36,20 @@ def call(n: int, name: str, data: dict, say: str = "") -> list[dict]:
 
 
 RUN_TO_TARGET = [
-    reply(1, call(1, "status", {}, "Let me see where the project stands."), cache_write=2400),
-    reply(2, call(2, "train", {"hypothesis": "baseline: full fine-tune on the 64 seed examples"}), cache_read=2400),
-    reply(3, call(3, "patch_config", {"eval": {"scorer": "exact"}}, "An exact scorer would be stricter."),
-          cache_read=2400),
-    reply(4, call(4, "eval", {}, "That key is not mine to change. Evaluating."), cache_read=2400),
-    reply(5, [{"type": "thinking", "thinking": "Above target; promote then commit.", "signature": "c2lnLWZha2U="},
-              *call(5, "promote", {})], cache_read=2400),
-    reply(6, call(6, "commit", {}), cache_read=2400),
-    reply(7, [{"type": "text", "text": "Target reached after one iteration; stopping."}], stop="end_turn",
-          cache_read=2400),
+    reply(1, call(1, "status", {}, "Let me see where the project stands.")),
+    reply(2, call(2, "train", {"hypothesis": "baseline: full fine-tune on the 64 seed examples"})),
+    reply(3, call(3, "patch_config", {"eval": {"scorer": "exact"}}, "An exact scorer would be stricter.")),
+    reply(4, call(4, "eval", {}, "That key is not mine to change. Evaluating.")),
+    reply(5, call(5, "promote", {})),
+    reply(6, call(6, "commit", {})),
+    reply(7, [{"type": "text", "text": "Target reached after one iteration; stopping."}], stop="end_turn"),
 ]
 
 
 @pytest.fixture
 def project(tmp_path, nano_model):
-    root = make_agent_project(tmp_path / "p", nano_model, n_train=64, eval={"target_accuracy": 0.5})
+    root = make_agent_project(tmp_path / "p", nano_model, n_train=64, eval={"target_accuracy": 0.5},
+                              agent={"context_tokens": 150000})
     return Project.open(root)
 
 
@@ -65,10 +64,14 @@ def test_full_run_to_target(project, monkeypatch):
     assert [c["name"] for c in calls] == ["status", "train", "patch_config", "eval", "promote", "commit"]
     assert calls[2]["verdict"].startswith("refused: invalid input for patch_config: eval.scorer: unknown key")
     responses = [e for e in events if e["event"] == "model_response"]
-    assert responses[0]["usage"]["cache_creation_input_tokens"] == 2400
-    assert responses[1]["usage"]["cache_read_input_tokens"] == 2400
+    assert all(r["content"][0]["type"] == "thinking" for r in responses)
+    # Usage follows the breakpoints: the first request writes tools + system, later ones read them
+    # and the conversation up to the previous turn.
+    assert responses[0]["usage"]["cache_read_input_tokens"] == 0 < responses[0]["usage"]["cache_creation_input_tokens"]
+    assert all(r["usage"]["cache_read_input_tokens"] > 0 for r in responses[1:])
     # claude-sonnet-5-5 at $2/$10 per million; cache writes 1.25x, reads 0.1x input.
-    per_turn = [(300 * 2 + 120 * 10 + 2400 * 2 * 1.25) / 1e6] + [(300 * 2 + 120 * 10 + 2400 * 0.2) / 1e6] * 6
+    per_turn = [(u["input_tokens"] * 2 + u["output_tokens"] * 10 + u["cache_creation_input_tokens"] * 2 * 1.25
+                 + u["cache_read_input_tokens"] * 0.2) / 1e6 for u in (r["usage"] for r in responses)]
     assert events[-1]["total_cost_usd"] == pytest.approx(sum(per_turn), abs=1e-6)
     spend = project.read_state("llm_spend.json")
     assert spend["by_purpose"]["planner"] == pytest.approx(sum(per_turn))
@@ -77,16 +80,20 @@ def test_full_run_to_target(project, monkeypatch):
 def test_requests_are_cached_and_carry_no_sampling_params():
     recorded = yaml.safe_load((CASSETTES / "run_to_target.yaml").read_text())["interactions"]
     bodies = [json.loads(i["request"]["body"]) for i in recorded]
-    for body in bodies:
+    for n, body in enumerate(bodies):
         assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
         assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
         assert not {"temperature", "top_p", "top_k", "tool_choice"} & set(body)
         assert body["messages"][-1]["role"] == "user"  # no assistant prefill
-        assert "reach 50% on the gold set" in body["system"][0]["text"]
+        assert body["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+        marks = sum("cache_control" in b for m in body["messages"] for b in m["content"])
+        assert marks == min(2, n + 1)  # the newest two user messages: 4 breakpoints in all
+        assert problems(body, {}, 1_000_000) is None
+    # The system prompt is the same bytes every turn (it is cached); what changes is in the conversation.
+    assert len({json.dumps(b["system"]) for b in bodies}) == 1
+    assert "reach 50% on the gold set" in bodies[0]["system"][0]["text"]
+    assert "# Project state" in bodies[0]["messages"][0]["content"][1]["text"]
+    # Thinking blocks go back unchanged.
+    assert bodies[1]["messages"][1]["content"][0]["type"] == "thinking"
     refused = bodies[3]["messages"][-1]["content"][0]
     assert refused["is_error"] is True and "eval.scorer: unknown key" in refused["content"]
-    sent_back = bodies[5]["messages"][-2]["content"][0]
-    assert sent_back == {"type": "thinking", "thinking": "Above target; promote then commit.",
-                         "signature": "c2lnLWZha2U="}
-    text = (CASSETTES / "run_to_target.yaml").read_text()
-    assert "sk-ant" not in text and "dummy-key" not in text and "authorization" not in text.lower()

@@ -75,10 +75,16 @@ def test_generate_counts_rejections_and_cost(project, monkeypatch):
 def test_generate_prompt_carries_background_and_no_gold():
     recorded = yaml.safe_load((CASSETTES / "generate.yaml").read_text())["interactions"]
     bodies = [json.loads(i["request"]["body"]) for i in recorded]
-    prompt = bodies[0]["messages"][0]["content"]
-    assert "Route home requests to lights_on" in prompt and "existing question one" in prompt
-    assert "kitchen lights before I go to bed" not in prompt and "zebra" not in prompt
-    assert bodies[0]["output_config"]["format"]["type"] == "json_schema"
+    stable, batch = bodies[0]["messages"][0]["content"]
+    # The stable part (instructions, BACKGROUND.md, mission, system prompt) sits behind a cache
+    # breakpoint, identical in every request; the per-batch part (anchors, count, focus) after it.
+    assert stable["cache_control"] == {"type": "ephemeral"} and "cache_control" not in batch
+    assert "Route home requests to lights_on" in stable["text"] and "existing question one" in batch["text"]
+    assert all(b["messages"][0]["content"][0] == stable for b in bodies)
+    for text in (stable["text"], batch["text"]):
+        assert "kitchen lights before I go to bed" not in text and "zebra" not in text
+    assert bodies[0]["output_config"] == {"format": {"type": "json_schema", "schema": bodies[0]["output_config"][
+        "format"]["schema"]}, "effort": "low"}  # llm.datagen_effort: thinking must not eat the answer
     assert not any(k in bodies[0] for k in ("temperature", "top_p", "top_k"))
     assert [i["response"]["status"]["code"] for i in recorded] == [200, 200, 529, 200]
 
@@ -102,7 +108,8 @@ def test_augment_targets_categories_without_gold_text(project, monkeypatch):
     config_io.patch_file(project.config_path, {"flywheel": {"augment_per_failure": 2}})
     project.reload()
     with llm_cassette(__file__, "augment", AUGMENT, monkeypatch):
-        reports = augment(project, iteration=4)
+        reports, stopped = augment(project, iteration=4)
+    assert not stopped
     assert [r.kept for _, r in reports] == [2, 2]
     assert "'lights_on'" in reports[0][0] and "'lights_off' instead" in reports[0][0]
     rows = load_examples(project.canonical_path)[1:]

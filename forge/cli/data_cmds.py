@@ -73,7 +73,7 @@ def augment_cmd(project_dir, n):
 
     project = _open_with_source(project_dir)
     with _progress("augmenting", None) as advance:
-        reports = augment(project, n, progress=advance)
+        reports, _ = augment(project, n, progress=advance)
     for focus, report in reports:
         click.echo(f"category: {focus}")
         _print_report(report)
