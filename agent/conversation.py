@@ -19,6 +19,8 @@ import copy
 import json
 
 CLIP = 200
+DROPPED_NOTE = ("(Earlier turns of this run were dropped to keep the context small. The project state in the "
+                "latest messages and AGENT_CONTEXT.md carry what they established.)")
 # (turns kept whole, shrunk turns kept) from gentle to hardest; the first that fits is used.
 STEPS = [(6, 40), (4, 20), (2, 8), (1, 0)]
 TARGET_FRACTION = 0.6          # a compaction aims at this fraction of the context budget
@@ -105,12 +107,10 @@ def compact(messages: list[dict], keep_whole: int, keep_shrunk: int) -> list[dic
     older = [s for s in starts if s < whole_from]
     keep_from = older[max(0, len(older) - keep_shrunk)] if keep_shrunk and older else whole_from
     kickoff = copy.deepcopy(messages[0])
-    dropped = len([s for s in starts if s < keep_from])
     blocks = _kickoff_blocks(kickoff["content"])
-    if dropped:
-        blocks.append({"type": "text", "text": f"(Earlier turns of this run were dropped to keep the context "
-                                               f"small: {dropped} or more. The project state in the latest "
-                                               "message and AGENT_CONTEXT.md carry what they established.)"})
+    had_note = len(blocks) < len(kickoff["content"]) if isinstance(kickoff["content"], list) else False
+    if had_note or any(s < keep_from for s in starts):
+        blocks.append({"type": "text", "text": DROPPED_NOTE})
     kickoff["content"] = blocks
     kept = [shrink(m) for m in messages[keep_from:whole_from]] + copy.deepcopy(messages[whole_from:])
     return [kickoff, *kept]

@@ -50,6 +50,7 @@ class ClaudePlanner:
         self.client, self.ledger = make_client(self.cfg), Ledger.for_project(project, prices)
 
     def next(self, system: str, tools: list[dict], messages: list[dict], timeout: float | None = None) -> Reply:
+        """The model's reply; `timeout`: seconds left in the run's time budget (None: no limit)."""
         import time
 
         import anthropic
@@ -57,13 +58,18 @@ class ClaudePlanner:
         from forge.llm_client import output_config, retrying, usage_dict
 
         system_blocks, cached_tools = prefix_with_cache(system, tools)
-        timeout = min(t for t in (self.cfg.llm.timeout_s, timeout) if t is not None)
+        # `timeout` is what is left of the run's time budget: no attempt, retry or backoff outlives it.
+        deadline = None if timeout is None else time.monotonic() + timeout
         extra = {"output_config": output_config(self.cfg.llm.planner_effort)} if self.cfg.llm.planner_effort else {}
-        try:
-            msg = retrying(lambda: self.client.messages.create(
+
+        def create():
+            left = None if deadline is None else max(0.1, deadline - time.monotonic())
+            return self.client.messages.create(
                 model=self.model, max_tokens=self.cfg.agent.max_tokens, system=system_blocks, tools=cached_tools,
-                messages=with_cache_breakpoints(messages), timeout=timeout, **extra),
-                self.cfg.llm.max_retries, deadline=time.monotonic() + timeout)
+                messages=with_cache_breakpoints(messages), timeout=min(self.cfg.llm.timeout_s, left or float("inf")),
+                **extra)
+        try:
+            msg = retrying(create, self.cfg.llm.max_retries, deadline=deadline)
         except anthropic.BadRequestError as exc:
             if "prompt is too long" in str(exc) or "context window" in str(exc):
                 raise ContextOverflow(str(exc).splitlines()[0][:300]) from None
