@@ -25,7 +25,7 @@ def _age_seconds(timestamp: str | None) -> float | None:
 def collect(project: Project) -> dict:
     cfg = project.config
     best = records.best(project)
-    last = project.read_state("eval_results.json")
+    last = project.read_state(records.RESULTS)
     beat = project.read_state(records.HEARTBEAT)
     spend = project.read_state(SPEND_FILE)
     experiments = records.experiments(project)

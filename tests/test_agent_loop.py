@@ -201,6 +201,16 @@ def test_heuristic_full_run_reaches_target_and_replays(project, tmp_path, cli):
                  "flywheel.log"):
         assert (project.output / name).exists(), name
     assert (project.root / "AGENT_CONTEXT.md").read_text().startswith("# Agent context")
+    # The heuristic keeps PLAN.md: after every iteration short of the target, the plan for the next one.
+    events = events_of(transcript)
+    plans = [e for e in events if e["event"] == "tool_call" and e["name"] == "update_plan"]
+    assert len(plans) == len(rows) - 1 >= 1
+    for n, plan in enumerate(plans, start=2):
+        assert f"## Iteration {n}" in plan["input"]["plan"] and "failure categories" in plan["input"]["plan"]
+    assert (project.root / "PLAN.md").read_text() == plans[-1]["input"]["plan"]
+    # augment asks for augment_per_failure examples per failure category (one definition of category).
+    augments = [e for e in events if e["event"] == "tool_call" and e["name"] == "augment"]
+    assert all(a["input"]["n"] % project.config.flywheel.augment_per_failure == 0 for a in augments)
     shown = cli("agent", "log", "-p", project.root).output
     assert "-> train(" in shown and "run completed: the planner finished" in shown
     # Replay the recorded decisions on an untouched copy: same results.
