@@ -81,12 +81,12 @@ def generate_with_batches(project: Project, n: int, *, batch_size: int = 50, ech
     echo(f"batch: {batch_id} ({len(requests)} requests)")
     deadline, cancelled = time.monotonic() + 60 * cfg.llm.batch_deadline_minutes, False
     while batch.processing_status != "ended":
+        time.sleep(poll_seconds())
         if not cancelled and time.monotonic() >= deadline:
             echo(f"batch: not ended after {cfg.llm.batch_deadline_minutes:g} min (llm.batch_deadline_minutes): "
                  "cancelling; finished requests are still used")
             retrying(lambda: client.messages.batches.cancel(batch_id), cfg.llm.max_retries)
             cancelled = True
-        time.sleep(poll_seconds())
         batch = retrying(lambda: client.messages.batches.retrieve(batch_id), cfg.llm.max_retries)
         c = batch.request_counts
         echo(f"batch: {batch.processing_status} processing={c.processing} succeeded={c.succeeded} errored={c.errored}")

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import threading
+import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -81,7 +82,8 @@ def overloaded() -> dict:
 
 
 class FakeAnthropic:
-    """Answers requests with canned responses, in order; `{base}` in a body becomes its own URL."""
+    """Answers requests with canned responses, in order; `{base}` in a body becomes its own URL and
+    `{now}` the current time."""
 
     def __init__(self, responses: list[dict]):
         from strict_anthropic import CacheAccount
@@ -89,6 +91,7 @@ class FakeAnthropic:
         queue = list(responses)
         outer = self
         self.cache = CacheAccount()
+        self.paths: list[str] = []  # "POST /v1/messages/batches", ... in the order they came
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self):
@@ -103,7 +106,10 @@ class FakeAnthropic:
                     body = {**body, "usage": {"input_tokens": u["input_tokens"], "output_tokens": 50,
                                               "cache_creation_input_tokens": u["cache_creation_input_tokens"],
                                               "cache_read_input_tokens": u["cache_read_input_tokens"]}}
-                raw = (body if isinstance(body, str) else json.dumps(body)).replace("{base}", outer.url).encode()
+                outer.paths.append(f"{self.command} {self.path.split('?')[0]}")
+                now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                raw = (body if isinstance(body, str) else json.dumps(body)).replace("{base}", outer.url) \
+                    .replace("{now}", now).encode()
                 self.send_response(spec["status"])
                 self.send_header("content-type", spec.get("content_type", "application/json"))
                 self.send_header("request-id", "req_fake")
