@@ -175,6 +175,7 @@ class StrictAnthropic:
         for b in after:
             if b.get("type") == "tool_use":
                 self.sent_thinking[b["id"]] = thinking
+        usage["output_tokens"] = tokens(content)
         stop = "tool_use" if any(b.get("type") == "tool_use" for b in after) else "end_turn"
         return 200, {"id": f"msg_standin_{n:05d}", "type": "message", "role": "assistant", "model": self.model,
                      "content": content, "stop_reason": stop, "stop_sequence": None,
@@ -184,3 +185,22 @@ class StrictAnthropic:
 
     def stop(self):
         self.server.shutdown()
+
+
+ROUND = [("train", lambda r: {"hypothesis": f"round {r}: retrain on the grown training set", "epochs": 2}),
+         ("eval", lambda r: {}), ("show_failures", lambda r: {"limit": 20}), ("promote", lambda r: {}),
+         ("augment", lambda r: {"n": 4}), ("commit", lambda r: {}),
+         ("update_plan", lambda r: {"plan": f"# Plan after round {r}\n" + "- try more targeted data\n" * 40})]
+
+
+def rounds_policy(rounds: int):
+    """The stand-in's planner: `rounds` rounds of train, eval, show_failures, promote, augment, commit,
+    update_plan, then a summary."""
+    def policy(n: int, body: dict) -> list[dict]:
+        r, step = divmod(n - 1, len(ROUND))
+        if r >= rounds:
+            return [{"type": "text", "text": f"Done after {rounds} rounds."}]
+        name, make = ROUND[step]
+        return [{"type": "text", "text": f"Round {r + 1}: {name}."},
+                {"type": "tool_use", "id": f"toolu_standin_{n:05d}", "name": name, "input": make(r + 1)}]
+    return policy

@@ -6,13 +6,13 @@ from __future__ import annotations
 import copy
 
 import pytest
+from test_datagen import BATCH, _batch
 
 from forge import config as config_io
 from forge.batch_api import generate_with_batches
 from forge.project import Project
 
 from llm_cassettes import FakeAnthropic
-from test_datagen import BATCH, _batch
 
 
 @pytest.fixture

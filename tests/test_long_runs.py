@@ -17,25 +17,7 @@ from forge.errors import ForgeError
 from forge.project import Project
 
 from engine_fixtures import make_agent_project
-from strict_anthropic import StrictAnthropic, sign
-
-ROUND = [("train", lambda r: {"hypothesis": f"round {r}: retrain on the grown training set", "epochs": 2}),
-         ("eval", lambda r: {}), ("show_failures", lambda r: {"limit": 20}), ("promote", lambda r: {}),
-         ("augment", lambda r: {"n": 4}), ("commit", lambda r: {}),
-         ("update_plan", lambda r: {"plan": f"# Plan after round {r}\n" + "- try more targeted data\n" * 40})]
-
-
-def rounds_policy(rounds: int):
-    """The stand-in's planner: `rounds` rounds of train, eval, show_failures, promote, augment, commit,
-    update_plan, then a summary."""
-    def policy(n: int, body: dict) -> list[dict]:
-        r, step = divmod(n - 1, len(ROUND))
-        if r >= rounds:
-            return [{"type": "text", "text": f"Done after {rounds} rounds."}]
-        name, make = ROUND[step]
-        return [{"type": "text", "text": f"Round {r + 1}: {name}."},
-                {"type": "tool_use", "id": f"toolu_standin_{n:05d}", "name": name, "input": make(r + 1)}]
-    return policy
+from strict_anthropic import ROUND, StrictAnthropic, rounds_policy, sign
 
 
 @pytest.fixture
