@@ -19,7 +19,7 @@ from forge.agent.budgets import LIMITS, Budgets
 from forge.agent.guards import Guard, Verdict, execute, finish_call
 from forge.agent.loop import Outcome, Run, project_state, run_loop
 from forge.agent.planners import ClaudePlanner, HeuristicPlanner, ReplayPlanner
-from forge.agent.transcript import Transcript, find_run, new_run_id, read_events, runs_dir
+from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, runs_dir
 from forge.errors import ForgeError
 from forge.llm_client import has_credentials
 from forge.tools import registry
@@ -163,6 +163,8 @@ def _finish_pending(run: Run, pending: list[dict]) -> None:
 def resume(project, run_id: str | None, planner, overrides: dict | None = None, echo=print) -> tuple[Outcome, Transcript]:
     """Continue a stopped or killed run with its own budgets (a non-None override wins)."""
     path = find_run(project, run_id)
+    if path.parent.name.startswith(MANUAL):
+        raise ForgeError(f"{path.parent.name}: a manual tool session, not a planner run (see `forge tool session`)")
     events = read_events(path)
     if not events or events[0]["event"] != "run_start":
         raise ForgeError(f"{path}: not a transcript (no run_start)")

@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import vcr
+
+from local_http import JsonHandler, start
 
 API = "https://api.anthropic.com"
 SCRUBBED = ("request-id", "anthropic-organization-id", "cf-ray", "set-cookie", "x-request-id", "server")
@@ -39,8 +39,10 @@ def _scrub(response):
     return response
 
 
-# Tool results that differ run to run by nature: git commit ids and ages ("3s ago").
-VOLATILE = [(re.compile(r"\b(committed) [0-9a-f]{8}\b"), r"\1 <sha>"), (re.compile(r"\b\d+[smhd] ago\b"), "<age> ago")]
+# Tool results that differ run to run by nature: git commit ids, ages ("3s ago"), training
+# losses (last digits move with the CPU's kernels).
+VOLATILE = [(re.compile(r"\b(committed) [0-9a-f]{8}\b"), r"\1 <sha>"), (re.compile(r"\b\d+[smhd] ago\b"), "<age> ago"),
+            (re.compile(r"\bloss [0-9.]+ -> [0-9.]+"), "loss <a> -> <b>")]
 
 
 def _json_body(r1, r2) -> None:
@@ -93,10 +95,9 @@ class FakeAnthropic:
         self.cache = CacheAccount()
         self.paths: list[str] = []  # "POST /v1/messages/batches", ... in the order they came
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def _answer(self):
-                length = int(self.headers.get("content-length") or 0)
-                request = self.rfile.read(length)
+                request = self.read_body()
                 spec = queue.pop(0) if queue else {"status": 500, "body": {"type": "error", "error": {
                     "type": "api_error", "message": "fake server: no canned response left"}}}
                 body = spec["body"]
@@ -109,25 +110,14 @@ class FakeAnthropic:
                 outer.paths.append(f"{self.command} {self.path.split('?')[0]}")
                 now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                 raw = (body if isinstance(body, str) else json.dumps(body)).replace("{base}", outer.url) \
-                    .replace("{now}", now).encode()
-                self.send_response(spec["status"])
-                self.send_header("content-type", spec.get("content_type", "application/json"))
-                self.send_header("request-id", "req_fake")
-                for k, v in spec.get("headers", {}).items():
-                    self.send_header(k, v)
-                self.send_header("content-length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                    .replace("{now}", now)
+                self.send_json(spec["status"], raw, spec.get("content_type", "application/json"),
+                               {"request-id": "req_fake", **spec.get("headers", {})})
 
             do_POST = do_GET = _answer
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.remaining = queue
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = start(Handler)
 
     def stop(self):
         self.server.shutdown()

@@ -17,7 +17,8 @@ import hmac
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from local_http import JsonHandler, start
 
 KEY = b"stand-in-signing-key"
 MIN_CACHEABLE = 512
@@ -134,30 +135,18 @@ class StrictAnthropic:
         self.cache = CacheAccount()
         outer, hang = self, {"left": hang_first}
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+                body = json.loads(self.read_body())
                 if hang["left"]:
                     wait, hang["left"] = hang["left"], 0.0
                     time.sleep(wait)
                     return
-                status, answer = outer.answer(body, thinking_chars)
-                raw = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                self.send_json(*outer.answer(body, thinking_chars))
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = start(Handler)
 
     def answer(self, body: dict, thinking_chars: int) -> tuple[int, dict]:
         self.requests.append(body)

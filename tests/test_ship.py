@@ -126,15 +126,14 @@ class FakeHub:
     """Enough of the Hub's HTTP API for create_repo + create_commit (all files as regular uploads)."""
 
     def __init__(self):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from local_http import JsonHandler, start
 
         self.requests: list[tuple[str, str, bytes]] = []
         hub = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                body = self.read_body()
                 hub.requests.append(("POST", self.path, body))
                 if self.path == "/api/repos/create":
                     out = {"url": f"{hub.url}/me/routing", "name": "me/routing", "id": "fake"}
@@ -151,19 +150,9 @@ class FakeHub:
                     self.send_response(404)
                     self.end_headers()
                     return
-                raw = json.dumps(out).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                self.send_json(200, out)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = start(Handler)
 
 
 def test_push_uploads_adapter_and_card(project, cli):

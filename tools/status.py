@@ -14,7 +14,7 @@ def run(ctx: ToolContext) -> ToolResult:
     if data["run"]["budgets"]:
         b = data["run"]["budgets"]
         text += (f"\nBudgets:     iterations {b['iterations']}/{b['max_iterations'] or '-'}, "
-                 f"tool calls {b['tool_calls']}/{b['max_tool_calls'] or '-'}, minutes {b['minutes']}/"
+                 f"tool calls {b['tool_calls']}/{b['max_tool_calls'] or '-'}, minutes {b['minutes']:.0f}/"
                  f"{b['max_minutes'] or '-'}, USD {b['cost_usd']}/{b['max_cost_usd'] or '-'}, "
                  f"new examples {b['new_examples']}/{b['max_new_examples'] or '-'}")
     return ToolResult(text, data)
