@@ -10,7 +10,9 @@ deterministic and idempotent and keeps every tool_use next to its tool_result.
 
 Cache: the static system prompt and the tools form one cached prefix; a breakpoint on the
 newest user message (and one on the message before it) lets each request read the one
-before. Between compactions the prefix only grows, so the cache keeps paying.
+before. Between compactions the prefix only grows, so the cache keeps paying. What changes
+between iterations (AGENT_CONTEXT.md, PLAN.md, budgets used) is `project_state`, sent in the
+conversation at the start of each iteration, never in the system prompt.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from __future__ import annotations
 import copy
 import json
 
+from forge import records
+
 CLIP = 200
+STATE_CHARS = 3000          # of PLAN.md in the project state
 DROPPED_NOTE = ("(Earlier turns of this run were dropped to keep the context small. The project state in the "
                 "latest messages and AGENT_CONTEXT.md carry what they established.)")
 # (turns kept whole, shrunk turns kept) from gentle to hardest; the first that fits is used.
@@ -153,3 +158,15 @@ def drop_thinking(messages: list[dict]) -> list[dict]:
             m = {"role": "assistant", "content": blocks or [{"type": "text", "text": "(thinking omitted)"}]}
         out.append(m)
     return out
+
+
+def project_state(project, budgets, state) -> str:
+    """What changes between iterations, sent in the conversation (never in the cached system prompt)."""
+    b = budgets.snapshot(state)
+    return (f"# Project state (iteration {state.iteration} closed)\n\n"
+            f"Budgets used: iterations {b['iterations']}/{b['max_iterations'] or '-'}, tool calls "
+            f"{b['tool_calls']}/{b['max_tool_calls'] or '-'}, USD {b['cost_usd']:.4f}/{b['max_cost_usd'] or '-'}, "
+            f"new examples {b['new_examples']}/{b['max_new_examples'] or '-'} (time: see `status`)\n\n"
+            f"## AGENT_CONTEXT.md\n{records.read_context_file(project, records.CONTEXT_FILE, records.CONTEXT_CHARS)}\n\n"
+            f"## PLAN.md (keep it current with update_plan)\n"
+            f"{records.read_context_file(project, records.PLAN_FILE, STATE_CHARS)}\n")

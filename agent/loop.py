@@ -16,7 +16,6 @@ from forge.agent.planners import ContextOverflow, Reply
 
 CUT_OFF = "Your reply was cut off by max_tokens before the tool call was complete; call it again, more briefly."
 CLOSES_ITERATION = "commit"
-STATE_CHARS = 3000
 
 
 class RunEnded(Exception):
@@ -64,18 +63,6 @@ class Run:
         else:
             self.messages.append({"role": "user", "content": content})
         self.transcript.write("user_message", turn=self.turn, content=content, append=append)
-
-
-def project_state(project, budgets, state) -> str:
-    """What changes between iterations, sent in the conversation (never in the cached system prompt)."""
-    b = budgets.snapshot(state)
-    return (f"# Project state (iteration {state.iteration} closed)\n\n"
-            f"Budgets used: iterations {b['iterations']}/{b['max_iterations'] or '-'}, tool calls "
-            f"{b['tool_calls']}/{b['max_tool_calls'] or '-'}, USD {b['cost_usd']:.4f}/{b['max_cost_usd'] or '-'}, "
-            f"new examples {b['new_examples']}/{b['max_new_examples'] or '-'} (time: see `status`)\n\n"
-            f"## AGENT_CONTEXT.md\n{records.read_context_file(project, records.CONTEXT_FILE, records.CONTEXT_CHARS)}\n\n"
-            f"## PLAN.md (keep it current with update_plan)\n"
-            f"{records.read_context_file(project, records.PLAN_FILE, STATE_CHARS)}\n")
 
 
 # -- steps ----------------------------------------------------------------------------------------
@@ -150,7 +137,8 @@ def on_tool_use(run: Run, reply: Reply) -> None:
     run.messages.append({"role": "user", "content": results})
     run.transcript.write("budget", **run.budgets.snapshot(run.state))
     if CLOSES_ITERATION in names:  # the next iteration's first message carries the project state
-        run.say([{"type": "text", "text": project_state(run.project, run.budgets, run.state)}], append=True)
+        run.say([{"type": "text", "text": conversation.project_state(run.project, run.budgets, run.state)}],
+                append=True)
     records.heartbeat(run.project, "running", run.state.iteration, run.state.accuracy, run_id=run.transcript.run_id)
 
 

@@ -17,7 +17,7 @@ from forge import prompts, records
 from forge.agent import conversation
 from forge.agent.budgets import LIMITS, Budgets
 from forge.agent.guards import Guard, Verdict, execute, finish_call
-from forge.agent.loop import Outcome, Run, project_state, run_loop
+from forge.agent.loop import Outcome, Run, run_loop
 from forge.agent.planners import ClaudePlanner, HeuristicPlanner, ReplayPlanner
 from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, runs_dir
 from forge.errors import ForgeError
@@ -63,7 +63,7 @@ def start(project, goal: str, planner, budgets: Budgets, echo=print) -> tuple[Ou
     transcript = Transcript(runs_dir(project) / new_run_id() / "transcript.jsonl")
     state, system = RunState(), planner_system_prompt(project, goal)
     first = [{"type": "text", "text": kickoff(goal)},
-             {"type": "text", "text": project_state(project, budgets, state)}]
+             {"type": "text", "text": conversation.project_state(project, budgets, state)}]
     transcript.write("run_start", goal=goal, planner=planner.name, model=getattr(planner, "model", planner.name),
                      kickoff=first, system=system, budgets=budgets.snapshot(state), pid=os.getpid(),
                      host=socket.gethostname(), config=dataclasses.asdict(project.config))
