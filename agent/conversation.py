@@ -163,7 +163,8 @@ def drop_thinking(messages: list[dict]) -> list[dict]:
 def project_state(project, budgets, state) -> str:
     """What changes between iterations, sent in the conversation (never in the cached system prompt)."""
     b = budgets.snapshot(state)
-    return (f"# Project state (iteration {state.iteration} closed)\n\n"
+    when = f"iteration {state.iteration} closed" if state.iteration else "start of the run"
+    return (f"# Project state ({when})\n\n"
             f"Budgets used: iterations {b['iterations']}/{b['max_iterations'] or '-'}, tool calls "
             f"{b['tool_calls']}/{b['max_tool_calls'] or '-'}, USD {b['cost_usd']:.4f}/{b['max_cost_usd'] or '-'}, "
             f"new examples {b['new_examples']}/{b['max_new_examples'] or '-'} (time: see `status`)\n\n"
