@@ -9,11 +9,10 @@ rules, the gold guard) and its provenance becomes audit-fix (the original source
 from __future__ import annotations
 
 import json
-import shutil
-import time
 from dataclasses import dataclass
 
 from forge import prompts_io
+from forge.cleaning import backup
 from forge.datagen import answer_problem
 from forge.datasets import assistant_text, example_problem, load_examples, rewrite_examples, stamp, user_text
 from forge.errors import ForgeError
@@ -104,8 +103,6 @@ def apply_fixes(project: Project, examples: list[dict], findings: list[Finding],
         f.fixed = "fixed"
         count += 1
     if count:
-        backup = project.output / "backups" / f"canonical-{time.strftime('%Y%m%dT%H%M%S')}.jsonl"
-        backup.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(project.canonical_path, backup)
+        backup(project)
         rewrite_examples(project.canonical_path, fixed)
     return count

@@ -1,7 +1,9 @@
-"""`forge clean` and `forge import`: remove generated examples by provenance; bring files in."""
+"""`forge clean` and `forge import`: remove generated examples by provenance or gold overlap; bring files in."""
 
 from __future__ import annotations
 
+import shutil
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -9,6 +11,7 @@ from forge.datasets import (
     AppendResult,
     append_examples,
     load_examples,
+    load_numbered,
     normalize,
     provenance,
     rewrite_examples,
@@ -42,6 +45,27 @@ def clean(project: Project, keep_seed_only: bool = False) -> Counter:
     if removed:
         rewrite_examples(path, kept)
     return removed
+
+
+def backup(project: Project) -> Path:
+    """A copy of the training set in output/backups/, taken before it is rewritten."""
+    dest = project.output / "backups" / f"canonical-{time.strftime('%Y%m%dT%H%M%S')}.jsonl"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(project.canonical_path, dest)
+    return dest
+
+
+def remove_gold_overlap(project: Project) -> tuple[list[str], Path | None]:
+    """Drop training examples that are gold/sealed-like (after a backup): (the pairs removed, the backup)."""
+    path, rel = project.canonical_path, project.rel(project.canonical_path)
+    numbered = load_numbered(path, rel, missing_ok=True)
+    guard = project.gold_guard()
+    found = guard.overlaps(numbered, rel)
+    if not found:
+        return [], None
+    saved = backup(project)
+    rewrite_examples(path, [e for _, e in numbered if not guard.is_gold_like(user_text(e))])
+    return found, saved
 
 
 def import_file(project: Project, src: Path, source: str) -> AppendResult:

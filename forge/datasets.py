@@ -67,6 +67,11 @@ def normalize(text: str) -> str:
 
 def load_examples(path: Path, display: str | None = None, *, missing_ok: bool = False) -> list[dict]:
     """Every example in a JSONL file, or DatasetError naming file:line and the problem."""
+    return [e for _, e in load_numbered(path, display, missing_ok=missing_ok)]
+
+
+def load_numbered(path: Path, display: str | None = None, *, missing_ok: bool = False) -> list[tuple[int, dict]]:
+    """(line number, example) for every example in a JSONL file (errors as load_examples)."""
     display = display or str(path)
     path = Path(path)
     if not path.exists():
@@ -92,7 +97,7 @@ def load_examples(path: Path, display: str | None = None, *, missing_ok: bool = 
         problem = example_problem(obj)
         if problem:
             raise DatasetError(f"{display}:{n}: {problem}")
-        examples.append(obj)
+        examples.append((n, obj))
     return examples
 
 

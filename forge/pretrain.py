@@ -31,21 +31,32 @@ SUFFIXES = (".txt", ".md", ".jsonl")
 
 
 def read_corpus(project: Project) -> tuple[list[str], list[str]]:
-    """(texts, relative file names) of the corpus directory."""
+    """(texts, relative file names) of the corpus directory; a line holding a gold/sealed input is refused."""
     rel = project.config.pretrain.corpus
     root = project.path(rel)
     if not root.is_dir():
         raise ForgeError(f"pretrain.corpus {rel}: no such directory")
-    texts, names = [], []
+    texts, names, guard = [], [], project.gold_guard()
+
+    def checked(where: str, text: str) -> str:
+        hit = guard.contained(text)
+        if hit:
+            raise ForgeError(f"{where}: contains a gold/sealed input ({hit}); pretraining on it would leak the "
+                             "eval set into the base")
+        return text
+
     for f in sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and p.is_file()):
         name = project.rel(f)
         if f.suffix == ".jsonl":
             for n, obj in read_jsonl(f, name):
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                     raise ForgeError(f"{name}:{n}: expected {{\"text\": \"...\"}}")
-                texts.append(obj["text"])
+                texts.append(checked(f"{name}:{n}", obj["text"]))
         else:
-            texts.append(f.read_text(encoding="utf-8"))
+            text = f.read_text(encoding="utf-8")
+            for n, line in enumerate(text.splitlines(), start=1):
+                checked(f"{name}:{n}", line)
+            texts.append(text)
         names.append(name)
     texts = [t for t in texts if t.strip()]
     if not texts:

@@ -2,8 +2,10 @@
 
 Preconditions (the agent relies on them): the current output/adapter was evaluated (the eval's
 weight hash matches), on the current gold file, and its accuracy is strictly above the best so
-far. The promotion records a paired exact McNemar test against the previous best on the same
-gold examples, so a gain of one or two examples can be read as the noise it may be.
+far, measured on the same gold set. A best measured on another gold set is no yardstick: the
+promotion is refused until a person accepts the change (`--accept-gold-change`), which starts
+a new baseline. The promotion records a paired exact McNemar test against the previous best on
+the same gold examples, so a gain of one or two examples can be read as the noise it may be.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from forge.datasets import file_hash
 from forge.errors import ForgeError
 from forge.eval_runner import model_hash
 from forge.project import Project
-from forge.records import BEST, RESULTS, next_iteration
+from forge.records import BEST, RESULTS, crosses_gold_change, next_iteration
 from forge.stats import paired_comparison
 from forge.training import ADAPTER_DIR
 
@@ -25,7 +27,7 @@ class PromotionRefused(ForgeError):
     """A precondition of promotion does not hold."""
 
 
-def check(project: Project) -> dict:
+def check(project: Project, accept_gold_change: bool = False) -> dict:
     """The eval results that would be promoted, or PromotionRefused saying why not."""
     adapter = project.output / ADAPTER_DIR
     if not adapter.exists():
@@ -36,15 +38,23 @@ def check(project: Project) -> dict:
     if results.get("gold", {}).get("hash") != file_hash(project.gold_path):
         raise PromotionRefused("the gold set changed since the last eval (run `forge eval` again)")
     best = project.read_state(BEST)
+    if crosses_gold_change(best, results["gold"]["hash"]):
+        if accept_gold_change:
+            return results
+        raise PromotionRefused(
+            f"the comparison crosses a gold change: the best so far ({best['accuracy']:.1%}, iter "
+            f"{best.get('iteration')}) was measured on another gold set (hash {best['gold_hash']}, now "
+            f"{results['gold']['hash']}). A person can start a new baseline: `forge promote --accept-gold-change`")
     if best and results["accuracy"] <= best["accuracy"]:
         raise PromotionRefused(f"accuracy {results['accuracy']:.1%} is not above the best so far "
                                f"{best['accuracy']:.1%} (iter {best.get('iteration')})")
     return results
 
 
-def promote(project: Project, iteration: int | None = None) -> dict:
-    results = check(project)
+def promote(project: Project, iteration: int | None = None, accept_gold_change: bool = False) -> dict:
+    results = check(project, accept_gold_change)
     best = project.read_state(BEST)
+    new_baseline = crosses_gold_change(best, results["gold"]["hash"])
     if iteration is None:
         iteration = next_iteration(project) - 1
     name = f"best_adapter_{results['accuracy']:.3f}"
@@ -59,10 +69,13 @@ def promote(project: Project, iteration: int | None = None) -> dict:
         "total": results["total"], "iteration": iteration, "path": project.rel(dest),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "eval_id": results["eval_id"],
         "model_hash": results["model"]["hash"], "per_cmd": results["per_cmd"],
+        "gold_hash": results["gold"]["hash"], "sealed_hash": (results.get("sealed") or {}).get("hash"),
+        "new_gold_baseline": new_baseline,
         "per_example": results["per_example"],
         "previous": {"accuracy": best["accuracy"], "iteration": best.get("iteration"), "path": best.get("path")}
         if best else None,
-        "vs_previous": paired_comparison(best.get("per_example", {}), results["per_example"]) if best else None,
+        "vs_previous": paired_comparison(best.get("per_example", {}), results["per_example"])
+        if best and not new_baseline else None,
     }
     write_json_atomic(project.output / BEST, record)
     return record

@@ -112,6 +112,11 @@ def best(project) -> dict | None:
     return project.read_state(BEST)
 
 
+def crosses_gold_change(best: dict | None, gold_hash: str | None) -> bool:
+    """True when the best was measured on a gold set other than `gold_hash` (unknown for old records)."""
+    return bool(best and best.get("gold_hash") and best["gold_hash"] != gold_hash)
+
+
 def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, results: dict) -> dict:
     """One row per iteration (train then eval). Idempotent: an eval redone after a crash adds no second row."""
     from forge.datasets import load_examples
@@ -126,7 +131,8 @@ def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, 
            "ci95": results["ci95"], "correct": results["correct"], "total": results["total"],
            "hypothesis": hypothesis, "config": {"training": vars(cfg.training), "lora": vars(cfg.lora)},
            "train_size": len(load_examples(project.canonical_path, missing_ok=True)),
-           "gold_size": results["total"], "llm_spend_usd": spend.get("total_usd", 0.0),
+           "gold_size": results["total"], "gold_hash": results.get("gold", {}).get("hash"),
+           "sealed_hash": (results.get("sealed") or {}).get("hash"), "llm_spend_usd": spend.get("total_usd", 0.0),
            "eval_wall_s": results["wall_s"], "per_cmd": results["per_cmd"]}
     append_bytes_atomic(project.output / EXPERIMENTS, (json.dumps(row) + "\n").encode())
     return row

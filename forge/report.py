@@ -42,28 +42,51 @@ def _axes(n: int, labels: list, top: float, fmt) -> list[str]:
     return out
 
 
+def gold_segments(rows: list[dict]) -> list[list[int]]:
+    """Row indices grouped by the gold set they were measured on (rows without a hash join their neighbours)."""
+    segments: list[list[int]] = []
+    last = None
+    for i, r in enumerate(rows):
+        h = r.get("gold_hash")
+        if segments and (h is None or last is None or h == last):
+            segments[-1].append(i)
+        else:
+            segments.append([i])
+        last = h or last
+    return segments
+
+
 def accuracy_chart(rows: list[dict], target: float) -> str:
+    """Last and best-so-far accuracy with the 95% band; no line crosses a change of the gold set."""
     n = len(rows)
     labels = [r["iteration"] for r in rows]
     parts = _axes(n, labels, 1.0, lambda v: f"{v:.0%}")
-    band = [(_x(i, n), _y(r["ci95"][1])) for i, r in enumerate(rows)] + \
-           [(_x(i, n), _y(r["ci95"][0])) for i, r in reversed(list(enumerate(rows)))]
-    parts.append('<polygon fill="#4c78a8" fill-opacity="0.15" stroke="none" points="'
-                 + " ".join(f"{x:.1f},{y:.1f}" for x, y in band) + '"/>')
+    segments = gold_segments(rows)
+    for seg in segments:
+        band = [(_x(i, n), _y(rows[i]["ci95"][1])) for i in seg] + [(_x(i, n), _y(rows[i]["ci95"][0]))
+                                                                    for i in reversed(seg)]
+        parts.append('<polygon fill="#4c78a8" fill-opacity="0.15" stroke="none" points="'
+                     + " ".join(f"{x:.1f},{y:.1f}" for x, y in band) + '"/>')
+    for seg in segments[1:]:
+        x = (_x(seg[0] - 1, n) + _x(seg[0], n)) / 2
+        parts.append(f'<line x1="{x:.1f}" y1="{PAD}" x2="{x:.1f}" y2="{H - PAD}" stroke="#b279a2" '
+                     f'stroke-dasharray="3 3"/><text x="{x + 4:.1f}" y="{PAD + 12}" font-size="11" '
+                     f'fill="#b279a2">gold changed</text>')
     ty = _y(target)
     parts.append(f'<line x1="{PAD}" y1="{ty:.1f}" x2="{W - PAD}" y2="{ty:.1f}" stroke="#e45756" '
                  f'stroke-dasharray="6 4"/><text x="{W - PAD}" y="{ty - 6:.1f}" text-anchor="end" font-size="11" '
                  f'fill="#e45756">target {target:.0%}</text>')
-    best, best_pts = 0.0, []
-    for i, r in enumerate(rows):
-        best = max(best, r["accuracy"])
-        best_pts.append((_x(i, n), _y(best)))
-    last_pts = [(_x(i, n), _y(r["accuracy"])) for i, r in enumerate(rows)]
-    # best-so-far dashed on top, so it stays visible where the two lines coincide
-    for pts, color, dash in ((last_pts, "#4c78a8", ""), (best_pts, "#54a24b", 'stroke-dasharray="7 4"')):
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2.5" {dash} points="'
-                     + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
-        parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{color}"/>' for x, y in pts]
+    for seg in segments:
+        best, best_pts = 0.0, []
+        for i in seg:
+            best = max(best, rows[i]["accuracy"])
+            best_pts.append((_x(i, n), _y(best)))
+        last_pts = [(_x(i, n), _y(rows[i]["accuracy"])) for i in seg]
+        # best-so-far dashed on top, so it stays visible where the two lines coincide
+        for pts, color, dash in ((last_pts, "#4c78a8", ""), (best_pts, "#54a24b", 'stroke-dasharray="7 4"')):
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2.5" {dash} points="'
+                         + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
+            parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{color}"/>' for x, y in pts]
     parts.append(f'<text x="{PAD + 8}" y="{PAD - 16}" font-size="12" fill="#4c78a8">● last (95% band)</text>'
                  f'<text x="{PAD + 150}" y="{PAD - 16}" font-size="12" fill="#54a24b">● best so far</text>'
                  f'<text x="{W / 2:.0f}" y="{H - 8}" text-anchor="middle" font-size="11">iteration</text>')
@@ -98,11 +121,19 @@ def build(project: Project) -> str:
     best = records.best(project)
     spend = project.read_state(SPEND_FILE) or {}
     target = project.config.eval.target_accuracy
-    best_so_far, table = 0.0, []
-    for r in rows:
-        best_so_far = max(best_so_far, r["accuracy"])
-        table.append([r["iteration"], f"{r['accuracy']:.1%}", f"{r['ci95'][0]:.1%}–{r['ci95'][1]:.1%}",
-                      f"{best_so_far:.1%}", r["train_size"], f"${r.get('llm_spend_usd', 0):.4f}", r["hypothesis"]])
+    segments, table = gold_segments(rows), []
+    for k, seg in enumerate(segments):
+        best_so_far = 0.0
+        for i in seg:
+            r = rows[i]
+            best_so_far = max(best_so_far, r["accuracy"])
+            mark = "[gold changed] " if k and i == seg[0] else ""
+            table.append([r["iteration"], f"{r['accuracy']:.1%}", f"{r['ci95'][0]:.1%}–{r['ci95'][1]:.1%}",
+                          f"{best_so_far:.1%}", r["train_size"], f"${r.get('llm_spend_usd', 0):.4f}",
+                          mark + r["hypothesis"]])
+    changed = ", ".join(str(rows[seg[0]]["iteration"]) for seg in segments[1:])
+    gold_note = (f"<p>The gold set changed before iteration {changed}: scores on either side measure different "
+                 "tests, so no line or best-so-far runs across.</p>") if changed else ""
     per_cmd = [[c, v["correct"], v["total"], f"{v['correct'] / v['total']:.1%}"]
                for c, v in (best or {}).get("per_cmd", {}).items()]
     headline = (f"best {best['accuracy']:.1%} (iteration {best.get('iteration')}, {best.get('path')})"
@@ -118,7 +149,7 @@ def build(project: Project) -> str:
             f"<h1>forge report: {html.escape(project.config.name)}</h1>"
             f"<p>{html.escape(headline)}; target {target:.1%}; {len(rows)} iterations; LLM spend "
             f"${spend.get('total_usd', 0.0):.4f}. Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>"
-            f"<h2>Gold accuracy per iteration</h2>{accuracy_chart(rows, target)}{noise}"
+            f"<h2>Gold accuracy per iteration</h2>{accuracy_chart(rows, target)}{gold_note}{noise}"
             f"<h2>Per-cmd accuracy of the best adapter</h2>{_table(['cmd', 'correct', 'total', 'accuracy'], per_cmd)}"
             f"<h2>Iterations</h2>{_table(['iter', 'accuracy', '95% CI', 'best so far', 'train size', 'LLM spend', 'hypothesis'], table)}"
             f"<h2>Training data and cost</h2>{data_cost_chart(rows)}</body></html>")

@@ -47,7 +47,18 @@ def collect(project: Project) -> dict:
         "heartbeat": {**beat, "age_seconds": _age_seconds(beat.get("timestamp")),
                       "state": records.heartbeat_state(beat)} if beat else None,
         "llm_spend_usd": spend.get("total_usd") if spend else None,
+        "gold": gold_integrity(project, best),
     }
+
+
+def gold_integrity(project: Project, best: dict | None) -> dict:
+    """Training examples that overlap gold/sealed, and whether gold changed since the best was measured."""
+    from forge.datasets import file_hash, load_numbered
+
+    rel = project.rel(project.canonical_path)
+    overlap = project.gold_guard().overlaps(load_numbered(project.canonical_path, rel, missing_ok=True), rel)
+    return {"overlap": len(overlap), "overlap_first": overlap[:3],
+            "changed_since_best": records.crosses_gold_change(best, file_hash(project.gold_path))}
 
 
 def _pct(x: float) -> str:
@@ -81,4 +92,10 @@ def render(s: dict) -> str:
             ("Target", _pct(s["target_accuracy"])), ("Dataset", dataset),
             ("Iterations", f"{s['iterations']['done']} / {max_iter}"), ("Heartbeat", heartbeat),
             ("LLM spend", spend)]
+    g = s.get("gold") or {}
+    if g.get("overlap"):
+        rows.append(("Gold overlap", f"{g['overlap']} training example(s) overlap gold/sealed "
+                                     f"({', '.join(g['overlap_first'])}): `forge clean --gold-overlap`"))
+    if g.get("changed_since_best"):
+        rows.append(("Gold", "changed since the best was measured: scores before and after are not comparable"))
     return "\n".join(f"{k + ':':<12} {v}" for k, v in rows)

@@ -164,6 +164,7 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     guard = project.gold_guard()
     canonical = project.path(cfg.dataset.canonical)
     guard.check_training_path(canonical, cfg.dataset.canonical)
+    guard.check_training_set(canonical, cfg.dataset.canonical)  # gold added after the data was written
     examples = load_examples(canonical, cfg.dataset.canonical, missing_ok=True)
     if not examples:
         raise ForgeError(f"{cfg.dataset.canonical}: no training examples yet (add some, or `forge generate`)")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from forge.atomic import write_text_atomic
 from forge.records import BACKGROUND_FILE, now
-from forge.tools.tool import Tool, ToolContext, ToolResult, obj, text
+from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj, text
 
 SECTION = "## Learned by the flywheel"
 MAX_CHARS = 1500
 
 
 def run(ctx: ToolContext, knowledge: str) -> ToolResult:
+    why = ctx.project.gold_guard().check_planner_text(knowledge, "knowledge")
+    if why:
+        raise ToolRefused(why)
     path = ctx.project.root / BACKGROUND_FILE
     current = path.read_text(encoding="utf-8") if path.is_file() else ""
     if SECTION not in current:

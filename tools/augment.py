@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from forge.augment import augment
 from forge.datagen import generate
-from forge.tools.tool import RunState, Tool, ToolContext, ToolResult, compact, obj, text
+from forge.tools.tool import RunState, Tool, ToolContext, ToolRefused, ToolResult, compact, obj, text
 
 
 def run(ctx: ToolContext, n: int, focus: str | None = None) -> ToolResult:
     iteration = ctx.state.iteration
+    if focus and (why := ctx.project.gold_guard().check_planner_text(focus, "focus")):
+        raise ToolRefused(why)
     if focus:
         reports, stopped = [(focus, generate(ctx.project, n, focus=focus, source="augment", iteration=iteration))], False
     else:

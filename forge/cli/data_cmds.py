@@ -120,10 +120,19 @@ def audit_cmd(project_dir, fix, min_severity):
 @click.command("clean")
 @project_option
 @click.option("--keep-seed", is_flag=True, help="Keep only the seed file's examples.")
-def clean_cmd(project_dir, keep_seed):
+@click.option("--gold-overlap", is_flag=True,
+              help="Instead: remove only the training examples that overlap the gold/sealed set (backup first).")
+def clean_cmd(project_dir, keep_seed, gold_overlap):
     """Remove generated examples (by provenance), keeping seed and hand-written ones."""
-    from forge.cleaning import clean
+    from forge.cleaning import clean, remove_gold_overlap
 
+    if gold_overlap:
+        project = open_project(project_dir)
+        found, saved = remove_gold_overlap(project)
+        for pair in found:
+            click.echo(f"removed {pair}")
+        click.echo(f"removed_gold_overlap: {len(found)}" + (f" (backup: {project.rel(saved)})" if saved else ""))
+        return
     removed = clean(open_project(project_dir), keep_seed)
     if not removed:
         click.echo("removed: 0")

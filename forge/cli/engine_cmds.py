@@ -66,12 +66,16 @@ def eval_cmd(project_dir, model_dir, batch_size):
 @click.command("promote")
 @project_option
 @click.option("--iteration", type=click.IntRange(0), default=None, help="Iteration number to record.")
-def promote_cmd(project_dir, iteration):
-    """Snapshot the evaluated adapter as the new best (only if strictly better)."""
+@click.option("--accept-gold-change", is_flag=True,
+              help="The gold set changed since the best was measured: promote as a new baseline on the current gold.")
+def promote_cmd(project_dir, iteration, accept_gold_change):
+    """Snapshot the evaluated adapter as the new best (only if strictly better, on the same gold set)."""
     from forge.promotion import promote
 
-    rec = promote(open_project(project_dir), iteration)
+    rec = promote(open_project(project_dir), iteration, accept_gold_change)
     click.echo(f"promoted: {rec['path']} ({rec['accuracy']:.1%})")
+    if rec["new_gold_baseline"]:
+        click.echo(f"new baseline on gold {rec['gold_hash']} (the previous best was measured on another gold set)")
     if rec["vs_previous"]:
         cmp = rec["vs_previous"]
         click.echo(f"vs previous {rec['previous']['accuracy']:.1%}: +{cmp['only_new_correct']} / "

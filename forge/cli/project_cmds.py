@@ -71,10 +71,12 @@ def config_check(project_dir):
     project = open_project(project_dir)
     paths = [project.seed_path, project.canonical_path, project.gold_path, project.sealed_path]
     counts = {project.rel(p): len(load_examples(p, project.rel(p), missing_ok=True)) for p in paths if p}
-    project.gold_guard().check_training_path(project.canonical_path, project.rel(project.canonical_path))
+    guard, canonical = project.gold_guard(), project.rel(project.canonical_path)
+    guard.check_training_path(project.canonical_path, canonical)
     click.echo("forge.yaml: ok")
     for rel, n in counts.items():
         click.echo(f"{rel}: ok ({n} examples)")
+    guard.check_training_set(project.canonical_path, canonical)  # gold/sealed overlap fails the check
 
 
 @click.command("report")
