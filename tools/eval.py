@@ -30,6 +30,8 @@ def run(ctx: ToolContext) -> ToolResult:
         data["sealed"] = {"accuracy": s["accuracy"], "correct": s["correct"], "total": s["total"], "ci95": s["ci95"]}
     lo, hi = res["ci95"]
     best_text = f"{best['accuracy']:.1%}" if best else "none"
+    if records.crosses_gold_change(best, res["gold"]["hash"]):
+        best_text += " (measured on another gold set: not comparable; a person must accept the gold change)"
     per_cmd = ", ".join(f"{c} {v['correct']}/{v['total']}" for c, v in res["per_cmd"].items())
     content = (f"accuracy {res['accuracy']:.1%} ({res['correct']}/{res['total']}, 95% CI {lo:.1%}-{hi:.1%}); "
                f"best so far {best_text}; "
