@@ -123,12 +123,18 @@ def pretrain(project: Project, epochs: int | None = None, echo=print) -> dict:
         output_dir=str(project.output / ".pretrainer"), num_train_epochs=n_epochs, per_device_train_batch_size=p.batch_size,
         learning_rate=p.learning_rate, lr_scheduler_type="cosine",
         warmup_steps=math.ceil(0.05 * math.ceil(len(blocks) / p.batch_size) * n_epochs), weight_decay=0.0,
-        logging_strategy="epoch", save_strategy="no", report_to="none", use_cpu=runtime.device == "cpu",
-        seed=cfg.training.seed)
+        logging_strategy="steps", logging_steps=1, disable_tqdm=True, save_strategy="no", report_to="none",
+        use_cpu=runtime.device == "cpu", seed=cfg.training.seed)
     rows = [{"input_ids": b, "labels": b} for b in blocks]
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    from forge.train_callbacks import EpochLosses, Progress, quiet
+
+    epochs_seen = EpochLosses(n_epochs, float("-inf"))  # every epoch runs; it only records the losses
+    trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows), data_collator=collator,
+                      callbacks=[epochs_seen, Progress(epochs_seen, sum(len(b) for b in blocks), echo)])
+    quiet(trainer)
     start = time.perf_counter()
-    Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows), data_collator=collator).train()
+    trainer.train()
     wall = time.perf_counter() - start
     loss_after = _mean_loss(model, blocks, runtime.device)
     out = project.output / MERGED_DIR

@@ -1,7 +1,8 @@
 """`forge train`: supervised fine-tuning on the training set, LoRA or full, Unsloth or transformers.
 
 Epochs: at least training.epochs_min; then, up to epochs_max, only while the mean training loss
-of the last epoch improved on the one before by more than training.loss_tolerance (relative).
+of the last epoch improved on the one before by more than training.loss_tolerance (relative)
+(forge.train_callbacks, which also shows progress and enforces the time budget).
 The learning-rate schedule spans epochs_max, so an early stop ends it part-way. With a
 `deadline` (the run's time budget), training checks the clock after every optimizer step; past
 it, training stops, the partial adapter is discarded and output/adapter stays as it was.
@@ -106,37 +107,6 @@ def _load(cfg, runtime, base_path: str):
     return model, tokenizer
 
 
-def _epoch_stopper(min_epochs: int, tolerance: float, losses: list[float]):
-    """Records each epoch's mean loss (logging_strategy="epoch") and stops when it stops improving."""
-    from transformers import TrainerCallback
-
-    class EpochStopper(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kw):
-            if not logs or "loss" not in logs:
-                return
-            losses.append(float(logs["loss"]))
-            if len(losses) >= max(min_epochs, 2):
-                prev, last = losses[-2], losses[-1]
-                if prev <= 0 or (prev - last) / prev <= tolerance:
-                    control.should_training_stop = True
-
-    return EpochStopper()
-
-
-def _deadline_stopper(deadline: float):
-    """Stops training at the first optimizer step past `deadline` (time.monotonic())."""
-    from transformers import TrainerCallback
-
-    class DeadlineStopper(TrainerCallback):
-        hit = False
-
-        def on_step_end(self, args, state, control, **kw):
-            if time.monotonic() >= deadline:
-                self.hit = control.should_training_stop = True
-
-    return DeadlineStopper()
-
-
 def _write_output(project: Project, model, tokenizer, meta: dict) -> Path:
     """Save next to output/adapter, then swap it in, so a crash never leaves half an adapter."""
     final = project.output / ADAPTER_DIR
@@ -194,16 +164,22 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
         per_device_train_batch_size=t.batch_size, gradient_accumulation_steps=t.gradient_accumulation_steps,
         learning_rate=t.learning_rate, warmup_steps=math.ceil(t.warmup_ratio * steps_per_epoch * t.epochs_max),
         weight_decay=t.weight_decay, lr_scheduler_type=t.lr_scheduler, seed=t.seed, data_seed=t.seed,
-        logging_strategy="epoch", save_strategy="no", report_to="none", use_cpu=on_cpu, bf16=False if on_cpu else None,
+        logging_strategy="steps", logging_steps=1, disable_tqdm=True, save_strategy="no", report_to="none",
+        use_cpu=on_cpu, bf16=False if on_cpu else None,
         activation_checkpointing=False, gradient_checkpointing=False, max_length=None, packing=False,
         padding_free=False, dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False,
         **_length_grouping(SFTConfig))))
     # Training needs no KV cache; building one each step only costs memory.
     model.config.use_cache = False
-    losses: list[float] = []
-    deadline_cb = [_deadline_stopper(deadline)] if deadline is not None else []
+    from forge.train_callbacks import Deadline, EpochLosses, Progress, quiet
+
+    epochs = EpochLosses(t.epochs_min, t.loss_tolerance)
+    losses = epochs.losses
+    deadline_cb = [Deadline(deadline)] if deadline is not None else []
+    progress = Progress(epochs, sum(len(r["input_ids"]) for r in rows), echo)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         callbacks=[_epoch_stopper(t.epochs_min, t.loss_tolerance, losses), *deadline_cb])
+                         callbacks=[epochs, progress, *deadline_cb])
+    quiet(trainer)
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start

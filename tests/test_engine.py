@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -199,6 +200,9 @@ def test_cli_train_eval_promote(tmp_path, nano_model, cli):
     assert "backend: transformers on cpu (lora, 64 examples)" in out
     assert "warning: model.load_in_4bit: ignored without CUDA" in out
     assert "epochs_run: 1" in out and "final_loss: " in out and "tokens_per_s: " in out
+    # Not a terminal: one compact line per epoch, and none of the trainer's raw log dicts.
+    assert re.search(r"^epoch 1/1: loss \d+\.\d{4}, [\d,]+ tokens/s, \d+\.\ds$", out, re.M), out
+    assert "{'loss'" not in out and "train_runtime" not in out
     out = cli("eval", "-p", root).output
     assert "accuracy: " in out and "correct: " in out and "ci95: " in out
     assert "cmd" in out and "correct  total  accuracy" in out

@@ -1,0 +1,100 @@
+"""The trainer callbacks forge adds to every run: epoch-level early stop, the time budget, progress.
+
+Losses are logged every step (`logging_steps=1`); an epoch's loss is the mean of its steps (what
+the trainer itself would log per epoch). Progress: on a terminal, a live bar with step/total,
+epoch, loss, tokens/s and ETA; elsewhere (CI, `tee`) one compact line per epoch. The trainer's
+own printer of raw log dicts is removed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from transformers import PrinterCallback, ProgressCallback, TrainerCallback
+
+
+class EpochLosses(TrainerCallback):
+    """Mean training loss per epoch; stops once an epoch improves on the one before by no more than
+    `tolerance` (relative), after `min_epochs`."""
+
+    def __init__(self, min_epochs: int, tolerance: float):
+        self.min_epochs, self.tolerance = min_epochs, tolerance
+        self.losses: list[float] = []
+        self._steps: list[float] = []
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if logs and "loss" in logs:
+            self._steps.append(float(logs["loss"]))
+
+    def on_epoch_end(self, args, state, control, **kw):
+        if not self._steps:
+            return
+        self.losses.append(sum(self._steps) / len(self._steps))
+        self._steps = []
+        if len(self.losses) >= max(self.min_epochs, 2):
+            prev, last = self.losses[-2], self.losses[-1]
+            if prev <= 0 or (prev - last) / prev <= self.tolerance:
+                control.should_training_stop = True
+
+
+class Deadline(TrainerCallback):
+    """Stops training at the first optimizer step past `deadline` (time.monotonic())."""
+
+    def __init__(self, deadline: float):
+        self.deadline, self.hit = deadline, False
+
+    def on_step_end(self, args, state, control, **kw):
+        if time.monotonic() >= self.deadline:
+            self.hit = control.should_training_stop = True
+
+
+class Progress(TrainerCallback):
+    """Live progress on a terminal; one line per epoch elsewhere."""
+
+    def __init__(self, epoch_losses: EpochLosses, tokens_per_epoch: int, echo=print, live: bool | None = None):
+        self.epochs, self.tokens_per_epoch, self.echo = epoch_losses, tokens_per_epoch, echo
+        self.live = sys.stderr.isatty() if live is None else live
+        self.bar = self.task = None
+        self.loss = float("nan")
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.start, self.epoch_start = time.perf_counter(), time.perf_counter()
+        if self.live:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=True)
+            self.task = self.bar.add_task("train", total=state.max_steps, info="")
+            self.bar.start()
+
+    def tokens_per_s(self, state) -> float:
+        done = self.tokens_per_epoch * (state.epoch or 0)
+        return done / max(1e-9, time.perf_counter() - self.start)
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if logs and "loss" in logs:
+            self.loss = float(logs["loss"])
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.bar is not None:
+            self.bar.update(self.task, completed=state.global_step,
+                            info=f"epoch {state.epoch or 0:.2f}/{args.num_train_epochs:g}  loss {self.loss:.4f}  "
+                                 f"{self.tokens_per_s(state):,.0f} tok/s")
+
+    def on_epoch_end(self, args, state, control, **kw):
+        if not self.live and self.epochs.losses:
+            n = len(self.epochs.losses)
+            self.echo(f"epoch {n}/{args.num_train_epochs:g}: loss {self.epochs.losses[-1]:.4f}, "
+                      f"{self.tokens_per_s(state):,.0f} tokens/s, {time.perf_counter() - self.epoch_start:.1f}s")
+        self.epoch_start = time.perf_counter()
+
+    def on_train_end(self, args, state, control, **kw):
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def quiet(trainer) -> None:
+    """Remove the trainer's own log printer and tqdm bar (forge's Progress replaces them)."""
+    for cb in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(cb)
