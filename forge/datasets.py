@@ -43,8 +43,6 @@ def example_problem(obj) -> str | None:
         return "no user message"
     if roles[-1] != "assistant":
         return "the last message must be the assistant's answer"
-    if not user_text(obj).strip():
-        return "the user message is empty"
     prov = obj.get("provenance")
     if prov is not None and (not isinstance(prov, dict) or prov.get("source") not in SOURCES):
         return f"provenance.source must be one of {', '.join(SOURCES)}"

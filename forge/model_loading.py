@@ -23,6 +23,23 @@ class Runtime:
     notes: list[str]    # one-line warnings worth printing
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (Linux: the avx512_bf16 or amx_bf16 flag)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(precision: str, device: str) -> bool | None:
+    """The trainer's bf16 setting: what training.precision asks on CPU; on other devices bf16 when asked,
+    else None (the backend's own choice)."""
+    if precision == "bf16":
+        return True
+    return False if device == "cpu" else None
+
+
 def resolve_runtime(requested_device: str, load_in_4bit: bool) -> Runtime:
     import torch
 

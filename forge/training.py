@@ -27,10 +27,12 @@ from forge.errors import ForgeError
 from forge.model_loading import (
     META_FILE,
     check_target_modules,
+    cpu_has_bf16,
     load_causal_lm,
     load_tokenizer,
     resolve_base,
     resolve_runtime,
+    use_bf16,
 )
 from forge.project import Project
 
@@ -141,6 +143,9 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     runtime = resolve_runtime(cfg.compute.device, cfg.model.load_in_4bit)
     for note in runtime.notes:
         echo(f"warning: {note}")
+    if cfg.training.precision == "bf16" and runtime.device == "cpu" and not cpu_has_bf16():
+        echo("warning: training.precision bf16: this CPU has no native bf16 (avx512_bf16/amx_bf16); "
+             "expect it slower than fp32")
     echo(f"backend: {runtime.backend} on {runtime.device} ({cfg.training.method}, {len(examples)} examples)")
     base_path = resolve_base(cfg.model.base, project.root)
 
@@ -165,7 +170,7 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
         learning_rate=t.learning_rate, warmup_steps=math.ceil(t.warmup_ratio * steps_per_epoch * t.epochs_max),
         weight_decay=t.weight_decay, lr_scheduler_type=t.lr_scheduler, seed=t.seed, data_seed=t.seed,
         logging_strategy="steps", logging_steps=1, disable_tqdm=True, save_strategy="no", report_to="none",
-        use_cpu=on_cpu, bf16=False if on_cpu else None,
+        use_cpu=on_cpu, bf16=use_bf16(t.precision, runtime.device),
         activation_checkpointing=False, gradient_checkpointing=False, max_length=None, packing=False,
         padding_free=False, dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False,
         **_length_grouping(SFTConfig))))
@@ -191,7 +196,8 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     tokens = sum(len(r["input_ids"]) for r in rows) * len(losses)
     cfg_hash = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
     meta = {"base": cfg.model.base, "base_resolved": base_path, "backend": runtime.backend, "device": runtime.device,
-            "method": t.method, "config_hash": cfg_hash, "dataset": cfg.dataset.canonical,
+            "method": t.method, "precision": t.precision,
+            "config_hash": cfg_hash, "dataset": cfg.dataset.canonical,
             "dataset_hash": file_hash(canonical), "dataset_size": len(examples), "epochs_run": len(losses),
             "epoch_losses": losses, "final_loss": losses[-1] if losses else None, "wall_s": round(wall, 3),
             "tokens_per_s": round(tokens / wall, 1) if wall else None, "overrides": overrides or {},

@@ -44,7 +44,6 @@ def test_empty_lines_skipped_and_last_line_without_newline_ok(tmp_path):
     ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content must be a string"),
     ({"messages": [{"role": "user", "content": "q"}]}, "the last message must be the assistant's answer"),
     ({"messages": [{"role": "assistant", "content": "a"}]}, "no user message"),
-    (chat("  ", "a"), "the user message is empty"),
     ({"messages": [{"role": "user", "content": "q"}, {"role": "system", "content": "s"},
                    {"role": "assistant", "content": "a"}]}, "messages[1]: a system message may only come first"),
     ({**chat("q", "a"), "provenance": {"source": "magic"}}, "provenance.source must be one of"),
@@ -123,3 +122,26 @@ def test_training_path_guard(tmp_path):
         guard.check_training_path(tmp_path / "." / "gold.jsonl", "dataset/gold.jsonl")
     assert str(exc.value) == "dataset/gold.jsonl: is a gold/sealed eval set; refusing to use it as training data"
     guard.check_training_path(tmp_path / "canonical.jsonl")
+
+
+def test_empty_and_whitespace_inputs_are_legal(tmp_path, project_dir, cli):
+    from forge.chat_format import prompt_text
+    from forge.gold_guard import GoldGuard
+
+    rows = [chat("", '{"cmd": "unknown"}'), chat("   ", '{"cmd": "unknown"}'), chat("lights on", '{"cmd": "on"}')]
+    write_jsonl(project_dir / "dataset" / "gold.jsonl", rows)
+    assert [e["messages"][0]["content"] for e in load_examples(project_dir / "dataset" / "gold.jsonl")] == [
+        "", "   ", "lights on"]
+    out = cli("config", "check", "-p", project_dir).output
+    assert "dataset/gold.jsonl: ok (3 examples, 2 with an empty input)" in out
+    guard = GoldGuard([""])  # like any other text: an empty training input is the empty gold input
+    assert guard.is_gold_like("  ") and not guard.is_gold_like("hello")
+    assert dedupe(rows)[1] == 1
+
+    class Template:
+        chat_template = "x"
+
+        def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+            return "|".join(f"{m['role']}:{m['content']}" for m in messages)
+
+    assert prompt_text(Template(), rows[1]["messages"]) == "user:   "  # rendered as it is

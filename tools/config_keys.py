@@ -22,6 +22,7 @@ TRAINING = {
     "weight_decay": {"type": NUM, "minimum": 0, "maximum": 0.5},
     "lr_scheduler": {"type": "string", "enum": ["cosine", "linear", "constant"]},
     "seed": {"type": "integer", "minimum": 0, "maximum": 1000000},
+    "precision": {"type": "string", "enum": ["fp32", "bf16"]},
 }
 LORA = {
     "r": {"type": "integer", "minimum": 1, "maximum": 256},
