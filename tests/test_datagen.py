@@ -45,10 +45,12 @@ GENERATE = [
                   ("play jazz in the study", '{"cmd": "play_music"}')), n=1),
     message("Sure! Here are your examples: {oops", stop_reason="end_turn", n=2),          # invalid JSON
     overloaded(),                                                                           # 529, then success
-    message(pairs(("is it sunny today", '{"cmd": "weather"}'),
-                  ("IS IT SUNNY TODAY?", '{"cmd": "weather"}'),                            # duplicate within run
-                  ("dim the lights", "lights_dim"),                                         # not JSON
-                  ("", '{"cmd": "weather"}')), input_tokens=1200, output_tokens=300, cache_read=800, n=3),
+    message(json.dumps({"examples": [*json.loads(pairs(
+        ("is it sunny today", '{"cmd": "weather"}'),
+        ("IS IT SUNNY TODAY?", '{"cmd": "weather"}'),                                       # duplicate within run
+        ("dim the lights", "lights_dim")))["examples"],                                     # not JSON
+        {"user": "turn it up"}]}),                                                          # no answer at all
+        input_tokens=1200, output_tokens=300, cache_read=800, n=3),
 ]
 
 

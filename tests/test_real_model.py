@@ -52,6 +52,8 @@ def test_import_train_eval_export_on_smollm2(smollm2, tmp_path, cli):
     root = make_project(tmp_path / "p", smollm2, method="lora", n_train=32,
                         training={"learning_rate": 5e-4, "batch_size": 8, "epochs_min": 1, "epochs_max": 1},
                         lora={"r": 8, "alpha": 16}, eval={"max_new_tokens": 12, "batch_size": 16})
+    baseline = cli("eval", "--base", "-p", root)  # the zero-shot score before any training
+    assert baseline.exit_code == 0 and "(zero-shot, no adapter)" in baseline.output and "accuracy:" in baseline.output
     assert cli("train", "-p", root).exit_code == 0
     evaluated = cli("eval", "-p", root)
     assert evaluated.exit_code == 0 and "accuracy:" in evaluated.output

@@ -40,13 +40,25 @@ def _per_cmd_table(per_cmd: dict) -> str:
 @click.option("--adapter", "model_dir", type=click.Path(path_type=Path, exists=True), default=None,
               help="Adapter or full model directory (default: output/adapter).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=None, help=field_doc("eval.batch_size"))
-def eval_cmd(project_dir, model_dir, batch_size):
+@click.option("--base", "zero_shot", is_flag=True,
+              help="Score the base model itself (model.base, no adapter): the zero-shot baseline.")
+def eval_cmd(project_dir, model_dir, batch_size, zero_shot):
     """Evaluate on the gold set (and the sealed set, aggregates only)."""
     from rich.progress import Progress
 
+    from forge.errors import ForgeError
     from forge.eval_runner import run_eval
+    from forge.model_loading import resolve_base
 
     project = open_project(project_dir)
+    if zero_shot:
+        if model_dir:
+            raise click.UsageError("--base and --adapter are exclusive")
+        model_dir = Path(resolve_base(project.config.model.base, project.root))
+        if not model_dir.is_dir():
+            raise ForgeError(f"model.base {project.config.model.base}: --base needs a local model directory "
+                             "(`forge model import` makes one)")
+        click.echo(f"model: {project.config.model.base} (zero-shot, no adapter)")
     with Progress(transient=True) as bar:
         task = bar.add_task("generating", total=None)
         res = run_eval(project, model_dir, batch_size, progress=lambda n: bar.advance(task, n))
