@@ -109,6 +109,37 @@ def _load(cfg, runtime, base_path: str):
     return model, tokenizer
 
 
+def _trainer(runtime, cfg, model, tokenizer, rows: list[dict], output_dir: Path, callbacks: list):
+    """The trainer for pre-tokenized, assistant-masked rows. Unsloth patches trl's SFTTrainer, so CUDA runs use
+    it; elsewhere a plain transformers Trainer does the same job 1.45x faster on CPU (measured on SmolLM2-135M,
+    identical loss): SFTTrainer's fused LM head also computes entropy and token accuracy every step."""
+    from datasets import Dataset
+
+    t = cfg.training
+    steps_per_epoch = math.ceil(math.ceil(len(rows) / t.batch_size) / t.gradient_accumulation_steps)
+    common = dict(
+        output_dir=str(output_dir), num_train_epochs=t.epochs_max,
+        per_device_train_batch_size=t.batch_size, gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate, warmup_steps=math.ceil(t.warmup_ratio * steps_per_epoch * t.epochs_max),
+        weight_decay=t.weight_decay, lr_scheduler_type=t.lr_scheduler, seed=t.seed, data_seed=t.seed,
+        logging_strategy="steps", logging_steps=1, disable_tqdm=True, save_strategy="no", report_to="none",
+        use_cpu=runtime.device == "cpu", bf16=use_bf16(t.precision, runtime.device),
+        gradient_checkpointing=False, remove_unused_columns=False)
+    data = Dataset.from_list(rows)
+    if runtime.backend == "unsloth":
+        from trl import SFTConfig, SFTTrainer
+
+        args = SFTConfig(**_supported(SFTConfig, dict(
+            common, activation_checkpointing=False, max_length=None, packing=False, padding_free=False,
+            dataset_kwargs={"skip_prepare_dataset": True}, **_length_grouping(SFTConfig))))
+        return SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=callbacks)
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    args = TrainingArguments(**_supported(TrainingArguments, dict(common, **_length_grouping(TrainingArguments))))
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    return Trainer(model=model, args=args, train_dataset=data, data_collator=collator, callbacks=callbacks)
+
+
 def _write_output(project: Project, model, tokenizer, meta: dict) -> Path:
     """Save next to output/adapter, then swap it in, so a crash never leaves half an adapter."""
     final = project.output / ADAPTER_DIR
@@ -150,7 +181,6 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     base_path = resolve_base(cfg.model.base, project.root)
 
     from transformers import set_seed
-    from trl import SFTConfig, SFTTrainer
 
     set_seed(cfg.training.seed)
     model, tokenizer = _load(cfg, runtime, base_path)
@@ -159,31 +189,17 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     if all(all(label == -100 for label in r["labels"]) for r in rows):
         raise ForgeError(f"{cfg.dataset.canonical}: no assistant tokens left after truncation to "
                          f"model.max_seq_len={cfg.model.max_seq_len}")
-    from datasets import Dataset
-
-    t = cfg.training
-    steps_per_epoch = math.ceil(math.ceil(len(rows) / t.batch_size) / t.gradient_accumulation_steps)
-    on_cpu = runtime.device == "cpu"
-    args = SFTConfig(**_supported(SFTConfig, dict(
-        output_dir=str(project.output / ".trainer"), num_train_epochs=t.epochs_max,
-        per_device_train_batch_size=t.batch_size, gradient_accumulation_steps=t.gradient_accumulation_steps,
-        learning_rate=t.learning_rate, warmup_steps=math.ceil(t.warmup_ratio * steps_per_epoch * t.epochs_max),
-        weight_decay=t.weight_decay, lr_scheduler_type=t.lr_scheduler, seed=t.seed, data_seed=t.seed,
-        logging_strategy="steps", logging_steps=1, disable_tqdm=True, save_strategy="no", report_to="none",
-        use_cpu=on_cpu, bf16=use_bf16(t.precision, runtime.device),
-        activation_checkpointing=False, gradient_checkpointing=False, max_length=None, packing=False,
-        padding_free=False, dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False,
-        **_length_grouping(SFTConfig))))
     # Training needs no KV cache; building one each step only costs memory.
     model.config.use_cache = False
     from forge.train_callbacks import Deadline, EpochLosses, Progress, quiet
 
+    t = cfg.training
     epochs = EpochLosses(t.epochs_min, t.loss_tolerance)
     losses = epochs.losses
     deadline_cb = [Deadline(deadline)] if deadline is not None else []
     progress = Progress(epochs, sum(len(r["input_ids"]) for r in rows), echo)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         callbacks=[epochs, progress, *deadline_cb])
+    trainer = _trainer(runtime, cfg, model, tokenizer, rows, project.output / ".trainer",
+                       [epochs, progress, *deadline_cb])
     quiet(trainer)
     start = time.perf_counter()
     trainer.train()
