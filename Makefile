@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 DEMO_DIR ?=
 STAMP := $(VENV)/.forge-installed
 
-.PHONY: setup test demo lint bench docs clean-venv
+.PHONY: setup test test-fast demo lint bench docs clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# For your own loop: everything but the tests marked slow (real training runs, kill -9, the demo).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 # The embedded default: the math demo, end to end, offline on CPU (see examples/run-demo).
 demo: $(STAMP)
