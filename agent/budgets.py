@@ -27,12 +27,22 @@ class Budgets:
 
     @classmethod
     def from_config(cls, agent_cfg, **overrides) -> Budgets:
-        """The config's limits; an override that is not None wins (CLI flags, or a resumed run's own)."""
-        b = cls(**{k: getattr(agent_cfg, k) for k in LIMITS})
+        """The config's limits; an override that is not None wins (CLI flags)."""
+        return cls(**{k: getattr(agent_cfg, k) for k in LIMITS})._overridden(overrides)
+
+    @classmethod
+    def from_record(cls, recorded: dict, spent: dict, **overrides) -> Budgets:
+        """A recorded run's own limits (its run_start snapshot; absent ones: no limit) with what it has
+        spent (runner.rebuild); an override that is not None wins."""
+        b = cls(**{k: recorded.get(k, 0) for k in LIMITS})._overridden(overrides)
+        b.tool_calls, b.planner_cost_usd = spent["tool_calls"], spent["planner_cost_usd"]
+        return b
+
+    def _overridden(self, overrides: dict) -> Budgets:
         for k, v in overrides.items():
             if v is not None:
-                setattr(b, k, v)
-        return b
+                setattr(self, k, v)
+        return self
 
     def limits(self) -> dict:
         return {k: getattr(self, k) for k in LIMITS}

@@ -196,15 +196,14 @@ def tool_session():
 def tool_session_show(project_dir):
     """The open session's run state and budgets."""
     from forge.agent import manual
+    from forge.status import budgets_text
 
     info = manual.show(open_project(project_dir))
-    st, b = info["state"], info["budgets"]
+    st = info["state"]
     click.echo(f"session: {info['session']} ({info['transcript']})")
     click.echo(f"iteration: {st['iteration']} (trained, not evaluated: {st['trained_since_eval']}; evaluated, "
                f"not committed: {st['evaluated_since_commit']})")
-    click.echo(f"budgets: iterations {b['iterations']}/{b['max_iterations'] or '-'}, tool calls "
-               f"{b['tool_calls']}/{b['max_tool_calls'] or '-'}, USD {b['cost_usd']}/{b['max_cost_usd'] or '-'}, "
-               f"new examples {b['new_examples']}/{b['max_new_examples'] or '-'}")
+    click.echo(f"budgets: {budgets_text(info['budgets'], minutes=False)}")
 
 
 @tool_session.command("end")

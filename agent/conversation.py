@@ -21,6 +21,8 @@ import copy
 import json
 
 from forge import records
+from forge.llm_client import base_url
+from forge.status import budgets_text
 
 CLIP = 200
 STATE_CHARS = 3000          # of PLAN.md in the project state
@@ -35,12 +37,9 @@ AUTO_CONTEXT_ANTHROPIC, AUTO_CONTEXT_OTHER = 150_000, 16_000
 
 def context_budget(cfg) -> int:
     """agent.context_tokens, or its automatic value for the configured server."""
-    import os
-
     if cfg.agent.context_tokens:
         return cfg.agent.context_tokens
-    other = cfg.llm.base_url or os.environ.get("ANTHROPIC_BASE_URL")
-    return AUTO_CONTEXT_OTHER if other else AUTO_CONTEXT_ANTHROPIC
+    return AUTO_CONTEXT_OTHER if base_url(cfg) else AUTO_CONTEXT_ANTHROPIC
 
 
 def raw_tokens(obj) -> int:
@@ -121,11 +120,9 @@ def compact(messages: list[dict], keep_whole: int, keep_shrunk: int) -> list[dic
     return [kickoff, *kept]
 
 
-def plan_compaction(messages: list[dict], fixed_tokens: int, budget: int, calibration: float,
-                    hardest_first: bool = False) -> tuple[int, int] | None:
+def plan_compaction(messages: list[dict], fixed_tokens: int, budget: int, calibration: float) -> tuple[int, int]:
     """The gentlest step that brings the prompt to TARGET_FRACTION of the budget (or the hardest)."""
-    steps = STEPS[-1:] if hardest_first else STEPS
-    for keep_whole, keep_shrunk in steps:
+    for keep_whole, keep_shrunk in STEPS:
         est = (fixed_tokens + raw_tokens(compact(messages, keep_whole, keep_shrunk))) * calibration
         if est <= TARGET_FRACTION * budget:
             return keep_whole, keep_shrunk
@@ -165,9 +162,7 @@ def project_state(project, budgets, state) -> str:
     b = budgets.snapshot(state)
     when = f"iteration {state.iteration} closed" if state.iteration else "start of the run"
     return (f"# Project state ({when})\n\n"
-            f"Budgets used: iterations {b['iterations']}/{b['max_iterations'] or '-'}, tool calls "
-            f"{b['tool_calls']}/{b['max_tool_calls'] or '-'}, USD {b['cost_usd']:.4f}/{b['max_cost_usd'] or '-'}, "
-            f"new examples {b['new_examples']}/{b['max_new_examples'] or '-'} (time: see `status`)\n\n"
+            f"Budgets used: {budgets_text(b, minutes=False)} (time: see `status`)\n\n"
             f"## AGENT_CONTEXT.md\n{records.read_context_file(project, records.CONTEXT_FILE, records.CONTEXT_CHARS)}\n\n"
             f"## PLAN.md (keep it current with update_plan)\n"
             f"{records.read_context_file(project, records.PLAN_FILE, STATE_CHARS)}\n")

@@ -3,7 +3,8 @@
 Order: known tool? budgets left? input valid against the tool's schema? what the call claims
 (a training run, n new examples) within budget? then run, where a precondition failure
 (ToolRefused), a forge error or any other exception becomes an `is_error` result. Nothing a
-tool does can escape the loop. After the run the tool's declared effect updates the run state.
+tool does can escape the loop. `finish_call` applies the tool's declared effect to the run state
+for every result it records, as `runner.rebuild` does when it replays them.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class Guard:
         return verdict
 
     def run(self, name: str, data) -> tuple[ToolResult, float]:
-        """(result, seconds) of an allowed call, its effect applied to the run state; never raises."""
+        """(result, seconds) of an allowed call; never raises."""
         start = time.perf_counter()
         if self.budgets is not None:
             self.ctx.deadline = self.budgets.deadline()
@@ -85,28 +86,25 @@ class Guard:
             result = ToolResult(f"error: {exc}", {"error": str(exc)}, is_error=True)
         except Exception as exc:  # a failing tool must not end the run; the model gets the error
             result = ToolResult(f"error: {type(exc).__name__}: {exc}", {"error": repr(exc)}, is_error=True)
-        self.tools[name].apply(self.ctx.state, data, result)
         return result, round(time.perf_counter() - start, 3)
 
-    def call(self, name: str, data) -> tuple[ToolResult, Verdict, float]:
-        verdict = self.check(name, data)
-        if not verdict.allowed:
-            return refusal(verdict), verdict, 0.0
-        result, seconds = self.run(name, data)
-        return result, verdict, seconds
 
-
-def execute(guard: Guard, transcript, turn: int, tool_id: str, name: str, data, note: dict | None = None) -> ToolResult:
+def execute(guard: Guard, transcript, turn: int, tool_id: str, name: str, data) -> ToolResult:
     """One call, as the loop and `forge tool run` make it: judged, run, and both recorded in the transcript."""
     verdict = guard.check(name, data)
     transcript.write("tool_call", turn=turn, id=tool_id, name=name, input=data, verdict=str(verdict))
-    return finish_call(guard, transcript, turn, tool_id, name, data, verdict, note)
+    return finish_call(guard, transcript, turn, tool_id, name, data, verdict)
 
 
-def finish_call(guard: Guard, transcript, turn: int, tool_id: str, name: str, data, verdict: Verdict,
-                note: dict | None = None) -> ToolResult:
-    """Run an allowed call (or refuse it) and record its result; also redoes a call cut off by a crash."""
-    result, seconds = guard.run(name, data) if verdict.allowed else (refusal(verdict), 0.0)
+def finish_call(guard: Guard, transcript, turn: int, tool_id: str, name: str, data, verdict: Verdict | None = None,
+                note: dict | None = None, result: ToolResult | None = None) -> ToolResult:
+    """Run an allowed call (or refuse it), or take the `result` given, then record it and apply its effect.
+    Also finishes a call cut off by a crash (redone, or given an "interrupted" result)."""
+    seconds = 0.0
+    if result is None:
+        result, seconds = guard.run(name, data) if verdict.allowed else (refusal(verdict), 0.0)
+    if name in guard.tools:
+        guard.tools[name].apply(guard.ctx.state, data, result)
     transcript.write("tool_result", turn=turn, id=tool_id, name=name, content=result.content,
                      is_error=result.is_error, data=result.data, duration_s=seconds, **(note or {}))
     first = result.content.splitlines()[0][:160] if result.content else ""

@@ -52,7 +52,7 @@ def _plateau_patch(project: Project, rows: list[dict]) -> tuple[str, dict] | Non
 
 def _augment_n(project: Project) -> int:
     """augment_per_failure examples for each failure category (augment splits n evenly across them)."""
-    cats = records.failure_categories(project) if (project.output / records.FAILURES).exists() else {}
+    cats = records.failure_categories(project, missing_ok=True)
     return max(1, min(500, max(1, len(cats)) * project.config.flywheel.augment_per_failure))
 
 
@@ -61,7 +61,7 @@ def plan_text(project: Project, rows: list[dict]) -> str:
     top, target = records.best(project), project.config.eval.target_accuracy
     best_text = f"{top['accuracy']:.1%} (iter {top.get('iteration')})" if top else "none yet"
     patch = _plateau_patch(project, rows)
-    cats = records.failure_categories(project) if (project.output / records.FAILURES).exists() else {}
+    cats = records.failure_categories(project, missing_ok=True)
     lines = ["# Plan (offline heuristic planner)", "",
              f"Best so far: {best_text}; target {target:.1%}; {len(rows)} iterations recorded.", "",
              f"## Iteration {len(rows) + 1}", ""]

@@ -8,6 +8,7 @@ conversation. A run ends by raising RunEnded, caught in one place.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from forge import records
 from forge.agent import conversation
@@ -53,6 +54,15 @@ class Run:
     def state(self):
         return self.guard.ctx.state
 
+    @cached_property
+    def fixed_tokens(self) -> int:
+        """Estimated tokens of the prefix that never changes: the system prompt and the tools."""
+        return conversation.raw_tokens([self.system, self.tools])
+
+    def estimate(self) -> float:
+        """The next request's prompt tokens: estimated from its characters, calibrated by the last usage."""
+        return (self.fixed_tokens + conversation.raw_tokens(self.messages)) * self.calibration
+
     def echo(self, line: str) -> None:
         self.guard.ctx.echo(line)
 
@@ -74,15 +84,14 @@ def check_budgets(run: Run) -> None:
 
 
 def keep_context_small(run: Run, hard: bool = False) -> None:
-    """Compact older turns when the prompt estimate passes agent.context_tokens (or, `hard`, now)."""
-    fixed = conversation.raw_tokens([run.system, run.tools])
-    estimate = (fixed + conversation.raw_tokens(run.messages)) * run.calibration
+    """Compact older turns when the prompt estimate passes agent.context_tokens (or, `hard`, now, to the hardest step)."""
+    estimate = run.estimate()
     if not hard and estimate <= run.context_tokens:
         return
-    keep_whole, keep_shrunk = conversation.plan_compaction(run.messages, fixed, run.context_tokens,
-                                                           run.calibration, hardest_first=hard)
+    keep_whole, keep_shrunk = conversation.STEPS[-1] if hard else conversation.plan_compaction(
+        run.messages, run.fixed_tokens, run.context_tokens, run.calibration)
     run.messages[:] = conversation.compact(run.messages, keep_whole, keep_shrunk)
-    after = int((fixed + conversation.raw_tokens(run.messages)) * run.calibration)
+    after = int(run.estimate())
     run.transcript.write("compaction", turn=run.turn, keep_whole=keep_whole, keep_shrunk=keep_shrunk,
                          hard=hard, tokens_before=int(estimate), tokens_after=after)
     run.echo(f"  (context compacted: ~{int(estimate)} -> ~{after} tokens)")
@@ -104,11 +113,9 @@ def ask_planner(run: Run) -> Reply:
                                     f"{str(exc).splitlines()[0][:300] if str(exc) else ''}") from None
     run.budgets.planner_cost_usd += reply.cost_usd
     u = reply.usage
-    if u:
-        prompt = u.get("input_tokens", 0) + u.get("cache_read_input_tokens", 0) + u.get("cache_creation_input_tokens", 0)
-        estimated = conversation.raw_tokens([run.system, run.tools]) + conversation.raw_tokens(run.messages)
-        if prompt and estimated:
-            run.calibration = max(0.5, prompt / estimated)
+    prompt = u.get("input_tokens", 0) + u.get("cache_read_input_tokens", 0) + u.get("cache_creation_input_tokens", 0)
+    if prompt:
+        run.calibration = max(0.5, prompt / (run.estimate() / run.calibration))
     return reply
 
 

@@ -14,7 +14,7 @@ import dataclasses
 import os
 import socket
 
-from forge.agent.budgets import LIMITS, Budgets
+from forge.agent.budgets import Budgets
 from forge.agent.guards import Guard, execute
 from forge.agent.runner import rebuild
 from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, runs_dir
@@ -35,19 +35,16 @@ def open_session(project) -> Transcript | None:
 
 def _new_session(project) -> Transcript:
     transcript = Transcript(runs_dir(project) / new_run_id(MANUAL) / "transcript.jsonl")
-    limits = Budgets.from_config(project.config.agent)
-    limits.max_minutes = 0
+    limits = Budgets.from_config(project.config.agent, max_minutes=0)
     transcript.write("run_start", goal="manual tool calls", planner="manual", model="manual", kickoff="",
-                     budgets={k: getattr(limits, k) for k in LIMITS}, pid=os.getpid(), host=socket.gethostname(),
+                     budgets=limits.limits(), pid=os.getpid(), host=socket.gethostname(),
                      config=dataclasses.asdict(project.config))
     return transcript
 
 
 def _session_state(events: list[dict]):
     _, state, spent, _ = rebuild(events)
-    budgets = Budgets(**{k: v for k, v in events[0]["budgets"].items() if k in LIMITS})
-    budgets.tool_calls, budgets.planner_cost_usd = spent["tool_calls"], spent["planner_cost_usd"]
-    return state, budgets, spent
+    return state, Budgets.from_record(events[0]["budgets"], spent), spent
 
 
 def call(project, name: str, data, echo=print) -> tuple[ToolResult, Transcript]:

@@ -62,12 +62,13 @@ class ClaudePlanner:
         deadline = None if timeout is None else time.monotonic() + timeout
         extra = {"output_config": output_config(self.cfg.llm.planner_effort)} if self.cfg.llm.planner_effort else {}
 
+        marked = with_cache_breakpoints(messages)
+
         def create():
             left = None if deadline is None else max(0.1, deadline - time.monotonic())
             return self.client.messages.create(
                 model=self.model, max_tokens=self.cfg.agent.max_tokens, system=system_blocks, tools=cached_tools,
-                messages=with_cache_breakpoints(messages), timeout=min(self.cfg.llm.timeout_s, left or float("inf")),
-                **extra)
+                messages=marked, timeout=min(self.cfg.llm.timeout_s, left or float("inf")), **extra)
         try:
             msg = retrying(create, self.cfg.llm.max_retries, deadline=deadline)
         except anthropic.BadRequestError as exc:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-import time
 from datetime import datetime
 
 from forge import prompts, records
 from forge.agent import conversation
-from forge.agent.budgets import LIMITS, Budgets
+from forge.agent.budgets import Budgets
 from forge.agent.guards import Guard, Verdict, execute, finish_call
 from forge.agent.loop import Outcome, Run, run_loop
 from forge.agent.planners import ClaudePlanner, HeuristicPlanner, ReplayPlanner
@@ -119,7 +118,7 @@ def rebuild(events: list[dict], tools: dict | None = None):
                 messages[-1]["content"].append({"type": "tool_result", "tool_use_id": e["id"],
                                                 "content": e["content"], "is_error": e["is_error"]})
             if e["name"] in tools:
-                tools[e["name"]].apply(state, call["block"].get("input", {}) if call else inputs.get(e["id"], {}),
+                tools[e["name"]].apply(state, inputs.get(e["id"], {}),
                                        ToolResult(e["content"], e.get("data", {}), e["is_error"]))
         elif kind == "compaction":
             messages = conversation.compact(messages, e["keep_whole"], e["keep_shrunk"])
@@ -147,11 +146,8 @@ def _finish_pending(run: Run, pending: list[dict]) -> None:
             said.append(f"`{name}` was cut off and has been run again ({'failed' if result.is_error else 'done'}; "
                         "result above)")
         else:
-            result = ToolResult(INTERRUPTED, {"interrupted": True}, is_error=True)
-            if tool is not None:
-                tool.apply(run.state, data, result)
-            run.transcript.write("tool_result", turn=run.turn, id=block["id"], name=name, content=result.content,
-                                 is_error=True, data=result.data, duration_s=0.0)
+            result = finish_call(run.guard, run.transcript, run.turn, block["id"], name, data,
+                                 result=ToolResult(INTERRUPTED, {"interrupted": True}, is_error=True))
             said.append(f"`{name}` was cut off and not repeated; its effects may be partial")
         run.messages[-1]["content"].append({"type": "tool_result", "tool_use_id": block["id"],
                                             "content": result.content, "is_error": result.is_error})
@@ -170,13 +166,8 @@ def resume(project, run_id: str | None, planner, overrides: dict | None = None, 
         raise ForgeError(f"{path}: not a transcript (no run_start)")
     start_event = events[0]
     messages, state, spent, pending = rebuild(events)
-    recorded = {k: v for k, v in start_event["budgets"].items() if k in LIMITS}
-    budgets = Budgets(**recorded)
-    for k, v in (overrides or {}).items():
-        if v is not None:
-            setattr(budgets, k, v)
-    budgets.tool_calls, budgets.planner_cost_usd = spent["tool_calls"], spent["planner_cost_usd"]
-    budgets.elapsed_before_s, budgets.started = spent["elapsed_s"], time.monotonic()
+    budgets = Budgets.from_record(start_event["budgets"], spent, **(overrides or {}))
+    budgets.elapsed_before_s = spent["elapsed_s"]
     transcript = Transcript(path)
     transcript.repair()
     models = {e.get("model") for e in events if e["event"] == "model_response"}

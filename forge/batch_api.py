@@ -16,6 +16,7 @@ import os
 import time
 from datetime import datetime, timedelta, timezone
 
+from forge import prompts_io
 from forge.datagen import (
     GenerationReport,
     batch_sizes,
@@ -26,7 +27,7 @@ from forge.datagen import (
 from forge.datasets import load_examples
 from forge.errors import ForgeError
 from forge.generator_source import as_chat, use_generator
-from forge.llm_client import Ledger, check_price, make_client, retrying
+from forge.llm_client import Ledger, backoff_base, check_price, make_client, retrying
 from forge.project import Project
 
 
@@ -48,19 +49,17 @@ def create_once(client, requests: list[dict], max_retries: int, echo=print):
     for attempt in range(max_retries + 1):
         try:
             return client.messages.batches.create(requests=requests)
-        except maybe_sent as exc:
+        except (*maybe_sent, anthropic.RateLimitError) as exc:
             if attempt == max_retries:
                 raise
-            recent = [b for b in client.messages.batches.list(limit=20)
-                      if b.created_at >= since and _total(b) == len(requests)]
-            if recent:
-                echo(f"batch: the create call failed ({type(exc).__name__}) but batch {recent[0].id} was made: using it")
-                return recent[0]
-            time.sleep(min(60.0, float(os.environ.get("FORGE_RETRY_WAIT", "2")) * 2 ** attempt))
-        except anthropic.RateLimitError:
-            if attempt == max_retries:
-                raise
-            time.sleep(min(60.0, float(os.environ.get("FORGE_RETRY_WAIT", "2")) * 2 ** attempt))
+            if isinstance(exc, maybe_sent):
+                recent = [b for b in client.messages.batches.list(limit=20)
+                          if b.created_at >= since and _total(b) == len(requests)]
+                if recent:
+                    echo(f"batch: the create call failed ({type(exc).__name__}) but batch {recent[0].id} was made: "
+                         "using it")
+                    return recent[0]
+            time.sleep(min(60.0, backoff_base() * 2 ** attempt))
     raise AssertionError("unreachable")
 
 
@@ -73,8 +72,9 @@ def generate_with_batches(project: Project, n: int, *, batch_size: int = 50, ech
     client, ledger = make_client(cfg), Ledger.for_project(project, check_price(cfg, model))
     seed = len(load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True))
     sizes = batch_sizes(n, batch_size)
+    stable = prompts_io.render("datagen_generate", project)
     requests = [{"custom_id": f"batch-{i}",
-                 "params": request_params(cfg, generation_prompt(project, size, None, seed * 1000 + i))}
+                 "params": request_params(cfg, generation_prompt(project, size, None, seed * 1000 + i, stable))}
                 for i, size in enumerate(sizes)]
     batch = create_once(client, requests, cfg.llm.max_retries, echo)
     batch_id = batch.id

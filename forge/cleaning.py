@@ -59,13 +59,12 @@ def remove_gold_overlap(project: Project) -> tuple[list[str], Path | None]:
     """Drop training examples that are gold/sealed-like (after a backup): (the pairs removed, the backup)."""
     path, rel = project.canonical_path, project.rel(project.canonical_path)
     numbered = load_numbered(path, rel, missing_ok=True)
-    guard = project.gold_guard()
-    found = guard.overlaps(numbered, rel)
+    found = project.gold_guard().overlapping(numbered)
     if not found:
         return [], None
     saved = backup(project)
-    rewrite_examples(path, [e for _, e in numbered if not guard.is_gold_like(user_text(e))])
-    return found, saved
+    rewrite_examples(path, [e for line, e in numbered if line not in found])
+    return [f"{rel}:{line} ~ {where}" for line, where in found.items()], saved
 
 
 def import_file(project: Project, src: Path, source: str) -> AppendResult:

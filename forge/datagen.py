@@ -66,11 +66,13 @@ def anchors(project: Project, k: int = 6, seed: int = 0) -> list[dict]:
     return random.Random(seed).sample(pool, min(k, len(pool)))
 
 
-def generation_prompt(project: Project, n: int, focus: str | None, seed: int = 0) -> list[dict]:
-    """The user message's content blocks: the cached stable part, then this batch's part."""
+def generation_prompt(project: Project, n: int, focus: str | None, seed: int = 0,
+                      stable: str | None = None) -> list[dict]:
+    """The user message's content blocks: the cached stable part (rendered once per generation by the
+    caller, who passes it as `stable`), then this batch's part."""
     shown = "\n".join(json.dumps({"user": user_text(e), "assistant": assistant_text(e)}, ensure_ascii=False)
                       for e in anchors(project, seed=seed)) or "(none yet)"
-    stable = prompts_io.render("datagen_generate", project)
+    stable = prompts_io.render("datagen_generate", project) if stable is None else stable
     batch = prompts_io.render("datagen_batch", project, n=str(n), anchors=shown,
                               focus=f"Focus: {focus}" if focus else "Cover the whole task.")
     return [{"type": "text", "text": stable, "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": batch}]
@@ -121,10 +123,11 @@ def produce(project: Project, n: int, focus: str | None, *, batch_size: int = 50
     report = GenerationReport(f"llm:{cfg.flywheel.datagen_model}", n)
     items: list = []
     sizes = batch_sizes(n, batch_size)
+    stable = prompts_io.render("datagen_generate", project)  # context files and the gold check, read once
     with ThreadPoolExecutor(max_workers=cfg.llm.concurrency) as pool:
         def submit(i: int, size: int):
-            return pool.submit(_llm_batch, client, cfg, ledger, generation_prompt(project, size, focus, seed * 1000 + i),
-                               purpose)
+            return pool.submit(_llm_batch, client, cfg, ledger,
+                               generation_prompt(project, size, focus, seed * 1000 + i, stable), purpose)
 
         # The first batch alone writes the cache; the rest then read it.
         first = {submit(0, sizes[0]): (0, sizes[0])} if sizes else {}

@@ -44,7 +44,7 @@ class GoldGuard:
         self._norm = [normalize(t) for t in texts]
         self._exact = {t: i for i, t in enumerate(self._norm)}
         self._grams = [ngrams(t) for t in texts]
-        self._short = [i for i, t in enumerate(self._norm) if t and len(t.split()) < NGRAM]
+        self._short = {i for i, t in enumerate(self._norm) if t and len(t.split()) < NGRAM}
         self._index: dict[tuple, set[int]] = defaultdict(set)
         for i, grams in enumerate(self._grams):
             for g in grams:
@@ -79,7 +79,7 @@ class GoldGuard:
     def contained(self, text: str) -> str | None:
         """Where (file:line) a gold/sealed input found inside `text` is, or None."""
         norm = f" {normalize(text)} "
-        for i in self._short:
+        for i in sorted(self._short):
             if f" {self._norm[i]} " in norm:
                 return self.where[i]
         grams = ngrams(text)
@@ -106,18 +106,19 @@ class GoldGuard:
         kept = [e for e in examples if not self.is_gold_like(user_text(e))]
         return kept, len(examples) - len(kept)
 
+    def overlapping(self, numbered: list[tuple[int, dict]]) -> dict[int, str]:
+        """Line -> the gold/sealed example (file:line) it is gold-like to, for the examples of a file."""
+        hits = {line: self.match(user_text(e)) for line, e in numbered}
+        return {line: self.where[i] for line, i in hits.items() if i is not None}
+
     def overlaps(self, numbered: list[tuple[int, dict]], display: str) -> list[str]:
         """`display:LINE ~ gold:LINE` for every example of a file that is gold-like."""
-        out = []
-        for line, e in numbered:
-            i = self.match(user_text(e))
-            if i is not None:
-                out.append(f"{display}:{line} ~ {self.where[i]}")
-        return out
+        return [f"{display}:{line} ~ {where}" for line, where in self.overlapping(numbered).items()]
 
-    def check_training_set(self, path: Path, display: str) -> None:
-        """Refuse a training set holding gold-like examples: the count and the first few pairs."""
-        found = self.overlaps(load_numbered(path, display, missing_ok=True), display)
+    def check_training_set(self, numbered: list[tuple[int, dict]], display: str) -> None:
+        """Refuse a training set (its numbered examples) holding gold-like examples: the count and the
+        first few pairs."""
+        found = self.overlaps(numbered, display)
         if found:
             more = f" (and {len(found) - SHOWN} more)" if len(found) > SHOWN else ""
             raise DatasetError(f"{display}: {len(found)} training example(s) overlap the gold/sealed set: "

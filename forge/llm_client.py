@@ -51,6 +51,11 @@ def price(model: str, overrides: dict | None = None) -> tuple[float, float]:
     return PRICES[base]
 
 
+def base_url(cfg) -> str | None:
+    """The Anthropic-compatible server to talk to: llm.base_url, else ANTHROPIC_BASE_URL; None is Anthropic's API."""
+    return cfg.llm.base_url or os.environ.get("ANTHROPIC_BASE_URL")
+
+
 def check_price(cfg, model: str, warn=None) -> dict:
     """The price table to bill `model` with, checked before the first call. An unknown model is an
     error naming llm.prices; on another server (llm.base_url) it costs $0, with a warning."""
@@ -58,10 +63,10 @@ def check_price(cfg, model: str, warn=None) -> dict:
         price(model, cfg.llm.prices)
         return dict(cfg.llm.prices)
     except ForgeError:
-        if not (cfg.llm.base_url or os.environ.get("ANTHROPIC_BASE_URL")):
+        if not base_url(cfg):
             raise
     if warn:
-        warn(f"warning: llm.prices has no price for {model!r} on {cfg.llm.base_url or 'ANTHROPIC_BASE_URL'}: "
+        warn(f"warning: llm.prices has no price for {model!r} on {base_url(cfg)}: "
              "counting it as $0")
     return {**cfg.llm.prices, model: {"input": 0.0, "output": 0.0}}
 
@@ -92,21 +97,26 @@ def cost(usage, model: str, overrides: dict | None = None, batch: bool = False) 
 
 
 def has_credentials(cfg) -> bool:
-    return bool(os.environ.get("ANTHROPIC_API_KEY") or cfg.llm.base_url or os.environ.get("ANTHROPIC_BASE_URL"))
+    return bool(os.environ.get("ANTHROPIC_API_KEY") or base_url(cfg))
 
 
 def make_client(cfg):
     """An anthropic client: key from the environment, optional Anthropic-compatible base_url."""
     key = os.environ.get("ANTHROPIC_API_KEY")
-    base_url = cfg.llm.base_url or os.environ.get("ANTHROPIC_BASE_URL")
-    if not key and not base_url:
+    server = base_url(cfg)
+    if not key and not server:
         raise ForgeError(NO_KEY)
     import anthropic
 
     # Local servers (Ollama, vLLM, llama.cpp) accept any key; the SDK insists on one. No SDK
     # retries: they would hide inside forge's own, each up to the timeout.
-    return anthropic.Anthropic(api_key=key or "not-needed", base_url=base_url, max_retries=0,
+    return anthropic.Anthropic(api_key=key or "not-needed", base_url=server, max_retries=0,
                                timeout=cfg.llm.timeout_s)
+
+
+def backoff_base() -> float:
+    """Seconds before the first retry (doubling after); FORGE_RETRY_WAIT sets it (tests use 0)."""
+    return float(os.environ.get("FORGE_RETRY_WAIT", "2"))
 
 
 def retrying(fn, max_retries: int, deadline: float | None = None):
@@ -120,7 +130,7 @@ def retrying(fn, max_retries: int, deadline: float | None = None):
     if deadline is not None:
         stop = stop | (lambda rs: time.monotonic() + (rs.upcoming_sleep or 0) >= deadline)
     for attempt in Retrying(retry=retry_if_exception_type(transient), stop=stop,
-                            wait=wait_exponential(multiplier=float(os.environ.get("FORGE_RETRY_WAIT", "2")), max=60),
+                            wait=wait_exponential(multiplier=backoff_base(), max=60),
                             reraise=True):
         with attempt:
             return fn()

@@ -67,8 +67,9 @@ def resolve_base(base: str, root: Path) -> str:
     local = Path(base) if Path(base).is_absolute() else root / base
     if local.is_file() and local.suffix == ".gguf":
         from forge.model_import import import_model
+        from forge.project import OUTPUT
 
-        dest = root / "output" / "imported" / local.stem
+        dest = root / OUTPUT / "imported" / local.stem
         if not (dest / "config.json").is_file():
             import_model(str(local), dest, echo=lambda _m: None)
         return str(dest.resolve())

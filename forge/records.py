@@ -17,6 +17,10 @@ import time
 from collections import Counter
 
 from forge.atomic import append_bytes_atomic, write_json_atomic, write_text_atomic
+from forge.datasets import load_examples
+from forge.errors import ForgeError
+from forge.llm_client import SPEND_FILE
+from forge.scorers import category, cmd_of
 
 EXPERIMENTS = "experiments.jsonl"
 BEST = "best_score.json"
@@ -32,16 +36,16 @@ def _kind(reason: str | None) -> str:
     return re.sub(r"\s*[:'(].*$", "", reason).strip() or "wrong"
 
 
-def failure_categories(project) -> Counter:
-    """Focus description -> count, one per failure category of the last eval.
+def failure_categories(project, missing_ok: bool = False) -> Counter:
+    """Focus description -> count, one per failure category of the last eval (empty with `missing_ok`
+    when there was no eval yet).
 
     A category is (expected cmd, kind of failure, the cmd the model said instead). The text
     names no gold input or output, so it can go into a data-generation prompt as it is.
     """
-    from forge.errors import ForgeError
-    from forge.scorers import category, cmd_of
-
     if not (project.output / FAILURES).exists():
+        if missing_ok:
+            return Counter()
         raise ForgeError(f"output/{FAILURES}: not found (run `forge eval` first)")
     cats: Counter = Counter()
     for row in project.read_jsonl_state(FAILURES):
@@ -119,9 +123,6 @@ def crosses_gold_change(best: dict | None, gold_hash: str | None) -> bool:
 
 def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, results: dict) -> dict:
     """One row per iteration (train then eval). Idempotent: an eval redone after a crash adds no second row."""
-    from forge.datasets import load_examples
-    from forge.llm_client import SPEND_FILE
-
     for row in experiments(project):
         if row.get("run") == run_id and row["iteration"] == iteration:
             return row
@@ -150,10 +151,9 @@ def update_context(project) -> str:
         prev = r["accuracy"]
     if top:
         lines += ["", f"Best: {100 * top['accuracy']:.1f}% (iter {top.get('iteration')}), {top.get('path')}"]
-    if (project.output / FAILURES).exists():
-        cats = failure_categories(project)
-        if cats:
-            lines += ["", "## Failure categories (last eval)", ""] + [f"- {k}: {n}" for k, n in cats.most_common()]
+    cats = failure_categories(project, missing_ok=True)
+    if cats:
+        lines += ["", "## Failure categories (last eval)", ""] + [f"- {k}: {n}" for k, n in cats.most_common()]
     worked = [r for i, r in enumerate(rows) if i and r["accuracy"] > rows[i - 1]["accuracy"]]
     if worked:
         lines += ["", "## What worked", ""] + [f"- iter {r['iteration']}: {r['hypothesis']}" for r in worked]

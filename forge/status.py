@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from forge import records
-from forge.datasets import load_examples
+from forge.datasets import file_hash, load_examples, load_numbered
 from forge.llm_client import SPEND_FILE
 from forge.project import Project
 
@@ -53,12 +53,23 @@ def collect(project: Project) -> dict:
 
 def gold_integrity(project: Project, best: dict | None) -> dict:
     """Training examples that overlap gold/sealed, and whether gold changed since the best was measured."""
-    from forge.datasets import file_hash, load_numbered
-
     rel = project.rel(project.canonical_path)
     overlap = project.gold_guard().overlaps(load_numbered(project.canonical_path, rel, missing_ok=True), rel)
     return {"overlap": len(overlap), "overlap_first": overlap[:3],
             "changed_since_best": records.crosses_gold_change(best, file_hash(project.gold_path))}
+
+
+def budgets_text(b: dict, minutes: bool = True) -> str:
+    """A run's budgets snapshot as one line: used/limit for each ('-': no limit)."""
+    def part(name: str, used: str, limit) -> str:
+        return f"{name} {used}/{limit or '-'}"
+    parts = [part("iterations", b["iterations"], b["max_iterations"]),
+             part("tool calls", b["tool_calls"], b["max_tool_calls"])]
+    if minutes:
+        parts.append(part("minutes", f"{b['minutes']:.0f}", b["max_minutes"]))
+    parts += [part("USD", f"{b['cost_usd']:.4f}", b["max_cost_usd"]),
+              part("new examples", b["new_examples"], b["max_new_examples"])]
+    return ", ".join(parts)
 
 
 def _pct(x: float) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 from forge import config as config_io
 from forge.atomic import write_json_atomic
 from forge.chat_format import tokenize_for_training, with_system_prompt
-from forge.datasets import file_hash, load_examples
+from forge.datasets import file_hash, load_numbered
 from forge.errors import ForgeError
 from forge.model_loading import (
     META_FILE,
@@ -167,8 +167,9 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     guard = project.gold_guard()
     canonical = project.path(cfg.dataset.canonical)
     guard.check_training_path(canonical, cfg.dataset.canonical)
-    guard.check_training_set(canonical, cfg.dataset.canonical)  # gold added after the data was written
-    examples = load_examples(canonical, cfg.dataset.canonical, missing_ok=True)
+    numbered = load_numbered(canonical, cfg.dataset.canonical, missing_ok=True)
+    guard.check_training_set(numbered, cfg.dataset.canonical)  # gold added after the data was written
+    examples = [e for _, e in numbered]
     if not examples:
         raise ForgeError(f"{cfg.dataset.canonical}: no training examples yet (add some, or `forge generate`)")
     runtime = resolve_runtime(cfg.compute.device, cfg.model.load_in_4bit)

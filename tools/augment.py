@@ -9,9 +9,10 @@ from forge.tools.tool import RunState, Tool, ToolContext, ToolRefused, ToolResul
 
 def run(ctx: ToolContext, n: int, focus: str | None = None) -> ToolResult:
     iteration = ctx.state.iteration
-    if focus and (why := ctx.project.gold_guard().check_planner_text(focus, "focus")):
-        raise ToolRefused(why)
     if focus:
+        why = ctx.project.gold_guard().check_planner_text(focus, "focus")
+        if why:
+            raise ToolRefused(why)
         reports, stopped = [(focus, generate(ctx.project, n, focus=focus, source="augment", iteration=iteration))], False
     else:
         reports, stopped = augment(ctx.project, n, iteration=iteration, deadline=ctx.deadline)

@@ -12,11 +12,7 @@ def run(ctx: ToolContext) -> ToolResult:
     data["run"] = {"iterations": st.iterations_run, "new_examples": st.new_examples, "budgets": ctx.budgets()}
     text = status.render(data) + f"\nThis run:    {st.iterations_run} iterations, {st.new_examples} examples added"
     if data["run"]["budgets"]:
-        b = data["run"]["budgets"]
-        text += (f"\nBudgets:     iterations {b['iterations']}/{b['max_iterations'] or '-'}, "
-                 f"tool calls {b['tool_calls']}/{b['max_tool_calls'] or '-'}, minutes {b['minutes']:.0f}/"
-                 f"{b['max_minutes'] or '-'}, USD {b['cost_usd']}/{b['max_cost_usd'] or '-'}, "
-                 f"new examples {b['new_examples']}/{b['max_new_examples'] or '-'}")
+        text += f"\nBudgets:     {status.budgets_text(data['run']['budgets'])}"
     return ToolResult(text, data)
 
 

@@ -66,20 +66,20 @@ def config_show(project_dir):
 @project_option
 def config_check(project_dir):
     """Validate forge.yaml and the dataset files."""
-    from forge.datasets import load_examples, user_text
+    from forge.datasets import load_numbered, user_text
 
     project = open_project(project_dir)
     paths = [project.seed_path, project.canonical_path, project.gold_path, project.sealed_path]
-    loaded = {project.rel(p): load_examples(p, project.rel(p), missing_ok=True) for p in paths if p}
+    loaded = {project.rel(p): load_numbered(p, project.rel(p), missing_ok=True) for p in paths if p}
     # Empty or whitespace-only inputs are legal (a router's "unknown" edge case); say how many there are.
     counts = {rel: f"{len(rows)} examples" + (f", {k} with an empty input" if (k := sum(
-        not user_text(e).strip() for e in rows)) else "") for rel, rows in loaded.items()}
+        not user_text(e).strip() for _, e in rows)) else "") for rel, rows in loaded.items()}
     guard, canonical = project.gold_guard(), project.rel(project.canonical_path)
     guard.check_training_path(project.canonical_path, canonical)
     click.echo("forge.yaml: ok")
     for rel, n in counts.items():
         click.echo(f"{rel}: ok ({n})")
-    guard.check_training_set(project.canonical_path, canonical)  # gold/sealed overlap fails the check
+    guard.check_training_set(loaded[canonical], canonical)  # gold/sealed overlap fails the check
 
 
 @click.command("report")
