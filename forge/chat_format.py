@@ -1,9 +1,9 @@
 """From dataset examples to model inputs: the system prompt, the chat template, the loss mask.
 
 Training and eval both go through `with_system_prompt`, so the model sees the same system
-message in both. Loss is on assistant tokens only: through the template's `{% generation %}`
-mask when it has one, otherwise everything after the rendered prompt (the prompt must be a
-prefix of the full conversation, which holds for common templates).
+message in both. Loss is on every assistant turn only: through the template's `{% generation %}`
+mask when it has one, otherwise by rendering each turn's prompt and end (which needs each
+conversation's rendering to be a prefix of the next, as it is for common templates).
 """
 
 from __future__ import annotations
@@ -28,20 +28,51 @@ def has_generation_markers(tokenizer) -> bool:
     return "{% generation %}" in (tokenizer.chat_template or "") or "{%- generation %}" in (tokenizer.chat_template or "")
 
 
+def _render(tokenizer, messages: list[dict], **kw) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, **kw) if messages else ""
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def assistant_spans(tokenizer, messages: list[dict], text: str) -> list[tuple[int, int]]:
+    """[start, end) character spans of each assistant turn in the rendered conversation `text`: from the end
+    of the conversation so far with the generation prompt, to the end of the turn. The end-of-turn token is
+    inside (the model must learn to stop); whitespace the template writes after it is not (nothing
+    generates it). Characters, not tokens: a prompt's last whitespace may tokenize differently once text
+    follows it (Llama-3's "\n\n" before a word)."""
+    spans = []
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        start = _common_prefix(_render(tokenizer, messages[:i], add_generation_prompt=True), text)
+        end = _common_prefix(_render(tokenizer, messages[: i + 1]), text)
+        end = start + len(text[start:end].rstrip())
+        spans.append((start, end))
+    return spans
+
+
 def tokenize_for_training(tokenizer, messages: list[dict], max_len: int) -> dict:
-    """input_ids and labels (-100 outside assistant tokens), truncated to max_len."""
+    """input_ids and labels (-100 outside assistant tokens), truncated to max_len. Every assistant turn is
+    learned, through the template's `{% generation %}` mask when it has one, else by `assistant_spans`."""
     if not tokenizer.chat_template:
         raise ForgeError("the tokenizer has no chat template; use a chat/instruct model or `forge model tiny`")
     if has_generation_markers(tokenizer):
         out = _ids(tokenizer, messages, return_assistant_tokens_mask=True)
         ids, mask = out["input_ids"], out["assistant_masks"]
     else:
-        ids = _ids(tokenizer, messages)["input_ids"]
-        prompt = _ids(tokenizer, messages[:-1], add_generation_prompt=True)["input_ids"]
-        start = 0
-        while start < min(len(prompt), len(ids)) and prompt[start] == ids[start]:
-            start += 1
-        mask = [0] * start + [1] * (len(ids) - start)
+        if not getattr(tokenizer, "is_fast", False):
+            raise ForgeError("the tokenizer is not a fast (tokenizers) one, which the loss mask needs for offsets; "
+                             "save the model with a tokenizer.json")
+        text = _render(tokenizer, messages)
+        # the same tokens apply_chat_template(tokenize=True) gives: the rendered text, no extra special tokens
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids, spans = list(enc["input_ids"]), assistant_spans(tokenizer, messages, text)
+        mask = [any(a < e and b > s for s, e in spans) for a, b in enc["offset_mapping"]]
     labels = [t if m else IGNORE for t, m in zip(ids, mask, strict=True)]
     return {"input_ids": ids[:max_len], "labels": labels[:max_len]}
 

@@ -32,12 +32,20 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def use_bf16(precision: str, device: str) -> bool | None:
-    """The trainer's bf16 setting: what training.precision asks on CPU; on other devices bf16 when asked,
-    else None (the backend's own choice)."""
-    if precision == "bf16":
-        return True
-    return False if device == "cpu" else None
+def training_precision(precision: str, device: str, method: str) -> str:
+    """training.precision resolved for this machine: "bf16", "fp32", or "backend" (CUDA/MPS without an explicit
+    bf16: the backend's own choice). auto is bf16 for LoRA on a CPU with native bf16, where forge's bf16 learns
+    as fp32 does (forge.lora_precision); full fine-tuning keeps fp32 there (not measured in bf16)."""
+    if precision == "auto":
+        if device != "cpu":
+            return "backend"
+        return "bf16" if method == "lora" and cpu_has_bf16() else "fp32"
+    return "backend" if precision == "fp32" and device != "cpu" else precision
+
+
+def use_bf16(resolved: str) -> bool | None:
+    """The trainer's bf16 argument for a resolved precision (None: the backend decides)."""
+    return {"bf16": True, "fp32": False}.get(resolved)
 
 
 def resolve_runtime(requested_device: str, load_in_4bit: bool) -> Runtime:

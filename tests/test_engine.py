@@ -10,6 +10,7 @@ import pytest
 
 from forge.errors import ForgeError
 from forge.eval_runner import run_eval
+from forge.model_loading import cpu_has_bf16
 from forge.project import Project
 from forge.promotion import PromotionRefused, promote
 from forge.training import train
@@ -197,7 +198,8 @@ def test_model_tiny_cli_all_archs(tmp_path, cli):
 def test_cli_train_eval_promote(tmp_path, nano_model, cli):
     root = make_project(tmp_path / "p", nano_model, method="lora", training={"epochs_min": 1, "epochs_max": 1})
     out = cli("train", "-p", root).output
-    assert "backend: transformers on cpu (lora, 64 examples)" in out
+    precision = "bf16" if cpu_has_bf16() else "fp32"  # training.precision auto
+    assert f"backend: transformers on cpu (lora, {precision}, 64 examples)" in out
     assert "warning: model.load_in_4bit: ignored without CUDA" in out
     assert "epochs_run: 1" in out and "final_loss: " in out and "tokens_per_s: " in out
     # Not a terminal: one compact line per epoch, and none of the trainer's raw log dicts.

