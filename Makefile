@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 DEMO_DIR ?=
 STAMP := $(VENV)/.forge-installed
 
-.PHONY: setup test test-fast demo lint bench docs clean-venv
+.PHONY: setup test test-fast demo demo-real lint bench docs clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test-fast: $(STAMP)
 # The embedded default: the math demo, end to end, offline on CPU (see examples/run-demo).
 demo: $(STAMP)
 	FORGE=$(abspath $(VENV))/bin/forge examples/run-demo $(DEMO_DIR)
+
+# The same demo on a real pretrained model: SmolLM2-135M-Instruct (GGUF from PyPI), LoRA, zero-shot
+# baseline first (see examples/run-demo-real).
+demo-real: $(STAMP)
+	FORGE=$(abspath $(VENV))/bin/forge examples/run-demo-real $(DEMO_DIR)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check forge agent tools prompts tests

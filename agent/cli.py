@@ -67,7 +67,11 @@ def agent_group():
 @click.option("--resume", "resume_run", is_flag=False, flag_value="latest", default=None,
               help="Continue a stopped or killed run (RUN id, or the latest) from its transcript, with its own "
                    "budgets unless named here; cut-off train/eval/augment calls are redone.")
-def agent_run(project_dir, goal, planner, max_iterations, budget_usd, max_minutes, max_tool_calls, resume_run):
+@click.option("--baseline", is_flag=True,
+              help="On the project's first run, score the base model zero-shot first (iteration 0; `forge flywheel` "
+                   "always does).")
+def agent_run(project_dir, goal, planner, max_iterations, budget_usd, max_minutes, max_tool_calls, resume_run,
+              baseline):
     """Run the planner until the goal is met or a budget is spent."""
     from forge.agent import runner
 
@@ -79,7 +83,8 @@ def agent_run(project_dir, goal, planner, max_iterations, budget_usd, max_minute
     if resume_run:
         outcome, transcript = runner.resume(project, resume_run, chosen, limits, echo=click.echo)
     else:
-        outcome, transcript = runner.start(project, goal, chosen, _budgets(project, **limits), echo=click.echo)
+        outcome, transcript = runner.start(project, goal, chosen, _budgets(project, **limits), echo=click.echo,
+                                           baseline=baseline)
     _finish(outcome, transcript, project)
 
 
@@ -221,7 +226,8 @@ def tool_session_end(project_dir):
 @click.option("--skip-train", is_flag=True, help="Start by evaluating the existing adapter.")
 @click.option("--planner", type=click.Choice(["claude", "heuristic"]), default=None)
 def flywheel(project_dir, iters, skip_train, planner):
-    """The agent with the goal "reach eval.target_accuracy", until the target or the iteration budget."""
+    """The agent with the goal "reach eval.target_accuracy", until the target or the iteration budget. A
+    project's first run starts by scoring the base model zero-shot (iteration 0, not promotable)."""
     from forge.agent import runner
 
     project = open_project(project_dir)
@@ -231,7 +237,8 @@ def flywheel(project_dir, iters, skip_train, planner):
     goal = f"reach eval.target_accuracy ({project.config.eval.target_accuracy:.1%}) on the gold set"
     if skip_train:
         goal += "; an adapter already exists, so evaluate it before training again"
-    outcome, transcript = runner.start(project, goal, chosen, _budgets(project, max_iterations=iters), echo=click.echo)
+    outcome, transcript = runner.start(project, goal, chosen, _budgets(project, max_iterations=iters), echo=click.echo,
+                                       baseline=not skip_train)
     _finish(outcome, transcript, project)
 
 

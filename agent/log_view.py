@@ -15,11 +15,13 @@ def _short(text: str) -> str:
 def render_event(e: dict) -> list[str]:
     kind = e["event"]
     if kind == "run_start":
-        b = e["budgets"]
+        b, base = e["budgets"], e.get("baseline")
         return [f"run started {e['time']}  planner={e['planner']} model={e['model']}",
                 f"goal: {e['goal']}",
                 f"budgets: iterations {b['max_iterations'] or '∞'}, tool calls {b['max_tool_calls'] or '∞'}, "
-                f"minutes {b['max_minutes'] or '∞'}, USD {b['max_cost_usd'] or '∞'}"]
+                f"minutes {b['max_minutes'] or '∞'}, USD {b['max_cost_usd'] or '∞'}",
+                *([f"baseline (base model, zero-shot): {base['accuracy']:.1%} ({base['correct']}/{base['total']})"]
+                  if base else [])]
     if kind == "run_resume":
         return [f"--- resumed {e['time']} with planner={e['planner']} ---"]
     if kind == "tool_result" and e.get("redone"):

@@ -12,6 +12,7 @@ import os
 import socket
 from datetime import datetime
 
+from forge import baseline as forge_baseline
 from forge import prompts, records
 from forge.agent import conversation
 from forge.agent.budgets import Budgets
@@ -58,14 +59,22 @@ def _run(project, planner, budgets: Budgets, transcript: Transcript, system: str
                tools=[t.api_param() for t in guard.tools.values()])
 
 
-def start(project, goal: str, planner, budgets: Budgets, echo=print) -> tuple[Outcome, Transcript]:
-    transcript = Transcript(runs_dir(project) / new_run_id() / "transcript.jsonl")
+def start(project, goal: str, planner, budgets: Budgets, echo=print,
+          baseline: bool = False) -> tuple[Outcome, Transcript]:
+    """A new run. With `baseline`, a project's first run first scores the base model zero-shot
+    (forge.baseline), so the planner, AGENT_CONTEXT.md and the report start from it."""
+    run_id = new_run_id()
+    transcript = Transcript(runs_dir(project) / run_id / "transcript.jsonl")
+    if baseline:
+        records.heartbeat(project, "running", 0, None, run_id=run_id)
+    base_row = forge_baseline.record(project, run_id, echo) if baseline else None
     state, system = RunState(), planner_system_prompt(project, goal)
     first = [{"type": "text", "text": kickoff(goal)},
              {"type": "text", "text": conversation.project_state(project, budgets, state)}]
     transcript.write("run_start", goal=goal, planner=planner.name, model=getattr(planner, "model", planner.name),
                      kickoff=first, system=system, budgets=budgets.snapshot(state), pid=os.getpid(),
-                     host=socket.gethostname(), config=dataclasses.asdict(project.config))
+                     host=socket.gethostname(), config=dataclasses.asdict(project.config),
+                     baseline={k: base_row[k] for k in ("accuracy", "correct", "total")} if base_row else None)
     run = _run(project, planner, budgets, transcript, system, [{"role": "user", "content": first}], state, echo)
     return run_loop(run), transcript
 

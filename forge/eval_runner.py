@@ -18,6 +18,7 @@ from forge.atomic import write_bytes_atomic, write_json_atomic
 from forge.chat_format import prompt_text, with_system_prompt
 from forge.datasets import assistant_text, encode, file_hash, load_examples, normalize, user_text
 from forge.errors import ForgeError
+from forge.eval_progress import EvalProgress
 from forge.model_loading import load_for_inference, resolve_runtime
 from forge.project import Project
 from forge.records import FAILURES, RESULTS
@@ -86,7 +87,9 @@ def _score_set(examples, answers, scorer):
 
 
 def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | None = None,
-             progress=None) -> dict:
+             echo=None) -> dict:
+    """Score model_dir (default output/adapter) on the gold set, and the sealed set as aggregates; with
+    `echo`, show progress (forge.eval_progress)."""
     cfg = project.config
     model_dir = Path(model_dir) if model_dir else project.output / ADAPTER_DIR
     gold_rel = cfg.dataset.gold
@@ -99,14 +102,21 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     runtime = resolve_runtime(cfg.compute.device, load_in_4bit=False)
     model, tokenizer, kind = load_for_inference(model_dir, project.root, runtime.device)
     bs = batch_size or cfg.eval.batch_size
+    sealed = load_examples(project.sealed_path, cfg.dataset.sealed, missing_ok=True) if project.sealed_path else []
+    progress = EvalProgress(len(gold) + len(sealed), echo) if echo else None
 
     def answers_for(examples):
         prompts = eval_prompts(project, tokenizer, examples)
         return generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress)
 
     start = time.perf_counter()
-    answers = answers_for(gold)
-    wall = time.perf_counter() - start
+    try:
+        answers = answers_for(gold)
+        wall = time.perf_counter() - start
+        sealed_answers = answers_for(sealed) if sealed else None
+    finally:
+        if progress:
+            progress.close()
     verdicts, summary = _score_set(gold, answers, scorer)
     per_cmd: dict[str, dict] = {}
     failures = []
@@ -126,11 +136,9 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         "wall_s": round(wall, 3), "examples_per_s": round(len(gold) / wall, 2) if wall else None,
         "per_example": {example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
     }
-    if project.sealed_path is not None:
-        sealed = load_examples(project.sealed_path, cfg.dataset.sealed, missing_ok=True)
-        if sealed:
-            _, sealed_summary = _score_set(sealed, answers_for(sealed), scorer)
-            results["sealed"] = {**sealed_summary, "hash": file_hash(project.sealed_path)}
+    if sealed:
+        _, sealed_summary = _score_set(sealed, sealed_answers, scorer)
+        results["sealed"] = {**sealed_summary, "hash": file_hash(project.sealed_path)}
     write_json_atomic(project.output / RESULTS, results)
     write_bytes_atomic(project.output / FAILURES, encode(failures))
     return results

@@ -39,8 +39,8 @@ def model_card(project: Project) -> str:
               f"Method: {meta.get('method', 'lora')}, backend {meta.get('backend', '?')}, "
               f"{meta.get('epochs_run', '?')} epochs, final loss {meta.get('final_loss', '?')}.", "",
               "## Flywheel history", "", "| iteration | accuracy | hypothesis |", "|---|---|---|"]
-    lines += [f"| {r['iteration']} | {r['accuracy']:.1%} | {r['hypothesis']} |"
-              for r in records.experiments(project)]
+    lines += [f"| {'base' if r.get('kind') == 'baseline' else r['iteration']} | {r['accuracy']:.1%} | {r['hypothesis']} |"
+              for r in records.experiments(project, baseline=True)]
     repo = cfg.promotion.hf_repo
     if meta.get("method", "lora") == "lora":
         load = ['from peft import AutoPeftModelForCausalLM', f'model = AutoPeftModelForCausalLM.from_pretrained("{repo}")']

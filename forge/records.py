@@ -103,12 +103,14 @@ def heartbeat_state(beat: dict | None) -> str | None:
     return status
 
 
-def experiments(project) -> list[dict]:
-    return project.read_jsonl_state(EXPERIMENTS)
+def experiments(project, baseline: bool = False) -> list[dict]:
+    """The rows of trained iterations; with `baseline`, the zero-shot baseline row (forge.baseline) first."""
+    rows = project.read_jsonl_state(EXPERIMENTS)
+    return rows if baseline else [r for r in rows if r.get("kind") != "baseline"]
 
 
 def next_iteration(project) -> int:
-    """The project-wide number the next training run gets."""
+    """The project-wide number the next training run gets (the baseline is iteration 0 and not counted)."""
     return len(experiments(project)) + 1
 
 
@@ -121,17 +123,20 @@ def crosses_gold_change(best: dict | None, gold_hash: str | None) -> bool:
     return bool(best and best.get("gold_hash") and best["gold_hash"] != gold_hash)
 
 
-def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, results: dict) -> dict:
-    """One row per iteration (train then eval). Idempotent: an eval redone after a crash adds no second row."""
-    for row in experiments(project):
+def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, results: dict,
+                      kind: str | None = None) -> dict:
+    """One row per iteration (train then eval), or the baseline's (kind "baseline"). Idempotent: an eval
+    redone after a crash adds no second row."""
+    for row in experiments(project, baseline=True):
         if row.get("run") == run_id and row["iteration"] == iteration:
             return row
     cfg = project.config
     spend = project.read_state(SPEND_FILE) or {}
-    row = {"iteration": iteration, "run": run_id, "time": now(), "accuracy": results["accuracy"],
+    row = {"iteration": iteration, **({"kind": kind} if kind else {}), "run": run_id, "time": now(),
+           "accuracy": results["accuracy"],
            "ci95": results["ci95"], "correct": results["correct"], "total": results["total"],
            "hypothesis": hypothesis, "config": {"training": vars(cfg.training), "lora": vars(cfg.lora)},
-           "train_size": len(load_examples(project.canonical_path, missing_ok=True)),
+           "train_size": 0 if kind == "baseline" else len(load_examples(project.canonical_path, missing_ok=True)),
            "gold_size": results["total"], "gold_hash": results.get("gold", {}).get("hash"),
            "sealed_hash": (results.get("sealed") or {}).get("hash"), "llm_spend_usd": spend.get("total_usd", 0.0),
            "eval_wall_s": results["wall_s"], "per_cmd": results["per_cmd"]}
@@ -141,13 +146,16 @@ def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, 
 
 def update_context(project) -> str:
     """Rewrite AGENT_CONTEXT.md from the experiment history; returns its (truncated) text."""
-    rows, top = experiments(project), best(project)
+    rows, top = experiments(project, baseline=True), best(project)
     lines = ["# Agent context", "", "## Scores by iteration", ""]
     prev = None
     for r in rows:
         delta = "" if prev is None else f" ({100 * (r['accuracy'] - prev):+.1f} pts)"
-        lines.append(f"- iter {r['iteration']}: {100 * r['accuracy']:.1f}%{delta}, {r['train_size']} training "
-                     f"examples: {r['hypothesis']}")
+        if r.get("kind") == "baseline":
+            lines.append(f"- base model, zero-shot (not promotable): {100 * r['accuracy']:.1f}%")
+        else:
+            lines.append(f"- iter {r['iteration']}: {100 * r['accuracy']:.1f}%{delta}, {r['train_size']} training "
+                         f"examples: {r['hypothesis']}")
         prev = r["accuracy"]
     if top:
         lines += ["", f"Best: {100 * top['accuracy']:.1f}% (iter {top.get('iteration')}), {top.get('path')}"]

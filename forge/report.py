@@ -42,6 +42,10 @@ def _axes(n: int, labels: list, top: float, fmt) -> list[str]:
     return out
 
 
+def _label(row: dict) -> str:
+    return "base" if row.get("kind") == "baseline" else str(row["iteration"])
+
+
 def gold_segments(rows: list[dict]) -> list[list[int]]:
     """Row indices grouped by the gold set they were measured on (rows without a hash join their neighbours)."""
     segments: list[list[int]] = []
@@ -59,8 +63,7 @@ def gold_segments(rows: list[dict]) -> list[list[int]]:
 def accuracy_chart(rows: list[dict], target: float) -> str:
     """Last and best-so-far accuracy with the 95% band; no line crosses a change of the gold set."""
     n = len(rows)
-    labels = [r["iteration"] for r in rows]
-    parts = _axes(n, labels, 1.0, lambda v: f"{v:.0%}")
+    parts = _axes(n, [_label(r) for r in rows], 1.0, lambda v: f"{v:.0%}")
     segments = gold_segments(rows)
     for seg in segments:
         band = [(_x(i, n), _y(rows[i]["ci95"][1])) for i in seg] + [(_x(i, n), _y(rows[i]["ci95"][0]))
@@ -79,6 +82,8 @@ def accuracy_chart(rows: list[dict], target: float) -> str:
     for seg in segments:
         best, best_pts = 0.0, []
         for i in seg:
+            if rows[i].get("kind") == "baseline":  # a floor to read gains from, never a candidate
+                continue
             best = max(best, rows[i]["accuracy"])
             best_pts.append((_x(i, n), _y(best)))
         last_pts = [(_x(i, n), _y(rows[i]["accuracy"])) for i in seg]
@@ -96,7 +101,7 @@ def accuracy_chart(rows: list[dict], target: float) -> str:
 def data_cost_chart(rows: list[dict]) -> str:
     n = len(rows)
     top = max(r["train_size"] for r in rows) or 1
-    parts = _axes(n, [r["iteration"] for r in rows], top, lambda v: f"{v:.0f}")
+    parts = _axes(n, [_label(r) for r in rows], top, lambda v: f"{v:.0f}")
     bw = min(40, (W - 2 * PAD) / max(1, n) * 0.5)
     for i, r in enumerate(rows):
         y = _y(r["train_size"], top)
@@ -115,7 +120,7 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def build(project: Project) -> str:
-    rows = records.experiments(project)
+    rows = records.experiments(project, baseline=True)
     if not rows:
         raise ForgeError(f"output/{records.EXPERIMENTS}: no iterations yet (run `forge flywheel` or `forge agent run`)")
     best = records.best(project)
@@ -126,18 +131,21 @@ def build(project: Project) -> str:
         best_so_far = 0.0
         for i in seg:
             r = rows[i]
-            best_so_far = max(best_so_far, r["accuracy"])
+            base = r.get("kind") == "baseline"
+            best_so_far = best_so_far if base else max(best_so_far, r["accuracy"])
             mark = "[gold changed] " if k and i == seg[0] else ""
-            table.append([r["iteration"], f"{r['accuracy']:.1%}", f"{r['ci95'][0]:.1%}–{r['ci95'][1]:.1%}",
-                          f"{best_so_far:.1%}", r["train_size"], f"${r.get('llm_spend_usd', 0):.4f}",
+            table.append([_label(r), f"{r['accuracy']:.1%}", f"{r['ci95'][0]:.1%}–{r['ci95'][1]:.1%}",
+                          "–" if base else f"{best_so_far:.1%}", r["train_size"], f"${r.get('llm_spend_usd', 0):.4f}",
                           mark + r["hypothesis"]])
-    changed = ", ".join(str(rows[seg[0]]["iteration"]) for seg in segments[1:])
+    changed = ", ".join(_label(rows[seg[0]]) for seg in segments[1:])
     gold_note = (f"<p>The gold set changed before iteration {changed}: scores on either side measure different "
                  "tests, so no line or best-so-far runs across.</p>") if changed else ""
     per_cmd = [[c, v["correct"], v["total"], f"{v['correct'] / v['total']:.1%}"]
                for c, v in (best or {}).get("per_cmd", {}).items()]
     headline = (f"best {best['accuracy']:.1%} (iteration {best.get('iteration')}, {best.get('path')})"
                 if best else "nothing promoted yet")
+    base_rows = [r for r in rows if r.get("kind") == "baseline"]
+    baseline_note = f" from a zero-shot base of {base_rows[0]['accuracy']:.1%}" if base_rows else ""
     cmp = (best or {}).get("vs_previous")
     noise = (f"<p>Against the previous best: +{cmp['only_new_correct']} / −{cmp['only_previous_correct']} gold "
              f"examples, exact McNemar p = {cmp['p_value']:.3f}.</p>") if cmp else ""
@@ -147,7 +155,8 @@ def build(project: Project) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>forge report: "
             f"{html.escape(project.config.name)}</title><style>{style}</style></head><body>"
             f"<h1>forge report: {html.escape(project.config.name)}</h1>"
-            f"<p>{html.escape(headline)}; target {target:.1%}; {len(rows)} iterations; LLM spend "
+            f"<p>{html.escape(headline)}; target {target:.1%}; {len(records.experiments(project))} iterations"
+            f"{baseline_note}; LLM spend "
             f"${spend.get('total_usd', 0.0):.4f}. Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>"
             f"<h2>Gold accuracy per iteration</h2>{accuracy_chart(rows, target)}{gold_note}{noise}"
             f"<h2>Per-cmd accuracy of the best adapter</h2>{_table(['cmd', 'correct', 'total', 'accuracy'], per_cmd)}"

@@ -28,7 +28,9 @@ def collect(project: Project) -> dict:
     last = project.read_state(records.RESULTS)
     beat = project.read_state(records.HEARTBEAT)
     spend = project.read_state(SPEND_FILE)
-    experiments = records.experiments(project)
+    experiments = records.experiments(project, baseline=True)
+    base = next((r for r in experiments if r.get("kind") == "baseline"), None)
+    experiments = [r for r in experiments if r is not base]
     sealed = project.sealed_path
     return {
         "project": cfg.name,
@@ -37,6 +39,7 @@ def collect(project: Project) -> dict:
         if best else None,
         "last": {"accuracy": last["accuracy"], "correct": last.get("correct"), "total": last.get("total")}
         if last else None,
+        "baseline": {"accuracy": base["accuracy"], "correct": base["correct"], "total": base["total"]} if base else None,
         "target_accuracy": cfg.eval.target_accuracy,
         "dataset": {
             "training": len(load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True)),
@@ -99,7 +102,9 @@ def render(s: dict) -> str:
         heartbeat += (f": run {beat.get('run')} (pid {beat.get('pid')}) is gone without ending; "
                       "finish it with `forge agent run --resume latest`")
     spend = "none yet" if s["llm_spend_usd"] is None else f"${s['llm_spend_usd']:.4f}"
-    rows = [("Project", f"{s['project']} ({s['root']})"), ("Best score", best), ("Last score", last),
+    b = s.get("baseline")
+    base = f"{_pct(b['accuracy'])} ({b['correct']}/{b['total']}, base model zero-shot)" if b else "not measured"
+    rows = [("Project", f"{s['project']} ({s['root']})"), ("Best score", best), ("Last score", last), ("Baseline", base),
             ("Target", _pct(s["target_accuracy"])), ("Dataset", dataset),
             ("Iterations", f"{s['iterations']['done']} / {max_iter}"), ("Heartbeat", heartbeat),
             ("LLM spend", spend)]

@@ -98,7 +98,7 @@ def test_kill_9_then_resume_finishes_the_run(project_root, victim):
     assert "iteration budget spent (3/3)" in resumed.stdout, resumed.stdout
 
     rows = [json.loads(line) for line in (root / "output" / "experiments.jsonl").read_text().splitlines()]
-    assert [r["iteration"] for r in rows] == [1, 2, 3]
+    assert [(r["iteration"], r.get("kind")) for r in rows] == [(0, "baseline"), (1, None), (2, None), (3, None)]
     log = [c.message for c in git.Repo(root).iter_commits()]
     assert sorted(m.split(":")[0] for m in log if m.startswith("forge iter ")) == [
         "forge iter 1", "forge iter 2", "forge iter 3"]

@@ -14,7 +14,7 @@ def run(ctx: ToolContext) -> ToolResult:
     project, st = ctx.project, ctx.state
     if not (project.output / ADAPTER_DIR).exists():
         raise ToolRefused("no trained adapter to evaluate: call `train` first")
-    res = run_eval(project)
+    res = run_eval(project, echo=ctx.echo)
     sample = [failure_view(f) for f in project.read_jsonl_state(records.FAILURES)[:FAILURE_SAMPLE]]
     if st.trained_since_eval:
         records.record_experiment(project, run_id=ctx.run_id, iteration=st.iteration, hypothesis=st.hypothesis,

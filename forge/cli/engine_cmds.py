@@ -44,8 +44,6 @@ def _per_cmd_table(per_cmd: dict) -> str:
               help="Score the base model itself (model.base, no adapter): the zero-shot baseline.")
 def eval_cmd(project_dir, model_dir, batch_size, zero_shot):
     """Evaluate on the gold set (and the sealed set, aggregates only)."""
-    from rich.progress import Progress
-
     from forge.errors import ForgeError
     from forge.eval_runner import run_eval
     from forge.model_loading import resolve_base
@@ -59,9 +57,7 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot):
             raise ForgeError(f"model.base {project.config.model.base}: --base needs a local model directory "
                              "(`forge model import` makes one)")
         click.echo(f"model: {project.config.model.base} (zero-shot, no adapter)")
-    with Progress(transient=True) as bar:
-        task = bar.add_task("generating", total=None)
-        res = run_eval(project, model_dir, batch_size, progress=lambda n: bar.advance(task, n))
+    res = run_eval(project, model_dir, batch_size, echo=click.echo)
     lo, hi = res["ci95"]
     click.echo(f"accuracy: {res['accuracy']:.4f}")
     click.echo(f"correct: {res['correct']}/{res['total']}")

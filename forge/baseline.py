@@ -1,0 +1,42 @@
+"""The zero-shot baseline: the base model (model.base, no adapter) scored on the gold set before any training.
+
+The flywheel records it once, on a project's first run, as iteration 0 of output/experiments.jsonl with
+`"kind": "baseline"`. It is not an iteration of any budget (later iterations are numbered from 1 as
+before), it can't be promoted (promote only takes the evaluated output/adapter), and it is the point the
+report's curve and AGENT_CONTEXT.md start from, so every later score reads as a gain over the base.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from forge import records
+from forge.eval_runner import run_eval
+from forge.model_loading import resolve_base
+
+HYPOTHESIS = "zero-shot base model (no adapter)"
+
+
+def skip_reason(project) -> str | None:
+    """Why no baseline is taken now, or None when it should be."""
+    if records.experiments(project, baseline=True):
+        return "the project already has experiments"
+    base = Path(resolve_base(project.config.model.base, project.root))
+    if not base.is_dir():
+        return f"model.base {project.config.model.base} is not a local model directory (`forge model import`)"
+    return None
+
+
+def record(project, run_id: str, echo=print) -> dict | None:
+    """Score the base model and record the baseline row (returned); None, with a line saying why, when skipped."""
+    reason = skip_reason(project)
+    if reason:
+        echo(f"baseline: skipped ({reason})")
+        return None
+    echo(f"baseline: scoring {project.config.model.base} zero-shot on the gold set")
+    results = run_eval(project, Path(resolve_base(project.config.model.base, project.root)), echo=echo)
+    row = records.record_experiment(project, run_id=run_id, iteration=0, hypothesis=HYPOTHESIS, results=results,
+                                    kind="baseline")
+    records.update_context(project)
+    echo(f"baseline: {results['accuracy']:.1%} ({results['correct']}/{results['total']})")
+    return row

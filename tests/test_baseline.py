@@ -1,0 +1,57 @@
+"""The zero-shot baseline: the flywheel's first run scores the base model as iteration 0, which is not
+promotable, not counted in the iteration budget, shown by status, the log, AGENT_CONTEXT.md and the report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine_fixtures import make_agent_project
+
+
+@pytest.fixture
+def root(tmp_path, nano_model):
+    return make_agent_project(tmp_path / "p", nano_model, training={"epochs_min": 2, "epochs_max": 2},
+                              eval={"target_accuracy": 1.0})
+
+
+def _rows(root):
+    return [json.loads(line) for line in (root / "output" / "experiments.jsonl").read_text().splitlines()]
+
+
+def test_first_flywheel_run_starts_from_the_base_model(root, cli):
+    from forge import baseline
+    from forge.project import Project
+    from forge.promotion import PromotionRefused, check
+
+    # the baseline's own eval results can't be promoted: they are not the evaluated output/adapter
+    baseline.record(Project.open(root), "manual-check", echo=lambda _m: None)
+    with pytest.raises(PromotionRefused, match="no trained adapter"):
+        check(Project.open(root))
+    (root / "output" / "experiments.jsonl").unlink()
+
+    out = cli("flywheel", "--iters", "1", "--planner", "heuristic", "-p", root)
+    assert out.exit_code == 0, out.output
+    assert "baseline: scoring" in out.output and "iteration budget spent (1/1)" in out.output
+    rows = _rows(root)
+    assert [(r["iteration"], r.get("kind")) for r in rows] == [(0, "baseline"), (1, None)]
+    base = rows[0]
+    assert base["train_size"] == 0 and base["hypothesis"] == baseline.HYPOTHESIS
+    assert base["gold_hash"] == rows[1]["gold_hash"]
+
+    status = cli("status", "-p", root).output
+    assert f"Baseline:    {base['accuracy']:.1%} ({base['correct']}/{base['total']}, base model zero-shot)" in status
+    assert "Iterations:  1 / " in status
+    context = (root / "AGENT_CONTEXT.md").read_text()
+    assert f"- base model, zero-shot (not promotable): {100 * base['accuracy']:.1f}%" in context
+    log = cli("agent", "log", "-p", root).output
+    assert f"baseline (base model, zero-shot): {base['accuracy']:.1%}" in log
+    assert cli("report", "-p", root).exit_code == 0
+    report = (root / "output" / "report.html").read_text()
+    assert "<td>base</td>" in report and f"from a zero-shot base of {base['accuracy']:.1%}" in report
+
+    # the second run has history: no second baseline, and iterations go on from 2
+    again = cli("flywheel", "--iters", "1", "--planner", "heuristic", "-p", root)
+    assert again.exit_code == 0 and "baseline: skipped (the project already has experiments)" in again.output
+    assert [r["iteration"] for r in _rows(root)] == [0, 1, 2]
