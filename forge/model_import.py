@@ -10,9 +10,9 @@ quantization, architecture and the GGUF pre-tokenizer name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -76,10 +76,12 @@ def _restore_pre_tokenizer(tmp: Path, pre: str | None) -> None:
 
 def _load_gguf(path: Path, meta: dict):
     import torch
+    import transformers.modeling_gguf_pytorch_utils as gguf_loader
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    quiet = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"  # the loader's own dequantization bar
+    # The loader's dequantization bar is a module-level tqdm (TQDM_DISABLE is read at tqdm's import).
+    bar = gguf_loader.tqdm
+    gguf_loader.tqdm = functools.partial(bar, disable=True)
     try:
         tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
@@ -87,10 +89,7 @@ def _load_gguf(path: Path, meta: dict):
         raise ForgeError(f"{path}: transformers cannot load this GGUF (architecture {meta['architecture']!r}, "
                          f"{meta['quantization']}): {str(exc).splitlines()[0][:200]}") from None
     finally:
-        if quiet is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = quiet
+        gguf_loader.tqdm = bar
     # A dequantized model is an ordinary one; without this save_pretrained refuses ("not serializable").
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):

@@ -106,6 +106,8 @@ def quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     warnings.filterwarnings("ignore", category=UserWarning, module="peft")
+    # peft asks the deprecated name on every adapter load; it is transformers' to rename, not the user's
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def load_tokenizer(path: str):
@@ -125,6 +127,7 @@ def load_causal_lm(path: str, device: str):
     import torch
     from transformers import AutoModelForCausalLM
 
+    quiet_transformers()
     dtype = torch.float32 if device == "cpu" else "auto"
     try:
         with warnings.catch_warnings():

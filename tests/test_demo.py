@@ -30,8 +30,8 @@ def test_demo_runs_offline_and_improves(tmp_path):
         assert (out / name).is_file(), name
     assert list(out.glob("best_adapter_*")) and list(out.glob("runs/*/transcript.jsonl"))
     rows = [json.loads(line) for line in (out / "experiments.jsonl").read_text().splitlines()]
-    assert len(rows) == 2
-    assert rows[1]["accuracy"] > rows[0]["accuracy"], rows
+    assert [(r["iteration"], r.get("kind")) for r in rows] == [(0, "baseline"), (1, None), (2, None)]
+    assert rows[2]["accuracy"] > rows[1]["accuracy"], rows
     assert json.loads((out / "flywheel_heartbeat.json").read_text())["status"] == "completed"
     messages = [c.message for c in git.Repo(work).iter_commits()]
     assert sum(m.startswith("forge iter ") for m in messages) == 2
