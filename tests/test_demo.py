@@ -39,3 +39,21 @@ def test_demo_runs_offline_and_improves(tmp_path):
     assert report.count("<svg") == 2 and "target" in report
     assert "verify_greedy_match: 20/20" in proc.stdout  # the f16 GGUF answers like the promoted adapter
     assert (out / "export_gguf_f16" / "Modelfile").is_file()
+
+
+@pytest.mark.slow
+def test_demo_real_reaches_the_bar_from_a_measured_baseline(tmp_path):
+    """`make demo-real`: SmolLM2-135M-Instruct (GGUF from PyPI) with LoRA, from its zero-shot score to >= 0.85."""
+    work = tmp_path / "demo-real"
+    env = {**os.environ, "FORGE": str(Path(sys.executable).parent / "forge")}
+    for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
+        env.pop(var, None)
+    proc = subprocess.run([str(ROOT / "examples" / "run-demo-real"), str(work)], env=env, capture_output=True,
+                          text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = [json.loads(line) for line in (work / "output" / "experiments.jsonl").read_text().splitlines()]
+    assert rows[0]["kind"] == "baseline" and rows[0]["iteration"] == 0 and len(rows) >= 2
+    best = json.loads((work / "output" / "best_score.json").read_text())
+    assert best["accuracy"] >= 0.85 > rows[0]["accuracy"], rows
+    assert "pre_tokenizer: smollm" in proc.stdout and "verify_tokens_match: 20/20" in proc.stdout
+    assert "Loading weights" not in proc.stdout + proc.stderr  # no library bars in forge's output
