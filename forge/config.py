@@ -18,7 +18,7 @@ from forge.atomic import write_text_atomic
 from forge.config_fields import ForgeConfig
 from forge.config_schema import build, config_schema
 from forge.errors import ConfigError
-from forge.yaml_edit import apply_patch_text
+from forge.yaml_edit import apply_patch
 
 CONFIG_NAME = "forge.yaml"
 # Old key -> new key. The old one is still read, with a one-line message naming the new one.
@@ -146,18 +146,6 @@ def merge(base: dict, patch: dict) -> dict:
     return out
 
 
-def flatten(patch: dict, prefix: str = "") -> dict[str, object]:
-    """{"training": {"seed": 1}} -> {"training.seed": 1}; price tables stay whole."""
-    out = {}
-    for key, value in patch.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value and dotted != "llm.prices":
-            out.update(flatten(value, dotted + "."))
-        else:
-            out[dotted] = value
-    return out
-
-
 def patch_file(path: Path, patch: dict, display: str | None = None) -> ForgeConfig:
     """Apply a nested patch to forge.yaml: validate the result, keep comments and key order, write atomically."""
     display = display or path.name
@@ -165,9 +153,8 @@ def patch_file(path: Path, patch: dict, display: str | None = None) -> ForgeConf
     current = parse_yaml(text, display) or {}
     merged = merge(current, patch)
     cfg = validate(merged, display)
-    new_text = apply_patch_text(text, flatten(patch))
-    if new_text is None or (yaml.safe_load(new_text) or {}) != merged:
-        # The text edit could not express this patch faithfully: fall back to a plain dump.
-        new_text = yaml.safe_dump(merged, sort_keys=False, default_flow_style=None)
+    new_text = apply_patch(text, patch)
+    if (yaml.safe_load(new_text) or {}) != merged:  # never write what the validated config isn't
+        raise ConfigError(f"{display}: the patch could not be written faithfully; the file is unchanged")
     write_text_atomic(path, new_text)
     return cfg

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 import yaml
@@ -90,6 +91,40 @@ def test_patch_keeps_comments_and_order(tmp_path):
     assert "  learning_rate: 0.001" in after
     assert "  target_modules: [q_proj, v_proj]" in after
     assert config_io.load(path).lora.target_modules == ["q_proj", "v_proj"]
+
+
+BLOCK_STYLE = """\
+# my project's config
+name: p  # the name
+lora:
+  r: 16  # rank
+  # which layers get adapters
+  target_modules:
+    - q_proj  # attention query
+    - v_proj
+  alpha: 32
+training:
+  # the one I tuned
+  learning_rate: 0.0002
+  method: 'lora'   # quoted on purpose
+"""
+
+
+def test_patch_of_a_block_list_keeps_every_comment(tmp_path):
+    path = tmp_path / "forge.yaml"
+    path.write_text(BLOCK_STYLE)
+    config_io.patch_file(path, {"lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], "r": 8},
+                                "training": {"epochs_max": 5}})
+    text = path.read_text()
+    comments = [line.split("#", 1)[1] for line in BLOCK_STYLE.splitlines() if "#" in line]
+    assert all(c in text for c in comments), text
+    assert "  target_modules:\n    - q_proj" in text and "    - o_proj\n" in text  # still a block list
+    assert re.search(r"^  r: 8 +# rank$", text, re.M) and "method: 'lora'   # quoted on purpose" in text
+    cfg = config_io.load(path)
+    assert cfg.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"] and cfg.training.epochs_max == 5
+    # nothing but the patched values changed
+    untouched = [line for line in BLOCK_STYLE.splitlines() if not line.strip().startswith(("r:", "- "))]
+    assert all(line in text.splitlines() for line in untouched), text
 
 
 def test_patch_adds_missing_keys_and_sections(tmp_path):
