@@ -40,8 +40,15 @@ def model_hash(model_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _until_stop(ids: list[int], stop: set[int]) -> list[int]:
+def until_stop(ids: list[int], stop: set[int]) -> list[int]:
     return next((ids[:i] for i, t in enumerate(ids) if t in stop), ids)
+
+
+def stop_ids(model, tokenizer) -> set[int]:
+    """The tokenizer's eos and every end id the model's generation config declares (end-of-turn included)."""
+    eos = {tokenizer.eos_token_id}
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    return eos | set(gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else [])
 
 
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, device: str,
@@ -50,9 +57,7 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
     import torch
 
     tokenizer.padding_side = "left"
-    eos = {tokenizer.eos_token_id}
-    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    eos |= set(gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else [])
+    eos = stop_ids(model, tokenizer)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[str | None] = [None] * len(prompts)
     for start in range(0, len(order), batch_size):
@@ -63,7 +68,7 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos))
         # cut at the stop token: an end-of-turn token that is not marked special would survive decoding
-        rows = [_until_stop(row, eos) for row in gen[:, enc["input_ids"].shape[1]:].tolist()]
+        rows = [until_stop(row, eos) for row in gen[:, enc["input_ids"].shape[1]:].tolist()]
         texts = tokenizer.batch_decode(rows, skip_special_tokens=True)
         for i, text in zip(idx, texts, strict=True):
             out[i] = text

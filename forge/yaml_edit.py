@@ -36,6 +36,18 @@ def _set(node: CommentedMap, patch: dict) -> None:
             node[key] = value
 
 
+def _float(representer, value: float):
+    """Floats that YAML 1.1 readers (PyYAML, which forge reads with) parse as floats: 1e-06 needs a dot."""
+    if value != value or value in (float("inf"), float("-inf")):
+        text = ".nan" if value != value else (".inf" if value > 0 else "-.inf")
+    else:
+        text = repr(value)
+        mantissa, _, exponent = text.partition("e")
+        if exponent and "." not in mantissa:
+            text = f"{mantissa}.0e{exponent}"
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
+
+
 def _yaml(text: str) -> YAML:
     _, seq_indent, offset = load_yaml_guess_indent(text)
     nested = [len(m.group(1)) for m in _NESTED_KEY.finditer(text)]
@@ -44,6 +56,7 @@ def _yaml(text: str) -> YAML:
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap a user's long lines
     yaml.indent(mapping=mapping, sequence=seq_indent or mapping, offset=offset or 0)
+    yaml.representer.add_representer(float, _float)
     return yaml
 
 

@@ -127,6 +127,16 @@ def test_patch_of_a_block_list_keeps_every_comment(tmp_path):
     assert all(line in text.splitlines() for line in untouched), text
 
 
+def test_patched_floats_read_back_as_floats(tmp_path):
+    """ruamel writes YAML 1.2 (1e-06); forge reads with PyYAML (1.1), which needs 1.0e-06 to see a float."""
+    path = tmp_path / "forge.yaml"
+    path.write_text(render_yaml("p"))
+    cfg = config_io.patch_file(path, {"llm": {"batch_deadline_minutes": 1e-6}, "training": {"learning_rate": 2e-5}})
+    assert "batch_deadline_minutes: 1.0e-06" in path.read_text()
+    assert config_io.load(path).llm.batch_deadline_minutes == cfg.llm.batch_deadline_minutes == 1e-6
+    assert config_io.load(path).training.learning_rate == 2e-5
+
+
 def test_patch_adds_missing_keys_and_sections(tmp_path):
     path = tmp_path / "forge.yaml"
     path.write_text("name: p  # my project\ntraining:\n  seed: 7  # lucky\n")

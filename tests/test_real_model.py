@@ -49,3 +49,11 @@ def test_import_train_eval_export_on_smollm2(smollm2, tmp_path, cli):
     from forge.model_import import gguf_metadata
 
     assert gguf_metadata(next(out.glob("*.gguf")))["gguf_pre"] == "smollm"
+
+    # Trying it: the promoted adapter and the exported GGUF give the same greedy answer to a question.
+    question = "What is 12 plus 30?"
+    hf = cli("chat", "-p", root, "--max-new-tokens", "12", input=f"{question}\n")
+    gguf = cli("chat", "-p", root, "--gguf", next(out.glob("*.gguf")), "--max-new-tokens", "12", input=f"{question}\n")
+    assert hf.exit_code == 0 and gguf.exit_code == 0, hf.output + gguf.output
+    answer = lambda r: r.output.splitlines()[1]  # noqa: E731  (line 0 names the model)
+    assert answer(hf).strip() and answer(hf) == answer(gguf), (hf.output, gguf.output)

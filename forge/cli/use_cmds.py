@@ -1,0 +1,89 @@
+"""Using a trained model: predict (batch, JSONL in and out) and chat (interactive, streaming)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from forge.command_options import open_project, project_option
+from forge.config_schema import field_doc
+
+_ADAPTER = click.option("--adapter", "adapter", type=click.Path(path_type=Path, exists=True, file_okay=False),
+                        default=None, help="Adapter or full model directory (default: the promoted best, else "
+                                           "output/adapter).")
+_BASE = click.option("--base", "base", is_flag=True, help="The base model itself (model.base, no adapter).")
+
+
+@click.command("predict")
+@click.argument("source", type=click.Path(allow_dash=True, dir_okay=False, path_type=str))
+@project_option
+@_ADAPTER
+@_BASE
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the JSONL here (atomically) instead of standard output.")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=None, help=field_doc("eval.batch_size"))
+@click.option("--max-new-tokens", type=click.IntRange(1, 32768), default=None, help=field_doc("eval.max_new_tokens"))
+def predict_cmd(source, project_dir, adapter, base, out, batch_size, max_new_tokens):
+    """Answer every request of SOURCE (JSONL of {"messages": [...]}, or - for standard input): one line out per
+    line in, the conversation with the model's answer appended (a given final answer is kept as "expected")."""
+    from forge.atomic import write_text_atomic
+    from forge.predict import choose_model, predict, read_requests
+
+    project = open_project(project_dir)
+    display = "stdin" if source == "-" else source
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    requests = read_requests(text, display)
+    model_dir, name = choose_model(project, adapter, base)
+    click.echo(f"model: {name}", err=True)
+    rows = predict(project, requests, model_dir, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                   echo=lambda m: click.echo(m, err=True))
+    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if out:
+        write_text_atomic(out, body)
+        click.echo(f"predictions: {out} ({len(rows)} rows)", err=True)
+    else:
+        click.echo(body, nl=False)
+
+
+@click.command("chat")
+@project_option
+@_ADAPTER
+@_BASE
+@click.option("--gguf", "gguf", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Chat with an exported GGUF file through llama.cpp instead.")
+@click.option("--max-new-tokens", type=click.IntRange(1, 32768), default=256, show_default=True,
+              help="Answer length limit per turn.")
+def chat_cmd(project_dir, adapter, base, gguf, max_new_tokens):
+    """Type prompts at the model (greedy, the project's system prompt and chat template); answers stream.
+    /reset forgets the conversation, /exit or Ctrl-D quits."""
+    from forge import chat_session
+    from forge.predict import choose_model
+
+    project = open_project(project_dir)
+
+    def write(text):
+        click.echo(text, nl=False)
+
+    if gguf:
+        if adapter or base:
+            raise click.UsageError("--gguf and --adapter/--base are exclusive")
+        respond, name = chat_session.gguf_responder(project, gguf, max_new_tokens, write), str(gguf)
+    else:
+        model_dir, name = choose_model(project, adapter, base)
+        respond = chat_session.hf_responder(project, model_dir, max_new_tokens, write)
+    click.echo(f"model: {name}; /reset forgets the conversation, /exit quits")
+
+    def read_line():
+        try:
+            return input("> " if sys.stdin.isatty() else "")
+        except EOFError:
+            return None
+
+    turns = chat_session.chat(respond, read_line, write)
+    click.echo(f"({turns} turns)")
+
+
+COMMANDS = [predict_cmd, chat_cmd]

@@ -1,0 +1,101 @@
+"""`forge predict` and `forge chat`: answers from a trained model, with the project's system prompt and chat
+template, as eval sees them.
+
+The model is the promoted best adapter by default (what you would ship), else output/adapter; `--adapter`
+names another, `--base` the base model itself. predict reads JSONL requests (`{"messages": [...]}` ending
+with a user turn; a final assistant turn is taken as the expected answer and kept as "expected") and
+generates in the same sorted, left-padded batches as eval.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from forge import records
+from forge.chat_format import with_system_prompt
+from forge.datasets import ROLES
+from forge.errors import ForgeError
+from forge.eval_progress import EvalProgress
+from forge.eval_runner import generate
+from forge.model_loading import load_for_inference, resolve_base, resolve_runtime
+from forge.training import ADAPTER_DIR, task_system_prompt
+
+
+def choose_model(project, adapter: Path | None = None, base: bool = False) -> tuple[Path, str]:
+    """(model directory, how to name it)."""
+    if adapter and base:
+        raise ForgeError("--adapter and --base are exclusive")
+    if adapter:
+        return Path(adapter), str(adapter)
+    if base:
+        path = Path(resolve_base(project.config.model.base, project.root))
+        if not path.is_dir():
+            raise ForgeError(f"model.base {project.config.model.base}: --base needs a local model directory "
+                             "(`forge model import` makes one)")
+        return path, f"{project.config.model.base} (base, no adapter)"
+    best = records.best(project)
+    if best and project.path(best["path"]).is_dir():
+        return project.path(best["path"]), f"{best['path']} (best, {best['accuracy']:.1%})"
+    if (project.output / ADAPTER_DIR).is_dir():
+        return project.output / ADAPTER_DIR, f"output/{ADAPTER_DIR} (latest, not promoted)"
+    raise ForgeError("no trained model yet: run `forge train` (or pass --base to use the base model)")
+
+
+def parse_request(obj, where: str) -> tuple[list[dict], str | None]:
+    """(the conversation to answer, the expected answer or None), or a one-line error naming `where`."""
+    msgs = obj.get("messages") if isinstance(obj, dict) else None
+    if not isinstance(msgs, list) or not msgs:
+        raise ForgeError(f'{where}: expected {{"messages": [...]}} with at least a user message')
+    for n, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+            raise ForgeError(f"{where}: messages[{n}] must be {{\"role\": system|user|assistant, \"content\": string}}")
+    expected = None
+    if msgs[-1]["role"] == "assistant":
+        expected, msgs = msgs[-1]["content"], msgs[:-1]
+    if not msgs or msgs[-1]["role"] != "user":
+        raise ForgeError(f"{where}: the conversation must end with a user message (or user, then the expected answer)")
+    return msgs, expected
+
+
+def read_requests(text: str, display: str) -> list[tuple[list[dict], str | None]]:
+    requests = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ForgeError(f"{display}:{n}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        requests.append(parse_request(obj, f"{display}:{n}"))
+    if not requests:
+        raise ForgeError(f"{display}: no requests")
+    return requests
+
+
+def render_prompt(project, tokenizer, messages: list[dict]) -> str:
+    convo = with_system_prompt({"messages": messages}, task_system_prompt(project))
+    return tokenizer.apply_chat_template(convo, tokenize=False, add_generation_prompt=True)
+
+
+def predict(project, requests, model_dir: Path, *, batch_size: int | None = None, max_new_tokens: int | None = None,
+            echo=None) -> list[dict]:
+    """One output row per request: the conversation with the model's answer appended (and "expected")."""
+    cfg = project.config
+    device = resolve_runtime(cfg.compute.device, load_in_4bit=False).device
+    model, tokenizer, _ = load_for_inference(model_dir, project.root, device)
+    prompts = [render_prompt(project, tokenizer, msgs) for msgs, _ in requests]
+    progress = EvalProgress(len(prompts), echo) if echo else None
+    try:
+        answers = generate(model, tokenizer, prompts, max_new_tokens or cfg.eval.max_new_tokens,
+                           batch_size or cfg.eval.batch_size, device, progress)
+    finally:
+        if progress:
+            progress.close()
+    out = []
+    for (msgs, expected), answer in zip(requests, answers, strict=True):
+        row = {"messages": [*msgs, {"role": "assistant", "content": answer}]}
+        if expected is not None:
+            row["expected"] = expected
+        out.append(row)
+    return out
