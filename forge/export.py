@@ -1,8 +1,8 @@
 """`forge export`: the best adapter merged into its base, as a transformers model or a GGUF file.
 
 `merged`: the weights saved in 16-bit (bfloat16 by default) with the tokenizer, its chat
-template and a generation config whose eos is the tokenizer's end-of-turn token, so the model
-stops where it stopped in eval. `gguf`: one file for llama.cpp / Ollama (forge/gguf_export.py)
+template and a generation config whose end ids are the base's plus the tokenizer's end-of-turn
+token, so the model stops where it stopped in eval. `gguf`: one file for llama.cpp / Ollama (forge/gguf_export.py)
 with an Ollama Modelfile beside it (forge/modelfile.py), optionally checked against the
 transformers model on the gold prompts (forge/gguf_verify.py).
 """
@@ -36,6 +36,15 @@ def _fresh(out: Path) -> None:
         raise ForgeError(f"{out}: already exists and is not empty; refusing to overwrite")
 
 
+def end_ids(declared, eos: int | None):
+    """Every end id the base declares (Gemma-3-IT: [1, 106], eos and end-of-turn) plus the tokenizer's eos, in
+    that order; a single id stays an int."""
+    ids = list(declared) if isinstance(declared, (list, tuple)) else [] if declared is None else [declared]
+    if eos is not None and eos not in ids:
+        ids.append(eos)
+    return ids[0] if len(ids) == 1 else ids or None
+
+
 def _merged_model(project: Project, model_dir: Path | None):
     model, tokenizer, kind = load_for_inference(Path(model_dir) if model_dir else best_model_dir(project),
                                                 project.root, "cpu")
@@ -52,9 +61,8 @@ def export_merged(project: Project, out: Path | None = None, dtype: str = "bfloa
     _fresh(out)
     model, tokenizer = _merged_model(project, model_dir)
     model = model.to(getattr(torch, dtype))
-    eos = tokenizer.eos_token_id
-    if eos is not None and model.generation_config is not None:
-        model.generation_config.eos_token_id = eos
+    if model.generation_config is not None:
+        model.generation_config.eos_token_id = end_ids(model.generation_config.eos_token_id, tokenizer.eos_token_id)
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)

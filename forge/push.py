@@ -1,14 +1,22 @@
 """`forge push`: upload the best adapter and a generated model card to promotion.hf_repo.
 
-Uses huggingface_hub with HF_TOKEN (HF_ENDPOINT selects another hub). The card states the base
-model, the task (mission.md), the gold accuracy with its 95% interval, the per-cmd table, the
-training-set size and provenance mix, the flywheel history and how to load the model.
+Uses huggingface_hub with its token (`huggingface_hub.get_token()`: HF_TOKEN, else the token of
+`hf auth login`; HF_ENDPOINT selects another hub). The card's metadata is huggingface_hub's
+ModelCardData: `base_model` is the base's hub id, or absent when the base is local (the Hub
+refuses a path there); library_name, pipeline_tag, tags and a model-index with the gold
+accuracy and its 95% interval. The body states the task (mission.md), the per-cmd table, the
+training-set size and provenance mix, the flywheel history and how to load the model. Uploaded
+JSON files carry no absolute local paths: each becomes the hub id, a project-relative path or
+a bare name.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections import Counter
+from pathlib import Path
 
 from forge import records
 from forge.datasets import load_examples, provenance
@@ -16,6 +24,34 @@ from forge.errors import ForgeError
 from forge.export import best_model_dir
 from forge.model_loading import read_meta
 from forge.project import Project
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def hub_base_id(project: Project, base: str) -> str | None:
+    """The base model's hub id, or None for a local one (including a GGUF imported from a file)."""
+    local = Path(base) if Path(base).is_absolute() else project.root / base
+    if local.exists():
+        record = local / "forge_import.json"
+        source = json.loads(record.read_text()).get("source", "") if record.is_file() else ""
+        return source if HUB_ID.fullmatch(source) else None
+    return base if HUB_ID.fullmatch(base) else None
+
+
+def card_data(project: Project, meta: dict, best: dict):
+    from huggingface_hub import EvalResult, ModelCardData
+
+    cfg = project.config
+    lora = meta.get("method", "lora") == "lora"
+    lo, hi = best["ci95"]
+    gold = EvalResult(task_type="text-generation", dataset_type="gold", dataset_name=f"{cfg.name} gold set",
+                      dataset_split="gold", metric_type="accuracy", metric_value=round(best["accuracy"], 4),
+                      metric_name=f"gold accuracy ({best['correct']}/{best['total']}, 95% CI {lo:.3f}-{hi:.3f})",
+                      metric_args={"ci95_low": lo, "ci95_high": hi, "scorer": cfg.eval.scorer})
+    return ModelCardData(base_model=hub_base_id(project, meta.get("base", cfg.model.base)),
+                         library_name="peft" if lora else "transformers", pipeline_tag="text-generation",
+                         tags=["forge", "lora" if lora else "full-fine-tune"], model_name=cfg.name,
+                         eval_results=[gold])
 
 
 def model_card(project: Project) -> str:
@@ -26,8 +62,7 @@ def model_card(project: Project) -> str:
     mission = (project.root / "mission.md").read_text(encoding="utf-8").strip() if (
         project.root / "mission.md").is_file() else cfg.name
     lo, hi = best["ci95"]
-    lines = ["---", "library_name: peft" if meta.get("method", "lora") == "lora" else "library_name: transformers",
-             f"base_model: {meta.get('base', cfg.model.base)}", "tags: [forge]", "---", "",
+    lines = ["---", card_data(project, meta, best).to_yaml(), "---", "",
              f"# {cfg.name}", "", mission, "",
              "## Gold-set accuracy", "",
              f"{best['accuracy']:.1%} ({best['correct']}/{best['total']}; 95% CI {lo:.1%}–{hi:.1%}), "
@@ -54,21 +89,51 @@ def model_card(project: Project) -> str:
     return "\n".join(lines)
 
 
+def scrub_paths(value, project: Project, base_ref: str):
+    """`value` (parsed JSON) with every absolute path replaced: the base model's by `base_ref`, one inside the
+    project by its relative path, any other by its bare name."""
+    if isinstance(value, dict):
+        return {k: scrub_paths(v, project, base_ref) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_paths(v, project, base_ref) for v in value]
+    if isinstance(value, str) and os.path.isabs(value):
+        path = Path(value)
+        base = Path(project.config.model.base)
+        if path == (base if base.is_absolute() else project.root / base).resolve():
+            return base_ref
+        return project.rel(path) if path.is_relative_to(project.root) else path.name
+    return value
+
+
+def _payload(path: Path, project: Project, base_ref: str):
+    if path.suffix != ".json":
+        return str(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return (json.dumps(scrub_paths(data, project, base_ref), indent=2, ensure_ascii=False) + "\n").encode()
+
+
 def push(project: Project) -> dict:
     repo = project.config.promotion.hf_repo
     if not repo:
         raise ForgeError("promotion.hf_repo: not set in forge.yaml (the repo to push to, e.g. you/intent-router)")
-    token = os.environ.get("HF_TOKEN")
-    if not token:
-        raise ForgeError("HF_TOKEN is not set: create a write token on your hub account and export HF_TOKEN=...")
-    src = best_model_dir(project)
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
+    token = get_token()
+    if not token:
+        raise ForgeError("no hub token: `hf auth login`, or create a write token and export HF_TOKEN=...")
+    src = best_model_dir(project)
+    meta = read_meta(src)
+    base = meta.get("base", project.config.model.base)
+    base_ref = hub_base_id(project, base) or Path(base).name
     api = HfApi(token=token)
     api.create_repo(repo, private=project.config.promotion.private, exist_ok=True, repo_type="model")
     files = sorted(p for p in src.rglob("*") if p.is_file() and p.name != "README.md")
-    ops = [CommitOperationAdd(path_in_repo=str(p.relative_to(src)), path_or_fileobj=str(p)) for p in files]
+    ops = [CommitOperationAdd(path_in_repo=str(p.relative_to(src)), path_or_fileobj=_payload(p, project, base_ref))
+           for p in files]
     ops.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=model_card(project).encode()))
     best = records.best(project)
-    info = api.create_commit(repo, ops, commit_message=f"forge: best adapter, gold accuracy {best['accuracy']:.1%}")
+    try:
+        info = api.create_commit(repo, ops, commit_message=f"forge: best adapter, gold accuracy {best['accuracy']:.1%}")
+    except ValueError as exc:  # the hub's metadata check of README.md
+        raise ForgeError(f"{repo}: the hub refused the model card: {' '.join(str(exc).split())}") from None
     return {"repo": repo, "commit_url": info.commit_url, "files": [op.path_in_repo for op in ops]}

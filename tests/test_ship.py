@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from forge import config as config_io
 from forge.errors import ForgeError
@@ -122,6 +123,38 @@ def test_export_merged_matches_the_adapter(project, cli):
     assert generate(merged, tok, prompts, 8, 16, "cpu") == generate(adapter_model, adapter_tok, prompts, 8, 16, "cpu")
 
 
+HUB_LIBRARIES = {"peft", "transformers", "gguf", "sentence-transformers", "diffusers", "timm"}
+HUB_PIPELINES = {"text-generation", "text2text-generation", "text-classification", "token-classification",
+                 "question-answering", "feature-extraction"}
+
+
+def hub_metadata_errors(readme: str) -> list[str]:
+    """The Hub's model-card checks that matter here: base_model a hub id (org/name) or absent, known
+    library_name and pipeline_tag, a model-index whose results name a task, a dataset and metrics."""
+    import re
+
+    import yaml
+
+    if not readme.startswith("---\n"):
+        return []
+    meta = yaml.safe_load(readme.split("---\n")[1]) or {}
+    errors = []
+    bases = meta.get("base_model")
+    for base in ([bases] if isinstance(bases, str) else bases or []):
+        if not re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", str(base)):
+            errors.append(f'"base_model" with value "{base}" is not valid. Use a model id from https://hf.co/models.')
+    if "library_name" in meta and meta["library_name"] not in HUB_LIBRARIES:
+        errors.append(f'"library_name" must be a known library, got "{meta["library_name"]}"')
+    if "pipeline_tag" in meta and meta["pipeline_tag"] not in HUB_PIPELINES:
+        errors.append(f'"pipeline_tag" must be a known task, got "{meta["pipeline_tag"]}"')
+    for entry in meta.get("model-index") or []:
+        for result in entry.get("results") or []:
+            if not (result.get("task", {}).get("type") and result.get("dataset", {}).get("name")
+                    and all("type" in m and "value" in m for m in result.get("metrics") or [{}])):
+                errors.append('"model-index" results need task.type, dataset.name and metrics with type and value')
+    return errors
+
+
 class FakeHub:
     """Enough of the Hub's HTTP API for create_repo + create_commit (all files as regular uploads)."""
 
@@ -138,6 +171,10 @@ class FakeHub:
                 if self.path == "/api/repos/create":
                     out = {"url": f"{hub.url}/me/routing", "name": "me/routing", "id": "fake"}
                 elif self.path == "/api/validate-yaml":
+                    errors = hub_metadata_errors(json.loads(body)["content"])
+                    if errors:
+                        self.send_json(400, {"errors": [{"message": e} for e in errors], "warnings": []})
+                        return
                     out = {"errors": [], "warnings": []}
                 elif "/preupload/" in self.path:
                     files = json.loads(body)["files"]
@@ -155,7 +192,7 @@ class FakeHub:
         self.server, self.url = start(Handler)
 
 
-def test_push_uploads_adapter_and_card(project, cli):
+def test_push_uploads_adapter_and_card(project, cli, monkeypatch):
     import base64
     import os
     import subprocess
@@ -168,13 +205,16 @@ def test_push_uploads_adapter_and_card(project, cli):
     run_eval(project)
     promote(project, iteration=1)
     hub = FakeHub()
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN")}
+    env["HF_HOME"] = str(project.root.parent / "hf-home")  # no stored login token from this machine
     forge = str(Path(sys.executable).parent / "forge")
     no_token = subprocess.run([forge, "push", "-p", str(project.root)], env={**env, "HF_ENDPOINT": hub.url},
                               capture_output=True, text=True)
-    assert no_token.returncode == 1 and "HF_TOKEN is not set" in no_token.stderr
-    done = subprocess.run([forge, "push", "-p", str(project.root)],
-                          env={**env, "HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_fake_token_123"},
+    assert no_token.returncode == 1 and "no hub token: `hf auth login`" in no_token.stderr
+    # a token stored by `hf auth login` is used like HF_TOKEN
+    (project.root.parent / "hf-home").mkdir(exist_ok=True)
+    (project.root.parent / "hf-home" / "token").write_text("hf_fake_token_123")
+    done = subprocess.run([forge, "push", "-p", str(project.root)], env={**env, "HF_ENDPOINT": hub.url},
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "pushed: me/routing" in done.stdout
@@ -187,7 +227,57 @@ def test_push_uploads_adapter_and_card(project, cli):
     assert files["adapter_model.safetensors"] == (best_dir / "adapter_model.safetensors").read_bytes()
     assert "adapter_config.json" in files and "tokenizer.json" in files
     card = files["README.md"].decode()
-    assert "base_model: " in card and "## Gold-set accuracy" in card and "95% CI" in card
+    assert "base_model" not in card  # the base is a local model: no hub id to name
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["library_name"] == "peft" and meta["pipeline_tag"] == "text-generation" and "forge" in meta["tags"]
+    (result,) = meta["model-index"][0]["results"]
+    best = project.read_state("best_score.json")
+    assert result["metrics"][0]["type"] == "accuracy" and result["metrics"][0]["value"] == round(best["accuracy"], 4)
+    assert "## Gold-set accuracy" in card and "95% CI" in card
+    # nothing uploaded names a local path: not the base's, not the project's
+    for name, data in files.items():
+        assert str(project.root.parent).encode() not in data, name
+    assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == Path(project.config.model.base).name
     assert "AutoPeftModelForCausalLM" in card and "| iteration | accuracy | hypothesis |" in card
     validated = json.loads(next(b for m, p, b in hub.requests if p == "/api/validate-yaml"))
     assert validated["content"] == card  # the hub checks the card's metadata before the commit
+    # the card forge wrote before (base_model: the local path) is refused by the same check
+    old_card = f"---\nlibrary_name: peft\nbase_model: {project.config.model.base}\ntags: [forge]\n---\n# routing\n"
+    assert hub_metadata_errors(old_card) and not hub_metadata_errors(card)
+    # and a refused card is one line, not a traceback
+    from forge.push import push
+
+    monkeypatch.setattr("forge.push.model_card", lambda _p: old_card)
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", hub.url)  # read at import, so patched here
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_TOKEN", "hf_fake_token_123")
+    project.reload()
+    with pytest.raises(ForgeError, match=r"^me/routing: the hub refused the model card: Invalid metadata in README.md. "
+                                         r"- \"base_model\" with value"):
+        push(project)
+
+
+def test_merged_export_keeps_every_end_id_the_base_declares(tmp_path, nano_model, cli):
+    """A Gemma-3-IT-style base declares eos and end-of-turn ([1, 106]); the merged export keeps both."""
+    import shutil
+
+    from transformers import AutoTokenizer, GenerationConfig
+
+    from forge.export import end_ids
+
+    assert end_ids([1, 106], 1) == [1, 106] and end_ids(None, 5) == 5 and end_ids(7, 5) == [7, 5]
+    base = tmp_path / "base"
+    shutil.copytree(nano_model, base)
+    tok = AutoTokenizer.from_pretrained(str(base))
+    turn_end = tok.convert_tokens_to_ids("<|im_start|>")  # any other special id stands in for end-of-turn
+    gen = GenerationConfig.from_pretrained(str(base))
+    gen.eos_token_id = [tok.eos_token_id, turn_end]
+    gen.save_pretrained(str(base))
+    project = Project.open(make_project(tmp_path / "p", base, method="lora",
+                                        training={"epochs_min": 1, "epochs_max": 1}, eval={"max_new_tokens": 8}))
+    train(project, echo=lambda *_: None)
+    run_eval(project)
+    promote(project)
+    assert cli("export", "--dtype", "float32", "-p", project.root).exit_code == 0
+    merged = GenerationConfig.from_pretrained(str(project.output / "export_merged"))
+    assert merged.eos_token_id == [tok.eos_token_id, turn_end]
