@@ -28,6 +28,20 @@ def has_generation_markers(tokenizer) -> bool:
     return "{% generation %}" in (tokenizer.chat_template or "") or "{%- generation %}" in (tokenizer.chat_template or "")
 
 
+def supports_tools(tokenizer) -> bool:
+    return "tools" in (tokenizer.chat_template or "")
+
+
+def _tools_kw(tokenizer, tools: list[dict] | None) -> dict:
+    """apply_chat_template's tools argument, or a one-line error when the template can't render tools."""
+    if not tools:
+        return {}
+    if not supports_tools(tokenizer):
+        raise ForgeError("an example has \"tools\" but the model's chat template has no tools support; use a "
+                         "model whose template renders tools, or put the definitions in the system prompt")
+    return {"tools": tools}
+
+
 def _render(tokenizer, messages: list[dict], **kw) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, **kw) if messages else ""
 
@@ -39,7 +53,7 @@ def _common_prefix(a: str, b: str) -> int:
     return n
 
 
-def assistant_spans(tokenizer, messages: list[dict], text: str) -> list[tuple[int, int]]:
+def assistant_spans(tokenizer, messages: list[dict], text: str, **kw) -> list[tuple[int, int]]:
     """[start, end) character spans of each assistant turn in the rendered conversation `text`: from the end
     of the conversation so far with the generation prompt, to the end of the turn. The end-of-turn token is
     inside (the model must learn to stop); whitespace the template writes after it is not (nothing
@@ -49,34 +63,37 @@ def assistant_spans(tokenizer, messages: list[dict], text: str) -> list[tuple[in
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        start = _common_prefix(_render(tokenizer, messages[:i], add_generation_prompt=True), text)
-        end = _common_prefix(_render(tokenizer, messages[: i + 1]), text)
+        start = _common_prefix(_render(tokenizer, messages[:i], add_generation_prompt=True, **kw), text)
+        end = _common_prefix(_render(tokenizer, messages[: i + 1], **kw), text)
         end = start + len(text[start:end].rstrip())
         spans.append((start, end))
     return spans
 
 
-def tokenize_for_training(tokenizer, messages: list[dict], max_len: int) -> dict:
+def tokenize_for_training(tokenizer, messages: list[dict], max_len: int, tools: list[dict] | None = None) -> dict:
     """input_ids and labels (-100 outside assistant tokens), truncated to max_len. Every assistant turn is
-    learned, through the template's `{% generation %}` mask when it has one, else by `assistant_spans`."""
+    learned, through the template's `{% generation %}` mask when it has one, else by `assistant_spans`.
+    `tools` (an example's function definitions) are rendered by the template's tools support."""
     if not tokenizer.chat_template:
         raise ForgeError("the tokenizer has no chat template; use a chat/instruct model or `forge model tiny`")
+    kw = _tools_kw(tokenizer, tools)
     if has_generation_markers(tokenizer):
-        out = _ids(tokenizer, messages, return_assistant_tokens_mask=True)
+        out = _ids(tokenizer, messages, return_assistant_tokens_mask=True, **kw)
         ids, mask = out["input_ids"], out["assistant_masks"]
     else:
         if not getattr(tokenizer, "is_fast", False):
             raise ForgeError("the tokenizer is not a fast (tokenizers) one, which the loss mask needs for offsets; "
                              "save the model with a tokenizer.json")
-        text = _render(tokenizer, messages)
+        text = _render(tokenizer, messages, **kw)
         # the same tokens apply_chat_template(tokenize=True) gives: the rendered text, no extra special tokens
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        ids, spans = list(enc["input_ids"]), assistant_spans(tokenizer, messages, text)
+        ids, spans = list(enc["input_ids"]), assistant_spans(tokenizer, messages, text, **kw)
         mask = [any(a < e and b > s for s, e in spans) for a, b in enc["offset_mapping"]]
     labels = [t if m else IGNORE for t, m in zip(ids, mask, strict=True)]
     return {"input_ids": ids[:max_len], "labels": labels[:max_len]}
 
 
-def prompt_text(tokenizer, messages: list[dict]) -> str:
+def prompt_text(tokenizer, messages: list[dict], tools: list[dict] | None = None) -> str:
     """The rendered prompt (everything but the final assistant answer) ready for generation."""
-    return tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+    return tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True,
+                                         **_tools_kw(tokenizer, tools))

@@ -7,9 +7,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from forge.dataset_formats import read_file
 from forge.datasets import (
     AppendResult,
     append_examples,
+    example_problem,
     load_examples,
     load_numbered,
     normalize,
@@ -18,7 +20,7 @@ from forge.datasets import (
     stamp,
     user_text,
 )
-from forge.errors import ForgeError
+from forge.errors import DatasetError, ForgeError
 from forge.project import Project
 
 GENERATED = {"generate", "augment", "patch", "audit-fix"}
@@ -67,12 +69,19 @@ def remove_gold_overlap(project: Project) -> tuple[list[str], Path | None]:
     return [f"{rel}:{line} ~ {where}" for line, where in found.items()], saved
 
 
-def import_file(project: Project, src: Path, source: str) -> AppendResult:
-    """Append a JSONL file's examples to the training set (validated, deduped, gold-guarded)."""
+def import_file(project: Project, src: Path, source: str, fmt: str = "auto") -> tuple[str, AppendResult]:
+    """Append a JSONL file's examples to the training set, converted from `fmt` (forge.dataset_formats),
+    validated, deduped, gold-guarded. Returns (the format read, what happened)."""
     if source not in ("seed", "hand"):
         raise ForgeError(f"--source {source}: must be seed or hand")
     guard = project.gold_guard()
     guard.check_training_path(src, str(src))
-    examples = load_examples(src, str(src))
-    stamped = [stamp({k: v for k, v in e.items() if k != "provenance"}, source) for e in examples]
-    return append_examples(project.canonical_path, stamped, guard, display=project.rel(project.canonical_path))
+    fmt, rows = read_file(src, str(src), fmt)
+    examples = []
+    for n, example in rows:
+        problem = example_problem(example)
+        if problem:
+            raise DatasetError(f"{src}:{n}: {problem}")
+        examples.append(example)
+    stamped = [stamp(e, source, **({"format": fmt} if fmt != "messages" else {})) for e in examples]
+    return fmt, append_examples(project.canonical_path, stamped, guard, display=project.rel(project.canonical_path))

@@ -43,6 +43,9 @@ def example_problem(obj) -> str | None:
         return "no user message"
     if roles[-1] != "assistant":
         return "the last message must be the assistant's answer"
+    tools = obj.get("tools")
+    if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
+        return '"tools" must be a list of function definitions (objects)'
     prov = obj.get("provenance")
     if prov is not None and (not isinstance(prov, dict) or prov.get("source") not in SOURCES):
         return f"provenance.source must be one of {', '.join(SOURCES)}"

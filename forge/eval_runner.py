@@ -80,7 +80,7 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
 def eval_prompts(project: Project, tokenizer, examples: list[dict]) -> list[str]:
     """The prompt text the model sees for each example: system prompt + user turn, chat-templated."""
     sys_prompt = task_system_prompt(project)
-    return [prompt_text(tokenizer, with_system_prompt(e, sys_prompt)) for e in examples]
+    return [prompt_text(tokenizer, with_system_prompt(e, sys_prompt), e.get("tools")) for e in examples]
 
 
 def _score_set(examples, answers, scorer):

@@ -196,7 +196,8 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     set_seed(cfg.training.seed)
     model, tokenizer = _load(cfg, runtime, base_path, precision)
     prompt = task_system_prompt(project)
-    rows = [tokenize_for_training(tokenizer, with_system_prompt(e, prompt), cfg.model.max_seq_len) for e in examples]
+    rows = [tokenize_for_training(tokenizer, with_system_prompt(e, prompt), cfg.model.max_seq_len, e.get("tools"))
+            for e in examples]
     if all(all(label == -100 for label in r["labels"]) for r in rows):
         raise ForgeError(f"{cfg.dataset.canonical}: no assistant tokens left after truncation to "
                          f"model.max_seq_len={cfg.model.max_seq_len}")

@@ -183,7 +183,7 @@ def test_clean_keeps_exactly_seed_and_hand(project, cli):
 
 def test_import_seed(project, cli):
     write_jsonl(project.seed_path, [chat("seed one", '{"cmd": "weather"}'), chat(GOLD[0]["messages"][0]["content"], "x")])
-    r = import_file(project, project.seed_path, "seed")
+    _, r = import_file(project, project.seed_path, "seed")
     assert r.kept == 1 and r.gold_rejected == 1
     bad = cli("import", project.gold_path, "-p", project.root)
     assert bad.exit_code == 1 and "is a gold/sealed eval set" in bad.output

@@ -128,7 +128,7 @@ def test_sealed_near_duplicates_are_rejected_on_every_write_path(root, monkeypat
     # import
     src = root / "incoming.jsonl"
     write_jsonl(src, [chat(SEALED_LIKE, '{"cmd": "lights_on"}')])
-    assert import_file(project, src, "hand").gold_rejected == 1
+    assert import_file(project, src, "hand")[1].gold_rejected == 1
     # audit --fix proposing a sealed-like (and a gold-like) input
     examples = load_examples(project.canonical_path)
     gold_like = user_text(gold_rows(root)[0])

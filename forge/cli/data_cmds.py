@@ -144,11 +144,15 @@ def clean_cmd(project_dir, keep_seed, gold_overlap):
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @project_option
 @click.option("--source", type=click.Choice(["seed", "hand"]), default="hand", show_default=True)
-def import_cmd(file, project_dir, source):
-    """Append FILE's examples to the training set (validated, deduped, gold-guarded)."""
+@click.option("--format", "fmt", type=click.Choice(["auto", "messages", "alpaca", "sharegpt", "prompt-completion"]),
+              default="auto", show_default=True, help="FILE's format (auto: detected from its first example).")
+def import_cmd(file, project_dir, source, fmt):
+    """Append FILE's examples to the training set (converted to chat messages, validated, deduped,
+    gold-guarded)."""
     from forge.cleaning import import_file
 
-    r = import_file(open_project(project_dir), file, source)
+    fmt, r = import_file(open_project(project_dir), file, source, fmt)
+    click.echo(f"format: {fmt}")
     for k, v in r.as_dict().items():
         click.echo(f"{k}: {v}")
 
