@@ -214,3 +214,20 @@ def test_cli_train_eval_promote(tmp_path, nano_model, cli):
     assert again.exit_code == 1 and again.output.startswith("Error: accuracy ")
     status = cli("status", "-p", root).output
     assert "Best score:  " in status and "none yet" not in status.split("Best score:")[1].splitlines()[0]
+
+
+def test_json_output_is_one_object_with_the_same_keys(tmp_path, nano_model, cli):
+    root = make_project(tmp_path / "p", nano_model, method="lora", training={"epochs_min": 1, "epochs_max": 1})
+    trained = cli("train", "--json", "-p", root)
+    assert trained.exit_code == 0, trained.output
+    t = json.loads(trained.stdout)  # progress went to stderr: stdout is the object alone
+    assert t["adapter"] == "output/adapter" and t["epochs_run"] == 1 and len(t["epoch_losses"]) == 1
+    assert "backend: transformers on cpu" in trained.stderr
+    e = json.loads(cli("eval", "--json", "-p", root).stdout)
+    assert e["total"] == 16 and 0 <= e["accuracy"] <= 1 and len(e["ci95"]) == 2 and e["per_cmd"]
+    text = cli("eval", "-p", root).output  # the same keys, as lines, without --json
+    assert f"accuracy: {e['accuracy']:.4f}" in text and f"correct: {e['correct']}/16" in text
+    p = json.loads(cli("promote", "--json", "-p", root).stdout)
+    assert p["promoted"].startswith("output/best_adapter_") and p["accuracy"] == e["accuracy"]
+    x = json.loads(cli("export", "--json", "--dtype", "float32", "-p", root).stdout)
+    assert x == {"exported": "output/export_merged", "format": "merged", "dtype": "float32"}

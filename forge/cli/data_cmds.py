@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from forge.command_options import open_project, project_option
+from forge.command_options import CommandOutput, json_option, open_project, project_option
 
 
 def _open_with_source(project_dir):
@@ -28,16 +28,19 @@ def _progress(label: str, total: int | None):
         yield lambda n: bar.advance(task, n)
 
 
-def _print_report(report) -> None:
+def _print_report(report, out: CommandOutput | None = None) -> None:
+    out = out or CommandOutput(False)
     d = report.as_dict()
-    click.echo(f"source: {d['source']}")
-    click.echo(f"requested: {d['requested']}")
-    click.echo(f"kept: {d['kept']}")
+    out.add("source", d["source"])
+    out.add("requested", d["requested"])
+    out.add("kept", d["kept"])
+    out.data["rejected"] = d["rejected"]
     for reason, n in d["rejected"].items():
-        click.echo(f"rejected_{reason}: {n}")
+        out.text(f"rejected_{reason}: {n}")
+    out.data["failed_batches"] = d["failed_batches"]
     for failure in d["failed_batches"]:
-        click.echo(f"failed: {failure}")
-    click.echo(f"cost_usd: {d['cost_usd']:.4f}")
+        out.text(f"failed: {failure}")
+    out.add("cost_usd", round(d["cost_usd"], 6), shown=f"{d['cost_usd']:.4f}")
 
 
 @click.command("generate")
@@ -48,19 +51,22 @@ def _print_report(report) -> None:
 @click.option("--output", type=click.Path(path_type=Path), default=None,
               help="Write to this file instead of dataset.canonical (still gold-guarded).")
 @click.option("--batch-api", is_flag=True, help="Use the Message Batches API (half price; may take up to an hour).")
-def generate_cmd(project_dir, n, batch_size, output, batch_api):
+@json_option
+def generate_cmd(project_dir, n, batch_size, output, batch_api, as_json):
     """Generate training examples from BACKGROUND.md, mission.md and the system prompt."""
     from forge import datagen
     from forge.batch_api import generate_with_batches
 
     project = _open_with_source(project_dir)
+    out = CommandOutput(as_json)
     target = output.resolve() if output else None
     if batch_api:
-        report = generate_with_batches(project, n, batch_size=batch_size, echo=click.echo, target=target)
+        report = generate_with_batches(project, n, batch_size=batch_size, echo=out.echo, target=target)
     else:
         with _progress("generating", n) as advance:
             report = datagen.generate(project, n, batch_size=batch_size, progress=advance, target=target)
-    _print_report(report)
+    _print_report(report, out)
+    out.done()
 
 
 @click.command("augment")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from forge.command_options import open_project, project_option
+from forge.command_options import CommandOutput, json_option, open_project, project_option
 from forge.config_schema import field_doc
 
 
@@ -14,17 +14,21 @@ from forge.config_schema import field_doc
 @project_option
 @click.option("--epochs", type=click.IntRange(1, 100), default=None,
               help="Train exactly this many epochs (overrides training.epochs_min/epochs_max for this run).")
-def train_cmd(project_dir, epochs):
+@json_option
+def train_cmd(project_dir, epochs, as_json):
     """Fine-tune on the training set (dataset.canonical) into output/adapter/."""
     from forge.training import train
 
     project = open_project(project_dir)
-    r = train(project, epochs=epochs, echo=click.echo)
-    click.echo(f"adapter: {project.rel(r.output_dir)}")
-    click.echo(f"epochs_run: {r.epochs_run}")
-    click.echo(f"final_loss: {r.final_loss:.4f}")
-    click.echo(f"tokens_per_s: {r.tokens_per_s:.0f}")
-    click.echo(f"wall_s: {r.wall_s:.1f}")
+    out = CommandOutput(as_json)
+    r = train(project, epochs=epochs, echo=out.echo)
+    out.add("adapter", project.rel(r.output_dir))
+    out.add("epochs_run", r.epochs_run)
+    out.add("epoch_losses", [round(x, 6) for x in r.epoch_losses], shown=", ".join(f"{x:.4f}" for x in r.epoch_losses))
+    out.add("final_loss", round(r.final_loss, 6), shown=f"{r.final_loss:.4f}")
+    out.add("tokens_per_s", round(r.tokens_per_s), shown=f"{r.tokens_per_s:.0f}")
+    out.add("wall_s", round(r.wall_s, 1), shown=f"{r.wall_s:.1f}")
+    out.done()
 
 
 def _per_cmd_table(per_cmd: dict) -> str:
@@ -42,7 +46,8 @@ def _per_cmd_table(per_cmd: dict) -> str:
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=None, help=field_doc("eval.batch_size"))
 @click.option("--base", "zero_shot", is_flag=True,
               help="Score the base model itself (model.base, no adapter): the zero-shot baseline.")
-def eval_cmd(project_dir, model_dir, batch_size, zero_shot):
+@json_option
+def eval_cmd(project_dir, model_dir, batch_size, zero_shot, as_json):
     """Evaluate on the gold set (and the sealed set, aggregates only)."""
     from forge.errors import ForgeError
     from forge.eval_runner import run_eval
@@ -56,19 +61,24 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot):
         if not model_dir.is_dir():
             raise ForgeError(f"model.base {project.config.model.base}: --base needs a local model directory "
                              "(`forge model import` makes one)")
-        click.echo(f"model: {project.config.model.base} (zero-shot, no adapter)")
-    res = run_eval(project, model_dir, batch_size, echo=click.echo)
+    out = CommandOutput(as_json)
+    if zero_shot:
+        out.echo(f"model: {project.config.model.base} (zero-shot, no adapter)")
+    res = run_eval(project, model_dir, batch_size, echo=out.echo)
     lo, hi = res["ci95"]
-    click.echo(f"accuracy: {res['accuracy']:.4f}")
-    click.echo(f"correct: {res['correct']}/{res['total']}")
-    click.echo(f"ci95: {lo:.4f}-{hi:.4f}")
-    click.echo(f"forbidden: {res['forbidden_count']}")
-    click.echo(f"examples_per_s: {res['examples_per_s']}")
+    out.add("accuracy", res["accuracy"], shown=f"{res['accuracy']:.4f}")
+    out.add("correct", res["correct"], shown=f"{res['correct']}/{res['total']}")
+    out.data["total"] = res["total"]
+    out.add("ci95", res["ci95"], shown=f"{lo:.4f}-{hi:.4f}")
+    out.add("forbidden", res["forbidden_count"])
+    out.add("examples_per_s", res["examples_per_s"])
     if "sealed" in res:
         s = res["sealed"]
-        click.echo(f"sealed_accuracy: {s['accuracy']:.4f} ({s['correct']}/{s['total']})")
-    click.echo(_per_cmd_table(res["per_cmd"]))
-    click.echo("results: output/eval_results.json, failures: output/eval_failures.jsonl")
+        out.add("sealed_accuracy", s["accuracy"], shown=f"{s['accuracy']:.4f} ({s['correct']}/{s['total']})")
+    out.data["per_cmd"] = res["per_cmd"]
+    out.text(_per_cmd_table(res["per_cmd"]))
+    out.add("results", "output/eval_results.json", shown="output/eval_results.json, failures: output/eval_failures.jsonl")
+    out.done()
 
 
 @click.command("promote")
@@ -76,18 +86,23 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot):
 @click.option("--iteration", type=click.IntRange(0), default=None, help="Iteration number to record.")
 @click.option("--accept-gold-change", is_flag=True,
               help="The gold set changed since the best was measured: promote as a new baseline on the current gold.")
-def promote_cmd(project_dir, iteration, accept_gold_change):
+@json_option
+def promote_cmd(project_dir, iteration, accept_gold_change, as_json):
     """Snapshot the evaluated adapter as the new best (only if strictly better, on the same gold set)."""
     from forge.promotion import promote
 
+    out = CommandOutput(as_json)
     rec = promote(open_project(project_dir), iteration, accept_gold_change)
-    click.echo(f"promoted: {rec['path']} ({rec['accuracy']:.1%})")
+    out.add("promoted", rec["path"], shown=f"{rec['path']} ({rec['accuracy']:.1%})")
+    out.data.update(accuracy=rec["accuracy"], new_gold_baseline=rec["new_gold_baseline"],
+                    vs_previous=rec["vs_previous"])
     if rec["new_gold_baseline"]:
-        click.echo(f"new baseline on gold {rec['gold_hash']} (the previous best was measured on another gold set)")
+        out.text(f"new baseline on gold {rec['gold_hash']} (the previous best was measured on another gold set)")
     if rec["vs_previous"]:
         cmp = rec["vs_previous"]
-        click.echo(f"vs previous {rec['previous']['accuracy']:.1%}: +{cmp['only_new_correct']} / "
-                   f"-{cmp['only_previous_correct']} examples, McNemar p={cmp['p_value']:.3f}")
+        out.text(f"vs previous {rec['previous']['accuracy']:.1%}: +{cmp['only_new_correct']} / "
+                 f"-{cmp['only_previous_correct']} examples, McNemar p={cmp['p_value']:.3f}")
+    out.done()
 
 
 @click.group("model")

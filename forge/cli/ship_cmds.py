@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from forge.command_options import open_project, project_option
+from forge.command_options import CommandOutput, json_option, open_project, project_option
 from forge.errors import ForgeError
 from forge.export import DTYPES
 from forge.gguf_export import QUANTS
@@ -71,32 +71,41 @@ def pretrain_cmd(project_dir, epochs):
                    "logits and greedy answers with the transformers model; exit 1 on any difference.")
 @click.option("--adapter", "model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
               help="Export this adapter instead of the promoted best.")
-def export_cmd(project_dir, fmt, out, dtype, quant, verify, model_dir):
+@json_option
+def export_cmd(project_dir, fmt, out, dtype, quant, verify, model_dir, as_json):
     """Merge the best adapter into its base: a transformers model, or a GGUF for llama.cpp and Ollama."""
     from forge import export
 
     project = open_project(project_dir)
+    res = CommandOutput(as_json)
     if fmt == "merged":
         if verify:
             raise click.UsageError("--verify applies to --format gguf")
         path = export.export_merged(project, out, dtype, model_dir)
-        click.echo(f"exported: {project.rel(path)} (merged, {dtype})")
+        res.add("exported", project.rel(path), shown=f"{project.rel(path)} (merged, {dtype})")
+        res.data.update(format="merged", dtype=dtype)
+        res.done()
         return
     info = export.export_gguf(project, out, quant, model_dir, verify)
-    click.echo(f"exported: {project.rel(info['path'])} (gguf, {info['arch']}, {quant}, {info['bytes']} bytes)")
-    click.echo(f"modelfile: {project.rel(info['modelfile'])}")
-    click.echo(f"pre_tokenizer: {info['pre_tokenizer']}")
-    click.echo(f"stop: {', '.join(info['stop'])}")
+    res.add("exported", project.rel(info["path"]),
+            shown=f"{project.rel(info['path'])} (gguf, {info['arch']}, {quant}, {info['bytes']} bytes)")
+    res.data.update(format="gguf", arch=info["arch"], quant=quant, bytes=info["bytes"])
+    res.add("modelfile", project.rel(info["modelfile"]))
+    res.add("pre_tokenizer", info["pre_tokenizer"])
+    res.add("stop", info["stop"], shown=", ".join(info["stop"]))
     if verify:
         v = info["verify"]
-        click.echo(f"verify_tokens_match: {v['tokens_match']}/{v['prompts']}")
-        click.echo(f"verify_greedy_match: {v['greedy_match']}/{v['prompts']}")
-        click.echo(f"verify_max_logit_diff: {v['max_logit_diff']}")
-        if v["mismatches"]:
-            first = v["mismatches"][0]
-            raise ForgeError(f"the GGUF differs from the transformers model on "
-                             f"{v['prompts'] - v['greedy_match']}/{v['prompts']} gold prompts (first: transformers "
-                             f"{first['transformers']!r}, llama.cpp {first['llama_cpp']!r}); details in verify.json")
+        res.add("verify_tokens_match", v["tokens_match"], shown=f"{v['tokens_match']}/{v['prompts']}")
+        res.add("verify_greedy_match", v["greedy_match"], shown=f"{v['greedy_match']}/{v['prompts']}")
+        res.add("verify_max_logit_diff", v["max_logit_diff"])
+        res.data["verify_prompts"] = v["prompts"]
+    res.done()
+    if verify and info["verify"]["mismatches"]:
+        v = info["verify"]
+        first = v["mismatches"][0]
+        raise ForgeError(f"the GGUF differs from the transformers model on "
+                         f"{v['prompts'] - v['greedy_match']}/{v['prompts']} gold prompts (first: transformers "
+                         f"{first['transformers']!r}, llama.cpp {first['llama_cpp']!r}); details in verify.json")
 
 
 @click.command("push")
