@@ -15,7 +15,7 @@ from pathlib import Path
 from forge import records
 from forge.atomic import write_bytes_atomic, write_json_atomic
 from forge.errors import ForgeError
-from forge.model_loading import load_for_inference
+from forge.model_loading import load_for_inference, read_meta
 from forge.project import Project
 
 DTYPES = ("bfloat16", "float16", "float32")
@@ -74,6 +74,21 @@ def export_merged(project: Project, out: Path | None = None, dtype: str = "bfloa
     return out
 
 
+def gguf_about(project: Project) -> dict:
+    """general.* facts for the GGUF: the license recorded when the base was imported, if any."""
+    import json
+
+    from forge.model_import import IMPORT_FILE
+    from forge.model_loading import resolve_base
+
+    try:
+        record = Path(resolve_base(project.config.model.base, project.root)) / IMPORT_FILE
+    except ForgeError:
+        return {}
+    data = json.loads(record.read_text()) if record.is_file() else {}
+    return {"license": data["license"]} if data.get("license") else {}
+
+
 def imported_pre(project: Project) -> str | None:
     """The GGUF pre-tokenizer name the base was imported with (forge_import.json), if any."""
     import json
@@ -100,12 +115,13 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
                 verify: bool = False) -> dict:
     """Write model.gguf (+ Modelfile) for the best adapter; with `verify`, compare it on the gold prompts."""
     from forge.gguf_export import QUANTS, write_gguf
+    from forge.gguf_quantize import K_QUANT_AGREEMENT, K_QUANTS, quantize
     from forge.gguf_vocab import build_vocab
     from forge.modelfile import modelfile_text
     from forge.training import task_system_prompt
 
-    if quant not in QUANTS:
-        raise ForgeError(f"--quant {quant}: must be one of {', '.join(QUANTS)}")
+    if quant not in (*QUANTS, *K_QUANTS):
+        raise ForgeError(f"--quant {quant}: must be one of {', '.join((*QUANTS, *K_QUANTS))}")
     out = Path(out) if out else project.output / f"export_gguf_{quant}"
     _fresh(out)
     model, tokenizer = _merged_model(project, model_dir)
@@ -115,12 +131,24 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
     modelfile = modelfile_text(name, tokenizer, vocab.stop_strings, task_system_prompt(project), vocab.add_bos)
     prompts = gold_prompts(project, tokenizer) if verify else []
     out.mkdir(parents=True, exist_ok=True)
-    info = write_gguf(model, vocab, out / name, quant, project.root.name)
+    meta = read_meta(Path(model_dir) if model_dir else best_model_dir(project))
+    about = {"name": project.root.name, "base": meta.get("base", project.config.model.base), **gguf_about(project)}
+    if quant in K_QUANTS:  # llama.cpp's quantizer works from the f16 file
+        f16 = out / f".{name}.f16"
+        info = write_gguf(model, vocab, f16, "f16", about)
+        try:
+            quantize(f16, out / name, quant)
+        finally:
+            f16.unlink(missing_ok=True)
+        info.update(path=out / name, quant=quant, bytes=(out / name).stat().st_size)
+    else:
+        info = write_gguf(model, vocab, out / name, quant, about)
     write_bytes_atomic(out / "Modelfile", modelfile.encode())
     info.update(modelfile=out / "Modelfile", pre_tokenizer=vocab.pre, stop=vocab.stop_strings)
     if verify:
         from forge.gguf_verify import verify_gguf
 
-        info["verify"] = verify_gguf(out / name, model, tokenizer, prompts, project.config.eval.max_new_tokens)
+        info["verify"] = verify_gguf(out / name, model, tokenizer, prompts, project.config.eval.max_new_tokens,
+                                     required=K_QUANT_AGREEMENT if quant in K_QUANTS else 1.0)
         write_json_atomic(out / "verify.json", info["verify"])
     return info

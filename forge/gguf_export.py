@@ -151,8 +151,24 @@ def write_tensors(writer, model, arch: str, quant: str) -> int:
     return count
 
 
-def write_gguf(model, vocab, path: Path, quant: str, name: str) -> dict:
-    """Write `model` (merged, any dtype) and `vocab` to `path` atomically; returns a summary."""
+def write_general(writer, about: dict | str) -> None:
+    """general.*: name, base model, license (when known) and the quantization version."""
+    import gguf
+
+    about = {"name": about} if isinstance(about, str) else about
+    writer.add_name(about["name"])
+    base = about.get("base")
+    if base:
+        writer.add_base_model_count(1)
+        writer.add_base_model_name(0, Path(base).name if ("/" in base and Path(base).exists()) else base)
+    if about.get("license"):
+        writer.add_license(about["license"])
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+
+
+def write_gguf(model, vocab, path: Path, quant: str, about: dict | str) -> dict:
+    """Write `model` (merged, any dtype) and `vocab` to `path` atomically; returns a summary. `about`: the
+    general.* facts (name, base, license), or just the name."""
     import gguf
 
     from forge.gguf_vocab import write_vocab
@@ -165,7 +181,7 @@ def write_gguf(model, vocab, path: Path, quant: str, name: str) -> dict:
     tmp = path.with_name(f".{path.name}.tmp")
     writer = gguf.GGUFWriter(str(tmp), gguf.MODEL_ARCH_NAMES[getattr(gguf.MODEL_ARCH, arch)])
     try:
-        writer.add_name(name)
+        write_general(writer, about)
         write_hparams(writer, model.config, arch, quant)
         write_vocab(writer, vocab)
         count = write_tensors(writer, model, arch, quant)

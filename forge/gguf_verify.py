@@ -78,8 +78,11 @@ def _run_child(work: Path, gguf: Path) -> list[dict]:
     return json.loads((work / "llama_cpp.json").read_text())
 
 
-def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 64) -> dict:
-    """Compare llama.cpp on `path` with `model` on `prompts`; returns counts and the first mismatches."""
+def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 64,
+                required: float = 1.0) -> dict:
+    """Compare llama.cpp on `path` with `model` on `prompts`; returns counts, the first mismatches, the greedy
+    agreement rate and whether it passed: every prompt tokenized alike and at least `required` of the greedy
+    answers identical (1.0 for f32/f16/bf16/q8_0; k-quants change some answers by design)."""
     import numpy as np
     import torch
 
@@ -105,6 +108,9 @@ def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens
         elif len(result["mismatches"]) < 5:
             result["mismatches"].append({"prompt": prompt, "transformers": hf_answer, "llama_cpp": row["answer"],
                                          "tokens_equal": same_tokens})
+    result["agreement"] = round(result["greedy_match"] / max(1, len(prompts)), 4)
+    result["required"] = required
+    result["passed"] = result["tokens_match"] == len(prompts) and result["agreement"] >= required
     return result
 
 

@@ -59,7 +59,7 @@ def gguf_metadata(path: Path) -> dict:
     except ValueError:
         quant = str(file_type)
     return {"architecture": field("general.architecture"), "gguf_pre": field("tokenizer.ggml.pre"),
-            "quantization": quant, "name": field("general.name")}
+            "quantization": quant, "name": field("general.name"), "license": field("general.license")}
 
 
 def _restore_pre_tokenizer(tmp: Path, pre: str | None) -> None:

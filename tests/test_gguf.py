@@ -231,3 +231,24 @@ def test_a_gguf_llama_cpp_cannot_load_is_a_one_line_error(trained, cli, tmp_path
     merged, tok, _ = load_for_inference(project.output / "adapter", project.root, "cpu")
     with pytest.raises(ForgeError, match=r"llama-f16.gguf: llama.cpp could not run it: .*"):
         verify_gguf(model, merged, tok, gold_prompts(project, tok)[:2], max_new_tokens=4)
+
+
+@pytest.mark.parametrize("quant", ["q4_k_m", "q6_k"])
+def test_k_quants_from_llama_cpps_quantizer_pass_verify(trained, cli, quant):
+    project = trained["llama"]
+    result = cli("export", "--format", "gguf", "--quant", quant, "--verify", "--json", "--adapter",
+                 project.output / "adapter", "-p", project.root)
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["quant"] == quant and info["verify_tokens_match"] == info["verify_prompts"] == 16
+    assert info["verify_agreement"] >= 0.9
+    out = project.output / f"export_gguf_{quant}"
+    verify = json.loads((out / "verify.json").read_text())
+    assert verify["required"] == 0.9 and verify["passed"]
+    reader = gguf.GGUFReader(out / f"llama-{quant}.gguf")
+    assert gguf.LlamaFileType(_field(reader, "general.file_type")).name == f"MOSTLY_{quant.upper()}"
+    assert _field(reader, "general.quantization_version") == gguf.GGML_QUANT_VERSION
+    assert _field(reader, "general.name") == "llama" and _field(reader, "general.base_model.count") == 1
+    assert not list(out.glob(".*"))  # the intermediate f16 file is gone
+    f16 = (out.parent / "export_gguf_f16")
+    assert not f16.exists() or not list(f16.glob(".*"))

@@ -10,6 +10,7 @@ from forge.command_options import CommandOutput, json_option, open_project, proj
 from forge.errors import ForgeError
 from forge.export import DTYPES
 from forge.gguf_export import QUANTS
+from forge.gguf_quantize import K_QUANTS
 
 
 @click.command("probe")
@@ -64,8 +65,9 @@ def pretrain_cmd(project_dir, epochs):
               help="Default: output/export_merged/ or output/export_gguf_QUANT/.")
 @click.option("--dtype", type=click.Choice(DTYPES), default="bfloat16", show_default=True,
               help="merged only: the saved weights' type.")
-@click.option("--quant", type=click.Choice(QUANTS), default="f16", show_default=True,
-              help="gguf only: the weights' type (norms and biases stay f32).")
+@click.option("--quant", type=click.Choice([*QUANTS, *K_QUANTS]), default="f16", show_default=True,
+              help="gguf only: the weights' type (norms and biases stay f32); q4_k_m, q5_k_m and q6_k are made from "
+                   "the f16 file by llama.cpp's quantizer (the llama-cpp extra).")
 @click.option("--verify", is_flag=True,
               help="gguf only: run the GGUF in llama.cpp (llama-cpp-python) on the gold prompts and compare tokens, "
                    "logits and greedy answers with the transformers model; exit 1 on any difference.")
@@ -98,14 +100,17 @@ def export_cmd(project_dir, fmt, out, dtype, quant, verify, model_dir, as_json):
         res.add("verify_tokens_match", v["tokens_match"], shown=f"{v['tokens_match']}/{v['prompts']}")
         res.add("verify_greedy_match", v["greedy_match"], shown=f"{v['greedy_match']}/{v['prompts']}")
         res.add("verify_max_logit_diff", v["max_logit_diff"])
+        res.add("verify_agreement", v["agreement"], shown=f"{v['agreement']:.1%} (required {v['required']:.0%})")
         res.data["verify_prompts"] = v["prompts"]
     res.done()
-    if verify and info["verify"]["mismatches"]:
+    if verify and not info["verify"]["passed"]:
         v = info["verify"]
         first = v["mismatches"][0]
         raise ForgeError(f"the GGUF differs from the transformers model on "
-                         f"{v['prompts'] - v['greedy_match']}/{v['prompts']} gold prompts (first: transformers "
-                         f"{first['transformers']!r}, llama.cpp {first['llama_cpp']!r}); details in verify.json")
+                         f"{v['prompts'] - v['greedy_match']}/{v['prompts']} gold prompts, {v['prompts'] - v['tokens_match']} "
+                         f"tokenized differently (required: identical tokens, {v['required']:.0%} identical answers; "
+                         f"first: transformers {first['transformers']!r}, llama.cpp {first['llama_cpp']!r}); "
+                         f"details in verify.json")
 
 
 @click.command("push")
