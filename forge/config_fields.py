@@ -56,6 +56,10 @@ class TrainingSection:
                           4, minimum=1, maximum=100)
     loss_tolerance: float = doc("Relative epoch-over-epoch loss improvement below which training stops after epochs_min.",
                                 0.01, minimum=0, maximum=1)
+    val_fraction: float = doc(
+        "Fraction of the training set held out as a validation set (chosen by a hash of each user message: stable as "
+        "the set grows; never gold). Gives a validation loss per epoch, and early stopping then watches it instead of "
+        "the training loss. 0 disables.", 0.0, minimum=0, maximum=0.5)
     batch_size: int = doc("Examples per device step.", 4, minimum=1, maximum=4096)
     gradient_accumulation_steps: int = doc("Steps accumulated before each optimizer update.", 1, minimum=1, maximum=1024)
     learning_rate: float = doc("Peak learning rate.", 5e-5, exclusiveMinimum=0, maximum=1)

@@ -123,6 +123,15 @@ def crosses_gold_change(best: dict | None, gold_hash: str | None) -> bool:
     return bool(best and best.get("gold_hash") and best["gold_hash"] != gold_hash)
 
 
+def _losses(project, kind: str | None) -> dict:
+    """The evaluated adapter's training record: epoch losses, train and validation."""
+    meta_path = project.output / "adapter" / "forge_meta.json"
+    if kind == "baseline" or not meta_path.is_file():
+        return {}
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    return {"epoch_losses": meta.get("epoch_losses"), "val_losses": meta.get("val_losses") or None}
+
+
 def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, results: dict,
                       kind: str | None = None) -> dict:
     """One row per iteration (train then eval), or the baseline's (kind "baseline"). Idempotent: an eval
@@ -139,7 +148,7 @@ def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, 
            "train_size": 0 if kind == "baseline" else len(load_examples(project.canonical_path, missing_ok=True)),
            "gold_size": results["total"], "gold_hash": results.get("gold", {}).get("hash"),
            "sealed_hash": (results.get("sealed") or {}).get("hash"), "llm_spend_usd": spend.get("total_usd", 0.0),
-           "eval_wall_s": results["wall_s"], "per_cmd": results["per_cmd"]}
+           "eval_wall_s": results["wall_s"], "per_cmd": results["per_cmd"], **_losses(project, kind)}
     append_bytes_atomic(project.output / EXPERIMENTS, (json.dumps(row) + "\n").encode())
     return row
 

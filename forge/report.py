@@ -46,6 +46,14 @@ def _label(row: dict) -> str:
     return "base" if row.get("kind") == "baseline" else str(row["iteration"])
 
 
+def _loss_text(row: dict) -> str:
+    """Training loss per epoch, with the validation loss in brackets when there was a validation set."""
+    train, val = row.get("epoch_losses") or [], row.get("val_losses") or []
+    if not train:
+        return "–"
+    return ", ".join(f"{t:.3f}" + (f" ({val[i]:.3f})" if i < len(val) else "") for i, t in enumerate(train))
+
+
 def gold_segments(rows: list[dict]) -> list[list[int]]:
     """Row indices grouped by the gold set they were measured on (rows without a hash join their neighbours)."""
     segments: list[list[int]] = []
@@ -135,7 +143,7 @@ def build(project: Project) -> str:
             best_so_far = best_so_far if base else max(best_so_far, r["accuracy"])
             mark = "[gold changed] " if k and i == seg[0] else ""
             table.append([_label(r), f"{r['accuracy']:.1%}", f"{r['ci95'][0]:.1%}–{r['ci95'][1]:.1%}",
-                          "–" if base else f"{best_so_far:.1%}", r["train_size"], f"${r.get('llm_spend_usd', 0):.4f}",
+                          "–" if base else f"{best_so_far:.1%}", r["train_size"], _loss_text(r), f"${r.get('llm_spend_usd', 0):.4f}",
                           mark + r["hypothesis"]])
     changed = ", ".join(_label(rows[seg[0]]) for seg in segments[1:])
     gold_note = (f"<p>The gold set changed before iteration {changed}: scores on either side measure different "
@@ -160,7 +168,7 @@ def build(project: Project) -> str:
             f"${spend.get('total_usd', 0.0):.4f}. Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>"
             f"<h2>Gold accuracy per iteration</h2>{accuracy_chart(rows, target)}{gold_note}{noise}"
             f"<h2>Per-cmd accuracy of the best adapter</h2>{_table(['cmd', 'correct', 'total', 'accuracy'], per_cmd)}"
-            f"<h2>Iterations</h2>{_table(['iter', 'accuracy', '95% CI', 'best so far', 'train size', 'LLM spend', 'hypothesis'], table)}"
+            f"<h2>Iterations</h2>{_table(['iter', 'accuracy', '95% CI', 'best so far', 'train size', 'loss per epoch (val)', 'LLM spend', 'hypothesis'], table)}"
             f"<h2>Training data and cost</h2>{data_cost_chart(rows)}</body></html>")
 
 

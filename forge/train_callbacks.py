@@ -1,7 +1,9 @@
 """The trainer callbacks forge adds to every run: epoch-level early stop, the time budget, progress.
 
 Losses are logged every step (`logging_steps=1`); an epoch's loss is the mean of its steps (what
-the trainer itself would log per epoch). Progress: on a terminal, a live bar with step/total,
+the trainer itself would log per epoch). With a validation set, its loss is recorded after each
+epoch and early stopping watches it. EpochLosses' record is saved in every checkpoint (the
+trainer's stateful callbacks), so a resumed run decides exactly as an uninterrupted one. Progress: on a terminal, a live bar with step/total,
 epoch, loss, tokens/s and ETA; elsewhere (CI, `tee`) one compact line per epoch. The trainer's
 own printer of raw log dicts is removed.
 """
@@ -12,30 +14,51 @@ import sys
 import time
 
 from transformers import PrinterCallback, ProgressCallback, TrainerCallback
+from transformers.trainer_callback import ExportableState
 
 
-class EpochLosses(TrainerCallback):
-    """Mean training loss per epoch; stops once an epoch improves on the one before by no more than
-    `tolerance` (relative), after `min_epochs`."""
+class EpochLosses(TrainerCallback, ExportableState):
+    """Mean training loss per epoch (and validation loss, with `watch_val`); stops once the watched loss
+    improves on the epoch before by no more than `tolerance` (relative), after `min_epochs`."""
 
-    def __init__(self, min_epochs: int, tolerance: float):
-        self.min_epochs, self.tolerance = min_epochs, tolerance
+    def __init__(self, min_epochs: int, tolerance: float, watch_val: bool = False):
+        self.min_epochs, self.tolerance, self.watch_val = min_epochs, tolerance, watch_val
         self.losses: list[float] = []
+        self.val_losses: list[float] = []
         self._steps: list[float] = []
+
+    def state(self) -> dict:
+        return {"args": {"min_epochs": self.min_epochs, "tolerance": self.tolerance, "watch_val": self.watch_val},
+                "attributes": {"losses": self.losses, "val_losses": self.val_losses}}
+
+    def restore(self, saved: dict) -> None:
+        """Take back the record a checkpoint saved (its trainer_state.json's stateful_callbacks entry)."""
+        for name, value in saved.get("attributes", {}).items():
+            setattr(self, name, list(value))
 
     def on_log(self, args, state, control, logs=None, **kw):
         if logs and "loss" in logs:
             self._steps.append(float(logs["loss"]))
+
+    def _decide(self, losses: list[float], control) -> None:
+        if len(losses) >= max(self.min_epochs, 2):
+            prev, last = losses[-2], losses[-1]
+            if prev <= 0 or (prev - last) / prev <= self.tolerance:
+                control.should_training_stop = True
 
     def on_epoch_end(self, args, state, control, **kw):
         if not self._steps:
             return
         self.losses.append(sum(self._steps) / len(self._steps))
         self._steps = []
-        if len(self.losses) >= max(self.min_epochs, 2):
-            prev, last = self.losses[-2], self.losses[-1]
-            if prev <= 0 or (prev - last) / prev <= self.tolerance:
-                control.should_training_stop = True
+        if not self.watch_val:
+            self._decide(self.losses, control)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kw):
+        if metrics and "eval_loss" in metrics:
+            self.val_losses.append(float(metrics["eval_loss"]))
+            if self.watch_val:
+                self._decide(self.val_losses, control)
 
 
 class Deadline(TrainerCallback):
@@ -60,6 +83,7 @@ class Progress(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kw):
         self.start, self.epoch_start = time.perf_counter(), time.perf_counter()
+        self.start_epoch = state.epoch or 0  # a resumed run starts part-way
         if self.live:
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -69,7 +93,7 @@ class Progress(TrainerCallback):
             self.bar.start()
 
     def tokens_per_s(self, state) -> float:
-        done = self.tokens_per_epoch * (state.epoch or 0)
+        done = self.tokens_per_epoch * ((state.epoch or 0) - self.start_epoch)
         return done / max(1e-9, time.perf_counter() - self.start)
 
     def on_log(self, args, state, control, logs=None, **kw):
@@ -83,11 +107,22 @@ class Progress(TrainerCallback):
                                  f"{self.tokens_per_s(state):,.0f} tok/s")
 
     def on_epoch_end(self, args, state, control, **kw):
-        if not self.live and self.epochs.losses:
-            n = len(self.epochs.losses)
-            self.echo(f"epoch {n}/{args.num_train_epochs:g}: loss {self.epochs.losses[-1]:.4f}, "
-                      f"{self.tokens_per_s(state):,.0f} tokens/s, {time.perf_counter() - self.epoch_start:.1f}s")
+        self.epoch_wall = time.perf_counter() - self.epoch_start
         self.epoch_start = time.perf_counter()
+        if not self.epochs.watch_val:
+            self._line(args, state)
+
+    def on_evaluate(self, args, state, control, **kw):
+        self._line(args, state)
+
+    def _line(self, args, state) -> None:
+        """One line per epoch off a terminal (after the validation loss, when there is one)."""
+        if self.live or not self.epochs.losses:
+            return
+        n = len(self.epochs.losses)
+        val = f", val loss {self.epochs.val_losses[-1]:.4f}" if self.epochs.watch_val and self.epochs.val_losses else ""
+        self.echo(f"epoch {n}/{args.num_train_epochs:g}: loss {self.epochs.losses[-1]:.4f}{val}, "
+                  f"{self.tokens_per_s(state):,.0f} tokens/s, {self.epoch_wall:.1f}s")
 
     def on_train_end(self, args, state, control, **kw):
         if self.bar is not None:

@@ -50,6 +50,8 @@ def test_first_flywheel_run_starts_from_the_base_model(root, cli):
     assert cli("report", "-p", root).exit_code == 0
     report = (root / "output" / "report.html").read_text()
     assert "<td>base</td>" in report and f"from a zero-shot base of {base['accuracy']:.1%}" in report
+    assert len(rows[1]["epoch_losses"]) == 2 and "loss per epoch (val)" in report  # the trained row's losses
+    assert f"<td>{rows[1]['epoch_losses'][0]:.3f}, {rows[1]['epoch_losses'][1]:.3f}</td>" in report
 
     # the second run has history: no second baseline, and iterations go on from 2
     again = cli("flywheel", "--iters", "1", "--planner", "heuristic", "-p", root)

@@ -14,18 +14,22 @@ from forge.config_schema import field_doc
 @project_option
 @click.option("--epochs", type=click.IntRange(1, 100), default=None,
               help="Train exactly this many epochs (overrides training.epochs_min/epochs_max for this run).")
+@click.option("--resume", is_flag=True,
+              help="Continue the run a crash or kill cut off, from its last epoch checkpoint (same config and data).")
 @json_option
-def train_cmd(project_dir, epochs, as_json):
+def train_cmd(project_dir, epochs, resume, as_json):
     """Fine-tune on the training set (dataset.canonical) into output/adapter/."""
     from forge.training import train
 
     project = open_project(project_dir)
     out = CommandOutput(as_json)
-    r = train(project, epochs=epochs, echo=out.echo)
+    r = train(project, epochs=epochs, echo=out.echo, resume=resume)
     out.add("adapter", project.rel(r.output_dir))
     out.add("epochs_run", r.epochs_run)
     out.add("epoch_losses", [round(x, 6) for x in r.epoch_losses], shown=", ".join(f"{x:.4f}" for x in r.epoch_losses))
     out.add("final_loss", round(r.final_loss, 6), shown=f"{r.final_loss:.4f}")
+    if r.val_losses:
+        out.add("val_losses", [round(x, 6) for x in r.val_losses], shown=", ".join(f"{x:.4f}" for x in r.val_losses))
     out.add("tokens_per_s", round(r.tokens_per_s), shown=f"{r.tokens_per_s:.0f}")
     out.add("wall_s", round(r.wall_s, 1), shown=f"{r.wall_s:.1f}")
     out.done()
