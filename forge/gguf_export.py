@@ -106,21 +106,31 @@ def _permute(w, n_head: int):
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def _encode(writer, name: str, data, quant: str) -> None:
+def _kind(shape: tuple, quant: str):
+    """(numpy dtype, GGML raw type or None) a tensor of `shape` is stored as: norms and biases always f32, as
+    llama.cpp expects; q8_0 rows not a multiple of 32 fall back to f16."""
+    import gguf
+    import numpy as np
+
+    if len(shape) == 1 or quant == "f32":
+        return np.float32, None
+    if quant == "f16" or (quant == "q8_0" and shape[-1] % 32):
+        return np.float16, None
+    return np.uint8, gguf.GGMLQuantizationType.BF16 if quant == "bf16" else gguf.GGMLQuantizationType.Q8_0
+
+
+def _encode(data, quant: str):
     import gguf
     import numpy as np
 
     data = np.ascontiguousarray(data, dtype=np.float32)
-    if data.ndim == 1 or quant == "f32":
-        writer.add_tensor(name, data)  # norms, biases: always f32, as llama.cpp expects
-    elif quant == "f16" or (quant == "q8_0" and data.shape[-1] % 32):
-        writer.add_tensor(name, data.astype(np.float16))
-    else:
-        qtype = gguf.GGMLQuantizationType.BF16 if quant == "bf16" else gguf.GGMLQuantizationType.Q8_0
-        writer.add_tensor(name, gguf.quants.quantize(data, qtype), raw_dtype=qtype)
+    dtype, raw = _kind(data.shape, quant)
+    return gguf.quants.quantize(data, raw) if raw is not None else data.astype(dtype)
 
 
-def write_tensors(writer, model, arch: str, quant: str) -> int:
+def _tensors(model, arch: str) -> list[tuple[str, tuple, object]]:
+    """(GGUF name, shape, a function giving the float32 data) for every tensor, in file order: nothing
+    is materialised until it is written."""
     import gguf
 
     cfg = model.config
@@ -128,27 +138,49 @@ def write_tensors(writer, model, arch: str, quant: str) -> int:
     tied = getattr(cfg, "tie_word_embeddings", False)
     heads = cfg.num_attention_heads
     kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
-    count = 0
+    out = []
     for hf_name, tensor in model.state_dict().items():
         if hf_name == "lm_head.weight" and tied:
             continue  # llama.cpp reuses token_embd when output.weight is absent
         name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
         if name is None:
             raise ForgeError(f"{hf_name}: no GGUF tensor name for it in {arch.lower()}; refusing a partial export")
-        data = tensor.detach().float().cpu().numpy()
-        if arch == "LLAMA" and hf_name.endswith(("q_proj.weight", "q_proj.bias")):
-            data = _permute(data, heads)
-        elif arch == "LLAMA" and hf_name.endswith(("k_proj.weight", "k_proj.bias")):
-            data = _permute(data, kv_heads)
-        elif arch == "GEMMA3" and hf_name.endswith("norm.weight"):
-            data = data + 1.0  # Gemma3RMSNorm computes x * (1 + w)
-        _encode(writer, name, data, quant)
-        count += 1
+
+        def data(hf_name=hf_name, tensor=tensor):
+            d = tensor.detach().float().cpu().numpy()
+            if arch == "LLAMA" and hf_name.endswith(("q_proj.weight", "q_proj.bias")):
+                return _permute(d, heads)
+            if arch == "LLAMA" and hf_name.endswith(("k_proj.weight", "k_proj.bias")):
+                return _permute(d, kv_heads)
+            if arch == "GEMMA3" and hf_name.endswith("norm.weight"):
+                return d + 1.0  # Gemma3RMSNorm computes x * (1 + w)
+            return d
+
+        out.append((name, tuple(tensor.shape), data))
     rope = _rope(cfg)
     if arch == "LLAMA" and rope.get("rope_type") == "llama3":
-        _encode(writer, "rope_freqs.weight", llama3_rope_factors(rope, _head_dim(cfg)), "f32")
-        count += 1
-    return count
+        factors = llama3_rope_factors(rope, _head_dim(cfg))
+        out.append(("rope_freqs.weight", factors.shape, lambda: factors))
+    return out
+
+
+def declare_tensors(writer, tensors: list, quant: str) -> None:
+    """The tensor-info table, from shapes alone."""
+    import gguf
+    import numpy as np
+
+    for name, shape, _ in tensors:
+        dtype, raw = _kind(shape, quant)
+        stored = gguf.quant_shape_to_byte_shape(shape, raw) if raw is not None else shape
+        writer.add_tensor_info(name, stored, np.dtype(dtype), int(np.prod(stored)) * np.dtype(dtype).itemsize,
+                               raw_dtype=raw)
+
+
+def write_tensor_data(writer, tensors: list, quant: str) -> int:
+    """Each tensor converted and written in turn: peak memory is the model plus one tensor."""
+    for _, _, data in tensors:
+        writer.write_tensor_data(_encode(data(), quant))
+    return len(tensors)
 
 
 def write_general(writer, about: dict | str) -> None:
@@ -184,10 +216,12 @@ def write_gguf(model, vocab, path: Path, quant: str, about: dict | str) -> dict:
         write_general(writer, about)
         write_hparams(writer, model.config, arch, quant)
         write_vocab(writer, vocab)
-        count = write_tensors(writer, model, arch, quant)
+        tensors = _tensors(model, arch)
+        declare_tensors(writer, tensors, quant)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
+        writer.write_ti_data_to_file()
+        count = write_tensor_data(writer, tensors, quant)
     finally:
         writer.close()
     tmp.replace(path)

@@ -252,3 +252,27 @@ def test_k_quants_from_llama_cpps_quantizer_pass_verify(trained, cli, quant):
     assert not list(out.glob(".*"))  # the intermediate f16 file is gone
     f16 = (out.parent / "export_gguf_f16")
     assert not f16.exists() or not list(f16.glob(".*"))
+
+
+def test_tensors_are_converted_and_written_one_at_a_time(tmp_path, monkeypatch):
+    """Peak memory stays near one tensor beyond the model: each converted tensor is gone before the next."""
+    import gc
+    import weakref
+
+    import forge.gguf_export as gguf_export
+
+    model, tok = _random_model(tmp_path, "llama", "nano")
+    live, original = [], gguf_export._encode
+
+    def tracking(data, quant):
+        gc.collect()
+        assert all(ref() is None for ref in live), "an earlier tensor is still held"
+        out = original(data, quant)
+        live.append(weakref.ref(out))
+        return out
+
+    monkeypatch.setattr(gguf_export, "_encode", tracking)
+    info = write_gguf(model, build_vocab(tok, len(tok)), tmp_path / "m.gguf", "q8_0", "m")
+    assert len(live) == info["tensors"] > 10
+    reader = gguf.GGUFReader(tmp_path / "m.gguf")
+    assert len(reader.tensors) == info["tensors"]
