@@ -15,10 +15,10 @@ format from the first example and holds every line to it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from forge.errors import DatasetError
+from forge.jsonl import read_jsonl
 
 FORMATS = ("auto", "messages", "alpaca", "sharegpt", "prompt-completion")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -95,13 +95,7 @@ def read_file(path: Path, display: str, fmt: str = "auto") -> tuple[str, list[tu
     if fmt not in FORMATS:
         raise DatasetError(f"--format {fmt}: must be one of {', '.join(FORMATS)}")
     rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{display}:{n}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    for n, obj in read_jsonl(path, display):
         if fmt == "auto":
             fmt = detect(obj) or ""
             if not fmt:

@@ -9,7 +9,6 @@ generates in the same sorted, left-padded batches as eval.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from forge import records
@@ -18,6 +17,7 @@ from forge.datasets import ROLES
 from forge.errors import ForgeError
 from forge.eval_progress import EvalProgress
 from forge.eval_runner import generate
+from forge.jsonl import parse_jsonl
 from forge.model_loading import load_for_inference, resolve_base, resolve_runtime
 from forge.training import ADAPTER_DIR, task_system_prompt
 
@@ -59,15 +59,7 @@ def parse_request(obj, where: str) -> tuple[list[dict], str | None]:
 
 
 def read_requests(text: str, display: str) -> list[tuple[list[dict], str | None]]:
-    requests = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ForgeError(f"{display}:{n}: invalid JSON: {exc.msg} (column {exc.colno})") from None
-        requests.append(parse_request(obj, f"{display}:{n}"))
+    requests = [parse_request(obj, f"{display}:{n}") for n, obj in parse_jsonl(text, display)]
     if not requests:
         raise ForgeError(f"{display}: no requests")
     return requests
