@@ -56,6 +56,10 @@ class TrainingSection:
                           4, minimum=1, maximum=100)
     loss_tolerance: float = doc("Relative epoch-over-epoch loss improvement below which training stops after epochs_min.",
                                 0.01, minimum=0, maximum=1)
+    report_to: Literal["tensorboard", "mlflow", "none"] = doc(
+        "Where training logs go: tensorboard (event files in output/tb/<iteration>/; open them with "
+        "`tensorboard --logdir output/tb`), mlflow (its own MLFLOW_TRACKING_URI; pip install mlflow) or none.",
+        "tensorboard")
     val_fraction: float = doc(
         "Fraction of the training set held out as a validation set (chosen by a hash of each user message: stable as "
         "the set grows; never gold). Gives a validation loss per epoch, and early stopping then watches it instead of "

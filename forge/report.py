@@ -1,7 +1,8 @@
 """`forge report`: output/report.html, self-contained, with the charts drawn as inline SVG.
 
 Accuracy per iteration (last and best-so-far, the 95% band, the target line), per-cmd accuracy
-of the best adapter, the hypothesis of each iteration, training-set size and LLM cost over time.
+of the best adapter, the hypothesis of each iteration, the loss curves of each iteration (training
+and validation, per epoch), training-set size and LLM cost over time.
 """
 
 from __future__ import annotations
@@ -106,6 +107,33 @@ def accuracy_chart(rows: list[dict], target: float) -> str:
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}">' + "".join(parts) + "</svg>"
 
 
+COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d")
+
+
+def loss_chart(rows: list[dict]) -> str:
+    """Training loss per epoch of each iteration (solid) and its validation loss (dashed), one color each;
+    empty when no iteration recorded losses."""
+    trained = [r for r in rows if r.get("epoch_losses")]
+    if not trained:
+        return ""
+    epochs = max(len(r["epoch_losses"]) for r in trained)
+    top = max(max(r["epoch_losses"] + (r.get("val_losses") or [])) for r in trained) * 1.05 or 1.0
+    parts = _axes(epochs, list(range(1, epochs + 1)), top, lambda v: f"{v:.2f}")
+    for k, r in enumerate(trained):
+        color = COLORS[k % len(COLORS)]
+        for losses, dash in ((r["epoch_losses"], ""), (r.get("val_losses") or [], 'stroke-dasharray="6 4"')):
+            pts = [(_x(i, epochs), _y(v, top)) for i, v in enumerate(losses)]
+            if pts:
+                parts.append(f'<polyline class="loss" fill="none" stroke="{color}" stroke-width="2" {dash} points="'
+                             + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
+        parts.append(f'<text x="{W - PAD + 4}" y="{_y(r["epoch_losses"][-1], top) + 4:.1f}" font-size="11" '
+                     f'fill="{color}">{r["iteration"]}</text>')
+    parts.append(f'<text x="{PAD + 8}" y="{PAD - 16}" font-size="12">loss per epoch, one line per iteration '
+                 f'(solid: training, dashed: validation)</text><text x="{W / 2:.0f}" y="{H - 8}" '
+                 f'text-anchor="middle" font-size="11">epoch</text>')
+    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}">' + "".join(parts) + "</svg>"
+
+
 def data_cost_chart(rows: list[dict]) -> str:
     n = len(rows)
     top = max(r["train_size"] for r in rows) or 1
@@ -169,6 +197,8 @@ def build(project: Project) -> str:
             f"<h2>Gold accuracy per iteration</h2>{accuracy_chart(rows, target)}{gold_note}{noise}"
             f"<h2>Per-cmd accuracy of the best adapter</h2>{_table(['cmd', 'correct', 'total', 'accuracy'], per_cmd)}"
             f"<h2>Iterations</h2>{_table(['iter', 'accuracy', '95% CI', 'best so far', 'train size', 'loss per epoch (val)', 'LLM spend', 'hypothesis'], table)}"
+            f"<h2>Training loss</h2>{loss_chart(rows) or '<p>No losses recorded yet.</p>'}"
+            f"<p>Step-level curves: <code>tensorboard --logdir output/tb</code> (one run per iteration).</p>"
             f"<h2>Training data and cost</h2>{data_cost_chart(rows)}</body></html>")
 
 

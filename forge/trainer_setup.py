@@ -29,6 +29,20 @@ def _length_grouping(cls) -> dict:
     return {"group_by_length": True} if "group_by_length" in names else {}
 
 
+def tracker_callbacks(cfg, log_dir: Path, fresh: bool) -> list:
+    """The TensorBoard callback writing to `log_dir` (emptied first unless resuming), when asked for."""
+    if cfg.training.report_to != "tensorboard":
+        return []
+    import shutil
+
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers.integrations import TensorBoardCallback
+
+    if fresh:
+        shutil.rmtree(log_dir, ignore_errors=True)
+    return [TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(log_dir)))]
+
+
 def build_trainer(runtime, cfg, model, tokenizer, rows: list[dict], val_rows: list[dict], output_dir: Path,
                   callbacks: list, precision: str):
     """The trainer for pre-tokenized, assistant-masked rows. Unsloth patches trl's SFTTrainer, so CUDA runs use
@@ -44,7 +58,8 @@ def build_trainer(runtime, cfg, model, tokenizer, rows: list[dict], val_rows: li
         per_device_train_batch_size=t.batch_size, gradient_accumulation_steps=t.gradient_accumulation_steps,
         learning_rate=t.learning_rate, warmup_steps=math.ceil(t.warmup_ratio * steps_per_epoch * t.epochs_max),
         weight_decay=t.weight_decay, lr_scheduler_type=t.lr_scheduler, seed=t.seed, data_seed=t.seed,
-        logging_strategy="steps", logging_steps=1, disable_tqdm=True, report_to="none",
+        logging_strategy="steps", logging_steps=1, disable_tqdm=True,
+        report_to=["mlflow"] if t.report_to == "mlflow" else "none",  # tensorboard: tracker_callbacks
         # a checkpoint per epoch, only the last kept: `forge train --resume` continues from it after a crash
         save_strategy="epoch", save_total_limit=1,
         eval_strategy="epoch" if val_rows else "no", per_device_eval_batch_size=t.batch_size,

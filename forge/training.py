@@ -37,7 +37,8 @@ from forge.model_loading import (
     training_precision,
 )
 from forge.project import Project
-from forge.trainer_setup import build_trainer
+from forge.records import next_iteration
+from forge.trainer_setup import build_trainer, tracker_callbacks
 
 ADAPTER_DIR = "adapter"
 
@@ -175,8 +176,9 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     work = checkpoints.trainer_dir(project) if checkpoint else checkpoints.start_fresh(project, run_record)
     deadline_cb = [Deadline(deadline)] if deadline is not None else []
     progress = Progress(epochs, sum(len(r["input_ids"]) for r in rows), echo)
-    trainer = build_trainer(runtime, cfg, model, tokenizer, rows, val_rows, work, [epochs, progress, *deadline_cb],
-                            precision)
+    trackers = tracker_callbacks(cfg, project.output / "tb" / str(next_iteration(project)), fresh=checkpoint is None)
+    trainer = build_trainer(runtime, cfg, model, tokenizer, rows, val_rows, work,
+                            [epochs, progress, *deadline_cb, *trackers], precision)
     quiet(trainer)
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)

@@ -51,6 +51,14 @@ def test_first_flywheel_run_starts_from_the_base_model(root, cli):
     report = (root / "output" / "report.html").read_text()
     assert "<td>base</td>" in report and f"from a zero-shot base of {base['accuracy']:.1%}" in report
     assert len(rows[1]["epoch_losses"]) == 2 and "loss per epoch (val)" in report  # the trained row's losses
+    assert "loss per epoch, one line per iteration" in report and report.count("<svg") == 3
+    events = list((root / "output" / "tb" / "1").glob("events.out.tfevents.*"))
+    assert events  # TensorBoard: the iteration's step-level logs
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = EventAccumulator(str(events[0].parent))
+    tb.Reload()
+    assert "train/loss" in tb.Tags()["scalars"] and len(tb.Scalars("train/loss")) >= 2
     assert f"<td>{rows[1]['epoch_losses'][0]:.3f}, {rows[1]['epoch_losses'][1]:.3f}</td>" in report
 
     # the second run has history: no second baseline, and iterations go on from 2

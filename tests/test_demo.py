@@ -36,7 +36,8 @@ def test_demo_runs_offline_and_improves(tmp_path):
     messages = [c.message for c in git.Repo(work).iter_commits()]
     assert sum(m.startswith("forge iter ") for m in messages) == 2
     report = (out / "report.html").read_text()
-    assert report.count("<svg") == 2 and "target" in report
+    assert report.count("<svg") == 3 and "target" in report and "loss per epoch, one line per iteration" in report
+    assert list((out / "tb" / "1").glob("events.out.tfevents.*"))  # TensorBoard logs per iteration
     assert "verify_greedy_match: 20/20" in proc.stdout  # the f16 GGUF answers like the promoted adapter
     assert (out / "export_gguf_f16" / "Modelfile").is_file()
 
