@@ -17,26 +17,21 @@ from forge.model_loading import resolve_base
 HYPOTHESIS = "zero-shot base model (no adapter)"
 
 
-def skip_reason(project) -> str | None:
-    """Why no baseline is taken now, or None when it should be."""
+def record(project, run_id: str, echo=print) -> dict | None:
+    """Score the base model and record the baseline row (returned); None, with a line saying why, when skipped:
+    the project already has experiments, or model.base is not a local model directory."""
     if records.experiments(project, baseline=True):
-        return "the project already has experiments"
+        echo("baseline: skipped (the project already has experiments)")
+        return None
     base = Path(resolve_base(project.config.model.base, project.root))
     if not base.is_dir():
-        return f"model.base {project.config.model.base} is not a local model directory (`forge model import`)"
-    return None
-
-
-def record(project, run_id: str, echo=print) -> dict | None:
-    """Score the base model and record the baseline row (returned); None, with a line saying why, when skipped."""
-    reason = skip_reason(project)
-    if reason:
-        echo(f"baseline: skipped ({reason})")
+        echo(f"baseline: skipped (model.base {project.config.model.base} is not a local model directory "
+             "(`forge model import`))")
         return None
     echo(f"baseline: scoring {project.config.model.base} zero-shot on the gold set")
-    results = run_eval(project, Path(resolve_base(project.config.model.base, project.root)), echo=echo)
+    results = run_eval(project, base, echo=echo)
     row = records.record_experiment(project, run_id=run_id, iteration=0, hypothesis=HYPOTHESIS, results=results,
-                                    kind="baseline")
+                                    kind=records.BASELINE)
     records.update_context(project)
     echo(f"baseline: {results['accuracy']:.1%} ({results['correct']}/{results['total']})")
     return row

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from forge.chat_format import with_system_prompt
 from forge.errors import ForgeError
 from forge.eval_runner import stop_ids, until_stop
 from forge.model_loading import load_for_inference, resolve_runtime
@@ -52,9 +53,8 @@ def gguf_responder(project, gguf: Path, max_new_tokens: int, write):
     system = task_system_prompt(project)
 
     def respond(history: list[dict]) -> str:
-        convo = ([{"role": "system", "content": system}] if system.strip() else []) + history
         parts = []
-        for chunk in llm.create_chat_completion(messages=convo, max_tokens=max_new_tokens, temperature=0.0,
+        for chunk in llm.create_chat_completion(messages=with_system_prompt({"messages": history}, system), max_tokens=max_new_tokens, temperature=0.0,
                                                 stream=True):
             text = chunk["choices"][0]["delta"].get("content") or ""
             parts.append(text)

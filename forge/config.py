@@ -18,7 +18,6 @@ from forge.atomic import write_text_atomic
 from forge.config_fields import ForgeConfig
 from forge.config_schema import build, config_schema
 from forge.errors import ConfigError
-from forge.yaml_edit import apply_patch
 
 CONFIG_NAME = "forge.yaml"
 # Old key -> new key. The old one is still read, with a one-line message naming the new one.
@@ -153,6 +152,8 @@ def patch_file(path: Path, patch: dict, display: str | None = None) -> ForgeConf
     current = parse_yaml(text, display) or {}
     merged = merge(current, patch)
     cfg = validate(merged, display)
+    from forge.yaml_edit import apply_patch  # ruamel only when a patch is written, not at every CLI start
+
     new_text = apply_patch(text, patch)
     if (yaml.safe_load(new_text) or {}) != merged:  # never write what the validated config isn't
         raise ConfigError(f"{display}: the patch could not be written faithfully; the file is unchanged")

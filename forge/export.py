@@ -45,9 +45,8 @@ def end_ids(declared, eos: int | None):
     return ids[0] if len(ids) == 1 else ids or None
 
 
-def _merged_model(project: Project, model_dir: Path | None):
-    model, tokenizer, kind = load_for_inference(Path(model_dir) if model_dir else best_model_dir(project),
-                                                project.root, "cpu")
+def _merged_model(project: Project, model_dir: Path):
+    model, tokenizer, kind = load_for_inference(model_dir, project.root, "cpu")
     return (model.merge_and_unload() if kind == "adapter" else model), tokenizer
 
 
@@ -59,7 +58,7 @@ def export_merged(project: Project, out: Path | None = None, dtype: str = "bfloa
         raise ForgeError(f"--dtype {dtype}: must be one of {', '.join(DTYPES)}")
     out = Path(out) if out else project.output / "export_merged"
     _fresh(out)
-    model, tokenizer = _merged_model(project, model_dir)
+    model, tokenizer = _merged_model(project, Path(model_dir) if model_dir else best_model_dir(project))
     model = model.to(getattr(torch, dtype))
     if model.generation_config is not None:
         model.generation_config.eos_token_id = end_ids(model.generation_config.eos_token_id, tokenizer.eos_token_id)
@@ -74,30 +73,15 @@ def export_merged(project: Project, out: Path | None = None, dtype: str = "bfloa
     return out
 
 
-def gguf_about(project: Project) -> dict:
-    """general.* facts for the GGUF: the license recorded when the base was imported, if any."""
-    import json
-
-    from forge.model_import import IMPORT_FILE
+def base_import_record(project: Project) -> dict:
+    """forge_import.json of the base (pre-tokenizer, license), or {} when it was not imported."""
+    from forge.model_import import read_import_record
     from forge.model_loading import resolve_base
 
     try:
-        record = Path(resolve_base(project.config.model.base, project.root)) / IMPORT_FILE
+        return read_import_record(Path(resolve_base(project.config.model.base, project.root)))
     except ForgeError:
         return {}
-    data = json.loads(record.read_text()) if record.is_file() else {}
-    return {"license": data["license"]} if data.get("license") else {}
-
-
-def imported_pre(project: Project) -> str | None:
-    """The GGUF pre-tokenizer name the base was imported with (forge_import.json), if any."""
-    import json
-
-    from forge.model_import import IMPORT_FILE
-    from forge.model_loading import resolve_base
-
-    record = Path(resolve_base(project.config.model.base, project.root)) / IMPORT_FILE
-    return json.loads(record.read_text()).get("gguf_pre") if record.is_file() else None
 
 
 def gold_prompts(project: Project, tokenizer) -> list[str]:
@@ -117,6 +101,7 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
     from forge.gguf_export import QUANTS, write_gguf
     from forge.gguf_quantize import K_QUANT_AGREEMENT, K_QUANTS, quantize
     from forge.gguf_vocab import build_vocab
+    from forge.model_import import public_name
     from forge.modelfile import modelfile_text
     from forge.training import task_system_prompt
 
@@ -124,15 +109,17 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
         raise ForgeError(f"--quant {quant}: must be one of {', '.join((*QUANTS, *K_QUANTS))}")
     out = Path(out) if out else project.output / f"export_gguf_{quant}"
     _fresh(out)
-    model, tokenizer = _merged_model(project, model_dir)
+    src = Path(model_dir) if model_dir else best_model_dir(project)
+    model, tokenizer = _merged_model(project, src)
     model = model.float()
-    vocab = build_vocab(tokenizer, model.get_input_embeddings().weight.shape[0], imported_pre(project))
+    imported = base_import_record(project)
+    vocab = build_vocab(tokenizer, model.get_input_embeddings().weight.shape[0], imported.get("gguf_pre"))
     name = f"{project.root.name}-{quant}.gguf"
     modelfile = modelfile_text(name, tokenizer, vocab.stop_strings, task_system_prompt(project), vocab.add_bos)
     prompts = gold_prompts(project, tokenizer) if verify else []
     out.mkdir(parents=True, exist_ok=True)
-    meta = read_meta(Path(model_dir) if model_dir else best_model_dir(project))
-    about = {"name": project.root.name, "base": meta.get("base", project.config.model.base), **gguf_about(project)}
+    about = {"name": project.root.name, "license": imported.get("license"),
+             "base": public_name(project.root, read_meta(src).get("base", project.config.model.base))}
     if quant in K_QUANTS:  # llama.cpp's quantizer works from the f16 file
         f16 = out / f".{name}.f16"
         info = write_gguf(model, vocab, f16, "f16", about)

@@ -189,10 +189,9 @@ def write_general(writer, about: dict | str) -> None:
 
     about = {"name": about} if isinstance(about, str) else about
     writer.add_name(about["name"])
-    base = about.get("base")
-    if base:
+    if about.get("base"):  # its public name (forge.model_import.public_name)
         writer.add_base_model_count(1)
-        writer.add_base_model_name(0, Path(base).name if ("/" in base and Path(base).exists()) else base)
+        writer.add_base_model_name(0, about["base"])
     if about.get("license"):
         writer.add_license(about["license"])
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)

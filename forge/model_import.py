@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -30,6 +31,29 @@ PRE_TOKENIZERS = {
     **{name: {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": True}, _BYTE_LEVEL]}
        for name in ("smollm", "starcoder", "refact", "codeshell")},
 }
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def read_import_record(model_dir: Path) -> dict:
+    """DIR/forge_import.json of an imported model, or {} for any other directory."""
+    path = Path(model_dir) / IMPORT_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def hub_base_id(root: Path, base: str) -> str | None:
+    """A base model's hub id, or None for a local one (including a GGUF imported from a file)."""
+    local = Path(base) if Path(base).is_absolute() else root / base
+    if local.exists():
+        source = read_import_record(local).get("source", "")
+        return source if HUB_ID.fullmatch(source) else None
+    return base if HUB_ID.fullmatch(base) else None
+
+
+def public_name(root: Path, base: str) -> str:
+    """How to name a base model outside this machine: its hub id, else its directory's name."""
+    return hub_base_id(root, base) or Path(base).name
 
 
 def _sha256(path: Path) -> str:

@@ -93,6 +93,16 @@ def resolve_base(base: str, root: Path) -> str:
     return base
 
 
+def local_base_dir(project) -> Path:
+    """model.base as a local model directory, for commands that use the base itself (`--base`), or a one-line
+    error when it is a hub id."""
+    path = Path(resolve_base(project.config.model.base, project.root))
+    if not path.is_dir():
+        raise ForgeError(f"model.base {project.config.model.base}: --base needs a local model directory "
+                         "(`forge model import` makes one)")
+    return path
+
+
 def _hub_error(base: str, exc: Exception) -> ForgeError:
     return ForgeError(f"model.base {base}: could not load ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                       "no model hub is reachable? use a local directory, e.g. one built by `forge model tiny`")

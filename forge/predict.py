@@ -18,7 +18,7 @@ from forge.errors import ForgeError
 from forge.eval_progress import EvalProgress
 from forge.eval_runner import generate
 from forge.jsonl import parse_jsonl
-from forge.model_loading import load_for_inference, resolve_base, resolve_runtime
+from forge.model_loading import load_for_inference, local_base_dir, resolve_runtime
 from forge.training import ADAPTER_DIR, task_system_prompt
 
 
@@ -29,11 +29,7 @@ def choose_model(project, adapter: Path | None = None, base: bool = False) -> tu
     if adapter:
         return Path(adapter), str(adapter)
     if base:
-        path = Path(resolve_base(project.config.model.base, project.root))
-        if not path.is_dir():
-            raise ForgeError(f"model.base {project.config.model.base}: --base needs a local model directory "
-                             "(`forge model import` makes one)")
-        return path, f"{project.config.model.base} (base, no adapter)"
+        return local_base_dir(project), f"{project.config.model.base} (base, no adapter)"
     best = records.best(project)
     if best and project.path(best["path"]).is_dir():
         return project.path(best["path"]), f"{best['path']} (best, {best['accuracy']:.1%})"

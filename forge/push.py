@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -22,20 +21,9 @@ from forge import records
 from forge.datasets import load_examples, provenance
 from forge.errors import ForgeError
 from forge.export import best_model_dir
+from forge.model_import import hub_base_id, public_name
 from forge.model_loading import read_meta
 from forge.project import Project
-
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-
-
-def hub_base_id(project: Project, base: str) -> str | None:
-    """The base model's hub id, or None for a local one (including a GGUF imported from a file)."""
-    local = Path(base) if Path(base).is_absolute() else project.root / base
-    if local.exists():
-        record = local / "forge_import.json"
-        source = json.loads(record.read_text()).get("source", "") if record.is_file() else ""
-        return source if HUB_ID.fullmatch(source) else None
-    return base if HUB_ID.fullmatch(base) else None
 
 
 def card_data(project: Project, meta: dict, best: dict):
@@ -48,7 +36,7 @@ def card_data(project: Project, meta: dict, best: dict):
                       dataset_split="gold", metric_type="accuracy", metric_value=round(best["accuracy"], 4),
                       metric_name=f"gold accuracy ({best['correct']}/{best['total']}, 95% CI {lo:.3f}-{hi:.3f})",
                       metric_args={"ci95_low": lo, "ci95_high": hi, "scorer": cfg.eval.scorer})
-    return ModelCardData(base_model=hub_base_id(project, meta.get("base", cfg.model.base)),
+    return ModelCardData(base_model=hub_base_id(project.root, meta.get("base", cfg.model.base)),
                          library_name="peft" if lora else "transformers", pipeline_tag="text-generation",
                          tags=["forge", "lora" if lora else "full-fine-tune"], model_name=cfg.name,
                          eval_results=[gold])
@@ -74,7 +62,7 @@ def model_card(project: Project) -> str:
               f"Method: {meta.get('method', 'lora')}, backend {meta.get('backend', '?')}, "
               f"{meta.get('epochs_run', '?')} epochs, final loss {meta.get('final_loss', '?')}.", "",
               "## Flywheel history", "", "| iteration | accuracy | hypothesis |", "|---|---|---|"]
-    lines += [f"| {'base' if r.get('kind') == 'baseline' else r['iteration']} | {r['accuracy']:.1%} | {r['hypothesis']} |"
+    lines += [f"| {'base' if records.is_baseline(r) else r['iteration']} | {r['accuracy']:.1%} | {r['hypothesis']} |"
               for r in records.experiments(project, baseline=True)]
     repo = cfg.promotion.hf_repo
     if meta.get("method", "lora") == "lora":
@@ -123,8 +111,7 @@ def push(project: Project) -> dict:
         raise ForgeError("no hub token: `hf auth login`, or create a write token and export HF_TOKEN=...")
     src = best_model_dir(project)
     meta = read_meta(src)
-    base = meta.get("base", project.config.model.base)
-    base_ref = hub_base_id(project, base) or Path(base).name
+    base_ref = public_name(project.root, meta.get("base", project.config.model.base))
     api = HfApi(token=token)
     api.create_repo(repo, private=project.config.promotion.private, exist_ok=True, repo_type="model")
     files = sorted(p for p in src.rglob("*") if p.is_file() and p.name != "README.md")

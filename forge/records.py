@@ -20,6 +20,7 @@ from forge.atomic import append_bytes_atomic, write_json_atomic, write_text_atom
 from forge.datasets import load_examples
 from forge.errors import ForgeError
 from forge.llm_client import SPEND_FILE
+from forge.model_loading import read_meta
 from forge.scorers import category, cmd_of
 
 EXPERIMENTS = "experiments.jsonl"
@@ -103,10 +104,18 @@ def heartbeat_state(beat: dict | None) -> str | None:
     return status
 
 
+BASELINE = "baseline"
+
+
+def is_baseline(row: dict) -> bool:
+    """The zero-shot baseline row (forge.baseline), not a trained iteration."""
+    return row.get("kind") == BASELINE
+
+
 def experiments(project, baseline: bool = False) -> list[dict]:
     """The rows of trained iterations; with `baseline`, the zero-shot baseline row (forge.baseline) first."""
     rows = project.read_jsonl_state(EXPERIMENTS)
-    return rows if baseline else [r for r in rows if r.get("kind") != "baseline"]
+    return rows if baseline else [r for r in rows if not is_baseline(r)]
 
 
 def next_iteration(project) -> int:
@@ -123,13 +132,13 @@ def crosses_gold_change(best: dict | None, gold_hash: str | None) -> bool:
     return bool(best and best.get("gold_hash") and best["gold_hash"] != gold_hash)
 
 
-def _losses(project, kind: str | None) -> dict:
-    """The evaluated adapter's training record: epoch losses, train and validation."""
-    meta_path = project.output / "adapter" / "forge_meta.json"
-    if kind == "baseline" or not meta_path.is_file():
+def _losses(project, results: dict) -> dict:
+    """The evaluated model's training record (its forge_meta.json): epoch losses, train and validation; none
+    for a model forge did not train (the baseline's base)."""
+    meta = read_meta(project.path(results["model"]["path"]))
+    if not meta.get("epoch_losses"):
         return {}
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    return {"epoch_losses": meta.get("epoch_losses"), "val_losses": meta.get("val_losses") or None}
+    return {"epoch_losses": meta["epoch_losses"], "val_losses": meta.get("val_losses") or None}
 
 
 def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, results: dict,
@@ -145,10 +154,10 @@ def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, 
            "accuracy": results["accuracy"],
            "ci95": results["ci95"], "correct": results["correct"], "total": results["total"],
            "hypothesis": hypothesis, "config": {"training": vars(cfg.training), "lora": vars(cfg.lora)},
-           "train_size": 0 if kind == "baseline" else len(load_examples(project.canonical_path, missing_ok=True)),
+           "train_size": 0 if kind == BASELINE else len(load_examples(project.canonical_path, missing_ok=True)),
            "gold_size": results["total"], "gold_hash": results.get("gold", {}).get("hash"),
            "sealed_hash": (results.get("sealed") or {}).get("hash"), "llm_spend_usd": spend.get("total_usd", 0.0),
-           "eval_wall_s": results["wall_s"], "per_cmd": results["per_cmd"], **_losses(project, kind)}
+           "eval_wall_s": results["wall_s"], "per_cmd": results["per_cmd"], **_losses(project, results)}
     append_bytes_atomic(project.output / EXPERIMENTS, (json.dumps(row) + "\n").encode())
     return row
 
@@ -160,7 +169,7 @@ def update_context(project) -> str:
     prev = None
     for r in rows:
         delta = "" if prev is None else f" ({100 * (r['accuracy'] - prev):+.1f} pts)"
-        if r.get("kind") == "baseline":
+        if is_baseline(r):
             lines.append(f"- base model, zero-shot (not promotable): {100 * r['accuracy']:.1f}%")
         else:
             lines.append(f"- iter {r['iteration']}: {100 * r['accuracy']:.1f}%{delta}, {r['train_size']} training "

@@ -44,7 +44,7 @@ def _axes(n: int, labels: list, top: float, fmt) -> list[str]:
 
 
 def _label(row: dict) -> str:
-    return "base" if row.get("kind") == "baseline" else str(row["iteration"])
+    return "base" if records.is_baseline(row) else str(row["iteration"])
 
 
 def _loss_text(row: dict) -> str:
@@ -91,7 +91,7 @@ def accuracy_chart(rows: list[dict], target: float) -> str:
     for seg in segments:
         best, best_pts = 0.0, []
         for i in seg:
-            if rows[i].get("kind") == "baseline":  # a floor to read gains from, never a candidate
+            if records.is_baseline(rows[i]):  # a floor to read gains from, never a candidate
                 continue
             best = max(best, rows[i]["accuracy"])
             best_pts.append((_x(i, n), _y(best)))
@@ -167,7 +167,7 @@ def build(project: Project) -> str:
         best_so_far = 0.0
         for i in seg:
             r = rows[i]
-            base = r.get("kind") == "baseline"
+            base = records.is_baseline(r)
             best_so_far = best_so_far if base else max(best_so_far, r["accuracy"])
             mark = "[gold changed] " if k and i == seg[0] else ""
             table.append([_label(r), f"{r['accuracy']:.1%}", f"{r['ci95'][0]:.1%}–{r['ci95'][1]:.1%}",
@@ -180,7 +180,7 @@ def build(project: Project) -> str:
                for c, v in (best or {}).get("per_cmd", {}).items()]
     headline = (f"best {best['accuracy']:.1%} (iteration {best.get('iteration')}, {best.get('path')})"
                 if best else "nothing promoted yet")
-    base_rows = [r for r in rows if r.get("kind") == "baseline"]
+    base_rows = [r for r in rows if records.is_baseline(r)]
     baseline_note = f" from a zero-shot base of {base_rows[0]['accuracy']:.1%}" if base_rows else ""
     cmp = (best or {}).get("vs_previous")
     noise = (f"<p>Against the previous best: +{cmp['only_new_correct']} / −{cmp['only_previous_correct']} gold "
@@ -191,7 +191,7 @@ def build(project: Project) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>forge report: "
             f"{html.escape(project.config.name)}</title><style>{style}</style></head><body>"
             f"<h1>forge report: {html.escape(project.config.name)}</h1>"
-            f"<p>{html.escape(headline)}; target {target:.1%}; {len(records.experiments(project))} iterations"
+            f"<p>{html.escape(headline)}; target {target:.1%}; {len(rows) - len(base_rows)} iterations"
             f"{baseline_note}; LLM spend "
             f"${spend.get('total_usd', 0.0):.4f}. Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>"
             f"<h2>Gold accuracy per iteration</h2>{accuracy_chart(rows, target)}{gold_note}{noise}"

@@ -29,7 +29,7 @@ def collect(project: Project) -> dict:
     beat = project.read_state(records.HEARTBEAT)
     spend = project.read_state(SPEND_FILE)
     experiments = records.experiments(project, baseline=True)
-    base = next((r for r in experiments if r.get("kind") == "baseline"), None)
+    base = next((r for r in experiments if records.is_baseline(r)), None)
     experiments = [r for r in experiments if r is not base]
     sealed = project.sealed_path
     return {

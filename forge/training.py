@@ -175,7 +175,8 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
         echo(f"resuming from {checkpoint.name} (after epoch {done_before})")
     work = checkpoints.trainer_dir(project) if checkpoint else checkpoints.start_fresh(project, run_record)
     deadline_cb = [Deadline(deadline)] if deadline is not None else []
-    progress = Progress(epochs, sum(len(r["input_ids"]) for r in rows), echo)
+    tokens_per_epoch = sum(len(r["input_ids"]) for r in rows)
+    progress = Progress(epochs, tokens_per_epoch, echo)
     trackers = tracker_callbacks(cfg, project.output / "tb" / str(next_iteration(project)), fresh=checkpoint is None)
     trainer = build_trainer(runtime, cfg, model, tokenizer, rows, val_rows, work,
                             [epochs, progress, *deadline_cb, *trackers], precision)
@@ -189,15 +190,15 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
         raise TrainingStopped(f"the time budget ran out after {trainer.state.global_step} steps "
                               f"({len(losses)} full epochs); the partial adapter was discarded and output/"
                               f"{ADAPTER_DIR} is the previous one")
-    tokens = sum(len(r["input_ids"]) for r in rows) * (len(losses) - done_before)
+    tokens = tokens_per_epoch * (len(losses) - done_before)
     meta = {"base": cfg.model.base, "base_resolved": base_path, "backend": runtime.backend, "device": runtime.device,
             "method": t.method, "precision": precision,
             "config_hash": cfg_hash, "dataset": cfg.dataset.canonical,
-            "dataset_hash": file_hash(canonical), "dataset_size": len(examples), "epochs_run": len(losses),
+            "dataset_hash": run_record["dataset_hash"], "dataset_size": len(examples), "epochs_run": len(losses),
             "epoch_losses": losses, "final_loss": losses[-1] if losses else None,
             "val_size": len(val_rows), "val_losses": epochs.val_losses,
             "final_val_loss": epochs.val_losses[-1] if epochs.val_losses else None, "wall_s": round(wall, 3),
-            "tokens_per_s": round(tokens / wall, 1) if wall else None, "overrides": overrides or {},
+            "tokens_per_s": round(tokens / wall, 1) if wall else None, "overrides": run_record["overrides"],
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     trainer.model.config.use_cache = True
     out = _write_output(project, trainer.model, tokenizer, meta)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from forge.command_options import CommandOutput, json_option, open_project, project_option
+from forge.dataset_formats import FORMATS
 
 
 def _open_with_source(project_dir):
@@ -150,7 +151,7 @@ def clean_cmd(project_dir, keep_seed, gold_overlap):
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @project_option
 @click.option("--source", type=click.Choice(["seed", "hand"]), default="hand", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["auto", "messages", "alpaca", "sharegpt", "prompt-completion"]),
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
               default="auto", show_default=True, help="FILE's format (auto: detected from its first example).")
 def import_cmd(file, project_dir, source, fmt):
     """Append FILE's examples to the training set (converted to chat messages, validated, deduped,

@@ -53,20 +53,15 @@ def _per_cmd_table(per_cmd: dict) -> str:
 @json_option
 def eval_cmd(project_dir, model_dir, batch_size, zero_shot, as_json):
     """Evaluate on the gold set (and the sealed set, aggregates only)."""
-    from forge.errors import ForgeError
     from forge.eval_runner import run_eval
-    from forge.model_loading import resolve_base
+    from forge.model_loading import local_base_dir
 
     project = open_project(project_dir)
+    out = CommandOutput(as_json)
     if zero_shot:
         if model_dir:
             raise click.UsageError("--base and --adapter are exclusive")
-        model_dir = Path(resolve_base(project.config.model.base, project.root))
-        if not model_dir.is_dir():
-            raise ForgeError(f"model.base {project.config.model.base}: --base needs a local model directory "
-                             "(`forge model import` makes one)")
-    out = CommandOutput(as_json)
-    if zero_shot:
+        model_dir = local_base_dir(project)
         out.echo(f"model: {project.config.model.base} (zero-shot, no adapter)")
     res = run_eval(project, model_dir, batch_size, echo=out.echo)
     lo, hi = res["ci95"]
