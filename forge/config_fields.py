@@ -145,7 +145,19 @@ class ComputeSection:
     """Where training and eval run."""
 
     device: str = doc("Torch device; falls back to cpu with a warning when CUDA is absent.", "cuda:0", minLength=1)
-    remote: str | None = doc("Reserved for remote execution (ssh host); null runs locally.", None)
+    remote: str | None = doc(
+        "Run train, eval, pretrain, probe's answers and export on another machine: ssh://[user@]host[:port]/path "
+        "(path: the project copy there; /~/dir for one under the home directory). The system ssh client is used, "
+        "so ~/.ssh/config, keys and agent apply; files move with rsync. null runs locally.", None,
+        pattern=r"^ssh://[^/\s]+/.+")
+    ssh_options: list[str] = doc("Extra ssh arguments for compute.remote, e.g. [-i, ~/.ssh/gpu_box, -o, "
+                                 "ProxyJump=bastion].", factory=list)
+    remote_setup: str | None = doc("Shell line run on the remote before each forge command, e.g. `source "
+                                   ".venv/bin/activate`.", None)
+    num_processes: int = doc(
+        "Data-parallel training processes on this machine (accelerate: DDP, NCCL on GPUs, gloo on CPU). Keep "
+        "training.batch_size per process; the effective batch is num_processes x batch_size x "
+        "gradient_accumulation_steps. Unsloth trains in one process.", 1, minimum=1, maximum=64)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from forge.eval_progress import EvalProgress
 from forge.model_loading import load_for_inference, resolve_runtime
 from forge.project import Project
 from forge.records import FAILURES, RESULTS
+from forge.remote_steps import Pull, remote_step
 from forge.scorers import Scorer, category
 from forge.stats import wilson_interval
 from forge.training import ADAPTER_DIR, task_system_prompt
@@ -91,6 +92,7 @@ def _score_set(examples, answers, scorer):
                       "ci95": [round(lo, 4), round(hi, 4)], "forbidden_count": sum(v.forbidden for v in verdicts)}
 
 
+@remote_step(lambda project, _results: [Pull(f"output/{RESULTS}"), Pull(f"output/{FAILURES}")])
 def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | None = None,
              echo=None) -> dict:
     """Score model_dir (default output/adapter) on the gold set, and the sealed set as aggregates; with

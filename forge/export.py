@@ -17,6 +17,7 @@ from forge.atomic import write_bytes_atomic, write_json_atomic
 from forge.errors import ForgeError
 from forge.model_loading import load_for_inference, read_meta
 from forge.project import Project
+from forge.remote_steps import Pull, remote_step
 
 DTYPES = ("bfloat16", "float16", "float32")
 
@@ -50,6 +51,7 @@ def _merged_model(project: Project, model_dir: Path):
     return (model.merge_and_unload() if kind == "adapter" else model), tokenizer
 
 
+@remote_step(lambda project, out: [Pull(project.rel(out), "dir")])
 def export_merged(project: Project, out: Path | None = None, dtype: str = "bfloat16",
                   model_dir: Path | None = None) -> Path:
     import torch
@@ -95,6 +97,7 @@ def gold_prompts(project: Project, tokenizer) -> list[str]:
     return eval_prompts(project, tokenizer, gold)
 
 
+@remote_step(lambda project, info: [Pull(project.rel(info["path"].parent), "dir")])
 def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", model_dir: Path | None = None,
                 verify: bool = False) -> dict:
     """Write model.gguf (+ Modelfile) for the best adapter; with `verify`, compare it on the gold prompts."""

@@ -25,6 +25,7 @@ from forge.model_loading import (
     resolve_runtime,
 )
 from forge.project import Project
+from forge.remote_steps import Pull, remote_step
 
 MERGED_DIR = "pretrain_merged"
 SUFFIXES = (".txt", ".md", ".jsonl")
@@ -87,6 +88,7 @@ def _mean_loss(model, blocks: list[list[int]], device: str) -> float:
     return total / max(1, count)
 
 
+@remote_step(lambda project, r: [Pull(r["path"], "dir")])
 def pretrain(project: Project, epochs: int | None = None, echo=print) -> dict:
     cfg = project.config
     base_path = resolve_base(cfg.model.base, project.root)  # refuses an unmerged LoRA adapter

@@ -23,6 +23,7 @@ from forge.errors import ForgeError
 from forge.jsonl import read_jsonl
 from forge.llm_client import Ledger, has_credentials, make_client, output_config, retrying
 from forge.project import Project
+from forge.remote_steps import remote_step
 
 JUDGE_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["score", "reason"],
                 "properties": {"score": {"type": "number"}, "reason": {"type": "string"}}}
@@ -56,7 +57,8 @@ def token_f1(answer: str, ideal: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _answers(project: Project, questions: list[str], model_dir: Path | None) -> tuple[list[str], str]:
+@remote_step(lambda _project, _answers: [])
+def answer_questions(project: Project, questions: list[str], model_dir: Path | None) -> tuple[list[str], str]:
     from forge.eval_runner import generate
     from forge.model_loading import load_causal_lm, load_for_inference, load_tokenizer, resolve_base, resolve_runtime
 
@@ -101,7 +103,7 @@ def run_probe(project: Project, tag: str, model_dir: Path | None = None) -> dict
     if tag == "pre" and path.exists():
         raise ForgeError("output/probe_pre.json already exists; the `pre` record is permanent (use another tag)")
     items, digest = load_probe(project)
-    answers, identity = _answers(project, [i["question"] for i in items], model_dir)
+    answers, identity = answer_questions(project, [i["question"] for i in items], model_dir)
     if has_credentials(project.config):
         scored, scorer = _judge(project, items, answers), f"judge:{project.config.flywheel.datagen_model}"
     else:

@@ -10,7 +10,6 @@ own printer of raw log dicts is removed.
 
 from __future__ import annotations
 
-import sys
 import time
 
 from transformers import PrinterCallback, ProgressCallback, TrainerCallback
@@ -77,20 +76,16 @@ class Progress(TrainerCallback):
 
     def __init__(self, epoch_losses: EpochLosses, tokens_per_epoch: int, echo=print, live: bool | None = None):
         self.epochs, self.tokens_per_epoch, self.echo = epoch_losses, tokens_per_epoch, echo
-        self.live = sys.stderr.isatty() if live is None else live
-        self.bar = self.task = None
+        self.live, self.bar = live, None
         self.loss = float("nan")
 
     def on_train_begin(self, args, state, control, **kw):
         self.start, self.epoch_start = time.perf_counter(), time.perf_counter()
         self.start_epoch = state.epoch or 0  # a resumed run starts part-way
-        if self.live:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from forge.live_bar import open_bar
 
-            self.bar = Progress(TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=True)
-            self.task = self.bar.add_task("train", total=state.max_steps, info="")
-            self.bar.start()
+        self.bar = open_bar("training", state.max_steps, self.live)
+        self.live = self.bar is not None
 
     def tokens_per_s(self, state) -> float:
         done = self.tokens_per_epoch * ((state.epoch or 0) - self.start_epoch)
@@ -102,9 +97,9 @@ class Progress(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kw):
         if self.bar is not None:
-            self.bar.update(self.task, completed=state.global_step,
-                            info=f"epoch {state.epoch or 0:.2f}/{args.num_train_epochs:g}  loss {self.loss:.4f}  "
-                                 f"{self.tokens_per_s(state):,.0f} tok/s")
+            self.bar.update(state.global_step,
+                            f"epoch {state.epoch or 0:.2f}/{args.num_train_epochs:g}  loss {self.loss:.4f}  "
+                            f"{self.tokens_per_s(state):,.0f} tok/s")
 
     def on_epoch_end(self, args, state, control, **kw):
         self.epoch_wall = time.perf_counter() - self.epoch_start

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from forge import checkpoints, val_split
 from forge import config as config_io
-from forge.atomic import write_json_atomic
+from forge.atomic import replace_dir, write_json_atomic
 from forge.chat_format import tokenize_for_training, with_system_prompt
 from forge.datasets import file_hash, load_numbered
 from forge.errors import ForgeError
@@ -38,6 +38,7 @@ from forge.model_loading import (
 )
 from forge.project import Project
 from forge.records import next_iteration
+from forge.remote_steps import Pull, remote_step
 from forge.trainer_setup import build_trainer, tracker_callbacks
 
 ADAPTER_DIR = "adapter"
@@ -111,12 +112,7 @@ def _write_output(project: Project, model, tokenizer, meta: dict) -> Path:
     model.save_pretrained(str(tmp))
     tokenizer.save_pretrained(str(tmp))
     write_json_atomic(tmp / META_FILE, meta)
-    old = project.output / f".{ADAPTER_DIR}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(tmp, final)
     return final
 
 
@@ -124,6 +120,7 @@ class TrainingStopped(ForgeError):
     """Training ran into the time budget; nothing was written."""
 
 
+@remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull("output/tb", "merge")])
 def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
           deadline: float | None = None, resume: bool = False) -> TrainResult:
     """Train into output/adapter. With `resume`, continue the interrupted run from its last epoch checkpoint

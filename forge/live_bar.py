@@ -1,0 +1,91 @@
+"""The live progress bar of training and eval: rich on a terminal; on a remote step whose client shows a
+bar, JSON events in the step's log (`MARK` + JSON per line), which the client renders with the same bar.
+
+Whoever shows lines instead (CI, `tee`, an agent run's log) gets `None` from `open_bar`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+ENV = "FORGE_PROGRESS"       # "events": this process is a remote step and its client draws the bar
+MARK = "\x1eforge-progress "  # starts an event line in a remote step's log
+EVENT_EVERY_S = 1.0
+
+
+class RichBar:
+    """label  ━━━━━━━━━  done/total  info  ETA, transient (gone when the work ends)."""
+
+    def __init__(self, label: str, total: int):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                 TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=True)
+        self.task = self.progress.add_task(label, total=total, info="")
+        self.progress.start()
+
+    def update(self, completed: int, info: str) -> None:
+        self.progress.update(self.task, completed=completed, info=info)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+class EventBar:
+    """Writes the bar's state to stdout (the remote step's log) at most once a second."""
+
+    def __init__(self, label: str, total: int):
+        self.label, self.total, self.last = label, total, 0.0
+
+    def _emit(self, **event) -> None:
+        sys.stdout.write(MARK + json.dumps({"label": self.label, "total": self.total, **event}) + "\n")
+        sys.stdout.flush()
+
+    def update(self, completed: int, info: str) -> None:
+        now = time.monotonic()
+        if now - self.last >= EVENT_EVERY_S or completed >= self.total:
+            self.last = now
+            self._emit(completed=completed, info=info)
+
+    def stop(self) -> None:
+        self._emit(stop=True)
+
+
+def open_bar(label: str, total: int, live: bool | None = None) -> RichBar | EventBar | None:
+    """The bar for this process, or None where progress is shown as lines."""
+    if os.environ.get(ENV) == "events":
+        return EventBar(label, total)
+    if sys.stderr.isatty() if live is None else live:
+        return RichBar(label, total)
+    return None
+
+
+class EventRenderer:
+    """Client side: draws a remote step's bar events on this terminal."""
+
+    def __init__(self):
+        self.bars: dict[str, RichBar] = {}
+
+    def feed(self, line: str) -> None:
+        try:
+            event = json.loads(line[len(MARK):])
+            label = str(event["label"])
+        except (ValueError, KeyError, TypeError):
+            return  # a torn or foreign line: the bar is cosmetic
+        bar = self.bars.get(label)
+        if event.get("stop"):
+            if bar:
+                bar.stop()
+                del self.bars[label]
+            return
+        if bar is None:
+            bar = self.bars[label] = RichBar(label, int(event.get("total") or 0))
+        bar.update(int(event.get("completed") or 0), str(event.get("info", "")))
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.stop()
+        self.bars.clear()
