@@ -26,6 +26,8 @@ def _causal_lm(model):
 
 def supported(model) -> bool:
     lm = _causal_lm(model)
+    if not hasattr(lm, "config"):  # wrapped by DDP, whose gradient sync needs its own forward: the model's loss
+        return False
     return (getattr(lm.config, "model_type", None) in PLAIN_HEAD_TYPES and lm.get_output_embeddings() is not None
             and hasattr(lm, lm.base_model_prefix))
 

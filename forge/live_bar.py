@@ -89,3 +89,45 @@ class EventRenderer:
         for bar in self.bars.values():
             bar.stop()
         self.bars.clear()
+
+
+def wants_events() -> bool:
+    """Whether a child process should send bar events: this terminal draws them, or this process passes them
+    on to its own client (it is a remote step)."""
+    return os.environ.get(ENV) == "events" or sys.stderr.isatty()
+
+
+class LogLines:
+    """Another process's output, as it arrives: text lines go to `echo`, bar events to this terminal's bar (or
+    on to this process's own output when it is itself a remote step); a torn last line waits for its end."""
+
+    def __init__(self, echo, events: bool = True):
+        self.echo, self.buf = echo, b""
+        self.passthrough = os.environ.get(ENV) == "events"
+        self.renderer = EventRenderer() if events and not self.passthrough and sys.stderr.isatty() else None
+
+    @property
+    def events_wanted(self) -> bool:
+        return wants_events()
+
+    def feed(self, chunk: bytes) -> int:
+        """Take a chunk; returns how many bytes of complete lines were handled."""
+        self.buf += chunk
+        *lines, self.buf = self.buf.split(b"\n")
+        used = 0
+        for line in lines:
+            used += len(line) + 1
+            text = line.decode(errors="replace").rstrip("\r")
+            if text.startswith(MARK):
+                if self.passthrough:
+                    sys.stdout.write(text + "\n")
+                    sys.stdout.flush()
+                elif self.renderer:
+                    self.renderer.feed(text)
+            elif self.echo is not None:
+                self.echo(text)
+        return used
+
+    def close(self) -> None:
+        if self.renderer:
+            self.renderer.close()

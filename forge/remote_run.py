@@ -15,14 +15,13 @@ import json
 import os
 import select
 import shlex
-import sys
 import time
 import uuid
 
 from forge import __version__
 from forge.atomic import write_json_atomic
 from forge.errors import ForgeError
-from forge.live_bar import MARK, EventRenderer
+from forge.live_bar import MARK, LogLines, wants_events
 from forge.remote_ssh import STEPS_DIR, Remote, last_line
 from forge.remote_steps import ON_REMOTE, decode, error_from, request_for
 
@@ -62,13 +61,13 @@ def _launch(remote: Remote, step_id: str, request: dict, events: bool) -> None:
 
 def _follow(remote: Remote, project, record: dict, echo, deadline: float | None) -> None:
     """Show the step's log from record['offset'] until its process ends; reconnect when the link drops."""
-    renderer = EventRenderer() if record["events"] and sys.stderr.isatty() else None
+    lines = LogLines(echo, events=record["events"])
     last_save, failures = time.monotonic(), 0
     d = remote.quoted_path(f"{STEPS_DIR}/{record['id']}")
     try:
         while True:
             proc = remote.popen(f"cd {d} && exec tail -s 0.2 -c +{record['offset'] + 1} -f --pid=\"$(cat pid)\" log")
-            buf = b""
+            lines.buf = b""  # the log is read again from the last complete line
             while True:
                 ready, _, _ = select.select([proc.stdout], [], [], 1.0)
                 if deadline is not None and time.monotonic() > deadline + DEADLINE_GRACE_S:
@@ -81,16 +80,7 @@ def _follow(remote: Remote, project, record: dict, echo, deadline: float | None)
                 chunk = os.read(proc.stdout.fileno(), 65536)
                 if not chunk:
                     break
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    record["offset"] += len(line) + 1
-                    text = line.decode(errors="replace").rstrip("\r")
-                    if text.startswith(MARK):
-                        if renderer:
-                            renderer.feed(text)
-                    elif echo is not None:
-                        echo(text)
+                record["offset"] += lines.feed(chunk)
                 if time.monotonic() - last_save > 2:
                     _save(project, record)
                     last_save = time.monotonic()
@@ -107,8 +97,7 @@ def _follow(remote: Remote, project, record: dict, echo, deadline: float | None)
                 echo(f"remote: connection to {remote.host} lost; reattaching in {2 ** (failures - 1)}s")
             time.sleep(2 ** (failures - 1))
     finally:
-        if renderer:
-            renderer.close()
+        lines.close()
 
 
 def _outcome(remote: Remote, step_id: str) -> tuple[str, dict | None, str]:
@@ -163,7 +152,7 @@ def run_remote(project, fn, pulls, args: tuple, kwargs: dict):
         remote.push(project.root)
         request["deadline_in_s"] = None if deadline is None else max(0.0, deadline - time.monotonic())
         record = {"id": f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}", "step": fn.__name__, "key": key,
-                  "offset": 0, "events": sys.stderr.isatty(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                  "offset": 0, "events": wants_events(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         _launch(remote, record["id"], request, record["events"])
         _save(project, record)
         say(f"remote: step {record['id']} ({fn.__name__}) started on {remote.host}")

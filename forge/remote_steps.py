@@ -111,8 +111,9 @@ def request_for(fn, project, args: tuple, kwargs: dict) -> tuple[dict, object, f
 
 
 # -- the remote side -----------------------------------------------------------------------------------
-def run_step(root: Path, step_dir: Path) -> int:
-    """Run the step described by step_dir/request.json in this project; write step_dir/result.json."""
+def run_step(root: Path, step_dir: Path, main: bool = True) -> int:
+    """Run the step described by step_dir/request.json in this project; write step_dir/result.json. In a
+    data-parallel launch, only the `main` process (rank 0) speaks and writes the result."""
     from forge.atomic import write_json_atomic
     from forge.project import Project
 
@@ -120,13 +121,13 @@ def run_step(root: Path, step_dir: Path) -> int:
     fn = _resolve(request["function"]).__wrapped__
     kwargs = decode(request["kwargs"], root)
     if request.get("echo"):
-        kwargs["echo"] = functools.partial(print, flush=True)
+        kwargs["echo"] = functools.partial(print, flush=True) if main else (lambda _line: None)
     if request.get("deadline_in_s") is not None:
         kwargs["deadline"] = time.monotonic() + float(request["deadline_in_s"])
     try:
         result = {"ok": True, "value": encode(fn(Project.open(root), **kwargs), root)}
-    except ForgeError as exc:
-        print(f"Error: {exc}", flush=True)
+    except ForgeError as exc:  # the client raises it: printed here too, it would show twice
         result = {"ok": False, "error": str(exc), "error_type": f"{type(exc).__module__}:{type(exc).__qualname__}"}
-    write_json_atomic(step_dir / "result.json", result)
+    if main:
+        write_json_atomic(step_dir / "result.json", result)
     return 0 if result["ok"] else 1

@@ -67,7 +67,9 @@ class Deadline(TrainerCallback):
         self.deadline, self.hit = deadline, False
 
     def on_step_end(self, args, state, control, **kw):
-        if time.monotonic() >= self.deadline:
+        from forge.distributed import any_rank
+
+        if any_rank(time.monotonic() >= self.deadline):  # all processes stop at the same step
             self.hit = control.should_training_stop = True
 
 

@@ -52,7 +52,9 @@ def build_trainer(runtime, cfg, model, tokenizer, rows: list[dict], val_rows: li
     from datasets import Dataset
 
     t = cfg.training
-    steps_per_epoch = math.ceil(math.ceil(len(rows) / t.batch_size) / t.gradient_accumulation_steps)
+    from forge.distributed import world_size
+
+    steps_per_epoch = math.ceil(math.ceil(len(rows) / (t.batch_size * world_size())) / t.gradient_accumulation_steps)
     common = dict(
         output_dir=str(output_dir), num_train_epochs=t.epochs_max,
         per_device_train_batch_size=t.batch_size, gradient_accumulation_steps=t.gradient_accumulation_steps,
@@ -65,7 +67,9 @@ def build_trainer(runtime, cfg, model, tokenizer, rows: list[dict], val_rows: li
         eval_strategy="epoch" if val_rows else "no", per_device_eval_batch_size=t.batch_size,
         prediction_loss_only=True,
         use_cpu=runtime.device == "cpu", bf16=use_bf16(precision),
-        gradient_checkpointing=False, remove_unused_columns=False)
+        gradient_checkpointing=False, remove_unused_columns=False,
+        # every LoRA weight gets a gradient each step: DDP need not search the graph for unused ones
+        ddp_find_unused_parameters=False if t.method == "lora" else None)
     data = Dataset.from_list(rows)
     val = Dataset.from_list(val_rows) if val_rows else None
     if runtime.backend == "unsloth":

@@ -15,12 +15,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from forge import checkpoints, val_split
+from forge import checkpoints, distributed, val_split
 from forge import config as config_io
 from forge.atomic import replace_dir, write_json_atomic
 from forge.chat_format import tokenize_for_training, with_system_prompt
@@ -135,6 +136,16 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     if not examples:
         raise ForgeError(f"{cfg.dataset.canonical}: no training examples yet (add some, or `forge generate`)")
     runtime = resolve_runtime(cfg.compute.device, cfg.model.load_in_4bit)
+    processes = cfg.compute.num_processes
+    if processes > 1 and not distributed.in_worker():
+        if runtime.backend == "unsloth":
+            echo(f"note: compute.num_processes {processes}: Unsloth trains in one process; training in one")
+        else:
+            return distributed.launch(project, processes, runtime.device,
+                                      {"epochs": epochs, "overrides": overrides, "resume": resume}, echo, deadline)
+    world, main = distributed.world_size(), distributed.is_main()
+    if world > 1 and runtime.device.startswith("cuda"):
+        runtime = dataclasses.replace(runtime, device=f"cuda:{os.environ['LOCAL_RANK']}")
     for note in runtime.notes:
         echo(f"warning: {note}")
     precision = training_precision(cfg.training.precision, runtime.device, cfg.training.method)
@@ -144,8 +155,9 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     t = cfg.training
     train_examples, val_examples = val_split.split(examples, t.val_fraction)
     held = f", {len(val_examples)} held out for validation" if val_examples else ""
+    procs = f", {world} processes" if world > 1 else ""
     echo(f"backend: {runtime.backend} on {runtime.device} ({t.method}, {precision}, {len(train_examples)} examples"
-         f"{held})")
+         f"{held}{procs})")
     base_path = resolve_base(cfg.model.base, project.root)
     cfg_hash = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
     run_record = {"config_hash": cfg_hash, "dataset_hash": file_hash(canonical), "overrides": overrides or {}}
@@ -170,11 +182,14 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     done_before = len(epochs.losses)
     if checkpoint:
         echo(f"resuming from {checkpoint.name} (after epoch {done_before})")
-    work = checkpoints.trainer_dir(project) if checkpoint else checkpoints.start_fresh(project, run_record)
+    # In a data-parallel run only rank 0 writes (it clears the trainer directory long before any checkpoint).
+    fresh = main and not checkpoint
+    work = checkpoints.start_fresh(project, run_record) if fresh else checkpoints.trainer_dir(project)
     deadline_cb = [Deadline(deadline)] if deadline is not None else []
     tokens_per_epoch = sum(len(r["input_ids"]) for r in rows)
     progress = Progress(epochs, tokens_per_epoch, echo)
-    trackers = tracker_callbacks(cfg, project.output / "tb" / str(next_iteration(project)), fresh=checkpoint is None)
+    trackers = tracker_callbacks(cfg, project.output / "tb" / str(next_iteration(project)),
+                                 fresh=checkpoint is None) if main else []
     trainer = build_trainer(runtime, cfg, model, tokenizer, rows, val_rows, work,
                             [epochs, progress, *deadline_cb, *trackers], precision)
     quiet(trainer)
@@ -183,7 +198,8 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     wall = time.perf_counter() - start
     losses = epochs.losses
     if deadline_cb and deadline_cb[0].hit:
-        checkpoints.finish(project)
+        if main:
+            checkpoints.finish(project)
         raise TrainingStopped(f"the time budget ran out after {trainer.state.global_step} steps "
                               f"({len(losses)} full epochs); the partial adapter was discarded and output/"
                               f"{ADAPTER_DIR} is the previous one")
@@ -196,9 +212,12 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
             "val_size": len(val_rows), "val_losses": epochs.val_losses,
             "final_val_loss": epochs.val_losses[-1] if epochs.val_losses else None, "wall_s": round(wall, 3),
             "tokens_per_s": round(tokens / wall, 1) if wall else None, "overrides": run_record["overrides"],
+            "world_size": world, "effective_batch": t.batch_size * t.gradient_accumulation_steps * world,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     trainer.model.config.use_cache = True
-    out = _write_output(project, trainer.model, tokenizer, meta)
-    checkpoints.finish(project)
+    out = project.output / ADAPTER_DIR
+    if main:
+        _write_output(project, trainer.model, tokenizer, meta)
+        checkpoints.finish(project)
     return TrainResult(out, runtime.backend, runtime.device, t.method, len(losses), losses, meta["final_loss"],
                        round(wall, 3), meta["tokens_per_s"] or 0.0, len(train_examples), epochs.val_losses)

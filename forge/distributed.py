@@ -1,0 +1,113 @@
+"""Data-parallel training on one machine in compute.num_processes processes, through accelerate's launcher
+(torch.distributed underneath): DDP, with NCCL on GPUs and gloo on CPU.
+
+The process the user started checks everything, then launches the workers and shows rank 0's output
+(its progress bar too). Every worker runs forge.training.train on its share of each batch; only rank 0
+writes: checkpoints' resume record, tracker logs, the adapter with its forge_meta.json, and the
+result, which the launching process returns. Steps share one request/result format with
+compute.remote (forge.remote_steps).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from forge.atomic import write_json_atomic
+from forge.errors import ForgeError
+
+WORK_DIR = ".distributed"  # under output/: the launch's request, result and log
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def in_worker() -> bool:
+    return "LOCAL_RANK" in os.environ
+
+
+def any_rank(flag: bool) -> bool:
+    """`flag` OR-ed over all processes: a stop decision every process must take at the same step."""
+    import torch
+    import torch.distributed as dist
+
+    if world_size() == 1 or not dist.is_initialized():
+        return flag
+    device = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(project, n: int, device: str, kwargs: dict, echo, deadline: float | None):
+    """forge.training.train(project, **kwargs) in n processes; returns rank 0's TrainResult."""
+    import json
+    import shutil
+
+    from forge.live_bar import LogLines
+    from forge.remote_steps import decode, encode, error_from
+
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.device_count() < n:
+            raise ForgeError(f"compute.num_processes {n}: this machine has {torch.cuda.device_count()} GPU(s); "
+                             "use at most one process per GPU")
+    work = project.output / WORK_DIR
+    shutil.rmtree(work, ignore_errors=True)
+    request = {"function": "forge.training:train", "kwargs": encode(kwargs, project.root), "echo": True,
+               "deadline_in_s": None if deadline is None else max(0.0, deadline - time.monotonic())}
+    write_json_atomic(work / "request.json", request)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    lines = LogLines(echo)
+    env.pop("FORGE_PROGRESS", None)
+    if lines.events_wanted:
+        env["FORGE_PROGRESS"] = "events"
+    if not device.startswith("cuda"):
+        env["ACCELERATE_USE_CPU"] = "true"
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(n),
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(_free_port()), "-m", "forge.distributed", str(work)]
+    echo(f"training in {n} processes (accelerate, DDP over {'nccl' if device.startswith('cuda') else 'gloo'})")
+    with open(work / "log", "wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=project.root)
+        try:
+            while chunk := os.read(proc.stdout.fileno(), 65536):
+                log.write(chunk)
+                lines.feed(chunk)
+        finally:
+            lines.close()
+            rc = proc.wait()
+    result_path = work / "result.json"
+    if not result_path.is_file():
+        raise ForgeError(f"the {n} training processes failed (exit {rc}); their output: output/{WORK_DIR}/log")
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    if not result.get("ok"):
+        raise error_from(result)
+    return decode(result["value"], project.root)
+
+
+if __name__ == "__main__":  # one worker, started by accelerate's launcher
+    from forge.project import find_root
+    from forge.remote_steps import run_step
+
+    step_dir = Path(sys.argv[1])
+    run_step(find_root(step_dir), step_dir, main=is_main())
+    raise SystemExit(0)  # the result file carries any error: no launcher traceback on top of forge's line
