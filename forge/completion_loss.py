@@ -24,10 +24,13 @@ def _causal_lm(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
+def _unwrapped(model):
+    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
+    return model.module if type(model).__name__ == "DistributedDataParallel" else model
+
+
 def supported(model) -> bool:
-    lm = _causal_lm(model)
-    if not hasattr(lm, "config"):  # wrapped by DDP, whose gradient sync needs its own forward: the model's loss
-        return False
+    lm = _causal_lm(_unwrapped(model))
     return (getattr(lm.config, "model_type", None) in PLAIN_HEAD_TYPES and lm.get_output_embeddings() is not None
             and hasattr(lm, lm.base_model_prefix))
 
@@ -67,7 +70,15 @@ def trainer_class():
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             # Normalised over the whole accumulated batch when the trainer counted it, as the model's own loss is.
             self.loss_is_scaled_for_ga = num_items_in_batch is not None
-            loss = completion_loss(model, inputs, self.accelerator.autocast, num_items_in_batch)
+            inner = _unwrapped(model)
+            if inner is model:
+                loss = completion_loss(model, inputs, self.accelerator.autocast, num_items_in_batch)
+            else:  # DDP syncs gradients through its own forward: run the loss as the wrapped module's forward
+                inner.forward = lambda **kw: completion_loss(inner, kw, self.accelerator.autocast, num_items_in_batch)
+                try:
+                    loss = model(**inputs)
+                finally:
+                    del inner.forward
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes  # num_items counted every process's tokens
             return loss

@@ -158,6 +158,10 @@ class ComputeSection:
         "Data-parallel training processes on this machine (accelerate: DDP, NCCL on GPUs, gloo on CPU). Keep "
         "training.batch_size per process; the effective batch is num_processes x batch_size x "
         "gradient_accumulation_steps. Unsloth trains in one process.", 1, minimum=1, maximum=64)
+    accelerate_config: str | None = doc(
+        "An accelerate config file (from `accelerate config`, relative to the project) for bases that don't fit one "
+        "GPU: FSDP or DeepSpeed. With it, `accelerate launch --config_file` picks the distributed mode; "
+        "compute.num_processes still sets the process count. null: plain DDP.", None)
 
 
 @dataclass

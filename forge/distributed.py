@@ -82,10 +82,17 @@ def launch(project, n: int, device: str, kwargs: dict, echo, deadline: float | N
     if not device.startswith("cuda"):
         env["ACCELERATE_USE_CPU"] = "true"
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(n),
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), "-m", "forge.distributed", str(work)]
-    echo(f"training in {n} processes (accelerate, DDP over {'nccl' if device.startswith('cuda') else 'gloo'})")
+    config = project.config.compute.accelerate_config
+    if config:  # FSDP, DeepSpeed...: the file decides (a mode flag here would override it)
+        if not project.path(config).is_file():
+            raise ForgeError(f"compute.accelerate_config {config}: file not found")
+        mode, how = ["--config_file", str(project.path(config))], f"config {config}"
+    else:  # precision is forge's own choice (TrainingArguments), not the launcher's
+        mode = ["--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        how = f"DDP over {'nccl' if device.startswith('cuda') else 'gloo'}"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(n),
+           "--num_machines", "1", "--main_process_port", str(_free_port()), "-m", "forge.distributed", str(work)]
+    echo(f"training in {n} processes (accelerate, {how})")
     with open(work / "log", "wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=project.root)
         try:

@@ -44,6 +44,18 @@ def test_two_processes_match_one_at_the_same_effective_batch(tmp_path, nano_mode
     assert not (root / "output" / ".trainer").exists()
 
 
+@pytest.mark.slow
+def test_an_accelerate_config_file_is_passed_through(tmp_path, nano_model):
+    root = make_project(tmp_path / "p", nano_model, method="lora", n_train=32,
+                        training={"epochs_min": 1, "epochs_max": 1}, compute={"num_processes": 2,
+                                                                              "accelerate_config": "ddp.yaml"})
+    (root / "ddp.yaml").write_text("compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_GPU\n"
+                                   "num_machines: 1\nnum_processes: 2\nmixed_precision: 'no'\n")
+    proc = train(root)
+    assert "training in 2 processes (accelerate, config ddp.yaml)" in proc.stdout
+    assert json.loads((root / "output" / "adapter" / "forge_meta.json").read_text())["world_size"] == 2
+
+
 def test_a_failing_check_is_one_line_before_any_process_starts(tmp_path, nano_model):
     root = make_project(tmp_path / "p", nano_model, method="lora", compute={"num_processes": 2})
     (root / "dataset" / "canonical.jsonl").write_text("")
