@@ -2,8 +2,8 @@
 detached, follow its log, and copy its results back.
 
 Each step has an id. Its files live on the remote in .forge-remote/steps/<id>/: request.json, pid (of
-its process group), log, exit (written when it ends) and result.json. Here, output/remote/step.json
-records the step being followed and how many bytes of its log were shown. Running the same call again
+its process group), fpid (forge's own), log, exit (written when it ends) and result.json. Here,
+output/remote/step.json records the step being followed and how many bytes of its log were shown. Running the same call again
 after a dropped connection, a Ctrl-C or a kill -9 reattaches: the log continues where it stopped and the
 step is not started twice. A step whose process is gone without an exit status is reported as dead.
 """
@@ -51,9 +51,11 @@ def check_forge(remote: Remote) -> None:
 def _launch(remote: Remote, step_id: str, request: dict, events: bool) -> None:
     d = f"{STEPS_DIR}/{step_id}"
     env = f"{ON_REMOTE}=1 PYTHONUNBUFFERED=1" + (" FORGE_PROGRESS=events" if events else "")
-    inner = (f"echo $$ > {d}/pid; {env} forge remote step {step_id} > {d}/log 2>&1; "
-             f"echo $? > {d}/exit.tmp; mv {d}/exit.tmp {d}/exit")
-    wait_pid = f"i=0; while [ ! -s {d}/pid ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; test -s {d}/pid"
+    # pid: the session leader (a kill of its group stops the step); fpid: forge itself, which the log follower
+    # watches (its parent reaps it at once; an orphan's exit can wait on a slow init).
+    inner = (f"echo $$ > {d}/pid; {env} forge remote step {step_id} > {d}/log 2>&1 & echo $! > {d}/fpid; "
+             f"wait $!; echo $? > {d}/exit.tmp; mv {d}/exit.tmp {d}/exit")
+    wait_pid = f"i=0; while [ ! -s {d}/fpid ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; test -s {d}/fpid"
     remote.run(remote.in_project(f"mkdir -p {d} && cat > {d}/request.json && "
                                  f"(setsid nohup sh -c {shlex.quote(inner)} > /dev/null 2>&1 < /dev/null &) && "
                                  f"{wait_pid}"), stdin=json.dumps(request).encode())
@@ -66,7 +68,7 @@ def _follow(remote: Remote, project, record: dict, echo, deadline: float | None)
     d = remote.quoted_path(f"{STEPS_DIR}/{record['id']}")
     try:
         while True:
-            proc = remote.popen(f"cd {d} && exec tail -s 0.2 -c +{record['offset'] + 1} -f --pid=\"$(cat pid)\" log")
+            proc = remote.popen(f"cd {d} && exec tail -s 0.2 -c +{record['offset'] + 1} -f --pid=\"$(cat fpid)\" log")
             lines.buf = b""  # the log is read again from the last complete line
             while True:
                 ready, _, _ = select.select([proc.stdout], [], [], 1.0)
@@ -103,8 +105,10 @@ def _follow(remote: Remote, project, record: dict, echo, deadline: float | None)
 def _outcome(remote: Remote, step_id: str) -> tuple[str, dict | None, str]:
     """(exit code, 'running' or 'dead'; result.json; the log's last lines)."""
     d = remote.quoted_path(f"{STEPS_DIR}/{step_id}")
-    script = (f"cd {d} && if [ -f exit ]; then cat exit; elif kill -0 \"$(cat pid)\" 2>/dev/null; then echo running; "
-              f"else echo dead; fi; echo '\x1e'; cat result.json 2>/dev/null; echo '\x1e'; tail -n 3 log")
+    alive = "s=$(ps -o stat= -p \"$(cat pid)\" 2>/dev/null); [ -n \"$s\" ] && [ \"${s#Z}\" = \"$s\" ]"  # zombies are dead
+    script = (f"cd {d} && i=0; while [ ! -f exit ] && {alive} && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
+              f"if [ -f exit ]; then cat exit; elif {alive}; then echo running; else echo dead; fi; "
+              f"echo '\x1e'; cat result.json 2>/dev/null; echo '\x1e'; tail -n 3 log")
     status, result, tail = (remote.run(script).stdout.decode(errors="replace").split("\x1e\n") + ["", ""])[:3]
     try:
         parsed = json.loads(result) if result.strip() else None
