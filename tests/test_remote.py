@@ -192,3 +192,32 @@ def test_ssh_failures_are_one_line(tmp_path, nano_model, sshd):
         assert err.returncode == 1, expected
         assert expected in err.stderr and err.stderr.count("\n") == 1, err.stderr
         assert not (root / "output" / "adapter").exists()
+
+
+def test_bar_events_are_drawn_or_passed_on_never_printed(monkeypatch, capsys):
+    from forge import live_bar
+
+    monkeypatch.setenv(live_bar.ENV, "events")
+    bar = live_bar.open_bar("training", 10)
+    assert isinstance(bar, live_bar.EventBar)
+    bar.update(3, "loss 0.5")
+    bar.update(4, "loss 0.4")  # within the second: not sent
+    bar.stop()
+    events = capsys.readouterr().out
+    assert events.count(live_bar.MARK) == 2 and '"completed": 3' in events and '"stop": true' in events
+
+    shown = []
+    lines = live_bar.LogLines(shown.append)  # itself a remote step: events go on to its own client
+    used = lines.feed(b"epoch 1/2: loss 0.5\n" + events.encode() + b"torn")
+    assert shown == ["epoch 1/2: loss 0.5"] and capsys.readouterr().out == events
+    assert used == len(b"epoch 1/2: loss 0.5\n" + events.encode())  # the torn line waits for its end
+
+    monkeypatch.delenv(live_bar.ENV)
+    renderer = live_bar.EventRenderer()
+    for line in events.splitlines():
+        renderer.feed(line)
+    assert renderer.bars == {}  # drawn, then stopped
+    renderer.feed(live_bar.MARK + "{not json")  # a torn event is ignored
+    lines = live_bar.LogLines(shown.append, events=False)
+    lines.feed(events.encode())
+    assert shown == ["epoch 1/2: loss 0.5"]  # never printed as text
