@@ -110,15 +110,19 @@ def accuracy_chart(rows: list[dict], target: float) -> str:
 COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d")
 
 
+LOSS_LINES = 8  # iterations drawn in the loss chart (the latest); more would be a tangle
+
+
 def loss_chart(rows: list[dict]) -> str:
-    """Training loss per epoch of each iteration (solid) and its validation loss (dashed), one color each;
-    empty when no iteration recorded losses."""
-    trained = [r for r in rows if r.get("epoch_losses")]
+    """Training loss per epoch of the latest iterations (solid) and their validation loss (dashed), one color
+    and one legend entry each; empty when no iteration recorded losses."""
+    trained = [r for r in rows if r.get("epoch_losses")][-LOSS_LINES:]
     if not trained:
         return ""
     epochs = max(len(r["epoch_losses"]) for r in trained)
     top = max(max(r["epoch_losses"] + (r.get("val_losses") or [])) for r in trained) * 1.05 or 1.0
     parts = _axes(epochs, list(range(1, epochs + 1)), top, lambda v: f"{v:.2f}")
+    step = (W - 2 * PAD) / len(trained)
     for k, r in enumerate(trained):
         color = COLORS[k % len(COLORS)]
         for losses, dash in ((r["epoch_losses"], ""), (r.get("val_losses") or [], 'stroke-dasharray="6 4"')):
@@ -126,9 +130,11 @@ def loss_chart(rows: list[dict]) -> str:
             if pts:
                 parts.append(f'<polyline class="loss" fill="none" stroke="{color}" stroke-width="2" {dash} points="'
                              + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
-        parts.append(f'<text x="{W - PAD + 4}" y="{_y(r["epoch_losses"][-1], top) + 4:.1f}" font-size="11" '
-                     f'fill="{color}">{r["iteration"]}</text>')
-    parts.append(f'<text x="{PAD + 8}" y="{PAD - 16}" font-size="12">loss per epoch, one line per iteration '
+        parts.append(f'<text x="{PAD + 8 + k * step:.0f}" y="{PAD - 4}" font-size="11" fill="{color}">'
+                     f'● iteration {r["iteration"]}</text>')
+    latest = f"the last {LOSS_LINES} iterations" if len([r for r in rows if r.get("epoch_losses")]) > LOSS_LINES \
+        else "one line per iteration"
+    parts.append(f'<text x="{PAD + 8}" y="{PAD - 22}" font-size="12">loss per epoch, {latest} '
                  f'(solid: training, dashed: validation)</text><text x="{W / 2:.0f}" y="{H - 8}" '
                  f'text-anchor="middle" font-size="11">epoch</text>')
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}">' + "".join(parts) + "</svg>"
@@ -195,7 +201,8 @@ def build(project: Project) -> str:
             f"{baseline_note}; LLM spend "
             f"${spend.get('total_usd', 0.0):.4f}. Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>"
             f"<h2>Gold accuracy per iteration</h2>{accuracy_chart(rows, target)}{gold_note}{noise}"
-            f"<h2>Per-cmd accuracy of the best adapter</h2>{_table(['cmd', 'correct', 'total', 'accuracy'], per_cmd)}"
+            f"<h2>Per-cmd accuracy of the best adapter</h2>"
+            f"{_table(['cmd', 'correct', 'total', 'accuracy'], per_cmd) if per_cmd else '<p>Nothing promoted yet.</p>'}"
             f"<h2>Iterations</h2>{_table(['iter', 'accuracy', '95% CI', 'best so far', 'train size', 'loss per epoch (val)', 'LLM spend', 'hypothesis'], table)}"
             f"<h2>Training loss</h2>{loss_chart(rows) or '<p>No losses recorded yet.</p>'}"
             f"<p>Step-level curves: <code>tensorboard --logdir output/tb</code> (one run per iteration).</p>"

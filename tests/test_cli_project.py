@@ -177,5 +177,6 @@ def test_readme_cli_reference_lists_every_command():
     reference = readme.split("## CLI reference")[1].split("\n## ")[0]
     for name, command in main.commands.items():
         subs = getattr(command, "commands", None)
-        for full in ([f"forge {name} {s}" for s in subs] if subs else [f"forge {name}"]):
+        # hidden commands (the remote side of a step) are forge's own plumbing, not the user's
+        for full in ([f"forge {name} {s}" for s, c in subs.items() if not c.hidden] if subs else [f"forge {name}"]):
             assert f"`{full}" in reference or f"{full} " in reference or f"\\| {full.split()[-1]}" in reference, full
