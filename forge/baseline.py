@@ -17,19 +17,25 @@ from forge.model_loading import resolve_base
 HYPOTHESIS = "zero-shot base model (no adapter)"
 
 
+def _base_is_a_directory(project) -> bool:
+    base = project.config.model.base
+    if project.config.compute.remote:  # resolved there: a path may exist on the remote only
+        return base.startswith((".", "/", "~")) or base.endswith(".gguf") or (project.root / base).exists()
+    return Path(resolve_base(base, project.root)).is_dir()
+
+
 def record(project, run_id: str, echo=print) -> dict | None:
     """Score the base model and record the baseline row (returned); None, with a line saying why, when skipped:
     the project already has experiments, or model.base is not a local model directory."""
     if records.experiments(project, baseline=True):
         echo("baseline: skipped (the project already has experiments)")
         return None
-    base = Path(resolve_base(project.config.model.base, project.root))
-    if not base.is_dir():
+    if not _base_is_a_directory(project):
         echo(f"baseline: skipped (model.base {project.config.model.base} is not a local model directory "
              "(`forge model import`))")
         return None
     echo(f"baseline: scoring {project.config.model.base} zero-shot on the gold set")
-    results = run_eval(project, base, echo=echo)
+    results = run_eval(project, echo=echo, base=True)
     row = records.record_experiment(project, run_id=run_id, iteration=0, hypothesis=HYPOTHESIS, results=results,
                                     kind=records.BASELINE)
     records.update_context(project)

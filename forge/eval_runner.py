@@ -19,7 +19,7 @@ from forge.chat_format import prompt_text, with_system_prompt
 from forge.datasets import assistant_text, encode, file_hash, load_examples, normalize, user_text
 from forge.errors import ForgeError
 from forge.eval_progress import EvalProgress
-from forge.model_loading import load_for_inference, resolve_runtime
+from forge.model_loading import load_for_inference, local_base_dir, resolve_runtime
 from forge.project import Project
 from forge.records import FAILURES, RESULTS
 from forge.remote_steps import Pull, remote_step
@@ -94,10 +94,13 @@ def _score_set(examples, answers, scorer):
 
 @remote_step(lambda project, _results: [Pull(f"output/{RESULTS}"), Pull(f"output/{FAILURES}")])
 def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | None = None,
-             echo=None) -> dict:
-    """Score model_dir (default output/adapter) on the gold set, and the sealed set as aggregates; with
-    `echo`, show progress (forge.eval_progress)."""
+             echo=None, base: bool = False) -> dict:
+    """Score model_dir (default output/adapter; with `base`, model.base itself, zero-shot) on the gold set, and
+    the sealed set as aggregates; with `echo`, show progress (forge.eval_progress). The base is resolved where
+    the eval runs (on compute.remote, its own copy)."""
     cfg = project.config
+    if base:
+        model_dir = local_base_dir(project)
     model_dir = Path(model_dir) if model_dir else project.output / ADAPTER_DIR
     gold_rel = cfg.dataset.gold
     gold = load_examples(project.gold_path, gold_rel, missing_ok=True)

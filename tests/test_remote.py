@@ -103,6 +103,10 @@ def test_train_and_eval_run_remotely(tmp_path, nano_model, sshd):
     steps = sorted((there / ".forge-remote" / "steps").iterdir())
     assert len(steps) == 2 and all((s / "exit").read_text().strip() == "0" for s in steps)
 
+    base = json.loads(forge(root, "eval", "--base", "--json").stdout)  # the base is resolved on the remote
+    assert json.loads((root / "output" / "eval_results.json").read_text())["model"]["kind"] == "full"
+    assert base["accuracy"] <= res["accuracy"]
+
     # A failing step's own error comes back as one line, and nothing is pulled.
     (root / "dataset" / "canonical.jsonl").write_text("")
     err = forge(root, "train", check=False)

@@ -54,16 +54,14 @@ def _per_cmd_table(per_cmd: dict) -> str:
 def eval_cmd(project_dir, model_dir, batch_size, zero_shot, as_json):
     """Evaluate on the gold set (and the sealed set, aggregates only)."""
     from forge.eval_runner import run_eval
-    from forge.model_loading import local_base_dir
 
     project = open_project(project_dir)
     out = CommandOutput(as_json)
     if zero_shot:
         if model_dir:
             raise click.UsageError("--base and --adapter are exclusive")
-        model_dir = local_base_dir(project)
         out.echo(f"model: {project.config.model.base} (zero-shot, no adapter)")
-    res = run_eval(project, model_dir, batch_size, echo=out.echo)
+    res = run_eval(project, model_dir, batch_size, echo=out.echo, base=zero_shot)
     lo, hi = res["ci95"]
     out.add("accuracy", res["accuracy"], shown=f"{res['accuracy']:.4f}")
     out.add("correct", res["correct"], shown=f"{res['correct']}/{res['total']}")
