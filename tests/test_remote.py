@@ -225,3 +225,33 @@ def test_bar_events_are_drawn_or_passed_on_never_printed(monkeypatch, capsys):
     lines = live_bar.LogLines(shown.append, events=False)
     lines.feed(events.encode())
     assert shown == ["epoch 1/2: loss 0.5"]  # never printed as text
+
+
+@pytest.mark.slow
+def test_the_agent_plans_here_and_trains_there(tmp_path, nano_model, sshd):
+    """A whole offline agent run (heuristic planner) with compute.remote: every train and eval runs remotely,
+    the records, transcript and commits stay here."""
+    from forge.agent import runner
+    from forge.agent.budgets import Budgets
+    from forge.agent.planners import HeuristicPlanner
+    from forge.project import Project
+
+    from engine_fixtures import make_agent_project
+
+    there = tmp_path / "there"
+    root = make_agent_project(tmp_path / "here", nano_model, eval={"target_accuracy": 0.75},
+                              compute={"remote": sshd.url(there), "ssh_options": sshd.ssh_options(),
+                                       "remote_setup": SETUP})
+    project = Project.open(root)
+    _, transcript = runner.start(project, "reach target", HeuristicPlanner(project), Budgets(max_iterations=2),
+                                 baseline=True)
+    rows = project.read_jsonl_state("experiments.jsonl")
+    assert rows[0]["kind"] == "baseline" and len(rows) >= 2
+    assert all(r.get("epoch_losses") for r in rows[1:])  # each row read the pulled adapter's forge_meta
+    events = [json.loads(line) for line in transcript.path.read_text().splitlines()]
+    calls = [e["name"] for e in events if e["event"] == "tool_call" and e["name"] in ("train", "eval")]
+    steps = list((there / ".forge-remote" / "steps").iterdir())
+    assert len(steps) == len(calls) + 1 >= 3  # + the baseline's eval
+    assert all((s / "exit").read_text().strip() == "0" for s in steps)
+    assert not (there / "output" / "runs").exists()  # the transcript never leaves this machine
+    assert not (root / "output" / "remote" / "step.json").exists()
