@@ -27,6 +27,7 @@ PUSH_EXCLUDES = ("/.git/", "/output/runs/", "/output/remote/", "/output/.trainer
                  "/.forge-remote/", "__pycache__/", "/.venv/")
 DEFAULTS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15",
             "-o", "ServerAliveCountMax=4", "-o", "ControlMaster=auto", "-o", "ControlPersist=120")
+RSYNC_STALL_S = 300  # seconds without data before rsync gives up
 AUTH_FAILURES = ("Permission denied", "Host key verification failed", "Too many authentication failures",
                  "REMOTE HOST IDENTIFICATION HAS CHANGED")
 
@@ -83,19 +84,24 @@ class Remote:
     def run(self, script: str, *, timeout: float = 60, stdin: bytes | None = None,
             check: bool = True) -> subprocess.CompletedProcess:
         """Run `script` in the remote shell; ssh's own failures become one-line errors."""
-        argv = [*self.ssh_argv(), self.destination, script]
-        try:
-            proc = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
-        except FileNotFoundError:
-            raise ForgeError("compute.remote: the ssh client is not installed (apt install openssh-client)") from None
-        except subprocess.TimeoutExpired:
-            raise ForgeError(f"compute.remote {self.url}: no answer from {self.host} within {timeout:.0f}s") from None
+        proc = self._call([*self.ssh_argv(), self.destination, script], stdin, timeout)
         if proc.returncode == 255:
             raise self.connection_error(proc.stderr)
         if check and proc.returncode != 0:
             raise ForgeError(f"compute.remote {self.url}: `{script[:80]}` failed on {self.host} "
                              f"(exit {proc.returncode}): {last_line(proc.stderr)}")
         return proc
+
+    def _call(self, argv: list[str], stdin: bytes | None, timeout: float | None) -> subprocess.CompletedProcess:
+        """Run ssh or rsync here; a missing program or no end within `timeout` is one line."""
+        try:
+            return subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
+        except FileNotFoundError:
+            package = "openssh-client" if argv[0] == "ssh" else argv[0]
+            raise ForgeError(f"compute.remote: {argv[0]} is not installed here (apt install {package})") from None
+        except subprocess.TimeoutExpired:
+            raise ForgeError(f"compute.remote {self.url}: {argv[0]} to {self.host} made no end within "
+                             f"{timeout:.0f}s") from None
 
     def connection_error(self, stderr: bytes) -> ForgeError:
         text = stderr.decode(errors="replace")
@@ -115,14 +121,11 @@ class Remote:
         path = self.path[2:] if self.path.startswith("~/") else self.path  # rsync: relative = under home
         return f"{self.destination}:{path}/{rel}"
 
-    def rsync(self, *args: str, stdin: bytes | None = None, timeout: float = 3600) -> None:
-        argv = ["rsync", "-a", "-e", shlex.join(self.ssh_argv()), *args]
-        try:
-            proc = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
-        except FileNotFoundError:
-            raise ForgeError("compute.remote: rsync is not installed here (apt install rsync)") from None
-        except subprocess.TimeoutExpired:
-            raise ForgeError(f"compute.remote {self.url}: rsync made no end within {timeout:.0f}s") from None
+    def rsync(self, *args: str, stdin: bytes | None = None) -> None:
+        # No limit on the whole transfer (a base model over a slow link takes long); rsync's own --timeout
+        # ends one that stalls.
+        argv = ["rsync", "-a", f"--timeout={RSYNC_STALL_S}", "-e", shlex.join(self.ssh_argv()), *args]
+        proc = self._call(argv, stdin, None)
         if proc.returncode == 0:
             return
         err = proc.stderr.decode(errors="replace")
