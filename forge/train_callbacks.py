@@ -45,19 +45,26 @@ class EpochLosses(TrainerCallback, ExportableState):
             if prev <= 0 or (prev - last) / prev <= self.tolerance:
                 control.should_training_stop = True
 
+    @staticmethod
+    def _no_last_checkpoint(args, state, control) -> None:
+        """The run ends here: a checkpoint now would only be deleted with the run's trainer directory."""
+        if control.should_training_stop or round(state.epoch or 0) >= args.num_train_epochs:
+            control.should_save = False
+
     def on_epoch_end(self, args, state, control, **kw):
-        if not self._steps:
-            return
-        self.losses.append(sum(self._steps) / len(self._steps))
-        self._steps = []
-        if not self.watch_val:
-            self._decide(self.losses, control)
+        if self._steps:
+            self.losses.append(sum(self._steps) / len(self._steps))
+            self._steps = []
+            if not self.watch_val:
+                self._decide(self.losses, control)
+        self._no_last_checkpoint(args, state, control)
 
     def on_evaluate(self, args, state, control, metrics=None, **kw):
         if metrics and "eval_loss" in metrics:
             self.val_losses.append(float(metrics["eval_loss"]))
             if self.watch_val:
                 self._decide(self.val_losses, control)
+        self._no_last_checkpoint(args, state, control)
 
 
 class Deadline(TrainerCallback):

@@ -37,18 +37,27 @@ def test_the_split_is_stable_as_the_set_grows():
 
 
 def _control():
-    return SimpleNamespace(should_training_stop=False)
+    return SimpleNamespace(should_training_stop=False, should_save=True)
 
 
 def test_early_stopping_watches_the_validation_loss():
-    """Training loss still falling, validation loss rising: only the val watcher stops."""
+    """Training loss still falling, validation loss rising: only the val watcher stops. The epoch a run ends
+    on writes no checkpoint (the run's trainer directory goes right after); the others do."""
+    args = SimpleNamespace(num_train_epochs=4)
     for watch_val, stops in ((True, True), (False, False)):
-        cb, control = EpochLosses(min_epochs=1, tolerance=0.01, watch_val=watch_val), _control()
-        for train_loss, val_loss in ((1.0, 0.9), (0.5, 0.95)):
-            cb.on_log(None, None, control, logs={"loss": train_loss})
-            cb.on_epoch_end(None, None, control)
-            cb.on_evaluate(None, None, control, metrics={"eval_loss": val_loss})
+        cb = EpochLosses(min_epochs=1, tolerance=0.01, watch_val=watch_val)
+        saved = []
+        for epoch, (train_loss, val_loss) in enumerate(((1.0, 0.9), (0.5, 0.95)), start=1):
+            control = _control()
+            cb.on_log(args, None, control, logs={"loss": train_loss})
+            cb.on_epoch_end(args, SimpleNamespace(epoch=float(epoch)), control)
+            cb.on_evaluate(args, SimpleNamespace(epoch=float(epoch)), control, metrics={"eval_loss": val_loss})
+            saved.append(control.should_save)
         assert control.should_training_stop is stops and cb.val_losses == [0.9, 0.95]
+        assert saved == [True, not stops]
+    control = _control()
+    cb.on_epoch_end(args, SimpleNamespace(epoch=4.0), control)  # the last epoch: no checkpoint either
+    assert control.should_save is False
     restored = EpochLosses(**cb.state()["args"])
     restored.restore(cb.state())
     assert (restored.losses, restored.val_losses) == (cb.losses, cb.val_losses)
