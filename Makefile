@@ -61,7 +61,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check forge agent tools prompts tests
 
 bench: $(STAMP)
-	$(PY) bench/eval_batching.py && $(PY) bench/train_throughput.py && $(PY) bench/train_real.py && $(PY) bench/planner_context.py --baseline c11be1f
+	$(PY) bench/eval_batching.py && $(PY) bench/train_throughput.py && $(PY) bench/train_real.py && $(PY) bench/train_processes.py && $(PY) bench/remote_overhead.py && $(PY) bench/planner_context.py --baseline c11be1f
 
 clean-venv:
 	rm -rf $(VENV)
