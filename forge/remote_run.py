@@ -102,11 +102,13 @@ def _follow(remote: Remote, project, record: dict, echo, deadline: float | None)
         lines.close()
 
 
-def _outcome(remote: Remote, step_id: str) -> tuple[str, dict | None, str]:
-    """(exit code, 'running' or 'dead'; result.json; the log's last lines)."""
+def _outcome(remote: Remote, step_id: str, settle: bool = True) -> tuple[str, dict | None, str]:
+    """(exit code, or 'running', 'dead' or 'missing'; result.json; the log's last lines). With `settle`, give a
+    step whose forge just ended a moment to write its exit status."""
     d = remote.quoted_path(f"{STEPS_DIR}/{step_id}")
     alive = "s=$(ps -o stat= -p \"$(cat pid)\" 2>/dev/null); [ -n \"$s\" ] && [ \"${s#Z}\" = \"$s\" ]"  # zombies are dead
-    script = (f"cd {d} && i=0; while [ ! -f exit ] && {alive} && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
+    wait = f"i=0; while [ ! -f exit ] && {alive} && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; " if settle else ""
+    script = (f"cd {d} 2>/dev/null || {{ echo missing; exit 0; }}; {wait}"
               f"if [ -f exit ]; then cat exit; elif {alive}; then echo running; else echo dead; fi; "
               f"echo '\x1e'; cat result.json 2>/dev/null; echo '\x1e'; tail -n 3 log")
     status, result, tail = (remote.run(script).stdout.decode(errors="replace").split("\x1e\n") + ["", ""])[:3]
@@ -136,18 +138,24 @@ def pending(project) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def step_key(request: dict) -> str:
+    """What makes two calls the same step (so the second reattaches): the function and its arguments."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def run_remote(project, fn, pulls, args: tuple, kwargs: dict):
     """fn(project, *args, **kwargs), run on compute.remote; returns what fn returned there."""
     request, echo, deadline = request_for(fn, project, args, kwargs)
-    key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
+    key = step_key(request)
     remote = Remote.from_config(project.config.compute)
     say = echo if echo is not None else (lambda _line: None)
     record = pending(project)
-    if record and record["key"] == key:
+    # a record whose step never started (a kill -9 during the launch) is dropped below
+    if record and record["key"] == key and _outcome(remote, record["id"], settle=False)[0] != "missing":
         say(f"remote: reattaching to step {record['id']} ({record['step']}) on {remote.host}")
     else:
         if record:
-            status, _, _ = _outcome(remote, record["id"])
+            status, _, _ = _outcome(remote, record["id"], settle=False)
             if status == "running":
                 raise ForgeError(f"remote step {record['id']} ({record['step']}) is still running on {remote.host}: "
                                  f"run it again to follow it, or stop it with `forge remote cancel`")
@@ -157,8 +165,8 @@ def run_remote(project, fn, pulls, args: tuple, kwargs: dict):
         request["deadline_in_s"] = None if deadline is None else max(0.0, deadline - time.monotonic())
         record = {"id": f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}", "step": fn.__name__, "key": key,
                   "offset": 0, "events": wants_events(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        _save(project, record)  # before the launch: a kill -9 in between must not start the step twice
         _launch(remote, record["id"], request, record["events"])
-        _save(project, record)
         say(f"remote: step {record['id']} ({fn.__name__}) started on {remote.host}")
     _follow(remote, project, record, echo, deadline)
     status, result, tail = _outcome(remote, record["id"])

@@ -101,7 +101,9 @@ def error_from(result: dict) -> ForgeError:
 def request_for(fn, project, args: tuple, kwargs: dict) -> tuple[dict, object, float | None]:
     """(the step's request, the caller's echo, its deadline) for a call fn(project, *args, **kwargs)."""
     sig = inspect.signature(fn)
-    named = dict(sig.bind(project, *args, **kwargs).arguments)
+    bound = sig.bind(project, *args, **kwargs)
+    bound.apply_defaults()  # the same call spelled two ways is the same step
+    named = dict(bound.arguments)
     named.pop(next(iter(sig.parameters)))
     echo = named.pop("echo", sig.parameters["echo"].default if "echo" in sig.parameters else None)
     deadline = named.pop("deadline", None)

@@ -107,6 +107,19 @@ def test_train_and_eval_run_remotely(tmp_path, nano_model, sshd):
     assert json.loads((root / "output" / "eval_results.json").read_text())["model"]["kind"] == "full"
     assert base["accuracy"] <= res["accuracy"]
 
+    # A record of a step that never started (kill -9 between saving it and the launch) is dropped, not followed.
+    from forge.project import Project
+    from forge.remote_run import step_key
+    from forge.remote_steps import request_for
+    from forge.training import train
+
+    request, _, _ = request_for(train.__wrapped__, Project.open(root), (), {"epochs": 3, "resume": False})
+    record = root / "output" / "remote" / "step.json"
+    record.write_text(json.dumps({"id": "20260101-000000-000000", "step": "train", "key": step_key(request),
+                                  "offset": 0, "events": False}))
+    out = forge(root, "train", "--epochs", "3").stdout
+    assert "reattaching" not in out and "started on 127.0.0.1" in out and not record.exists()
+
     # A failing step's own error comes back as one line, and nothing is pulled.
     (root / "dataset" / "canonical.jsonl").write_text("")
     err = forge(root, "train", check=False)
