@@ -12,7 +12,7 @@ from pathlib import Path
 
 from forge import records
 from forge.eval_runner import run_eval
-from forge.model_loading import resolve_base
+from forge.model_loading import looks_like_a_path, resolve_base
 
 HYPOTHESIS = "zero-shot base model (no adapter)"
 
@@ -20,7 +20,7 @@ HYPOTHESIS = "zero-shot base model (no adapter)"
 def _base_is_a_directory(project) -> bool:
     base = project.config.model.base
     if project.config.compute.remote:  # resolved there: a path may exist on the remote only
-        return base.startswith((".", "/", "~")) or base.endswith(".gguf") or (project.root / base).exists()
+        return looks_like_a_path(base) or base.endswith(".gguf") or (project.root / base).exists()
     return Path(resolve_base(base, project.root)).is_dir()
 
 

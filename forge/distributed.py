@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from forge.atomic import write_json_atomic
@@ -32,6 +31,11 @@ def is_main() -> bool:
 
 def in_worker() -> bool:
     return "LOCAL_RANK" in os.environ
+
+
+def worker_device(device: str) -> str:
+    """A worker's own GPU (cuda:LOCAL_RANK) in a data-parallel run; `device` otherwise."""
+    return f"cuda:{os.environ['LOCAL_RANK']}" if in_worker() and device.startswith("cuda") else device
 
 
 def any_rank(flag: bool) -> bool:
@@ -60,8 +64,9 @@ def launch(project, n: int, device: str, kwargs: dict, echo, deadline: float | N
     import json
     import shutil
 
-    from forge.live_bar import LogLines
-    from forge.remote_steps import decode, encode, error_from
+    from forge.live_bar import ENV as BAR_ENV
+    from forge.live_bar import LogLines, wants_events
+    from forge.remote_steps import encode, seconds_left, value_of
 
     if device.startswith("cuda"):
         import torch
@@ -72,13 +77,12 @@ def launch(project, n: int, device: str, kwargs: dict, echo, deadline: float | N
     work = project.output / WORK_DIR
     shutil.rmtree(work, ignore_errors=True)
     request = {"function": "forge.training:train", "kwargs": encode(kwargs, project.root), "echo": True,
-               "deadline_in_s": None if deadline is None else max(0.0, deadline - time.monotonic())}
+               "deadline_in_s": seconds_left(deadline)}
     write_json_atomic(work / "request.json", request)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    lines = LogLines(echo)
-    env.pop("FORGE_PROGRESS", None)
-    if lines.events_wanted:
-        env["FORGE_PROGRESS"] = "events"
+    env = {k: v for k, v in os.environ.items() if k != BAR_ENV}
+    env["PYTHONUNBUFFERED"] = "1"
+    if wants_events():
+        env[BAR_ENV] = "events"
     if not device.startswith("cuda"):
         env["ACCELERATE_USE_CPU"] = "true"
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))
@@ -93,6 +97,7 @@ def launch(project, n: int, device: str, kwargs: dict, echo, deadline: float | N
     cmd = [sys.executable, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(n),
            "--num_machines", "1", "--main_process_port", str(_free_port()), "-m", "forge.distributed", str(work)]
     echo(f"training in {n} processes (accelerate, {how})")
+    lines = LogLines(echo)
     with open(work / "log", "wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=project.root)
         try:
@@ -105,10 +110,7 @@ def launch(project, n: int, device: str, kwargs: dict, echo, deadline: float | N
     result_path = work / "result.json"
     if not result_path.is_file():
         raise ForgeError(f"the {n} training processes failed (exit {rc}); their output: output/{WORK_DIR}/log")
-    result = json.loads(result_path.read_text(encoding="utf-8"))
-    if not result.get("ok"):
-        raise error_from(result)
-    return decode(result["value"], project.root)
+    return value_of(json.loads(result_path.read_text(encoding="utf-8")), project.root)
 
 
 if __name__ == "__main__":  # one worker, started by accelerate's launcher

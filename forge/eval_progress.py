@@ -1,5 +1,6 @@
-"""Progress of a long eval: on a terminal a live bar (done/total, examples/s, ETA;
-forge.live_bar); elsewhere (CI, `tee`, an agent run's log) a line every `every_s` seconds, so a 20-minute eval never looks hung."""
+"""Progress of a long eval: on a terminal a live bar (done/total, examples/s, ETA; forge.live_bar);
+elsewhere (CI, `tee`, an agent run's log) a line every `every_s` seconds, so a 20-minute eval never
+looks hung."""
 
 from __future__ import annotations
 

@@ -54,9 +54,14 @@ class EventBar:
         self._emit(stop=True)
 
 
+def _sends_events() -> bool:
+    """This process is a remote step (or a training worker) whose client draws its bar."""
+    return os.environ.get(ENV) == "events"
+
+
 def open_bar(label: str, total: int, live: bool | None = None) -> RichBar | EventBar | None:
     """The bar for this process, or None where progress is shown as lines."""
-    if os.environ.get(ENV) == "events":
+    if _sends_events():
         return EventBar(label, total)
     if sys.stderr.isatty() if live is None else live:
         return RichBar(label, total)
@@ -94,7 +99,7 @@ class EventRenderer:
 def wants_events() -> bool:
     """Whether a child process should send bar events: this terminal draws them, or this process passes them
     on to its own client (it is a remote step)."""
-    return os.environ.get(ENV) == "events" or sys.stderr.isatty()
+    return _sends_events() or sys.stderr.isatty()
 
 
 class LogLines:
@@ -103,12 +108,8 @@ class LogLines:
 
     def __init__(self, echo, events: bool = True):
         self.echo, self.buf = echo, b""
-        self.passthrough = os.environ.get(ENV) == "events"
+        self.passthrough = _sends_events()
         self.renderer = EventRenderer() if events and not self.passthrough and sys.stderr.isatty() else None
-
-    @property
-    def events_wanted(self) -> bool:
-        return wants_events()
 
     def feed(self, chunk: bytes) -> int:
         """Take a chunk; returns how many bytes of complete lines were handled."""

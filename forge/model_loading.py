@@ -69,6 +69,11 @@ def resolve_runtime(requested_device: str, load_in_4bit: bool) -> Runtime:
     return Runtime(backend, device, notes)
 
 
+def looks_like_a_path(base: str) -> bool:
+    """model.base spelled as a path (./x, /x, ~/x, a/b/c) rather than a hub id (org/name)."""
+    return base.startswith((".", "/", "~")) or base.count("/") > 1
+
+
 def resolve_base(base: str, root: Path) -> str:
     """A local directory (relative to the project) as an absolute path; a .gguf file as the directory it
     is imported into once (output/imported/<name>); anything else is a hub id."""
@@ -88,7 +93,7 @@ def resolve_base(base: str, root: Path) -> str:
         if not (local / "config.json").is_file():
             raise ForgeError(f"model.base {base}: {local} has no config.json (not a saved model directory)")
         return str(local.resolve())
-    if base.startswith((".", "/", "~")) or base.count("/") > 1:
+    if looks_like_a_path(base):
         raise ForgeError(f"model.base {base}: no such directory ({local})")
     return base
 

@@ -3,6 +3,7 @@ what it lacks for running forge's steps, in one ssh call."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from forge import __version__
@@ -34,7 +35,7 @@ def check_remote(project) -> tuple[dict[str, str], list[str]]:
     base = project.config.model.base
     base_check = ""
     if Path(base).is_absolute():  # a relative base travels with the project; an absolute one must be there
-        base_check = f'if [ -e "{base}" ]; then echo "base: present"; else echo "base: missing"; fi'
+        base_check = f'if [ -e {shlex.quote(base)} ]; then echo "base: present"; else echo "base: missing"; fi'
     script = PROBE.format(setup=compute.remote_setup or "true", base_check=base_check)
     proc = remote.run(f"mkdir -p {remote.quoted_path()} && cd {remote.quoted_path()} && {{ {script} }}")
     facts = {"host": remote.host, "path": remote.path}

@@ -21,9 +21,10 @@ import uuid
 from forge import __version__
 from forge.atomic import write_json_atomic
 from forge.errors import ForgeError
+from forge.live_bar import ENV as BAR_ENV
 from forge.live_bar import MARK, LogLines, wants_events
 from forge.remote_ssh import STEPS_DIR, Remote, last_line
-from forge.remote_steps import ON_REMOTE, decode, error_from, request_for
+from forge.remote_steps import ON_REMOTE, request_for, seconds_left, value_of
 
 RECORD = "remote/step.json"
 RECONNECTS = 5              # tries to reattach within one call before giving up (backoff 1, 2, 4, 8, 16 s)
@@ -50,7 +51,7 @@ def check_forge(remote: Remote) -> None:
 
 def _launch(remote: Remote, step_id: str, request: dict, events: bool) -> None:
     d = f"{STEPS_DIR}/{step_id}"
-    env = f"{ON_REMOTE}=1 PYTHONUNBUFFERED=1" + (" FORGE_PROGRESS=events" if events else "")
+    env = f"{ON_REMOTE}=1 PYTHONUNBUFFERED=1" + (f" {BAR_ENV}=events" if events else "")
     # pid: the session leader (a kill of its group stops the step); fpid: forge itself, which the log follower
     # watches (its parent reaps it at once; an orphan's exit can wait on a slow init).
     inner = (f"echo $$ > {d}/pid; {env} forge remote step {step_id} > {d}/log 2>&1 & echo $! > {d}/fpid; "
@@ -138,6 +139,16 @@ def pending(project) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def cancel_pending(project) -> dict:
+    """Stop the step this project follows and forget it; returns its record."""
+    record = pending(project)
+    if not record:
+        raise ForgeError(f"output/{RECORD}: no remote step is being followed")
+    cancel(Remote.from_config(project.config.compute), record["id"])
+    _save(project, None)
+    return record
+
+
 def step_key(request: dict) -> str:
     """What makes two calls the same step (so the second reattaches): the function and its arguments."""
     return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
@@ -150,19 +161,19 @@ def run_remote(project, fn, pulls, args: tuple, kwargs: dict):
     remote = Remote.from_config(project.config.compute)
     say = echo if echo is not None else (lambda _line: None)
     record = pending(project)
+    status = _outcome(remote, record["id"], settle=False)[0] if record else None
     # a record whose step never started (a kill -9 during the launch) is dropped below
-    if record and record["key"] == key and _outcome(remote, record["id"], settle=False)[0] != "missing":
+    if record and record["key"] == key and status != "missing":
         say(f"remote: reattaching to step {record['id']} ({record['step']}) on {remote.host}")
     else:
+        if status == "running":
+            raise ForgeError(f"remote step {record['id']} ({record['step']}) is still running on {remote.host}: "
+                             f"run it again to follow it, or stop it with `forge remote cancel`")
         if record:
-            status, _, _ = _outcome(remote, record["id"], settle=False)
-            if status == "running":
-                raise ForgeError(f"remote step {record['id']} ({record['step']}) is still running on {remote.host}: "
-                                 f"run it again to follow it, or stop it with `forge remote cancel`")
             _save(project, None)
         check_forge(remote)
         remote.push(project.root)
-        request["deadline_in_s"] = None if deadline is None else max(0.0, deadline - time.monotonic())
+        request["deadline_in_s"] = seconds_left(deadline)
         record = {"id": f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}", "step": fn.__name__, "key": key,
                   "offset": 0, "events": wants_events(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         _save(project, record)  # before the launch: a kill -9 in between must not start the step twice
@@ -181,8 +192,7 @@ def run_remote(project, fn, pulls, args: tuple, kwargs: dict):
                          f"{tail or 'none'}")
     if not result.get("ok"):
         _save(project, None)
-        raise error_from(result)
-    value = decode(result["value"], project.root)
+    value = value_of(result, project.root)
     wanted = pulls(project, value)
     remote.pull_files(project.root, [p.rel for p in wanted if p.kind == "file"])
     for pull in wanted:

@@ -45,7 +45,6 @@ def remote_step(pulls):
                 return run_remote(project, fn, pulls, args, kwargs)
             return fn(project, *args, **kwargs)
 
-        dispatch.pulls = pulls
         return dispatch
 
     return wrap
@@ -85,6 +84,18 @@ def decode(value, root: Path):
     if isinstance(value, list):
         return [decode(v, root) for v in value]
     return value
+
+
+def seconds_left(deadline: float | None) -> float | None:
+    """A time.monotonic() deadline as seconds from now, for another process (another clock) to keep."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def value_of(result: dict, root: Path):
+    """The step's return value from its result.json, or its error raised here."""
+    if not result.get("ok"):
+        raise error_from(result)
+    return decode(result["value"], root)
 
 
 def error_from(result: dict) -> ForgeError:

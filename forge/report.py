@@ -116,7 +116,8 @@ LOSS_LINES = 8  # iterations drawn in the loss chart (the latest); more would be
 def loss_chart(rows: list[dict]) -> str:
     """Training loss per epoch of the latest iterations (solid) and their validation loss (dashed), one color
     and one legend entry each; empty when no iteration recorded losses."""
-    trained = [r for r in rows if r.get("epoch_losses")][-LOSS_LINES:]
+    all_trained = [r for r in rows if r.get("epoch_losses")]
+    trained = all_trained[-LOSS_LINES:]
     if not trained:
         return ""
     epochs = max(len(r["epoch_losses"]) for r in trained)
@@ -132,8 +133,7 @@ def loss_chart(rows: list[dict]) -> str:
                              + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
         parts.append(f'<text x="{PAD + 8 + k * step:.0f}" y="{PAD - 4}" font-size="11" fill="{color}">'
                      f'● iteration {r["iteration"]}</text>')
-    latest = f"the last {LOSS_LINES} iterations" if len([r for r in rows if r.get("epoch_losses")]) > LOSS_LINES \
-        else "one line per iteration"
+    latest = f"the last {LOSS_LINES} iterations" if len(all_trained) > LOSS_LINES else "one line per iteration"
     parts.append(f'<text x="{PAD + 8}" y="{PAD - 22}" font-size="12">loss per epoch, {latest} '
                  f'(solid: training, dashed: validation)</text><text x="{W / 2:.0f}" y="{H - 8}" '
                  f'text-anchor="middle" font-size="11">epoch</text>')

@@ -3,9 +3,10 @@
 Losses are logged every step (`logging_steps=1`); an epoch's loss is the mean of its steps (what
 the trainer itself would log per epoch). With a validation set, its loss is recorded after each
 epoch and early stopping watches it. EpochLosses' record is saved in every checkpoint (the
-trainer's stateful callbacks), so a resumed run decides exactly as an uninterrupted one. Progress: on a terminal, a live bar with step/total,
-epoch, loss, tokens/s and ETA; elsewhere (CI, `tee`) one compact line per epoch. The trainer's
-own printer of raw log dicts is removed.
+trainer's stateful callbacks), so a resumed run decides exactly as an uninterrupted one; no
+checkpoint is written on the epoch a run ends. Progress: on a terminal, a live bar with step/total,
+epoch, loss, tokens/s and ETA (forge.live_bar); elsewhere (CI, `tee`) one compact line per epoch.
+The trainer's own printer of raw log dicts is removed.
 """
 
 from __future__ import annotations

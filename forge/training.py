@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from forge.remote_steps import Pull, remote_step
 from forge.trainer_setup import build_trainer, tracker_callbacks
 
 ADAPTER_DIR = "adapter"
+TRACKER_DIR = "tb"  # output/tb/<iteration>/: TensorBoard event files (output/runs holds transcripts)
 
 
 @dataclass
@@ -121,7 +121,7 @@ class TrainingStopped(ForgeError):
     """Training ran into the time budget; nothing was written."""
 
 
-@remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull("output/tb", "merge")])
+@remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(f"output/{TRACKER_DIR}", "merge")])
 def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
           deadline: float | None = None, resume: bool = False) -> TrainResult:
     """Train into output/adapter. With `resume`, continue the interrupted run from its last epoch checkpoint
@@ -144,8 +144,7 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
             return distributed.launch(project, processes, runtime.device,
                                       {"epochs": epochs, "overrides": overrides, "resume": resume}, echo, deadline)
     world, main = distributed.world_size(), distributed.is_main()
-    if world > 1 and runtime.device.startswith("cuda"):
-        runtime = dataclasses.replace(runtime, device=f"cuda:{os.environ['LOCAL_RANK']}")
+    runtime = dataclasses.replace(runtime, device=distributed.worker_device(runtime.device))
     for note in runtime.notes:
         echo(f"warning: {note}")
     precision = training_precision(cfg.training.precision, runtime.device, cfg.training.method)
@@ -188,7 +187,7 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     deadline_cb = [Deadline(deadline)] if deadline is not None else []
     tokens_per_epoch = sum(len(r["input_ids"]) for r in rows)
     progress = Progress(epochs, tokens_per_epoch, echo)
-    trackers = tracker_callbacks(cfg, project.output / "tb" / str(next_iteration(project)),
+    trackers = tracker_callbacks(cfg, project.output / TRACKER_DIR / str(next_iteration(project)),
                                  fresh=checkpoint is None) if main else []
     trainer = build_trainer(runtime, cfg, model, tokenizer, rows, val_rows, work,
                             [epochs, progress, *deadline_cb, *trackers], precision)

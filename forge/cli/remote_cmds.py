@@ -36,16 +36,9 @@ def remote_check(project_dir, as_json):
 @project_option
 def remote_cancel(project_dir):
     """Stop the remote step this project is following (output/remote/step.json)."""
-    from forge.errors import ForgeError
-    from forge.remote_run import RECORD, cancel, pending
-    from forge.remote_ssh import Remote
+    from forge.remote_run import cancel_pending
 
-    project = open_project(project_dir)
-    record = pending(project)
-    if not record:
-        raise ForgeError(f"output/{RECORD}: no remote step is being followed")
-    cancel(Remote.from_config(project.config.compute), record["id"])
-    (project.output / RECORD).unlink(missing_ok=True)
+    record = cancel_pending(open_project(project_dir))
     click.echo(f"stopped remote step {record['id']} ({record['step']})")
 
 
