@@ -136,9 +136,10 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
     write_bytes_atomic(out / "Modelfile", modelfile.encode())
     info.update(modelfile=out / "Modelfile", pre_tokenizer=vocab.pre, stop=vocab.stop_strings)
     if verify:
-        from forge.gguf_verify import verify_gguf
+        from forge.gguf_verify import near_tie_margin, verify_gguf
 
         info["verify"] = verify_gguf(out / name, model, tokenizer, prompts, project.config.eval.max_new_tokens,
-                                     required=K_QUANT_AGREEMENT if quant in K_QUANTS else 1.0)
+                                     required=K_QUANT_AGREEMENT if quant in K_QUANTS else 1.0,
+                                     near_tie=near_tie_margin(quant))
         write_json_atomic(out / "verify.json", info["verify"])
     return info

@@ -23,6 +23,37 @@ def chat(user: str, assistant: str, system: str | None = None) -> dict:
     return {"messages": msgs + [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]}
 
 
+def assert_gguf_verified(verify_json: Path, prompts: int, max_near_ties: int = 3) -> dict:
+    """verify.json says the GGUF passed: every prompt tokenized alike, every answer identical or a near-tie
+    (which way a near-tie breaks depends on the CPU's kernels, so a test may not count on it), no mismatch."""
+    verify = json.loads(Path(verify_json).read_text())
+    assert verify["passed"] and verify["tokens_match"] == verify["prompts"] == prompts, verify
+    assert verify["greedy_match"] + verify["near_ties"] == prompts and verify["mismatches"] == [], verify
+    assert verify["near_ties"] <= max_near_ties, verify
+    return verify
+
+
+def smallest_margin(model, tokenizer, prompt: str, max_new_tokens: int) -> float:
+    """The smallest top-2 logit margin along `model`'s own greedy answer to `prompt`, run alone."""
+    import torch
+
+    enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, output_scores=True,
+                             return_dict_in_generate=True, pad_token_id=tokenizer.pad_token_id)
+    return min(float(top[0] - top[1]) for top in (s[0].float().topk(2).values for s in out.scores))
+
+
+def assert_same_answers(ours: list[str], theirs: list[str], model, tokenizer, prompts: list[str],
+                        max_new_tokens: int, margin: float = 0.01, most_differing: int = 2) -> None:
+    """Two ways of computing one model's greedy answers agree, except on prompts whose greedy path has a
+    near-tie (top-2 margin below `margin`), which another summation order may break the other way."""
+    differing = [i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b]
+    assert len(differing) <= most_differing, [(ours[i], theirs[i]) for i in differing]
+    for i in differing:
+        assert smallest_margin(model, tokenizer, prompts[i], max_new_tokens) < margin, (prompts[i], ours[i], theirs[i])
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -1,4 +1,10 @@
-"""The claude planner on recorded Messages API sessions: the real SDK path, tools really run."""
+"""The claude planner on recorded Messages API sessions: the real SDK path, tools really run.
+
+The request bodies are matched as recorded, and they carry tool results. So the model's answers on
+the gold set are scripted (`scripted_answers`): what eval reports would otherwise depend on which
+CPU trained the model, and replay would diverge on another machine. Training runs for real; its
+losses are normalised by the cassette matcher.
+"""
 
 from __future__ import annotations
 
@@ -46,10 +52,33 @@ RUN_TO_TARGET = [
 ]
 
 
+# What the trained model answered when the cassette was recorded: right on 13 of the 16 gold inputs.
+WRONG_ANSWERS = {"turn off the lights in room 87": '{"cmd": "lights_on"}',
+                 "switch the lamp on in room 37": '{"cmd": "weather"}',
+                 "turn on the lights in room 25": '{"cmd"}'}
+
+
+def scripted_answers(project: Project, monkeypatch) -> None:
+    """Every gold answer right but WRONG_ANSWERS', whatever the trained weights say."""
+    from forge import eval_runner
+    from forge.datasets import assistant_text, load_examples, user_text
+
+    gold = load_examples(project.gold_path, project.config.dataset.gold)
+    answers = [WRONG_ANSWERS.get(user_text(ex), assistant_text(ex)) for ex in gold]
+    assert sum(a != assistant_text(ex) for a, ex in zip(answers, gold, strict=True)) == len(WRONG_ANSWERS)
+
+    def generate(model, tokenizer, prompts, *_args, **_kw):
+        assert len(prompts) == len(answers), "only the gold set is evaluated in this run"
+        return list(answers)
+
+    monkeypatch.setattr(eval_runner, "generate", generate)
+
+
 @pytest.fixture
-def project(tmp_path, nano_model):
+def project(tmp_path, nano_model, monkeypatch):
     root = make_agent_project(tmp_path / "p", nano_model, n_train=64, eval={"target_accuracy": 0.5},
                               agent={"context_tokens": 150000})
+    scripted_answers(Project.open(root), monkeypatch)
     return Project.open(root)
 
 
@@ -75,6 +104,19 @@ def test_full_run_to_target(project, monkeypatch):
     assert events[-1]["total_cost_usd"] == pytest.approx(sum(per_turn), abs=1e-6)
     spend = project.read_state("llm_spend.json")
     assert spend["by_purpose"]["planner"] == pytest.approx(sum(per_turn))
+
+
+def test_a_change_in_what_forge_sends_fails_replay(project, monkeypatch):
+    """The same run, but every request also carries `temperature`: the recorded bodies no longer match."""
+    from anthropic.resources.messages import Messages
+
+    create = Messages.create
+    monkeypatch.setattr(Messages, "create", lambda self, **kw: create(self, **kw, extra_body={"temperature": 0}))
+    with pytest.raises(AssertionError, match="not every recorded interaction was replayed"):
+        with llm_cassette(__file__, "run_to_target", RUN_TO_TARGET, monkeypatch):
+            outcome, _ = runner.start(project, "reach 50% on the gold set", ClaudePlanner(project),
+                                      Budgets(max_iterations=3))
+    assert outcome.status == "error"
 
 
 def test_requests_are_cached_and_carry_no_sampling_params():

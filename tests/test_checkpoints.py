@@ -83,8 +83,13 @@ def test_kill_9_in_epoch_3_resumes_from_the_epoch_2_checkpoint(tmp_path, nano_mo
     work = root / "output" / ".trainer"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        states = [json.loads(p.read_text()) for p in work.glob("checkpoint-*/trainer_state.json")]
-        if any(round(s["epoch"]) == 2 for s in states):
+        # The Trainer writes the state file in place and drops the older checkpoint only after the newer one
+        # is saved: wait for a whole file and for the epoch-2 checkpoint alone, however slow the disk.
+        try:
+            states = [json.loads(p.read_text()) for p in work.glob("checkpoint-*/trainer_state.json")]
+        except (OSError, ValueError):
+            states = []
+        if [round(s["epoch"]) for s in states] == [2] and len(list(work.glob("checkpoint-*"))) == 1:
             break
         assert proc.poll() is None, proc.stdout.read()
         time.sleep(0.05)

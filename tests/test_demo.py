@@ -11,6 +11,8 @@ from pathlib import Path
 import git
 import pytest
 
+from conftest import assert_gguf_verified
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,7 +40,7 @@ def test_demo_runs_offline_and_improves(tmp_path):
     report = (out / "report.html").read_text()
     assert report.count("<svg") == 3 and "target" in report and "loss per epoch, one line per iteration" in report
     assert list((out / "tb" / "1").glob("events.out.tfevents.*"))  # TensorBoard logs per iteration
-    assert "verify_greedy_match: 20/20" in proc.stdout  # the f16 GGUF answers like the promoted adapter
+    assert_gguf_verified(out / "export_gguf_f16" / "verify.json", 20)  # it answers like the promoted adapter
     assert (out / "export_gguf_f16" / "Modelfile").is_file()
 
 

@@ -37,7 +37,7 @@ def test_predict_answers_as_eval_scores(trained, cli):
                                                    .read_text().splitlines())}
     compared = [(r["messages"][-1]["content"], failed[r["messages"][-2]["content"]]) for r in rows
                 if r["messages"][-2]["content"] in failed]
-    assert compared and all(ours == evals for ours, evals in compared)  # word for word what eval saw
+    assert len(compared) == len(failed) and all(ours == evals for ours, evals in compared)  # word for word
 
 
 def test_predict_reads_a_question_from_stdin_and_writes_a_file(trained, cli, tmp_path):

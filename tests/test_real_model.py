@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from conftest import assert_gguf_verified
 from engine_fixtures import make_project
 
 
@@ -43,17 +44,19 @@ def test_import_train_eval_export_on_smollm2(smollm2, tmp_path, cli):
     shipped = cli("export", "--format", "gguf", "--quant", "f32", "--verify", "-p", root)
     assert shipped.exit_code == 0, shipped.output
     out = root / "output" / "export_gguf_f32"
-    verify = json.loads((out / "verify.json").read_text())
-    assert verify["greedy_match"] == verify["prompts"] == 16, verify
+    # Identical tokens always; identical answers except near-ties, which depend on the CPU's kernels (an
+    # Intel Xeon with AMX flips one of these 16 that an AMD EPYC does not).
+    assert_gguf_verified(out / "verify.json", 16)
     # The fine-tune is exported with the model's own pre-tokenizer, as llama.cpp names it.
     from forge.model_import import gguf_metadata
 
     assert gguf_metadata(next(out.glob("*.gguf")))["gguf_pre"] == "smollm"
 
-    # Trying it: the promoted adapter and the exported GGUF give the same greedy answer to a question.
-    question = "What is 12 plus 30?"
+    # Trying it: the promoted adapter and the exported GGUF give the same greedy answer to a question whose
+    # answer the model is sure of (arithmetic from a barely trained model is full of near-ties).
+    question = "What is the capital of France?"
     hf = cli("chat", "-p", root, "--max-new-tokens", "12", input=f"{question}\n")
     gguf = cli("chat", "-p", root, "--gguf", next(out.glob("*.gguf")), "--max-new-tokens", "12", input=f"{question}\n")
     assert hf.exit_code == 0 and gguf.exit_code == 0, hf.output + gguf.output
     answer = lambda r: r.output.splitlines()[1]  # noqa: E731  (line 0 names the model)
-    assert answer(hf).strip() and answer(hf) == answer(gguf), (hf.output, gguf.output)
+    assert "Paris" in answer(hf) and answer(hf) == answer(gguf), (hf.output, gguf.output)
