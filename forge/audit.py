@@ -78,7 +78,7 @@ def audit(project: Project, progress=None) -> tuple[list[dict], list[Finding]]:
 def apply_fixes(project: Project, examples: list[dict], findings: list[Finding], min_severity: str) -> int:
     """Rewrite flagged examples at or above min_severity; returns how many were fixed."""
     threshold = SEVERITIES.index(min_severity)
-    guard, scorer = project.gold_guard(), project.config.eval.scorer
+    guard, scorer, schema = project.gold_guard(), project.config.eval.scorer, project.output_schema()
     fixed = list(examples)
     count = 0
     for f in findings:
@@ -91,7 +91,8 @@ def apply_fixes(project: Project, examples: list[dict], findings: list[Finding],
         system = [m for m in old["messages"] if m["role"] == "system"]
         new = {"messages": system + [{"role": "user", "content": f.suggested_fix["user"]},
                                      {"role": "assistant", "content": f.suggested_fix["assistant"]}]}
-        problem = example_problem(new) or answer_problem(new, scorer)
+        problem = example_problem(new) or answer_problem(new, scorer) or (
+            schema.violation(assistant_text(new)) if schema else None)
         if problem:
             f.fixed = f"fix rejected: {problem}"
             continue

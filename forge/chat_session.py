@@ -1,7 +1,8 @@
 """`forge chat`: type prompts at a trained model and watch the answer stream, turn after turn.
 
 Same model choice, system prompt and chat template as `forge predict` (forge.predict); greedy, like
-eval, so what you see is what the gold set measures. `--gguf FILE` talks to an exported GGUF through
+eval, and under the output schema when eval decodes under it, so what you see is what the gold set
+measures. `--gguf FILE` talks to an exported GGUF through
 llama.cpp instead, with the chat template stored in the file. Commands: /reset forgets the
 conversation, /exit (or end of input) quits.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from forge.chat_format import with_system_prompt
+from forge.constrained import gguf_grammar, project_constraint
 from forge.errors import ForgeError
 from forge.eval_runner import stop_ids, until_stop
 from forge.model_loading import load_for_inference, resolve_runtime
@@ -21,11 +23,12 @@ from forge.training import task_system_prompt
 def hf_responder(project, model_dir: Path, max_new_tokens: int, write):
     """history -> answer, streaming its text to `write` as it is generated."""
     import torch
-    from transformers import TextStreamer
+    from transformers import LogitsProcessorList, TextStreamer
 
     device = resolve_runtime(project.config.compute.device, load_in_4bit=False).device
     model, tokenizer, _ = load_for_inference(model_dir, project.root, device)
     stops = sorted(stop_ids(model, tokenizer))
+    constraint = project_constraint(project, tokenizer)
 
     class Streamer(TextStreamer):
         def on_finalized_text(self, text: str, stream_end: bool = False):
@@ -34,9 +37,11 @@ def hf_responder(project, model_dir: Path, max_new_tokens: int, write):
     def respond(history: list[dict]) -> str:
         enc = tokenizer(render_prompt(project, tokenizer, history), return_tensors="pt",
                         add_special_tokens=False).to(device)
+        extra = {"logits_processor": LogitsProcessorList([constraint.processor(1, enc["input_ids"].shape[1],
+                                                                               set(stops))])} if constraint else {}
         with torch.no_grad():
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops,
-                                 pad_token_id=tokenizer.pad_token_id,
+                                 pad_token_id=tokenizer.pad_token_id, **extra,
                                  streamer=Streamer(tokenizer, skip_prompt=True, skip_special_tokens=True))
         new = until_stop(out[0, enc["input_ids"].shape[1]:].tolist(), set(stops))
         return tokenizer.decode(new, skip_special_tokens=True)
@@ -51,11 +56,12 @@ def gguf_responder(project, gguf: Path, max_new_tokens: int, write):
         raise ForgeError("--gguf needs llama-cpp-python: pip install 'forge[llama-cpp]'") from None
     llm = Llama(model_path=str(gguf), n_ctx=4096, verbose=False)
     system = task_system_prompt(project)
+    grammar = gguf_grammar(project, gguf)
 
     def respond(history: list[dict]) -> str:
         parts = []
         for chunk in llm.create_chat_completion(messages=with_system_prompt({"messages": history}, system), max_tokens=max_new_tokens, temperature=0.0,
-                                                stream=True):
+                                                stream=True, grammar=grammar):
             text = chunk["choices"][0]["delta"].get("content") or ""
             parts.append(text)
             write(text)

@@ -84,4 +84,5 @@ def import_file(project: Project, src: Path, source: str, fmt: str = "auto") -> 
             raise DatasetError(f"{src}:{n}: {problem}")
         examples.append(example)
     stamped = [stamp(e, source, **({"format": fmt} if fmt != "messages" else {})) for e in examples]
-    return fmt, append_examples(project.canonical_path, stamped, guard, display=project.rel(project.canonical_path))
+    return fmt, append_examples(project.canonical_path, stamped, guard, schema=project.output_schema(),
+                                display=project.rel(project.canonical_path))

@@ -83,9 +83,19 @@ class EvalSection:
     """Evaluation on the locked gold set."""
 
     target_accuracy: float = doc("Gold accuracy at which the agent stops.", 0.95, exclusiveMinimum=0, maximum=1)
-    scorer: Literal["exact", "json_cmd", "json_match", "custom"] = doc(
+    scorer: Literal["exact", "json_cmd", "json_match", "call", "custom"] = doc(
         "exact: case-sensitive string match; json_cmd: JSON `cmd` fields equal; json_match: whole JSON equal "
-        "(key order ignored); custom: score(expected, actual) from the project's scorer.py.", "json_cmd")
+        "(key order ignored); call: a function call, `cmd` (or `name`) and every argument equal by value and type, "
+        "each wrong field named; custom: score(expected, actual) from the project's scorer.py.", "json_cmd")
+    output_schema: str | None = doc(
+        "JSON Schema file (relative to the project) every answer must keep: training-set writes reject answers "
+        "outside it, eval/predict/chat decode under it, the GGUF export ships it as a grammar, and an answer "
+        "outside it is wrong. null: no contract.", None, minLength=1)
+    constrained: Literal["auto", True, False] = doc(
+        "Decode under eval.output_schema in eval, the baseline, predict, chat and probe: auto means whenever a "
+        "schema is set.", "auto")
+    ignore_fields: list[str] = doc("Answer fields the call scorer skips (e.g. confidence); dotted for nested ones.",
+                                   factory=list, maxItems=100)
     custom_threshold: float = doc("A custom scorer's score at or above which an answer counts as correct.",
                                   1.0, minimum=0, maximum=1)
     max_new_tokens: int = doc("Generation length limit per answer.", 256, minimum=1, maximum=32768)

@@ -23,11 +23,13 @@ def _type_schema(tp) -> dict:
     if dataclasses.is_dataclass(tp):
         return section_schema(tp)
     if origin is typing.Literal:
-        return {"type": "string", "enum": list(typing.get_args(tp))}
+        values = list(typing.get_args(tp))
+        kinds = sorted({"boolean" if isinstance(v, bool) else "string" for v in values})
+        return {"type": kinds[0] if len(kinds) == 1 else kinds, "enum": values}
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         inner = _type_schema(args[0])
-        inner["type"] = [inner["type"], "null"]
+        inner["type"] = [*(inner["type"] if isinstance(inner["type"], list) else [inner["type"]]), "null"]
         if "enum" in inner:
             inner["enum"] = [*inner["enum"], None]
         return inner
@@ -78,6 +80,10 @@ def build(cls, data: dict):
     return cls(**kwargs)
 
 
+def _shown(value) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+
+
 def field_docs(cls=ForgeConfig, prefix: str = ""):
     """Yield (dotted key, type name, default, doc) for every leaf field, in definition order."""
     hints = typing.get_type_hints(cls)
@@ -89,7 +95,7 @@ def field_docs(cls=ForgeConfig, prefix: str = ""):
             yield from field_docs(tp, key + ".")
             continue
         schema = _type_schema(tp)
-        type_name = "|".join("null" if v is None else v for v in schema["enum"]) if "enum" in schema else (
+        type_name = "|".join(_shown(v) for v in schema["enum"]) if "enum" in schema else (
             "/".join(schema["type"]) if isinstance(schema["type"], list) else schema["type"])
         yield key, type_name, getattr(instance, f.name), f.metadata.get("doc", "")
 

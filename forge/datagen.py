@@ -169,8 +169,10 @@ def write_examples(project: Project, candidates: list, report: GenerationReport,
     path = target or project.canonical_path
     guard = project.gold_guard()
     guard.check_training_path(path, project.rel(path))
-    result = append_examples(path, valid, guard, display=project.rel(path))
+    result = append_examples(path, valid, guard, schema=project.output_schema(), display=project.rel(path))
     report.kept = result.kept
+    for rule, count in result.schema_rejected.items():
+        report.rejected[f"outside_schema ({rule})"] += count
     if result.duplicates:
         report.rejected["duplicate"] += result.duplicates
     if result.gold_rejected:

@@ -127,16 +127,20 @@ class AppendResult:
     duplicates: int = 0
     gold_rejected: int = 0
     invalid: list[str] = field(default_factory=list)
+    schema_rejected: dict[str, int] = field(default_factory=dict)  # the schema rule broken -> examples
 
     def as_dict(self) -> dict:
         return {"kept": self.kept, "duplicates": self.duplicates, "gold_rejected": self.gold_rejected,
-                "invalid": len(self.invalid)}
+                "invalid": len(self.invalid), "schema_rejected": sum(self.schema_rejected.values()),
+                "schema_rules": dict(self.schema_rejected)}
 
 
-def append_examples(path: Path, examples: list[dict], guard, *, display: str | None = None) -> AppendResult:
-    """Validate, dedupe (against the file and the batch), gold-guard, then append atomically.
+def append_examples(path: Path, examples: list[dict], guard, *, schema, display: str | None = None) -> AppendResult:
+    """Validate, check answers against the output schema, dedupe (against the file and the batch), gold-guard,
+    then append atomically.
 
-    `guard` is the project's GoldGuard; it is required so no training-set write can skip it.
+    `guard` is the project's GoldGuard and `schema` its OutputSchema (None without one); both are required so
+    no training-set write can skip them.
     """
     existing = load_examples(path, display, missing_ok=True)
     seen = {normalize(user_text(e)) for e in existing}
@@ -145,6 +149,10 @@ def append_examples(path: Path, examples: list[dict], guard, *, display: str | N
         problem = example_problem(ex)
         if problem:
             result.invalid.append(problem)
+            continue
+        broken = schema.check(assistant_text(ex)) if schema else None
+        if broken:
+            result.schema_rejected[broken[0]] = result.schema_rejected.get(broken[0], 0) + 1
             continue
         key = normalize(user_text(ex))
         if key in seen:

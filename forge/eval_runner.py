@@ -53,8 +53,9 @@ def stop_ids(model, tokenizer) -> set[int]:
 
 
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, device: str,
-             progress=None) -> list[str]:
-    """Greedy completions for `prompts`, in their order, generated in left-padded batches."""
+             progress=None, constraint=None) -> list[str]:
+    """Greedy completions for `prompts`, in their order, generated in left-padded batches; with `constraint`
+    (forge.constrained.Constraint), every answer is decoded under the output schema."""
     import torch
 
     tokenizer.padding_side = "left"
@@ -65,9 +66,15 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
         idx = order[start:start + batch_size]
         enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
                         add_special_tokens=False).to(device)
+        extra = {}
+        if constraint:
+            from transformers import LogitsProcessorList
+
+            extra["logits_processor"] = LogitsProcessorList([constraint.processor(len(idx), enc["input_ids"].shape[1],
+                                                                                  eos)])
         with torch.no_grad():
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos))
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos), **extra)
         # cut at the stop token: an end-of-turn token that is not marked special would survive decoding
         rows = [until_stop(row, eos) for row in gen[:, enc["input_ids"].shape[1]:].tolist()]
         texts = tokenizer.batch_decode(rows, skip_special_tokens=True)
@@ -92,12 +99,29 @@ def _score_set(examples, answers, scorer):
                       "ci95": [round(lo, 4), round(hi, 4)], "forbidden_count": sum(v.forbidden for v in verdicts)}
 
 
+def _schema_valid(schema, answers: list[str]) -> float | None:
+    return round(sum(schema.keeps(a) for a in answers) / len(answers), 4) if schema and answers else None
+
+
+def _per_field(verdicts) -> dict[str, int]:
+    """Wrong answers per field the call scorer named (its table of what the model gets wrong)."""
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        for f in v.fields:
+            counts[f] = counts.get(f, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 @remote_step(lambda project, _results: [Pull(f"output/{RESULTS}"), Pull(f"output/{FAILURES}")])
 def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | None = None,
-             echo=None, base: bool = False) -> dict:
+             echo=None, base: bool = False, compare_free: bool = False) -> dict:
     """Score model_dir (default output/adapter; with `base`, model.base itself, zero-shot) on the gold set, and
     the sealed set as aggregates; with `echo`, show progress (forge.eval_progress). The base is resolved where
-    the eval runs (on compute.remote, its own copy)."""
+    the eval runs (on compute.remote, its own copy). Decoding is under the output schema when eval.constrained
+    says so; `compare_free` also scores free decoding on the gold set, in the same run."""
+    from forge.constrained import project_constraint
+    from forge.output_schema import OutputSchema
+
     cfg = project.config
     if base:
         model_dir = local_base_dir(project)
@@ -108,22 +132,26 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         raise ForgeError(f"{gold_rel}: no gold examples to evaluate on")
     if not model_dir.exists():
         raise ForgeError(f"{project.rel(model_dir)}: no trained adapter yet (run `forge train`)")
-    scorer = Scorer.for_project(project)
+    schema = OutputSchema.for_project(project)
+    scorer = Scorer.for_project(project, schema)
     runtime = resolve_runtime(cfg.compute.device, load_in_4bit=False)
     model, tokenizer, kind = load_for_inference(model_dir, project.root, runtime.device)
+    constraint = project_constraint(project, tokenizer, schema)
     bs = batch_size or cfg.eval.batch_size
     sealed = load_examples(project.sealed_path, cfg.dataset.sealed, missing_ok=True) if project.sealed_path else []
-    progress = EvalProgress(len(gold) + len(sealed), echo) if echo else None
+    free_too = compare_free and constraint is not None
+    progress = EvalProgress(len(gold) * (2 if free_too else 1) + len(sealed), echo) if echo else None
 
-    def answers_for(examples):
+    def answers_for(examples, under=constraint):
         prompts = eval_prompts(project, tokenizer, examples)
-        return generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress)
+        return generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress, under)
 
     start = time.perf_counter()
     try:
         answers = answers_for(gold)
         wall = time.perf_counter() - start
         sealed_answers = answers_for(sealed) if sealed else None
+        free_answers = answers_for(gold, None) if free_too else None
     finally:
         if progress:
             progress.close()
@@ -136,16 +164,22 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         bucket["correct"] += v.correct
         if not v.correct:
             failures.append({"id": example_id(ex), "input": user_text(ex), "expected": assistant_text(ex),
-                             "actual": answer, "reason": v.reason})
+                             "actual": answer, "reason": v.reason, **({"fields": list(v.fields)} if v.fields else {})})
     results = {
         "eval_id": uuid.uuid4().hex[:12], "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **summary, "failure_count": len(failures), "per_cmd": dict(sorted(per_cmd.items())),
-        "scorer": cfg.eval.scorer, "model": {"path": project.rel(model_dir), "kind": kind,
-                                             "hash": model_hash(model_dir)},
+        "per_field": _per_field(verdicts), "scorer": cfg.eval.scorer,
+        "model": {"path": project.rel(model_dir), "kind": kind, "hash": model_hash(model_dir)},
         "gold": {"path": gold_rel, "hash": file_hash(project.gold_path)},
+        "schema": {"path": schema.display, "hash": schema.hash} if schema else None,
+        "constrained": constraint is not None, "schema_valid": _schema_valid(schema, answers),
         "wall_s": round(wall, 3), "examples_per_s": round(len(gold) / wall, 2) if wall else None,
         "per_example": {example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
     }
+    if free_answers is not None:
+        _, free = _score_set(gold, free_answers, scorer)
+        results["free"] = {k: free[k] for k in ("accuracy", "correct", "total", "ci95")} | {
+            "schema_valid": _schema_valid(schema, free_answers)}
     if sealed:
         _, sealed_summary = _score_set(sealed, sealed_answers, scorer)
         results["sealed"] = {**sealed_summary, "hash": file_hash(project.sealed_path)}

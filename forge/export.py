@@ -97,6 +97,27 @@ def gold_prompts(project: Project, tokenizer) -> list[str]:
     return eval_prompts(project, tokenizer, gold)
 
 
+def gold_answers(project: Project) -> list[str]:
+    """The gold answers, in the order of gold_prompts."""
+    from forge.datasets import assistant_text, load_examples
+
+    return [assistant_text(e) for e in load_examples(project.gold_path, project.config.dataset.gold)]
+
+
+def write_contract(out: Path, gguf_name: str, schema) -> dict:
+    """The output schema and its GBNF grammar beside the GGUF (same stem), for Ollama's `format` and
+    llama-server's --json-schema-file / --grammar-file."""
+    import json
+
+    from forge.constrained import gbnf
+
+    stem = Path(gguf_name).stem
+    schema_path, grammar_path = out / f"{stem}.schema.json", out / f"{stem}.gbnf"
+    write_bytes_atomic(schema_path, (json.dumps(schema.schema, indent=2) + "\n").encode())
+    write_bytes_atomic(grammar_path, gbnf(schema.schema).encode())
+    return {"schema": schema_path, "grammar": grammar_path}
+
+
 @remote_step(lambda project, info: [Pull(project.rel(info["path"].parent), "dir")])
 def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", model_dir: Path | None = None,
                 verify: bool = False) -> dict:
@@ -118,7 +139,9 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
     imported = base_import_record(project)
     vocab = build_vocab(tokenizer, model.get_input_embeddings().weight.shape[0], imported.get("gguf_pre"))
     name = f"{project.root.name}-{quant}.gguf"
-    modelfile = modelfile_text(name, tokenizer, vocab.stop_strings, task_system_prompt(project), vocab.add_bos)
+    schema = project.output_schema()
+    modelfile = modelfile_text(name, tokenizer, vocab.stop_strings, task_system_prompt(project), vocab.add_bos,
+                               contract=bool(schema))
     prompts = gold_prompts(project, tokenizer) if verify else []
     out.mkdir(parents=True, exist_ok=True)
     about = {"name": project.root.name, "license": imported.get("license"),
@@ -135,11 +158,17 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
         info = write_gguf(model, vocab, out / name, quant, about)
     write_bytes_atomic(out / "Modelfile", modelfile.encode())
     info.update(modelfile=out / "Modelfile", pre_tokenizer=vocab.pre, stop=vocab.stop_strings)
+    if schema:
+        info.update(write_contract(out, name, schema))
     if verify:
         from forge.gguf_verify import near_tie_margin, verify_gguf
+        from forge.scorers import Scorer
 
+        constrained = schema if project.config.eval.constrained is not False else None
         info["verify"] = verify_gguf(out / name, model, tokenizer, prompts, project.config.eval.max_new_tokens,
                                      required=K_QUANT_AGREEMENT if quant in K_QUANTS else 1.0,
-                                     near_tie=near_tie_margin(quant))
+                                     near_tie=near_tie_margin(quant),
+                                     schema=constrained.schema if constrained else None,
+                                     expected=gold_answers(project), scorer=Scorer.for_project(project, schema))
         write_json_atomic(out / "verify.json", info["verify"])
     return info

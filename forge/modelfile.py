@@ -56,11 +56,15 @@ def _quoted(value: str, what: str) -> str:
 
 
 def modelfile_text(gguf_name: str, tokenizer, stop_strings: list[str], system_prompt: str | None,
-                   strip_bos: bool) -> str:
+                   strip_bos: bool, contract: bool = False) -> str:
     lines = ["# Written by `forge export --format gguf`. Create the model with:",
-             "#   ollama create <name> -f Modelfile",
-             f"FROM ./{gguf_name}",
-             f"TEMPLATE {_quoted(ollama_template(tokenizer, strip_bos), 'the chat template')}"]
+             "#   ollama create <name> -f Modelfile"]
+    if contract:  # the output schema the model was evaluated under travels with each request, not the Modelfile
+        stem = gguf_name.removesuffix(".gguf")
+        lines += ["# Keep the task's output contract (as forge evaluated it): pass the schema with each request,",
+                  f"#   Ollama:       \"format\": <the JSON of {stem}.schema.json> in /api/chat or /api/generate",
+                  f"#   llama-server: --json-schema-file {stem}.schema.json  (or --grammar-file {stem}.gbnf)"]
+    lines += [f"FROM ./{gguf_name}", f"TEMPLATE {_quoted(ollama_template(tokenizer, strip_bos), 'the chat template')}"]
     if system_prompt:
         lines.append(f"SYSTEM {_quoted(system_prompt, 'the system prompt')}")
     lines += [f"PARAMETER stop {_go_string(s)}" for s in stop_strings]

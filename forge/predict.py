@@ -13,6 +13,7 @@ from pathlib import Path
 
 from forge import records
 from forge.chat_format import with_system_prompt
+from forge.constrained import project_constraint
 from forge.datasets import ROLES
 from forge.errors import ForgeError
 from forge.eval_progress import EvalProgress
@@ -68,7 +69,8 @@ def render_prompt(project, tokenizer, messages: list[dict]) -> str:
 
 def predict(project, requests, model_dir: Path, *, batch_size: int | None = None, max_new_tokens: int | None = None,
             echo=None) -> list[dict]:
-    """One output row per request: the conversation with the model's answer appended (and "expected")."""
+    """One output row per request: the conversation with the model's answer appended (and "expected"); decoded
+    under the output schema as eval decodes (eval.constrained)."""
     cfg = project.config
     device = resolve_runtime(cfg.compute.device, load_in_4bit=False).device
     model, tokenizer, _ = load_for_inference(model_dir, project.root, device)
@@ -76,7 +78,7 @@ def predict(project, requests, model_dir: Path, *, batch_size: int | None = None
     progress = EvalProgress(len(prompts), echo) if echo else None
     try:
         answers = generate(model, tokenizer, prompts, max_new_tokens or cfg.eval.max_new_tokens,
-                           batch_size or cfg.eval.batch_size, device, progress)
+                           batch_size or cfg.eval.batch_size, device, progress, project_constraint(project, tokenizer))
     finally:
         if progress:
             progress.close()

@@ -59,6 +59,7 @@ def token_f1(answer: str, ideal: str) -> float:
 
 @remote_step(lambda _project, _answers: [])
 def answer_questions(project: Project, questions: list[str], model_dir: Path | None) -> tuple[list[str], str]:
+    from forge.constrained import project_constraint
     from forge.eval_runner import generate
     from forge.model_loading import load_causal_lm, load_for_inference, load_tokenizer, resolve_base, resolve_runtime
 
@@ -76,7 +77,9 @@ def answer_questions(project: Project, questions: list[str], model_dir: Path | N
     else:
         prompts = [f"Question: {q}\nAnswer:" for q in questions]
     cfg = project.config.eval
-    return [a.strip() for a in generate(model, tok, prompts, cfg.max_new_tokens, cfg.batch_size, device)], identity
+    answers = generate(model, tok, prompts, cfg.max_new_tokens, cfg.batch_size, device, None,
+                       project_constraint(project, tok))
+    return [a.strip() for a in answers], identity
 
 
 def _judge(project: Project, items: list[dict], answers: list[str]) -> list[tuple[float, str]]:

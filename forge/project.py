@@ -11,6 +11,7 @@ from forge.config_fields import ForgeConfig
 from forge.errors import ForgeError
 from forge.gold_guard import GoldGuard
 from forge.jsonl import read_jsonl
+from forge.output_schema import OutputSchema
 
 OUTPUT = "output"
 
@@ -79,6 +80,10 @@ class Project:
     def gold_guard(self) -> GoldGuard:
         paths = self.protected_paths()
         return GoldGuard.from_files(paths, [self.rel(p) for p in paths])
+
+    def output_schema(self):
+        """The task's output contract (forge.output_schema.OutputSchema), or None when eval.output_schema is unset."""
+        return OutputSchema.for_project(self)
 
     def reload(self) -> None:
         self.config = config_io.load(self.config_path)

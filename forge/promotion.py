@@ -18,7 +18,7 @@ from forge.datasets import file_hash
 from forge.errors import ForgeError
 from forge.eval_runner import model_hash
 from forge.project import Project
-from forge.records import BEST, RESULTS, crosses_gold_change, next_iteration
+from forge.records import BEST, RESULTS, crosses_gold_change, next_iteration, schema_hash_of
 from forge.stats import paired_comparison
 from forge.training import ADAPTER_DIR
 
@@ -37,14 +37,20 @@ def check(project: Project, accept_gold_change: bool = False) -> dict:
         raise PromotionRefused("the current adapter has not been evaluated (run `forge eval` first)")
     if results.get("gold", {}).get("hash") != file_hash(project.gold_path):
         raise PromotionRefused("the gold set changed since the last eval (run `forge eval` again)")
+    schema = project.output_schema()
+    if schema_hash_of(results) != (schema.hash if schema else None):
+        raise PromotionRefused("the output schema changed since the last eval (run `forge eval` again)")
     best = project.read_state(BEST)
-    if crosses_gold_change(best, results["gold"]["hash"]):
+    if crosses_gold_change(best, results["gold"]["hash"], schema_hash_of(results)):
         if accept_gold_change:
             return results
+        what = (f"on another gold set (hash {best['gold_hash']}, now {results['gold']['hash']})"
+                if best.get("gold_hash") and best["gold_hash"] != results["gold"]["hash"] else
+                f"under another output schema (hash {best.get('schema_hash')}, now {schema_hash_of(results)})")
         raise PromotionRefused(
             f"the comparison crosses a gold change: the best so far ({best['accuracy']:.1%}, iter "
-            f"{best.get('iteration')}) was measured on another gold set (hash {best['gold_hash']}, now "
-            f"{results['gold']['hash']}). A person can start a new baseline: `forge promote --accept-gold-change`")
+            f"{best.get('iteration')}) was measured {what}. A person can start a new baseline: "
+            "`forge promote --accept-gold-change`")
     if best and results["accuracy"] <= best["accuracy"]:
         raise PromotionRefused(f"accuracy {results['accuracy']:.1%} is not above the best so far "
                                f"{best['accuracy']:.1%} (iter {best.get('iteration')})")
@@ -54,7 +60,7 @@ def check(project: Project, accept_gold_change: bool = False) -> dict:
 def promote(project: Project, iteration: int | None = None, accept_gold_change: bool = False) -> dict:
     results = check(project, accept_gold_change)
     best = project.read_state(BEST)
-    new_baseline = crosses_gold_change(best, results["gold"]["hash"])
+    new_baseline = crosses_gold_change(best, results["gold"]["hash"], schema_hash_of(results))
     if iteration is None:
         iteration = next_iteration(project) - 1
     name = f"best_adapter_{results['accuracy']:.3f}"
@@ -70,6 +76,7 @@ def promote(project: Project, iteration: int | None = None, accept_gold_change: 
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "eval_id": results["eval_id"],
         "model_hash": results["model"]["hash"], "per_cmd": results["per_cmd"],
         "gold_hash": results["gold"]["hash"], "sealed_hash": (results.get("sealed") or {}).get("hash"),
+        "schema_hash": schema_hash_of(results), "schema_valid": results.get("schema_valid"),
         "new_gold_baseline": new_baseline,
         "per_example": results["per_example"],
         "previous": {"accuracy": best["accuracy"], "iteration": best.get("iteration"), "path": best.get("path")}

@@ -127,9 +127,17 @@ def best(project) -> dict | None:
     return project.read_state(BEST)
 
 
-def crosses_gold_change(best: dict | None, gold_hash: str | None) -> bool:
-    """True when the best was measured on a gold set other than `gold_hash` (unknown for old records)."""
-    return bool(best and best.get("gold_hash") and best["gold_hash"] != gold_hash)
+def schema_hash_of(results: dict) -> str | None:
+    """The output schema an eval was scored under (None: no schema)."""
+    return (results.get("schema") or {}).get("hash")
+
+
+def crosses_gold_change(best: dict | None, gold_hash: str | None, schema_hash: str | None) -> bool:
+    """True when the best was measured on a gold set other than `gold_hash` (unknown for old records), or
+    under another output schema than `schema_hash`: scores under two contracts are not comparable."""
+    if not best:
+        return False
+    return bool(best.get("gold_hash") and best["gold_hash"] != gold_hash) or best.get("schema_hash") != schema_hash
 
 
 def _losses(project, results: dict) -> dict:
@@ -156,10 +164,22 @@ def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, 
            "hypothesis": hypothesis, "config": {"training": vars(cfg.training), "lora": vars(cfg.lora)},
            "train_size": 0 if kind == BASELINE else len(load_examples(project.canonical_path, missing_ok=True)),
            "gold_size": results["total"], "gold_hash": results.get("gold", {}).get("hash"),
+           "schema_hash": schema_hash_of(results), "schema_valid": results.get("schema_valid"),
+           "constrained": results.get("constrained", False), "per_field": results.get("per_field") or {},
+           **({"free": results["free"]} if results.get("free") else {}),
            "sealed_hash": (results.get("sealed") or {}).get("hash"), "llm_spend_usd": spend.get("total_usd", 0.0),
            "eval_wall_s": results["wall_s"], "per_cmd": results["per_cmd"], **_losses(project, results)}
     append_bytes_atomic(project.output / EXPERIMENTS, (json.dumps(row) + "\n").encode())
     return row
+
+
+def _contract_note(row: dict) -> str:
+    """' (schema-valid 100%, free 61.1%)' for a row scored under an output schema; '' otherwise."""
+    if row.get("schema_valid") is None:
+        return ""
+    free = row.get("free")
+    return (f" (schema-valid {100 * row['schema_valid']:.0f}%" + (f", free decoding {100 * free['accuracy']:.1f}%"
+            if free else "") + ("" if row.get("constrained") else ", decoded free") + ")")
 
 
 def update_context(project) -> str:
@@ -169,14 +189,17 @@ def update_context(project) -> str:
     prev = None
     for r in rows:
         delta = "" if prev is None else f" ({100 * (r['accuracy'] - prev):+.1f} pts)"
+        contract = _contract_note(r)
         if is_baseline(r):
-            lines.append(f"- base model, zero-shot (not promotable): {100 * r['accuracy']:.1f}%")
+            lines.append(f"- base model, zero-shot (not promotable): {100 * r['accuracy']:.1f}%{contract}")
         else:
-            lines.append(f"- iter {r['iteration']}: {100 * r['accuracy']:.1f}%{delta}, {r['train_size']} training "
-                         f"examples: {r['hypothesis']}")
+            lines.append(f"- iter {r['iteration']}: {100 * r['accuracy']:.1f}%{delta}{contract}, {r['train_size']} "
+                         f"training examples: {r['hypothesis']}")
         prev = r["accuracy"]
     if top:
         lines += ["", f"Best: {100 * top['accuracy']:.1f}% (iter {top.get('iteration')}), {top.get('path')}"]
+    if rows and rows[-1].get("per_field"):
+        lines += ["", "## Wrong fields (last eval)", ""] + [f"- {k}: {n}" for k, n in rows[-1]["per_field"].items()]
     cats = failure_categories(project, missing_ok=True)
     if cats:
         lines += ["", "## Failure categories (last eval)", ""] + [f"- {k}: {n}" for k, n in cats.most_common()]

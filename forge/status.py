@@ -54,12 +54,17 @@ def collect(project: Project) -> dict:
     }
 
 
+def schema_hash(project: Project) -> str | None:
+    schema = project.output_schema()
+    return schema.hash if schema else None
+
+
 def gold_integrity(project: Project, best: dict | None) -> dict:
     """Training examples that overlap gold/sealed, and whether gold changed since the best was measured."""
     rel = project.rel(project.canonical_path)
     overlap = project.gold_guard().overlaps(load_numbered(project.canonical_path, rel, missing_ok=True), rel)
     return {"overlap": len(overlap), "overlap_first": overlap[:3],
-            "changed_since_best": records.crosses_gold_change(best, file_hash(project.gold_path))}
+            "changed_since_best": records.crosses_gold_change(best, file_hash(project.gold_path), schema_hash(project))}
 
 
 def budgets_text(b: dict, minutes: bool = True) -> str:

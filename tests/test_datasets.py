@@ -82,8 +82,9 @@ def test_append_counts_duplicates_gold_and_invalid(tmp_path):
              stamp(chat("NEW ONE", "c"), "generate"),                    # duplicate within batch
              stamp(chat("the gold question about lights in the kitchen", "d"), "augment"),
              {"messages": []}]
-    result = append_examples(path, batch, guard)
-    assert result.as_dict() == {"kept": 1, "duplicates": 2, "gold_rejected": 1, "invalid": 1}
+    result = append_examples(path, batch, guard, schema=None)
+    assert result.as_dict() == {"kept": 1, "duplicates": 2, "gold_rejected": 1, "invalid": 1, "schema_rejected": 0,
+                                "schema_rules": {}}
     rows = load_examples(path)
     assert len(rows) == 2
     assert provenance(rows[1])["source"] == "generate" and provenance(rows[1])["iteration"] == 2
@@ -95,7 +96,7 @@ def test_append_refuses_corrupt_file_without_losing_it(tmp_path):
     path.write_text(json.dumps(chat("q", "a")) + "\n" + '{"messages": [{"ro')
     before = path.read_bytes()
     with pytest.raises(DatasetError, match="truncated last line"):
-        append_examples(path, [chat("new", "b")], GoldGuard([]))
+        append_examples(path, [chat("new", "b")], GoldGuard([]), schema=None)
     assert path.read_bytes() == before
 
 

@@ -10,6 +10,18 @@ from forge.training import ADAPTER_DIR
 FAILURE_SAMPLE = 8
 
 
+def contract_line(res: dict) -> str:
+    """How the answers were decoded and how many kept the output schema (empty without a schema)."""
+    if res.get("schema_valid") is None:
+        return ""
+    how = "under the output schema" if res.get("constrained") else "free (eval.constrained false)"
+    line = f"decoded {how}: {res['schema_valid']:.1%} schema-valid"
+    free = res.get("free")
+    if free:
+        line += f"; free decoding would score {free['accuracy']:.1%} ({free['schema_valid']:.1%} schema-valid)"
+    return line + "\n"
+
+
 def run(ctx: ToolContext) -> ToolResult:
     project, st = ctx.project, ctx.state
     if not (project.output / ADAPTER_DIR).exists():
@@ -23,20 +35,23 @@ def run(ctx: ToolContext) -> ToolResult:
     best = records.best(project)
     data = {"iteration": st.iteration, "accuracy": res["accuracy"], "correct": res["correct"], "total": res["total"],
             "ci95": res["ci95"], "per_cmd": res["per_cmd"], "forbidden_count": res["forbidden_count"],
-            "failure_count": res["failure_count"], "failure_sample": sample,
+            "failure_count": res["failure_count"], "failure_sample": sample, "per_field": res.get("per_field") or {},
+            "constrained": res.get("constrained", False), "schema_valid": res.get("schema_valid"),
             "best_so_far": best["accuracy"] if best else None, "target": project.config.eval.target_accuracy}
     if "sealed" in res:  # aggregates only, by construction of eval_runner
         s = res["sealed"]
         data["sealed"] = {"accuracy": s["accuracy"], "correct": s["correct"], "total": s["total"], "ci95": s["ci95"]}
     lo, hi = res["ci95"]
     best_text = f"{best['accuracy']:.1%}" if best else "none"
-    if records.crosses_gold_change(best, res["gold"]["hash"]):
-        best_text += " (measured on another gold set: not comparable; a person must accept the gold change)"
+    if records.crosses_gold_change(best, res["gold"]["hash"], records.schema_hash_of(res)):
+        best_text += " (measured on another gold set or schema: not comparable; a person must accept the change)"
     per_cmd = ", ".join(f"{c} {v['correct']}/{v['total']}" for c, v in res["per_cmd"].items())
     content = (f"accuracy {res['accuracy']:.1%} ({res['correct']}/{res['total']}, 95% CI {lo:.1%}-{hi:.1%}); "
                f"best so far {best_text}; "
-               f"target {project.config.eval.target_accuracy:.1%}.\nper cmd: {per_cmd}\n"
-               f"{res['failure_count']} failures; sample:\n"
+               f"target {project.config.eval.target_accuracy:.1%}.\n{contract_line(res)}per cmd: {per_cmd}\n"
+               + (f"wrong fields: {', '.join(f'{k} {n}' for k, n in res['per_field'].items())}\n"
+                  if res.get("per_field") else "")
+               + f"{res['failure_count']} failures; sample:\n"
                + "\n".join(failure_line(f) for f in sample))
     return ToolResult(content, data)
 

@@ -161,7 +161,11 @@ def import_cmd(file, project_dir, source, fmt):
     fmt, r = import_file(open_project(project_dir), file, source, fmt)
     click.echo(f"format: {fmt}")
     for k, v in r.as_dict().items():
-        click.echo(f"{k}: {v}")
+        if k == "schema_rules":
+            for rule, n in v.items():
+                click.echo(f"schema_rejected ({rule}): {n}")
+        else:
+            click.echo(f"{k}: {v}")
 
 
 COMMANDS = [generate_cmd, augment_cmd, patch_cmd, audit_cmd, clean_cmd, import_cmd]

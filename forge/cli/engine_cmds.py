@@ -50,8 +50,10 @@ def _per_cmd_table(per_cmd: dict) -> str:
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=None, help=field_doc("eval.batch_size"))
 @click.option("--base", "zero_shot", is_flag=True,
               help="Score the base model itself (model.base, no adapter): the zero-shot baseline.")
+@click.option("--compare-free", is_flag=True,
+              help="Also score free decoding on the gold set in the same run, to see what the output schema buys.")
 @json_option
-def eval_cmd(project_dir, model_dir, batch_size, zero_shot, as_json):
+def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, as_json):
     """Evaluate on the gold set (and the sealed set, aggregates only)."""
     from forge.eval_runner import run_eval
 
@@ -61,7 +63,7 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, as_json):
         if model_dir:
             raise click.UsageError("--base and --adapter are exclusive")
         out.echo(f"model: {project.config.model.base} (zero-shot, no adapter)")
-    res = run_eval(project, model_dir, batch_size, echo=out.echo, base=zero_shot)
+    res = run_eval(project, model_dir, batch_size, echo=out.echo, base=zero_shot, compare_free=compare_free)
     lo, hi = res["ci95"]
     out.add("accuracy", res["accuracy"], shown=f"{res['accuracy']:.4f}")
     out.add("correct", res["correct"], shown=f"{res['correct']}/{res['total']}")
@@ -69,6 +71,15 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, as_json):
     out.add("ci95", res["ci95"], shown=f"{lo:.4f}-{hi:.4f}")
     out.add("forbidden", res["forbidden_count"])
     out.add("examples_per_s", res["examples_per_s"])
+    if res.get("schema_valid") is not None:
+        out.add("constrained", res["constrained"])
+        out.add("schema_valid", res["schema_valid"], shown=f"{res['schema_valid']:.4f}")
+    if res.get("free"):
+        f = res["free"]
+        out.add("free_accuracy", f["accuracy"], shown=f"{f['accuracy']:.4f} ({f['correct']}/{f['total']}, "
+                f"schema-valid {f['schema_valid']:.4f})")
+    if res.get("per_field"):
+        out.add("wrong_fields", res["per_field"], shown=", ".join(f"{k} {n}" for k, n in res["per_field"].items()))
     if "sealed" in res:
         s = res["sealed"]
         out.add("sealed_accuracy", s["accuracy"], shown=f"{s['accuracy']:.4f} ({s['correct']}/{s['total']})")

@@ -70,8 +70,9 @@ def pretrain_cmd(project_dir, epochs):
                    "the f16 file by llama.cpp's quantizer (the llama-cpp extra).")
 @click.option("--verify", is_flag=True,
               help="gguf only: run the GGUF in llama.cpp (llama-cpp-python) on the gold prompts and compare tokens, "
-                   "logits and greedy answers with the transformers model; exit 1 on a difference that is not a near-tie "
-                   "(a flip where the transformers model's own margin is below the threshold for --quant).")
+                   "logits and greedy answers with the transformers model (both under eval.output_schema when set), and "
+                   "score both with the project's scorer; exit 1 when the GGUF loses gold answers beyond near-ties (a "
+                   "flip where the transformers model's own margin is below the threshold for --quant).")
 @click.option("--adapter", "model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
               help="Export this adapter instead of the promoted best.")
 @json_option
@@ -96,24 +97,32 @@ def export_cmd(project_dir, fmt, out, dtype, quant, verify, model_dir, as_json):
     res.add("modelfile", project.rel(info["modelfile"]))
     res.add("pre_tokenizer", info["pre_tokenizer"])
     res.add("stop", info["stop"], shown=", ".join(info["stop"]))
+    for key in ("schema", "grammar"):
+        if info.get(key):
+            res.add(key, project.rel(info[key]))
     if verify:
         v = info["verify"]
         res.add("verify_tokens_match", v["tokens_match"], shown=f"{v['tokens_match']}/{v['prompts']}")
         res.add("verify_greedy_match", v["greedy_match"], shown=f"{v['greedy_match']}/{v['prompts']}")
         res.add("verify_near_ties", v["near_ties"], shown=f"{v['near_ties']} (margin below {v['near_tie_margin']:g})")
         res.add("verify_max_logit_diff", v["max_logit_diff"])
-        res.add("verify_agreement", v["agreement"], shown=f"{v['agreement']:.1%} (required {v['required']:.0%})")
-        res.data["verify_prompts"] = v["prompts"]
+        res.add("verify_agreement", v["agreement"], shown=f"{v['agreement']:.1%}")
+        res.add("verify_constrained", v["constrained"])
+        res.add("verify_gold_gguf", v["gguf_correct"], shown=f"{v['gguf_correct']}/{v['prompts']} with the "
+                f"{project.config.eval.scorer} scorer (transformers: {v['transformers_correct']}/{v['prompts']})")
+        res.add("verify_lost", v["lost"], shown=f"{v['lost']} right in transformers, wrong in the GGUF beyond "
+                f"near-ties (allowed {v['lost_allowed']})")
+        res.data.update(verify_prompts=v["prompts"], verify_gold_transformers=v["transformers_correct"])
     res.done()
     if verify and not info["verify"]["passed"]:
         v = info["verify"]
         first = v["mismatches"][0]
-        raise ForgeError(f"the GGUF differs from the transformers model on "
-                         f"{v['prompts'] - v['greedy_match'] - v['near_ties']}/{v['prompts']} gold prompts beyond near-ties, "
-                         f"{v['prompts'] - v['tokens_match']} tokenized differently (required: identical tokens, "
-                         f"{v['required']:.0%} identical answers or near-ties; first: transformers "
-                         f"{first['transformers']!r}, llama.cpp {first['llama_cpp']!r}: {first['why']}); "
-                         f"details in verify.json")
+        what = (f"{v['prompts'] - v['tokens_match']}/{v['prompts']} gold prompts tokenized differently"
+                if v["tokens_match"] < v["prompts"] else
+                f"the GGUF gets {v['lost']} gold answers wrong that the transformers model gets right, beyond "
+                f"near-ties (allowed {v['lost_allowed']}; gold {v['gguf_correct']} vs {v['transformers_correct']})")
+        raise ForgeError(f"{what}; first: transformers {first['transformers']!r}, llama.cpp {first['llama_cpp']!r}: "
+                         f"{first['why']}; details in verify.json")
 
 
 @click.command("push")

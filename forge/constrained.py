@@ -1,0 +1,155 @@
+"""Decoding under the output schema: one llguidance matcher per row, as a transformers logits processor.
+
+llguidance (the Rust engine behind guidance; a 3 MB wheel with no dependencies) compiles the JSON
+Schema into a grammar over the tokenizer's vocabulary. At every step each row's matcher says which
+tokens keep the answer inside the schema and the rest are masked out; once the JSON is complete
+only the end tokens remain, so the row stops there. xgrammar does the same for vLLM and SGLang but
+pulls triton (~1 GB) into a CPU install. Works batched and left-padded: a row's matcher only sees
+the tokens generated after the prompt.
+"""
+
+from __future__ import annotations
+
+from forge.errors import ForgeError
+
+# How answers are laid out, read off the training set: json.dumps's one line (", " and ": "), the compact
+# one ("," and ":"), or anything else (pretty-printed): then whitespace between tokens is free but bounded,
+# so an unsure model cannot spend its whole token budget on blank space inside the grammar.
+LAYOUTS = {"json.dumps": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "},
+           "compact": {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"},
+           "flexible": {"whitespace_flexible": True, "whitespace_pattern": r"[\x20\x0A\x0D\x09]{1,8}"}}
+LAYOUT_SAMPLE = 200
+
+
+def answer_layout(answers: list[str]) -> str:
+    """The LAYOUTS key every one of `answers` (JSON texts) is written in; flexible when they differ or none."""
+    import json
+
+    def layout(text: str) -> str:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return "flexible"
+        if text.strip() == json.dumps(value, ensure_ascii=False):
+            return "json.dumps"
+        return "compact" if text.strip() == json.dumps(value, ensure_ascii=False, separators=(",", ":")) else "flexible"
+
+    seen = {layout(a) for a in answers[:LAYOUT_SAMPLE]}
+    return seen.pop() if len(seen) == 1 else "flexible"
+
+
+class Constraint:
+    """A schema compiled for one tokenizer; `processor` gives the per-batch logits processor."""
+
+    def __init__(self, schema: dict, tokenizer, layout: str = "json.dumps"):
+        import llguidance
+
+        self.tokenizer, self.layout = tokenizer, layout
+        self.grammar = llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=LAYOUTS[layout])
+        self._matchers: dict[tuple, object] = {}  # (vocab size, stop ids) -> a fresh matcher to copy
+
+    def _prototype(self, vocab_size: int, stop: frozenset[int]):
+        key = (vocab_size, stop)
+        if key not in self._matchers:
+            import llguidance
+            import llguidance.hf
+
+            try:
+                lltok = llguidance.hf.from_tokenizer(self.tokenizer, n_vocab=vocab_size, eos_token=sorted(stop))
+            except ValueError as exc:
+                raise ForgeError(f"constrained decoding needs a fast (tokenizers) tokenizer: {exc}") from None
+            matcher = llguidance.LLMatcher(lltok, self.grammar, log_level=0)
+            if matcher.is_error():
+                raise ForgeError(f"eval.output_schema: llguidance cannot compile it: {matcher.get_error()}")
+            self._matchers[key] = matcher
+        return self._matchers[key]
+
+    def processor(self, rows: int, prompt_len: int, stop: set[int]):
+        return _RowMatchers(self, rows, prompt_len, frozenset(stop))
+
+
+class _RowMatchers:
+    """The logits processor of one `generate` call: masks each row to the tokens its matcher allows."""
+
+    def __init__(self, constraint: Constraint, rows: int, prompt_len: int, stop: frozenset[int]):
+        self.constraint, self.rows, self.prompt_len, self.stop = constraint, rows, prompt_len, stop
+        self.matchers: list | None = None
+        self.done = [False] * rows
+
+    def __call__(self, input_ids, scores):
+        import numpy as np
+        import torch
+
+        vocab = scores.shape[1]
+        if self.matchers is None:
+            proto = self.constraint._prototype(vocab, self.stop)
+            self.matchers = [proto.deep_copy() for _ in range(self.rows)]
+        elif input_ids.shape[1] > self.prompt_len:
+            for i, tok in enumerate(input_ids[:, -1].tolist()):
+                if self.done[i]:
+                    continue
+                if tok in self.stop:
+                    self.done[i] = True
+                else:
+                    self.matchers[i].consume_token(tok)
+        allowed = torch.ones_like(scores, dtype=torch.bool)
+        stop_only = torch.zeros(vocab, dtype=torch.bool)
+        stop_only[[t for t in self.stop if t < vocab]] = True
+        for i, matcher in enumerate(self.matchers):
+            if self.done[i]:
+                continue  # finished: generate pads this row whatever it scores
+            if matcher.is_stopped() or matcher.is_error():
+                allowed[i] = stop_only  # the JSON is complete (or the matcher gave up): end the row
+                continue
+            bits = np.unpackbits(np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8), bitorder="little")
+            row = torch.from_numpy(bits[:vocab].astype(bool))
+            allowed[i, :row.shape[0]] = row
+            allowed[i, row.shape[0]:] = False
+        return scores.masked_fill(~allowed, float("-inf"))
+
+
+def project_constraint(project, tokenizer, schema=None) -> Constraint | None:
+    """The Constraint eval.constrained asks for with the project's schema (`schema`: already loaded), or None
+    for free decoding."""
+    from forge.output_schema import OutputSchema
+
+    mode = project.config.eval.constrained
+    schema = schema or OutputSchema.for_project(project)
+    if mode is True and schema is None:
+        raise ForgeError("eval.constrained: true needs eval.output_schema (a JSON Schema file)")
+    if mode is False or schema is None:
+        return None
+    from forge.datasets import assistant_text, load_examples
+
+    training = load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True)
+    return Constraint(schema.schema, tokenizer, answer_layout([assistant_text(e) for e in training]))
+
+
+def gbnf(schema: dict) -> str:
+    """The schema as a GBNF grammar for llama.cpp (llama-server --grammar-file, llama-cpp-python), through
+    llama.cpp's own JSON-Schema converter as llama-cpp-python ships it."""
+    import json
+
+    try:
+        from llama_cpp.llama_grammar import json_schema_to_gbnf
+    except ImportError:
+        raise ForgeError("a GBNF grammar needs llama-cpp-python: pip install 'forge-slm[llama-cpp]'") from None
+    return json_schema_to_gbnf(json.dumps(schema))
+
+
+def gguf_grammar(project, gguf):
+    """The llama.cpp grammar to decode a GGUF under: the .gbnf exported beside it, else the project's schema;
+    None when eval.constrained is false or there is no schema."""
+    from llama_cpp import LlamaGrammar
+
+    if project.config.eval.constrained is False:
+        return None
+    beside = gguf.with_suffix(".gbnf")
+    if beside.is_file():
+        return LlamaGrammar.from_string(beside.read_text(encoding="utf-8"), verbose=False)
+    schema = project.output_schema()
+    if schema is None:
+        if project.config.eval.constrained is True:
+            raise ForgeError("eval.constrained: true needs eval.output_schema (a JSON Schema file)")
+        return None
+    return LlamaGrammar.from_string(gbnf(schema.schema), verbose=False)

@@ -1,0 +1,85 @@
+"""The task's output contract: the JSON Schema file named by `eval.output_schema`.
+
+One schema drives everything that touches an answer: training-set writes reject assistant answers
+outside it, eval / predict / chat generate under it (forge.constrained), the GGUF ships it with a
+GBNF grammar, and the scorers call an answer outside it wrong. Its hash sits in the records next
+to the gold hash, so a best score measured under another schema is not compared silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from forge.errors import ForgeError
+
+OUTSIDE = "outside the schema"
+SHOWN_CHARS = 160
+
+
+@dataclass(frozen=True)
+class OutputSchema:
+    """A loaded, checked schema: its content, where it lives (project-relative) and its hash."""
+
+    schema: dict
+    display: str
+    hash: str
+
+    @classmethod
+    def load(cls, path: Path, display: str) -> OutputSchema:
+        import jsonschema
+
+        if not path.is_file():
+            raise ForgeError(f"eval.output_schema: {display} not found")
+        raw = path.read_bytes()
+        try:
+            schema = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            line = getattr(exc, "lineno", None)
+            raise ForgeError(f"{display}{f':{line}' if line else ''}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+        if not isinstance(schema, dict):
+            raise ForgeError(f"{display}: a JSON Schema must be an object")
+        try:
+            jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator).check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            where = "/".join(str(p) for p in exc.path) or "(top level)"
+            raise ForgeError(f"{display}: not a valid JSON Schema at {where}: {exc.message[:SHOWN_CHARS]}") from None
+        return cls(schema, display, hashlib.sha256(raw).hexdigest()[:16])
+
+    @classmethod
+    def for_project(cls, project) -> OutputSchema | None:
+        """The project's schema, or None when eval.output_schema is not set."""
+        rel = project.config.eval.output_schema
+        return cls.load(project.path(rel), rel) if rel else None
+
+    def validator(self):
+        import jsonschema
+
+        if not hasattr(self, "_validator"):
+            cls = jsonschema.validators.validator_for(self.schema, default=jsonschema.Draft202012Validator)
+            object.__setattr__(self, "_validator", cls(self.schema, format_checker=cls.FORMAT_CHECKER))
+        return self._validator
+
+    def check(self, answer: str) -> tuple[str, str] | None:
+        """None when `answer` is JSON that keeps the schema; else (the rule it breaks, e.g. `room: enum`, for
+        counting; a reason starting 'outside the schema: ' that says where and what the schema asks)."""
+        import jsonschema
+
+        try:
+            value = json.loads(answer.strip())
+        except (json.JSONDecodeError, ValueError) as exc:
+            return "not JSON", f"{OUTSIDE}: unparseable JSON ({getattr(exc, 'msg', exc)})"
+        error = jsonschema.exceptions.best_match(self.validator().iter_errors(value))
+        if error is None:
+            return None
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        return f"{where}: {error.validator}", f"{OUTSIDE}: {where}: {error.message[:SHOWN_CHARS]}"
+
+    def violation(self, answer: str) -> str | None:
+        found = self.check(answer)
+        return found[1] if found else None
+
+    def keeps(self, answer: str) -> bool:
+        return self.check(answer) is None
