@@ -1,4 +1,5 @@
-"""`forge clean` and `forge import`: remove generated examples by provenance or gold overlap; bring files in."""
+"""`forge clean` and `forge import`: remove generated examples by provenance, gold overlap or answers outside the
+output schema; bring files in."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from forge.dataset_formats import read_file
 from forge.datasets import (
     AppendResult,
     append_examples,
+    assistant_text,
     example_problem,
     load_examples,
     load_numbered,
@@ -86,3 +88,19 @@ def import_file(project: Project, src: Path, source: str, fmt: str = "auto") -> 
     stamped = [stamp(e, source, **({"format": fmt} if fmt != "messages" else {})) for e in examples]
     return fmt, append_examples(project.canonical_path, stamped, guard, schema=project.output_schema(),
                                 display=project.rel(project.canonical_path))
+
+
+def remove_outside_schema(project: Project) -> tuple[list[str], Path | None]:
+    """Drop training examples whose answer is outside eval.output_schema (after a backup): (`file:line: reason`
+    of each, the backup)."""
+    schema = project.output_schema()
+    if schema is None:
+        raise ForgeError("clean --schema needs eval.output_schema (a JSON Schema file)")
+    path, rel = project.canonical_path, project.rel(project.canonical_path)
+    numbered = load_numbered(path, rel, missing_ok=True)
+    outside = {line: why for line, e in numbered if (why := schema.violation(assistant_text(e)))}
+    if not outside:
+        return [], None
+    saved = backup(project)
+    rewrite_examples(path, [e for line, e in numbered if line not in outside])
+    return [f"{rel}:{line}: {why}" for line, why in outside.items()], saved

@@ -13,13 +13,15 @@ def _scalar(value) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
 
 
-def render_yaml(name: str) -> str:
-    """A fully commented forge.yaml holding every field at its default."""
+def render_yaml(name: str, values: dict | None = None) -> str:
+    """A fully commented forge.yaml holding every field at its default, but `values` ({section: {key: value}})."""
     data = defaults()
     data["name"] = name
+    for section, fields in (values or {}).items():
+        data[section].update(fields)
     sections = section_docs()
-    out = ["# forge.yaml: this project's configuration. Every value shown is the default;",
-           "# `forge config docs` prints the reference. Unknown keys are rejected.", ""]
+    out = ["# forge.yaml: this project's configuration. Every value shown is the default, but the ones",
+           "# `forge init` set; `forge config docs` prints the reference. Unknown keys are rejected.", ""]
     current = None
     for key, _type, _default, text in field_docs():
         parts = key.split(".")

@@ -136,7 +136,7 @@ class AppendResult:
 
 
 def append_examples(path: Path, examples: list[dict], guard, *, schema, display: str | None = None) -> AppendResult:
-    """Validate, check answers against the output schema, dedupe (against the file and the batch), gold-guard,
+    """Validate, dedupe (against the file and the batch), gold-guard, check answers against the output schema,
     then append atomically.
 
     `guard` is the project's GoldGuard and `schema` its OutputSchema (None without one); both are required so
@@ -150,17 +150,22 @@ def append_examples(path: Path, examples: list[dict], guard, *, schema, display:
         if problem:
             result.invalid.append(problem)
             continue
-        broken = schema.check(assistant_text(ex)) if schema else None
-        if broken:
-            result.schema_rejected[broken[0]] = result.schema_rejected.get(broken[0], 0) + 1
-            continue
         key = normalize(user_text(ex))
         if key in seen:
             result.duplicates += 1
             continue
         seen.add(key)
         fresh.append(ex)
-    kept, result.gold_rejected = guard.filter(fresh)
+    kept, result.gold_rejected = guard.filter(fresh)  # first: a gold-like example counts as that, whatever else
+    if schema:
+        within = []
+        for ex in kept:
+            broken = schema.check(assistant_text(ex))
+            if broken:
+                result.schema_rejected[broken[0]] = result.schema_rejected.get(broken[0], 0) + 1
+            else:
+                within.append(ex)
+        kept = within
     if kept:
         append_bytes_atomic(path, encode(kept))
     result.kept = len(kept)

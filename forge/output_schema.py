@@ -16,6 +16,7 @@ from pathlib import Path
 from forge.errors import ForgeError
 
 OUTSIDE = "outside the schema"
+NAME_KEYS = ("cmd", "name")  # the key that says which command (function) an answer calls
 SHOWN_CHARS = 160
 
 
@@ -71,9 +72,11 @@ class OutputSchema:
             value = json.loads(answer.strip())
         except (json.JSONDecodeError, ValueError) as exc:
             return "not JSON", f"{OUTSIDE}: unparseable JSON ({getattr(exc, 'msg', exc)})"
-        error = jsonschema.exceptions.best_match(self.validator().iter_errors(value))
-        if error is None:
+        errors = list(self.validator().iter_errors(value))
+        if not errors:
             return None
+        branched = [e for e in errors if e.validator in ("anyOf", "oneOf") and not e.path]
+        error = _branch_error(branched[0], value) if branched else jsonschema.exceptions.best_match(errors)
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         return f"{where}: {error.validator}", f"{OUTSIDE}: {where}: {error.message[:SHOWN_CHARS]}"
 
@@ -83,3 +86,36 @@ class OutputSchema:
 
     def keeps(self, answer: str) -> bool:
         return self.check(answer) is None
+
+
+def _branch_error(error, value):
+    """For a schema of one branch per command (anyOf/oneOf), the error inside the branch of the answer's own
+    command, not a complaint that it is not another command; else `error` as it is."""
+    import jsonschema
+
+    if error.validator not in ("anyOf", "oneOf") or not isinstance(value, dict) or not error.context:
+        return error
+    branches: dict[int, list] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    for name in NAME_KEYS:
+        if name not in value:
+            continue
+        own = [errs for errs in branches.values()
+               if not any(list(e.relative_path)[:1] == [name] for e in errs)]
+        if len(own) == 1:
+            return jsonschema.exceptions.best_match(own[0]) or error
+        if not own:
+            names = [b.get("properties", {}).get(name, {}).get("const") for b in error.schema.get(error.validator, [])]
+            error.message = f"{value[name]!r} is none of the schema's {name}s {[n for n in names if n is not None]}"
+            error.path.append(name)
+            return error
+    return error
+
+
+def violations(schema: OutputSchema, path: Path, display: str) -> list[str]:
+    """`file:line: reason` for every example in a dataset file whose answer is outside the schema."""
+    from forge.datasets import assistant_text, load_numbered
+
+    return [f"{display}:{line}: {why}" for line, ex in load_numbered(path, display, missing_ok=True)
+            if (why := schema.violation(assistant_text(ex)))]

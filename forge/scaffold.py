@@ -18,7 +18,10 @@ TEMPLATES = {  # file in the project -> template in forge/project_templates/
     "system_prompt.md": "system_prompt.md",
     "llm.txt": "llm.txt",
     ".gitignore": "gitignore",
+    "output_schema.json": "output_schema.json",
 }
+# The scaffold's contract: the template answers `{"cmd": ...}` (see system_prompt.md), scored by json_cmd.
+INIT_VALUES = {"eval": {"output_schema": "output_schema.json"}}
 DATASETS = ("dataset/seed.jsonl", "dataset/gold.jsonl", "dataset/canonical.jsonl")
 IMPORTED_TEXTS = ("BACKGROUND.md", "mission.md", "system_prompt.md")
 
@@ -55,7 +58,7 @@ def init_project(name: str, target: Path, from_dir: Path | None = None) -> list[
     """Create the project files in `target`, git init and commit. Returns the files written."""
     if not name.strip() or "/" in name:
         raise ForgeError(f"invalid project name {name!r}")
-    files: dict[str, bytes] = {config_io.CONFIG_NAME: render_yaml(name).encode()}
+    files: dict[str, bytes] = {config_io.CONFIG_NAME: render_yaml(name, INIT_VALUES).encode()}
     for dest, tmpl in TEMPLATES.items():
         files[dest] = _template(tmpl, name).encode()
     for rel in DATASETS:

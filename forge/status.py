@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from forge import records
 from forge.datasets import file_hash, load_examples, load_numbered
 from forge.llm_client import SPEND_FILE
+from forge.output_schema import violations
 from forge.project import Project
 
 
@@ -55,6 +56,7 @@ def collect(project: Project) -> dict:
 
 
 def schema_hash(project: Project) -> str | None:
+    """The hash of the project's output schema now (None without one)."""
     schema = project.output_schema()
     return schema.hash if schema else None
 
@@ -63,8 +65,12 @@ def gold_integrity(project: Project, best: dict | None) -> dict:
     """Training examples that overlap gold/sealed, and whether gold changed since the best was measured."""
     rel = project.rel(project.canonical_path)
     overlap = project.gold_guard().overlaps(load_numbered(project.canonical_path, rel, missing_ok=True), rel)
+    schema = project.output_schema()
+    outside = violations(schema, project.gold_path, project.rel(project.gold_path)) if schema else []
     return {"overlap": len(overlap), "overlap_first": overlap[:3],
-            "changed_since_best": records.crosses_gold_change(best, file_hash(project.gold_path), schema_hash(project))}
+            "changed_since_best": records.crosses_gold_change(best, file_hash(project.gold_path), schema_hash(project)),
+            "schema": {"path": schema.display, "hash": schema.hash, "gold_outside": len(outside),
+                       "gold_outside_first": outside[:3]} if schema else None}
 
 
 def budgets_text(b: dict, minutes: bool = True) -> str:
@@ -118,5 +124,13 @@ def render(s: dict) -> str:
         rows.append(("Gold overlap", f"{g['overlap']} training example(s) overlap gold/sealed "
                                      f"({', '.join(g['overlap_first'])}): `forge clean --gold-overlap`"))
     if g.get("changed_since_best"):
-        rows.append(("Gold", "changed since the best was measured: scores before and after are not comparable"))
+        rows.append(("Gold", "changed since the best was measured (gold set or output schema): scores before and "
+                             "after are not comparable"))
+    sc = g.get("schema")
+    if sc:
+        text = f"{sc['path']} (hash {sc['hash']})"
+        if sc["gold_outside"]:
+            text += (f"; {sc['gold_outside']} gold answer(s) outside it ({', '.join(sc['gold_outside_first'])}): "
+                     "fix the gold or the schema")
+        rows.append(("Contract", text))
     return "\n".join(f"{k + ':':<12} {v}" for k, v in rows)

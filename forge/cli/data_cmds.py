@@ -129,10 +129,19 @@ def audit_cmd(project_dir, fix, min_severity):
 @click.option("--keep-seed", is_flag=True, help="Keep only the seed file's examples.")
 @click.option("--gold-overlap", is_flag=True,
               help="Instead: remove only the training examples that overlap the gold/sealed set (backup first).")
-def clean_cmd(project_dir, keep_seed, gold_overlap):
+@click.option("--schema", "outside_schema", is_flag=True,
+              help="Instead: remove only the training examples whose answer is outside eval.output_schema (backup first).")
+def clean_cmd(project_dir, keep_seed, gold_overlap, outside_schema):
     """Remove generated examples (by provenance), keeping seed and hand-written ones."""
-    from forge.cleaning import clean, remove_gold_overlap
+    from forge.cleaning import clean, remove_gold_overlap, remove_outside_schema
 
+    if outside_schema:
+        project = open_project(project_dir)
+        found, saved = remove_outside_schema(project)
+        for line in found:
+            click.echo(f"removed {line}")
+        click.echo(f"removed_outside_schema: {len(found)}" + (f" (backup: {project.rel(saved)})" if saved else ""))
+        return
     if gold_overlap:
         project = open_project(project_dir)
         found, saved = remove_gold_overlap(project)
@@ -168,4 +177,22 @@ def import_cmd(file, project_dir, source, fmt):
             click.echo(f"{k}: {v}")
 
 
-COMMANDS = [generate_cmd, augment_cmd, patch_cmd, audit_cmd, clean_cmd, import_cmd]
+@click.group("schema")
+def schema_group():
+    """The task's output contract (eval.output_schema)."""
+
+
+@schema_group.command("infer")
+@project_option
+def schema_infer(project_dir):
+    """Print a JSON Schema proposed from the training set's answers (never gold), for you to review and save."""
+    import json
+
+    from forge.schema_infer import infer_for_project
+
+    project = open_project(project_dir)
+    click.echo(json.dumps(infer_for_project(project), indent=2))
+    click.echo("# review it, save it (e.g. > output_schema.json) and set eval.output_schema in forge.yaml", err=True)
+
+
+COMMANDS = [generate_cmd, augment_cmd, patch_cmd, audit_cmd, clean_cmd, import_cmd, schema_group]

@@ -69,6 +69,7 @@ def config_check(project_dir):
     from forge.datasets import load_numbered, user_text
 
     project = open_project(project_dir)
+    schema = project.output_schema()  # a broken schema file is reported before the datasets
     paths = [project.seed_path, project.canonical_path, project.gold_path, project.sealed_path]
     loaded = {project.rel(p): load_numbered(p, project.rel(p), missing_ok=True) for p in paths if p}
     # Empty or whitespace-only inputs are legal (a router's "unknown" edge case); say how many there are.
@@ -80,6 +81,17 @@ def config_check(project_dir):
     for rel, n in counts.items():
         click.echo(f"{rel}: ok ({n})")
     guard.check_training_set(loaded[canonical], canonical)  # gold/sealed overlap fails the check
+    if schema:
+        from forge.output_schema import violations
+
+        # gold outside the schema is an error in one of the two: a person decides, forge never edits gold
+        bad = violations(schema, project.gold_path, project.rel(project.gold_path))
+        click.echo(f"{schema.display}: ok (hash {schema.hash})" if not bad else f"{schema.display}: {len(bad)} gold "
+                   "answers outside it (fix the gold or the schema):")
+        for line in bad[:20]:
+            click.echo(f"  {line}")
+        if bad:
+            raise click.exceptions.Exit(1)
 
 
 @click.command("report")
