@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 DEMO_DIR ?=
 STAMP := $(VENV)/.forge-installed
 
-.PHONY: setup system-tools test test-fast demo demo-real lint bench docs clean-venv
+.PHONY: setup system-tools test test-fast demo demo-real demo-home lint bench docs clean-venv
 
 # The compute.remote tests start a real OpenSSH server on loopback and move files with rsync: Debian's
 # openssh-server and rsync, installed when missing (as root, or through sudo).
@@ -57,11 +57,16 @@ demo: $(STAMP)
 demo-real: $(STAMP)
 	FORGE=$(abspath $(VENV))/bin/forge examples/run-demo-real $(DEMO_DIR)
 
+# A task whose answers carry arguments, on SmolLM2-135M-Instruct: call scorer, output schema, constrained
+# decoding (see examples/run-demo-home).
+demo-home: $(STAMP)
+	FORGE=$(abspath $(VENV))/bin/forge examples/run-demo-home $(DEMO_DIR)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check forge agent tools prompts tests
 
 bench: $(STAMP)
-	$(PY) bench/eval_batching.py && $(PY) bench/train_throughput.py && $(PY) bench/train_real.py && $(PY) bench/train_processes.py && $(PY) bench/remote_overhead.py && $(PY) bench/planner_context.py --baseline c11be1f
+	$(PY) bench/eval_batching.py && $(PY) bench/constrained_eval.py && $(PY) bench/train_throughput.py && $(PY) bench/train_real.py && $(PY) bench/train_processes.py && $(PY) bench/remote_overhead.py && $(PY) bench/planner_context.py --baseline c11be1f
 
 clean-venv:
 	rm -rf $(VENV)

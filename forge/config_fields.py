@@ -94,6 +94,8 @@ class EvalSection:
     constrained: Literal["auto", True, False] = doc(
         "Decode under eval.output_schema in eval, the baseline, predict, chat and probe: auto means whenever a "
         "schema is set.", "auto")
+    compare_free: bool = doc("Every eval under the schema also scores free decoding on the gold set (twice the eval "
+                             "time), so each iteration's record shows what the contract buys.", False)
     ignore_fields: list[str] = doc("Answer fields the call scorer skips (e.g. confidence); dotted for nested ones.",
                                    factory=list, maxItems=100)
     custom_threshold: float = doc("A custom scorer's score at or above which an answer counts as correct.",

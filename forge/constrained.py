@@ -5,10 +5,13 @@ Schema into a grammar over the tokenizer's vocabulary. At every step each row's 
 tokens keep the answer inside the schema and the rest are masked out; once the JSON is complete
 only the end tokens remain, so the row stops there. xgrammar does the same for vLLM and SGLang but
 pulls triton (~1 GB) into a CPU install. Works batched and left-padded: a row's matcher only sees
-the tokens generated after the prompt.
+the tokens generated after the prompt. Keys come in decoding_order: required first, then optional,
+as llama.cpp's grammar for the same schema has them.
 """
 
 from __future__ import annotations
+
+import json
 
 from forge.errors import ForgeError
 
@@ -23,7 +26,6 @@ LAYOUT_SAMPLE = 200
 
 def answer_layout(answers: list[str]) -> str:
     """The LAYOUTS key every one of `answers` (JSON texts) is written in; flexible when they differ or none."""
-    import json
 
     def layout(text: str) -> str:
         try:
@@ -38,14 +40,36 @@ def answer_layout(answers: list[str]) -> str:
     return seen.pop() if len(seen) == 1 else "flexible"
 
 
+def decoding_order(schema):
+    """The schema as both engines decode it, the way llama.cpp's JSON-Schema converter reads it: each object's
+    properties required first, then optional, each in the schema's order (llguidance would keep the schema's
+    order), and no keys beyond `properties` unless additionalProperties says so. What forge evaluates is
+    then what llama.cpp serves."""
+    if isinstance(schema, list):
+        return [decoding_order(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: decoding_order(v) for k, v in schema.items()}
+    props = out.get("properties")
+    if isinstance(props, dict):
+        required = set(out.get("required") or [])
+        out["properties"] = {k: props[k] for k in [*(k for k in props if k in required),
+                                                    *(k for k in props if k not in required)]}
+        # llama.cpp's converter (like vLLM) writes no other keys unless the schema allows them explicitly
+        out.setdefault("additionalProperties", False)
+    return out
+
+
 class Constraint:
     """A schema compiled for one tokenizer; `processor` gives the per-batch logits processor."""
 
     def __init__(self, schema: dict, tokenizer, layout: str = "json.dumps"):
-        import llguidance
 
         self.tokenizer, self.layout = tokenizer, layout
-        self.grammar = llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=LAYOUTS[layout])
+        # no_forcing: where the schema fixes the next text, llguidance would allow only that text's canonical
+        # token; llama.cpp's grammar allows any token that spells it. Decode as the shipped GGUF will.
+        self.grammar = ('%llguidance {"no_forcing": true}\nstart: %json '
+                        + json.dumps({**decoding_order(schema), "x-guidance": LAYOUTS[layout]}))
         self._matchers: dict[tuple, object] = {}  # (vocab size, stop ids) -> a fresh matcher to copy
 
     def _prototype(self, vocab_size: int, stop: frozenset[int]):
@@ -108,6 +132,14 @@ class _RowMatchers:
         return scores.masked_fill(~allowed, float("-inf"))
 
 
+def project_layout(project) -> str:
+    """The LAYOUTS key of the project's training answers (answer_layout)."""
+    from forge.datasets import assistant_text, load_examples
+
+    training = load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True)
+    return answer_layout([assistant_text(e) for e in training])
+
+
 def project_constraint(project, tokenizer, schema=None) -> Constraint | None:
     """The Constraint eval.constrained asks for with the project's schema (`schema`: already loaded), or None
     for free decoding."""
@@ -119,22 +151,26 @@ def project_constraint(project, tokenizer, schema=None) -> Constraint | None:
         raise ForgeError("eval.constrained: true needs eval.output_schema (a JSON Schema file)")
     if mode is False or schema is None:
         return None
-    from forge.datasets import assistant_text, load_examples
-
-    training = load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True)
-    return Constraint(schema.schema, tokenizer, answer_layout([assistant_text(e) for e in training]))
+    return Constraint(schema.schema, tokenizer, project_layout(project))
 
 
-def gbnf(schema: dict) -> str:
+def gbnf(schema: dict, layout: str = "flexible") -> str:
     """The schema as a GBNF grammar for llama.cpp (llama-server --grammar-file, llama-cpp-python), through
-    llama.cpp's own JSON-Schema converter as llama-cpp-python ships it."""
-    import json
+    llama.cpp's JSON-Schema converter as llama-cpp-python ships it, keys in decoding_order. Its whitespace
+    rule (`space`: an optional blank) is replaced by the `layout`'s separators, so llama.cpp writes an answer
+    the way forge decoded it under llguidance."""
+    import re
 
     try:
         from llama_cpp.llama_grammar import json_schema_to_gbnf
     except ImportError:
         raise ForgeError("a GBNF grammar needs llama-cpp-python: pip install 'forge-slm[llama-cpp]'") from None
-    return json_schema_to_gbnf(json.dumps(schema))
+    text = json_schema_to_gbnf(json.dumps(decoding_order(schema)))
+    if layout == "flexible":
+        return text
+    item, key = LAYOUTS[layout]["item_separator"], LAYOUTS[layout]["key_separator"]
+    text = text.replace('"," space', json.dumps(item)).replace('":" space', json.dumps(key))
+    return re.sub(r"^space ::= .*$", 'space ::= ""', text, flags=re.M)
 
 
 def gguf_grammar(project, gguf):
@@ -152,4 +188,4 @@ def gguf_grammar(project, gguf):
         if project.config.eval.constrained is True:
             raise ForgeError("eval.constrained: true needs eval.output_schema (a JSON Schema file)")
         return None
-    return LlamaGrammar.from_string(gbnf(schema.schema), verbose=False)
+    return LlamaGrammar.from_string(gbnf(schema.schema, project_layout(project)), verbose=False)

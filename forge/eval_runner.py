@@ -139,7 +139,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     constraint = project_constraint(project, tokenizer, schema)
     bs = batch_size or cfg.eval.batch_size
     sealed = load_examples(project.sealed_path, cfg.dataset.sealed, missing_ok=True) if project.sealed_path else []
-    free_too = compare_free and constraint is not None
+    free_too = (compare_free or cfg.eval.compare_free) and constraint is not None
     progress = EvalProgress(len(gold) * (2 if free_too else 1) + len(sealed), echo) if echo else None
 
     def answers_for(examples, under=constraint):

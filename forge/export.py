@@ -104,7 +104,7 @@ def gold_answers(project: Project) -> list[str]:
     return [assistant_text(e) for e in load_examples(project.gold_path, project.config.dataset.gold)]
 
 
-def write_contract(out: Path, gguf_name: str, schema) -> dict:
+def write_contract(out: Path, gguf_name: str, schema, layout: str) -> dict:
     """The output schema and its GBNF grammar beside the GGUF (same stem), for Ollama's `format` and
     llama-server's --json-schema-file / --grammar-file."""
     import json
@@ -114,7 +114,7 @@ def write_contract(out: Path, gguf_name: str, schema) -> dict:
     stem = Path(gguf_name).stem
     schema_path, grammar_path = out / f"{stem}.schema.json", out / f"{stem}.gbnf"
     write_bytes_atomic(schema_path, (json.dumps(schema.schema, indent=2) + "\n").encode())
-    write_bytes_atomic(grammar_path, gbnf(schema.schema).encode())
+    write_bytes_atomic(grammar_path, gbnf(schema.schema, layout).encode())
     return {"schema": schema_path, "grammar": grammar_path}
 
 
@@ -122,6 +122,7 @@ def write_contract(out: Path, gguf_name: str, schema) -> dict:
 def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", model_dir: Path | None = None,
                 verify: bool = False) -> dict:
     """Write model.gguf (+ Modelfile) for the best adapter; with `verify`, compare it on the gold prompts."""
+    from forge.constrained import project_layout
     from forge.gguf_export import QUANTS, write_gguf
     from forge.gguf_quantize import K_QUANT_AGREEMENT, K_QUANTS, quantize
     from forge.gguf_vocab import build_vocab
@@ -158,8 +159,9 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
         info = write_gguf(model, vocab, out / name, quant, about)
     write_bytes_atomic(out / "Modelfile", modelfile.encode())
     info.update(modelfile=out / "Modelfile", pre_tokenizer=vocab.pre, stop=vocab.stop_strings)
+    layout = project_layout(project)
     if schema:
-        info.update(write_contract(out, name, schema))
+        info.update(write_contract(out, name, schema, layout))
     if verify:
         from forge.gguf_verify import near_tie_margin, verify_gguf
         from forge.scorers import Scorer
@@ -168,7 +170,7 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
         info["verify"] = verify_gguf(out / name, model, tokenizer, prompts, project.config.eval.max_new_tokens,
                                      required=K_QUANT_AGREEMENT if quant in K_QUANTS else 1.0,
                                      near_tie=near_tie_margin(quant),
-                                     schema=constrained.schema if constrained else None,
+                                     schema=constrained.schema if constrained else None, layout=layout,
                                      expected=gold_answers(project), scorer=Scorer.for_project(project, schema))
         write_json_atomic(out / "verify.json", info["verify"])
     return info

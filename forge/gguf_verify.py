@@ -157,13 +157,17 @@ def _classify(model, tokenizer, ids: list[int], row: dict, stop: set[int], thres
     near = split["margin"] < threshold
     split["why"] = (f"transformers' margin {split['margin']:.4g} at answer token {split['step']} is "
                     f"{'below' if near else 'above'} the near-tie threshold {threshold:g}")
+    if split["margin"] == float("inf"):  # llguidance allows only the canonical token for text the grammar forces
+        split["why"] = (f"at answer token {split['step']} llama.cpp's grammar took a token forge's decoding does not "
+                        "allow (a non-canonical token for text the schema forces)")
     return {"kind": "near_tie" if near else "mismatch", **split}
 
 
 def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 64,
                 required: float = 1.0, near_tie: float = NEAR_TIE_MARGIN["f32"], *, schema: dict | None = None,
-                expected: list[str] | None = None, scorer=None) -> dict:
-    """Compare llama.cpp on `path` with `model` on `prompts` (both under `schema` when given); returns counts,
+                layout: str = "json.dumps", expected: list[str] | None = None, scorer=None) -> dict:
+    """Compare llama.cpp on `path` with `model` on `prompts` (both under `schema`, laid out as `layout`, when
+    given); returns counts,
     the first mismatches and near-ties, the agreement rate and whether it passed: every prompt tokenized alike,
     and then, with `expected` answers and a `scorer`, the GGUF losing at most (1 - `required`) of the prompts
     that transformers got right other than by near-ties within `near_tie`; without them, at least `required` of
@@ -174,7 +178,7 @@ def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens
     from forge.constrained import Constraint, gbnf
     from forge.eval_runner import generate, stop_ids
 
-    constraint = Constraint(schema, tokenizer) if schema else None
+    constraint = Constraint(schema, tokenizer, layout) if schema else None
     hf_answers = generate(model, tokenizer, prompts, max_new_tokens, batch_size, "cpu", None, constraint)
     hf_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     with torch.no_grad():
@@ -182,7 +186,7 @@ def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens
     with tempfile.TemporaryDirectory(prefix="forge-verify-") as tmp:
         work = Path(tmp)
         job = {"gguf": str(path), "prompts": prompts, "hf_ids": hf_ids, "max_new_tokens": max_new_tokens,
-               "grammar": gbnf(schema) if schema else None}
+               "grammar": gbnf(schema, layout) if schema else None}
         (work / "job.json").write_text(json.dumps(job))
         np.save(work / "hf_logits.npy", hf_logits)
         rows = _run_child(work, path)

@@ -63,7 +63,8 @@ def modelfile_text(gguf_name: str, tokenizer, stop_strings: list[str], system_pr
         stem = gguf_name.removesuffix(".gguf")
         lines += ["# Keep the task's output contract (as forge evaluated it): pass the schema with each request,",
                   f"#   Ollama:       \"format\": <the JSON of {stem}.schema.json> in /api/chat or /api/generate",
-                  f"#   llama-server: --json-schema-file {stem}.schema.json  (or --grammar-file {stem}.gbnf)"]
+                  f"#   llama-server: --grammar-file {stem}.gbnf  (the layout forge evaluated; --json-schema-file "
+                  f"{stem}.schema.json also allows other blanks)"]
     lines += [f"FROM ./{gguf_name}", f"TEMPLATE {_quoted(ollama_template(tokenizer, strip_bos), 'the chat template')}"]
     if system_prompt:
         lines.append(f"SYSTEM {_quoted(system_prompt, 'the system prompt')}")

@@ -155,6 +155,14 @@ def data_cost_chart(rows: list[dict]) -> str:
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}">' + "".join(parts) + "</svg>"
 
 
+def _contract(row: dict) -> str:
+    """' (free 61.1%)' or ' (decoded free)' next to a score under an output schema."""
+    if row.get("schema_valid") is None:
+        return ""
+    free = row.get("free")
+    return f" (free {free['accuracy']:.1%})" if free else "" if row.get("constrained") else " (decoded free)"
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
@@ -176,7 +184,7 @@ def build(project: Project) -> str:
             base = records.is_baseline(r)
             best_so_far = best_so_far if base else max(best_so_far, r["accuracy"])
             mark = "[gold changed] " if k and i == seg[0] else ""
-            table.append([_label(r), f"{r['accuracy']:.1%}", f"{r['ci95'][0]:.1%}–{r['ci95'][1]:.1%}",
+            table.append([_label(r), f"{r['accuracy']:.1%}" + _contract(r), f"{r['ci95'][0]:.1%}–{r['ci95'][1]:.1%}",
                           "–" if base else f"{best_so_far:.1%}", r["train_size"], _loss_text(r), f"${r.get('llm_spend_usd', 0):.4f}",
                           mark + r["hypothesis"]])
     changed = ", ".join(_label(rows[seg[0]]) for seg in segments[1:])
@@ -184,6 +192,8 @@ def build(project: Project) -> str:
                  "tests, so no line or best-so-far runs across.</p>") if changed else ""
     per_cmd = [[c, v["correct"], v["total"], f"{v['correct'] / v['total']:.1%}"]
                for c, v in (best or {}).get("per_cmd", {}).items()]
+    last = rows[-1].get("per_field") or {}
+    per_field = _table(["field", "wrong answers"], [[k, n] for k, n in last.items()]) if last else ""
     headline = (f"best {best['accuracy']:.1%} (iteration {best.get('iteration')}, {best.get('path')})"
                 if best else "nothing promoted yet")
     base_rows = [r for r in rows if records.is_baseline(r)]
@@ -203,7 +213,8 @@ def build(project: Project) -> str:
             f"<h2>Gold accuracy per iteration</h2>{accuracy_chart(rows, target)}{gold_note}{noise}"
             f"<h2>Per-cmd accuracy of the best adapter</h2>"
             f"{_table(['cmd', 'correct', 'total', 'accuracy'], per_cmd) if per_cmd else '<p>Nothing promoted yet.</p>'}"
-            f"<h2>Iterations</h2>{_table(['iter', 'accuracy', '95% CI', 'best so far', 'train size', 'loss per epoch (val)', 'LLM spend', 'hypothesis'], table)}"
+            + (f"<h2>Wrong fields in the last eval</h2>{per_field}" if per_field else "")
+            + f"<h2>Iterations</h2>{_table(['iter', 'accuracy', '95% CI', 'best so far', 'train size', 'loss per epoch (val)', 'LLM spend', 'hypothesis'], table)}"
             f"<h2>Training loss</h2>{loss_chart(rows) or '<p>No losses recorded yet.</p>'}"
             f"<p>Step-level curves: <code>tensorboard --logdir output/tb</code> (one run per iteration).</p>"
             f"<h2>Training data and cost</h2>{data_cost_chart(rows)}</body></html>")

@@ -6,8 +6,8 @@ its `cmd` as a const), so each command gets its own arguments. Per field: intege
 boolean, nested objects field by field, a closed set of strings as an `enum` when few values
 repeat (at most ENUM_MAX values, each seen twice on average), `null` where a field is sometimes
 null; a key every example of that command has is required; nothing else is allowed
-(additionalProperties false). Properties keep the order the answers write them in, which is the
-order constrained decoding will produce.
+(additionalProperties false). Properties come required first, then optional, each in the order the
+answers write them: the order constrained decoding produces (forge.constrained.decoding_order).
 """
 
 from __future__ import annotations
@@ -63,11 +63,12 @@ def _ordered(values: list) -> list:
 
 def _object_schema(objects: list[dict], const: tuple[str, str] | None = None) -> dict:
     keys = _ordered([k for o in objects for k in o])
+    required = [k for k in keys if all(k in o for o in objects)]
+    keys = required + [k for k in keys if k not in required]  # forge.constrained.decoding_order
     props = {k: _value_schema([o[k] for o in objects if k in o]) for k in keys}
     if const:
         props[const[0]] = {"const": const[1]}
-    return {"type": "object", "properties": props, "required": [k for k in keys if all(k in o for o in objects)],
-            "additionalProperties": False}
+    return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
 
 
 def infer_schema(answers: list[tuple[str, object]]) -> dict:

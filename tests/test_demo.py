@@ -60,3 +60,25 @@ def test_demo_real_reaches_the_bar_from_a_measured_baseline(tmp_path):
     assert best["accuracy"] >= 0.85 > rows[0]["accuracy"], rows
     assert "pre_tokenizer: smollm" in proc.stdout and "verify_tokens_match: 20/20" in proc.stdout
     assert "Loading weights" not in proc.stdout + proc.stderr  # no library bars in forge's output
+
+
+@pytest.mark.slow
+def test_demo_home_keeps_the_contract(tmp_path):
+    """`make demo-home`, one iteration: every answer under the schema keeps it, the call scorer sees the
+    arguments, and the q8_0 GGUF decoded under its grammar scores what transformers scored."""
+    work = tmp_path / "home"
+    env = {**os.environ, "FORGE": str(Path(sys.executable).parent / "forge"), "ITERS": "1"}
+    for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
+        env.pop(var, None)
+    proc = subprocess.run([str(ROOT / "examples" / "run-demo-home"), str(work)], env=env, capture_output=True,
+                          text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = [json.loads(line) for line in (work / "output" / "experiments.jsonl").read_text().splitlines()]
+    assert [r.get("kind") for r in rows] == ["baseline", None]
+    assert all(r["constrained"] and r["schema_valid"] == 1.0 and r["free"]["total"] == 56 for r in rows), rows
+    assert rows[1]["accuracy"] > rows[0]["accuracy"] and rows[1]["per_field"], rows
+    out = work / "output" / "export_gguf_q8_0"
+    assert (out / "home-q8_0.gbnf").is_file() and (out / "home-q8_0.schema.json").is_file()
+    verify = json.loads((out / "verify.json").read_text())
+    assert verify["passed"] and verify["constrained"] and verify["tokens_match"] == 56, verify
+    assert "verify_gold_gguf: " in proc.stdout

@@ -254,7 +254,7 @@ def test_the_gguf_ships_its_grammar_and_llama_cpp_decodes_under_it(trained, cli)
     out = trained.output / "export_gguf_f32"
     assert "verify_constrained: True" in result.output and "verify_gold_gguf: " in result.output
     assert json.loads((out / "p-f32.schema.json").read_text()) == ROUTING
-    assert "--json-schema-file p-f32.schema.json" in (out / "Modelfile").read_text()
+    assert "--grammar-file p-f32.gbnf" in (out / "Modelfile").read_text()
     verify = json.loads((out / "verify.json").read_text())
     assert verify["passed"] and verify["gguf_correct"] >= verify["transformers_correct"] - verify["near_ties"]
     grammar = LlamaGrammar.from_file(out / "p-f32.gbnf", verbose=False)
@@ -272,3 +272,24 @@ def test_constrained_needs_a_schema(project_dir):
 
     with pytest.raises(ForgeError, match="eval.constrained: true needs eval.output_schema"):
         project_constraint(Project.open(project_dir), None)
+
+
+def test_both_engines_decode_keys_in_one_order(random_llama):
+    """llama.cpp's grammar puts required properties first; forge decodes in the same order, so the answers it
+    scores are the ones llama.cpp can produce."""
+    from forge.constrained import decoding_order, gbnf
+
+    model, tok = random_llama
+    schema = {"type": "object", "additionalProperties": False, "required": ["cmd", "degrees"],
+              "properties": {"cmd": {"const": "heat"}, "room": {"enum": ["hall"]},
+                             "degrees": {"type": "integer", "minimum": 10, "maximum": 30}}}
+    assert list(decoding_order(schema)["properties"]) == ["cmd", "degrees", "room"]
+    open_ended = {"type": "object", "properties": {"cmd": {"type": "string"}}}
+    assert decoding_order(open_ended)["additionalProperties"] is False  # as llama.cpp's converter reads it
+    assert "additional" not in gbnf(open_ended)
+    assert gbnf(schema).index('"\\"degrees\\""') < gbnf(schema).index('"\\"room\\""')
+    prompts = [tok.apply_chat_template([{"role": "user", "content": "x " * n}], tokenize=False,
+                                       add_generation_prompt=True) for n in (1, 6, 2)]
+    for answer in generate(model, tok, prompts, 96, 3, "cpu", None, Constraint(schema, tok)):
+        keys = list(json.loads(answer))
+        assert keys[:2] == ["cmd", "degrees"], answer

@@ -44,9 +44,11 @@ def test_import_train_eval_export_on_smollm2(smollm2, tmp_path, cli):
     shipped = cli("export", "--format", "gguf", "--quant", "f32", "--verify", "-p", root)
     assert shipped.exit_code == 0, shipped.output
     out = root / "output" / "export_gguf_f32"
-    # Identical tokens always; identical answers except near-ties, which depend on the CPU's kernels (an
-    # Intel Xeon with AMX flips one of these 16 that an AMD EPYC does not).
-    assert_gguf_verified(out / "verify.json", 16)
+    # Both sides decode under the schema, each with its own engine (llguidance, llama.cpp's grammar), read the
+    # same way (forge.constrained.decoding_order, no forcing): identical tokens always, identical answers except
+    # near-ties, which depend on the CPU's kernels (an Intel Xeon with AMX flips one an AMD EPYC does not).
+    verify = assert_gguf_verified(out / "verify.json", 16)
+    assert verify["constrained"] and verify["gguf_correct"] + verify["near_ties"] >= verify["transformers_correct"]
     # The fine-tune is exported with the model's own pre-tokenizer, as llama.cpp names it.
     from forge.model_import import gguf_metadata
 
@@ -61,3 +63,21 @@ def test_import_train_eval_export_on_smollm2(smollm2, tmp_path, cli):
     answer = lambda r: r.output.splitlines()[1]  # noqa: E731  (line 0 names the model)
     # Both speak as the same model; word for word is verify's job (it allows near-ties, a free-text chat can't).
     assert answer(hf).strip() and answer(hf).split()[:2] == answer(gguf).split()[:2], (hf.output, gguf.output)
+
+
+@pytest.mark.slow
+def test_zero_shot_smollm2_under_the_home_schema_is_always_valid(smollm2, tmp_path, cli):
+    """The untrained base answers in prose when free; under the schema every batched answer keeps it."""
+    import shutil
+    from pathlib import Path
+
+    root = tmp_path / "home"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "forge-home-demo", root)
+    from forge import config as config_io
+
+    config_io.patch_file(root / "forge.yaml", {"model": {"base": str(smollm2)}, "eval": {"batch_size": 16}})
+    result = cli("eval", "--base", "--compare-free", "--json", "-p", root)
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["constrained"] is True and info["schema_valid"] == 1.0, info
+    assert info["accuracy"] > info["free_accuracy"], info

@@ -135,19 +135,14 @@ def clean_cmd(project_dir, keep_seed, gold_overlap, outside_schema):
     """Remove generated examples (by provenance), keeping seed and hand-written ones."""
     from forge.cleaning import clean, remove_gold_overlap, remove_outside_schema
 
-    if outside_schema:
+    if outside_schema or gold_overlap:  # the two targeted removals: a line each, a count, the backup
         project = open_project(project_dir)
-        found, saved = remove_outside_schema(project)
+        what, remove = ("outside_schema", remove_outside_schema) if outside_schema else ("gold_overlap",
+                                                                                        remove_gold_overlap)
+        found, saved = remove(project)
         for line in found:
             click.echo(f"removed {line}")
-        click.echo(f"removed_outside_schema: {len(found)}" + (f" (backup: {project.rel(saved)})" if saved else ""))
-        return
-    if gold_overlap:
-        project = open_project(project_dir)
-        found, saved = remove_gold_overlap(project)
-        for pair in found:
-            click.echo(f"removed {pair}")
-        click.echo(f"removed_gold_overlap: {len(found)}" + (f" (backup: {project.rel(saved)})" if saved else ""))
+        click.echo(f"removed_{what}: {len(found)}" + (f" (backup: {project.rel(saved)})" if saved else ""))
         return
     removed = clean(open_project(project_dir), keep_seed)
     if not removed:
