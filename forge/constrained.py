@@ -140,18 +140,21 @@ def project_layout(project) -> str:
     return answer_layout([assistant_text(e) for e in training])
 
 
+def decoding_schema(project, schema=None):
+    """The OutputSchema to decode under, as eval.constrained says (`schema`: already loaded), or None for free
+    decoding."""
+    mode = project.config.eval.constrained
+    schema = schema or project.output_schema()
+    if mode is True and schema is None:
+        raise ForgeError("eval.constrained: true needs eval.output_schema (a JSON Schema file)")
+    return None if mode is False else schema
+
+
 def project_constraint(project, tokenizer, schema=None) -> Constraint | None:
     """The Constraint eval.constrained asks for with the project's schema (`schema`: already loaded), or None
     for free decoding."""
-    from forge.output_schema import OutputSchema
-
-    mode = project.config.eval.constrained
-    schema = schema or OutputSchema.for_project(project)
-    if mode is True and schema is None:
-        raise ForgeError("eval.constrained: true needs eval.output_schema (a JSON Schema file)")
-    if mode is False or schema is None:
-        return None
-    return Constraint(schema.schema, tokenizer, project_layout(project))
+    schema = decoding_schema(project, schema)
+    return Constraint(schema.schema, tokenizer, project_layout(project)) if schema else None
 
 
 def gbnf(schema: dict, layout: str = "flexible") -> str:
@@ -183,9 +186,5 @@ def gguf_grammar(project, gguf):
     beside = gguf.with_suffix(".gbnf")
     if beside.is_file():
         return LlamaGrammar.from_string(beside.read_text(encoding="utf-8"), verbose=False)
-    schema = project.output_schema()
-    if schema is None:
-        if project.config.eval.constrained is True:
-            raise ForgeError("eval.constrained: true needs eval.output_schema (a JSON Schema file)")
-        return None
-    return LlamaGrammar.from_string(gbnf(schema.schema, project_layout(project)), verbose=False)
+    schema = decoding_schema(project)
+    return LlamaGrammar.from_string(gbnf(schema.schema, project_layout(project)), verbose=False) if schema else None

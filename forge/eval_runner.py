@@ -22,7 +22,7 @@ from forge.eval_progress import EvalProgress
 from forge.model_loading import load_for_inference, local_base_dir, resolve_runtime
 from forge.project import Project
 from forge.records import FAILURES, RESULTS
-from forge.remote_steps import Pull, remote_step
+from forge.remote_mark import Pull, remote_step
 from forge.scorers import Scorer, category
 from forge.stats import wilson_interval
 from forge.training import ADAPTER_DIR, task_system_prompt

@@ -17,7 +17,7 @@ from forge.atomic import write_bytes_atomic, write_json_atomic
 from forge.errors import ForgeError
 from forge.model_loading import load_for_inference, read_meta
 from forge.project import Project
-from forge.remote_steps import Pull, remote_step
+from forge.remote_mark import Pull, remote_step
 
 DTYPES = ("bfloat16", "float16", "float32")
 
@@ -122,7 +122,7 @@ def write_contract(out: Path, gguf_name: str, schema, layout: str) -> dict:
 def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", model_dir: Path | None = None,
                 verify: bool = False) -> dict:
     """Write model.gguf (+ Modelfile) for the best adapter; with `verify`, compare it on the gold prompts."""
-    from forge.constrained import project_layout
+    from forge.constrained import decoding_schema, project_layout
     from forge.gguf_export import QUANTS, write_gguf
     from forge.gguf_quantize import K_QUANT_AGREEMENT, K_QUANTS, quantize
     from forge.gguf_vocab import build_vocab
@@ -166,7 +166,7 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
         from forge.gguf_verify import near_tie_margin, verify_gguf
         from forge.scorers import Scorer
 
-        constrained = schema if project.config.eval.constrained is not False else None
+        constrained = decoding_schema(project, schema) if schema else None
         info["verify"] = verify_gguf(out / name, model, tokenizer, prompts, project.config.eval.max_new_tokens,
                                      required=K_QUANT_AGREEMENT if quant in K_QUANTS else 1.0,
                                      near_tie=near_tie_margin(quant),

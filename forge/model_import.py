@@ -135,7 +135,7 @@ def _load_dir(source: str):
 
 def import_model(source: str, dest: Path, echo=print) -> dict:
     """Write DIR from SOURCE; returns the provenance record."""
-    from forge.model_loading import quiet_transformers
+    from forge.quiet_libraries import quiet_transformers
 
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):

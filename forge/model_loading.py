@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forge.errors import ForgeError
+from forge.quiet_libraries import quiet_transformers
 
 META_FILE = "forge_meta.json"
 
@@ -111,18 +112,6 @@ def local_base_dir(project) -> Path:
 def _hub_error(base: str, exc: Exception) -> ForgeError:
     return ForgeError(f"model.base {base}: could not load ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                       "no model hub is reachable? use a local directory, e.g. one built by `forge model tiny`")
-
-
-def quiet_transformers() -> None:
-    """Loading bars and deprecation chatter would bury forge's own one-line output."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-    warnings.filterwarnings("ignore", category=UserWarning, module="peft")
-    # peft asks the deprecated name on every adapter load; it is transformers' to rename, not the user's
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def load_tokenizer(path: str):

@@ -25,7 +25,7 @@ from forge.model_loading import (
     resolve_runtime,
 )
 from forge.project import Project
-from forge.remote_steps import Pull, remote_step
+from forge.remote_mark import Pull, remote_step
 
 MERGED_DIR = "pretrain_merged"
 SUFFIXES = (".txt", ".md", ".jsonl")

@@ -23,7 +23,7 @@ from forge.errors import ForgeError
 from forge.jsonl import read_jsonl
 from forge.llm_client import Ledger, has_credentials, make_client, output_config, retrying
 from forge.project import Project
-from forge.remote_steps import remote_step
+from forge.remote_mark import remote_step
 
 JUDGE_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["score", "reason"],
                 "properties": {"score": {"type": "number"}, "reason": {"type": "string"}}}

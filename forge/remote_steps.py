@@ -1,5 +1,5 @@
-"""Steps that run on compute.remote: the `remote_step` mark, the JSON form of their arguments and results,
-and the remote side of a step (`forge remote step ID`).
+"""Steps that run on compute.remote: the JSON form of their arguments and results, and the remote side of a
+step (`forge remote step ID`). The `remote_step` mark is forge.remote_mark.
 
 A step is a forge function whose first argument is the project (train, run_eval, pretrain, the exports,
 probe's answers). With compute.remote set, calling it here runs it there instead (forge.remote_run); the
@@ -14,40 +14,12 @@ import functools
 import importlib
 import inspect
 import json
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from forge.errors import ForgeError
 
 ON_REMOTE = "FORGE_ON_REMOTE"  # set in a remote step's process: its steps run where they are
-
-
-@dataclass(frozen=True)
-class Pull:
-    """A file or directory a step writes, copied back after it: `file` and `dir` land whole (a directory is
-    swapped in), `merge` adds files to what is here (tracker logs)."""
-
-    rel: str
-    kind: str = "file"
-
-
-def remote_step(pulls):
-    """Mark a step. `pulls(project, result)` lists the Pulls to copy back after it ran remotely."""
-
-    def wrap(fn):
-        @functools.wraps(fn)
-        def dispatch(project, *args, **kwargs):
-            if project.config.compute.remote and not os.environ.get(ON_REMOTE):
-                from forge.remote_run import run_remote
-
-                return run_remote(project, fn, pulls, args, kwargs)
-            return fn(project, *args, **kwargs)
-
-        return dispatch
-
-    return wrap
 
 
 # -- arguments and results as JSON ------------------------------------------------------------------

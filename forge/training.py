@@ -38,7 +38,7 @@ from forge.model_loading import (
 )
 from forge.project import Project
 from forge.records import next_iteration
-from forge.remote_steps import Pull, remote_step
+from forge.remote_mark import Pull, remote_step
 from forge.trainer_setup import build_trainer, tracker_callbacks
 
 ADAPTER_DIR = "adapter"

@@ -16,12 +16,18 @@ from conftest import assert_gguf_verified
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def offline_env(**extra: str) -> dict:
+    """The demo scripts' environment: this venv's forge, no API key or base URL (the offline planner)."""
+    env = {**os.environ, "FORGE": str(Path(sys.executable).parent / "forge"), **extra}
+    for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
+        env.pop(var, None)
+    return env
+
+
 @pytest.mark.slow
 def test_demo_runs_offline_and_improves(tmp_path):
     work = tmp_path / "demo"
-    env = {**os.environ, "FORGE": str(Path(sys.executable).parent / "forge"), "ITERS": "2"}
-    for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
-        env.pop(var, None)
+    env = offline_env(ITERS="2")
     proc = subprocess.run([str(ROOT / "examples" / "run-demo"), str(work)], env=env, capture_output=True, text=True,
                           timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -48,9 +54,7 @@ def test_demo_runs_offline_and_improves(tmp_path):
 def test_demo_real_reaches_the_bar_from_a_measured_baseline(tmp_path):
     """`make demo-real`: SmolLM2-135M-Instruct (GGUF from PyPI) with LoRA, from its zero-shot score to >= 0.85."""
     work = tmp_path / "demo-real"
-    env = {**os.environ, "FORGE": str(Path(sys.executable).parent / "forge")}
-    for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
-        env.pop(var, None)
+    env = offline_env()
     proc = subprocess.run([str(ROOT / "examples" / "run-demo-real"), str(work)], env=env, capture_output=True,
                           text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -67,9 +71,7 @@ def test_demo_home_keeps_the_contract(tmp_path):
     """`make demo-home`, one iteration: every answer under the schema keeps it, the call scorer sees the
     arguments, and the q8_0 GGUF decoded under its grammar scores what transformers scored."""
     work = tmp_path / "home"
-    env = {**os.environ, "FORGE": str(Path(sys.executable).parent / "forge"), "ITERS": "1"}
-    for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
-        env.pop(var, None)
+    env = offline_env(ITERS="1")
     proc = subprocess.run([str(ROOT / "examples" / "run-demo-home"), str(work)], env=env, capture_output=True,
                           text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
