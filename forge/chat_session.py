@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from forge.chat_format import with_system_prompt
-from forge.constrained import gguf_grammar, project_constraint
-from forge.errors import ForgeError
+from forge.constrained import project_constraint
 from forge.eval_runner import stop_ids, until_stop
+from forge.gguf_inference import GgufAnswerer
 from forge.model_loading import load_for_inference, resolve_runtime
 from forge.predict import render_prompt
-from forge.training import task_system_prompt
 
 
 def hf_responder(project, model_dir: Path, max_new_tokens: int, write):
@@ -50,19 +48,12 @@ def hf_responder(project, model_dir: Path, max_new_tokens: int, write):
 
 
 def gguf_responder(project, gguf: Path, max_new_tokens: int, write):
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        raise ForgeError("--gguf needs llama-cpp-python: pip install 'forge[llama-cpp]'") from None
-    llm = Llama(model_path=str(gguf), n_ctx=4096, verbose=False)
-    system = task_system_prompt(project)
-    grammar = gguf_grammar(project, gguf)
+    """history -> answer from the GGUF through llama.cpp, streaming its text to `write`."""
+    answerer = GgufAnswerer(project, gguf, max_new_tokens)
 
     def respond(history: list[dict]) -> str:
         parts = []
-        for chunk in llm.create_chat_completion(messages=with_system_prompt({"messages": history}, system), max_tokens=max_new_tokens, temperature=0.0,
-                                                stream=True, grammar=grammar):
-            text = chunk["choices"][0]["delta"].get("content") or ""
+        for text in answerer.pieces(history):
             parts.append(text)
             write(text)
         return "".join(parts)

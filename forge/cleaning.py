@@ -23,6 +23,7 @@ from forge.datasets import (
     user_text,
 )
 from forge.errors import DatasetError, ForgeError
+from forge.output_schema import schema_for
 from forge.project import Project
 
 GENERATED = {"generate", "augment", "patch", "audit-fix"}
@@ -91,14 +92,15 @@ def import_file(project: Project, src: Path, source: str, fmt: str = "auto") -> 
 
 
 def remove_outside_schema(project: Project) -> tuple[list[str], Path | None]:
-    """Drop training examples whose answer is outside eval.output_schema (after a backup): (`file:line: reason`
-    of each, the backup)."""
+    """Drop training examples whose answer is outside its contract, eval.output_schema or the example's own
+    tools (after a backup): (`file:line: reason` of each, the backup)."""
     schema = project.output_schema()
-    if schema is None:
-        raise ForgeError("clean --schema needs eval.output_schema (a JSON Schema file)")
     path, rel = project.canonical_path, project.rel(project.canonical_path)
     numbered = load_numbered(path, rel, missing_ok=True)
-    outside = {line: why for line, e in numbered if (why := schema.violation(assistant_text(e)))}
+    if schema is None and not any(e.get("tools") for _, e in numbered):
+        raise ForgeError("clean --schema needs eval.output_schema (a JSON Schema file) or examples with tools")
+    outside = {line: why for line, e in numbered
+               if (own := schema_for(e, schema)) and (why := own.violation(assistant_text(e)))}
     if not outside:
         return [], None
     saved = backup(project)

@@ -89,16 +89,17 @@ class Constraint:
         return self._matchers[key]
 
     def processor(self, rows: int, prompt_len: int, stop: set[int]):
-        return _RowMatchers(self, rows, prompt_len, frozenset(stop))
+        return RowMatchers([self] * rows, prompt_len, frozenset(stop))
 
 
-class _RowMatchers:
-    """The logits processor of one `generate` call: masks each row to the tokens its matcher allows."""
+class RowMatchers:
+    """The logits processor of one `generate` call: masks each row to the tokens its own constraint's matcher
+    allows (rows whose constraint is None decode freely), so one batch can mix contracts."""
 
-    def __init__(self, constraint: Constraint, rows: int, prompt_len: int, stop: frozenset[int]):
-        self.constraint, self.rows, self.prompt_len, self.stop = constraint, rows, prompt_len, stop
+    def __init__(self, constraints: list[Constraint | None], prompt_len: int, stop: frozenset[int]):
+        self.constraints, self.prompt_len, self.stop = constraints, prompt_len, stop
         self.matchers: list | None = None
-        self.done = [False] * rows
+        self.done = [c is None for c in constraints]
 
     def __call__(self, input_ids, scores):
         import numpy as np
@@ -106,8 +107,7 @@ class _RowMatchers:
 
         vocab = scores.shape[1]
         if self.matchers is None:
-            proto = self.constraint._prototype(vocab, self.stop)
-            self.matchers = [proto.deep_copy() for _ in range(self.rows)]
+            self.matchers = [c._prototype(vocab, self.stop).deep_copy() if c else None for c in self.constraints]
         elif input_ids.shape[1] > self.prompt_len:
             for i, tok in enumerate(input_ids[:, -1].tolist()):
                 if self.done[i]:
@@ -121,7 +121,7 @@ class _RowMatchers:
         stop_only[[t for t in self.stop if t < vocab]] = True
         for i, matcher in enumerate(self.matchers):
             if self.done[i]:
-                continue  # finished: generate pads this row whatever it scores
+                continue  # finished or free: generate pads a finished row whatever it scores
             if matcher.is_stopped() or matcher.is_error():
                 allowed[i] = stop_only  # the JSON is complete (or the matcher gave up): end the row
                 continue
@@ -130,6 +130,29 @@ class _RowMatchers:
             allowed[i, :row.shape[0]] = row
             allowed[i, row.shape[0]:] = False
         return scores.masked_fill(~allowed, float("-inf"))
+
+
+def example_constraints(project, tokenizer, examples: list[dict], schema=None) -> list[Constraint | None] | None:
+    """One Constraint per example, as eval.constrained asks: an example carrying `tools` decodes under its
+    own tools' contract, the rest under the project's schema (`schema`: already loaded). None when every
+    example decodes freely."""
+    from forge.output_schema import schema_for
+
+    mode = project.config.eval.constrained
+    schema = schema or project.output_schema()
+    if mode is False:
+        return None
+    if mode is True and schema is None and not any(e.get("tools") for e in examples):
+        raise ForgeError("eval.constrained: true needs eval.output_schema (a JSON Schema file)")
+    layout, compiled = None, {}
+    out: list[Constraint | None] = []
+    for ex in examples:
+        own = schema_for(ex, schema)
+        if own is not None and own.hash not in compiled:
+            layout = layout or project_layout(project)
+            compiled[own.hash] = Constraint(own.schema, tokenizer, layout)
+        out.append(compiled[own.hash] if own is not None else None)
+    return out if any(c is not None for c in out) else None
 
 
 def project_layout(project) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from forge.atomic import append_bytes_atomic, write_bytes_atomic
 from forge.errors import DatasetError
+from forge.output_schema import schema_for
 
 SOURCES = ("seed", "hand", "generate", "augment", "patch", "audit-fix")
 ROLES = ("system", "user", "assistant")
@@ -140,7 +141,8 @@ def append_examples(path: Path, examples: list[dict], guard, *, schema, display:
     then append atomically.
 
     `guard` is the project's GoldGuard and `schema` its OutputSchema (None without one); both are required so
-    no training-set write can skip them.
+    no training-set write can skip them. An example carrying `tools` keeps its own tools' contract
+    (forge.output_schema.schema_for).
     """
     existing = load_examples(path, display, missing_ok=True)
     seen = {normalize(user_text(e)) for e in existing}
@@ -157,15 +159,15 @@ def append_examples(path: Path, examples: list[dict], guard, *, schema, display:
         seen.add(key)
         fresh.append(ex)
     kept, result.gold_rejected = guard.filter(fresh)  # first: a gold-like example counts as that, whatever else
-    if schema:
-        within = []
-        for ex in kept:
-            broken = schema.check(assistant_text(ex))
-            if broken:
-                result.schema_rejected[broken[0]] = result.schema_rejected.get(broken[0], 0) + 1
-            else:
-                within.append(ex)
-        kept = within
+    within = []
+    for ex in kept:
+        own = schema_for(ex, schema)
+        broken = own.check(assistant_text(ex)) if own else None
+        if broken:
+            result.schema_rejected[broken[0]] = result.schema_rejected.get(broken[0], 0) + 1
+        else:
+            within.append(ex)
+    kept = within
     if kept:
         append_bytes_atomic(path, encode(kept))
     result.kept = len(kept)
@@ -190,3 +192,10 @@ def rewrite_examples(path: Path, examples: list[dict]) -> None:
 def file_hash(path: Path) -> str | None:
     path = Path(path)
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else None
+
+
+def schema_violations(schema, path: Path, display: str) -> list[str]:
+    """`file:line: reason` for every example in a dataset file whose answer is outside its contract
+    (forge.output_schema.schema_for: its tools', else `schema`, the project's OutputSchema or None)."""
+    return [f"{display}:{line}: {why}" for line, ex in load_numbered(path, display, missing_ok=True)
+            if (own := schema_for(ex, schema)) and (why := own.violation(assistant_text(ex)))]

@@ -20,6 +20,7 @@ from forge.datasets import assistant_text, encode, file_hash, load_examples, nor
 from forge.errors import ForgeError
 from forge.eval_progress import EvalProgress
 from forge.model_loading import load_for_inference, local_base_dir, resolve_runtime
+from forge.output_schema import schema_for
 from forge.project import Project
 from forge.records import FAILURES, RESULTS
 from forge.remote_mark import Pull, remote_step
@@ -55,7 +56,8 @@ def stop_ids(model, tokenizer) -> set[int]:
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, device: str,
              progress=None, constraint=None) -> list[str]:
     """Greedy completions for `prompts`, in their order, generated in left-padded batches; with `constraint`
-    (forge.constrained.Constraint), every answer is decoded under the output schema."""
+    (forge.constrained.Constraint, or a list of one Constraint or None per prompt), answers are decoded
+    under the output schema."""
     import torch
 
     tokenizer.padding_side = "left"
@@ -67,11 +69,14 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
         enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
                         add_special_tokens=False).to(device)
         extra = {}
-        if constraint:
+        row_constraints = [constraint[i] for i in idx] if isinstance(constraint, list) else [constraint] * len(idx)
+        if any(row_constraints):
             from transformers import LogitsProcessorList
 
-            extra["logits_processor"] = LogitsProcessorList([constraint.processor(len(idx), enc["input_ids"].shape[1],
-                                                                                  eos)])
+            from forge.constrained import RowMatchers
+
+            extra["logits_processor"] = LogitsProcessorList([RowMatchers(row_constraints, enc["input_ids"].shape[1],
+                                                                         frozenset(eos))])
         with torch.no_grad():
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos), **extra)
@@ -92,15 +97,18 @@ def eval_prompts(project: Project, tokenizer, examples: list[dict]) -> list[str]
 
 
 def _score_set(examples, answers, scorer):
-    verdicts = [scorer(assistant_text(e), a) for e, a in zip(examples, answers, strict=True)]
+    verdicts = [scorer(assistant_text(e), a, schema_for(e, scorer.schema))
+                for e, a in zip(examples, answers, strict=True)]
     correct = sum(v.correct for v in verdicts)
     lo, hi = wilson_interval(correct, len(examples))
     return verdicts, {"accuracy": correct / len(examples), "correct": correct, "total": len(examples),
                       "ci95": [round(lo, 4), round(hi, 4)], "forbidden_count": sum(v.forbidden for v in verdicts)}
 
 
-def _schema_valid(schema, answers: list[str]) -> float | None:
-    return round(sum(schema.keeps(a) for a in answers) / len(answers), 4) if schema and answers else None
+def _schema_valid(schema, examples: list[dict], answers: list[str]) -> float | None:
+    """The share of answers that keep their contract (schema_for), among examples that have one."""
+    judged = [own.keeps(a) for e, a in zip(examples, answers, strict=True) if (own := schema_for(e, schema))]
+    return round(sum(judged) / len(judged), 4) if judged else None
 
 
 def _per_field(verdicts) -> dict[str, int]:
@@ -119,7 +127,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     the sealed set as aggregates; with `echo`, show progress (forge.eval_progress). The base is resolved where
     the eval runs (on compute.remote, its own copy). Decoding is under the output schema when eval.constrained
     says so; `compare_free` also scores free decoding on the gold set, in the same run."""
-    from forge.constrained import project_constraint
+    from forge.constrained import example_constraints
     from forge.output_schema import OutputSchema
 
     cfg = project.config
@@ -136,21 +144,22 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     scorer = Scorer.for_project(project, schema)
     runtime = resolve_runtime(cfg.compute.device, load_in_4bit=False)
     model, tokenizer, kind = load_for_inference(model_dir, project.root, runtime.device)
-    constraint = project_constraint(project, tokenizer, schema)
+    constraints = {"gold": example_constraints(project, tokenizer, gold, schema)}
     bs = batch_size or cfg.eval.batch_size
     sealed = load_examples(project.sealed_path, cfg.dataset.sealed, missing_ok=True) if project.sealed_path else []
-    free_too = (compare_free or cfg.eval.compare_free) and constraint is not None
+    constraints["sealed"] = example_constraints(project, tokenizer, sealed, schema) if sealed else None
+    free_too = (compare_free or cfg.eval.compare_free) and constraints["gold"] is not None
     progress = EvalProgress(len(gold) * (2 if free_too else 1) + len(sealed), echo) if echo else None
 
-    def answers_for(examples, under=constraint):
+    def answers_for(examples, under):
         prompts = eval_prompts(project, tokenizer, examples)
         return generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress, under)
 
     start = time.perf_counter()
     try:
-        answers = answers_for(gold)
+        answers = answers_for(gold, constraints["gold"])
         wall = time.perf_counter() - start
-        sealed_answers = answers_for(sealed) if sealed else None
+        sealed_answers = answers_for(sealed, constraints["sealed"]) if sealed else None
         free_answers = answers_for(gold, None) if free_too else None
     finally:
         if progress:
@@ -172,14 +181,14 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         "model": {"path": project.rel(model_dir), "kind": kind, "hash": model_hash(model_dir)},
         "gold": {"path": gold_rel, "hash": file_hash(project.gold_path)},
         "schema": {"path": schema.display, "hash": schema.hash} if schema else None,
-        "constrained": constraint is not None, "schema_valid": _schema_valid(schema, answers),
+        "constrained": constraints["gold"] is not None, "schema_valid": _schema_valid(schema, gold, answers),
         "wall_s": round(wall, 3), "examples_per_s": round(len(gold) / wall, 2) if wall else None,
         "per_example": {example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
     }
     if free_answers is not None:
         _, free = _score_set(gold, free_answers, scorer)
         results["free"] = {k: free[k] for k in ("accuracy", "correct", "total", "ci95")} | {
-            "schema_valid": _schema_valid(schema, free_answers)}
+            "schema_valid": _schema_valid(schema, gold, free_answers)}
     if sealed:
         _, sealed_summary = _score_set(sealed, sealed_answers, scorer)
         results["sealed"] = {**sealed_summary, "hash": file_hash(project.sealed_path)}

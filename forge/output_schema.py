@@ -4,6 +4,10 @@ One schema drives everything that touches an answer: training-set writes reject 
 outside it, eval / predict / chat generate under it (forge.constrained), the GGUF ships it with a
 GBNF grammar, and the scorers call an answer outside it wrong. Its hash sits in the records next
 to the gold hash, so a best score measured under another schema is not compared silently.
+
+An example that carries `tools` (function definitions) has its own contract: its answer is a call
+`{"name": ..., "arguments": {...}}` of one of those functions, the arguments keeping the function's
+`parameters` schema (tools_schema). schema_for picks an example's contract; every check below uses it.
 """
 
 from __future__ import annotations
@@ -113,9 +117,41 @@ def _branch_error(error, value):
     return error
 
 
-def violations(schema: OutputSchema, path: Path, display: str) -> list[str]:
-    """`file:line: reason` for every example in a dataset file whose answer is outside the schema."""
-    from forge.datasets import assistant_text, load_numbered
+def _function(tool, n: int) -> dict:
+    """A tool definition's function ({"name", "parameters"}), bare or OpenAI-style {"type": "function", ...}."""
+    fn = tool.get("function", tool) if isinstance(tool, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+        raise ForgeError(f'tools[{n}]: a function definition needs a "name" (string)')
+    params = fn.get("parameters", {"type": "object", "properties": {}})
+    if not isinstance(params, dict):
+        raise ForgeError(f'tools[{n}] ({fn["name"]}): "parameters" must be a JSON Schema object')
+    return {"name": fn["name"], "parameters": params}
 
-    return [f"{display}:{line}: {why}" for line, ex in load_numbered(path, display, missing_ok=True)
-            if (why := schema.violation(assistant_text(ex)))]
+
+_TOOLS_CACHE: dict[str, OutputSchema] = {}
+
+
+def tools_schema(tools: list[dict]) -> OutputSchema:
+    """The contract of an answer to an example carrying `tools`: a call of one of its functions, with
+    arguments that keep that function's parameters. Cached by content: a dataset repeats one tool list."""
+    import jsonschema
+
+    key = json.dumps(tools, sort_keys=True, ensure_ascii=False)
+    if key not in _TOOLS_CACHE:
+        branches = [{"type": "object", "additionalProperties": False, "required": ["name", "arguments"],
+                     "properties": {"name": {"const": fn["name"]}, "arguments": fn["parameters"]}}
+                    for fn in (_function(t, n) for n, t in enumerate(tools))]
+        schema = branches[0] if len(branches) == 1 else {"anyOf": branches}
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise ForgeError(f"tools: a function's parameters are not a valid JSON Schema: "
+                             f"{exc.message[:SHOWN_CHARS]}") from None
+        _TOOLS_CACHE[key] = OutputSchema(schema, "the example's tools", hashlib.sha256(key.encode()).hexdigest()[:16])
+    return _TOOLS_CACHE[key]
+
+
+def schema_for(example: dict, project_schema: OutputSchema | None) -> OutputSchema | None:
+    """The contract `example`'s answer keeps: its own tools' when it carries them, else the project's."""
+    tools = example.get("tools")
+    return tools_schema(tools) if tools else project_schema

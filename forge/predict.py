@@ -2,7 +2,7 @@
 template, as eval sees them.
 
 The model is the promoted best adapter by default (what you would ship), else output/adapter; `--adapter`
-names another, `--base` the base model itself. predict reads JSONL requests (`{"messages": [...]}` ending
+names another, `--base` the base model itself, `--gguf` an exported file run in llama.cpp under its grammar. predict reads JSONL requests (`{"messages": [...]}` ending
 with a user turn; a final assistant turn is taken as the expected answer and kept as "expected") and
 generates in the same sorted, left-padded batches as eval.
 """
@@ -82,6 +82,29 @@ def predict(project, requests, model_dir: Path, *, batch_size: int | None = None
     finally:
         if progress:
             progress.close()
+    return _rows(requests, answers)
+
+
+def predict_gguf(project, requests, gguf: Path, *, max_new_tokens: int | None = None, echo=None) -> list[dict]:
+    """predict's rows from an exported GGUF through llama.cpp, under the grammar beside it
+    (forge.gguf_inference): what the shipped file answers, one request at a time."""
+    from forge.gguf_inference import GgufAnswerer
+
+    answerer = GgufAnswerer(project, gguf, max_new_tokens or project.config.eval.max_new_tokens)
+    progress = EvalProgress(len(requests), echo) if echo else None
+    answers = []
+    try:
+        for msgs, _ in requests:
+            answers.append(answerer.answer(msgs))
+            if progress:
+                progress(1)
+    finally:
+        if progress:
+            progress.close()
+    return _rows(requests, answers)
+
+
+def _rows(requests, answers: list[str]) -> list[dict]:
     out = []
     for (msgs, expected), answer in zip(requests, answers, strict=True):
         row = {"messages": [*msgs, {"role": "assistant", "content": answer}]}

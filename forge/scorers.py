@@ -88,6 +88,9 @@ def wrong_fields(want, got, ignore: set[str] = frozenset(), prefix: str = "") ->
     return out
 
 
+_PROJECT = object()  # Scorer.__call__'s default: the project's schema
+
+
 class Scorer:
     def __init__(self, kind: str, forbidden: list[str] = (), custom=None, threshold: float = 1.0,
                  schema=None, ignore_fields: list[str] = ()):
@@ -101,11 +104,13 @@ class Scorer:
         custom = load_custom(project.root) if ev.scorer == "custom" else None
         return cls(ev.scorer, ev.forbidden_commands, custom, ev.custom_threshold, schema, ev.ignore_fields)
 
-    def __call__(self, expected: str, actual: str) -> Verdict:
+    def __call__(self, expected: str, actual: str, schema=_PROJECT) -> Verdict:
+        """The verdict on `actual`; `schema` overrides the project's for this answer (an example's tools)."""
         actual_cmd = cmd_of(actual)
         if actual_cmd is not None and actual_cmd in self.forbidden:
             return Verdict(False, f"forbidden command {actual_cmd!r}", forbidden=True)
-        outside = self.schema.violation(actual) if self.schema else None
+        schema = self.schema if schema is _PROJECT else schema
+        outside = schema.violation(actual) if schema else None
         if outside:
             return Verdict(False, outside)
         return getattr(self, f"_{self.kind}")(expected, actual)

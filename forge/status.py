@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from forge import records
 from forge.datasets import file_hash, load_examples, load_numbered
+from forge.datasets import schema_violations as violations
 from forge.llm_client import SPEND_FILE
-from forge.output_schema import violations
 from forge.project import Project
 
 

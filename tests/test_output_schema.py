@@ -264,6 +264,13 @@ def test_the_gguf_ships_its_grammar_and_llama_cpp_decodes_under_it(trained, cli)
     finally:
         llm.close()
     assert trained.output_schema().keeps(text["choices"][0]["text"]), text
+    # `forge predict --gguf`: the shipped file answers requests under the grammar beside it.
+    requests = trained.root / "requests.jsonl"
+    write_jsonl(requests, [{"messages": [{"role": "user", "content": q}]} for q in ("zzz qqq", "lights?", "??")])
+    predicted = cli("predict", requests, "--gguf", out / "p-f32.gguf", "-p", trained.root)
+    assert predicted.exit_code == 0, predicted.output
+    rows = [json.loads(line) for line in predicted.stdout.splitlines()]
+    assert len(rows) == 3 and all(trained.output_schema().keeps(r["messages"][-1]["content"]) for r in rows), rows
 
 
 def test_constrained_needs_a_schema(project_dir):
@@ -293,3 +300,58 @@ def test_both_engines_decode_keys_in_one_order(random_llama):
     for answer in generate(model, tok, prompts, 96, 3, "cpu", None, Constraint(schema, tok)):
         keys = list(json.loads(answer))
         assert keys[:2] == ["cmd", "degrees"], answer
+
+
+LIGHT_TOOLS = [{"type": "function", "function": {
+    "name": "set_light", "description": "Switch a room's light.",
+    "parameters": {"type": "object", "properties": {"room": {"enum": ["kitchen", "hall"]}, "on": {"type": "boolean"}},
+                   "required": ["room", "on"], "additionalProperties": False}}},
+    {"name": "get_weather", "parameters": {"type": "object", "properties": {"day": {"enum": ["today", "tomorrow"]}},
+                                           "required": ["day"]}}]
+
+
+def test_an_examples_tools_are_the_schema_of_its_call(project_dir):
+    from forge.datasets import append_examples
+    from forge.output_schema import schema_for, tools_schema
+
+    contract = tools_schema(LIGHT_TOOLS)
+    assert contract.keeps('{"name": "set_light", "arguments": {"room": "hall", "on": true}}')
+    assert contract.keeps('{"name": "get_weather", "arguments": {"day": "today"}}')
+    assert "room" in contract.violation('{"name": "set_light", "arguments": {"room": "attic", "on": true}}')
+    assert not contract.keeps('{"name": "set_light", "arguments": {"room": "hall", "on": "yes"}}')
+    assert not contract.keeps('{"name": "play_music", "arguments": {}}')
+    assert not contract.keeps('{"cmd": "a"}')
+    with pytest.raises(ForgeError, match=r'tools\[0\]: a function definition needs a "name"'):
+        tools_schema([{"parameters": {}}])
+    project = Project.open(project_dir)
+    schema = project.output_schema()
+    plain = chat("route me", '{"cmd": "a"}')
+    assert schema_for(plain, schema) is schema and schema_for({**plain, "tools": LIGHT_TOOLS}, schema) is contract
+    # The write path: a tool example is held to its tools, not to the project's schema, and counted by the rule.
+    rows = [{**chat("kitchen light on", '{"name": "set_light", "arguments": {"room": "kitchen", "on": true}}'),
+             "tools": LIGHT_TOOLS},
+            {**chat("attic light on", '{"name": "set_light", "arguments": {"room": "attic", "on": true}}'),
+             "tools": LIGHT_TOOLS},
+            {**chat("is it sunny", '{"cmd": "a"}'), "tools": LIGHT_TOOLS},
+            chat("plain route", '{"cmd": "a"}')]
+    result = append_examples(project.canonical_path, rows, project.gold_guard(), schema=schema)
+    assert result.kept == 2 and result.schema_rejected == {"arguments/room: enum": 1, "(top level): anyOf": 1}, result
+
+
+def test_one_batch_decodes_each_row_under_its_own_contract(random_llama, tmp_path):
+    from forge.output_schema import tools_schema
+
+    model, tok = random_llama
+    lights, tools = schema_of(tmp_path, LIGHTS), tools_schema(LIGHT_TOOLS)
+    prompts = [tok.apply_chat_template([{"role": "user", "content": "y " * n}], tokenize=False,
+                                       add_generation_prompt=True) for n in (2, 9, 4, 6)]
+    per_row = [Constraint(LIGHTS, tok), Constraint(tools.schema, tok), None, Constraint(tools.schema, tok)]
+    answers = generate(model, tok, prompts, 96, 4, "cpu", None, per_row)
+    assert lights.keeps(answers[0]) and tools.keeps(answers[1]) and tools.keeps(answers[3]), answers
+    assert not lights.keeps(answers[2]) and not tools.keeps(answers[2])  # the free row stays free
+    assert answers[2] == generate(model, tok, [prompts[2]], 96, 1, "cpu")[0]
+    scorer = Scorer("call", schema=lights)
+    want = '{"name": "set_light", "arguments": {"room": "hall", "on": true}}'
+    assert scorer(want, want).correct is False and scorer(want, want, tools).correct  # the example's contract
+    assert scorer(want, '{"name": "set_light", "arguments": {"room": "hall", "on": false}}', tools).fields == (
+        "arguments.on",)

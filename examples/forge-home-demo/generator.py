@@ -81,26 +81,39 @@ def set_temperature(rng):
         key, name = room(rng)
         text = rng.choice(["Set the {r} to {d} degrees.", "Heat the {r} to {d} degrees.",
                            "Make the {r} {d} degrees.", "{r} temperature to {d}", "cool the {r} down to {d}",
-                           "I want the {r} at {d} degrees"]).format(r=name, d=number(rng, degrees))
+                           "I want the {r} at {d} degrees", "{d} degrees in the {r}", "keep the {r} at {d}",
+                           "it's too cold in the {r}, make it {d}", "warm the {r} up to {d} degrees",
+                           "get the {r} to {d}", "I'd like {d} degrees in the {r}", "{r} heating {d}",
+                           "the {r} should be {d} degrees"]).format(r=name, d=number(rng, degrees))
         return text, {"cmd": "set_temperature", "degrees": degrees, "room": key}
     text = rng.choice(["Set the thermostat to {d}.", "Set the heating to {d} degrees.",
                        "Change the temperature to {d} degrees.", "heat to {d}", "turn the heating up to {d}",
-                       "house temperature {d} degrees"]).format(d=number(rng, degrees))
+                       "house temperature {d} degrees", "set the thermostat at {d}", "thermostat on {d} degrees",
+                       "it's too cold, heating to {d}", "{d} degrees everywhere", "make the house {d}",
+                       "the heating should be {d}"]).format(d=number(rng, degrees))
     return text, {"cmd": "set_temperature", "degrees": degrees}
 
 
 def set_timer(rng):
-    minutes = rng.choice([rng.randint(1, 30), rng.randint(1, 12) * 5, rng.randint(1, 3) * 60, 30, 15, 90])
-    if minutes % 60 == 0 and rng.random() < 0.5:
+    minutes = rng.choice([rng.randint(1, 10), rng.randint(1, 30), rng.randint(1, 12) * 5, rng.randint(1, 4) * 60,
+                          30, 15, 45, 90])
+    if minutes % 60 == 0 and rng.random() < 0.6:
         hours = minutes // 60
         span = "an hour" if hours == 1 else f"{number(rng, hours)} hours"
-    elif minutes in (15, 30, 90) and rng.random() < 0.5:
-        span = {15: "fifteen minutes", 30: "thirty minutes", 90: "an hour and a half"}[minutes]
+    elif minutes in (15, 30, 45, 90) and rng.random() < 0.6:
+        span = rng.choice({15: ["fifteen minutes", "a quarter hour", "quarter of an hour"],
+                           30: ["thirty minutes", "half an hour", "a half hour"],
+                           45: ["three quarters of an hour", "forty-five minutes"],
+                           90: ["an hour and a half", "ninety minutes"]}[minutes])
+    elif rng.random() < 0.3:  # said as an adjective: "a 3 minute timer", "a ten-minute countdown"
+        n = number(rng, minutes)
+        return rng.choice(["Start a {n} minute timer.", "I need a {n}-minute timer", "{n} minute countdown",
+                           "a {n} minute alarm for the oven"]).format(n=n), {"cmd": "set_timer", "minutes": minutes}
     else:
         span = f"{number(rng, minutes)} minute" + ("s" if minutes != 1 else "")
-    text = rng.choice(["Set a timer for {s}.", "Start a {s} timer.", "Timer for {s}.",
+    text = rng.choice(["Set a timer for {s}.", "Start a timer for {s}.", "Timer for {s}.", "timer: {s}",
                        "Remind me in {s}.", "count down {s}", "ping me after {s}", "alarm in {s}",
-                       "time {s} for me"]).format(s=span)
+                       "time {s} for me", "tell me when {s} have passed"]).format(s=span)
     return text, {"cmd": "set_timer", "minutes": minutes}
 
 
@@ -137,7 +150,9 @@ def play_music(rng):
 def weather(rng):
     day = rng.choice(["today", "tomorrow"])
     return rng.choice(["What's the weather {d}?", "Weather for {d}.", "Will it rain {d}?", "is it cold {d}",
-                       "forecast {d}", "will it be sunny {d}"]).format(d=day), \
+                       "forecast {d}", "will it be sunny {d}", "do I need a jacket {d}",
+                       "should I take sunglasses {d}", "how hot will it be {d}", "is it going to snow {d}",
+                       "what's it like out {d}", "any storms {d}"]).format(d=day), \
         {"cmd": "weather", "day": day}
 
 

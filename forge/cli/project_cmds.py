@@ -82,7 +82,7 @@ def config_check(project_dir):
         click.echo(f"{rel}: ok ({n})")
     guard.check_training_set(loaded[canonical], canonical)  # gold/sealed overlap fails the check
     if schema:
-        from forge.output_schema import violations
+        from forge.datasets import schema_violations as violations
 
         # gold outside the schema is an error in one of the two: a person decides, forge never edits gold
         bad = violations(schema, project.gold_path, project.rel(project.gold_path))

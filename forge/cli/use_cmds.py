@@ -15,6 +15,9 @@ _ADAPTER = click.option("--adapter", "adapter", type=click.Path(path_type=Path, 
                         default=None, help="Adapter or full model directory (default: the promoted best, else "
                                            "output/adapter).")
 _BASE = click.option("--base", "base", is_flag=True, help="The base model itself (model.base, no adapter).")
+_GGUF = click.option("--gguf", "gguf", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+                     help="An exported GGUF file, run in llama.cpp under the grammar beside it (else the project's "
+                          "output schema), with the chat template stored in the file.")
 
 
 @click.command("predict")
@@ -22,24 +25,31 @@ _BASE = click.option("--base", "base", is_flag=True, help="The base model itself
 @project_option
 @_ADAPTER
 @_BASE
+@_GGUF
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the JSONL here (atomically) instead of standard output.")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=None, help=field_doc("eval.batch_size"))
 @click.option("--max-new-tokens", type=click.IntRange(1, 32768), default=None, help=field_doc("eval.max_new_tokens"))
-def predict_cmd(source, project_dir, adapter, base, out, batch_size, max_new_tokens):
+def predict_cmd(source, project_dir, adapter, base, gguf, out, batch_size, max_new_tokens):
     """Answer every request of SOURCE (JSONL of {"messages": [...]}, or - for standard input): one line out per
     line in, the conversation with the model's answer appended (a given final answer is kept as "expected")."""
     from forge.atomic import write_text_atomic
-    from forge.predict import choose_model, predict, read_requests
+    from forge.predict import choose_model, predict, predict_gguf, read_requests
 
     project = open_project(project_dir)
+    if gguf and (adapter or base):
+        raise click.UsageError("--gguf and --adapter/--base are exclusive")
     display = "stdin" if source == "-" else source
     text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     requests = read_requests(text, display)
-    model_dir, name = choose_model(project, adapter, base)
-    click.echo(f"model: {name}", err=True)
-    rows = predict(project, requests, model_dir, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                   echo=lambda m: click.echo(m, err=True))
+    echo = lambda m: click.echo(m, err=True)  # noqa: E731
+    if gguf:
+        click.echo(f"model: {gguf} (llama.cpp)", err=True)
+        rows = predict_gguf(project, requests, gguf, max_new_tokens=max_new_tokens, echo=echo)
+    else:
+        model_dir, name = choose_model(project, adapter, base)
+        click.echo(f"model: {name}", err=True)
+        rows = predict(project, requests, model_dir, batch_size=batch_size, max_new_tokens=max_new_tokens, echo=echo)
     body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     if out:
         write_text_atomic(out, body)
@@ -52,8 +62,7 @@ def predict_cmd(source, project_dir, adapter, base, out, batch_size, max_new_tok
 @project_option
 @_ADAPTER
 @_BASE
-@click.option("--gguf", "gguf", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-              help="Chat with an exported GGUF file through llama.cpp instead.")
+@_GGUF
 @click.option("--max-new-tokens", type=click.IntRange(1, 32768), default=256, show_default=True,
               help="Answer length limit per turn.")
 def chat_cmd(project_dir, adapter, base, gguf, max_new_tokens):
