@@ -156,9 +156,9 @@ def test_invalid_patch_leaves_file_untouched(tmp_path):
     assert path.read_bytes() == before
 
 
-def test_readme_reference_in_sync():
+def test_config_reference_in_sync():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = readme.split("<!-- config-reference:start -->\n")[1].split("<!-- config-reference:end -->")[0]
-    assert block == render_markdown(), "README forge.yaml reference is stale: paste `forge config docs`"
+    page = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
+    block = page.split("<!-- config-reference:start -->\n")[1].split("<!-- config-reference:end -->")[0]
+    assert block == render_markdown(), "docs/config.md is stale: run `make docs`"

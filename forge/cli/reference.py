@@ -1,0 +1,46 @@
+"""docs/cli.md, generated from the commands' own `--help`, so the reference cannot drift from the CLI.
+
+`make docs` writes it; tests/test_cli_project.py fails when the checked-in file differs from what
+this renders. Hidden commands (the remote side of a step) are forge's plumbing and are left out.
+"""
+
+from __future__ import annotations
+
+import click
+
+INTRO = """\
+# CLI reference
+
+Generated from `forge ... --help` by `make docs` (a test keeps it in sync). Every command takes
+`-h/--help`; project commands take `-p/--project DIR` (default: the nearest directory at or above
+the cwd holding `forge.yaml`). Bad input exits 1 with one line `Error: <file or key>: <what is
+wrong>`; usage errors exit 2. `train`, `eval`, `promote`, `export` and `generate` take `--json`:
+the same `key: value` results as one JSON object on stdout, progress on stderr
+(`forge eval --json | jq .accuracy`).
+
+Shell completion (click's own): add `eval "$(_FORGE_COMPLETE=bash_source forge)"` to `~/.bashrc`
+(zsh: `_FORGE_COMPLETE=zsh_source` in `~/.zshrc`; fish:
+`_FORGE_COMPLETE=fish_source forge > ~/.config/fish/completions/forge.fish`).
+"""
+
+
+def _walk(command: click.Command, ctx: click.Context):
+    """(context, command) for `command` and every visible subcommand, depth first, sorted by name."""
+    yield ctx, command
+    if isinstance(command, click.Group):
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None and not sub.hidden:
+                yield from _walk(sub, click.Context(sub, info_name=name, parent=ctx, terminal_width=100,
+                                                    max_content_width=100))
+
+
+def render_cli_markdown() -> str:
+    """The whole of docs/cli.md."""
+    from forge.cli import main
+
+    root = click.Context(main, info_name="forge", terminal_width=100, max_content_width=100)
+    parts = [INTRO]
+    for ctx, command in _walk(main, root):
+        parts.append(f"\n## `{ctx.command_path}`\n\n```\n{command.get_help(ctx).rstrip()}\n```\n")
+    return "".join(parts)
