@@ -73,4 +73,4 @@ clean-venv:
 
 # Regenerate the forge.yaml reference block in README.md from the typed definitions.
 docs: $(STAMP)
-	$(PY) -c "import re,pathlib; from forge.config_render import render_markdown as r; p=pathlib.Path('README.md'); s=p.read_text(); a='<!-- config-reference:start -->\n'; b='<!-- config-reference:end -->'; p.write_text(s.split(a)[0]+a+r()+b+s.split(b)[1])"
+	$(PY) -c "import re,pathlib; from forge.config.render import render_markdown as r; p=pathlib.Path('README.md'); s=p.read_text(); a='<!-- config-reference:start -->\n'; b='<!-- config-reference:end -->'; p.write_text(s.split(a)[0]+a+r()+b+s.split(b)[1])"

@@ -10,7 +10,7 @@ import time
 
 import click
 
-from forge.command_options import open_project, project_option
+from forge.project.options import open_project, project_option
 
 
 def _limits(max_iterations=None, budget_usd=None, max_minutes=None, max_tool_calls=None) -> dict:
@@ -36,9 +36,9 @@ def _choose_planner(project, requested: str | None):
 
 
 def _finish(outcome, transcript, project) -> None:
-    from forge import status
     from forge.agent.log_view import cache_summary
     from forge.agent.transcript import read_events
+    from forge.project import status
 
     click.echo(f"run: {transcript.run_id} {outcome.status} ({outcome.reason})")
     summary = cache_summary(read_events(transcript.path))
@@ -201,7 +201,7 @@ def tool_session():
 def tool_session_show(project_dir):
     """The open session's run state and budgets."""
     from forge.agent import manual
-    from forge.status import budgets_text
+    from forge.project.status import budgets_text
 
     info = manual.show(open_project(project_dir))
     st = info["state"]

@@ -20,9 +20,9 @@ from __future__ import annotations
 import copy
 import json
 
-from forge import records
-from forge.llm_client import base_url
-from forge.status import budgets_text
+from forge.llm.client import base_url
+from forge.project import records
+from forge.project.status import budgets_text
 
 CLIP = 200
 STATE_CHARS = 3000          # of PLAN.md in the project state

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import jsonschema
 
-from forge.config import describe_error
+from forge.config.load import describe_error
 from forge.errors import ForgeError
 from forge.tools.tool import ToolContext, ToolRefused, ToolResult
 

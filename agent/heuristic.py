@@ -9,8 +9,8 @@ Deterministic: the same project state and conversation give the same decision.
 
 from __future__ import annotations
 
-from forge import records
-from forge.project import Project
+from forge.project import records
+from forge.project.project import Project
 
 PLATEAU = 2
 

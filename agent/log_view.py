@@ -63,7 +63,7 @@ def render_event(e: dict) -> list[str]:
 def cache_summary(events: list[dict]) -> str | None:
     """Cache hit rate, dollars it saved and the largest prompt, over a run's planner replies."""
     from forge.errors import ForgeError
-    from forge.llm_client import CACHE_READ, CACHE_WRITE, price
+    from forge.llm.client import CACHE_READ, CACHE_WRITE, price
 
     replies = [e for e in events if e["event"] == "model_response" and e.get("usage")]
     if not replies:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from forge import records
 from forge.agent import conversation
 from forge.agent.guards import Guard, execute
 from forge.agent.planners import ContextOverflow, Reply
+from forge.project import records
 
 CUT_OFF = "Your reply was cut off by max_tokens before the tool call was complete; call it again, more briefly."
 CLOSES_ITERATION = "commit"

@@ -42,7 +42,7 @@ class ClaudePlanner:
     name = "claude"
 
     def __init__(self, project, model: str | None = None, warn=None):
-        from forge.llm_client import Ledger, check_price, make_client
+        from forge.llm.client import Ledger, check_price, make_client
 
         self.project, self.cfg = project, project.config
         self.model = model or self.cfg.agent.planner_model
@@ -55,7 +55,7 @@ class ClaudePlanner:
 
         import anthropic
 
-        from forge.llm_client import output_config, retrying, usage_dict
+        from forge.llm.client import output_config, retrying, usage_dict
 
         system_blocks, cached_tools = prefix_with_cache(system, tools)
         # `timeout` is what is left of the run's time budget: no attempt, retry or backoff outlives it.

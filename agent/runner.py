@@ -12,8 +12,7 @@ import os
 import socket
 from datetime import datetime
 
-from forge import baseline as forge_baseline
-from forge import prompts, records
+from forge import prompts
 from forge.agent import conversation
 from forge.agent.budgets import Budgets
 from forge.agent.guards import Guard, Verdict, execute, finish_call
@@ -21,7 +20,9 @@ from forge.agent.loop import Outcome, Run, run_loop
 from forge.agent.planners import ClaudePlanner, HeuristicPlanner, ReplayPlanner
 from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, runs_dir
 from forge.errors import ForgeError
-from forge.llm_client import has_credentials
+from forge.evaluation import baseline as forge_baseline
+from forge.llm.client import has_credentials
+from forge.project import records
 from forge.tools import registry
 from forge.tools.tool import RunState, ToolContext, ToolResult
 
@@ -62,7 +63,7 @@ def _run(project, planner, budgets: Budgets, transcript: Transcript, system: str
 def start(project, goal: str, planner, budgets: Budgets, echo=print,
           baseline: bool = False) -> tuple[Outcome, Transcript]:
     """A new run. With `baseline`, a project's first run first scores the base model zero-shot
-    (forge.baseline), so the planner, AGENT_CONTEXT.md and the report start from it."""
+    (forge.evaluation.baseline), so the planner, AGENT_CONTEXT.md and the report start from it."""
     run_id = new_run_id()
     transcript = Transcript(runs_dir(project) / run_id / "transcript.jsonl")
     if baseline:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from forge import config as config_io  # noqa: E402
-from forge.scaffold import init_project  # noqa: E402
-from forge.tiny_model import build_tiny  # noqa: E402
+from forge.config import load as config_io  # noqa: E402
+from forge.models.tiny import build_tiny  # noqa: E402
+from forge.project.scaffold import init_project  # noqa: E402
 
 from engine_fixtures import COMMANDS  # noqa: E402
 

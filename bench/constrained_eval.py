@@ -16,14 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from forge.chat_format import prompt_text, with_system_prompt
-from forge.constrained import project_constraint
-from forge.datasets import assistant_text, load_examples
-from forge.eval_runner import generate
-from forge.model_loading import load_for_inference
-from forge.project import Project
-from forge.scorers import Scorer
-from forge.training import task_system_prompt
+from forge.data.datasets import assistant_text, load_examples
+from forge.evaluation.scorers import Scorer
+from forge.inference.constrained import project_constraint
+from forge.inference.generate import generate
+from forge.models.chat_format import prompt_text, with_system_prompt
+from forge.models.loading import load_for_inference
+from forge.project.project import Project
+from forge.training.sft import task_system_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
 

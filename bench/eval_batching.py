@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import time
 
-from forge.chat_format import prompt_text, with_system_prompt
-from forge.datasets import load_examples
-from forge.eval_runner import generate
-from forge.model_loading import load_for_inference
-from forge.project import Project
-from forge.training import task_system_prompt, train
+from forge.data.datasets import load_examples
+from forge.inference.generate import generate
+from forge.models.chat_format import prompt_text, with_system_prompt
+from forge.models.loading import load_for_inference
+from forge.project.project import Project
+from forge.training.sft import task_system_prompt, train
 
 from _setup import project
 

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from forge.tiny_model import build_tiny
+from forge.models.tiny import build_tiny
 
 from _setup import examples  # noqa: F401  (puts tests/ on sys.path)
 from engine_fixtures import make_agent_project  # noqa: E402

@@ -24,8 +24,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from loopback_sshd import start_sshd  # noqa: E402
 
-from forge import config as config_io  # noqa: E402
-from forge.tiny_model import build_tiny  # noqa: E402
+from forge.config import load as config_io  # noqa: E402
+from forge.models.tiny import build_tiny  # noqa: E402
 
 from engine_fixtures import make_project  # noqa: E402
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from train_real import setup
 
-from forge import config as config_io
+from forge.config import load as config_io
 
 FORGE = str(Path(sys.executable).parent / "forge")
 

@@ -18,14 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from forge import config as config_io
-from forge.chat_format import tokenize_for_training, with_system_prompt
-from forge.datasets import load_examples
-from forge.model_import import import_model
-from forge.project import Project
-from forge.scaffold import init_project
-from forge.train_callbacks import quiet
-from forge.training import task_system_prompt, train
+from forge.config import load as config_io
+from forge.data.datasets import load_examples
+from forge.models.chat_format import tokenize_for_training, with_system_prompt
+from forge.models.importing import import_model
+from forge.project.project import Project
+from forge.project.scaffold import init_project
+from forge.training.callbacks import quiet
+from forge.training.sft import task_system_prompt, train
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "forge-math-demo"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 
-from forge.chat_format import tokenize_for_training, with_system_prompt
-from forge.datasets import load_examples
-from forge.project import Project
-from forge.training import task_system_prompt, train
+from forge.data.datasets import load_examples
+from forge.models.chat_format import tokenize_for_training, with_system_prompt
+from forge.project.project import Project
+from forge.training.sft import task_system_prompt, train
 
 from _setup import project
 

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from forge.cli import main
-from forge.scaffold import init_project
+from forge.project.scaffold import init_project
 
 
 def chat(user: str, assistant: str, system: str | None = None) -> dict:
@@ -79,7 +79,7 @@ def cli():
 @pytest.fixture(scope="session")
 def nano_model(tmp_path_factory) -> Path:
     """A random-init nano qwen2 model, built once per test session."""
-    from forge.tiny_model import build_tiny
+    from forge.models.tiny import build_tiny
 
     path = tmp_path_factory.mktemp("models") / "nano"
     build_tiny(path, arch="qwen2", size="nano")
@@ -96,7 +96,7 @@ def smollm2_gguf() -> Path:
 @pytest.fixture(scope="session")
 def smollm2(tmp_path_factory) -> Path:
     """SmolLM2-135M-Instruct imported from its GGUF, once per test session."""
-    from forge.model_import import import_model
+    from forge.models.importing import import_model
 
     dest = tmp_path_factory.mktemp("real") / "smollm2"
     info = import_model(str(smollm2_gguf()), dest, echo=lambda _m: None)

@@ -6,8 +6,8 @@ import json
 import random
 from pathlib import Path
 
-from forge import config as config_io
-from forge.scaffold import init_project
+from forge.config import load as config_io
+from forge.project.scaffold import init_project
 
 from conftest import chat, write_jsonl
 

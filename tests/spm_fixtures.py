@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from forge.tiny_model import BASE_TEXT, model_config
+from forge.models.tiny import BASE_TEXT, model_config
 
 from engine_fixtures import COMMANDS
 

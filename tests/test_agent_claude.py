@@ -18,7 +18,7 @@ from forge.agent import runner
 from forge.agent.budgets import Budgets
 from forge.agent.planners import ClaudePlanner
 from forge.agent.transcript import read_events
-from forge.project import Project
+from forge.project.project import Project
 
 from engine_fixtures import make_agent_project
 from llm_cassettes import llm_cassette
@@ -60,8 +60,8 @@ WRONG_ANSWERS = {"turn off the lights in room 87": '{"cmd": "lights_on"}',
 
 def scripted_answers(project: Project, monkeypatch) -> None:
     """Every gold answer right but WRONG_ANSWERS', whatever the trained weights say."""
-    from forge import eval_runner
-    from forge.datasets import assistant_text, load_examples, user_text
+    from forge.data.datasets import assistant_text, load_examples, user_text
+    from forge.evaluation import runner as eval_runner
 
     gold = load_examples(project.gold_path, project.config.dataset.gold)
     answers = [WRONG_ANSWERS.get(user_text(ex), assistant_text(ex)) for ex in gold]

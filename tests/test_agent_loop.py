@@ -12,7 +12,7 @@ from forge.agent import runner
 from forge.agent.budgets import Budgets
 from forge.agent.planners import HeuristicPlanner, Reply
 from forge.agent.transcript import find_run, read_events
-from forge.project import Project
+from forge.project.project import Project
 
 from engine_fixtures import make_agent_project
 
@@ -186,7 +186,7 @@ def test_secrets_never_reach_the_transcript(project, monkeypatch):
 def test_heuristic_full_run_reaches_target_and_replays(project, tmp_path, cli):
     pristine = tmp_path / "pristine"
     shutil.copytree(project.root, pristine)
-    from forge import config as config_io
+    from forge.config import load as config_io
     for root in (project.root, pristine):
         config_io.patch_file(root / "forge.yaml", {"eval": {"target_accuracy": 0.75}})
     project.reload()

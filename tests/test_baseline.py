@@ -21,9 +21,9 @@ def _rows(root):
 
 
 def test_first_flywheel_run_starts_from_the_base_model(root, cli):
-    from forge import baseline
-    from forge.project import Project
-    from forge.promotion import PromotionRefused, check
+    from forge.evaluation import baseline
+    from forge.evaluation.promotion import PromotionRefused, check
+    from forge.project.project import Project
 
     # the baseline's own eval results can't be promoted: they are not the evaluated output/adapter
     baseline.record(Project.open(root), "manual-check", echo=lambda _m: None)

@@ -8,9 +8,9 @@ import copy
 import pytest
 from test_datagen import BATCH, _batch
 
-from forge import config as config_io
-from forge.batch_api import generate_with_batches
-from forge.project import Project
+from forge.config import load as config_io
+from forge.curation.batch_api import generate_with_batches
+from forge.project.project import Project
 
 from llm_cassettes import FakeAnthropic
 

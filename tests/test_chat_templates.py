@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from forge.chat_format import IGNORE, tokenize_for_training
+from forge.models.chat_format import IGNORE, tokenize_for_training
 
 QWEN = (
     "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"

@@ -14,10 +14,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from forge.project import Project
-from forge.train_callbacks import EpochLosses
-from forge.training import train
-from forge.val_split import held_out, split
+from forge.data.val_split import held_out, split
+from forge.project.project import Project
+from forge.training.callbacks import EpochLosses
+from forge.training.sft import train
 
 from engine_fixtures import make_project, routing_examples
 
@@ -117,7 +117,7 @@ def test_resume_refuses_another_run_and_nothing(tmp_path, nano_model, cli):
     result = cli("train", "--resume", "-p", root)
     assert result.exit_code == 1 and "nothing to resume: no checkpoint in output/.trainer" in result.output
     # a checkpoint of a run on other data
-    from forge import checkpoints
+    from forge.training import checkpoints
 
     project = Project.open(root)
     work = checkpoints.start_fresh(project, {"config_hash": "x", "dataset_hash": "y", "overrides": {}})

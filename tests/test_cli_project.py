@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import git
 
-from forge.scaffold import init_project
+from forge.project.scaffold import init_project
 
 from conftest import chat, write_jsonl
 

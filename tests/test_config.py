@@ -8,9 +8,9 @@ import re
 import pytest
 import yaml
 
-from forge import config as config_io
-from forge.config_fields import ForgeConfig
-from forge.config_render import render_markdown, render_yaml
+from forge.config import load as config_io
+from forge.config.fields import ForgeConfig
+from forge.config.render import render_markdown, render_yaml
 from forge.errors import ConfigError
 
 

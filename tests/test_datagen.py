@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from forge import config as config_io
-from forge.audit import apply_fixes, audit
-from forge.augment import augment
-from forge.cleaning import clean, import_file
-from forge.datagen import generate
-from forge.datasets import load_examples, provenance, stamp
-from forge.project import Project
+from forge.config import load as config_io
+from forge.curation.audit import apply_fixes, audit
+from forge.curation.augment import augment
+from forge.curation.cleaning import clean, import_file
+from forge.curation.datagen import generate
+from forge.data.datasets import load_examples, provenance, stamp
+from forge.project.project import Project
 
 from conftest import chat, write_jsonl
 from llm_cassettes import llm_cassette, message, overloaded

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from forge.chat_format import tokenize_for_training
 from forge.errors import ForgeError
+from forge.models.chat_format import tokenize_for_training
 
 from conftest import write_jsonl
 

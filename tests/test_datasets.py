@@ -8,9 +8,9 @@ import os
 import pytest
 
 from forge import atomic
-from forge.datasets import append_examples, dedupe, load_examples, normalize, provenance, stamp
+from forge.data.datasets import append_examples, dedupe, load_examples, normalize, provenance, stamp
+from forge.data.gold_guard import GoldGuard
 from forge.errors import DatasetError
-from forge.gold_guard import GoldGuard
 
 from conftest import chat, write_jsonl
 
@@ -126,8 +126,8 @@ def test_training_path_guard(tmp_path):
 
 
 def test_empty_and_whitespace_inputs_are_legal(tmp_path, project_dir, cli):
-    from forge.chat_format import prompt_text
-    from forge.gold_guard import GoldGuard
+    from forge.data.gold_guard import GoldGuard
+    from forge.models.chat_format import prompt_text
 
     rows = [chat("", '{"cmd": "unknown"}'), chat("   ", '{"cmd": "unknown"}'), chat("lights on", '{"cmd": "on"}')]
     write_jsonl(project_dir / "dataset" / "gold.jsonl", rows)

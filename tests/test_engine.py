@@ -9,11 +9,11 @@ import shutil
 import pytest
 
 from forge.errors import ForgeError
-from forge.eval_runner import run_eval
-from forge.model_loading import cpu_has_bf16
-from forge.project import Project
-from forge.promotion import PromotionRefused, promote
-from forge.training import train
+from forge.evaluation.promotion import PromotionRefused, promote
+from forge.evaluation.runner import run_eval
+from forge.models.loading import cpu_has_bf16
+from forge.project.project import Project
+from forge.training.sft import train
 
 from conftest import assert_same_answers
 from engine_fixtures import make_project
@@ -48,10 +48,10 @@ def test_full_training_lowers_loss_and_learns(trained):
 
 
 def test_batched_generation_matches_one_at_a_time(trained):
-    from forge.chat_format import prompt_text, with_system_prompt
-    from forge.datasets import load_examples
-    from forge.eval_runner import generate
-    from forge.model_loading import load_for_inference
+    from forge.data.datasets import load_examples
+    from forge.inference.generate import generate
+    from forge.models.chat_format import prompt_text, with_system_prompt
+    from forge.models.loading import load_for_inference
 
     model, tok, _ = load_for_inference(trained.output / "adapter", trained.root, "cpu")
     prompts = [prompt_text(tok, with_system_prompt(e, "Route the request. Answer with JSON.\n"))

@@ -9,17 +9,17 @@ import gguf
 import pytest
 
 from forge.errors import ForgeError
-from forge.eval_runner import run_eval
-from forge.export import gold_prompts
-from forge.gguf_export import write_gguf
-from forge.gguf_verify import verify_gguf
-from forge.gguf_vocab import LLAMA3_REGEX, QWEN2_REGEX, build_vocab, pre_tokenizer_name
-from forge.model_loading import load_causal_lm, load_for_inference, load_tokenizer
-from forge.modelfile import ollama_template
-from forge.project import Project
-from forge.promotion import promote
-from forge.tiny_model import build_tiny
-from forge.training import train
+from forge.evaluation.promotion import promote
+from forge.evaluation.runner import run_eval
+from forge.export.gguf.convert import write_gguf
+from forge.export.gguf.verify import verify_gguf
+from forge.export.gguf.vocab import LLAMA3_REGEX, QWEN2_REGEX, build_vocab, pre_tokenizer_name
+from forge.export.modelfile import ollama_template
+from forge.export.ship import gold_prompts
+from forge.models.loading import load_causal_lm, load_for_inference, load_tokenizer
+from forge.models.tiny import build_tiny
+from forge.project.project import Project
+from forge.training.sft import train
 
 from conftest import assert_gguf_verified
 from engine_fixtures import make_project
@@ -297,7 +297,7 @@ def test_tensors_are_converted_and_written_one_at_a_time(tmp_path, monkeypatch):
     import gc
     import weakref
 
-    import forge.gguf_export as gguf_export
+    import forge.export.gguf.convert as gguf_export
 
     model, tok = _random_model(tmp_path, "llama", "nano")
     live, original = [], gguf_export._encode

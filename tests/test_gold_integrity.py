@@ -8,16 +8,16 @@ import json
 
 import pytest
 
-from forge import config as config_io
 from forge.agent import manual
-from forge.audit import Finding, apply_fixes
-from forge.batch_api import generate_with_batches
-from forge.cleaning import import_file
-from forge.datagen import generate, generation_prompt
-from forge.datasets import load_examples, user_text
-from forge.gold_guard import GoldGuard
-from forge.pretrain import read_corpus
-from forge.project import Project
+from forge.config import load as config_io
+from forge.curation.audit import Finding, apply_fixes
+from forge.curation.batch_api import generate_with_batches
+from forge.curation.cleaning import import_file
+from forge.curation.datagen import generate, generation_prompt
+from forge.data.datasets import load_examples, user_text
+from forge.data.gold_guard import GoldGuard
+from forge.project.project import Project
+from forge.training.pretrain import read_corpus
 
 from conftest import chat, write_jsonl
 from engine_fixtures import make_agent_project
@@ -88,7 +88,7 @@ def test_planner_text_holding_gold_is_refused(root, tool, data):
 
 
 def test_background_with_gold_is_left_out_of_the_generator_prompt(root, capsys, monkeypatch):
-    from forge import prompts_io
+    from forge.llm import prompts as prompts_io
 
     monkeypatch.setattr(prompts_io, "_warned", set())
     with open(root / "BACKGROUND.md", "a") as fh:  # a hand edit pastes a sealed input in

@@ -58,7 +58,7 @@ def test_the_check_catches_an_upward_import(tmp_path):
 
 
 def test_record_files_are_named_in_one_place():
-    """Each record file's name appears as a string literal only in forge/records.py."""
+    """Each record file's name appears as a string literal only in forge/project/records.py."""
     names = ("best_score.json", "experiments.jsonl", "flywheel_heartbeat.json", "eval_results.json",
              "eval_failures.jsonl", "AGENT_CONTEXT.md", "PLAN.md")
     offenders = []
@@ -82,3 +82,117 @@ def test_forge_help_loads_no_agent_code():
             "'anthropic', 'transformers'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# The layers inside forge/, lowest first: a module may import its own layer and those below it, never above.
+# "shared" is the modules at forge/'s top level (errors, atomic writes, JSONL, progress bars).
+LAYERS = ["shared", "config", "data", "project", "llm", "remote", "models", "training", "inference",
+          "evaluation", "curation", "export", "cli"]
+PACKAGES = {"forge.agent": "agent", "forge.tools": "tools", "forge.prompts": "prompts"}
+
+
+def module_name(root: Path, path: Path) -> str:
+    """forge.* name of a source file under root (agent/ is forge.agent, tools/ forge.tools, ...)."""
+    rel = path.relative_to(root).with_suffix("")
+    parts = list(rel.parts)
+    if parts[0] != "forge":
+        parts = ["forge", *parts]
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """module -> the forge modules it imports (function-level imports included; `from forge.x import y`
+    counts as forge.x.y when that is a module, else forge.x)."""
+    files = [p for layer in ("forge", *PACKAGES.values()) if (root / layer).is_dir()
+             for p in sorted((root / layer).rglob("*.py"))]
+    names = {module_name(root, p): p for p in files}
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        deps = set()
+        for _, module in imported_modules(path.read_text(encoding="utf-8")):
+            while module and module not in names:
+                module = module.rpartition(".")[0]
+            if module and module != name and module != "forge":
+                deps.add(module)
+        graph[name] = deps
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(out)
+
+
+def layer_of(module: str) -> str | None:
+    parts = module.split(".")
+    if len(parts) < 2 or module in PACKAGES or any(module.startswith(p + ".") for p in PACKAGES):
+        return None
+    return parts[1] if parts[1] in LAYERS else "shared"
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    problems = []
+    for module, deps in sorted(graph.items()):
+        mine = layer_of(module)
+        for dep in sorted(deps):
+            theirs = layer_of(dep)
+            if mine and theirs and LAYERS.index(theirs) > LAYERS.index(mine):
+                problems.append(f"{module} ({mine}) imports {dep} ({theirs})")
+    return problems
+
+
+def test_no_import_cycle_anywhere():
+    assert import_cycles(import_graph(ROOT)) == []
+
+
+def test_layers_inside_forge_point_down():
+    graph = import_graph(ROOT)
+    assert {layer_of(m) for m in graph} - {None} <= set(LAYERS)
+    assert layer_violations(graph) == []
+
+
+def test_the_checks_catch_a_cycle_and_an_upward_layer(tmp_path):
+    for folder in ("forge/data", "forge/training", "agent"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "__init__.py").write_text("")
+    (tmp_path / "forge" / "errors.py").write_text("")
+    (tmp_path / "forge" / "data" / "datasets.py").write_text("def f():\n    from forge.training import sft\n")
+    (tmp_path / "forge" / "training" / "sft.py").write_text("from forge.data.datasets import f\n")
+    (tmp_path / "agent" / "loop.py").write_text("from forge.errors import X\n")
+    graph = import_graph(tmp_path)
+    assert graph["forge.agent.loop"] == {"forge.errors"}
+    assert import_cycles(graph) == [["forge.data.datasets", "forge.training.sft"]]
+    assert layer_violations(graph) == ["forge.data.datasets (data) imports forge.training (training)",
+                                       "forge.data.datasets (data) imports forge.training.sft (training)"]

@@ -9,12 +9,12 @@ import time
 import git
 import pytest
 
-from forge import config as config_io
 from forge.agent import conversation, runner
 from forge.agent.planners import ClaudePlanner
 from forge.agent.transcript import find_run, read_events
+from forge.config import load as config_io
 from forge.errors import ForgeError
-from forge.project import Project
+from forge.project.project import Project
 
 from engine_fixtures import make_agent_project
 from strict_anthropic import ROUND, StrictAnthropic, rounds_policy, sign

@@ -7,8 +7,8 @@ import json
 import git
 import pytest
 
-from forge import config as config_io
-from forge.project import Project
+from forge.config import load as config_io
+from forge.project.project import Project
 
 from engine_fixtures import make_agent_project
 

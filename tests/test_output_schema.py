@@ -9,22 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from forge import config as config_io
-from forge.audit import Finding, apply_fixes
-from forge.augment import plan
-from forge.constrained import Constraint, answer_layout
-from forge.datasets import assistant_text, load_examples
+from forge.config import load as config_io
+from forge.curation.audit import Finding, apply_fixes
+from forge.curation.augment import plan
+from forge.data.datasets import assistant_text, load_examples
+from forge.data.output_schema import OutputSchema
+from forge.data.schema_infer import infer_schema
 from forge.errors import ForgeError
-from forge.eval_runner import generate, run_eval
-from forge.model_loading import load_causal_lm, load_tokenizer
-from forge.output_schema import OutputSchema
-from forge.project import Project
-from forge.promotion import PromotionRefused, promote
-from forge.records import failure_categories
-from forge.schema_infer import infer_schema
-from forge.scorers import Scorer
-from forge.tiny_model import build_tiny
-from forge.training import train
+from forge.evaluation.promotion import PromotionRefused, promote
+from forge.evaluation.runner import run_eval
+from forge.evaluation.scorers import Scorer
+from forge.inference.constrained import Constraint, answer_layout
+from forge.inference.generate import generate
+from forge.models.loading import load_causal_lm, load_tokenizer
+from forge.models.tiny import build_tiny
+from forge.project.project import Project
+from forge.project.records import failure_categories
+from forge.training.sft import train
 
 from conftest import chat, write_jsonl
 from engine_fixtures import COMMANDS, make_agent_project, make_project
@@ -275,7 +276,7 @@ def test_the_gguf_ships_its_grammar_and_llama_cpp_decodes_under_it(trained, cli)
 
 def test_constrained_needs_a_schema(project_dir):
     config_io.patch_file(project_dir / "forge.yaml", {"eval": {"output_schema": None, "constrained": True}})
-    from forge.constrained import project_constraint
+    from forge.inference.constrained import project_constraint
 
     with pytest.raises(ForgeError, match="eval.constrained: true needs eval.output_schema"):
         project_constraint(Project.open(project_dir), None)
@@ -284,7 +285,7 @@ def test_constrained_needs_a_schema(project_dir):
 def test_both_engines_decode_keys_in_one_order(random_llama):
     """llama.cpp's grammar puts required properties first; forge decodes in the same order, so the answers it
     scores are the ones llama.cpp can produce."""
-    from forge.constrained import decoding_order, gbnf
+    from forge.inference.constrained import decoding_order, gbnf
 
     model, tok = random_llama
     schema = {"type": "object", "additionalProperties": False, "required": ["cmd", "degrees"],
@@ -311,8 +312,8 @@ LIGHT_TOOLS = [{"type": "function", "function": {
 
 
 def test_an_examples_tools_are_the_schema_of_its_call(project_dir):
-    from forge.datasets import append_examples
-    from forge.output_schema import schema_for, tools_schema
+    from forge.data.datasets import append_examples
+    from forge.data.output_schema import schema_for, tools_schema
 
     contract = tools_schema(LIGHT_TOOLS)
     assert contract.keeps('{"name": "set_light", "arguments": {"room": "hall", "on": true}}')
@@ -339,7 +340,7 @@ def test_an_examples_tools_are_the_schema_of_its_call(project_dir):
 
 
 def test_one_batch_decodes_each_row_under_its_own_contract(random_llama, tmp_path):
-    from forge.output_schema import tools_schema
+    from forge.data.output_schema import tools_schema
 
     model, tok = random_llama
     lights, tools = schema_of(tmp_path, LIGHTS), tools_schema(LIGHT_TOOLS)

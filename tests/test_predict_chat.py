@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from forge.eval_runner import run_eval
-from forge.project import Project
-from forge.scorers import Scorer
-from forge.training import train
+from forge.evaluation.runner import run_eval
+from forge.evaluation.scorers import Scorer
+from forge.project.project import Project
+from forge.training.sft import train
 
 from engine_fixtures import make_project
 

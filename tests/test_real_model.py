@@ -45,12 +45,12 @@ def test_import_train_eval_export_on_smollm2(smollm2, tmp_path, cli):
     assert shipped.exit_code == 0, shipped.output
     out = root / "output" / "export_gguf_f32"
     # Both sides decode under the schema, each with its own engine (llguidance, llama.cpp's grammar), read the
-    # same way (forge.constrained.decoding_order, no forcing): identical tokens always, identical answers except
+    # same way (forge.inference.constrained.decoding_order, no forcing): identical tokens always, identical answers except
     # near-ties, which depend on the CPU's kernels (an Intel Xeon with AMX flips one an AMD EPYC does not).
     verify = assert_gguf_verified(out / "verify.json", 16)
     assert verify["constrained"] and verify["gguf_correct"] + verify["near_ties"] >= verify["transformers_correct"]
     # The fine-tune is exported with the model's own pre-tokenizer, as llama.cpp names it.
-    from forge.model_import import gguf_metadata
+    from forge.models.importing import gguf_metadata
 
     assert gguf_metadata(next(out.glob("*.gguf")))["gguf_pre"] == "smollm"
 
@@ -73,7 +73,7 @@ def test_zero_shot_smollm2_under_the_home_schema_is_always_valid(smollm2, tmp_pa
 
     root = tmp_path / "home"
     shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "forge-home-demo", root)
-    from forge import config as config_io
+    from forge.config import load as config_io
 
     config_io.patch_file(root / "forge.yaml", {"model": {"base": str(smollm2)}, "eval": {"batch_size": 16}})
     result = cli("eval", "--base", "--compare-free", "--json", "-p", root)

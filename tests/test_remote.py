@@ -16,11 +16,11 @@ import pytest
 from loopback_sshd import start_sshd
 
 from forge import __version__
-from forge import config as config_io
+from forge.config import load as config_io
 from forge.errors import ForgeError
-from forge.remote_ssh import Remote
-from forge.remote_steps import decode, encode, error_from
-from forge.training import TrainingStopped, TrainResult
+from forge.remote.ssh import Remote
+from forge.remote.steps import decode, encode, error_from
+from forge.training.sft import TrainingStopped, TrainResult
 
 from engine_fixtures import make_project
 
@@ -74,7 +74,7 @@ def test_codec_keeps_types_and_project_paths(tmp_path):
                                                                *list(vars(r).values())[1:])
     with pytest.raises(ForgeError, match="outside the project"):
         encode(Path("/somewhere/else"), tmp_path)
-    err = error_from({"ok": False, "error": "budget", "error_type": "forge.training:TrainingStopped"})
+    err = error_from({"ok": False, "error": "budget", "error_type": "forge.training.sft:TrainingStopped"})
     assert isinstance(err, TrainingStopped) and str(err) == "budget"
     assert type(error_from({"error": "x", "error_type": "os:system"})) is ForgeError
 
@@ -108,10 +108,10 @@ def test_train_and_eval_run_remotely(tmp_path, nano_model, sshd):
     assert base["accuracy"] <= res["accuracy"]
 
     # A record of a step that never started (kill -9 between saving it and the launch) is dropped, not followed.
-    from forge.project import Project
-    from forge.remote_run import step_key
-    from forge.remote_steps import request_for
-    from forge.training import train
+    from forge.project.project import Project
+    from forge.remote.run import step_key
+    from forge.remote.steps import request_for
+    from forge.training.sft import train
 
     request, _, _ = request_for(train.__wrapped__, Project.open(root), (), {"epochs": 3, "resume": False})
     record = root / "output" / "remote" / "step.json"
@@ -247,7 +247,7 @@ def test_the_agent_plans_here_and_trains_there(tmp_path, nano_model, sshd):
     from forge.agent import runner
     from forge.agent.budgets import Budgets
     from forge.agent.planners import HeuristicPlanner
-    from forge.project import Project
+    from forge.project.project import Project
 
     from engine_fixtures import make_agent_project
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import git
 import pytest
 
-from forge import config as config_io
-from forge.datasets import load_examples
+from forge.config import load as config_io
+from forge.data.datasets import load_examples
 
 from engine_fixtures import GENERATOR, make_agent_project
 
@@ -113,8 +113,8 @@ def test_kill_9_then_resume_finishes_the_run(project_root, victim):
 
 
 def test_training_past_the_deadline_keeps_the_previous_adapter(tmp_path, nano_model):
-    from forge.project import Project
-    from forge.training import TrainingStopped, train
+    from forge.project.project import Project
+    from forge.training.sft import TrainingStopped, train
 
     project = Project.open(make_agent_project(tmp_path / "p", nano_model))
     train(project, epochs=1)
@@ -125,8 +125,8 @@ def test_training_past_the_deadline_keeps_the_previous_adapter(tmp_path, nano_mo
 
 
 def test_augment_past_the_deadline_keeps_what_it_wrote(tmp_path, nano_model):
-    from forge.augment import augment
-    from forge.project import Project
+    from forge.curation.augment import augment
+    from forge.project.project import Project
 
     from conftest import write_jsonl
 

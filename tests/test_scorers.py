@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from forge.data.answers import category
 from forge.errors import ForgeError
-from forge.scorers import Scorer, category, load_custom
-from forge.stats import mcnemar_exact, paired_comparison, wilson_interval
+from forge.evaluation.scorers import Scorer, load_custom
+from forge.evaluation.stats import mcnemar_exact, paired_comparison, wilson_interval
 
 EXP = '{"cmd": "lights_on", "args": {"room": "kitchen", "level": 3}}'
 

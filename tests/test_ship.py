@@ -7,14 +7,14 @@ import json
 import pytest
 import yaml
 
-from forge import config as config_io
-from forge import probe
+from forge.config import load as config_io
 from forge.errors import ForgeError
-from forge.eval_runner import run_eval
-from forge.probe import run_probe, token_f1
-from forge.project import Project
-from forge.promotion import promote
-from forge.training import train
+from forge.evaluation import probe
+from forge.evaluation.probe import run_probe, token_f1
+from forge.evaluation.promotion import promote
+from forge.evaluation.runner import run_eval
+from forge.project.project import Project
+from forge.training.sft import train
 
 from conftest import assert_same_answers, write_jsonl
 from engine_fixtures import make_project
@@ -84,7 +84,7 @@ def test_pretrain_merges_and_lowers_corpus_loss(project):
     config_io.patch_file(project.config_path, {"pretrain": {"learning_rate": 5e-3, "epochs": 3, "batch_size": 2},
                                                "model": {"max_seq_len": 128}})
     project.reload()
-    from forge.pretrain import pretrain
+    from forge.training.pretrain import pretrain
 
     info = pretrain(project, echo=lambda *_: None)
     assert info["loss_after"] < info["loss_before"]
@@ -112,10 +112,10 @@ def test_export_merged_matches_the_adapter(project, cli):
     assert out.exit_code == 0, out.output
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from forge.chat_format import prompt_text, with_system_prompt
-    from forge.datasets import load_examples
-    from forge.eval_runner import generate
-    from forge.model_loading import load_for_inference
+    from forge.data.datasets import load_examples
+    from forge.inference.generate import generate
+    from forge.models.chat_format import prompt_text, with_system_prompt
+    from forge.models.loading import load_for_inference
 
     path = project.output / "export_merged"
     merged, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
@@ -249,9 +249,9 @@ def test_push_uploads_adapter_and_card(project, cli, monkeypatch):
     old_card = f"---\nlibrary_name: peft\nbase_model: {project.config.model.base}\ntags: [forge]\n---\n# routing\n"
     assert hub_metadata_errors(old_card) and not hub_metadata_errors(card)
     # and a refused card is one line, not a traceback
-    from forge.push import push
+    from forge.export.push import push
 
-    monkeypatch.setattr("forge.push.model_card", lambda _p: old_card)
+    monkeypatch.setattr("forge.export.push.model_card", lambda _p: old_card)
     monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", hub.url)  # read at import, so patched here
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_TOKEN", "hf_fake_token_123")
@@ -267,7 +267,7 @@ def test_merged_export_keeps_every_end_id_the_base_declares(tmp_path, nano_model
 
     from transformers import AutoTokenizer, GenerationConfig
 
-    from forge.export import end_ids
+    from forge.export.ship import end_ids
 
     assert end_ids([1, 106], 1) == [1, 106] and end_ids(None, 5) == 5 and end_ids(7, 5) == [7, 5]
     base = tmp_path / "base"

@@ -7,8 +7,8 @@ import contextlib
 
 import pytest
 
-from forge.chat_format import tokenize_for_training
-from forge.model_loading import training_precision
+from forge.models.chat_format import tokenize_for_training
+from forge.models.loading import training_precision
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def _batch(tok):
 
 
 def test_completion_loss_is_the_models_own_loss(lora_nano):
-    from forge.completion_loss import completion_loss, supported
+    from forge.training.completion_loss import completion_loss, supported
 
     model, tok = lora_nano
     batch = _batch(tok)
@@ -53,7 +53,7 @@ def test_bf16_lora_adds_the_adapter_term_in_fp32(nano_model):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from forge.lora_precision import keep_lora_sums_fp32
+    from forge.training.lora_precision import keep_lora_sums_fp32
 
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(nano_model), dtype=torch.float32),
                            LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM"))
@@ -78,5 +78,5 @@ def test_bf16_lora_adds_the_adapter_term_in_fp32(nano_model):
     ("fp32", "cuda:0", "lora", True, "backend"), ("bf16", "cpu", "full", False, "bf16"),
 ])
 def test_precision_resolves_per_machine(monkeypatch, asked, device, method, native, resolved):
-    monkeypatch.setattr("forge.model_loading.cpu_has_bf16", lambda: native)
+    monkeypatch.setattr("forge.models.loading.cpu_has_bf16", lambda: native)
     assert training_precision(asked, device, method) == resolved

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from forge.atomic import write_text_atomic
-from forge.records import BACKGROUND_FILE, now
+from forge.project.records import BACKGROUND_FILE, now
 from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj, text
 
 SECTION = "## Learned by the flywheel"

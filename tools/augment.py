@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from forge.augment import augment
-from forge.datagen import generate
+from forge.curation.augment import augment
+from forge.curation.datagen import generate
 from forge.tools.tool import RunState, Tool, ToolContext, ToolRefused, ToolResult, compact, obj, text
 
 

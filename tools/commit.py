@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from forge import records
-from forge.git_repo import commit_paths
+from forge.project import records
+from forge.project.git import commit_paths
 from forge.tools.tool import RunState, Tool, ToolContext, ToolResult, obj
 
 PATHS = ["forge.yaml", records.BACKGROUND_FILE, records.CONTEXT_FILE, records.PLAN_FILE, "mission.md",

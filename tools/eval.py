@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from forge import records
-from forge.eval_runner import run_eval
+from forge.evaluation.runner import run_eval
+from forge.project import records
 from forge.tools.tool import RunState, Tool, ToolContext, ToolRefused, ToolResult, failure_line, failure_view, obj
-from forge.training import ADAPTER_DIR
+from forge.training.sft import ADAPTER_DIR
 
 FAILURE_SAMPLE = 8
 
@@ -38,7 +38,7 @@ def run(ctx: ToolContext) -> ToolResult:
             "failure_count": res["failure_count"], "failure_sample": sample, "per_field": res.get("per_field") or {},
             "constrained": res.get("constrained", False), "schema_valid": res.get("schema_valid"),
             "best_so_far": best["accuracy"] if best else None, "target": project.config.eval.target_accuracy}
-    if "sealed" in res:  # aggregates only, by construction of eval_runner
+    if "sealed" in res:  # aggregates only, by construction of forge.evaluation.runner
         s = res["sealed"]
         data["sealed"] = {"accuracy": s["accuracy"], "correct": s["correct"], "total": s["total"], "ci95": s["ci95"]}
     lo, hi = res["ci95"]

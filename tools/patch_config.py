@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forge import config as config_io
+from forge.config import load as config_io
 from forge.tools.config_keys import patch_schema
 from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, compact
 

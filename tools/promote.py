@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forge.promotion import PromotionRefused, promote
+from forge.evaluation.promotion import PromotionRefused, promote
 from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj
 
 

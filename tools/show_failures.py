@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from forge.records import FAILURES
-from forge.scorers import category
+from forge.data.answers import category
+from forge.project.records import FAILURES
 from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, failure_line, failure_view, obj, text
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forge import status
+from forge.project import status
 from forge.tools.tool import Tool, ToolContext, ToolResult, obj
 
 

@@ -45,7 +45,7 @@ class RunState:
 
 @dataclass
 class ToolContext:
-    project: object                     # forge.project.Project
+    project: object                     # forge.project.project.Project
     state: RunState = field(default_factory=RunState)
     run_id: str = "manual"
     deadline: float | None = None       # time.monotonic() by which a long tool must stop cleanly

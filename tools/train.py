@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from forge.records import next_iteration
+from forge.project.records import next_iteration
 from forge.tools.config_keys import training_overrides_schema
 from forge.tools.tool import RunState, Tool, ToolContext, ToolResult, obj, text
-from forge.training import train
+from forge.training.sft import train
 
 
 def run(ctx: ToolContext, hypothesis: str, overrides: dict | None = None, epochs: int | None = None) -> ToolResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forge.records import write_plan
+from forge.project.records import write_plan
 from forge.tools.tool import Tool, ToolContext, ToolResult, obj, text
 
 

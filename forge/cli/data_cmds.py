@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from forge.command_options import CommandOutput, json_option, open_project, project_option
-from forge.dataset_formats import FORMATS
+from forge.data.formats import FORMATS
+from forge.project.options import CommandOutput, json_option, open_project, project_option
 
 
 def _open_with_source(project_dir):
     """The project, after checking a generation source exists (so errors come before any progress bar)."""
-    from forge.generator_source import use_generator
+    from forge.curation.generator_source import use_generator
 
     project = open_project(project_dir)
     use_generator(project)
@@ -55,8 +55,8 @@ def _print_report(report, out: CommandOutput | None = None) -> None:
 @json_option
 def generate_cmd(project_dir, n, batch_size, output, batch_api, as_json):
     """Generate training examples from BACKGROUND.md, mission.md and the system prompt."""
-    from forge import datagen
-    from forge.batch_api import generate_with_batches
+    from forge.curation import datagen
+    from forge.curation.batch_api import generate_with_batches
 
     project = _open_with_source(project_dir)
     out = CommandOutput(as_json)
@@ -76,7 +76,7 @@ def generate_cmd(project_dir, n, batch_size, output, batch_api, as_json):
               help="Total examples (default: flywheel.augment_per_failure per failure category).")
 def augment_cmd(project_dir, n):
     """Generate examples targeting the categories of the latest eval failures."""
-    from forge.augment import augment
+    from forge.curation.augment import augment
 
     project = _open_with_source(project_dir)
     with _progress("augmenting", None) as advance:
@@ -92,7 +92,7 @@ def augment_cmd(project_dir, n):
 @click.option("--n", "n", type=click.IntRange(1, 10000), default=50, show_default=True)
 def patch_cmd(description, project_dir, n):
     """One-shot targeted generation from a plain-English DESCRIPTION."""
-    from forge import datagen
+    from forge.curation import datagen
 
     project = _open_with_source(project_dir)
     with _progress("patching", n) as advance:
@@ -107,7 +107,7 @@ def patch_cmd(description, project_dir, n):
               help="Lowest severity shown and fixed.")
 def audit_cmd(project_dir, fix, min_severity):
     """LLM review of every training example: format, facts against BACKGROUND.md, quality."""
-    from forge.audit import SEVERITIES, apply_fixes, audit
+    from forge.curation.audit import SEVERITIES, apply_fixes, audit
 
     project = open_project(project_dir)
     with _progress("auditing", None) as advance:
@@ -133,7 +133,7 @@ def audit_cmd(project_dir, fix, min_severity):
               help="Instead: remove only the training examples whose answer is outside eval.output_schema (backup first).")
 def clean_cmd(project_dir, keep_seed, gold_overlap, outside_schema):
     """Remove generated examples (by provenance), keeping seed and hand-written ones."""
-    from forge.cleaning import clean, remove_gold_overlap, remove_outside_schema
+    from forge.curation.cleaning import clean, remove_gold_overlap, remove_outside_schema
 
     if outside_schema or gold_overlap:  # the two targeted removals: a line each, a count, the backup
         project = open_project(project_dir)
@@ -160,7 +160,7 @@ def clean_cmd(project_dir, keep_seed, gold_overlap, outside_schema):
 def import_cmd(file, project_dir, source, fmt):
     """Append FILE's examples to the training set (converted to chat messages, validated, deduped,
     gold-guarded)."""
-    from forge.cleaning import import_file
+    from forge.curation.cleaning import import_file
 
     fmt, r = import_file(open_project(project_dir), file, source, fmt)
     click.echo(f"format: {fmt}")
@@ -183,7 +183,7 @@ def schema_infer(project_dir):
     """Print a JSON Schema proposed from the training set's answers (never gold), for you to review and save."""
     import json
 
-    from forge.schema_infer import infer_for_project
+    from forge.data.schema_infer import infer_for_project
 
     project = open_project(project_dir)
     click.echo(json.dumps(infer_for_project(project), indent=2))

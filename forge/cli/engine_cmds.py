@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from forge.command_options import CommandOutput, json_option, open_project, project_option
-from forge.config_schema import field_doc
+from forge.config.schema import field_doc
+from forge.project.options import CommandOutput, json_option, open_project, project_option
 
 
 @click.command("train")
@@ -19,7 +19,7 @@ from forge.config_schema import field_doc
 @json_option
 def train_cmd(project_dir, epochs, resume, as_json):
     """Fine-tune on the training set (dataset.canonical) into output/adapter/."""
-    from forge.training import train
+    from forge.training.sft import train
 
     project = open_project(project_dir)
     out = CommandOutput(as_json)
@@ -55,7 +55,7 @@ def _per_cmd_table(per_cmd: dict) -> str:
 @json_option
 def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, as_json):
     """Evaluate on the gold set (and the sealed set, aggregates only)."""
-    from forge.eval_runner import run_eval
+    from forge.evaluation.runner import run_eval
 
     project = open_project(project_dir)
     out = CommandOutput(as_json)
@@ -97,7 +97,7 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, as_jso
 @json_option
 def promote_cmd(project_dir, iteration, accept_gold_change, as_json):
     """Snapshot the evaluated adapter as the new best (only if strictly better, on the same gold set)."""
-    from forge.promotion import promote
+    from forge.evaluation.promotion import promote
 
     out = CommandOutput(as_json)
     rec = promote(open_project(project_dir), iteration, accept_gold_change)
@@ -126,7 +126,7 @@ def model_import(source, directory):
 
     A GGUF is dequantized; its tokenizer keeps the model's own pre-tokenizer. Set model.base to
     DIRECTORY (model.base may also name a .gguf file directly: it is imported on first use)."""
-    from forge.model_import import import_model
+    from forge.models.importing import import_model
 
     info = import_model(source, directory, echo=click.echo)
     click.echo(f"imported {info['source']} into {directory}: {info['parameters']:,} parameters"
@@ -144,7 +144,7 @@ def model_import(source, directory):
 @click.option("--seed", type=int, default=0, show_default=True)
 def model_tiny(directory, arch, size, corpus, vocab_size, seed):
     """Build a small random-init causal LM and BPE tokenizer (no hub needed)."""
-    from forge.tiny_model import build_tiny
+    from forge.models.tiny import build_tiny
 
     info = build_tiny(directory, arch, size, list(corpus), vocab_size, seed=seed)
     click.echo(f"built {info['arch']}/{info['size']} in {info['path']}: {info['parameters']:,} parameters, "

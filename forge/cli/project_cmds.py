@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from forge.command_options import open_project, project_option
+from forge.project.options import open_project, project_option
 
 
 @click.command("init")
@@ -18,7 +18,7 @@ from forge.command_options import open_project, project_option
               help="Import BACKGROUND.md, mission.md, system_prompt.md and dataset files from an older project.")
 def init_cmd(name, directory, from_dir):
     """Scaffold a forge project (config, context files, datasets, git repo)."""
-    from forge.scaffold import init_project
+    from forge.project.scaffold import init_project
 
     target = directory or Path(name)
     written = init_project(name, target, from_dir)
@@ -31,7 +31,7 @@ def init_cmd(name, directory, from_dir):
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def status_cmd(project_dir, as_json):
     """Best and last score, dataset sizes, iterations, heartbeat and LLM spend."""
-    from forge import status
+    from forge.project import status
 
     data = status.collect(open_project(project_dir))
     click.echo(json.dumps(data, indent=2) if as_json else status.render(data))
@@ -45,7 +45,7 @@ def config_group():
 @config_group.command("docs")
 def config_docs():
     """Print the forge.yaml reference (Markdown)."""
-    from forge.config_render import render_markdown
+    from forge.config.render import render_markdown
 
     click.echo(render_markdown(), nl=False)
 
@@ -66,7 +66,7 @@ def config_show(project_dir):
 @project_option
 def config_check(project_dir):
     """Validate forge.yaml and the dataset files."""
-    from forge.datasets import load_numbered, user_text
+    from forge.data.datasets import load_numbered, user_text
 
     project = open_project(project_dir)
     schema = project.output_schema()  # a broken schema file is reported before the datasets
@@ -82,7 +82,7 @@ def config_check(project_dir):
         click.echo(f"{rel}: ok ({n})")
     guard.check_training_set(loaded[canonical], canonical)  # gold/sealed overlap fails the check
     if schema:
-        from forge.datasets import schema_violations as violations
+        from forge.data.datasets import schema_violations as violations
 
         # gold outside the schema is an error in one of the two: a person decides, forge never edits gold
         bad = violations(schema, project.gold_path, project.rel(project.gold_path))
@@ -98,7 +98,7 @@ def config_check(project_dir):
 @project_option
 def report_cmd(project_dir):
     """Write output/report.html (accuracy per iteration, per-cmd table, hypotheses, data and cost)."""
-    from forge import report
+    from forge.project import report
 
     click.echo(f"report: {report.write(open_project(project_dir))}")
 

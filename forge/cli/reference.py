@@ -24,6 +24,13 @@ Shell completion (click's own): add `eval "$(_FORGE_COMPLETE=bash_source forge)"
 """
 
 
+def _context(command: click.Command, name: str, parent: click.Context | None = None) -> click.Context:
+    """The context --help would run in (the command's own context_settings), at a fixed width."""
+    ctx = command.make_context(name, [], parent=parent, resilient_parsing=True)
+    ctx.terminal_width = ctx.max_content_width = 100
+    return ctx
+
+
 def _walk(command: click.Command, ctx: click.Context):
     """(context, command) for `command` and every visible subcommand, depth first, sorted by name."""
     yield ctx, command
@@ -31,15 +38,16 @@ def _walk(command: click.Command, ctx: click.Context):
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)
             if sub is not None and not sub.hidden:
-                yield from _walk(sub, click.Context(sub, info_name=name, parent=ctx, terminal_width=100,
-                                                    max_content_width=100))
+                yield from _walk(sub, _context(sub, name, ctx))
 
 
 def render_cli_markdown() -> str:
     """The whole of docs/cli.md."""
     from forge.cli import main
 
-    root = click.Context(main, info_name="forge", terminal_width=100, max_content_width=100)
+    root = _context(main, "forge")
+    for name in main.list_commands(root):  # load the lazy commands first: the top-level help lists their own help
+        main.get_command(root, name)
     parts = [INTRO]
     for ctx, command in _walk(main, root):
         parts.append(f"\n## `{ctx.command_path}`\n\n```\n{command.get_help(ctx).rstrip()}\n```\n")

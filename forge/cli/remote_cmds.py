@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from forge.command_options import CommandOutput, json_option, open_project, project_option
+from forge.project.options import CommandOutput, json_option, open_project, project_option
 
 
 @click.group("remote")
@@ -20,7 +20,7 @@ def remote_group():
 def remote_check(project_dir, as_json):
     """Print the remote's Python, forge version, GPU and free disk, and say what it lacks."""
     from forge.errors import ForgeError
-    from forge.remote_check import check_remote
+    from forge.remote.check import check_remote
 
     out = CommandOutput(as_json)
     facts, missing = check_remote(open_project(project_dir))
@@ -36,7 +36,7 @@ def remote_check(project_dir, as_json):
 @project_option
 def remote_cancel(project_dir):
     """Stop the remote step this project is following (output/remote/step.json)."""
-    from forge.remote_run import cancel_pending
+    from forge.remote.run import cancel_pending
 
     record = cancel_pending(open_project(project_dir))
     click.echo(f"stopped remote step {record['id']} ({record['step']})")
@@ -46,9 +46,9 @@ def remote_cancel(project_dir):
 @click.argument("step_id")
 def remote_step_cmd(step_id):
     """The remote side of a step: run .forge-remote/steps/STEP_ID/request.json in this project."""
-    from forge.project import find_root
-    from forge.remote_ssh import STEPS_DIR
-    from forge.remote_steps import run_step
+    from forge.project.project import find_root
+    from forge.remote.ssh import STEPS_DIR
+    from forge.remote.steps import run_step
 
     root = find_root(Path.cwd())
     raise SystemExit(run_step(root, root / STEPS_DIR / step_id))

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from forge.command_options import CommandOutput, json_option, open_project, project_option
 from forge.errors import ForgeError
-from forge.export import DTYPES
-from forge.gguf_export import QUANTS
-from forge.gguf_quantize import K_QUANTS
+from forge.export.gguf.convert import QUANTS
+from forge.export.gguf.quantize import K_QUANTS
+from forge.export.ship import DTYPES
+from forge.project.options import CommandOutput, json_option, open_project, project_option
 
 
 @click.command("probe")
@@ -23,7 +23,7 @@ from forge.gguf_quantize import K_QUANTS
 @click.option("--after", default="post", show_default=True, help="With --compare: the later tag.")
 def probe_cmd(project_dir, tag, model_dir, compare, before, after):
     """Score what the model knows: answers to dataset/probe.jsonl against their ideal answers."""
-    from forge import probe
+    from forge.evaluation import probe
 
     project = open_project(project_dir)
     if compare:
@@ -47,7 +47,7 @@ def probe_cmd(project_dir, tag, model_dir, compare, before, after):
 @click.option("--epochs", type=click.IntRange(1, 100), default=None, help="Default: pretrain.epochs.")
 def pretrain_cmd(project_dir, epochs):
     """Continued LoRA pretraining on the corpus, merged into output/pretrain_merged/."""
-    from forge.pretrain import pretrain
+    from forge.training.pretrain import pretrain
 
     info = pretrain(open_project(project_dir), epochs, echo=click.echo)
     click.echo(f"merged: {info['path']}")
@@ -78,7 +78,7 @@ def pretrain_cmd(project_dir, epochs):
 @json_option
 def export_cmd(project_dir, fmt, out, dtype, quant, verify, model_dir, as_json):
     """Merge the best adapter into its base: a transformers model, or a GGUF for llama.cpp and Ollama."""
-    from forge import export
+    from forge.export import ship as export
 
     project = open_project(project_dir)
     res = CommandOutput(as_json)
@@ -129,7 +129,7 @@ def export_cmd(project_dir, fmt, out, dtype, quant, verify, model_dir, as_json):
 @project_option
 def push_cmd(project_dir):
     """Upload the best adapter and a model card to promotion.hf_repo (HF_TOKEN; HF_ENDPOINT for another hub)."""
-    from forge.push import push
+    from forge.export.push import push
 
     info = push(open_project(project_dir))
     click.echo(f"pushed: {info['repo']} ({len(info['files'])} files)")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from forge.command_options import open_project, project_option
-from forge.config_schema import field_doc
+from forge.config.schema import field_doc
+from forge.project.options import open_project, project_option
 
 _ADAPTER = click.option("--adapter", "adapter", type=click.Path(path_type=Path, exists=True, file_okay=False),
                         default=None, help="Adapter or full model directory (default: the promoted best, else "
@@ -34,7 +34,7 @@ def predict_cmd(source, project_dir, adapter, base, gguf, out, batch_size, max_n
     """Answer every request of SOURCE (JSONL of {"messages": [...]}, or - for standard input): one line out per
     line in, the conversation with the model's answer appended (a given final answer is kept as "expected")."""
     from forge.atomic import write_text_atomic
-    from forge.predict import choose_model, predict, predict_gguf, read_requests
+    from forge.inference.predict import choose_model, predict, predict_gguf, read_requests
 
     project = open_project(project_dir)
     if gguf and (adapter or base):
@@ -68,8 +68,8 @@ def predict_cmd(source, project_dir, adapter, base, gguf, out, batch_size, max_n
 def chat_cmd(project_dir, adapter, base, gguf, max_new_tokens):
     """Type prompts at the model (greedy, the project's system prompt and chat template); answers stream.
     /reset forgets the conversation, /exit or Ctrl-D quits."""
-    from forge import chat_session
-    from forge.predict import choose_model
+    from forge.inference import chat as chat_session
+    from forge.inference.predict import choose_model
 
     project = open_project(project_dir)
 

@@ -1,0 +1,108 @@
+"""`forge clean` and `forge import`: remove generated examples by provenance, gold overlap or answers outside the
+output schema; bring files in."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+from forge.data.datasets import (
+    AppendResult,
+    append_examples,
+    assistant_text,
+    example_problem,
+    load_examples,
+    load_numbered,
+    normalize,
+    provenance,
+    rewrite_examples,
+    stamp,
+    user_text,
+)
+from forge.data.formats import read_file
+from forge.data.output_schema import schema_for
+from forge.errors import DatasetError, ForgeError
+from forge.project.project import Project
+
+GENERATED = {"generate", "augment", "patch", "audit-fix"}
+
+
+def clean(project: Project, keep_seed_only: bool = False) -> Counter:
+    """Drop generated examples (or, with keep_seed_only, everything not from the seed file).
+
+    Returns the removed count per provenance source. Nothing else in the file changes.
+    """
+    path, rel = project.canonical_path, project.rel(project.canonical_path)
+    examples = load_examples(path, rel, missing_ok=True)
+    seed_texts = {normalize(user_text(e)) for e in load_examples(project.seed_path, project.rel(project.seed_path),
+                                                                 missing_ok=True)}
+
+    def keep(e: dict) -> bool:
+        source = provenance(e)["source"]
+        if keep_seed_only:
+            return source == "seed" or normalize(user_text(e)) in seed_texts
+        return source not in GENERATED
+
+    kept = [e for e in examples if keep(e)]
+    removed = Counter(provenance(e)["source"] for e in examples if not keep(e))
+    if removed:
+        rewrite_examples(path, kept)
+    return removed
+
+
+def backup(project: Project) -> Path:
+    """A copy of the training set in output/backups/, taken before it is rewritten."""
+    dest = project.output / "backups" / f"canonical-{time.strftime('%Y%m%dT%H%M%S')}.jsonl"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(project.canonical_path, dest)
+    return dest
+
+
+def remove_gold_overlap(project: Project) -> tuple[list[str], Path | None]:
+    """Drop training examples that are gold/sealed-like (after a backup): (the pairs removed, the backup)."""
+    path, rel = project.canonical_path, project.rel(project.canonical_path)
+    numbered = load_numbered(path, rel, missing_ok=True)
+    found = project.gold_guard().overlapping(numbered)
+    if not found:
+        return [], None
+    saved = backup(project)
+    rewrite_examples(path, [e for line, e in numbered if line not in found])
+    return [f"{rel}:{line} ~ {where}" for line, where in found.items()], saved
+
+
+def import_file(project: Project, src: Path, source: str, fmt: str = "auto") -> tuple[str, AppendResult]:
+    """Append a JSONL file's examples to the training set, converted from `fmt` (forge.data.formats),
+    validated, deduped, gold-guarded. Returns (the format read, what happened)."""
+    if source not in ("seed", "hand"):
+        raise ForgeError(f"--source {source}: must be seed or hand")
+    guard = project.gold_guard()
+    guard.check_training_path(src, str(src))
+    fmt, rows = read_file(src, str(src), fmt)
+    examples = []
+    for n, example in rows:
+        problem = example_problem(example)
+        if problem:
+            raise DatasetError(f"{src}:{n}: {problem}")
+        examples.append(example)
+    stamped = [stamp(e, source, **({"format": fmt} if fmt != "messages" else {})) for e in examples]
+    return fmt, append_examples(project.canonical_path, stamped, guard, schema=project.output_schema(),
+                                display=project.rel(project.canonical_path))
+
+
+def remove_outside_schema(project: Project) -> tuple[list[str], Path | None]:
+    """Drop training examples whose answer is outside its contract, eval.output_schema or the example's own
+    tools (after a backup): (`file:line: reason` of each, the backup)."""
+    schema = project.output_schema()
+    path, rel = project.canonical_path, project.rel(project.canonical_path)
+    numbered = load_numbered(path, rel, missing_ok=True)
+    if schema is None and not any(e.get("tools") for _, e in numbered):
+        raise ForgeError("clean --schema needs eval.output_schema (a JSON Schema file) or examples with tools")
+    outside = {line: why for line, e in numbered
+               if (own := schema_for(e, schema)) and (why := own.violation(assistant_text(e)))}
+    if not outside:
+        return [], None
+    saved = backup(project)
+    rewrite_examples(path, [e for line, e in numbered if line not in outside])
+    return [f"{rel}:{line}: {why}" for line, why in outside.items()], saved

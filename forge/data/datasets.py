@@ -1,0 +1,201 @@
+"""Chat-format JSONL datasets: load with file:line errors, dedupe, provenance, atomic writes.
+
+One example a line: {"messages": [{"role": "system"?}, {"role": "user"}, {"role": "assistant"}],
+"provenance": {...}}. The extra `provenance` key (source, iteration, time) is ignored by tools
+that only read `messages`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from forge.atomic import append_bytes_atomic, write_bytes_atomic
+from forge.data.output_schema import schema_for
+from forge.errors import DatasetError
+
+SOURCES = ("seed", "hand", "generate", "augment", "patch", "audit-fix")
+ROLES = ("system", "user", "assistant")
+
+
+def example_problem(obj) -> str | None:
+    """Why `obj` is not a valid chat example, or None."""
+    if not isinstance(obj, dict):
+        return f"expected a JSON object, got {type(obj).__name__}"
+    msgs = obj.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        return "missing \"messages\" (a non-empty list)"
+    for n, msg in enumerate(msgs):
+        if not isinstance(msg, dict):
+            return f"messages[{n}] is not an object"
+        if msg.get("role") not in ROLES:
+            return f"messages[{n}].role must be one of {', '.join(ROLES)}, got {msg.get('role')!r}"
+        if not isinstance(msg.get("content"), str):
+            return f"messages[{n}].content must be a string"
+        if msg["role"] == "system" and n != 0:
+            return f"messages[{n}]: a system message may only come first"
+    roles = [m["role"] for m in msgs if m["role"] != "system"]
+    if "user" not in roles:
+        return "no user message"
+    if roles[-1] != "assistant":
+        return "the last message must be the assistant's answer"
+    tools = obj.get("tools")
+    if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
+        return '"tools" must be a list of function definitions (objects)'
+    prov = obj.get("provenance")
+    if prov is not None and (not isinstance(prov, dict) or prov.get("source") not in SOURCES):
+        return f"provenance.source must be one of {', '.join(SOURCES)}"
+    return None
+
+
+def user_text(example: dict) -> str:
+    return "\n".join(m["content"] for m in example["messages"] if m.get("role") == "user")
+
+
+def assistant_text(example: dict) -> str:
+    return example["messages"][-1]["content"]
+
+
+def normalize(text: str) -> str:
+    """Case-, accent-width- and punctuation-insensitive form used for dedupe and the gold guard."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return re.sub(r"[\W_]+", " ", text).strip()
+
+
+def load_examples(path: Path, display: str | None = None, *, missing_ok: bool = False) -> list[dict]:
+    """Every example in a JSONL file, or DatasetError naming file:line and the problem."""
+    return [e for _, e in load_numbered(path, display, missing_ok=missing_ok)]
+
+
+def load_numbered(path: Path, display: str | None = None, *, missing_ok: bool = False) -> list[tuple[int, dict]]:
+    """(line number, example) for every example in a JSONL file (errors as load_examples)."""
+    display = display or str(path)
+    path = Path(path)
+    if not path.exists():
+        if missing_ok:
+            return []
+        raise DatasetError(f"{display}: not found")
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    examples = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        last = n == len(lines)  # no newline after it
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise DatasetError(f"{display}:{n}: not valid UTF-8") from None
+        except json.JSONDecodeError as exc:
+            if last:
+                raise DatasetError(f"{display}:{n}: truncated last line (no newline at the end; "
+                                   f"the file was cut mid-write): {exc.msg}") from None
+            raise DatasetError(f"{display}:{n}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        problem = example_problem(obj)
+        if problem:
+            raise DatasetError(f"{display}:{n}: {problem}")
+        examples.append((n, obj))
+    return examples
+
+
+def provenance(example: dict) -> dict:
+    """Where an example came from; examples without a record were written by hand."""
+    return example.get("provenance") or {"source": "hand"}
+
+
+def stamp(example: dict, source: str, iteration: int | None = None, **extra) -> dict:
+    if source not in SOURCES:
+        raise ValueError(f"unknown provenance source {source!r}")
+    prov = {"source": source, "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if iteration is not None:
+        prov["iteration"] = iteration
+    prov.update({k: v for k, v in extra.items() if v is not None})
+    return {**example, "provenance": prov}
+
+
+def encode(examples: list[dict]) -> bytes:
+    return b"".join(json.dumps(e, ensure_ascii=False).encode("utf-8") + b"\n" for e in examples)
+
+
+@dataclass
+class AppendResult:
+    kept: int = 0
+    duplicates: int = 0
+    gold_rejected: int = 0
+    invalid: list[str] = field(default_factory=list)
+    schema_rejected: dict[str, int] = field(default_factory=dict)  # the schema rule broken -> examples
+
+    def as_dict(self) -> dict:
+        return {"kept": self.kept, "duplicates": self.duplicates, "gold_rejected": self.gold_rejected,
+                "invalid": len(self.invalid), "schema_rejected": sum(self.schema_rejected.values()),
+                "schema_rules": dict(self.schema_rejected)}
+
+
+def append_examples(path: Path, examples: list[dict], guard, *, schema, display: str | None = None) -> AppendResult:
+    """Validate, dedupe (against the file and the batch), gold-guard, check answers against the output schema,
+    then append atomically.
+
+    `guard` is the project's GoldGuard and `schema` its OutputSchema (None without one); both are required so
+    no training-set write can skip them. An example carrying `tools` keeps its own tools' contract
+    (forge.data.output_schema.schema_for).
+    """
+    existing = load_examples(path, display, missing_ok=True)
+    seen = {normalize(user_text(e)) for e in existing}
+    result, fresh = AppendResult(), []
+    for ex in examples:
+        problem = example_problem(ex)
+        if problem:
+            result.invalid.append(problem)
+            continue
+        key = normalize(user_text(ex))
+        if key in seen:
+            result.duplicates += 1
+            continue
+        seen.add(key)
+        fresh.append(ex)
+    kept, result.gold_rejected = guard.filter(fresh)  # first: a gold-like example counts as that, whatever else
+    within = []
+    for ex in kept:
+        own = schema_for(ex, schema)
+        broken = own.check(assistant_text(ex)) if own else None
+        if broken:
+            result.schema_rejected[broken[0]] = result.schema_rejected.get(broken[0], 0) + 1
+        else:
+            within.append(ex)
+    kept = within
+    if kept:
+        append_bytes_atomic(path, encode(kept))
+    result.kept = len(kept)
+    return result
+
+
+def dedupe(examples: list[dict]) -> tuple[list[dict], int]:
+    """Examples with repeated normalized user content dropped (first kept), and how many went."""
+    seen, out = set(), []
+    for ex in examples:
+        key = normalize(user_text(ex))
+        if key not in seen:
+            seen.add(key)
+            out.append(ex)
+    return out, len(examples) - len(out)
+
+
+def rewrite_examples(path: Path, examples: list[dict]) -> None:
+    write_bytes_atomic(path, encode(examples))
+
+
+def file_hash(path: Path) -> str | None:
+    path = Path(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else None
+
+
+def schema_violations(schema, path: Path, display: str) -> list[str]:
+    """`file:line: reason` for every example in a dataset file whose answer is outside its contract
+    (forge.data.output_schema.schema_for: its tools', else `schema`, the project's OutputSchema or None)."""
+    return [f"{display}:{line}: {why}" for line, ex in load_numbered(path, display, missing_ok=True)
+            if (own := schema_for(ex, schema)) and (why := own.violation(assistant_text(ex)))]

@@ -1,0 +1,157 @@
+"""The task's output contract: the JSON Schema file named by `eval.output_schema`.
+
+One schema drives everything that touches an answer: training-set writes reject assistant answers
+outside it, eval / predict / chat generate under it (forge.inference.constrained), the GGUF ships it with a
+GBNF grammar, and the scorers call an answer outside it wrong. Its hash sits in the records next
+to the gold hash, so a best score measured under another schema is not compared silently.
+
+An example that carries `tools` (function definitions) has its own contract: its answer is a call
+`{"name": ..., "arguments": {...}}` of one of those functions, the arguments keeping the function's
+`parameters` schema (tools_schema). schema_for picks an example's contract; every check below uses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from forge.errors import ForgeError
+
+OUTSIDE = "outside the schema"
+NAME_KEYS = ("cmd", "name")  # the key that says which command (function) an answer calls
+SHOWN_CHARS = 160
+
+
+@dataclass(frozen=True)
+class OutputSchema:
+    """A loaded, checked schema: its content, where it lives (project-relative) and its hash."""
+
+    schema: dict
+    display: str
+    hash: str
+
+    @classmethod
+    def load(cls, path: Path, display: str) -> OutputSchema:
+        import jsonschema
+
+        if not path.is_file():
+            raise ForgeError(f"eval.output_schema: {display} not found")
+        raw = path.read_bytes()
+        try:
+            schema = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            line = getattr(exc, "lineno", None)
+            raise ForgeError(f"{display}{f':{line}' if line else ''}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+        if not isinstance(schema, dict):
+            raise ForgeError(f"{display}: a JSON Schema must be an object")
+        try:
+            jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator).check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            where = "/".join(str(p) for p in exc.path) or "(top level)"
+            raise ForgeError(f"{display}: not a valid JSON Schema at {where}: {exc.message[:SHOWN_CHARS]}") from None
+        return cls(schema, display, hashlib.sha256(raw).hexdigest()[:16])
+
+    @classmethod
+    def for_project(cls, project) -> OutputSchema | None:
+        """The project's schema, or None when eval.output_schema is not set."""
+        rel = project.config.eval.output_schema
+        return cls.load(project.path(rel), rel) if rel else None
+
+    def validator(self):
+        import jsonschema
+
+        if not hasattr(self, "_validator"):
+            cls = jsonschema.validators.validator_for(self.schema, default=jsonschema.Draft202012Validator)
+            object.__setattr__(self, "_validator", cls(self.schema, format_checker=cls.FORMAT_CHECKER))
+        return self._validator
+
+    def check(self, answer: str) -> tuple[str, str] | None:
+        """None when `answer` is JSON that keeps the schema; else (the rule it breaks, e.g. `room: enum`, for
+        counting; a reason starting 'outside the schema: ' that says where and what the schema asks)."""
+        import jsonschema
+
+        try:
+            value = json.loads(answer.strip())
+        except (json.JSONDecodeError, ValueError) as exc:
+            return "not JSON", f"{OUTSIDE}: unparseable JSON ({getattr(exc, 'msg', exc)})"
+        errors = list(self.validator().iter_errors(value))
+        if not errors:
+            return None
+        branched = [e for e in errors if e.validator in ("anyOf", "oneOf") and not e.path]
+        error = _branch_error(branched[0], value) if branched else jsonschema.exceptions.best_match(errors)
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        return f"{where}: {error.validator}", f"{OUTSIDE}: {where}: {error.message[:SHOWN_CHARS]}"
+
+    def violation(self, answer: str) -> str | None:
+        found = self.check(answer)
+        return found[1] if found else None
+
+    def keeps(self, answer: str) -> bool:
+        return self.check(answer) is None
+
+
+def _branch_error(error, value):
+    """For a schema of one branch per command (anyOf/oneOf), the error inside the branch of the answer's own
+    command, not a complaint that it is not another command; else `error` as it is."""
+    import jsonschema
+
+    if error.validator not in ("anyOf", "oneOf") or not isinstance(value, dict) or not error.context:
+        return error
+    branches: dict[int, list] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    for name in NAME_KEYS:
+        if name not in value:
+            continue
+        own = [errs for errs in branches.values()
+               if not any(list(e.relative_path)[:1] == [name] for e in errs)]
+        if len(own) == 1:
+            return jsonschema.exceptions.best_match(own[0]) or error
+        if not own:
+            names = [b.get("properties", {}).get(name, {}).get("const") for b in error.schema.get(error.validator, [])]
+            error.message = f"{value[name]!r} is none of the schema's {name}s {[n for n in names if n is not None]}"
+            error.path.append(name)
+            return error
+    return error
+
+
+def _function(tool, n: int) -> dict:
+    """A tool definition's function ({"name", "parameters"}), bare or OpenAI-style {"type": "function", ...}."""
+    fn = tool.get("function", tool) if isinstance(tool, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+        raise ForgeError(f'tools[{n}]: a function definition needs a "name" (string)')
+    params = fn.get("parameters", {"type": "object", "properties": {}})
+    if not isinstance(params, dict):
+        raise ForgeError(f'tools[{n}] ({fn["name"]}): "parameters" must be a JSON Schema object')
+    return {"name": fn["name"], "parameters": params}
+
+
+_TOOLS_CACHE: dict[str, OutputSchema] = {}
+
+
+def tools_schema(tools: list[dict]) -> OutputSchema:
+    """The contract of an answer to an example carrying `tools`: a call of one of its functions, with
+    arguments that keep that function's parameters. Cached by content: a dataset repeats one tool list."""
+    import jsonschema
+
+    key = json.dumps(tools, sort_keys=True, ensure_ascii=False)
+    if key not in _TOOLS_CACHE:
+        branches = [{"type": "object", "additionalProperties": False, "required": ["name", "arguments"],
+                     "properties": {"name": {"const": fn["name"]}, "arguments": fn["parameters"]}}
+                    for fn in (_function(t, n) for n, t in enumerate(tools))]
+        schema = branches[0] if len(branches) == 1 else {"anyOf": branches}
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise ForgeError(f"tools: a function's parameters are not a valid JSON Schema: "
+                             f"{exc.message[:SHOWN_CHARS]}") from None
+        _TOOLS_CACHE[key] = OutputSchema(schema, "the example's tools", hashlib.sha256(key.encode()).hexdigest()[:16])
+    return _TOOLS_CACHE[key]
+
+
+def schema_for(example: dict, project_schema: OutputSchema | None) -> OutputSchema | None:
+    """The contract `example`'s answer keeps: its own tools' when it carries them, else the project's."""
+    tools = example.get("tools")
+    return tools_schema(tools) if tools else project_schema

@@ -1,0 +1,43 @@
+"""The zero-shot baseline: the base model (model.base, no adapter) scored on the gold set before any training.
+
+The flywheel records it once, on a project's first run, as iteration 0 of output/experiments.jsonl with
+`"kind": "baseline"`. It is not an iteration of any budget (later iterations are numbered from 1 as
+before), it can't be promoted (promote only takes the evaluated output/adapter), and it is the point the
+report's curve and AGENT_CONTEXT.md start from, so every later score reads as a gain over the base.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from forge.evaluation.runner import run_eval
+from forge.models.loading import looks_like_a_path, resolve_base
+from forge.project import records
+
+HYPOTHESIS = "zero-shot base model (no adapter)"
+
+
+def _base_is_a_directory(project) -> bool:
+    base = project.config.model.base
+    if project.config.compute.remote:  # resolved there: a path may exist on the remote only
+        return looks_like_a_path(base) or base.endswith(".gguf") or (project.root / base).exists()
+    return Path(resolve_base(base, project.root)).is_dir()
+
+
+def record(project, run_id: str, echo=print) -> dict | None:
+    """Score the base model and record the baseline row (returned); None, with a line saying why, when skipped:
+    the project already has experiments, or model.base is not a local model directory."""
+    if records.experiments(project, baseline=True):
+        echo("baseline: skipped (the project already has experiments)")
+        return None
+    if not _base_is_a_directory(project):
+        echo(f"baseline: skipped (model.base {project.config.model.base} is not a local model directory "
+             "(`forge model import`))")
+        return None
+    echo(f"baseline: scoring {project.config.model.base} zero-shot on the gold set")
+    results = run_eval(project, echo=echo, base=True)
+    row = records.record_experiment(project, run_id=run_id, iteration=0, hypothesis=HYPOTHESIS, results=results,
+                                    kind=records.BASELINE)
+    records.update_context(project)
+    echo(f"baseline: {results['accuracy']:.1%} ({results['correct']}/{results['total']})")
+    return row

@@ -1,0 +1,151 @@
+"""`forge eval`: batched greedy generation over the gold set (and the sealed set), scored.
+
+Prompts are sorted by length and generated in left-padded batches (outputs are identical to
+one-at-a-time generation; see bench/eval_batching.py). Gold results go to
+output/eval_results.json and output/eval_failures.jsonl. The sealed set, when configured, is
+scored the same way but only its aggregate numbers are kept: no input or output of it is
+written anywhere or printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from pathlib import Path
+
+from forge.atomic import write_bytes_atomic, write_json_atomic
+from forge.data.answers import category
+from forge.data.datasets import assistant_text, encode, file_hash, load_examples, normalize, user_text
+from forge.data.output_schema import schema_for
+from forge.errors import ForgeError
+from forge.evaluation.scorers import Scorer
+from forge.evaluation.stats import wilson_interval
+from forge.inference.generate import generate
+from forge.inference.progress import EvalProgress
+from forge.models.chat_format import prompt_text, with_system_prompt
+from forge.models.loading import load_for_inference, local_base_dir, resolve_runtime
+from forge.project.project import Project
+from forge.project.records import FAILURES, RESULTS
+from forge.remote.mark import Pull, remote_step
+from forge.training.sft import ADAPTER_DIR, task_system_prompt
+
+
+def example_id(example: dict) -> str:
+    return hashlib.sha256(normalize(user_text(example)).encode()).hexdigest()[:12]
+
+
+def model_hash(model_dir: Path) -> str:
+    """Content hash of the weights: ties an eval to exactly the adapter it measured."""
+    h = hashlib.sha256()
+    for f in sorted(Path(model_dir).glob("*.safetensors")) + sorted(Path(model_dir).glob("*.bin")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def eval_prompts(project: Project, tokenizer, examples: list[dict]) -> list[str]:
+    """The prompt text the model sees for each example: system prompt + user turn, chat-templated."""
+    sys_prompt = task_system_prompt(project)
+    return [prompt_text(tokenizer, with_system_prompt(e, sys_prompt), e.get("tools")) for e in examples]
+
+
+def _score_set(examples, answers, scorer):
+    verdicts = [scorer(assistant_text(e), a, schema_for(e, scorer.schema))
+                for e, a in zip(examples, answers, strict=True)]
+    correct = sum(v.correct for v in verdicts)
+    lo, hi = wilson_interval(correct, len(examples))
+    return verdicts, {"accuracy": correct / len(examples), "correct": correct, "total": len(examples),
+                      "ci95": [round(lo, 4), round(hi, 4)], "forbidden_count": sum(v.forbidden for v in verdicts)}
+
+
+def _schema_valid(schema, examples: list[dict], answers: list[str]) -> float | None:
+    """The share of answers that keep their contract (schema_for), among examples that have one."""
+    judged = [own.keeps(a) for e, a in zip(examples, answers, strict=True) if (own := schema_for(e, schema))]
+    return round(sum(judged) / len(judged), 4) if judged else None
+
+
+def _per_field(verdicts) -> dict[str, int]:
+    """Wrong answers per field the call scorer named (its table of what the model gets wrong)."""
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        for f in v.fields:
+            counts[f] = counts.get(f, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+@remote_step(lambda project, _results: [Pull(f"output/{RESULTS}"), Pull(f"output/{FAILURES}")])
+def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | None = None,
+             echo=None, base: bool = False, compare_free: bool = False) -> dict:
+    """Score model_dir (default output/adapter; with `base`, model.base itself, zero-shot) on the gold set, and
+    the sealed set as aggregates; with `echo`, show progress (forge.inference.progress). The base is resolved where
+    the eval runs (on compute.remote, its own copy). Decoding is under the output schema when eval.constrained
+    says so; `compare_free` also scores free decoding on the gold set, in the same run."""
+    from forge.data.output_schema import OutputSchema
+    from forge.inference.constrained import example_constraints
+
+    cfg = project.config
+    if base:
+        model_dir = local_base_dir(project)
+    model_dir = Path(model_dir) if model_dir else project.output / ADAPTER_DIR
+    gold_rel = cfg.dataset.gold
+    gold = load_examples(project.gold_path, gold_rel, missing_ok=True)
+    if not gold:
+        raise ForgeError(f"{gold_rel}: no gold examples to evaluate on")
+    if not model_dir.exists():
+        raise ForgeError(f"{project.rel(model_dir)}: no trained adapter yet (run `forge train`)")
+    schema = OutputSchema.for_project(project)
+    scorer = Scorer.for_project(project, schema)
+    runtime = resolve_runtime(cfg.compute.device, load_in_4bit=False)
+    model, tokenizer, kind = load_for_inference(model_dir, project.root, runtime.device)
+    constraints = {"gold": example_constraints(project, tokenizer, gold, schema)}
+    bs = batch_size or cfg.eval.batch_size
+    sealed = load_examples(project.sealed_path, cfg.dataset.sealed, missing_ok=True) if project.sealed_path else []
+    constraints["sealed"] = example_constraints(project, tokenizer, sealed, schema) if sealed else None
+    free_too = (compare_free or cfg.eval.compare_free) and constraints["gold"] is not None
+    progress = EvalProgress(len(gold) * (2 if free_too else 1) + len(sealed), echo) if echo else None
+
+    def answers_for(examples, under):
+        prompts = eval_prompts(project, tokenizer, examples)
+        return generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress, under)
+
+    start = time.perf_counter()
+    try:
+        answers = answers_for(gold, constraints["gold"])
+        wall = time.perf_counter() - start
+        sealed_answers = answers_for(sealed, constraints["sealed"]) if sealed else None
+        free_answers = answers_for(gold, None) if free_too else None
+    finally:
+        if progress:
+            progress.close()
+    verdicts, summary = _score_set(gold, answers, scorer)
+    per_cmd: dict[str, dict] = {}
+    failures = []
+    for ex, answer, v in zip(gold, answers, verdicts, strict=True):
+        bucket = per_cmd.setdefault(category(assistant_text(ex)), {"correct": 0, "total": 0})
+        bucket["total"] += 1
+        bucket["correct"] += v.correct
+        if not v.correct:
+            failures.append({"id": example_id(ex), "input": user_text(ex), "expected": assistant_text(ex),
+                             "actual": answer, "reason": v.reason, **({"fields": list(v.fields)} if v.fields else {})})
+    results = {
+        "eval_id": uuid.uuid4().hex[:12], "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **summary, "failure_count": len(failures), "per_cmd": dict(sorted(per_cmd.items())),
+        "per_field": _per_field(verdicts), "scorer": cfg.eval.scorer,
+        "model": {"path": project.rel(model_dir), "kind": kind, "hash": model_hash(model_dir)},
+        "gold": {"path": gold_rel, "hash": file_hash(project.gold_path)},
+        "schema": {"path": schema.display, "hash": schema.hash} if schema else None,
+        "constrained": constraints["gold"] is not None, "schema_valid": _schema_valid(schema, gold, answers),
+        "wall_s": round(wall, 3), "examples_per_s": round(len(gold) / wall, 2) if wall else None,
+        "per_example": {example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
+    }
+    if free_answers is not None:
+        _, free = _score_set(gold, free_answers, scorer)
+        results["free"] = {k: free[k] for k in ("accuracy", "correct", "total", "ci95")} | {
+            "schema_valid": _schema_valid(schema, gold, free_answers)}
+    if sealed:
+        _, sealed_summary = _score_set(sealed, sealed_answers, scorer)
+        results["sealed"] = {**sealed_summary, "hash": file_hash(project.sealed_path)}
+    write_json_atomic(project.output / RESULTS, results)
+    write_bytes_atomic(project.output / FAILURES, encode(failures))
+    return results

@@ -1,0 +1,137 @@
+"""Scorers: is one model answer correct, and if not, why.
+
+- exact: the answer equals the expected text (case-sensitive; surrounding whitespace ignored).
+- json_cmd: both parse as JSON objects and their `cmd` fields are equal.
+- json_match: both parse as JSON and are equal as values (key order ignored).
+- call: a function call. The name (`cmd`, else `name`) must match, then every argument by value
+  and type (1, 1.0, "1" and true all differ; nested objects compared field by field, dotted
+  names); a missing or extra key is wrong; eval.ignore_fields are skipped. The verdict names
+  every wrong field, and its reason says the first ("wrong room", "missing minutes").
+- custom: the project's scorer.py defines `score(expected: str, actual: str) -> float`; an
+  answer is correct when the score is >= eval.custom_threshold (default 1.0).
+Any answer whose `cmd` is in eval.forbidden_commands is wrong, whatever the scorer says; so is,
+when eval.output_schema is set, an answer outside the schema ("outside the schema: ...").
+Garbage never raises: it is a failure with a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from forge.data.answers import cmd_of, parse_json
+from forge.errors import ForgeError
+from forge.project.code import load_function
+
+
+@dataclass
+class Verdict:
+    correct: bool
+    reason: str | None = None       # why it is wrong
+    forbidden: bool = False
+    fields: tuple[str, ...] = ()    # the call scorer's wrong fields, dotted
+
+
+def load_custom(root: Path):
+    path = root / "scorer.py"
+    if not path.is_file():
+        raise ForgeError(f"eval.scorer custom: {path.name} not found in {root}")
+    return load_function(path, "scorer.py", "score", "score(expected, actual) -> float")
+
+
+def _typed(value):
+    """A JSON value with its type made part of equality (True != 1, 1 != 1.0)."""
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    return (type(value).__name__, value)
+
+
+def wrong_fields(want, got, ignore: set[str] = frozenset(), prefix: str = "") -> list[tuple[str, str]]:
+    """(dotted field, what is wrong: wrong/missing/extra) for every field where `got` differs from `want`."""
+    out = []
+    for key in sorted(set(want) | set(got), key=lambda k: (k not in want, str(k))):
+        name = f"{prefix}{key}"
+        if name in ignore:
+            continue
+        if key not in got:
+            out.append((name, "missing"))
+        elif key not in want:
+            out.append((name, "extra"))
+        elif isinstance(want[key], dict) and isinstance(got[key], dict):
+            out += wrong_fields(want[key], got[key], ignore, f"{name}.")
+        elif _typed(want[key]) != _typed(got[key]):
+            out.append((name, "wrong"))
+    return out
+
+
+_PROJECT = object()  # Scorer.__call__'s default: the project's schema
+
+
+class Scorer:
+    def __init__(self, kind: str, forbidden: list[str] = (), custom=None, threshold: float = 1.0,
+                 schema=None, ignore_fields: list[str] = ()):
+        self.kind, self.forbidden, self.custom, self.threshold = kind, set(forbidden), custom, threshold
+        self.schema, self.ignore = schema, set(ignore_fields)
+
+    @classmethod
+    def for_project(cls, project, schema=None) -> Scorer:
+        """The project's scorer; `schema` (forge.data.output_schema.OutputSchema) makes answers outside it wrong."""
+        ev = project.config.eval
+        custom = load_custom(project.root) if ev.scorer == "custom" else None
+        return cls(ev.scorer, ev.forbidden_commands, custom, ev.custom_threshold, schema, ev.ignore_fields)
+
+    def __call__(self, expected: str, actual: str, schema=_PROJECT) -> Verdict:
+        """The verdict on `actual`; `schema` overrides the project's for this answer (an example's tools)."""
+        actual_cmd = cmd_of(actual)
+        if actual_cmd is not None and actual_cmd in self.forbidden:
+            return Verdict(False, f"forbidden command {actual_cmd!r}", forbidden=True)
+        schema = self.schema if schema is _PROJECT else schema
+        outside = schema.violation(actual) if schema else None
+        if outside:
+            return Verdict(False, outside)
+        return getattr(self, f"_{self.kind}")(expected, actual)
+
+    def _call(self, expected, actual):
+        value, err = parse_json(actual)
+        if err:
+            return Verdict(False, err)
+        want, _ = parse_json(expected)
+        if not isinstance(value, dict) or not isinstance(want, dict):
+            return Verdict(True) if _typed(value) == _typed(want) else Verdict(False, "not a JSON object")
+        name = "cmd" if "cmd" in want else "name" if "name" in want else None
+        if name and _typed(value.get(name)) != _typed(want[name]):
+            return Verdict(False, f"wrong {name} {str(value.get(name))!r}", fields=(name,))
+        wrong = wrong_fields(want, value, self.ignore)
+        if not wrong:
+            return Verdict(True)
+        field, how = wrong[0]
+        return Verdict(False, f"{how} {field}" + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""),
+                       fields=tuple(f for f, _ in wrong))
+
+    def _exact(self, expected, actual):
+        return Verdict(True) if actual.strip() == expected.strip() else Verdict(False, "text differs")
+
+    def _json_cmd(self, expected, actual):
+        value, err = parse_json(actual)
+        if err:
+            return Verdict(False, err)
+        if not isinstance(value, dict) or "cmd" not in value:
+            return Verdict(False, "no cmd field")
+        want = cmd_of(expected)
+        return Verdict(True) if str(value["cmd"]) == want else Verdict(False, f"wrong cmd {str(value['cmd'])!r}")
+
+    def _json_match(self, expected, actual):
+        value, err = parse_json(actual)
+        if err:
+            return Verdict(False, err)
+        want, _ = parse_json(expected)
+        return Verdict(True) if value == want else Verdict(False, "JSON differs")
+
+    def _custom(self, expected, actual):
+        try:
+            s = float(self.custom(expected, actual))
+        except Exception as exc:  # a bug in the project's scorer must not crash an eval
+            return Verdict(False, f"scorer error: {type(exc).__name__}: {exc}")
+        return Verdict(True) if s >= self.threshold else Verdict(False, f"score {s:g} < {self.threshold:g}")

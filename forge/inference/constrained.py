@@ -1,0 +1,213 @@
+"""Decoding under the output schema: one llguidance matcher per row, as a transformers logits processor.
+
+llguidance (the Rust engine behind guidance; a 3 MB wheel with no dependencies) compiles the JSON
+Schema into a grammar over the tokenizer's vocabulary. At every step each row's matcher says which
+tokens keep the answer inside the schema and the rest are masked out; once the JSON is complete
+only the end tokens remain, so the row stops there. xgrammar does the same for vLLM and SGLang but
+pulls triton (~1 GB) into a CPU install. Works batched and left-padded: a row's matcher only sees
+the tokens generated after the prompt. Keys come in decoding_order: required first, then optional,
+as llama.cpp's grammar for the same schema has them.
+"""
+
+from __future__ import annotations
+
+import json
+
+from forge.errors import ForgeError
+
+# How answers are laid out, read off the training set: json.dumps's one line (", " and ": "), the compact
+# one ("," and ":"), or anything else (pretty-printed): then whitespace between tokens is free but bounded,
+# so an unsure model cannot spend its whole token budget on blank space inside the grammar.
+LAYOUTS = {"json.dumps": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "},
+           "compact": {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"},
+           "flexible": {"whitespace_flexible": True, "whitespace_pattern": r"[\x20\x0A\x0D\x09]{1,8}"}}
+LAYOUT_SAMPLE = 200
+
+
+def answer_layout(answers: list[str]) -> str:
+    """The LAYOUTS key every one of `answers` (JSON texts) is written in; flexible when they differ or none."""
+
+    def layout(text: str) -> str:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return "flexible"
+        if text.strip() == json.dumps(value, ensure_ascii=False):
+            return "json.dumps"
+        return "compact" if text.strip() == json.dumps(value, ensure_ascii=False, separators=(",", ":")) else "flexible"
+
+    seen = {layout(a) for a in answers[:LAYOUT_SAMPLE]}
+    return seen.pop() if len(seen) == 1 else "flexible"
+
+
+def decoding_order(schema):
+    """The schema as both engines decode it, the way llama.cpp's JSON-Schema converter reads it: each object's
+    properties required first, then optional, each in the schema's order (llguidance would keep the schema's
+    order), and no keys beyond `properties` unless additionalProperties says so. What forge evaluates is
+    then what llama.cpp serves."""
+    if isinstance(schema, list):
+        return [decoding_order(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: decoding_order(v) for k, v in schema.items()}
+    props = out.get("properties")
+    if isinstance(props, dict):
+        required = set(out.get("required") or [])
+        out["properties"] = {k: props[k] for k in [*(k for k in props if k in required),
+                                                    *(k for k in props if k not in required)]}
+        # llama.cpp's converter (like vLLM) writes no other keys unless the schema allows them explicitly
+        out.setdefault("additionalProperties", False)
+    return out
+
+
+class Constraint:
+    """A schema compiled for one tokenizer; `processor` gives the per-batch logits processor."""
+
+    def __init__(self, schema: dict, tokenizer, layout: str = "json.dumps"):
+
+        self.tokenizer, self.layout = tokenizer, layout
+        # no_forcing: where the schema fixes the next text, llguidance would allow only that text's canonical
+        # token; llama.cpp's grammar allows any token that spells it. Decode as the shipped GGUF will.
+        self.grammar = ('%llguidance {"no_forcing": true}\nstart: %json '
+                        + json.dumps({**decoding_order(schema), "x-guidance": LAYOUTS[layout]}))
+        self._matchers: dict[tuple, object] = {}  # (vocab size, stop ids) -> a fresh matcher to copy
+
+    def _prototype(self, vocab_size: int, stop: frozenset[int]):
+        key = (vocab_size, stop)
+        if key not in self._matchers:
+            import llguidance
+            import llguidance.hf
+
+            try:
+                lltok = llguidance.hf.from_tokenizer(self.tokenizer, n_vocab=vocab_size, eos_token=sorted(stop))
+            except ValueError as exc:
+                raise ForgeError(f"constrained decoding needs a fast (tokenizers) tokenizer: {exc}") from None
+            matcher = llguidance.LLMatcher(lltok, self.grammar, log_level=0)
+            if matcher.is_error():
+                raise ForgeError(f"eval.output_schema: llguidance cannot compile it: {matcher.get_error()}")
+            self._matchers[key] = matcher
+        return self._matchers[key]
+
+    def processor(self, rows: int, prompt_len: int, stop: set[int]):
+        return RowMatchers([self] * rows, prompt_len, frozenset(stop))
+
+
+class RowMatchers:
+    """The logits processor of one `generate` call: masks each row to the tokens its own constraint's matcher
+    allows (rows whose constraint is None decode freely), so one batch can mix contracts."""
+
+    def __init__(self, constraints: list[Constraint | None], prompt_len: int, stop: frozenset[int]):
+        self.constraints, self.prompt_len, self.stop = constraints, prompt_len, stop
+        self.matchers: list | None = None
+        self.done = [c is None for c in constraints]
+
+    def __call__(self, input_ids, scores):
+        import numpy as np
+        import torch
+
+        vocab = scores.shape[1]
+        if self.matchers is None:
+            self.matchers = [c._prototype(vocab, self.stop).deep_copy() if c else None for c in self.constraints]
+        elif input_ids.shape[1] > self.prompt_len:
+            for i, tok in enumerate(input_ids[:, -1].tolist()):
+                if self.done[i]:
+                    continue
+                if tok in self.stop:
+                    self.done[i] = True
+                else:
+                    self.matchers[i].consume_token(tok)
+        allowed = torch.ones_like(scores, dtype=torch.bool)
+        stop_only = torch.zeros(vocab, dtype=torch.bool)
+        stop_only[[t for t in self.stop if t < vocab]] = True
+        for i, matcher in enumerate(self.matchers):
+            if self.done[i]:
+                continue  # finished or free: generate pads a finished row whatever it scores
+            if matcher.is_stopped() or matcher.is_error():
+                allowed[i] = stop_only  # the JSON is complete (or the matcher gave up): end the row
+                continue
+            bits = np.unpackbits(np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8), bitorder="little")
+            row = torch.from_numpy(bits[:vocab].astype(bool))
+            allowed[i, :row.shape[0]] = row
+            allowed[i, row.shape[0]:] = False
+        return scores.masked_fill(~allowed, float("-inf"))
+
+
+def example_constraints(project, tokenizer, examples: list[dict], schema=None) -> list[Constraint | None] | None:
+    """One Constraint per example, as eval.constrained asks: an example carrying `tools` decodes under its
+    own tools' contract, the rest under the project's schema (`schema`: already loaded). None when every
+    example decodes freely."""
+    from forge.data.output_schema import schema_for
+
+    mode = project.config.eval.constrained
+    schema = schema or project.output_schema()
+    if mode is False:
+        return None
+    if mode is True and schema is None and not any(e.get("tools") for e in examples):
+        raise ForgeError("eval.constrained: true needs eval.output_schema (a JSON Schema file)")
+    layout, compiled = None, {}
+    out: list[Constraint | None] = []
+    for ex in examples:
+        own = schema_for(ex, schema)
+        if own is not None and own.hash not in compiled:
+            layout = layout or project_layout(project)
+            compiled[own.hash] = Constraint(own.schema, tokenizer, layout)
+        out.append(compiled[own.hash] if own is not None else None)
+    return out if any(c is not None for c in out) else None
+
+
+def project_layout(project) -> str:
+    """The LAYOUTS key of the project's training answers (answer_layout)."""
+    from forge.data.datasets import assistant_text, load_examples
+
+    training = load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True)
+    return answer_layout([assistant_text(e) for e in training])
+
+
+def decoding_schema(project, schema=None):
+    """The OutputSchema to decode under, as eval.constrained says (`schema`: already loaded), or None for free
+    decoding."""
+    mode = project.config.eval.constrained
+    schema = schema or project.output_schema()
+    if mode is True and schema is None:
+        raise ForgeError("eval.constrained: true needs eval.output_schema (a JSON Schema file)")
+    return None if mode is False else schema
+
+
+def project_constraint(project, tokenizer, schema=None) -> Constraint | None:
+    """The Constraint eval.constrained asks for with the project's schema (`schema`: already loaded), or None
+    for free decoding."""
+    schema = decoding_schema(project, schema)
+    return Constraint(schema.schema, tokenizer, project_layout(project)) if schema else None
+
+
+def gbnf(schema: dict, layout: str = "flexible") -> str:
+    """The schema as a GBNF grammar for llama.cpp (llama-server --grammar-file, llama-cpp-python), through
+    llama.cpp's JSON-Schema converter as llama-cpp-python ships it, keys in decoding_order. Its whitespace
+    rule (`space`: an optional blank) is replaced by the `layout`'s separators, so llama.cpp writes an answer
+    the way forge decoded it under llguidance."""
+    import re
+
+    try:
+        from llama_cpp.llama_grammar import json_schema_to_gbnf
+    except ImportError:
+        raise ForgeError("a GBNF grammar needs llama-cpp-python: pip install 'forge-slm[llama-cpp]'") from None
+    text = json_schema_to_gbnf(json.dumps(decoding_order(schema)))
+    if layout == "flexible":
+        return text
+    item, key = LAYOUTS[layout]["item_separator"], LAYOUTS[layout]["key_separator"]
+    text = text.replace('"," space', json.dumps(item)).replace('":" space', json.dumps(key))
+    return re.sub(r"^space ::= .*$", 'space ::= ""', text, flags=re.M)
+
+
+def gguf_grammar(project, gguf):
+    """The llama.cpp grammar to decode a GGUF under: the .gbnf exported beside it, else the project's schema;
+    None when eval.constrained is false or there is no schema."""
+    from llama_cpp import LlamaGrammar
+
+    if project.config.eval.constrained is False:
+        return None
+    beside = gguf.with_suffix(".gbnf")
+    if beside.is_file():
+        return LlamaGrammar.from_string(beside.read_text(encoding="utf-8"), verbose=False)
+    schema = decoding_schema(project)
+    return LlamaGrammar.from_string(gbnf(schema.schema, project_layout(project)), verbose=False) if schema else None

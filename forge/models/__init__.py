@@ -1,0 +1,6 @@
+"""Models: loading, device and precision, import, tiny local models, chat formatting.
+
+loading: device and precision policy, loading for training and inference, the base directory;
+importing: a GGUF, a directory or a hub id as safetensors; tiny: random-init models and
+tokenizers built locally; chat_format: chat templates, tools, tokenization for training.
+"""

@@ -1,0 +1,107 @@
+"""A forge project on disk: root discovery, config, and the paths of its files and state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from forge.config import load as config_io
+from forge.config.fields import ForgeConfig
+from forge.data.gold_guard import GoldGuard
+from forge.data.output_schema import OutputSchema
+from forge.errors import ForgeError
+from forge.jsonl import read_jsonl
+
+OUTPUT = "output"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest directory at or above `start` holding forge.yaml."""
+    start = Path(start or Path.cwd()).resolve()
+    for d in (start, *start.parents):
+        if (d / config_io.CONFIG_NAME).is_file():
+            return d
+    raise ForgeError(f"no {config_io.CONFIG_NAME} in {start} or any parent directory "
+                     f"(run `forge init NAME` or pass -p DIR)")
+
+
+@dataclass
+class Project:
+    root: Path
+    config: ForgeConfig
+
+    @classmethod
+    def open(cls, path: Path | None = None) -> "Project":
+        """The project at `path` (a directory inside it), or found from the cwd."""
+        if path is not None and not Path(path).is_dir():
+            raise ForgeError(f"{path}: project directory not found")
+        root = find_root(path)
+        return cls(root, config_io.load(root / config_io.CONFIG_NAME))
+
+    # -- files -----------------------------------------------------------------------------
+    def path(self, rel: str | Path) -> Path:
+        p = Path(rel)
+        return p if p.is_absolute() else self.root / p
+
+    def rel(self, path: Path) -> str:
+        try:
+            return str(Path(path).resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            return str(path)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / config_io.CONFIG_NAME
+
+    @property
+    def output(self) -> Path:
+        return self.root / OUTPUT
+
+    @property
+    def gold_path(self) -> Path:
+        return self.path(self.config.dataset.gold)
+
+    @property
+    def sealed_path(self) -> Path | None:
+        return self.path(self.config.dataset.sealed) if self.config.dataset.sealed else None
+
+    @property
+    def canonical_path(self) -> Path:
+        return self.path(self.config.dataset.canonical)
+
+    @property
+    def seed_path(self) -> Path:
+        return self.path(self.config.dataset.seed)
+
+    def protected_paths(self) -> list[Path]:
+        return [p for p in (self.gold_path, self.sealed_path) if p is not None]
+
+    def gold_guard(self) -> GoldGuard:
+        paths = self.protected_paths()
+        return GoldGuard.from_files(paths, [self.rel(p) for p in paths])
+
+    def output_schema(self):
+        """The task's output contract (forge.data.output_schema.OutputSchema), or None when eval.output_schema is unset."""
+        return OutputSchema.for_project(self)
+
+    def reload(self) -> None:
+        self.config = config_io.load(self.config_path)
+
+    # -- state in output/ ------------------------------------------------------------------
+    def state_path(self, name: str) -> Path:
+        return self.output / name
+
+    def read_state(self, name: str):
+        """A JSON state file from output/, or None when absent."""
+        path = self.state_path(name)
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ForgeError(f"{OUTPUT}/{name}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+
+    def read_jsonl_state(self, name: str) -> list[dict]:
+        path = self.state_path(name)
+        return [obj for _, obj in read_jsonl(path, f"{OUTPUT}/{name}")] if path.exists() else []

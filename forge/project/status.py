@@ -1,0 +1,135 @@
+"""`forge status`: where a project stands, as data and as a text block."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from forge.data.datasets import file_hash, load_examples, load_numbered
+from forge.data.datasets import schema_violations as violations
+from forge.project import records
+from forge.project.project import Project
+
+
+def _age_seconds(timestamp: str | None) -> float | None:
+    if not timestamp:
+        return None
+    try:
+        then = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    return max(0.0, (datetime.now(timezone.utc) - then).total_seconds())
+
+
+def collect(project: Project) -> dict:
+    cfg = project.config
+    best = records.best(project)
+    last = project.read_state(records.RESULTS)
+    beat = project.read_state(records.HEARTBEAT)
+    spend = project.read_state(records.SPEND_FILE)
+    experiments = records.experiments(project, baseline=True)
+    base = next((r for r in experiments if records.is_baseline(r)), None)
+    experiments = [r for r in experiments if r is not base]
+    sealed = project.sealed_path
+    return {
+        "project": cfg.name,
+        "root": str(project.root),
+        "best": {"accuracy": best["accuracy"], "iteration": best.get("iteration"), "path": best.get("path")}
+        if best else None,
+        "last": {"accuracy": last["accuracy"], "correct": last.get("correct"), "total": last.get("total")}
+        if last else None,
+        "baseline": {"accuracy": base["accuracy"], "correct": base["correct"], "total": base["total"]} if base else None,
+        "target_accuracy": cfg.eval.target_accuracy,
+        "dataset": {
+            "training": len(load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True)),
+            "gold": len(load_examples(project.gold_path, project.rel(project.gold_path), missing_ok=True)),
+            "sealed": len(load_examples(sealed, project.rel(sealed), missing_ok=True)) if sealed else None,
+        },
+        "iterations": {"done": len(experiments), "max": cfg.agent.max_iterations},
+        "heartbeat": {**beat, "age_seconds": _age_seconds(beat.get("timestamp")),
+                      "state": records.heartbeat_state(beat)} if beat else None,
+        "llm_spend_usd": spend.get("total_usd") if spend else None,
+        "gold": gold_integrity(project, best),
+    }
+
+
+def schema_hash(project: Project) -> str | None:
+    """The hash of the project's output schema now (None without one)."""
+    schema = project.output_schema()
+    return schema.hash if schema else None
+
+
+def gold_integrity(project: Project, best: dict | None) -> dict:
+    """Training examples that overlap gold/sealed, and whether gold changed since the best was measured."""
+    rel = project.rel(project.canonical_path)
+    overlap = project.gold_guard().overlaps(load_numbered(project.canonical_path, rel, missing_ok=True), rel)
+    schema = project.output_schema()
+    outside = violations(schema, project.gold_path, project.rel(project.gold_path)) if schema else []
+    return {"overlap": len(overlap), "overlap_first": overlap[:3],
+            "changed_since_best": records.crosses_gold_change(best, file_hash(project.gold_path), schema_hash(project)),
+            "schema": {"path": schema.display, "hash": schema.hash, "gold_outside": len(outside),
+                       "gold_outside_first": outside[:3]} if schema else None}
+
+
+def budgets_text(b: dict, minutes: bool = True) -> str:
+    """A run's budgets snapshot as one line: used/limit for each ('-': no limit)."""
+    def part(name: str, used: str, limit) -> str:
+        return f"{name} {used}/{limit or '-'}"
+    parts = [part("iterations", b["iterations"], b["max_iterations"]),
+             part("tool calls", b["tool_calls"], b["max_tool_calls"])]
+    if minutes:
+        parts.append(part("minutes", f"{b['minutes']:.0f}", b["max_minutes"]))
+    parts += [part("USD", f"{b['cost_usd']:.4f}", b["max_cost_usd"]),
+              part("new examples", b["new_examples"], b["max_new_examples"])]
+    return ", ".join(parts)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown age"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+def render(s: dict) -> str:
+    best = (f"{_pct(s['best']['accuracy'])} (iter {s['best']['iteration']})" if s["best"] else "none yet")
+    last = (f"{_pct(s['last']['accuracy'])} ({s['last']['correct']}/{s['last']['total']})" if s["last"] else "none yet")
+    ds = s["dataset"]
+    dataset = f"{ds['training']} training / {ds['gold']} gold" + (f" / {ds['sealed']} sealed" if ds["sealed"] is not None else "")
+    max_iter = s["iterations"]["max"] or "no limit"
+    beat = s["heartbeat"]
+    heartbeat = "none yet" if not beat else (
+        f"{beat.get('state') or beat.get('status', '?')} (iter {beat.get('iteration', '?')}, "
+        f"{_age(beat['age_seconds'])})" + (f": {beat['error']}" if beat.get("error") else ""))
+    if beat and beat.get("state") == "stale":
+        heartbeat += (f": run {beat.get('run')} (pid {beat.get('pid')}) is gone without ending; "
+                      "finish it with `forge agent run --resume latest`")
+    spend = "none yet" if s["llm_spend_usd"] is None else f"${s['llm_spend_usd']:.4f}"
+    b = s.get("baseline")
+    base = f"{_pct(b['accuracy'])} ({b['correct']}/{b['total']}, base model zero-shot)" if b else "not measured"
+    rows = [("Project", f"{s['project']} ({s['root']})"), ("Best score", best), ("Last score", last), ("Baseline", base),
+            ("Target", _pct(s["target_accuracy"])), ("Dataset", dataset),
+            ("Iterations", f"{s['iterations']['done']} / {max_iter}"), ("Heartbeat", heartbeat),
+            ("LLM spend", spend)]
+    g = s.get("gold") or {}
+    if g.get("overlap"):
+        rows.append(("Gold overlap", f"{g['overlap']} training example(s) overlap gold/sealed "
+                                     f"({', '.join(g['overlap_first'])}): `forge clean --gold-overlap`"))
+    if g.get("changed_since_best"):
+        rows.append(("Gold", "changed since the best was measured (gold set or output schema): scores before and "
+                             "after are not comparable"))
+    sc = g.get("schema")
+    if sc:
+        text = f"{sc['path']} (hash {sc['hash']})"
+        if sc["gold_outside"]:
+            text += (f"; {sc['gold_outside']} gold answer(s) outside it ({', '.join(sc['gold_outside_first'])}): "
+                     "fix the gold or the schema")
+        rows.append(("Contract", text))
+    return "\n".join(f"{k + ':':<12} {v}" for k, v in rows)

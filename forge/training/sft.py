@@ -1,0 +1,222 @@
+"""`forge train`: supervised fine-tuning on the training set, LoRA or full, Unsloth or transformers.
+
+Epochs: at least training.epochs_min; then, up to epochs_max, only while the mean training loss
+of the last epoch (the validation loss, with training.val_fraction) improved on the one before by
+more than training.loss_tolerance (relative) (forge.training.callbacks, which also shows progress
+and enforces the time budget). A checkpoint after every epoch lets `resume` finish a run a crash
+cut off (forge.training.checkpoints); the trainer itself is built in forge.training.setup.
+The learning-rate schedule spans epochs_max, so an early stop ends it part-way. With a
+`deadline` (the run's time budget), training checks the clock after every optimizer step; past
+it, training stops, the partial adapter is discarded and output/adapter stays as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from forge.atomic import replace_dir, write_json_atomic
+from forge.config import load as config_io
+from forge.data import val_split
+from forge.data.datasets import file_hash, load_numbered
+from forge.errors import ForgeError
+from forge.models.chat_format import tokenize_for_training, with_system_prompt
+from forge.models.loading import (
+    check_target_modules,
+    cpu_has_bf16,
+    load_causal_lm,
+    load_tokenizer,
+    resolve_base,
+    resolve_runtime,
+    training_precision,
+)
+from forge.project.project import Project
+from forge.project.records import META_FILE, next_iteration
+from forge.remote.mark import Pull, remote_step
+from forge.training import checkpoints, distributed
+from forge.training.setup import build_trainer, tracker_callbacks
+
+ADAPTER_DIR = "adapter"
+TRACKER_DIR = "tb"  # output/tb/<iteration>/: TensorBoard event files (output/runs holds transcripts)
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    backend: str
+    device: str
+    method: str
+    epochs_run: int
+    epoch_losses: list[float]
+    final_loss: float
+    wall_s: float
+    tokens_per_s: float
+    examples: int
+    val_losses: list[float] = dataclasses.field(default_factory=list)
+
+
+def effective_config(project: Project, overrides: dict | None, epochs: int | None):
+    """The config for this run only: forge.yaml plus temporary overrides (validated the same way)."""
+    raw = config_io.read_raw(project.config_path)
+    patch = dict(overrides or {})
+    if epochs is not None:
+        patch["training"] = {**patch.get("training", {}), "epochs_min": epochs, "epochs_max": epochs}
+    return config_io.validate(config_io.merge(raw, patch), "training overrides") if patch else project.config
+
+
+def task_system_prompt(project: Project) -> str:
+    """The fine-tuned model's system prompt (system_prompt.md), not the planner's."""
+    path = project.root / "system_prompt.md"
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def _load(cfg, runtime, base_path: str, precision: str):
+    method = cfg.training.method
+    if runtime.backend == "unsloth":
+        from unsloth import FastLanguageModel
+
+        model, tokenizer = FastLanguageModel.from_pretrained(
+            model_name=base_path, max_seq_length=cfg.model.max_seq_len, load_in_4bit=cfg.model.load_in_4bit,
+            dtype=None, full_finetuning=method == "full")
+        if method == "lora":
+            check_target_modules(model, cfg.lora.target_modules, cfg.model.base)
+            model = FastLanguageModel.get_peft_model(
+                model, r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                target_modules=cfg.lora.target_modules, bias="none", use_gradient_checkpointing="unsloth",
+                random_state=cfg.training.seed)
+        return model, tokenizer
+    tokenizer = load_tokenizer(base_path)
+    model = load_causal_lm(base_path, runtime.device)
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        check_target_modules(model, cfg.lora.target_modules, cfg.model.base)
+        model = get_peft_model(model, LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                                                 target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM"))
+        if precision == "bf16":
+            from forge.training.lora_precision import keep_lora_sums_fp32
+
+            keep_lora_sums_fp32(model)
+    return model, tokenizer
+
+
+def _write_output(project: Project, model, tokenizer, meta: dict) -> Path:
+    """Save next to output/adapter, then swap it in, so a crash never leaves half an adapter."""
+    final = project.output / ADAPTER_DIR
+    tmp = project.output / f".{ADAPTER_DIR}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    write_json_atomic(tmp / META_FILE, meta)
+    replace_dir(tmp, final)
+    return final
+
+
+class TrainingStopped(ForgeError):
+    """Training ran into the time budget; nothing was written."""
+
+
+@remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(f"output/{TRACKER_DIR}", "merge")])
+def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
+          deadline: float | None = None, resume: bool = False) -> TrainResult:
+    """Train into output/adapter. With `resume`, continue the interrupted run from its last epoch checkpoint
+    (same config, data and overrides, or a one-line refusal)."""
+    cfg = effective_config(project, overrides, epochs)
+    guard = project.gold_guard()
+    canonical = project.path(cfg.dataset.canonical)
+    guard.check_training_path(canonical, cfg.dataset.canonical)
+    numbered = load_numbered(canonical, cfg.dataset.canonical, missing_ok=True)
+    guard.check_training_set(numbered, cfg.dataset.canonical)  # gold added after the data was written
+    examples = [e for _, e in numbered]
+    if not examples:
+        raise ForgeError(f"{cfg.dataset.canonical}: no training examples yet (add some, or `forge generate`)")
+    runtime = resolve_runtime(cfg.compute.device, cfg.model.load_in_4bit)
+    processes = cfg.compute.num_processes
+    if processes > 1 and not distributed.in_worker():
+        if runtime.backend == "unsloth":
+            echo(f"note: compute.num_processes {processes}: Unsloth trains in one process; training in one")
+        else:
+            return distributed.launch(project, processes, runtime.device,
+                                      {"epochs": epochs, "overrides": overrides, "resume": resume}, echo, deadline)
+    world, main = distributed.world_size(), distributed.is_main()
+    runtime = dataclasses.replace(runtime, device=distributed.worker_device(runtime.device))
+    for note in runtime.notes:
+        echo(f"warning: {note}")
+    precision = training_precision(cfg.training.precision, runtime.device, cfg.training.method)
+    if cfg.training.precision == "bf16" and runtime.device == "cpu" and not cpu_has_bf16():
+        echo("warning: training.precision bf16: this CPU has no native bf16 (avx512_bf16/amx_bf16); "
+             "expect it slower than fp32")
+    t = cfg.training
+    train_examples, val_examples = val_split.split(examples, t.val_fraction)
+    held = f", {len(val_examples)} held out for validation" if val_examples else ""
+    procs = f", {world} processes" if world > 1 else ""
+    echo(f"backend: {runtime.backend} on {runtime.device} ({t.method}, {precision}, {len(train_examples)} examples"
+         f"{held}{procs})")
+    base_path = resolve_base(cfg.model.base, project.root)
+    cfg_hash = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+    run_record = {"config_hash": cfg_hash, "dataset_hash": file_hash(canonical), "overrides": overrides or {}}
+    checkpoint, saved = checkpoints.resume_point(project, run_record) if resume else (None, {})
+
+    from transformers import set_seed
+
+    set_seed(cfg.training.seed)
+    model, tokenizer = _load(cfg, runtime, base_path, precision)
+    prompt = task_system_prompt(project)
+    rows, val_rows = ([tokenize_for_training(tokenizer, with_system_prompt(e, prompt), cfg.model.max_seq_len,
+                                             e.get("tools")) for e in part] for part in (train_examples, val_examples))
+    if all(all(label == -100 for label in r["labels"]) for r in rows):
+        raise ForgeError(f"{cfg.dataset.canonical}: no assistant tokens left after truncation to "
+                         f"model.max_seq_len={cfg.model.max_seq_len}")
+    # Training needs no KV cache; building one each step only costs memory.
+    model.config.use_cache = False
+    from forge.training.callbacks import Deadline, EpochLosses, Progress, quiet
+
+    epochs = EpochLosses(t.epochs_min, t.loss_tolerance, watch_val=bool(val_rows))
+    epochs.restore(saved)
+    done_before = len(epochs.losses)
+    if checkpoint:
+        echo(f"resuming from {checkpoint.name} (after epoch {done_before})")
+    # In a data-parallel run only rank 0 writes (it clears the trainer directory long before any checkpoint).
+    fresh = main and not checkpoint
+    work = checkpoints.start_fresh(project, run_record) if fresh else checkpoints.trainer_dir(project)
+    deadline_cb = [Deadline(deadline)] if deadline is not None else []
+    tokens_per_epoch = sum(len(r["input_ids"]) for r in rows)
+    progress = Progress(epochs, tokens_per_epoch, echo)
+    trackers = tracker_callbacks(cfg, project.output / TRACKER_DIR / str(next_iteration(project)),
+                                 fresh=checkpoint is None) if main else []
+    trainer = build_trainer(runtime, cfg, model, tokenizer, rows, val_rows, work,
+                            [epochs, progress, *deadline_cb, *trackers], precision)
+    quiet(trainer)
+    start = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    wall = time.perf_counter() - start
+    losses = epochs.losses
+    if deadline_cb and deadline_cb[0].hit:
+        if main:
+            checkpoints.finish(project)
+        raise TrainingStopped(f"the time budget ran out after {trainer.state.global_step} steps "
+                              f"({len(losses)} full epochs); the partial adapter was discarded and output/"
+                              f"{ADAPTER_DIR} is the previous one")
+    tokens = tokens_per_epoch * (len(losses) - done_before)
+    meta = {"base": cfg.model.base, "base_resolved": base_path, "backend": runtime.backend, "device": runtime.device,
+            "method": t.method, "precision": precision,
+            "config_hash": cfg_hash, "dataset": cfg.dataset.canonical,
+            "dataset_hash": run_record["dataset_hash"], "dataset_size": len(examples), "epochs_run": len(losses),
+            "epoch_losses": losses, "final_loss": losses[-1] if losses else None,
+            "val_size": len(val_rows), "val_losses": epochs.val_losses,
+            "final_val_loss": epochs.val_losses[-1] if epochs.val_losses else None, "wall_s": round(wall, 3),
+            "tokens_per_s": round(tokens / wall, 1) if wall else None, "overrides": run_record["overrides"],
+            "world_size": world, "effective_batch": t.batch_size * t.gradient_accumulation_steps * world,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    trainer.model.config.use_cache = True
+    out = project.output / ADAPTER_DIR
+    if main:
+        _write_output(project, trainer.model, tokenizer, meta)
+        checkpoints.finish(project)
+    return TrainResult(out, runtime.backend, runtime.device, t.method, len(losses), losses, meta["final_loss"],
+                       round(wall, 3), meta["tokens_per_s"] or 0.0, len(train_examples), epochs.val_losses)
