@@ -2,9 +2,11 @@
 
 The corpus (pretrain.corpus: .txt, .md, and .jsonl lines {"text": ...}) is tokenized, joined
 with end-of-text tokens and packed into blocks of model.max_seq_len. A LoRA adapter (lora.*
-shape, pretrain.learning_rate) is trained on every token, then merged into the base and saved
-in 16-bit with the tokenizer to output/pretrain_merged/ (Unsloth's merged save on CUDA; peft
-merge_and_unload otherwise). Point model.base there to fine-tune on top of it.
+shape, pretrain.learning_rate), loaded the way `forge train` loads one (forge.training.load:
+dropout, precision and bf16's fp32 LoRA sums included), is trained on every token, then merged
+into the base and saved in 16-bit with the tokenizer to output/pretrain_merged/ (Unsloth's
+merged save on CUDA; peft merge_and_unload otherwise), swapped in whole. Point model.base there
+to fine-tune on top of it.
 """
 
 from __future__ import annotations
@@ -13,19 +15,12 @@ import math
 import shutil
 import time
 
-from forge.atomic import write_json_atomic
 from forge.errors import ForgeError
 from forge.jsonl import read_jsonl
-from forge.models.loading import (
-    check_target_modules,
-    load_causal_lm,
-    load_tokenizer,
-    resolve_base,
-    resolve_runtime,
-)
+from forge.models.loading import resolve_base, resolve_runtime, training_precision, use_bf16
 from forge.project.project import Project
-from forge.project.records import META_FILE
 from forge.remote.mark import Pull, remote_step
+from forge.training.load import load_for_training, save_swapped
 
 MERGED_DIR = "pretrain_merged"
 SUFFIXES = (".txt", ".md", ".jsonl")
@@ -99,24 +94,11 @@ def pretrain(project: Project, epochs: int | None = None, echo=print) -> dict:
     echo(f"backend: {runtime.backend} on {runtime.device} (LoRA pretraining on {len(files)} corpus files)")
     import torch
     from datasets import Dataset
-    from peft import LoraConfig, get_peft_model
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
 
     set_seed(cfg.training.seed)
-    if runtime.backend == "unsloth":
-        from unsloth import FastLanguageModel
-
-        model, tokenizer = FastLanguageModel.from_pretrained(model_name=base_path, max_seq_length=cfg.model.max_seq_len,
-                                                             load_in_4bit=cfg.model.load_in_4bit, dtype=None)
-        check_target_modules(model, cfg.lora.target_modules, cfg.model.base)
-        model = FastLanguageModel.get_peft_model(model, r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=0.0,
-                                                 target_modules=cfg.lora.target_modules,
-                                                 random_state=cfg.training.seed)
-    else:
-        tokenizer, model = load_tokenizer(base_path), load_causal_lm(base_path, runtime.device)
-        check_target_modules(model, cfg.lora.target_modules, cfg.model.base)
-        model = get_peft_model(model, LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                                                 target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM"))
+    precision = training_precision(cfg.training.precision, runtime.device, "lora")
+    model, tokenizer = load_for_training(cfg, runtime, base_path, precision, method="lora")
     blocks = pack(tokenizer, texts, cfg.model.max_seq_len)
     loss_before = _mean_loss(model, blocks, runtime.device)
     p = cfg.pretrain
@@ -126,7 +108,7 @@ def pretrain(project: Project, epochs: int | None = None, echo=print) -> dict:
         learning_rate=p.learning_rate, lr_scheduler_type="cosine",
         warmup_steps=math.ceil(0.05 * math.ceil(len(blocks) / p.batch_size) * n_epochs), weight_decay=0.0,
         logging_strategy="steps", logging_steps=1, disable_tqdm=True, save_strategy="no", report_to="none",
-        use_cpu=runtime.device == "cpu", seed=cfg.training.seed)
+        use_cpu=runtime.device == "cpu", bf16=use_bf16(precision), seed=cfg.training.seed)
     rows = [{"input_ids": b, "labels": b} for b in blocks]
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
     from forge.training.callbacks import EpochLosses, Progress, quiet
@@ -139,18 +121,19 @@ def pretrain(project: Project, epochs: int | None = None, echo=print) -> dict:
     trainer.train()
     wall = time.perf_counter() - start
     loss_after = _mean_loss(model, blocks, runtime.device)
-    out = project.output / MERGED_DIR
-    shutil.rmtree(out, ignore_errors=True)
-    if runtime.backend == "unsloth":
-        model.save_pretrained_merged(str(out), tokenizer, save_method="merged_16bit")
-    else:
-        merged = model.merge_and_unload().to(torch.bfloat16)
-        merged.save_pretrained(str(out))
-        tokenizer.save_pretrained(str(out))
     shutil.rmtree(project.output / ".pretrainer", ignore_errors=True)
     meta = {"kind": "pretrain_merged", "base": cfg.model.base, "backend": runtime.backend, "corpus_files": files,
             "blocks": len(blocks), "tokens": sum(len(b) for b in blocks), "epochs": n_epochs,
-            "learning_rate": p.learning_rate, "loss_before": round(loss_before, 4), "loss_after": round(loss_after, 4),
-            "wall_s": round(wall, 2), "dtype": "bfloat16", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    write_json_atomic(out / META_FILE, meta)
+            "learning_rate": p.learning_rate, "precision": precision, "loss_before": round(loss_before, 4),
+            "loss_after": round(loss_after, 4), "wall_s": round(wall, 2), "dtype": "bfloat16",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+    def save(tmp):
+        if runtime.backend == "unsloth":
+            model.save_pretrained_merged(str(tmp), tokenizer, save_method="merged_16bit")
+        else:
+            model.merge_and_unload().to(torch.bfloat16).save_pretrained(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
+
+    out = save_swapped(project.output / MERGED_DIR, meta, save)
     return {**meta, "path": project.rel(out)}

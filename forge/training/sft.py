@@ -15,30 +15,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from forge.atomic import replace_dir, write_json_atomic
 from forge.config import load as config_io
 from forge.data import val_split
 from forge.data.datasets import file_hash, load_numbered
 from forge.errors import ForgeError
 from forge.models.chat_format import tokenize_for_training, with_system_prompt
-from forge.models.loading import (
-    check_target_modules,
-    cpu_has_bf16,
-    load_causal_lm,
-    load_tokenizer,
-    resolve_base,
-    resolve_runtime,
-    training_precision,
-)
+from forge.models.loading import cpu_has_bf16, resolve_base, resolve_runtime, training_precision
 from forge.project.project import Project
-from forge.project.records import META_FILE, next_iteration
+from forge.project.records import next_iteration
 from forge.remote.mark import Pull, remote_step
 from forge.training import checkpoints, distributed
+from forge.training.load import load_for_training, save_swapped
 from forge.training.setup import build_trainer, tracker_callbacks
 
 ADAPTER_DIR = "adapter"
@@ -75,57 +66,31 @@ def task_system_prompt(project: Project) -> str:
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
-def _load(cfg, runtime, base_path: str, precision: str):
-    method = cfg.training.method
-    if runtime.backend == "unsloth":
-        from unsloth import FastLanguageModel
-
-        model, tokenizer = FastLanguageModel.from_pretrained(
-            model_name=base_path, max_seq_length=cfg.model.max_seq_len, load_in_4bit=cfg.model.load_in_4bit,
-            dtype=None, full_finetuning=method == "full")
-        if method == "lora":
-            check_target_modules(model, cfg.lora.target_modules, cfg.model.base)
-            model = FastLanguageModel.get_peft_model(
-                model, r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                target_modules=cfg.lora.target_modules, bias="none", use_gradient_checkpointing="unsloth",
-                random_state=cfg.training.seed)
-        return model, tokenizer
-    tokenizer = load_tokenizer(base_path)
-    model = load_causal_lm(base_path, runtime.device)
-    if method == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        check_target_modules(model, cfg.lora.target_modules, cfg.model.base)
-        model = get_peft_model(model, LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                                                 target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM"))
-        if precision == "bf16":
-            from forge.training.lora_precision import keep_lora_sums_fp32
-
-            keep_lora_sums_fp32(model)
-    return model, tokenizer
-
-
-def _write_output(project: Project, model, tokenizer, meta: dict) -> Path:
-    """Save next to output/adapter, then swap it in, so a crash never leaves half an adapter."""
-    final = project.output / ADAPTER_DIR
-    tmp = project.output / f".{ADAPTER_DIR}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
-    write_json_atomic(tmp / META_FILE, meta)
-    replace_dir(tmp, final)
-    return final
-
-
 class TrainingStopped(ForgeError):
     """Training ran into the time budget; nothing was written."""
 
 
-@remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(f"output/{TRACKER_DIR}", "merge")])
-def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
-          deadline: float | None = None, resume: bool = False) -> TrainResult:
-    """Train into output/adapter. With `resume`, continue the interrupted run from its last epoch checkpoint
-    (same config, data and overrides, or a one-line refusal)."""
+@dataclass
+class TrainPlan:
+    """What setup decided: the config of this run, the data, the machine, and where a resume starts."""
+
+    cfg: object
+    runtime: object
+    precision: str
+    base_path: str
+    examples: list[dict]
+    train_examples: list[dict]
+    val_examples: list[dict]
+    run_record: dict
+    checkpoint: Path | None
+    saved: dict
+    world: int
+    main: bool
+
+
+def _setup(project: Project, epochs, overrides, echo, resume) -> TrainPlan | None:
+    """Check the data and the gold guard, resolve the machine and precision, split off validation and find the
+    resume point. None when the run belongs to forge.training.distributed's processes instead."""
     cfg = effective_config(project, overrides, epochs)
     guard = project.gold_guard()
     canonical = project.path(cfg.dataset.canonical)
@@ -141,8 +106,7 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
         if runtime.backend == "unsloth":
             echo(f"note: compute.num_processes {processes}: Unsloth trains in one process; training in one")
         else:
-            return distributed.launch(project, processes, runtime.device,
-                                      {"epochs": epochs, "overrides": overrides, "resume": resume}, echo, deadline)
+            return None
     world, main = distributed.world_size(), distributed.is_main()
     runtime = dataclasses.replace(runtime, device=distributed.worker_device(runtime.device))
     for note in runtime.notes:
@@ -157,66 +121,107 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
     procs = f", {world} processes" if world > 1 else ""
     echo(f"backend: {runtime.backend} on {runtime.device} ({t.method}, {precision}, {len(train_examples)} examples"
          f"{held}{procs})")
-    base_path = resolve_base(cfg.model.base, project.root)
     cfg_hash = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
     run_record = {"config_hash": cfg_hash, "dataset_hash": file_hash(canonical), "overrides": overrides or {}}
     checkpoint, saved = checkpoints.resume_point(project, run_record) if resume else (None, {})
+    return TrainPlan(cfg, runtime, precision, resolve_base(cfg.model.base, project.root), examples, train_examples,
+                     val_examples, run_record, checkpoint, saved, world, main)
 
+
+def _load(project: Project, plan: TrainPlan):
+    """(model, tokenizer, training rows, validation rows): the model from forge.training.load, the examples
+    rendered with the task's system prompt and chat template, the loss on the answers only."""
     from transformers import set_seed
 
+    cfg = plan.cfg
     set_seed(cfg.training.seed)
-    model, tokenizer = _load(cfg, runtime, base_path, precision)
+    model, tokenizer = load_for_training(cfg, plan.runtime, plan.base_path, plan.precision)
     prompt = task_system_prompt(project)
     rows, val_rows = ([tokenize_for_training(tokenizer, with_system_prompt(e, prompt), cfg.model.max_seq_len,
-                                             e.get("tools")) for e in part] for part in (train_examples, val_examples))
+                                             e.get("tools")) for e in part]
+                      for part in (plan.train_examples, plan.val_examples))
     if all(all(label == -100 for label in r["labels"]) for r in rows):
         raise ForgeError(f"{cfg.dataset.canonical}: no assistant tokens left after truncation to "
                          f"model.max_seq_len={cfg.model.max_seq_len}")
     # Training needs no KV cache; building one each step only costs memory.
     model.config.use_cache = False
+    return model, tokenizer, rows, val_rows
+
+
+def _fit(project: Project, plan: TrainPlan, model, tokenizer, rows, val_rows, echo, deadline):
+    """Train (resuming from the plan's checkpoint): (trainer, the epoch record, tokens per epoch, epochs done
+    before, wall seconds). Past the deadline the partial adapter is discarded (TrainingStopped)."""
     from forge.training.callbacks import Deadline, EpochLosses, Progress, quiet
 
-    epochs = EpochLosses(t.epochs_min, t.loss_tolerance, watch_val=bool(val_rows))
-    epochs.restore(saved)
+    cfg, checkpoint = plan.cfg, plan.checkpoint
+    epochs = EpochLosses(cfg.training.epochs_min, cfg.training.loss_tolerance, watch_val=bool(val_rows))
+    epochs.restore(plan.saved)
     done_before = len(epochs.losses)
     if checkpoint:
         echo(f"resuming from {checkpoint.name} (after epoch {done_before})")
     # In a data-parallel run only rank 0 writes (it clears the trainer directory long before any checkpoint).
-    fresh = main and not checkpoint
-    work = checkpoints.start_fresh(project, run_record) if fresh else checkpoints.trainer_dir(project)
+    fresh = plan.main and not checkpoint
+    work = checkpoints.start_fresh(project, plan.run_record) if fresh else checkpoints.trainer_dir(project)
     deadline_cb = [Deadline(deadline)] if deadline is not None else []
     tokens_per_epoch = sum(len(r["input_ids"]) for r in rows)
     progress = Progress(epochs, tokens_per_epoch, echo)
     trackers = tracker_callbacks(cfg, project.output / TRACKER_DIR / str(next_iteration(project)),
-                                 fresh=checkpoint is None) if main else []
-    trainer = build_trainer(runtime, cfg, model, tokenizer, rows, val_rows, work,
-                            [epochs, progress, *deadline_cb, *trackers], precision)
+                                 fresh=checkpoint is None) if plan.main else []
+    trainer = build_trainer(plan.runtime, cfg, model, tokenizer, rows, val_rows, work,
+                            [epochs, progress, *deadline_cb, *trackers], plan.precision)
     quiet(trainer)
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - start
-    losses = epochs.losses
     if deadline_cb and deadline_cb[0].hit:
-        if main:
+        if plan.main:
             checkpoints.finish(project)
         raise TrainingStopped(f"the time budget ran out after {trainer.state.global_step} steps "
-                              f"({len(losses)} full epochs); the partial adapter was discarded and output/"
+                              f"({len(epochs.losses)} full epochs); the partial adapter was discarded and output/"
                               f"{ADAPTER_DIR} is the previous one")
+    return trainer, epochs, tokens_per_epoch, done_before, wall
+
+
+def _save(project: Project, plan: TrainPlan, trainer, tokenizer, epochs, tokens_per_epoch, done_before,
+          wall) -> TrainResult:
+    """Write output/adapter with its meta (rank 0 only), swapped in whole, and say what was trained."""
+    cfg, runtime, t = plan.cfg, plan.runtime, plan.cfg.training
+    losses = epochs.losses
     tokens = tokens_per_epoch * (len(losses) - done_before)
-    meta = {"base": cfg.model.base, "base_resolved": base_path, "backend": runtime.backend, "device": runtime.device,
-            "method": t.method, "precision": precision,
-            "config_hash": cfg_hash, "dataset": cfg.dataset.canonical,
-            "dataset_hash": run_record["dataset_hash"], "dataset_size": len(examples), "epochs_run": len(losses),
-            "epoch_losses": losses, "final_loss": losses[-1] if losses else None,
-            "val_size": len(val_rows), "val_losses": epochs.val_losses,
+    meta = {"base": cfg.model.base, "base_resolved": plan.base_path, "backend": runtime.backend,
+            "device": runtime.device, "method": t.method, "precision": plan.precision,
+            "config_hash": plan.run_record["config_hash"], "dataset": cfg.dataset.canonical,
+            "dataset_hash": plan.run_record["dataset_hash"], "dataset_size": len(plan.examples),
+            "epochs_run": len(losses), "epoch_losses": losses, "final_loss": losses[-1] if losses else None,
+            "val_size": len(plan.val_examples), "val_losses": epochs.val_losses,
             "final_val_loss": epochs.val_losses[-1] if epochs.val_losses else None, "wall_s": round(wall, 3),
-            "tokens_per_s": round(tokens / wall, 1) if wall else None, "overrides": run_record["overrides"],
-            "world_size": world, "effective_batch": t.batch_size * t.gradient_accumulation_steps * world,
+            "tokens_per_s": round(tokens / wall, 1) if wall else None, "overrides": plan.run_record["overrides"],
+            "world_size": plan.world, "effective_batch": t.batch_size * t.gradient_accumulation_steps * plan.world,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     trainer.model.config.use_cache = True
     out = project.output / ADAPTER_DIR
-    if main:
-        _write_output(project, trainer.model, tokenizer, meta)
+    if plan.main:
+        def save(tmp: Path) -> None:
+            trainer.model.save_pretrained(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
+
+        save_swapped(out, meta, save)
         checkpoints.finish(project)
     return TrainResult(out, runtime.backend, runtime.device, t.method, len(losses), losses, meta["final_loss"],
-                       round(wall, 3), meta["tokens_per_s"] or 0.0, len(train_examples), epochs.val_losses)
+                       round(wall, 3), meta["tokens_per_s"] or 0.0, len(plan.train_examples), epochs.val_losses)
+
+
+@remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(f"output/{TRACKER_DIR}", "merge")])
+def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
+          deadline: float | None = None, resume: bool = False) -> TrainResult:
+    """Train into output/adapter: setup -> load -> fit -> save. With `resume`, continue the interrupted run from
+    its last epoch checkpoint (same config, data and overrides, or a one-line refusal)."""
+    plan = _setup(project, epochs, overrides, echo, resume)
+    if plan is None:  # compute.num_processes > 1: the same function, in n processes
+        runtime = resolve_runtime(project.config.compute.device, project.config.model.load_in_4bit)
+        return distributed.launch(project, project.config.compute.num_processes, runtime.device,
+                                  {"epochs": epochs, "overrides": overrides, "resume": resume}, echo, deadline)
+    model, tokenizer, rows, val_rows = _load(project, plan)
+    trainer, epoch_record, tokens_per_epoch, done_before, wall = _fit(project, plan, model, tokenizer, rows, val_rows,
+                                                                      echo, deadline)
+    return _save(project, plan, trainer, tokenizer, epoch_record, tokens_per_epoch, done_before, wall)
