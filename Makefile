@@ -63,7 +63,9 @@ demo-home: $(STAMP)
 	FORGE=$(abspath $(VENV))/bin/forge examples/run-demo-home $(DEMO_DIR)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check forge agent tools prompts tests
+	$(VENV)/bin/ruff check forge agent tools prompts tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 
 bench: $(STAMP)
 	$(PY) bench/eval_batching.py && $(PY) bench/constrained_eval.py && $(PY) bench/train_throughput.py && $(PY) bench/train_real.py && $(PY) bench/train_processes.py && $(PY) bench/remote_overhead.py && $(PY) bench/planner_context.py --baseline c11be1f
@@ -73,4 +75,4 @@ clean-venv:
 
 # Regenerate the forge.yaml reference block in README.md from the typed definitions.
 docs: $(STAMP)
-	$(PY) -c "import re,pathlib; from forge.config.render import render_markdown as r; p=pathlib.Path('README.md'); s=p.read_text(); a='<!-- config-reference:start -->\n'; b='<!-- config-reference:end -->'; p.write_text(s.split(a)[0]+a+r()+b+s.split(b)[1])"
+	$(PY) -m forge.cli.reference

@@ -3,7 +3,7 @@
 train -> eval -> promote (if better) -> commit -> stop at the target, else write PLAN.md (what
 the next iteration tries and why), then: on a plateau (no new best for two iterations) patch
 one hyper-parameter (more epochs, then half the learning rate, then double the LoRA rank),
-then augment on the failure categories (flywheel.augment_per_failure each) -> train again.
+then augment on the failure categories (datagen.augment_per_failure each) -> train again.
 Deterministic: the same project state and conversation give the same decision.
 """
 
@@ -53,7 +53,7 @@ def _plateau_patch(project: Project, rows: list[dict]) -> tuple[str, dict] | Non
 def _augment_n(project: Project) -> int:
     """augment_per_failure examples for each failure category (augment splits n evenly across them)."""
     cats = records.failure_categories(project, missing_ok=True)
-    return max(1, min(500, max(1, len(cats)) * project.config.flywheel.augment_per_failure))
+    return max(1, min(500, max(1, len(cats)) * project.config.datagen.augment_per_failure))
 
 
 def plan_text(project: Project, rows: list[dict]) -> str:
@@ -69,7 +69,7 @@ def plan_text(project: Project, rows: list[dict]) -> str:
         lines.append(f"1. No new best for {PLATEAU} iterations: change one hyper-parameter: {patch[0]}.")
     lines.append(f"{2 if patch else 1}. Generate {_augment_n(project)} examples targeting the "
                  f"{len(cats)} failure categories of the last eval "
-                 f"({project.config.flywheel.augment_per_failure} each):")
+                 f"({project.config.datagen.augment_per_failure} each):")
     lines += [f"   - {c} ({n} failures)" for c, n in cats.most_common(10)]
     lines.append(f"{3 if patch else 2}. Retrain on the larger set, evaluate, promote if it beats the best, commit.")
     return "\n".join(lines) + "\n"

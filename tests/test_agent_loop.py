@@ -210,7 +210,7 @@ def test_heuristic_full_run_reaches_target_and_replays(project, tmp_path, cli):
     assert (project.root / "PLAN.md").read_text() == plans[-1]["input"]["plan"]
     # augment asks for augment_per_failure examples per failure category (one definition of category).
     augments = [e for e in events if e["event"] == "tool_call" and e["name"] == "augment"]
-    assert all(a["input"]["n"] % project.config.flywheel.augment_per_failure == 0 for a in augments)
+    assert all(a["input"]["n"] % project.config.datagen.augment_per_failure == 0 for a in augments)
     shown = cli("agent", "log", "-p", project.root).output
     assert "-> train(" in shown and "run completed: the planner finished" in shown
     # Replay the recorded decisions on an untouched copy: same results.

@@ -24,8 +24,8 @@ def test_seed_defaults():
     assert (t.learning_rate, t.warmup_ratio, t.weight_decay, t.lr_scheduler, t.seed) == (5e-5, 0.1, 0.01, "cosine", 42)
     assert (c.eval.target_accuracy, c.eval.scorer, c.eval.max_new_tokens, c.eval.forbidden_commands) == (
         0.95, "json_cmd", 256, [])
-    assert (c.promotion.hf_repo, c.promotion.private) == (None, True)
-    assert (c.agent.max_iterations, c.flywheel.augment_per_failure) == (10, 20)
+    assert (c.hub.hf_repo, c.hub.private) == (None, True)
+    assert (c.agent.max_iterations, c.datagen.augment_per_failure) == (10, 20)
     assert (c.compute.device, c.compute.remote) == ("cuda:0", None)
 
 
@@ -162,3 +162,17 @@ def test_config_reference_in_sync():
     page = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
     block = page.split("<!-- config-reference:start -->\n")[1].split("<!-- config-reference:end -->")[0]
     assert block == render_markdown(), "docs/config.md is stale: run `make docs`"
+
+
+def test_renamed_sections_are_still_read_with_one_line_naming_the_new_key(tmp_path, capsys):
+    """`promotion` (it configures forge push) became `hub`; `flywheel` (data generation) became `datagen`."""
+    path = tmp_path / "forge.yaml"
+    path.write_text("promotion:\n  hf_repo: me/router\n  private: false\n"
+                    "flywheel:\n  augment_per_failure: 7\n  datagen_model: claude-haiku-5-5\n")
+    cfg = config_io.load(path)
+    assert (cfg.hub.hf_repo, cfg.hub.private) == ("me/router", False)
+    assert (cfg.datagen.augment_per_failure, cfg.datagen.model) == (7, "claude-haiku-5-5")
+    err = capsys.readouterr().err
+    for old, new in [("promotion.hf_repo", "hub.hf_repo"), ("flywheel.datagen_model", "datagen.model"),
+                     ("flywheel.augment_per_failure", "datagen.augment_per_failure")]:
+        assert f"forge.yaml: {old} is deprecated: use {new}\n" in err

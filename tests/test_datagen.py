@@ -107,7 +107,7 @@ def test_augment_targets_categories_without_gold_text(project, monkeypatch):
          "actual": '{"cmd": "lights_off"}', "reason": "wrong cmd 'lights_off'"},
         {"id": "c", "input": "zebra quartz will it snow", "expected": '{"cmd": "weather"}',
          "actual": "garbage", "reason": "unparseable JSON: Expecting value"}])
-    config_io.patch_file(project.config_path, {"flywheel": {"augment_per_failure": 2}})
+    config_io.patch_file(project.config_path, {"datagen": {"augment_per_failure": 2}})
     project.reload()
     with llm_cassette(__file__, "augment", AUGMENT, monkeypatch):
         reports, stopped = augment(project, iteration=4)

@@ -208,8 +208,8 @@ def test_push_uploads_adapter_and_card(project, cli, monkeypatch):
     import sys
     from pathlib import Path
 
-    assert "promotion.hf_repo: not set" in cli("push", "-p", project.root).output
-    config_io.patch_file(project.config_path, {"promotion": {"hf_repo": "me/routing"}})
+    assert "hub.hf_repo: not set" in cli("push", "-p", project.root).output
+    config_io.patch_file(project.config_path, {"hub": {"hf_repo": "me/routing"}})
     train(project, echo=lambda *_: None)
     run_eval(project)
     promote(project, iteration=1)

@@ -1,7 +1,7 @@
 """The forge.yaml keys the planner may change, with the bounds it must stay within.
 
 Used by `train` (overrides for one run) and `patch_config` (permanent). Everything else —
-dataset paths, eval.target_accuracy, eval.scorer, budgets, promotion, compute, llm — is out of
+dataset paths, eval.target_accuracy, eval.scorer, budgets, hub, compute, llm — is out of
 reach: the schemas are closed, so such a key is refused before anything runs.
 """
 

@@ -73,7 +73,7 @@ def generate_cmd(project_dir, n, batch_size, output, batch_api, as_json):
 @click.command("augment")
 @project_option
 @click.option("--n", "n", type=click.IntRange(1, 100000), default=None,
-              help="Total examples (default: flywheel.augment_per_failure per failure category).")
+              help="Total examples (default: datagen.augment_per_failure per failure category).")
 def augment_cmd(project_dir, n):
     """Generate examples targeting the categories of the latest eval failures."""
     from forge.curation.augment import augment

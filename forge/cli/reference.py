@@ -1,7 +1,8 @@
 """docs/cli.md, generated from the commands' own `--help`, so the reference cannot drift from the CLI.
 
-`make docs` writes it; tests/test_cli_project.py fails when the checked-in file differs from what
-this renders. Hidden commands (the remote side of a step) are forge's plumbing and are left out.
+`make docs` (`python -m forge.cli.reference`) writes it and docs/config.md's reference block;
+tests fail when a checked-in file differs from what this renders. Hidden commands (the remote side
+of a step) are forge's plumbing and are left out.
 """
 
 from __future__ import annotations
@@ -52,3 +53,22 @@ def render_cli_markdown() -> str:
     for ctx, command in _walk(main, root):
         parts.append(f"\n## `{ctx.command_path}`\n\n```\n{command.get_help(ctx).rstrip()}\n```\n")
     return "".join(parts)
+
+
+def write_docs(root) -> list[str]:
+    """Rewrite docs/cli.md and the generated block of docs/config.md under `root`; the paths written."""
+    from pathlib import Path
+
+    from forge.atomic import write_text_atomic
+    from forge.config.render import render_markdown
+
+    docs = Path(root) / "docs"
+    write_text_atomic(docs / "cli.md", render_cli_markdown())
+    start, end = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"
+    page = (docs / "config.md").read_text(encoding="utf-8")
+    write_text_atomic(docs / "config.md", page.split(start)[0] + start + render_markdown() + end + page.split(end)[1])
+    return ["docs/cli.md", "docs/config.md"]
+
+
+if __name__ == "__main__":
+    print("\n".join(f"wrote {p}" for p in write_docs(".")))

@@ -128,7 +128,7 @@ def export_cmd(project_dir, fmt, out, dtype, quant, verify, model_dir, as_json):
 @click.command("push")
 @project_option
 def push_cmd(project_dir):
-    """Upload the best adapter and a model card to promotion.hf_repo (HF_TOKEN; HF_ENDPOINT for another hub)."""
+    """Upload the best adapter and a model card to hub.hf_repo (HF_TOKEN; HF_ENDPOINT for another hub)."""
     from forge.export.push import push
 
     info = push(open_project(project_dir))

@@ -137,19 +137,20 @@ class PretrainSection:
 
 
 @dataclass
-class PromotionSection:
-    """Where `forge push` uploads the best adapter."""
+class HubSection:
+    """Where `forge push` uploads the best adapter (the Hugging Face Hub)."""
 
     hf_repo: str | None = doc("Hugging Face repo id for `forge push`; null disables pushing.", None)
     private: bool = doc("Create the repo private.", True)
 
 
 @dataclass
-class FlywheelSection:
-    """Data generation in the improvement loop."""
+class DatagenSection:
+    """Data generation: who writes training examples, and how many augment asks for."""
 
     augment_per_failure: int = doc("Examples generated per failure category by augment.", 20, minimum=1, maximum=1000)
-    datagen_model: str = doc("Claude model that writes training data.", "claude-sonnet-5-5", minLength=1)
+    model: str = doc("Claude model that writes training data (and audits it, and judges probes).", "claude-sonnet-5-5",
+                     minLength=1)
 
 
 @dataclass
@@ -237,8 +238,8 @@ class ForgeConfig:
     eval: EvalSection = field(default_factory=EvalSection)
     dataset: DatasetSection = field(default_factory=DatasetSection)
     pretrain: PretrainSection = field(default_factory=PretrainSection)
-    promotion: PromotionSection = field(default_factory=PromotionSection)
-    flywheel: FlywheelSection = field(default_factory=FlywheelSection)
+    datagen: DatagenSection = field(default_factory=DatagenSection)
+    hub: HubSection = field(default_factory=HubSection)
     compute: ComputeSection = field(default_factory=ComputeSection)
     agent: AgentSection = field(default_factory=AgentSection)
     llm: LlmSection = field(default_factory=LlmSection)

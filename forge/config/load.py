@@ -22,7 +22,12 @@ from forge.errors import ConfigError
 CONFIG_NAME = "forge.yaml"
 # Old key -> new key. The old one is still read, with a one-line message naming the new one.
 DEPRECATED = {("flywheel", "max_iterations"): ("agent", "max_iterations"),
-              ("flywheel", "planner_model"): ("agent", "planner_model")}
+              ("flywheel", "planner_model"): ("agent", "planner_model"),
+              ("flywheel", "augment_per_failure"): ("datagen", "augment_per_failure"),
+              ("flywheel", "datagen_model"): ("datagen", "model"),
+              ("promotion", "hf_repo"): ("hub", "hf_repo"),
+              ("promotion", "private"): ("hub", "private")}
+RETIRED_SECTIONS = ("flywheel", "promotion")  # every key moved: an empty one left behind is dropped
 _warned: set[tuple[str, str]] = set()
 
 _TYPE_WORDS = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
@@ -82,6 +87,9 @@ def migrate(data: dict, display: str = CONFIG_NAME) -> dict:
                 else data[new_sec]
             if isinstance(target, dict):
                 target.setdefault(new_key, value)
+    for sec in RETIRED_SECTIONS:
+        if data.get(sec) == {}:
+            del data[sec]
     for note in notes:
         if (display, note) not in _warned:
             _warned.add((display, note))

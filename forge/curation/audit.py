@@ -50,9 +50,9 @@ def _review_chunk(client, project, examples, start: int, ledger) -> list[Finding
                                  ensure_ascii=False) for i, e in enumerate(examples))
     prompt = prompts_io.render("datagen_audit", project, examples=shown)
     msg = retrying(lambda: client.messages.create(
-        model=cfg.flywheel.datagen_model, max_tokens=16000, messages=[{"role": "user", "content": prompt}],
+        model=cfg.datagen.model, max_tokens=16000, messages=[{"role": "user", "content": prompt}],
         output_config=output_config(cfg.llm.datagen_effort, FINDINGS_SCHEMA)), cfg.llm.max_retries)
-    ledger.record(cfg.flywheel.datagen_model, msg.usage, "audit")
+    ledger.record(cfg.datagen.model, msg.usage, "audit")
     text = "".join(b.text for b in msg.content if b.type == "text")
     try:
         raw = json.loads(text)["findings"]

@@ -23,7 +23,7 @@ def plan(project: Project, n: int | None = None) -> dict[str, int]:
         raise ForgeError(f"output/{FAILURES}: no failures to augment on")
     ordered = [c for c, _ in cats.most_common()]
     if n is None:
-        return {c: project.config.flywheel.augment_per_failure for c in ordered}
+        return {c: project.config.datagen.augment_per_failure for c in ordered}
     base, extra = divmod(n, len(ordered))
     return {c: base + (1 if i < extra else 0) for i, c in enumerate(ordered)}
 

@@ -68,7 +68,7 @@ def generate_with_batches(project: Project, n: int, *, batch_size: int = 50, ech
     if use_generator(project):
         raise ForgeError("--batch-api needs the LLM; this project generates offline with generator.py")
     cfg = project.config
-    model = cfg.flywheel.datagen_model
+    model = cfg.datagen.model
     client, ledger = make_client(cfg), Ledger.for_project(project, check_price(cfg, model))
     seed = len(load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True))
     sizes = batch_sizes(n, batch_size)

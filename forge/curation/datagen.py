@@ -80,14 +80,14 @@ def generation_prompt(project: Project, n: int, focus: str | None, seed: int = 0
 
 def request_params(cfg, content: list[dict]) -> dict:
     """One generation request (shared by the Messages and Batches paths)."""
-    return {"model": cfg.flywheel.datagen_model, "max_tokens": MAX_OUTPUT_TOKENS,
+    return {"model": cfg.datagen.model, "max_tokens": MAX_OUTPUT_TOKENS,
             "messages": [{"role": "user", "content": content}],
             "output_config": output_config(cfg.llm.datagen_effort, EXAMPLES_SCHEMA)}
 
 
 def _llm_batch(client, cfg, ledger, prompt: list[dict], purpose: str) -> tuple[list | None, float, str]:
     """(items or None, cost, stop reason) of one request; a billed reply that is not valid JSON gives None."""
-    model = cfg.flywheel.datagen_model
+    model = cfg.datagen.model
     msg = retrying(lambda: client.messages.create(**request_params(cfg, prompt)), cfg.llm.max_retries)
     usd = ledger.record(model, msg.usage, purpose)
     text = "".join(b.text for b in msg.content if b.type == "text")
@@ -118,9 +118,9 @@ def produce(project: Project, n: int, focus: str | None, *, batch_size: int = 50
                 progress(size)
         return [as_chat(x) for x in items], report
     cfg = project.config
-    prices = check_price(cfg, cfg.flywheel.datagen_model)
+    prices = check_price(cfg, cfg.datagen.model)
     client, ledger = make_client(cfg), Ledger.for_project(project, prices)
-    report = GenerationReport(f"llm:{cfg.flywheel.datagen_model}", n)
+    report = GenerationReport(f"llm:{cfg.datagen.model}", n)
     items: list = []
     sizes = batch_sizes(n, batch_size)
     stable = prompts_io.render("datagen_generate", project)  # context files and the gold check, read once

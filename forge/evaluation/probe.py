@@ -10,15 +10,15 @@ records made from different questions.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
 from forge.atomic import write_json_atomic
+from forge.clock import now
 from forge.data.datasets import normalize
 from forge.errors import ForgeError
+from forge.hashing import content_hash
 from forge.jsonl import read_jsonl
 from forge.llm import prompts as prompts_io
 from forge.llm.client import Ledger, has_credentials, make_client, output_config, retrying
@@ -42,7 +42,7 @@ def load_probe(project: Project) -> tuple[list[dict], str]:
         items.append({"question": obj["question"], "ideal": obj["ideal"]})
     if not items:
         raise ForgeError(f"{rel}: no questions")
-    digest = hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:16]
+    digest = content_hash(json.dumps(items, sort_keys=True))
     return items, digest
 
 
@@ -84,7 +84,7 @@ def answer_questions(project: Project, questions: list[str], model_dir: Path | N
 
 def _judge(project: Project, items: list[dict], answers: list[str]) -> list[tuple[float, str]]:
     cfg = project.config
-    client, ledger, model = make_client(cfg), Ledger.for_project(project), cfg.flywheel.datagen_model
+    client, ledger, model = make_client(cfg), Ledger.for_project(project), cfg.datagen.model
     out = []
     for item, answer in zip(items, answers, strict=True):
         prompt = prompts_io.render("probe_judge", project, question=item["question"], ideal=item["ideal"],
@@ -108,12 +108,12 @@ def run_probe(project: Project, tag: str, model_dir: Path | None = None) -> dict
     items, digest = load_probe(project)
     answers, identity = answer_questions(project, [i["question"] for i in items], model_dir)
     if has_credentials(project.config):
-        scored, scorer = _judge(project, items, answers), f"judge:{project.config.flywheel.datagen_model}"
+        scored, scorer = _judge(project, items, answers), f"judge:{project.config.datagen.model}"
     else:
         scored, scorer = [(token_f1(a, i["ideal"]), "token F1") for i, a in zip(items, answers, strict=True)], "token_f1"
     rows = [{**i, "answer": a, "score": round(s, 4), "reason": r}
             for i, a, (s, r) in zip(items, answers, scored, strict=True)]
-    record = {"tag": tag, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model": identity,
+    record = {"tag": tag, "time": now(), "model": identity,
               "probe_hash": digest, "scorer": scorer, "mean": round(sum(r["score"] for r in rows) / len(rows), 4),
               "items": rows}
     write_json_atomic(path, record)

@@ -1,4 +1,4 @@
-"""`forge push`: upload the best adapter and a generated model card to promotion.hf_repo.
+"""`forge push`: upload the best adapter and a generated model card to hub.hf_repo.
 
 Uses huggingface_hub with its token (`huggingface_hub.get_token()`: HF_TOKEN, else the token of
 `hf auth login`; HF_ENDPOINT selects another hub). The card's metadata is huggingface_hub's
@@ -64,7 +64,7 @@ def model_card(project: Project) -> str:
               "## Flywheel history", "", "| iteration | accuracy | hypothesis |", "|---|---|---|"]
     lines += [f"| {'base' if records.is_baseline(r) else r['iteration']} | {r['accuracy']:.1%} | {r['hypothesis']} |"
               for r in records.experiments(project, baseline=True)]
-    repo = cfg.promotion.hf_repo
+    repo = cfg.hub.hf_repo
     if meta.get("method", "lora") == "lora":
         load = ['from peft import AutoPeftModelForCausalLM', f'model = AutoPeftModelForCausalLM.from_pretrained("{repo}")']
     else:
@@ -101,9 +101,9 @@ def _payload(path: Path, project: Project, base_ref: str):
 
 
 def push(project: Project) -> dict:
-    repo = project.config.promotion.hf_repo
+    repo = project.config.hub.hf_repo
     if not repo:
-        raise ForgeError("promotion.hf_repo: not set in forge.yaml (the repo to push to, e.g. you/intent-router)")
+        raise ForgeError("hub.hf_repo: not set in forge.yaml (the repo to push to, e.g. you/intent-router)")
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
     token = get_token()
@@ -113,7 +113,7 @@ def push(project: Project) -> dict:
     meta = read_meta(src)
     base_ref = public_name(project.root, meta.get("base", project.config.model.base))
     api = HfApi(token=token)
-    api.create_repo(repo, private=project.config.promotion.private, exist_ok=True, repo_type="model")
+    api.create_repo(repo, private=project.config.hub.private, exist_ok=True, repo_type="model")
     files = sorted(p for p in src.rglob("*") if p.is_file() and p.name != "README.md")
     ops = [CommitOperationAdd(path_in_repo=str(p.relative_to(src)), path_or_fileobj=_payload(p, project, base_ref))
            for p in files]
