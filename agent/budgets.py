@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-LIMITS = ("max_iterations", "max_tool_calls", "max_minutes", "max_cost_usd", "max_new_examples")
+from forge.project.status import BUDGETS, LIMITS
 
 
 @dataclass
@@ -88,8 +88,9 @@ class Budgets:
         return None
 
     def snapshot(self, state) -> dict:
-        return {"iterations": state.iterations_run, "max_iterations": self.max_iterations,
-                "tool_calls": self.tool_calls, "max_tool_calls": self.max_tool_calls,
-                "minutes": round(self.elapsed_s() / 60, 3), "max_minutes": self.max_minutes,
-                "cost_usd": round(self.cost(state), 6), "max_cost_usd": self.max_cost_usd,
-                "new_examples": state.new_examples, "max_new_examples": self.max_new_examples}
+        """Used and limit of each budget: {"iterations": 2, "max_iterations": 10, "tool_calls": ...}."""
+        used = {"iterations": state.iterations_run, "tool_calls": self.tool_calls,
+                "minutes": round(self.elapsed_s() / 60, 3), "cost_usd": round(self.cost(state), 6),
+                "new_examples": state.new_examples}
+        return {key: value for name in BUDGETS
+                for key, value in ((name, used[name]), (f"max_{name}", getattr(self, f"max_{name}")))}

@@ -13,12 +13,6 @@ import click
 from forge.project.options import open_project, project_option
 
 
-def _limits(max_iterations=None, budget_usd=None, max_minutes=None, max_tool_calls=None) -> dict:
-    """The budget limits named on the command line (None: not named)."""
-    return {"max_iterations": max_iterations, "max_cost_usd": budget_usd, "max_minutes": max_minutes,
-            "max_tool_calls": max_tool_calls}
-
-
 def _budgets(project, **limits):
     from forge.agent.budgets import Budgets
 
@@ -61,7 +55,8 @@ def agent_group():
 @click.option("--planner", type=click.Choice(["claude", "heuristic"]), default=None,
               help="Default: claude when ANTHROPIC_API_KEY (or a base_url) is set, else heuristic.")
 @click.option("--max-iterations", type=click.IntRange(0), default=None, help="Default: agent.max_iterations.")
-@click.option("--budget-usd", type=click.FloatRange(0), default=None, help="Default: agent.max_cost_usd.")
+@click.option("--budget-usd", "max_cost_usd", type=click.FloatRange(0), default=None,
+              help="Default: agent.max_cost_usd.")
 @click.option("--max-minutes", type=click.FloatRange(0), default=None, help="Default: agent.max_minutes.")
 @click.option("--max-tool-calls", type=click.IntRange(0), default=None, help="Default: agent.max_tool_calls.")
 @click.option("--resume", "resume_run", is_flag=False, flag_value="latest", default=None,
@@ -70,16 +65,15 @@ def agent_group():
 @click.option("--baseline", is_flag=True,
               help="On the project's first run, score the base model zero-shot first (iteration 0; `forge flywheel` "
                    "always does).")
-def agent_run(project_dir, goal, planner, max_iterations, budget_usd, max_minutes, max_tool_calls, resume_run,
-              baseline):
+def agent_run(project_dir, goal, planner, resume_run, baseline, **limits):
     """Run the planner until the goal is met or a budget is spent."""
+    # limits: the budget flags, under the names of the limits they set (max_cost_usd for --budget-usd); None: not named
     from forge.agent import runner
 
     project = open_project(project_dir)
     if not goal and not resume_run:
         raise click.UsageError("--goal is required (or --resume RUN)")
     chosen = _choose_planner(project, planner)
-    limits = _limits(max_iterations, budget_usd, max_minutes, max_tool_calls)
     if resume_run:
         outcome, transcript = runner.resume(project, resume_run, chosen, limits, echo=click.echo)
     else:
@@ -123,9 +117,11 @@ def agent_log(run, project_dir, follow, as_json):
 def agent_replay(run, project_dir):
     """Re-execute a recorded run's decisions and report where results diverge."""
     from forge.agent import runner
+    from forge.agent.budgets import LIMITS
 
     project = open_project(project_dir)
-    outcome, transcript, diffs = runner.replay(project, run, _budgets(project, **_limits(0, 0, 0, 0)), echo=click.echo)
+    unlimited = {p.name: 0 for p in agent_run.params if p.name in LIMITS}  # off: each limit `agent run` can set
+    outcome, transcript, diffs = runner.replay(project, run, _budgets(project, **unlimited), echo=click.echo)
     click.echo(f"replay: {transcript.run_id} {outcome.status}")
     click.echo(f"divergences: {len(diffs)}")
     for d in diffs:

@@ -23,6 +23,7 @@ import json
 from forge.llm.client import base_url
 from forge.project import records
 from forge.project.status import budgets_text
+from forge.text import clip, one_line
 
 CLIP = 200
 STATE_CHARS = 3000          # of PLAN.md in the project state
@@ -46,9 +47,13 @@ def raw_tokens(obj) -> int:
     return int(len(json.dumps(obj, ensure_ascii=False)) / CHARS_PER_TOKEN) + 1
 
 
+def tool_result(tool_use_id: str, content, is_error: bool) -> dict:
+    """The content block of a user message that answers the model's tool_use block `tool_use_id`."""
+    return {"type": "tool_result", "tool_use_id": tool_use_id, "content": content, "is_error": bool(is_error)}
+
+
 def _clip(text: str, n: int = CLIP) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[:n] + "…"
+    return clip(one_line(text), n)
 
 
 def _clip_values(value):
@@ -83,8 +88,7 @@ def shrink(message: dict) -> dict:
         elif kind == "tool_use":
             out.append({**b, "input": _clip_values(b.get("input", {}))})
         elif kind == "tool_result":
-            out.append({"type": "tool_result", "tool_use_id": b["tool_use_id"], "content": _summary(b["content"]),
-                        "is_error": bool(b.get("is_error"))})
+            out.append(tool_result(b["tool_use_id"], _summary(b["content"]), b.get("is_error")))
         else:
             out.append(b)
     return {"role": message["role"], "content": out or [{"type": "text", "text": "(thinking omitted)"}]}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import jsonschema
 
 from forge.config.load import describe_error
-from forge.errors import ForgeError
+from forge.errors import ForgeError, first_line
 from forge.tools.tool import ToolContext, ToolRefused, ToolResult
 
 
@@ -107,6 +107,5 @@ def finish_call(guard: Guard, transcript, turn: int, tool_id: str, name: str, da
         guard.tools[name].apply(guard.ctx.state, data, result)
     transcript.write("tool_result", turn=turn, id=tool_id, name=name, content=result.content,
                      is_error=result.is_error, data=result.data, duration_s=seconds, **(note or {}))
-    first = result.content.splitlines()[0][:160] if result.content else ""
-    guard.ctx.echo(f"  {name} -> {'ERROR ' if result.is_error else ''}{first}")
+    guard.ctx.echo(f"  {name} -> {'ERROR ' if result.is_error else ''}{first_line(result.content, 160)}")
     return result

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+from forge.project.status import BUDGETS
+from forge.text import clip, one_line
+
 SUMMARY_CHARS = 240
 
 
 def _short(text: str) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS] + "…"
+    return clip(one_line(text), SUMMARY_CHARS)
 
 
 def render_event(e: dict) -> list[str]:
@@ -18,8 +20,8 @@ def render_event(e: dict) -> list[str]:
         b, base = e["budgets"], e.get("baseline")
         return [f"run started {e['time']}  planner={e['planner']} model={e['model']}",
                 f"goal: {e['goal']}",
-                f"budgets: iterations {b['max_iterations'] or '∞'}, tool calls {b['max_tool_calls'] or '∞'}, "
-                f"minutes {b['max_minutes'] or '∞'}, USD {b['max_cost_usd'] or '∞'}",
+                "budgets: " + ", ".join(f"{label} {b[f'max_{name}'] or '∞'}" for name, label in BUDGETS.items()
+                                        if name != "new_examples"),
                 *([f"baseline (base model, zero-shot): {base['accuracy']:.1%} ({base['correct']}/{base['total']})"]
                   if base else [])]
     if kind == "run_resume":

@@ -13,6 +13,7 @@ from functools import cached_property
 from forge.agent import conversation
 from forge.agent.guards import Guard, execute
 from forge.agent.planners import ContextOverflow, Reply
+from forge.errors import first_line
 from forge.project import records
 
 CUT_OFF = "Your reply was cut off by max_tokens before the tool call was complete; call it again, more briefly."
@@ -109,8 +110,7 @@ def ask_planner(run: Run) -> Reply:
                 raise RunEnded("error", f"planner call failed: {exc}") from None
             keep_context_small(run, hard=True)
         except Exception as exc:  # API down after retries: stop cleanly, resumable
-            raise RunEnded("error", f"planner call failed: {type(exc).__name__}: "
-                                    f"{str(exc).splitlines()[0][:300] if str(exc) else ''}") from None
+            raise RunEnded("error", f"planner call failed: {type(exc).__name__}: {first_line(exc, 300)}") from None
     run.budgets.planner_cost_usd += reply.cost_usd
     u = reply.usage
     prompt = u.get("input_tokens", 0) + u.get("cache_read_input_tokens", 0) + u.get("cache_creation_input_tokens", 0)
@@ -138,8 +138,7 @@ def on_tool_use(run: Run, reply: Reply) -> None:
     for block in reply.content:
         if block.get("type") == "tool_use":
             result = execute(run.guard, run.transcript, run.turn, block["id"], block["name"], block.get("input", {}))
-            results.append({"type": "tool_result", "tool_use_id": block["id"], "content": result.content,
-                            "is_error": result.is_error})
+            results.append(conversation.tool_result(block["id"], result.content, result.is_error))
             names.append(block["name"])
     run.messages.append({"role": "user", "content": results})
     run.transcript.write("budget", **run.budgets.snapshot(run.state))
@@ -155,7 +154,7 @@ def on_pause(run: Run, reply: Reply) -> None:
 
 def on_max_tokens(run: Run, reply: Reply) -> None:
     cut = [b for b in reply.content if b.get("type") == "tool_use"]
-    run.say([{"type": "tool_result", "tool_use_id": b["id"], "content": CUT_OFF, "is_error": True} for b in cut]
+    run.say([conversation.tool_result(b["id"], CUT_OFF, is_error=True) for b in cut]
             or [{"type": "text", "text": "Your reply was cut off by max_tokens; continue."}])
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from forge.agent.conversation import with_cache_breakpoints
 from forge.agent.heuristic import decide
+from forge.errors import first_line
 
 
 class ContextOverflow(Exception):
@@ -73,7 +74,7 @@ class ClaudePlanner:
             msg = retrying(create, self.cfg.llm.max_retries, deadline=deadline)
         except anthropic.BadRequestError as exc:
             if "prompt is too long" in str(exc) or "context window" in str(exc):
-                raise ContextOverflow(str(exc).splitlines()[0][:300]) from None
+                raise ContextOverflow(first_line(exc, 300)) from None
             raise
         usd = self.ledger.record(self.model, msg.usage, "planner")
         content = [b.model_dump(mode="json", exclude_none=True) for b in msg.content]

@@ -125,8 +125,7 @@ def rebuild(events: list[dict], tools: dict | None = None):
         elif kind == "tool_result":
             call = pending.pop(e["id"], None)
             if call is not None:  # (a manual session's calls have no conversation)
-                messages[-1]["content"].append({"type": "tool_result", "tool_use_id": e["id"],
-                                                "content": e["content"], "is_error": e["is_error"]})
+                messages[-1]["content"].append(conversation.tool_result(e["id"], e["content"], e["is_error"]))
             if e["name"] in tools:
                 tools[e["name"]].apply(state, inputs.get(e["id"], {}),
                                        ToolResult(e["content"], e.get("data", {}), e["is_error"]))
@@ -159,8 +158,7 @@ def _finish_pending(run: Run, pending: list[dict]) -> None:
             result = finish_call(run.guard, run.transcript, run.turn, block["id"], name, data,
                                  result=ToolResult(INTERRUPTED, {"interrupted": True}, is_error=True))
             said.append(f"`{name}` was cut off and not repeated; its effects may be partial")
-        run.messages[-1]["content"].append({"type": "tool_result", "tool_use_id": block["id"],
-                                            "content": result.content, "is_error": result.is_error})
+        run.messages[-1]["content"].append(conversation.tool_result(block["id"], result.content, result.is_error))
     if said:
         run.say([{"type": "text", "text": "The run was interrupted (its process stopped) and has been resumed: "
                                           + "; ".join(said) + "."}], append=True)

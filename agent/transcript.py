@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import time
 from pathlib import Path
+
+from forge.clock import id_stamp, now
 
 RUNS = "runs"
 MANUAL = "manual-"
@@ -21,7 +22,7 @@ SECRET_VARS = ("ANTHROPIC_API_KEY", "HF_TOKEN", "ANTHROPIC_AUTH_TOKEN")
 
 
 def new_run_id(prefix: str = "") -> str:
-    return prefix + time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    return prefix + id_stamp() + "-" + secrets.token_hex(2)
 
 
 def runs_dir(project) -> Path:
@@ -71,7 +72,7 @@ class Transcript:
         return self.path.parent.name
 
     def write(self, event: str, **fields) -> dict:
-        record = {"event": event, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields}
+        record = {"event": event, "time": now(), **fields}
         line = _scrub(json.dumps(record, ensure_ascii=False, default=str))
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from forge.atomic import write_text_atomic
-from forge.project.records import BACKGROUND_FILE, now
+from forge.clock import now
+from forge.project.records import BACKGROUND_FILE
 from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj, text
 
 SECTION = "## Learned by the flywheel"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from forge.errors import ForgeError
+from forge.text import clip
 
 
 class ToolRefused(ForgeError):
@@ -90,10 +91,7 @@ FIELD_CHARS = 200  # failure fields shown to the model are clipped to this
 
 def failure_view(row: dict) -> dict:
     """One eval failure as the model may see it: input, expected, actual, reason, each clipped."""
-    def clip(v) -> str:
-        v = str(v)
-        return v if len(v) <= FIELD_CHARS else v[:FIELD_CHARS] + "..."
-    return {k: clip(row.get(k, "")) for k in ("input", "expected", "actual", "reason")}
+    return {k: clip(str(row.get(k, "")), FIELD_CHARS) for k in ("input", "expected", "actual", "reason")}
 
 
 def failure_line(f: dict) -> str:

@@ -17,7 +17,7 @@ import yaml
 from forge.atomic import write_text_atomic
 from forge.config.fields import ForgeConfig
 from forge.config.schema import build, config_schema
-from forge.errors import ConfigError
+from forge.errors import ConfigError, first_line
 
 CONFIG_NAME = "forge.yaml"
 # Old key -> new key. The old one is still read, with a one-line message naming the new one.
@@ -123,7 +123,7 @@ def parse_yaml(text: str, display: str = CONFIG_NAME):
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{display}:{mark.line + 1}:{mark.column + 1}" if mark else display
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or first_line(exc, 300)
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from forge.curation.generator_source import as_chat, load_generator, use_generator
 from forge.data.answers import parse_json
 from forge.data.datasets import append_examples, assistant_text, example_problem, load_examples, stamp, user_text
+from forge.errors import first_line
 from forge.llm import prompts as prompts_io
 from forge.llm.client import Ledger, check_price, make_client, output_config, retrying
 from forge.project.project import Project
@@ -139,7 +140,7 @@ def produce(project: Project, n: int, focus: str | None, *, batch_size: int = 50
                 batch, usd, stop = fut.result()
                 error = None if batch is not None else f"invalid JSON from the model (stop_reason {stop})"
             except Exception as exc:  # one bad batch must not lose the others
-                batch, usd, error = None, 0.0, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                batch, usd, error = None, 0.0, f"{type(exc).__name__}: {first_line(exc)}"
             report.cost_usd += usd
             if error:
                 report.failed_batches.append(f"batch {i}: {error}")

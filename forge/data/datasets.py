@@ -7,17 +7,17 @@ that only read `messages`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from forge.atomic import append_bytes_atomic, write_bytes_atomic
+from forge.clock import now
 from forge.data.output_schema import schema_for
 from forge.errors import DatasetError
+from forge.hashing import content_hash
 
 SOURCES = ("seed", "hand", "generate", "augment", "patch", "audit-fix")
 ROLES = ("system", "user", "assistant")
@@ -59,6 +59,12 @@ def user_text(example: dict) -> str:
 
 def assistant_text(example: dict) -> str:
     return example["messages"][-1]["content"]
+
+
+def example_id(example: dict, n: int = 12) -> str:
+    """An example's stable id: the hash of its normalized user text (see `normalize`), so duplicates of one
+    input share it. Eval records keep 12 characters; the validation split reads 16 (64 bits)."""
+    return content_hash(normalize(user_text(example)), n)
 
 
 def normalize(text: str) -> str:
@@ -111,7 +117,7 @@ def provenance(example: dict) -> dict:
 def stamp(example: dict, source: str, iteration: int | None = None, **extra) -> dict:
     if source not in SOURCES:
         raise ValueError(f"unknown provenance source {source!r}")
-    prov = {"source": source, "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    prov = {"source": source, "time": now()}
     if iteration is not None:
         prov["iteration"] = iteration
     prov.update({k: v for k, v in extra.items() if v is not None})
@@ -191,7 +197,7 @@ def rewrite_examples(path: Path, examples: list[dict]) -> None:
 
 def file_hash(path: Path) -> str | None:
     path = Path(path)
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else None
+    return content_hash(path.read_bytes()) if path.exists() else None
 
 
 def schema_violations(schema, path: Path, display: str) -> list[str]:

@@ -12,12 +12,12 @@ An example that carries `tools` (function definitions) has its own contract: its
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from forge.errors import ForgeError
+from forge.hashing import content_hash
 
 OUTSIDE = "outside the schema"
 NAME_KEYS = ("cmd", "name")  # the key that says which command (function) an answer calls
@@ -51,7 +51,7 @@ class OutputSchema:
         except jsonschema.SchemaError as exc:
             where = "/".join(str(p) for p in exc.path) or "(top level)"
             raise ForgeError(f"{display}: not a valid JSON Schema at {where}: {exc.message[:SHOWN_CHARS]}") from None
-        return cls(schema, display, hashlib.sha256(raw).hexdigest()[:16])
+        return cls(schema, display, content_hash(raw))
 
     @classmethod
     def for_project(cls, project) -> OutputSchema | None:
@@ -147,7 +147,7 @@ def tools_schema(tools: list[dict]) -> OutputSchema:
         except jsonschema.SchemaError as exc:
             raise ForgeError(f"tools: a function's parameters are not a valid JSON Schema: "
                              f"{exc.message[:SHOWN_CHARS]}") from None
-        _TOOLS_CACHE[key] = OutputSchema(schema, "the example's tools", hashlib.sha256(key.encode()).hexdigest()[:16])
+        _TOOLS_CACHE[key] = OutputSchema(schema, "the example's tools", content_hash(key))
     return _TOOLS_CACHE[key]
 
 

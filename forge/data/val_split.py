@@ -8,14 +8,11 @@ only from the training set; the gold set is never part of it.
 
 from __future__ import annotations
 
-import hashlib
-
-from forge.data.datasets import normalize, user_text
+from forge.data.datasets import example_id
 
 
 def held_out(example: dict, fraction: float) -> bool:
-    digest = hashlib.sha256(normalize(user_text(example)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return int(example_id(example, 16), 16) / 2**64 < fraction
 
 
 def split(examples: list[dict], fraction: float) -> tuple[list[dict], list[dict]]:

@@ -11,9 +11,9 @@ the same gold examples, so a gain of one or two examples can be read as the nois
 from __future__ import annotations
 
 import shutil
-import time
 
 from forge.atomic import write_json_atomic
+from forge.clock import now
 from forge.data.datasets import file_hash
 from forge.errors import ForgeError
 from forge.evaluation.runner import model_hash
@@ -73,7 +73,7 @@ def promote(project: Project, iteration: int | None = None, accept_gold_change: 
     record = {
         "accuracy": results["accuracy"], "ci95": results["ci95"], "correct": results["correct"],
         "total": results["total"], "iteration": iteration, "path": project.rel(dest),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "eval_id": results["eval_id"],
+        "time": now(), "eval_id": results["eval_id"],
         "model_hash": results["model"]["hash"], "per_cmd": results["per_cmd"],
         "gold_hash": results["gold"]["hash"], "sealed_hash": (results.get("sealed") or {}).get("hash"),
         "schema_hash": schema_hash_of(results), "schema_valid": results.get("schema_valid"),

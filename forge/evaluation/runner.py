@@ -15,8 +15,9 @@ import uuid
 from pathlib import Path
 
 from forge.atomic import write_bytes_atomic, write_json_atomic
+from forge.clock import now
 from forge.data.answers import category
-from forge.data.datasets import assistant_text, encode, file_hash, load_examples, normalize, user_text
+from forge.data.datasets import assistant_text, encode, example_id, file_hash, load_examples, user_text
 from forge.data.output_schema import schema_for
 from forge.errors import ForgeError
 from forge.evaluation.scorers import Scorer
@@ -29,10 +30,6 @@ from forge.project.project import Project
 from forge.project.records import FAILURES, RESULTS
 from forge.remote.mark import Pull, remote_step
 from forge.training.sft import ADAPTER_DIR, task_system_prompt
-
-
-def example_id(example: dict) -> str:
-    return hashlib.sha256(normalize(user_text(example)).encode()).hexdigest()[:12]
 
 
 def model_hash(model_dir: Path) -> str:
@@ -129,7 +126,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
             failures.append({"id": example_id(ex), "input": user_text(ex), "expected": assistant_text(ex),
                              "actual": answer, "reason": v.reason, **({"fields": list(v.fields)} if v.fields else {})})
     results = {
-        "eval_id": uuid.uuid4().hex[:12], "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "eval_id": uuid.uuid4().hex[:12], "time": now(),
         **summary, "failure_count": len(failures), "per_cmd": dict(sorted(per_cmd.items())),
         "per_field": _per_field(verdicts), "scorer": cfg.eval.scorer,
         "model": {"path": project.rel(model_dir), "kind": kind, "hash": model_hash(model_dir)},

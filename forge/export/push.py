@@ -24,6 +24,7 @@ from forge.models.importing import hub_base_id, public_name
 from forge.project import records
 from forge.project.project import Project
 from forge.project.records import read_meta
+from forge.text import one_line
 
 
 def card_data(project: Project, meta: dict, best: dict):
@@ -122,5 +123,5 @@ def push(project: Project) -> dict:
     try:
         info = api.create_commit(repo, ops, commit_message=f"forge: best adapter, gold accuracy {best['accuracy']:.1%}")
     except ValueError as exc:  # the hub's metadata check of README.md
-        raise ForgeError(f"{repo}: the hub refused the model card: {' '.join(str(exc).split())}") from None
+        raise ForgeError(f"{repo}: the hub refused the model card: {one_line(exc)}") from None
     return {"repo": repo, "commit_url": info.commit_url, "files": [op.path_in_repo for op in ops]}

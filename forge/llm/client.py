@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from forge.atomic import write_json_atomic
+from forge.clock import now
 from forge.errors import ForgeError
 from forge.project.records import SPEND_FILE
 
@@ -170,6 +171,6 @@ class Ledger:
             for k, v in u.items():
                 m[k] += v
             data["by_purpose"][purpose] = round(data["by_purpose"].get(purpose, 0.0) + usd, 8)
-            data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            data["updated"] = now()
             write_json_atomic(self.path, data)
         return usd

@@ -15,11 +15,11 @@ import hashlib
 import json
 import re
 import shutil
-import time
 from pathlib import Path
 
 from forge.atomic import write_json_atomic
-from forge.errors import ForgeError
+from forge.clock import now
+from forge.errors import ForgeError, first_line
 
 IMPORT_FILE = "forge_import.json"
 GGUF_MAGIC = b"GGUF"
@@ -111,7 +111,7 @@ def _load_gguf(path: Path, meta: dict):
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     except (ValueError, KeyError, NotImplementedError, RuntimeError) as exc:
         raise ForgeError(f"{path}: transformers cannot load this GGUF (architecture {meta['architecture']!r}, "
-                         f"{meta['quantization']}): {str(exc).splitlines()[0][:200]}") from None
+                         f"{meta['quantization']}): {first_line(exc)}") from None
     finally:
         gguf_loader.tqdm = bar
     # A dequantized model is an ordinary one; without this save_pretrained refuses ("not serializable").
@@ -129,7 +129,7 @@ def _load_dir(source: str):
         return (AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32),
                 AutoTokenizer.from_pretrained(source))
     except OSError as exc:
-        raise ForgeError(f"{source}: could not load ({str(exc).splitlines()[0][:200]}); a hub id needs a reachable "
+        raise ForgeError(f"{source}: could not load ({first_line(exc)}); a hub id needs a reachable "
                          "hub: pass a .gguf file or a local model directory") from None
 
 
@@ -142,8 +142,7 @@ def import_model(source: str, dest: Path, echo=print) -> dict:
         raise ForgeError(f"{dest}: exists and is not empty")
     quiet_transformers()
     src = Path(source).expanduser()
-    record = {"source": str(src.resolve()) if src.exists() else source,
-              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    record = {"source": str(src.resolve()) if src.exists() else source, "time": now()}
     if src.is_file():
         meta = gguf_metadata(src)
         echo(f"reading {src.name}: {meta['architecture']}, {meta['quantization']}, pre-tokenizer {meta['gguf_pre']}")

@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from forge.errors import ForgeError
+from forge.errors import ForgeError, first_line
 from forge.project.records import read_meta
 from forge.quiet_libraries import quiet_transformers
 
@@ -109,7 +109,7 @@ def local_base_dir(project) -> Path:
 
 
 def _hub_error(base: str, exc: Exception) -> ForgeError:
-    return ForgeError(f"model.base {base}: could not load ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+    return ForgeError(f"model.base {base}: could not load ({type(exc).__name__}: {first_line(exc)}); "
                       "no model hub is reachable? use a local directory, e.g. one built by `forge model tiny`")
 
 

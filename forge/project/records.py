@@ -13,11 +13,11 @@ import json
 import os
 import re
 import socket
-import time
 from collections import Counter
 from pathlib import Path
 
 from forge.atomic import append_bytes_atomic, write_json_atomic, write_text_atomic
+from forge.clock import now
 from forge.data.answers import category, cmd_of
 from forge.data.datasets import load_examples
 from forge.errors import ForgeError
@@ -57,10 +57,6 @@ def failure_categories(project, missing_ok: bool = False) -> Counter:
             text += f" (it answered cmd {said!r} instead)"
         cats[text] += 1
     return cats
-
-
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def log(project, line: str) -> None:

@@ -72,17 +72,18 @@ def gold_integrity(project: Project, best: dict | None) -> dict:
                        "gold_outside_first": outside[:3]} if schema else None}
 
 
+# The budgets of a run (forge.agent.budgets), in the order every view lists them: what a budgets snapshot
+# calls the amount used -> its label in `status` and `forge agent log`. Each one's limit is max_<name> (0: none).
+BUDGETS = {"iterations": "iterations", "tool_calls": "tool calls", "minutes": "minutes", "cost_usd": "USD",
+           "new_examples": "new examples"}
+LIMITS = tuple(f"max_{name}" for name in BUDGETS)
+_USED_FORMAT = {"minutes": "{:.0f}", "cost_usd": "{:.4f}"}
+
+
 def budgets_text(b: dict, minutes: bool = True) -> str:
     """A run's budgets snapshot as one line: used/limit for each ('-': no limit)."""
-    def part(name: str, used: str, limit) -> str:
-        return f"{name} {used}/{limit or '-'}"
-    parts = [part("iterations", b["iterations"], b["max_iterations"]),
-             part("tool calls", b["tool_calls"], b["max_tool_calls"])]
-    if minutes:
-        parts.append(part("minutes", f"{b['minutes']:.0f}", b["max_minutes"]))
-    parts += [part("USD", f"{b['cost_usd']:.4f}", b["max_cost_usd"]),
-              part("new examples", b["new_examples"], b["max_new_examples"])]
-    return ", ".join(parts)
+    return ", ".join(f"{label} {_USED_FORMAT.get(name, '{}').format(b[name])}/{b[f'max_{name}'] or '-'}"
+                     for name, label in BUDGETS.items() if minutes or name != "minutes")
 
 
 def _pct(x: float) -> str:

@@ -10,7 +10,6 @@ step is not started twice. A step whose process is gone without an exit status i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import select
@@ -20,7 +19,9 @@ import uuid
 
 from forge import __version__
 from forge.atomic import write_json_atomic
+from forge.clock import id_stamp, now
 from forge.errors import ForgeError
+from forge.hashing import content_hash
 from forge.live_bar import ENV as BAR_ENV
 from forge.live_bar import MARK, LogLines, wants_events
 from forge.remote.ssh import STEPS_DIR, Remote, last_line
@@ -151,7 +152,7 @@ def cancel_pending(project) -> dict:
 
 def step_key(request: dict) -> str:
     """What makes two calls the same step (so the second reattaches): the function and its arguments."""
-    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
+    return content_hash(json.dumps(request, sort_keys=True))
 
 
 def run_remote(project, fn, pulls, args: tuple, kwargs: dict):
@@ -174,8 +175,8 @@ def run_remote(project, fn, pulls, args: tuple, kwargs: dict):
         check_forge(remote)
         remote.push(project.root)
         request["deadline_in_s"] = seconds_left(deadline)
-        record = {"id": f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}", "step": fn.__name__, "key": key,
-                  "offset": 0, "events": wants_events(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        record = {"id": f"{id_stamp()}-{uuid.uuid4().hex[:6]}", "step": fn.__name__, "key": key,
+                  "offset": 0, "events": wants_events(), "started": now()}
         _save(project, record)  # before the launch: a kill -9 in between must not start the step twice
         _launch(remote, record["id"], request, record["events"])
         say(f"remote: step {record['id']} ({fn.__name__}) started on {remote.host}")

@@ -9,7 +9,6 @@ ssh keeps the first value it sees, so the user's choices win over these defaults
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shlex
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from forge.errors import ForgeError
+from forge.hashing import content_hash
 
 STEPS_DIR = ".forge-remote/steps"
 # Never mirrored to the remote: the local repo, the agent's transcripts and what only the remote writes
@@ -64,7 +64,7 @@ class Remote:
     def ssh_argv(self) -> list[str]:
         # One shared connection per host, port, user (%C) and option set: changed options (another key) get a
         # fresh, freshly authenticated connection.
-        options = hashlib.sha256("\0".join(self.ssh_options).encode()).hexdigest()[:8]
+        options = content_hash("\0".join(self.ssh_options), 8)
         control = Path(tempfile.gettempdir()) / f"forge-ssh-{options}-%C"
         port = ["-p", str(self.port)] if self.port else []
         return ["ssh", *self.ssh_options, *DEFAULTS, "-o", f"ControlPath={control}", *port]

@@ -15,6 +15,7 @@ import math
 import shutil
 import time
 
+from forge.clock import now
 from forge.errors import ForgeError
 from forge.jsonl import read_jsonl
 from forge.models.loading import resolve_base, resolve_runtime, training_precision, use_bf16
@@ -126,7 +127,7 @@ def pretrain(project: Project, epochs: int | None = None, echo=print) -> dict:
             "blocks": len(blocks), "tokens": sum(len(b) for b in blocks), "epochs": n_epochs,
             "learning_rate": p.learning_rate, "precision": precision, "loss_before": round(loss_before, 4),
             "loss_after": round(loss_after, 4), "wall_s": round(wall, 2), "dtype": "bfloat16",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "time": now()}
 
     def save(tmp):
         if runtime.backend == "unsloth":

@@ -13,16 +13,17 @@ it, training stops, the partial adapter is discarded and output/adapter stays as
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from forge.clock import now
 from forge.config import load as config_io
 from forge.data import val_split
 from forge.data.datasets import file_hash, load_numbered
 from forge.errors import ForgeError
+from forge.hashing import content_hash
 from forge.models.chat_format import tokenize_for_training, with_system_prompt
 from forge.models.loading import cpu_has_bf16, resolve_base, resolve_runtime, training_precision
 from forge.project.project import Project
@@ -121,7 +122,7 @@ def _setup(project: Project, epochs, overrides, echo, resume) -> TrainPlan | Non
     procs = f", {world} processes" if world > 1 else ""
     echo(f"backend: {runtime.backend} on {runtime.device} ({t.method}, {precision}, {len(train_examples)} examples"
          f"{held}{procs})")
-    cfg_hash = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+    cfg_hash = content_hash(json.dumps(dataclasses.asdict(cfg), sort_keys=True))
     run_record = {"config_hash": cfg_hash, "dataset_hash": file_hash(canonical), "overrides": overrides or {}}
     checkpoint, saved = checkpoints.resume_point(project, run_record) if resume else (None, {})
     return TrainPlan(cfg, runtime, precision, resolve_base(cfg.model.base, project.root), examples, train_examples,
@@ -197,7 +198,7 @@ def _save(project: Project, plan: TrainPlan, trainer, tokenizer, epochs, tokens_
             "final_val_loss": epochs.val_losses[-1] if epochs.val_losses else None, "wall_s": round(wall, 3),
             "tokens_per_s": round(tokens / wall, 1) if wall else None, "overrides": plan.run_record["overrides"],
             "world_size": plan.world, "effective_batch": t.batch_size * t.gradient_accumulation_steps * plan.world,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "time": now()}
     trainer.model.config.use_cache = True
     out = project.output / ADAPTER_DIR
     if plan.main:
