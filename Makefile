@@ -62,9 +62,15 @@ demo-real: $(STAMP)
 demo-home: $(STAMP)
 	FORGE=$(abspath $(VENV))/bin/forge examples/run-demo-home $(DEMO_DIR)
 
+# mypy reads the package as it is installed (agent/ as forge.agent, tools/ as forge.tools: setuptools
+# package-dir, which mypy cannot follow), through a tree of symlinks, so the seams are checked across folders.
+MYPY_VIEW := $(CURDIR)/.mypy_view
 lint: $(STAMP)
 	$(VENV)/bin/ruff check forge agent tools prompts tests bench
-	$(VENV)/bin/mypy
+	rm -rf $(MYPY_VIEW) && mkdir -p $(MYPY_VIEW)/forge && ln -s $(CURDIR)/forge/* $(MYPY_VIEW)/forge/ && \
+		ln -s $(CURDIR)/agent $(MYPY_VIEW)/forge/agent && ln -s $(CURDIR)/tools $(MYPY_VIEW)/forge/tools && \
+		ln -s $(CURDIR)/prompts $(MYPY_VIEW)/forge/prompts
+	cd $(MYPY_VIEW) && $(abspath $(VENV))/bin/mypy --config-file $(CURDIR)/pyproject.toml -p forge
 	$(VENV)/bin/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 
 bench: $(STAMP)

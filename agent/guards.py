@@ -45,7 +45,7 @@ def refusal(verdict: Verdict) -> ToolResult:
     return ToolResult(verdict.reason, {"refused": True}, is_error=True)
 
 
-class Guard:
+class ToolGuard:
     def __init__(self, tools: dict, ctx: ToolContext, budgets=None):
         self.tools, self.ctx, self.budgets = tools, ctx, budgets
 
@@ -89,23 +89,25 @@ class Guard:
         return result, round(time.perf_counter() - start, 3)
 
 
-def execute(guard: Guard, transcript, turn: int, tool_id: str, name: str, data) -> ToolResult:
+def execute(tool_guard: ToolGuard, transcript, turn: int, tool_id: str, name: str, data) -> ToolResult:
     """One call, as the loop and `forge tool run` make it: judged, run, and both recorded in the transcript."""
-    verdict = guard.check(name, data)
+    verdict = tool_guard.check(name, data)
     transcript.write("tool_call", turn=turn, id=tool_id, name=name, input=data, verdict=str(verdict))
-    return finish_call(guard, transcript, turn, tool_id, name, data, verdict)
+    return finish_call(tool_guard, transcript, turn, tool_id, name, data, verdict)
 
 
-def finish_call(guard: Guard, transcript, turn: int, tool_id: str, name: str, data, verdict: Verdict | None = None,
+def finish_call(tool_guard: ToolGuard, transcript, turn: int, tool_id: str, name: str, data, verdict: Verdict | None = None,
                 note: dict | None = None, result: ToolResult | None = None) -> ToolResult:
     """Run an allowed call (or refuse it), or take the `result` given, then record it and apply its effect.
     Also finishes a call cut off by a crash (redone, or given an "interrupted" result)."""
     seconds = 0.0
     if result is None:
-        result, seconds = guard.run(name, data) if verdict.allowed else (refusal(verdict), 0.0)
-    if name in guard.tools:
-        guard.tools[name].apply(guard.ctx.state, data, result)
+        if verdict is None:
+            raise ValueError("finish_call needs a verdict or a result")
+        result, seconds = tool_guard.run(name, data) if verdict.allowed else (refusal(verdict), 0.0)
+    if name in tool_guard.tools:
+        tool_guard.tools[name].apply(tool_guard.ctx.state, data, result)
     transcript.write("tool_result", turn=turn, id=tool_id, name=name, content=result.content,
                      is_error=result.is_error, data=result.data, duration_s=seconds, **(note or {}))
-    guard.ctx.echo(f"  {name} -> {'ERROR ' if result.is_error else ''}{first_line(result.content, 160)}")
+    tool_guard.ctx.echo(f"  {name} -> {'ERROR ' if result.is_error else ''}{first_line(result.content, 160)}")
     return result

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from forge.agent import conversation
-from forge.agent.guards import Guard, execute
-from forge.agent.planners import ContextOverflow, Reply
+from forge.agent.budgets import Budgets
+from forge.agent.guards import ToolGuard, execute
+from forge.agent.planners import ContextOverflow, Planner, Reply
+from forge.agent.transcript import Transcript
 from forge.errors import first_line
 from forge.project import records
+
+if TYPE_CHECKING:
+    from forge.project.project import Project
 
 CUT_OFF = "Your reply was cut off by max_tokens before the tool call was complete; call it again, more briefly."
 CLOSES_ITERATION = "commit"
@@ -38,11 +44,11 @@ class Outcome:
 class Run:
     """Everything one loop works with."""
 
-    project: object
-    planner: object
-    guard: Guard
-    budgets: object
-    transcript: object
+    project: Project
+    planner: Planner
+    tool_guard: ToolGuard
+    budgets: Budgets
+    transcript: Transcript
     system: str
     messages: list[dict]
     turn: int = 0
@@ -53,7 +59,7 @@ class Run:
 
     @property
     def state(self):
-        return self.guard.ctx.state
+        return self.tool_guard.ctx.state
 
     @cached_property
     def fixed_tokens(self) -> int:
@@ -65,7 +71,7 @@ class Run:
         return (self.fixed_tokens + conversation.raw_tokens(self.messages)) * self.calibration
 
     def echo(self, line: str) -> None:
-        self.guard.ctx.echo(line)
+        self.tool_guard.ctx.echo(line)
 
     def say(self, content: list[dict], append: bool = False) -> None:
         """A message to the model (a new user message, or blocks added to the newest one), recorded."""
@@ -137,7 +143,7 @@ def on_tool_use(run: Run, reply: Reply) -> None:
     results, names = [], []
     for block in reply.content:
         if block.get("type") == "tool_use":
-            result = execute(run.guard, run.transcript, run.turn, block["id"], block["name"], block.get("input", {}))
+            result = execute(run.tool_guard, run.transcript, run.turn, block["id"], block["name"], block.get("input", {}))
             results.append(conversation.tool_result(block["id"], result.content, result.is_error))
             names.append(block["name"])
     run.messages.append({"role": "user", "content": results})

@@ -6,12 +6,14 @@
   breakpoints (agent.conversation). A prompt the server finds too long raises ContextOverflow.
 - heuristic: an offline, deterministic policy needing no key (forge's original fixed loop).
 - replay: hands back the model responses of a recorded transcript, in order.
-All three produce the same transcript and go through the same guards.
+All three are a Planner (the Protocol below), produce the same transcript and go through the
+same guards.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from forge.agent.conversation import with_cache_breakpoints
 from forge.agent.heuristic import decide
@@ -29,6 +31,16 @@ class Reply:
     usage: dict = field(default_factory=dict)
     model: str = ""
     cost_usd: float = 0.0
+
+
+class Planner(Protocol):
+    """What the loop needs of a planner: its kind, the model it names in the transcript, and its next reply."""
+
+    name: str   # claude | heuristic | replay
+    model: str  # the model id (the planner's kind for the offline ones)
+
+    def next(self, system: str, tools: list[dict], messages: list[dict], timeout: float | None = None) -> Reply:
+        ...
 
 
 def prefix_with_cache(system: str, tools: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -82,7 +94,7 @@ class ClaudePlanner:
 
 
 class HeuristicPlanner:
-    name = "heuristic"
+    name = model = "heuristic"
 
     def __init__(self, project, skip_train: bool = False):
         self.project, self.skip_train = project, skip_train
@@ -106,7 +118,7 @@ def _last_heuristic_id(messages: list[dict]) -> int:
 
 
 class ReplayPlanner:
-    name = "replay"
+    name = model = "replay"
 
     def __init__(self, events: list[dict]):
         self.responses = [e for e in events if e["event"] == "model_response" and not e.get("discarded")]

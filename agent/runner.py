@@ -15,7 +15,7 @@ from datetime import datetime
 from forge import prompts
 from forge.agent import conversation
 from forge.agent.budgets import Budgets
-from forge.agent.guards import Guard, Verdict, execute, finish_call
+from forge.agent.guards import ToolGuard, Verdict, execute, finish_call
 from forge.agent.loop import Outcome, Run, run_loop
 from forge.agent.planners import ClaudePlanner, HeuristicPlanner, ReplayPlanner
 from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, runs_dir
@@ -54,10 +54,10 @@ def planner_system_prompt(project, goal: str) -> str:
 def _run(project, planner, budgets: Budgets, transcript: Transcript, system: str, messages: list[dict],
          state: RunState, echo, turn: int = 0) -> Run:
     ctx = ToolContext(project, state, run_id=transcript.run_id, budgets=lambda: budgets.snapshot(state), echo=echo)
-    guard = Guard(registry(), ctx, budgets)
-    return Run(project, planner, guard, budgets, transcript, system, messages, turn=turn,
+    tool_guard = ToolGuard(registry(), ctx, budgets)
+    return Run(project, planner, tool_guard, budgets, transcript, system, messages, turn=turn,
                context_tokens=conversation.context_budget(project.config),
-               tools=[t.api_param() for t in guard.tools.values()])
+               tools=[t.api_param() for t in tool_guard.tools.values()])
 
 
 def start(project, goal: str, planner, budgets: Budgets, echo=print,
@@ -72,7 +72,7 @@ def start(project, goal: str, planner, budgets: Budgets, echo=print,
     state, system = RunState(), planner_system_prompt(project, goal)
     first = [{"type": "text", "text": kickoff(goal)},
              {"type": "text", "text": conversation.project_state(project, budgets, state)}]
-    transcript.write("run_start", goal=goal, planner=planner.name, model=getattr(planner, "model", planner.name),
+    transcript.write("run_start", goal=goal, planner=planner.name, model=planner.model,
                      kickoff=first, system=system, budgets=budgets.snapshot(state), pid=os.getpid(),
                      host=socket.gethostname(), config=dataclasses.asdict(project.config),
                      baseline={k: base_row[k] for k in ("accuracy", "correct", "total")} if base_row else None)
@@ -93,7 +93,8 @@ def rebuild(events: list[dict], tools: dict | None = None):
     state, spent = RunState(), {"tool_calls": 0, "planner_cost_usd": 0.0, "elapsed_s": 0.0, "turn": 0}
     pending: dict[str, dict] = {}
     inputs: dict[str, dict] = {}
-    seg_start = seg_last = None
+    seg_start: float | None = None
+    seg_last = 0.0
     for e in events:
         kind, stamp = e["event"], _stamp(e)
         if kind in ("run_start", "run_resume"):
@@ -142,20 +143,20 @@ def _finish_pending(run: Run, pending: list[dict]) -> None:
     for p in pending:
         block, verdict = p["block"], p["verdict"]
         name, data = block["name"], block.get("input", {})
-        tool = run.guard.tools.get(name)
+        tool = run.tool_guard.tools.get(name)
         if verdict is None:  # never judged: a normal call
-            result = execute(run.guard, run.transcript, run.turn, block["id"], name, data)
+            result = execute(run.tool_guard, run.transcript, run.turn, block["id"], name, data)
         elif verdict != "ok":
-            result = finish_call(run.guard, run.transcript, run.turn, block["id"], name, data,
+            result = finish_call(run.tool_guard, run.transcript, run.turn, block["id"], name, data,
                                  Verdict(False, verdict.removeprefix("refused: ")))
         elif tool is not None and tool.redo_on_resume:
             run.echo(f"  redoing `{name}`, cut off when the run stopped")
-            result = finish_call(run.guard, run.transcript, run.turn, block["id"], name, data, Verdict(True),
+            result = finish_call(run.tool_guard, run.transcript, run.turn, block["id"], name, data, Verdict(True),
                                  note={"redone": True})
             said.append(f"`{name}` was cut off and has been run again ({'failed' if result.is_error else 'done'}; "
                         "result above)")
         else:
-            result = finish_call(run.guard, run.transcript, run.turn, block["id"], name, data,
+            result = finish_call(run.tool_guard, run.transcript, run.turn, block["id"], name, data,
                                  result=ToolResult(INTERRUPTED, {"interrupted": True}, is_error=True))
             said.append(f"`{name}` was cut off and not repeated; its effects may be partial")
         run.messages[-1]["content"].append(conversation.tool_result(block["id"], result.content, result.is_error))
@@ -179,7 +180,7 @@ def resume(project, run_id: str | None, planner, overrides: dict | None = None, 
     transcript = Transcript(path)
     transcript.repair()
     models = {e.get("model") for e in events if e["event"] == "model_response"}
-    new_model = getattr(planner, "model", planner.name)
+    new_model = planner.model
     dropped = bool(models - {new_model}) and any(
         b.get("type") == "thinking" for m in messages if m["role"] == "assistant" for b in m["content"])
     if dropped:  # thinking blocks are bound to the model that wrote them

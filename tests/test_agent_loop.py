@@ -29,7 +29,7 @@ def use(name: str, data: dict, n: int) -> dict:
 class Scripted:
     """Returns the given replies in order (then end_turn); remembers every request it got."""
 
-    name = "scripted"
+    name = model = "scripted"
 
     def __init__(self, replies, cost: float = 0.0):
         self.replies, self.cost, self.requests = list(replies), cost, []
@@ -46,7 +46,7 @@ class Scripted:
 class Forever:
     """A model that never stops calling `status`."""
 
-    name = "forever"
+    name = model = "forever"
 
     def __init__(self, cost: float = 0.0):
         self.n, self.cost = 0, cost

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from forge.curation.augment import augment
 from forge.curation.datagen import generate
-from forge.tools.tool import RunState, Tool, ToolContext, ToolRefused, ToolResult, compact, obj, text
+from forge.tools.tool import RunState, Tool, ToolContext, ToolRefused, ToolResult, obj, one_line_json, text
 
 
 def run(ctx: ToolContext, n: int, focus: str | None = None) -> ToolResult:
@@ -25,7 +25,7 @@ def run(ctx: ToolContext, n: int, focus: str | None = None) -> ToolResult:
     data = {"kept": kept, "rejected": rejected, "cost_usd": round(usd, 6),
             "source": reports[0][1].source if reports else None, "categories": [f for f, _ in reports],
             "stopped_early": stopped}
-    content = f"kept {kept} new examples; rejected {compact(rejected)}; cost ${usd:.4f}"
+    content = f"kept {kept} new examples; rejected {one_line_json(rejected)}; cost ${usd:.4f}"
     if stopped:
         content += ("\nthe time budget ran out: the categories not started were skipped; "
                     "the examples already written are kept")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from forge.config import load as config_io
 from forge.tools.config_keys import patch_schema
-from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, compact
+from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, one_line_json
 
 
 def run(ctx: ToolContext, **patch) -> ToolResult:
@@ -17,7 +17,7 @@ def run(ctx: ToolContext, **patch) -> ToolResult:
     project.reload()
     changed = {f"{section}.{key}": {"from": (before.get(section) or {}).get(key), "to": value}
                for section, keys in patch.items() for key, value in keys.items()}
-    return ToolResult(f"forge.yaml updated: {compact(changed)}", {"changed": changed})
+    return ToolResult(f"forge.yaml updated: {one_line_json(changed)}", {"changed": changed})
 
 
 TOOL = Tool(

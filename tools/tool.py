@@ -11,10 +11,11 @@ result alone, so a transcript rebuilds the same state.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable
 
 from forge.errors import ForgeError
+from forge.project.project import Project
 from forge.text import clip
 
 
@@ -46,7 +47,7 @@ class RunState:
 
 @dataclass
 class ToolContext:
-    project: object                     # forge.project.project.Project
+    project: Project
     state: RunState = field(default_factory=RunState)
     run_id: str = "manual"
     deadline: float | None = None       # time.monotonic() by which a long tool must stop cleanly
@@ -77,7 +78,7 @@ class Tool:
             self.effect(state, tool_input, result)
 
 
-def obj(properties: dict, required: list[str] = ()) -> dict:
+def obj(properties: dict, required: Sequence[str] = ()) -> dict:
     """A closed JSON-Schema object (additionalProperties false)."""
     return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
 
@@ -98,5 +99,5 @@ def failure_line(f: dict) -> str:
     return f"- input {f['input']!r} expected {f['expected']!r} got {f['actual']!r} ({f['reason']})"
 
 
-def compact(data) -> str:
+def one_line_json(data) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(", ", ": "))

@@ -75,12 +75,12 @@ def config_check(project_dir):
     # Empty or whitespace-only inputs are legal (a router's "unknown" edge case); say how many there are.
     counts = {rel: f"{len(rows)} examples" + (f", {k} with an empty input" if (k := sum(
         not user_text(e).strip() for _, e in rows)) else "") for rel, rows in loaded.items()}
-    guard, canonical = project.gold_guard(), project.rel(project.canonical_path)
-    guard.check_training_path(project.canonical_path, canonical)
+    gold_guard, canonical = project.gold_guard(), project.rel(project.canonical_path)
+    gold_guard.check_training_path(project.canonical_path, canonical)
     click.echo("forge.yaml: ok")
     for rel, n in counts.items():
         click.echo(f"{rel}: ok ({n})")
-    guard.check_training_set(loaded[canonical], canonical)  # gold/sealed overlap fails the check
+    gold_guard.check_training_set(loaded[canonical], canonical)  # gold/sealed overlap fails the check
     if schema:
         from forge.data.datasets import schema_violations as violations
 

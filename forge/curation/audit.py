@@ -78,7 +78,7 @@ def audit(project: Project, progress=None) -> tuple[list[dict], list[Finding]]:
 def apply_fixes(project: Project, examples: list[dict], findings: list[Finding], min_severity: str) -> int:
     """Rewrite flagged examples at or above min_severity; returns how many were fixed."""
     threshold = SEVERITIES.index(min_severity)
-    guard, scorer, schema = project.gold_guard(), project.config.eval.scorer, project.output_schema()
+    gold_guard, scorer, schema = project.gold_guard(), project.config.eval.scorer, project.output_schema()
     fixed = list(examples)
     count = 0
     for f in findings:
@@ -96,7 +96,7 @@ def apply_fixes(project: Project, examples: list[dict], findings: list[Finding],
         if problem:
             f.fixed = f"fix rejected: {problem}"
             continue
-        if guard.is_gold_like(user_text(new)):
+        if gold_guard.is_gold_like(user_text(new)):
             f.fixed = "fix rejected: gold near-duplicate"
             continue
         original = (old.get("provenance") or {"source": "hand"}).get("source")

@@ -32,7 +32,7 @@ def augment(project: Project, n: int | None = None, *, iteration: int | None = N
             deadline: float | None = None) -> tuple[list[tuple[str, GenerationReport]], bool]:
     """(reports per category, stopped early). Past `deadline` (time.monotonic()) no new category is
     started; the examples already written stay."""
-    reports = []
+    reports: list[tuple[str, GenerationReport]] = []
     for focus, k in plan(project, n).items():
         if deadline is not None and time.monotonic() >= deadline:
             return reports, True

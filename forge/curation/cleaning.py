@@ -77,8 +77,8 @@ def import_file(project: Project, src: Path, source: str, fmt: str = "auto") -> 
     validated, deduped, gold-guarded. Returns (the format read, what happened)."""
     if source not in ("seed", "hand"):
         raise ForgeError(f"--source {source}: must be seed or hand")
-    guard = project.gold_guard()
-    guard.check_training_path(src, str(src))
+    gold_guard = project.gold_guard()
+    gold_guard.check_training_path(src, str(src))
     fmt, rows = read_file(src, str(src), fmt)
     examples = []
     for n, example in rows:
@@ -86,8 +86,9 @@ def import_file(project: Project, src: Path, source: str, fmt: str = "auto") -> 
         if problem:
             raise DatasetError(f"{src}:{n}: {problem}")
         examples.append(example)
-    stamped = [stamp(e, source, **({"format": fmt} if fmt != "messages" else {})) for e in examples]
-    return fmt, append_examples(project.canonical_path, stamped, guard, schema=project.output_schema(),
+    # stamp leaves a None extra out: forge's own format goes unrecorded
+    stamped = [stamp(e, source, format=fmt if fmt != "messages" else None) for e in examples]
+    return fmt, append_examples(project.canonical_path, stamped, gold_guard, schema=project.output_schema(),
                                 display=project.rel(project.canonical_path))
 
 

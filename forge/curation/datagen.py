@@ -109,7 +109,7 @@ def produce(project: Project, n: int, focus: str | None, *, batch_size: int = 50
     if use_generator(project):
         gen = load_generator(project)
         report = GenerationReport(f"generator:{project.config.dataset.generator}", n)
-        items = []
+        items: list = []
         for i, size in enumerate(batch_sizes(n, batch_size)):
             try:
                 items += list(gen(size, focus, seed * 1000 + i))
@@ -122,7 +122,7 @@ def produce(project: Project, n: int, focus: str | None, *, batch_size: int = 50
     prices = check_price(cfg, cfg.datagen.model)
     client, ledger = make_client(cfg), Ledger.for_project(project, prices)
     report = GenerationReport(f"llm:{cfg.datagen.model}", n)
-    items: list = []
+    items = []
     sizes = batch_sizes(n, batch_size)
     stable = prompts_io.render("datagen_generate", project)  # context files and the gold check, read once
     with ThreadPoolExecutor(max_workers=cfg.llm.concurrency) as pool:
@@ -168,9 +168,9 @@ def write_examples(project: Project, candidates: list, report: GenerationReport,
         valid.append(stamp({"messages": item["messages"]}, source, iteration, focus=focus,
                            origin=report.source))
     path = target or project.canonical_path
-    guard = project.gold_guard()
-    guard.check_training_path(path, project.rel(path))
-    result = append_examples(path, valid, guard, schema=project.output_schema(), display=project.rel(path))
+    gold_guard = project.gold_guard()
+    gold_guard.check_training_path(path, project.rel(path))
+    result = append_examples(path, valid, gold_guard, schema=project.output_schema(), display=project.rel(path))
     report.kept = result.kept
     for rule, count in result.schema_rejected.items():
         report.rejected[f"outside_schema ({rule})"] += count

@@ -117,7 +117,7 @@ def provenance(example: dict) -> dict:
 def stamp(example: dict, source: str, iteration: int | None = None, **extra) -> dict:
     if source not in SOURCES:
         raise ValueError(f"unknown provenance source {source!r}")
-    prov = {"source": source, "time": now()}
+    prov: dict[str, object] = {"source": source, "time": now()}
     if iteration is not None:
         prov["iteration"] = iteration
     prov.update({k: v for k, v in extra.items() if v is not None})
@@ -142,7 +142,7 @@ class AppendResult:
                 "schema_rules": dict(self.schema_rejected)}
 
 
-def append_examples(path: Path, examples: list[dict], guard, *, schema, display: str | None = None) -> AppendResult:
+def append_examples(path: Path, examples: list[dict], gold_guard, *, schema, display: str | None = None) -> AppendResult:
     """Validate, dedupe (against the file and the batch), gold-guard, check answers against the output schema,
     then append atomically.
 
@@ -164,7 +164,7 @@ def append_examples(path: Path, examples: list[dict], guard, *, schema, display:
             continue
         seen.add(key)
         fresh.append(ex)
-    kept, result.gold_rejected = guard.filter(fresh)  # first: a gold-like example counts as that, whatever else
+    kept, result.gold_rejected = gold_guard.filter(fresh)  # first: a gold-like example counts as that, whatever else
     within = []
     for ex in kept:
         own = schema_for(ex, schema)

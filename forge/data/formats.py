@@ -16,6 +16,7 @@ format from the first example and holds every line to it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from forge.errors import DatasetError
 from forge.jsonl import read_jsonl
@@ -58,6 +59,7 @@ def convert(obj, fmt: str) -> dict:
     """One example in forge's format (validated later, like any other), or ValueError saying what is wrong."""
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    messages: Any  # the messages format's value goes on as it is, validated later like any other
     if fmt == "messages":
         messages = obj.get("messages")
     elif fmt == "alpaca":
@@ -72,7 +74,8 @@ def convert(obj, fmt: str) -> dict:
             raise ValueError('"conversations" must be a non-empty list')
         messages = []
         for n, turn in enumerate(convo):
-            role = SHAREGPT_ROLES.get(turn.get("from")) if isinstance(turn, dict) else None
+            speaker = turn.get("from") if isinstance(turn, dict) else None
+            role = SHAREGPT_ROLES.get(speaker) if isinstance(speaker, str) else None
             if role is None:
                 raise ValueError(f'conversations[{n}].from must be one of {", ".join(SHAREGPT_ROLES)}'
                                  f"{', got ' + repr(turn.get('from')) if isinstance(turn, dict) else ''}")

@@ -17,6 +17,7 @@ Results name where the gold example is (file:line), never its text.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 from forge.data.datasets import load_numbered, normalize, user_text
@@ -38,7 +39,7 @@ def ngrams(text: str, n: int = NGRAM) -> frozenset[tuple[str, ...]]:
 class GoldGuard:
     """Built from the gold (and sealed) files; answers whether a text is gold-like or holds gold."""
 
-    def __init__(self, texts: list[str], protected_paths: list[Path] = (), where: list[str] | None = None):
+    def __init__(self, texts: list[str], protected_paths: Iterable[Path] = (), where: list[str] | None = None):
         self.protected_paths = [Path(p).resolve() for p in protected_paths]
         self.where = where or [f"gold example {i + 1}" for i in range(len(texts))]
         self._norm = [normalize(t) for t in texts]

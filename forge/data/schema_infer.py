@@ -13,6 +13,7 @@ answers write them: the order constrained decoding produces (forge.inference.con
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from forge.data.datasets import assistant_text, load_numbered
 from forge.errors import ForgeError
@@ -23,6 +24,7 @@ NAME_KEYS = ("cmd", "name")
 
 
 def _value_schema(values: list) -> dict:
+    schema: dict[str, Any]
     kinds = {_kind(v) for v in values}
     nullable = "null" in kinds
     kinds.discard("null")
@@ -76,11 +78,12 @@ def infer_schema(answers: list[tuple[str, object]]) -> dict:
     values = [v for _, v in answers]
     if not values:
         raise ForgeError("no training examples to infer a schema from")
-    if all(isinstance(v, dict) for v in values):
+    objects = [v for v in values if isinstance(v, dict)]
+    if len(objects) == len(values):
         for key in NAME_KEYS:
-            if all(isinstance(v.get(key), str) for v in values):
+            if all(isinstance(v.get(key), str) for v in objects):
                 by_name: dict[str, list[dict]] = {}
-                for v in values:
+                for v in objects:
                     by_name.setdefault(v[key], []).append(v)
                 branches = [_object_schema(objs, (key, name)) for name, objs in by_name.items()]
                 return {"$schema": "https://json-schema.org/draft/2020-12/schema", "anyOf": branches}

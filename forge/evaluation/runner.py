@@ -97,7 +97,8 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     model, tokenizer, kind = load_for_inference(model_dir, project.root, runtime.device)
     constraints = {"gold": example_constraints(project, tokenizer, gold, schema)}
     bs = batch_size or cfg.eval.batch_size
-    sealed = load_examples(project.sealed_path, cfg.dataset.sealed, missing_ok=True) if project.sealed_path else []
+    sealed_path = project.sealed_path
+    sealed = load_examples(sealed_path, cfg.dataset.sealed, missing_ok=True) if sealed_path else []
     constraints["sealed"] = example_constraints(project, tokenizer, sealed, schema) if sealed else None
     free_too = (compare_free or cfg.eval.compare_free) and constraints["gold"] is not None
     progress = EvalProgress(len(gold) * (2 if free_too else 1) + len(sealed), echo) if echo else None
@@ -140,9 +141,9 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         _, free = _score_set(gold, free_answers, scorer)
         results["free"] = {k: free[k] for k in ("accuracy", "correct", "total", "ci95")} | {
             "schema_valid": _schema_valid(schema, gold, free_answers)}
-    if sealed:
+    if sealed_path and sealed:
         _, sealed_summary = _score_set(sealed, sealed_answers, scorer)
-        results["sealed"] = {**sealed_summary, "hash": file_hash(project.sealed_path)}
+        results["sealed"] = {**sealed_summary, "hash": file_hash(sealed_path)}
     write_json_atomic(project.output / RESULTS, results)
     write_bytes_atomic(project.output / FAILURES, encode(failures))
     return results

@@ -16,6 +16,7 @@ Garbage never raises: it is a failure with a reason.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def _typed(value):
     return (type(value).__name__, value)
 
 
-def wrong_fields(want, got, ignore: set[str] = frozenset(), prefix: str = "") -> list[tuple[str, str]]:
+def wrong_fields(want, got, ignore: Collection[str] = frozenset(), prefix: str = "") -> list[tuple[str, str]]:
     """(dotted field, what is wrong: wrong/missing/extra) for every field where `got` differs from `want`."""
     out = []
     for key in sorted(set(want) | set(got), key=lambda k: (k not in want, str(k))):
@@ -70,8 +71,8 @@ _PROJECT = object()  # Scorer.__call__'s default: the project's schema
 
 
 class Scorer:
-    def __init__(self, kind: str, forbidden: list[str] = (), custom=None, threshold: float = 1.0,
-                 schema=None, ignore_fields: list[str] = ()):
+    def __init__(self, kind: str, forbidden: Iterable[str] = (), custom=None, threshold: float = 1.0,
+                 schema=None, ignore_fields: Iterable[str] = ()):
         self.kind, self.forbidden, self.custom, self.threshold = kind, set(forbidden), custom, threshold
         self.schema, self.ignore = schema, set(ignore_fields)
 

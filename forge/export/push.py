@@ -19,7 +19,7 @@ from pathlib import Path
 
 from forge.data.datasets import load_examples, provenance
 from forge.errors import ForgeError
-from forge.export.ship import best_model_dir
+from forge.export.ship import best_model_dir, promoted
 from forge.models.importing import hub_base_id, public_name
 from forge.project import records
 from forge.project.project import Project
@@ -44,7 +44,7 @@ def card_data(project: Project, meta: dict, best: dict):
 
 
 def model_card(project: Project) -> str:
-    cfg, best = project.config, records.best(project)
+    cfg, best = project.config, promoted(project)
     meta = read_meta(project.path(best["path"]))
     examples = load_examples(project.canonical_path, missing_ok=True)
     mix = Counter(provenance(e)["source"] for e in examples)
@@ -119,7 +119,7 @@ def push(project: Project) -> dict:
     ops = [CommitOperationAdd(path_in_repo=str(p.relative_to(src)), path_or_fileobj=_payload(p, project, base_ref))
            for p in files]
     ops.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=model_card(project).encode()))
-    best = records.best(project)
+    best = promoted(project)
     try:
         info = api.create_commit(repo, ops, commit_message=f"forge: best adapter, gold accuracy {best['accuracy']:.1%}")
     except ValueError as exc:  # the hub's metadata check of README.md

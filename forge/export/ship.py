@@ -23,10 +23,16 @@ from forge.remote.mark import Pull, remote_step
 DTYPES = ("bfloat16", "float16", "float32")
 
 
-def best_model_dir(project: Project) -> Path:
+def promoted(project: Project) -> dict:
+    """The best record (output/best.json), or a ForgeError saying nothing is promoted yet."""
     best = records.best(project)
     if not best:
         raise ForgeError("nothing promoted yet: run `forge eval` and `forge promote` first")
+    return best
+
+
+def best_model_dir(project: Project) -> Path:
+    best = promoted(project)
     path = project.path(best["path"])
     if not path.is_dir():
         raise ForgeError(f"{best['path']}: the promoted adapter is missing")

@@ -29,7 +29,7 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
     tokenizer.padding_side = "left"
     eos = stop_ids(model, tokenizer)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    out: list[str | None] = [None] * len(prompts)
+    out: dict[int, str] = {}  # prompt index -> completion; every batch fills its rows
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
@@ -53,4 +53,4 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
             out[i] = text
         if progress:
             progress(len(idx))
-    return out
+    return [out[i] for i in range(len(prompts))]

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from forge.atomic import write_json_atomic
 from forge.clock import now
@@ -74,7 +75,7 @@ def check_price(cfg, model: str, warn=None) -> dict:
 
 def output_config(effort: str | None, schema: dict | None = None) -> dict:
     """The request's output_config: a JSON-schema format and/or an effort level."""
-    out = {}
+    out: dict[str, object] = {}
     if schema is not None:
         out["format"] = {"type": "json_schema", "schema": schema}
     if effort:
@@ -127,9 +128,11 @@ def retrying(fn, max_retries: int, deadline: float | None = None):
     from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
     transient = (anthropic.RateLimitError, anthropic.InternalServerError, anthropic.APIConnectionError)
-    stop = stop_after_attempt(max_retries + 1)
-    if deadline is not None:
-        stop = stop | (lambda rs: time.monotonic() + (rs.upcoming_sleep or 0) >= deadline)
+    attempts = stop_after_attempt(max_retries + 1)
+
+    def stop(rs) -> bool:  # after the last attempt, or before a retry that would start past the deadline
+        return attempts(rs) or (deadline is not None and time.monotonic() + (rs.upcoming_sleep or 0) >= deadline)
+
     for attempt in Retrying(retry=retry_if_exception_type(transient), stop=stop,
                             wait=wait_exponential(multiplier=backoff_base(), max=60),
                             reraise=True):
@@ -141,7 +144,7 @@ def retrying(fn, max_retries: int, deadline: float | None = None):
 class Ledger:
     """Running LLM spend of a project, persisted in output/llm_spend.json (thread-safe)."""
 
-    path: object
+    path: Path
     prices: dict
 
     _lock = threading.Lock()

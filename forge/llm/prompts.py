@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from forge import prompts
+# forge.prompts is the top-level prompts/ directory (setuptools package-dir): mypy run on the source tree cannot
+# map it, and an unresolved module path is ignored there where a missing attribute of forge is an error
+import forge.prompts as prompts
 from forge.project.project import Project
 
 
@@ -21,9 +23,9 @@ def background_without_gold(project: Project) -> str:
     """BACKGROUND.md for a generation prompt: lines holding a gold/sealed input are left out, with a warning
     naming them (a hand edit can paste one in; the planner's own additions are refused earlier)."""
     text = read_context(project, "BACKGROUND.md")
-    guard, kept = project.gold_guard(), []
+    gold_guard, kept = project.gold_guard(), []
     for n, line in enumerate(text.splitlines(), start=1):
-        hit = guard.contained(line) if line.strip() else None
+        hit = gold_guard.contained(line) if line.strip() else None
         if hit:
             if (n, hit) not in _warned:  # once per process, not once per batch
                 _warned.add((n, hit))

@@ -115,7 +115,9 @@ def _load_gguf(path: Path, meta: dict):
     finally:
         gguf_loader.tqdm = bar
     # A dequantized model is an ordinary one; without this save_pretrained refuses ("not serializable").
-    model.hf_quantizer = None
+    # transformers' from_pretrained type lacks hf_quantizer, so mypy falls back to torch's Module.__setattr__ (Tensor |
+    # Module values only); a plain attribute at run time
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     return model, tok

@@ -138,7 +138,8 @@ def load_causal_lm(path: str, device: str):
             model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     except Exception as exc:
         raise _hub_error(path, exc) from None
-    return model.to(device)
+    # PreTrainedModel.to is wrapped with functools.wraps(Module.to), whose typing takes `self` as the first argument
+    return model.to(device)  # type: ignore[arg-type]
 
 
 def linear_module_names(model) -> list[str]:

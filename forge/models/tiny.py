@@ -9,6 +9,7 @@ chat template wraps the assistant turn (its end-of-turn token included) in
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from forge.errors import ForgeError
@@ -87,7 +88,7 @@ def model_config(arch: str, size: str, vocab_size: int, tokenizer, max_positions
                              query_pre_attn_scalar=hidden // heads)  # the scaling llama.cpp uses
 
 
-def build_tiny(out_dir: Path, arch: str = "qwen2", size: str = "tiny", corpus: list[Path] = (),
+def build_tiny(out_dir: Path, arch: str = "qwen2", size: str = "tiny", corpus: Iterable[Path] = (),
                vocab_size: int = 512, max_positions: int = 2048, seed: int = 0) -> dict:
     """Build and save the model and tokenizer; returns a summary."""
     if arch not in ARCHES:

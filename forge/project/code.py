@@ -11,6 +11,8 @@ from forge.errors import ForgeError
 def load_function(path: Path, display: str, name: str, signature: str):
     """`name` from the file at `path`, or a one-line ForgeError naming the file."""
     spec = importlib.util.spec_from_file_location(f"forge_project_{Path(path).stem}", path)
+    if spec is None or spec.loader is None:  # only for paths Python has no loader for (not a .py file)
+        raise ForgeError(f"{display}: not a Python file that can be imported")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)

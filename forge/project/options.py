@@ -28,7 +28,8 @@ class CommandOutput:
     tables are for people, so with --json they go to stderr or are left out."""
 
     def __init__(self, as_json: bool):
-        self.as_json, self.data = as_json, {}
+        self.as_json = as_json
+        self.data: dict[str, object] = {}
 
     def echo(self, message: str) -> None:
         click.echo(message, err=self.as_json)

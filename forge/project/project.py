@@ -103,5 +103,13 @@ class Project:
             raise ForgeError(f"{OUTPUT}/{name}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
 
     def read_jsonl_state(self, name: str) -> list[dict]:
+        """The records of a JSONL state file from output/ (forge writes one object a line), [] when absent."""
         path = self.state_path(name)
-        return [obj for _, obj in read_jsonl(path, f"{OUTPUT}/{name}")] if path.exists() else []
+        if not path.exists():
+            return []
+        rows = []
+        for n, obj in read_jsonl(path, f"{OUTPUT}/{name}"):
+            if not isinstance(obj, dict):  # a hand edit; callers read fields of every row
+                raise ForgeError(f"{OUTPUT}/{name}:{n}: expected a JSON object, got {type(obj).__name__}")
+            rows.append(obj)
+        return rows

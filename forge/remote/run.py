@@ -71,9 +71,11 @@ def _follow(remote: Remote, project, record: dict, echo, deadline: float | None)
     try:
         while True:
             proc = remote.popen(f"cd {d} && exec tail -s 0.2 -c +{record['offset'] + 1} -f --pid=\"$(cat fpid)\" log")
+            stdout, stderr = proc.stdout, proc.stderr
+            assert stdout is not None and stderr is not None  # Remote.popen pipes both
             lines.buf = b""  # the log is read again from the last complete line
             while True:
-                ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+                ready, _, _ = select.select([stdout], [], [], 1.0)
                 if deadline is not None and time.monotonic() > deadline + DEADLINE_GRACE_S:
                     proc.kill()
                     cancel(remote, record["id"])
@@ -81,7 +83,7 @@ def _follow(remote: Remote, project, record: dict, echo, deadline: float | None)
                     raise ForgeError(f"the time budget ran out; remote step {record['id']} was stopped")
                 if not ready:
                     continue
-                chunk = os.read(proc.stdout.fileno(), 65536)
+                chunk = os.read(stdout.fileno(), 65536)
                 if not chunk:
                     break
                 record["offset"] += lines.feed(chunk)
@@ -95,7 +97,7 @@ def _follow(remote: Remote, project, record: dict, echo, deadline: float | None)
             # ssh says 255 for a dropped link; a killed client or a restarted sshd show other codes. Retry all.
             failures += 1
             if failures > RECONNECTS:
-                raise ForgeError(f"lost the remote step {record['id']} ({last_line(proc.stderr.read())}); it goes on "
+                raise ForgeError(f"lost the remote step {record['id']} ({last_line(stderr.read())}); it goes on "
                                  f"running there: run the same command again to reattach")
             if echo is not None:
                 echo(f"remote: connection to {remote.host} lost; reattaching in {2 ** (failures - 1)}s")
@@ -167,7 +169,7 @@ def run_remote(project, fn, pulls, args: tuple, kwargs: dict):
     if record and record["key"] == key and status != "missing":
         say(f"remote: reattaching to step {record['id']} ({record['step']}) on {remote.host}")
     else:
-        if status == "running":
+        if record and status == "running":
             raise ForgeError(f"remote step {record['id']} ({record['step']}) is still running on {remote.host}: "
                              f"run it again to follow it, or stop it with `forge remote cancel`")
         if record:

@@ -15,6 +15,7 @@ import importlib
 import inspect
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from forge.errors import ForgeError
@@ -81,7 +82,7 @@ def error_from(result: dict) -> ForgeError:
     return cls(result.get("error", "the remote step failed"))
 
 
-def request_for(fn, project, args: tuple, kwargs: dict) -> tuple[dict, object, float | None]:
+def request_for(fn, project, args: tuple, kwargs: dict) -> tuple[dict, Callable[[str], None] | None, float | None]:
     """(the step's request, the caller's echo, its deadline) for a call fn(project, *args, **kwargs)."""
     sig = inspect.signature(fn)
     bound = sig.bind(project, *args, **kwargs)

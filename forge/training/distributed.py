@@ -100,6 +100,7 @@ def launch(project, n: int, device: str, kwargs: dict, echo, deadline: float | N
     lines = LogLines(echo)
     with open(work / "log", "wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=project.root)
+        assert proc.stdout is not None  # stdout=PIPE
         try:
             while chunk := os.read(proc.stdout.fileno(), 65536):
                 log.write(chunk)

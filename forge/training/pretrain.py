@@ -33,10 +33,10 @@ def read_corpus(project: Project) -> tuple[list[str], list[str]]:
     root = project.path(rel)
     if not root.is_dir():
         raise ForgeError(f"pretrain.corpus {rel}: no such directory")
-    texts, names, guard = [], [], project.gold_guard()
+    texts, names, gold_guard = [], [], project.gold_guard()
 
     def checked(where: str, text: str) -> str:
-        hit = guard.contained(text)
+        hit = gold_guard.contained(text)
         if hit:
             raise ForgeError(f"{where}: contains a gold/sealed input ({hit}); pretraining on it would leak the "
                              "eval set into the base")
@@ -104,12 +104,13 @@ def pretrain(project: Project, epochs: int | None = None, echo=print) -> dict:
     loss_before = _mean_loss(model, blocks, runtime.device)
     p = cfg.pretrain
     n_epochs = epochs or p.epochs
+    # TrainingArguments' bf16 is a plain flag (only trl's SFTConfig reads None as "the backend decides"): None is off
     args = TrainingArguments(
         output_dir=str(project.output / ".pretrainer"), num_train_epochs=n_epochs, per_device_train_batch_size=p.batch_size,
         learning_rate=p.learning_rate, lr_scheduler_type="cosine",
         warmup_steps=math.ceil(0.05 * math.ceil(len(blocks) / p.batch_size) * n_epochs), weight_decay=0.0,
         logging_strategy="steps", logging_steps=1, disable_tqdm=True, save_strategy="no", report_to="none",
-        use_cpu=runtime.device == "cpu", bf16=use_bf16(precision), seed=cfg.training.seed)
+        use_cpu=runtime.device == "cpu", bf16=bool(use_bf16(precision)), seed=cfg.training.seed)
     rows = [{"input_ids": b, "labels": b} for b in blocks]
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
     from forge.training.callbacks import EpochLosses, Progress, quiet

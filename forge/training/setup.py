@@ -75,10 +75,10 @@ def build_trainer(runtime, cfg, model, tokenizer, rows: list[dict], val_rows: li
     if runtime.backend == "unsloth":
         from trl import SFTConfig, SFTTrainer
 
-        args = SFTConfig(**_supported(SFTConfig, dict(
+        sft_args = SFTConfig(**_supported(SFTConfig, dict(
             common, activation_checkpointing=False, max_length=None, packing=False, padding_free=False,
             dataset_kwargs={"skip_prepare_dataset": True}, **_length_grouping(SFTConfig))))
-        return SFTTrainer(model=model, args=args, train_dataset=data, eval_dataset=val, processing_class=tokenizer,
+        return SFTTrainer(model=model, args=sft_args, train_dataset=data, eval_dataset=val, processing_class=tokenizer,
                           callbacks=callbacks)
     from transformers import DataCollatorForSeq2Seq, TrainingArguments
 

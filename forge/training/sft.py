@@ -20,12 +20,13 @@ from pathlib import Path
 
 from forge.clock import now
 from forge.config import load as config_io
+from forge.config.fields import ForgeConfig
 from forge.data import val_split
 from forge.data.datasets import file_hash, load_numbered
 from forge.errors import ForgeError
 from forge.hashing import content_hash
 from forge.models.chat_format import tokenize_for_training, with_system_prompt
-from forge.models.loading import cpu_has_bf16, resolve_base, resolve_runtime, training_precision
+from forge.models.loading import Runtime, cpu_has_bf16, resolve_base, resolve_runtime, training_precision
 from forge.project.project import Project
 from forge.project.records import next_iteration
 from forge.remote.mark import Pull, remote_step
@@ -52,7 +53,7 @@ class TrainResult:
     val_losses: list[float] = dataclasses.field(default_factory=list)
 
 
-def effective_config(project: Project, overrides: dict | None, epochs: int | None):
+def effective_config(project: Project, overrides: dict | None, epochs: int | None) -> ForgeConfig:
     """The config for this run only: forge.yaml plus temporary overrides (validated the same way)."""
     raw = config_io.read_raw(project.config_path)
     patch = dict(overrides or {})
@@ -75,8 +76,8 @@ class TrainingStopped(ForgeError):
 class TrainPlan:
     """What setup decided: the config of this run, the data, the machine, and where a resume starts."""
 
-    cfg: object
-    runtime: object
+    cfg: ForgeConfig
+    runtime: Runtime
     precision: str
     base_path: str
     examples: list[dict]
@@ -93,11 +94,11 @@ def _setup(project: Project, epochs, overrides, echo, resume) -> TrainPlan | Non
     """Check the data and the gold guard, resolve the machine and precision, split off validation and find the
     resume point. None when the run belongs to forge.training.distributed's processes instead."""
     cfg = effective_config(project, overrides, epochs)
-    guard = project.gold_guard()
+    gold_guard = project.gold_guard()
     canonical = project.path(cfg.dataset.canonical)
-    guard.check_training_path(canonical, cfg.dataset.canonical)
+    gold_guard.check_training_path(canonical, cfg.dataset.canonical)
     numbered = load_numbered(canonical, cfg.dataset.canonical, missing_ok=True)
-    guard.check_training_set(numbered, cfg.dataset.canonical)  # gold added after the data was written
+    gold_guard.check_training_set(numbered, cfg.dataset.canonical)  # gold added after the data was written
     examples = [e for _, e in numbered]
     if not examples:
         raise ForgeError(f"{cfg.dataset.canonical}: no training examples yet (add some, or `forge generate`)")

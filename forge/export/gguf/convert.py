@@ -14,6 +14,7 @@ Anything this file does not know how to translate is refused, never approximated
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from forge.errors import ForgeError
@@ -128,7 +129,7 @@ def _encode(data, quant: str):
     return gguf.quants.quantize(data, raw) if raw is not None else data.astype(dtype)
 
 
-def _tensors(model, arch: str) -> list[tuple[str, tuple, object]]:
+def _tensors(model, arch: str) -> list[tuple[str, tuple, Callable[[], object]]]:
     """(GGUF name, shape, a function giving the float32 data) for every tensor, in file order: nothing
     is materialised until it is written."""
     import gguf
@@ -138,7 +139,7 @@ def _tensors(model, arch: str) -> list[tuple[str, tuple, object]]:
     tied = getattr(cfg, "tie_word_embeddings", False)
     heads = cfg.num_attention_heads
     kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
-    out = []
+    out: list[tuple[str, tuple, Callable[[], object]]] = []
     for hf_name, tensor in model.state_dict().items():
         if hf_name == "lm_head.weight" and tied:
             continue  # llama.cpp reuses token_embd when output.weight is absent
