@@ -79,7 +79,7 @@ def test_lora_adapter_loads_with_peft_and_survives_a_move(tmp_path, nano_model):
     moved = tmp_path / "moved"
     shutil.move(root, moved)
     (moved / "forge.yaml").write_text((moved / "forge.yaml").read_text().replace(str(nano_model), "models/tiny"))
-    assert run_eval(Project.open(moved))["total"] == 16
+    assert run_eval(Project.open(moved)).total == 16
 
 
 def test_training_is_reproducible(tmp_path, nano_model):
@@ -158,14 +158,14 @@ def test_promote_preconditions_and_paired_test(tmp_path, nano_model):
         promote(project)
     first = run_eval(project)
     rec = promote(project, iteration=1)
-    assert rec["accuracy"] == first["accuracy"] and (root / rec["path"] / "adapter_model.safetensors").is_file()
+    assert rec["accuracy"] == first.accuracy and (root / rec["path"] / "adapter_model.safetensors").is_file()
     assert json.loads((root / "output" / "best_score.json").read_text())["iteration"] == 1
     with pytest.raises(PromotionRefused, match=r"is not above the best so far .* \(iter 1\)"):
         promote(project)
     # Pretend the previous best was worse on two examples: the paired test is recorded.
     best_path = root / "output" / "best_score.json"
     best = json.loads(best_path.read_text())
-    flipped = dict(first["per_example"])
+    flipped = dict(first.per_example)
     for key in list(flipped)[:2]:
         flipped[key] = not flipped[key]
     best.update(accuracy=-1.0, per_example=flipped)

@@ -212,7 +212,8 @@ def test_eval_decodes_under_the_schema_and_records_it(trained, cli):
     assert saved["free"]["total"] == 16 and saved["free"]["schema_valid"] is not None
     config_io.patch_file(trained.root / "forge.yaml", {"eval": {"constrained": False}})
     free = run_eval(Project.open(trained.root))
-    assert free["constrained"] is False and free["schema_valid"] <= 1.0 and "free" not in free
+    assert free.constrained is False and free.schema_valid <= 1.0 and free.free is None
+    assert "free" not in free.as_record()
     config_io.patch_file(trained.root / "forge.yaml", {"eval": {"constrained": "auto"}})
 
 

@@ -32,7 +32,7 @@ def test_predict_answers_as_eval_scores(trained, cli):
     # the same answers eval scores: same prompts, same batching
     scorer = Scorer.for_project(Project.open(trained))
     correct = sum(scorer(r["expected"], r["messages"][-1]["content"]).correct for r in rows)
-    assert correct == run_eval(Project.open(trained))["correct"]
+    assert correct == run_eval(Project.open(trained)).correct
     failed = {f["input"]: f["actual"] for f in map(json.loads, (trained / "output" / "eval_failures.jsonl")
                                                    .read_text().splitlines())}
     compared = [(r["messages"][-1]["content"], failed[r["messages"][-2]["content"]]) for r in rows

@@ -64,27 +64,27 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, as_jso
             raise click.UsageError("--base and --adapter are exclusive")
         out.echo(f"model: {project.config.model.base} (zero-shot, no adapter)")
     res = run_eval(project, model_dir, batch_size, echo=out.echo, base=zero_shot, compare_free=compare_free)
-    lo, hi = res["ci95"]
-    out.add("accuracy", res["accuracy"], shown=f"{res['accuracy']:.4f}")
-    out.add("correct", res["correct"], shown=f"{res['correct']}/{res['total']}")
-    out.data["total"] = res["total"]
-    out.add("ci95", res["ci95"], shown=f"{lo:.4f}-{hi:.4f}")
-    out.add("forbidden", res["forbidden_count"])
-    out.add("examples_per_s", res["examples_per_s"])
-    if res.get("schema_valid") is not None:
-        out.add("constrained", res["constrained"])
-        out.add("schema_valid", res["schema_valid"], shown=f"{res['schema_valid']:.4f}")
-    if res.get("free"):
-        f = res["free"]
+    lo, hi = res.ci95
+    out.add("accuracy", res.accuracy, shown=f"{res.accuracy:.4f}")
+    out.add("correct", res.correct, shown=f"{res.correct}/{res.total}")
+    out.data["total"] = res.total
+    out.add("ci95", res.ci95, shown=f"{lo:.4f}-{hi:.4f}")
+    out.add("forbidden", res.forbidden_count)
+    out.add("examples_per_s", res.examples_per_s)
+    if res.schema_valid is not None:
+        out.add("constrained", res.constrained)
+        out.add("schema_valid", res.schema_valid, shown=f"{res.schema_valid:.4f}")
+    if res.free:
+        f = res.free
         out.add("free_accuracy", f["accuracy"], shown=f"{f['accuracy']:.4f} ({f['correct']}/{f['total']}, "
                 f"schema-valid {f['schema_valid']:.4f})")
-    if res.get("per_field"):
-        out.add("wrong_fields", res["per_field"], shown=", ".join(f"{k} {n}" for k, n in res["per_field"].items()))
-    if "sealed" in res:
-        s = res["sealed"]
+    if res.per_field:
+        out.add("wrong_fields", res.per_field, shown=", ".join(f"{k} {n}" for k, n in res.per_field.items()))
+    if res.sealed:
+        s = res.sealed
         out.add("sealed_accuracy", s["accuracy"], shown=f"{s['accuracy']:.4f} ({s['correct']}/{s['total']})")
-    out.data["per_cmd"] = res["per_cmd"]
-    out.text(_per_cmd_table(res["per_cmd"]))
+    out.data["per_cmd"] = res.per_cmd
+    out.text(_per_cmd_table(res.per_cmd))
     out.add("results", "output/eval_results.json", shown="output/eval_results.json, failures: output/eval_failures.jsonl")
     out.done()
 

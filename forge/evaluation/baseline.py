@@ -36,8 +36,8 @@ def record(project, run_id: str, echo=print) -> dict | None:
         return None
     echo(f"baseline: scoring {project.config.model.base} zero-shot on the gold set")
     results = run_eval(project, echo=echo, base=True)
-    row = records.record_experiment(project, run_id=run_id, iteration=0, hypothesis=HYPOTHESIS, results=results,
-                                    kind=records.BASELINE)
+    row = records.record_experiment(project, run_id=run_id, iteration=0, hypothesis=HYPOTHESIS,
+                                    results=results.as_record(), kind=records.BASELINE)
     records.update_context(project)
-    echo(f"baseline: {results['accuracy']:.1%} ({results['correct']}/{results['total']})")
+    echo(f"baseline: {results.accuracy:.1%} ({results.correct}/{results.total})")
     return row

@@ -20,6 +20,7 @@ from forge.data.answers import category
 from forge.data.datasets import assistant_text, encode, example_id, file_hash, load_examples, user_text
 from forge.data.output_schema import schema_for
 from forge.errors import ForgeError
+from forge.evaluation.result import EvalResult
 from forge.evaluation.scorers import Scorer
 from forge.evaluation.stats import wilson_interval
 from forge.inference.generate import generate
@@ -73,7 +74,7 @@ def _per_field(verdicts) -> dict[str, int]:
 
 @remote_step(lambda project, _results: [Pull(f"output/{RESULTS}"), Pull(f"output/{FAILURES}")])
 def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | None = None,
-             echo=None, base: bool = False, compare_free: bool = False) -> dict:
+             echo=None, base: bool = False, compare_free: bool = False) -> EvalResult:
     """Score model_dir (default output/adapter; with `base`, model.base itself, zero-shot) on the gold set, and
     the sealed set as aggregates; with `echo`, show progress (forge.inference.progress). The base is resolved where
     the eval runs (on compute.remote, its own copy). Decoding is under the output schema when eval.constrained
@@ -126,24 +127,24 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         if not v.correct:
             failures.append({"id": example_id(ex), "input": user_text(ex), "expected": assistant_text(ex),
                              "actual": answer, "reason": v.reason, **({"fields": list(v.fields)} if v.fields else {})})
-    results = {
-        "eval_id": uuid.uuid4().hex[:12], "time": now(),
-        **summary, "failure_count": len(failures), "per_cmd": dict(sorted(per_cmd.items())),
-        "per_field": _per_field(verdicts), "scorer": cfg.eval.scorer,
-        "model": {"path": project.rel(model_dir), "kind": kind, "hash": model_hash(model_dir)},
-        "gold": {"path": gold_rel, "hash": file_hash(project.gold_path)},
-        "schema": {"path": schema.display, "hash": schema.hash} if schema else None,
-        "constrained": constraints["gold"] is not None, "schema_valid": _schema_valid(schema, gold, answers),
-        "wall_s": round(wall, 3), "examples_per_s": round(len(gold) / wall, 2) if wall else None,
-        "per_example": {example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
-    }
+    free = sealed_summary = None
     if free_answers is not None:
-        _, free = _score_set(gold, free_answers, scorer)
-        results["free"] = {k: free[k] for k in ("accuracy", "correct", "total", "ci95")} | {
+        _, scored = _score_set(gold, free_answers, scorer)
+        free = {k: scored[k] for k in ("accuracy", "correct", "total", "ci95")} | {
             "schema_valid": _schema_valid(schema, gold, free_answers)}
     if sealed_path and sealed:
-        _, sealed_summary = _score_set(sealed, sealed_answers, scorer)
-        results["sealed"] = {**sealed_summary, "hash": file_hash(sealed_path)}
-    write_json_atomic(project.output / RESULTS, results)
+        _, scored = _score_set(sealed, sealed_answers, scorer)
+        sealed_summary = {**scored, "hash": file_hash(sealed_path)}
+    results = EvalResult(
+        eval_id=uuid.uuid4().hex[:12], time=now(), **summary, failure_count=len(failures),
+        per_cmd=dict(sorted(per_cmd.items())), per_field=_per_field(verdicts), scorer=cfg.eval.scorer,
+        model={"path": project.rel(model_dir), "kind": kind, "hash": model_hash(model_dir)},
+        gold={"path": gold_rel, "hash": file_hash(project.gold_path)},
+        schema={"path": schema.display, "hash": schema.hash} if schema else None,
+        constrained=constraints["gold"] is not None, schema_valid=_schema_valid(schema, gold, answers),
+        wall_s=round(wall, 3), examples_per_s=round(len(gold) / wall, 2) if wall else None,
+        per_example={example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
+        free=free, sealed=sealed_summary)
+    write_json_atomic(project.output / RESULTS, results.as_record())
     write_bytes_atomic(project.output / FAILURES, encode(failures))
     return results
