@@ -73,8 +73,8 @@ class TrainingSection:
     seed: int = doc("Random seed; training on CPU is reproducible for a fixed seed.", 42, minimum=0, maximum=2**31 - 1)
     precision: Literal["auto", "fp32", "bf16"] = doc(
         "auto: bf16 for LoRA on a CPU with native bf16 (avx512_bf16 or amx_bf16), else fp32 on CPU; on CUDA the "
-        "backend's own choice. bf16: autocast to bfloat16 with each LoRA sum kept in fp32 (SmolLM2-135M LoRA on "
-        "a 2-core AMD EPYC: 1.6x fp32's tokens/s, same final loss to 4 decimals). fp32: full precision on CPU; on CUDA the "
+        "backend's own choice. bf16: autocast to bfloat16 with each LoRA sum kept in fp32, so it learns as fp32 does "
+        "(docs/benchmarks.md measures it). fp32: full precision on CPU; on CUDA the "
         "backend's own choice.", "auto")
 
 

@@ -46,8 +46,9 @@ def tracker_callbacks(cfg, log_dir: Path, fresh: bool) -> list:
 def build_trainer(runtime, cfg, model, tokenizer, rows: list[dict], val_rows: list[dict], output_dir: Path,
                   callbacks: list, precision: str):
     """The trainer for pre-tokenized, assistant-masked rows. Unsloth patches trl's SFTTrainer, so CUDA runs use
-    it; elsewhere a plain transformers Trainer does the same job 1.45x faster on CPU (measured on SmolLM2-135M,
-    identical loss): SFTTrainer's fused LM head also computes entropy and token accuracy every step. That
+    it; elsewhere a plain transformers Trainer does the same job faster on CPU with an identical loss
+    (docs/benchmarks.md, bench/train_real.py): SFTTrainer's fused LM head also computes entropy and token
+    accuracy every step. That
     Trainer computes the loss at the learned positions only (forge.training.completion_loss)."""
     from datasets import Dataset
 
