@@ -10,7 +10,7 @@ import time
 
 import click
 
-from forge.project.options import open_project, project_option
+from forge.project.options import open_project, project_option, wait_option
 
 
 def _budgets(project, **limits):
@@ -50,6 +50,7 @@ def agent_group():
 
 
 @agent_group.command("run")
+@wait_option
 @project_option
 @click.option("--goal", required=False, help="What the agent should achieve (required unless --resume).")
 @click.option("--planner", type=click.Choice(["claude", "heuristic"]), default=None,
@@ -156,6 +157,7 @@ def tool_describe(name):
 
 
 @tool_group.command("run")
+@wait_option
 @click.argument("name")
 @click.argument("pairs", nargs=-1)
 @project_option
@@ -217,6 +219,7 @@ def tool_session_end(project_dir):
 
 
 @click.command("flywheel")
+@wait_option
 @project_option
 @click.option("--iters", type=click.IntRange(1), default=None, help="Iterations (default: agent.max_iterations).")
 @click.option("--skip-train", is_flag=True, help="Start by evaluating the existing adapter.")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import jsonschema
 
+from forge import stop_signal
 from forge.config.load import describe_error
 from forge.errors import ForgeError, first_line
 from forge.tools.tool import ToolContext, ToolRefused, ToolResult
@@ -105,6 +106,8 @@ def finish_call(tool_guard: ToolGuard, transcript, turn: int, tool_id: str, name
         if verdict is None:
             raise ValueError("finish_call needs a verdict or a result")
         result, seconds = tool_guard.run(name, data) if verdict.allowed else (refusal(verdict), 0.0)
+        if result.is_error and stop_signal.requested.is_set():  # cut short by SIGTERM/SIGHUP, not failed
+            raise stop_signal.Interrupted(name)
     if name in tool_guard.tools:
         tool_guard.tools[name].apply(tool_guard.ctx.state, data, result)
     transcript.write("tool_result", turn=turn, id=tool_id, name=name, content=result.content,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from forge import stop_signal
 from forge.agent import conversation
 from forge.agent.budgets import Budgets
 from forge.agent.guards import ToolGuard, execute
@@ -27,9 +28,9 @@ CLOSES_ITERATION = "commit"
 
 
 class RunEnded(Exception):
-    def __init__(self, status: str, reason: str):  # status: completed | stopped | error
+    def __init__(self, status: str, reason: str, heartbeat: str | None = None):  # status: completed | stopped | error
         super().__init__(reason)
-        self.status, self.reason = status, reason
+        self.status, self.reason, self.heartbeat = status, reason, heartbeat
 
 
 @dataclass
@@ -178,8 +179,16 @@ STOP_REASONS = {"tool_use": on_tool_use, "pause_turn": on_pause, "max_tokens": o
 
 def run_loop(run: Run) -> Outcome:
     records.heartbeat(run.project, "running", run.state.iteration, run.state.accuracy, run_id=run.transcript.run_id)
+    with stop_signal.handling(run.echo):
+        return _loop(run)
+
+
+def _loop(run: Run) -> Outcome:
     try:
         while True:
+            if stop_signal.requested.is_set():  # between turns: every call so far is recorded whole
+                raise RunEnded("stopped", f"{stop_signal.reason()}: stopped at a safe point; `forge agent run "
+                                          "--resume latest` continues", heartbeat="stopped")
             check_budgets(run)
             keep_context_small(run)
             reply = ask_planner(run)
@@ -193,6 +202,10 @@ def run_loop(run: Run) -> Outcome:
             run.overflows = 0
             record_reply(run, reply)
             STOP_REASONS.get(reply.stop_reason, on_end_turn)(run, reply)
+    except stop_signal.Interrupted as cut:  # the call stays without a result: --resume runs it again
+        return finish(run, RunEnded("stopped", f"{stop_signal.reason()}: stopped at a safe point ({cut} was cut "
+                                               "short); `forge agent run --resume latest` continues",
+                                    heartbeat="stopped"))
     except RunEnded as end:
         return finish(run, end)
 
@@ -200,7 +213,8 @@ def run_loop(run: Run) -> Outcome:
 def finish(run: Run, end: RunEnded) -> Outcome:
     best = records.best(run.project)
     best_acc = best["accuracy"] if best else None
-    records.heartbeat(run.project, "error" if end.status == "error" else "completed", run.state.iteration,
+    records.heartbeat(run.project, end.heartbeat or ("error" if end.status == "error" else "completed"),
+                      run.state.iteration,
                       run.state.accuracy, run_id=run.transcript.run_id, error=end.reason if end.status == "error" else None)
     cost = run.budgets.cost(run.state)
     run.transcript.write("run_end", status=end.status, reason=end.reason, best_accuracy=best_acc,

@@ -19,6 +19,7 @@ from forge.agent.guards import ToolGuard, execute
 from forge.agent.runner import rebuild
 from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, runs_dir
 from forge.errors import ForgeError
+from forge.locks import file_lock
 from forge.tools import registry
 from forge.tools.tool import ToolContext, ToolResult
 
@@ -48,7 +49,13 @@ def _session_state(events: list[dict]):
 
 
 def call(project, name: str, data, echo=print) -> tuple[ToolResult, Transcript]:
-    """Run one tool by hand inside the open session (a new one when none is open)."""
+    """Run one tool by hand inside the open session (a new one when none is open); a second `forge tool run`
+    waits for the first, so the session's budgets count both."""
+    with file_lock(runs_dir(project) / MANUAL):
+        return _call(project, name, data, echo)
+
+
+def _call(project, name: str, data, echo) -> tuple[ToolResult, Transcript]:
     transcript = open_session(project) or _new_session(project)
     transcript.repair()
     state, budgets, spent = _session_state(read_events(transcript.path))

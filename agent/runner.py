@@ -23,6 +23,7 @@ from forge.errors import ForgeError
 from forge.evaluation import baseline as forge_baseline
 from forge.llm.client import has_credentials
 from forge.project import records
+from forge.project.run_lock import run_lock
 from forge.tools import registry
 from forge.tools.tool import RunState, ToolContext, ToolResult
 
@@ -65,6 +66,11 @@ def start(project, goal: str, planner, budgets: Budgets, echo=print,
     """A new run. With `baseline`, a project's first run first scores the base model zero-shot
     (forge.evaluation.baseline), so the planner, AGENT_CONTEXT.md and the report start from it."""
     run_id = new_run_id()
+    with run_lock(project.output, "agent run", run_id, echo):
+        return _start(project, goal, planner, budgets, echo, baseline, run_id)
+
+
+def _start(project, goal, planner, budgets, echo, baseline, run_id) -> tuple[Outcome, Transcript]:
     transcript = Transcript(runs_dir(project) / run_id / "transcript.jsonl")
     if baseline:
         records.heartbeat(project, "running", 0, None, run_id=run_id)
@@ -170,6 +176,11 @@ def resume(project, run_id: str | None, planner, overrides: dict | None = None, 
     path = find_run(project, run_id)
     if path.parent.name.startswith(MANUAL):
         raise ForgeError(f"{path.parent.name}: a manual tool session, not a planner run (see `forge tool session`)")
+    with run_lock(project.output, "agent run --resume", path.parent.name, echo):
+        return _resume(project, path, planner, overrides, echo)
+
+
+def _resume(project, path, planner, overrides, echo) -> tuple[Outcome, Transcript]:
     events = read_events(path)
     if not events or events[0]["event"] != "run_start":
         raise ForgeError(f"{path}: not a transcript (no run_start)")

@@ -82,18 +82,13 @@ class Transcript:
 
 
 def read_events(path: Path) -> list[dict]:
-    """Events of a transcript; a line cut by a crash at the very end is ignored (it was never acted on)."""
+    """Events of a transcript; a line cut by a crash at the very end is left out with one line saying so (it
+    was never acted on); a bad line anywhere else is an error naming it."""
     from forge.errors import ForgeError
+    from forge.jsonl import read_records
 
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    events = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            if n == len(lines):
-                break
-            raise ForgeError(f"{path}:{n}: corrupt transcript line") from None
-    return events
+    try:
+        rows = read_records(Path(path), str(path))
+    except ForgeError as exc:
+        raise ForgeError(f"{exc} (a corrupt transcript line)") from None
+    return [obj for _, obj in rows if isinstance(obj, dict)]

@@ -43,12 +43,17 @@ def install_baseline(commit: str) -> Path:
 
 
 def as_before(path: Path) -> None:
-    """forge.yaml in the baseline's schema: the planner keys under flywheel, no keys it did not have."""
+    """forge.yaml in the baseline's schema: the planner and data-generation keys under flywheel, hub as
+    promotion, no keys it did not have."""
     import yaml
 
     data = yaml.safe_load(path.read_text())
     agent, llm = data["agent"], data["llm"]
-    data["flywheel"].update(max_iterations=agent.pop("max_iterations"), planner_model=agent.pop("planner_model"))
+    datagen, hub = data.pop("datagen", {}), data.pop("hub", {})
+    data["flywheel"] = {"augment_per_failure": datagen.get("augment_per_failure", 20),
+                        "datagen_model": datagen.get("model", "claude-sonnet-5-5"),
+                        "max_iterations": agent.pop("max_iterations"), "planner_model": agent.pop("planner_model")}
+    data["promotion"] = hub
     for key in ("context_tokens", "max_tokens"):
         agent.pop(key, None)
     for key in ("timeout_s", "planner_effort", "datagen_effort", "batch_deadline_minutes"):

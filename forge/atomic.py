@@ -1,12 +1,47 @@
-"""Atomic file writes: a crash leaves either the old file or the new one, never half of each."""
+"""Atomic file writes: a crash leaves either the old file or the new one, never half of each.
+
+A full disk (ENOSPC) while writing leaves the previous file whole, removes the partial one and
+is one line naming the file and the free space (DiskFull). An append is a read-modify-write: it
+holds the file's lock (forge.locks), so two commands appending at once both land."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from forge.errors import ForgeError
+from forge.locks import file_lock
+
+
+class DiskFull(ForgeError):
+    """No space left while writing a file; the previous version is untouched."""
+
+
+def free_space(path: Path) -> str:
+    """The free space of the filesystem holding `path`, for an error line ("12.0 MB free")."""
+    try:
+        free = float(shutil.disk_usage(next(p for p in [Path(path), *Path(path).parents] if p.exists())).free)
+    except (OSError, StopIteration):
+        return "free space unknown"
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if free < 1024 or unit == "TB":
+            return f"{free:.0f} {unit} free" if unit == "bytes" else f"{free:.1f} {unit} free"
+        free /= 1024
+    return ""
+
+
+def disk_full(path: Path, exc: OSError) -> ForgeError | None:
+    """DiskFull for an ENOSPC / EDQUOT error while writing `path` (or numpy's short write, which has no errno:
+    "N requested and M written"), else None."""
+    short_write = exc.errno is None and " requested and " in str(exc) and str(exc).endswith(" written")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT) or short_write:
+        return DiskFull(f"{path}: no space left on the device ({free_space(path)}); the previous version is "
+                        "unchanged and the partial write was removed")
+    return None
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -23,6 +58,12 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         else:
             os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        full = disk_full(path, exc)
+        if full:
+            raise full from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -39,8 +80,9 @@ def write_json_atomic(path: Path, data) -> None:
 def append_bytes_atomic(path: Path, data: bytes) -> None:
     """Append by rewriting through a temp file, so no partial append can survive a crash."""
     path = Path(path)
-    old = path.read_bytes() if path.exists() else b""
-    write_bytes_atomic(path, old + data)
+    with file_lock(path):
+        old = path.read_bytes() if path.exists() else b""
+        write_bytes_atomic(path, old + data)
 
 
 def replace_dir(new: Path, final: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from forge.atomic import write_text_atomic
 from forge.clock import now
+from forge.locks import file_lock
 from forge.project.records import BACKGROUND_FILE
 from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj, text
 
@@ -16,11 +17,12 @@ def run(ctx: ToolContext, knowledge: str) -> ToolResult:
     if why:
         raise ToolRefused(why)
     path = ctx.project.root / BACKGROUND_FILE
-    current = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if SECTION not in current:
-        current = current.rstrip("\n") + f"\n\n{SECTION}\n"
-    entry = f"\n- ({now()}, iter {ctx.state.iteration}) {knowledge.strip()}\n"
-    write_text_atomic(path, current.rstrip("\n") + "\n" + entry)
+    with file_lock(path):  # a person may be appending too
+        current = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if SECTION not in current:
+            current = current.rstrip("\n") + f"\n\n{SECTION}\n"
+        entry = f"\n- ({now()}, iter {ctx.state.iteration}) {knowledge.strip()}\n"
+        write_text_atomic(path, current.rstrip("\n") + "\n" + entry)
     return ToolResult(f"appended {len(knowledge.strip())} characters to BACKGROUND.md under '{SECTION}'",
                       {"chars": len(knowledge.strip())})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from forge.locks import file_lock
 from forge.project import records
 from forge.project.git import commit_paths
 from forge.tools.tool import RunState, Tool, ToolContext, ToolResult, obj
@@ -22,7 +23,8 @@ def run(ctx: ToolContext) -> ToolResult:
     paths = PATHS + [cfg.dataset.canonical, cfg.dataset.seed, f"output/{records.BEST}"]
     paths += [project.rel(p) for p in sorted(project.output.glob("best_adapter_*"))]
     msg = message(st.iteration, st.accuracy, st.hypothesis or "manual commit")
-    sha = commit_paths(project.root, paths, msg)
+    with file_lock(project.output / "git-commit"):  # one commit at a time: git's own index.lock would refuse
+        sha = commit_paths(project.root, paths, msg)
     if sha is None:  # an error the model sees, but the iteration is closed all the same
         return ToolResult("refused: nothing to commit: no data, config or promoted adapter changed since the last "
                           "commit", {"refused": True, "nothing_to_commit": True}, is_error=True)

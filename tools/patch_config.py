@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from forge.config import load as config_io
+from forge.project.run_lock import run_lock
 from forge.tools.config_keys import patch_schema
 from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, one_line_json
 
 
 def run(ctx: ToolContext, **patch) -> ToolResult:
+    with run_lock(ctx.project.output, "tool run patch_config"):  # inside the agent's own run: reentrant
+        return _patch(ctx, patch)
+
+
+def _patch(ctx: ToolContext, patch: dict) -> ToolResult:
     patch = {k: v for k, v in patch.items() if v}
     if not patch:
         raise ToolRefused("empty patch: name at least one key to change")

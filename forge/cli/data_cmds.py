@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from forge.data.formats import FORMATS
-from forge.project.options import CommandOutput, json_option, open_project, project_option
+from forge.project.options import CommandOutput, json_option, open_project, project_option, wait_option
 
 
 def _open_with_source(project_dir):
@@ -101,6 +101,7 @@ def patch_cmd(description, project_dir, n):
 
 
 @click.command("audit")
+@wait_option
 @project_option
 @click.option("--fix", is_flag=True, help="Rewrite flagged examples in place (backup in output/backups/).")
 @click.option("--min-severity", type=click.Choice(["error", "warning", "info"]), default="warning", show_default=True,
@@ -125,6 +126,7 @@ def audit_cmd(project_dir, fix, min_severity):
 
 
 @click.command("clean")
+@wait_option
 @project_option
 @click.option("--keep-seed", is_flag=True, help="Keep only the seed file's examples.")
 @click.option("--gold-overlap", is_flag=True,

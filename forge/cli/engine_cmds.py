@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from forge.config.schema import field_doc
-from forge.project.options import CommandOutput, json_option, open_project, project_option
+from forge.project.options import CommandOutput, json_option, open_project, project_option, wait_option
 
 
 @click.command("train")
+@wait_option
 @project_option
 @click.option("--epochs", type=click.IntRange(1, 100), default=None,
               help="Train exactly this many epochs (overrides training.epochs_min/epochs_max for this run).")
@@ -44,6 +45,7 @@ def _per_cmd_table(per_cmd: dict) -> str:
 
 
 @click.command("eval")
+@wait_option
 @project_option
 @click.option("--adapter", "model_dir", type=click.Path(path_type=Path, exists=True), default=None,
               help="Adapter or full model directory (default: output/adapter).")
@@ -90,6 +92,7 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, as_jso
 
 
 @click.command("promote")
+@wait_option
 @project_option
 @click.option("--iteration", type=click.IntRange(0), default=None, help="Iteration number to record.")
 @click.option("--accept-gold-change", is_flag=True,
@@ -119,6 +122,7 @@ def model_group():
 
 
 @model_group.command("import")
+@wait_option
 @click.argument("source")
 @click.argument("directory", type=click.Path(path_type=Path))
 def model_import(source, directory):

@@ -10,7 +10,7 @@ from forge.errors import ForgeError
 from forge.export.gguf.convert import QUANTS
 from forge.export.gguf.quantize import K_QUANTS
 from forge.export.ship import DTYPES
-from forge.project.options import CommandOutput, json_option, open_project, project_option
+from forge.project.options import CommandOutput, json_option, open_project, project_option, wait_option
 
 
 @click.command("probe")
@@ -43,6 +43,7 @@ def probe_cmd(project_dir, tag, model_dir, compare, before, after):
 
 
 @click.command("pretrain")
+@wait_option
 @project_option
 @click.option("--epochs", type=click.IntRange(1, 100), default=None, help="Default: pretrain.epochs.")
 def pretrain_cmd(project_dir, epochs):

@@ -18,6 +18,7 @@ from forge.atomic import write_text_atomic
 from forge.config.fields import ForgeConfig
 from forge.config.schema import build, config_schema
 from forge.errors import ConfigError, first_line
+from forge.locks import file_lock
 
 CONFIG_NAME = "forge.yaml"
 # Old key -> new key. The old one is still read, with a one-line message naming the new one.
@@ -156,14 +157,15 @@ def merge(base: dict, patch: dict) -> dict:
 def patch_file(path: Path, patch: dict, display: str | None = None) -> ForgeConfig:
     """Apply a nested patch to forge.yaml: validate the result, keep comments and key order, write atomically."""
     display = display or path.name
-    text = path.read_text(encoding="utf-8")
-    current = parse_yaml(text, display) or {}
-    merged = merge(current, patch)
-    cfg = validate(merged, display)
     from forge.config.yaml_edit import apply_patch  # ruamel only when a patch is written, not at every CLI start
 
-    new_text = apply_patch(text, patch)
-    if (yaml.safe_load(new_text) or {}) != merged:  # never write what the validated config isn't
-        raise ConfigError(f"{display}: the patch could not be written faithfully; the file is unchanged")
-    write_text_atomic(path, new_text)
+    with file_lock(path):  # read, patch, write: two patches at once both land
+        text = path.read_text(encoding="utf-8")
+        current = parse_yaml(text, display) or {}
+        merged = merge(current, patch)
+        cfg = validate(merged, display)
+        new_text = apply_patch(text, patch)
+        if (yaml.safe_load(new_text) or {}) != merged:  # never write what the validated config isn't
+            raise ConfigError(f"{display}: the patch could not be written faithfully; the file is unchanged")
+        write_text_atomic(path, new_text)
     return cfg

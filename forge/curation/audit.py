@@ -17,7 +17,9 @@ from forge.data.datasets import assistant_text, example_problem, load_examples, 
 from forge.errors import ForgeError
 from forge.llm import prompts as prompts_io
 from forge.llm.client import Ledger, make_client, output_config, retrying
+from forge.locks import file_lock
 from forge.project.project import Project
+from forge.project.run_lock import holds_run_lock
 
 SEVERITIES = ("ok", "info", "warning", "error")
 CHUNK = 25
@@ -75,6 +77,7 @@ def audit(project: Project, progress=None) -> tuple[list[dict], list[Finding]]:
     return examples, sorted(findings, key=lambda f: f.index)
 
 
+@holds_run_lock("audit --fix")
 def apply_fixes(project: Project, examples: list[dict], findings: list[Finding], min_severity: str) -> int:
     """Rewrite flagged examples at or above min_severity; returns how many were fixed."""
     threshold = SEVERITIES.index(min_severity)
@@ -104,6 +107,16 @@ def apply_fixes(project: Project, examples: list[dict], findings: list[Finding],
         f.fixed = "fixed"
         count += 1
     if count:
-        backup(project)
-        rewrite_examples(project.canonical_path, fixed)
+        # The review took minutes; examples imported meanwhile stay. Each fix replaces its original where it
+        # still is, in the file as it is now, under the file's lock.
+        replaced = {_key(examples[f.index]): fixed[f.index] for f in findings if f.fixed == "fixed"}
+        path = project.canonical_path
+        with file_lock(path):
+            current = load_examples(path, project.rel(path), missing_ok=True)
+            backup(project)
+            rewrite_examples(path, [replaced.get(_key(e), e) for e in current])
     return count
+
+
+def _key(example: dict) -> str:
+    return json.dumps(example, sort_keys=True, ensure_ascii=False)

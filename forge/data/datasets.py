@@ -18,6 +18,7 @@ from forge.clock import now
 from forge.data.output_schema import schema_for
 from forge.errors import DatasetError
 from forge.hashing import content_hash
+from forge.locks import file_lock
 
 SOURCES = ("seed", "hand", "generate", "augment", "patch", "audit-fix")
 ROLES = ("system", "user", "assistant")
@@ -150,34 +151,35 @@ def append_examples(path: Path, examples: list[dict], gold_guard, *, schema, dis
     no training-set write can skip them. An example carrying `tools` keeps its own tools' contract
     (forge.data.output_schema.schema_for).
     """
-    existing = load_examples(path, display, missing_ok=True)
-    seen = {normalize(user_text(e)) for e in existing}
-    result, fresh = AppendResult(), []
-    for ex in examples:
-        problem = example_problem(ex)
-        if problem:
-            result.invalid.append(problem)
-            continue
-        key = normalize(user_text(ex))
-        if key in seen:
-            result.duplicates += 1
-            continue
-        seen.add(key)
-        fresh.append(ex)
-    kept, result.gold_rejected = gold_guard.filter(fresh)  # first: a gold-like example counts as that, whatever else
-    within = []
-    for ex in kept:
-        own = schema_for(ex, schema)
-        broken = own.check(assistant_text(ex)) if own else None
-        if broken:
-            result.schema_rejected[broken[0]] = result.schema_rejected.get(broken[0], 0) + 1
-        else:
-            within.append(ex)
-    kept = within
-    if kept:
-        append_bytes_atomic(path, encode(kept))
-    result.kept = len(kept)
-    return result
+    with file_lock(path):  # the dedupe read and the append: a concurrent import waits, then lands
+        existing = load_examples(path, display, missing_ok=True)
+        seen = {normalize(user_text(e)) for e in existing}
+        result, fresh = AppendResult(), []
+        for ex in examples:
+            problem = example_problem(ex)
+            if problem:
+                result.invalid.append(problem)
+                continue
+            key = normalize(user_text(ex))
+            if key in seen:
+                result.duplicates += 1
+                continue
+            seen.add(key)
+            fresh.append(ex)
+        kept, result.gold_rejected = gold_guard.filter(fresh)  # first: a gold-like example counts as that, whatever else
+        within = []
+        for ex in kept:
+            own = schema_for(ex, schema)
+            broken = own.check(assistant_text(ex)) if own else None
+            if broken:
+                result.schema_rejected[broken[0]] = result.schema_rejected.get(broken[0], 0) + 1
+            else:
+                within.append(ex)
+        kept = within
+        if kept:
+            append_bytes_atomic(path, encode(kept))
+        result.kept = len(kept)
+        return result
 
 
 def dedupe(examples: list[dict]) -> tuple[list[dict], int]:

@@ -20,6 +20,7 @@ from forge.evaluation.runner import model_hash
 from forge.evaluation.stats import paired_comparison
 from forge.project.project import Project
 from forge.project.records import BEST, RESULTS, crosses_gold_change, next_iteration, schema_hash_of
+from forge.project.run_lock import holds_run_lock
 from forge.training.sft import ADAPTER_DIR
 
 
@@ -57,6 +58,7 @@ def check(project: Project, accept_gold_change: bool = False) -> dict:
     return results
 
 
+@holds_run_lock("promote")
 def promote(project: Project, iteration: int | None = None, accept_gold_change: bool = False) -> dict:
     results = check(project, accept_gold_change)
     best = project.read_state(BEST)

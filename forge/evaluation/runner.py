@@ -29,6 +29,7 @@ from forge.models.chat_format import prompt_text, with_system_prompt
 from forge.models.loading import load_for_inference, local_base_dir, resolve_runtime
 from forge.project.project import Project
 from forge.project.records import FAILURES, RESULTS
+from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import Pull, remote_step
 from forge.training.sft import ADAPTER_DIR, task_system_prompt
 
@@ -72,6 +73,7 @@ def _per_field(verdicts) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+@holds_run_lock("eval")
 @remote_step(lambda project, _results: [Pull(f"output/{RESULTS}"), Pull(f"output/{FAILURES}")])
 def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | None = None,
              echo=None, base: bool = False, compare_free: bool = False) -> EvalResult:

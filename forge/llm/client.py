@@ -19,6 +19,7 @@ from pathlib import Path
 from forge.atomic import write_json_atomic
 from forge.clock import now
 from forge.errors import ForgeError
+from forge.locks import file_lock
 from forge.project.records import SPEND_FILE
 
 # USD per million tokens: (input, output). Source: Anthropic's price list, 2026-11.
@@ -164,7 +165,7 @@ class Ledger:
     def record(self, model: str, usage, purpose: str, batch: bool = False) -> float:
         usd = cost(usage, model, self.prices, batch)
         u = usage_dict(usage)
-        with self._lock:
+        with self._lock, file_lock(self.path):  # threads of one datagen, and other commands, add to one ledger
             data = self.read()
             data["total_usd"] = round(data["total_usd"] + usd, 8)
             data["calls"] += 1

@@ -18,6 +18,20 @@ def open_project(project_dir):
     return Project.open(project_dir)
 
 
+def _wait(_ctx, _param, value: bool) -> None:
+    if value:
+        from forge.project.run_lock import wait_for_holder
+
+        wait_for_holder.set(True)
+
+
+def wait_option(fn):
+    """--wait: when another command holds the project (forge.project.run_lock), wait for it instead of refusing."""
+    return click.option("--wait", is_flag=True, expose_value=False, callback=_wait,
+                        help="If another forge command holds the project (an agent run, train, eval, ...), wait "
+                             "for it to end instead of refusing.")(fn)
+
+
 def json_option(fn):
     return click.option("--json", "as_json", is_flag=True,
                         help="Print the result as one JSON object on standard output (progress goes to stderr).")(fn)

@@ -11,7 +11,7 @@ from forge.config.fields import ForgeConfig
 from forge.data.gold_guard import GoldGuard
 from forge.data.output_schema import OutputSchema
 from forge.errors import ForgeError
-from forge.jsonl import read_jsonl
+from forge.jsonl import read_records
 
 OUTPUT = "output"
 
@@ -108,7 +108,7 @@ class Project:
         if not path.exists():
             return []
         rows = []
-        for n, obj in read_jsonl(path, f"{OUTPUT}/{name}"):
+        for n, obj in read_records(path, f"{OUTPUT}/{name}"):
             if not isinstance(obj, dict):  # a hand edit; callers read fields of every row
                 raise ForgeError(f"{OUTPUT}/{name}:{n}: expected a JSON object, got {type(obj).__name__}")
             rows.append(obj)

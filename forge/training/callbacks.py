@@ -16,6 +16,8 @@ import time
 from transformers import PrinterCallback, ProgressCallback, TrainerCallback
 from transformers.trainer_callback import ExportableState
 
+from forge import stop_signal
+
 
 class EpochLosses(TrainerCallback, ExportableState):
     """Mean training loss per epoch (and validation loss, with `watch_val`); stops once the watched loss
@@ -69,7 +71,8 @@ class EpochLosses(TrainerCallback, ExportableState):
 
 
 class Deadline(TrainerCallback):
-    """Stops training at the first optimizer step past `deadline` (time.monotonic())."""
+    """Stops training at the first optimizer step past `deadline` (time.monotonic()), or after a stop signal
+    (forge.stop_signal: SIGTERM / SIGHUP during an agent run)."""
 
     def __init__(self, deadline: float):
         self.deadline, self.hit = deadline, False
@@ -77,7 +80,7 @@ class Deadline(TrainerCallback):
     def on_step_end(self, args, state, control, **kw):
         from forge.training.distributed import any_rank
 
-        if any_rank(time.monotonic() >= self.deadline):  # all processes stop at the same step
+        if any_rank(time.monotonic() >= self.deadline or stop_signal.requested.is_set()):  # all stop at one step
             self.hit = control.should_training_stop = True
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from forge.atomic import replace_dir, write_json_atomic
+from forge.atomic import DiskFull, disk_full, replace_dir, write_json_atomic
+from forge.errors import ForgeError
 from forge.models.loading import check_target_modules, load_causal_lm, load_tokenizer
 from forge.project.records import META_FILE
 
@@ -52,7 +53,14 @@ def save_swapped(final: Path, meta: dict, save) -> Path:
     """Run `save(tmp_dir)` beside `final`, write META_FILE there, then swap it in for `final`."""
     tmp = final.parent / f".{final.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    save(tmp)
-    write_json_atomic(tmp / META_FILE, meta)
+    try:
+        save(tmp)
+        write_json_atomic(tmp / META_FILE, meta)
+    except (OSError, ForgeError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        full = disk_full(final, exc) if isinstance(exc, OSError) else exc if isinstance(exc, DiskFull) else None
+        if full:
+            raise full from None
+        raise
     replace_dir(tmp, final)
     return final

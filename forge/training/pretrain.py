@@ -20,6 +20,7 @@ from forge.errors import ForgeError
 from forge.jsonl import read_jsonl
 from forge.models.loading import resolve_base, resolve_runtime, training_precision, use_bf16
 from forge.project.project import Project
+from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import Pull, remote_step
 from forge.training.load import load_for_training, save_swapped
 
@@ -84,6 +85,7 @@ def _mean_loss(model, blocks: list[list[int]], device: str) -> float:
     return total / max(1, count)
 
 
+@holds_run_lock("pretrain")
 @remote_step(lambda project, r: [Pull(r["path"], "dir")])
 def pretrain(project: Project, epochs: int | None = None, echo=print) -> dict:
     cfg = project.config

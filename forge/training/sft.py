@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from forge import stop_signal
 from forge.clock import now
 from forge.config import load as config_io
 from forge.config.fields import ForgeConfig
@@ -29,6 +30,7 @@ from forge.models.chat_format import tokenize_for_training, with_system_prompt
 from forge.models.loading import Runtime, cpu_has_bf16, resolve_base, resolve_runtime, training_precision
 from forge.project.project import Project
 from forge.project.records import next_iteration
+from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import Pull, remote_step
 from forge.training import checkpoints, distributed
 from forge.training.load import load_for_training, save_swapped
@@ -164,7 +166,8 @@ def _fit(project: Project, plan: TrainPlan, model, tokenizer, rows, val_rows, ec
     # In a data-parallel run only rank 0 writes (it clears the trainer directory long before any checkpoint).
     fresh = plan.main and not checkpoint
     work = checkpoints.start_fresh(project, plan.run_record) if fresh else checkpoints.trainer_dir(project)
-    deadline_cb = [Deadline(deadline)] if deadline is not None else []
+    # always watched: a stop signal ends training at a step boundary too (forge.stop_signal)
+    deadline_cb = [Deadline(deadline if deadline is not None else float("inf"))]
     tokens_per_epoch = sum(len(r["input_ids"]) for r in rows)
     progress = Progress(epochs, tokens_per_epoch, echo)
     trackers = tracker_callbacks(cfg, project.output / TRACKER_DIR / str(next_iteration(project)),
@@ -178,7 +181,8 @@ def _fit(project: Project, plan: TrainPlan, model, tokenizer, rows, val_rows, ec
     if deadline_cb and deadline_cb[0].hit:
         if plan.main:
             checkpoints.finish(project)
-        raise TrainingStopped(f"the time budget ran out after {trainer.state.global_step} steps "
+        why = stop_signal.reason() if stop_signal.requested.is_set() else "the time budget ran out"
+        raise TrainingStopped(f"{why} after {trainer.state.global_step} steps "
                               f"({len(epochs.losses)} full epochs); the partial adapter was discarded and output/"
                               f"{ADAPTER_DIR} is the previous one")
     return trainer, epochs, tokens_per_epoch, done_before, wall
@@ -213,6 +217,7 @@ def _save(project: Project, plan: TrainPlan, trainer, tokenizer, epochs, tokens_
                        round(wall, 3), meta["tokens_per_s"] or 0.0, len(plan.train_examples), epochs.val_losses)
 
 
+@holds_run_lock("train", skip=distributed.in_worker)
 @remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(f"output/{TRACKER_DIR}", "merge")])
 def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
           deadline: float | None = None, resume: bool = False) -> TrainResult:

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from forge.atomic import disk_full
 from forge.errors import ForgeError
 
 QUANTS = ("f32", "f16", "bf16", "q8_0")
@@ -213,16 +214,23 @@ def write_gguf(model, vocab, path: Path, quant: str, about: dict | str) -> dict:
     tmp = path.with_name(f".{path.name}.tmp")
     writer = gguf.GGUFWriter(str(tmp), gguf.MODEL_ARCH_NAMES[getattr(gguf.MODEL_ARCH, arch)])
     try:
-        write_general(writer, about)
-        write_hparams(writer, model.config, arch, quant)
-        write_vocab(writer, vocab)
-        tensors = _tensors(model, arch)
-        declare_tensors(writer, tensors, quant)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_ti_data_to_file()
-        count = write_tensor_data(writer, tensors, quant)
-    finally:
-        writer.close()
+        try:
+            write_general(writer, about)
+            write_hparams(writer, model.config, arch, quant)
+            write_vocab(writer, vocab)
+            tensors = _tensors(model, arch)
+            declare_tensors(writer, tensors, quant)
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_ti_data_to_file()
+            count = write_tensor_data(writer, tensors, quant)
+        finally:
+            writer.close()
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        full = disk_full(path, exc)
+        if full:
+            raise full from None
+        raise
     tmp.replace(path)
     return {"path": path, "arch": arch.lower(), "quant": quant, "tensors": count, "bytes": path.stat().st_size}
