@@ -14,6 +14,7 @@ import os
 import secrets
 from pathlib import Path
 
+from forge.atomic import disk_full
 from forge.clock import id_stamp, now
 
 RUNS = "runs"
@@ -74,10 +75,19 @@ class Transcript:
     def write(self, event: str, **fields) -> dict:
         record = {"event": event, "time": now(), **fields}
         line = _scrub(json.dumps(record, ensure_ascii=False, default=str))
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        size = self.path.stat().st_size if self.path.exists() else 0
+        try:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:  # a full disk: cut the partial line off, so the transcript stays whole
+            with open(self.path, "r+b") as fh:
+                fh.truncate(size)
+            full = disk_full(self.path, exc)
+            if full:
+                raise full from None
+            raise
         return record
 
 

@@ -74,8 +74,9 @@ def test_a_command_that_would_change_a_run_is_refused_naming_the_holder(project_
         # adding data goes through: import takes the file lock only
         write_jsonl(project_dir / "more.jsonl", unique_rows("x", 5))
         assert cli("import", project_dir / "more.jsonl", "-p", project_dir).exit_code == 0
-        # read-only commands always work
-        assert cli("status", "-p", project_dir).exit_code == 0
+        # read-only commands always work, and status names the holder
+        status = cli("status", "-p", project_dir)
+        assert status.exit_code == 0 and "Held by" in status.output and "`forge agent run` (pid" in status.output
     finally:
         holder.kill()
         holder.wait()
@@ -288,3 +289,27 @@ def test_imports_during_an_agent_runs_augment_all_land(tmp_path, nano_model):
     assert rounds >= 2 and imported <= texts, len(imported - texts)
     augmented = [e for e in load_examples(canonical) if e.get("provenance", {}).get("source") == "augment"]
     assert augmented, "the run augmented nothing: the test did not overlap an augment"
+
+
+def test_a_full_disk_keeps_the_transcript_whole(small_disk):
+    from forge.agent.transcript import Transcript, read_events
+    from forge.atomic import DiskFull
+
+    t = Transcript(small_disk / "r1" / "transcript.jsonl")
+    t.write("run_start", goal="g")
+    before = t.path.read_bytes()
+    (small_disk / "filler").write_bytes(b"\0" * (2 * 1024 * 1024 - 8 * 1024))
+    with pytest.raises(DiskFull, match=r"transcript\.jsonl: no space left on the device"):
+        t.write("note", text="x" * 64_000)
+    assert t.path.read_bytes() == before and [e["event"] for e in read_events(t.path)] == ["run_start"]
+
+
+def test_a_partial_checkpoint_is_dropped(tmp_path):
+    from forge.training.checkpoints import drop_partial
+
+    (tmp_path / "checkpoint-4").mkdir()
+    (tmp_path / "checkpoint-4" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-8").mkdir()
+    (tmp_path / "checkpoint-8" / "optimizer.pt").write_bytes(b"half")
+    drop_partial(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-4"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 
 from forge.data.datasets import file_hash, load_examples, load_numbered
 from forge.data.datasets import schema_violations as violations
-from forge.project import records
+from forge.project import records, run_lock
 from forge.project.project import Project
 
 
@@ -51,6 +52,7 @@ def collect(project: Project) -> dict:
                       "state": records.heartbeat_state(beat)} if beat else None,
         "llm_spend_usd": spend.get("total_usd") if spend else None,
         "gold": gold_integrity(project, best),
+        "held_by": run_lock.holder(project.output),  # who holds the run lock (forge.project.run_lock), or None
     }
 
 
@@ -119,6 +121,8 @@ def render(s: dict) -> str:
             ("Target", _pct(s["target_accuracy"])), ("Dataset", dataset),
             ("Iterations", f"{s['iterations']['done']} / {max_iter}"), ("Heartbeat", heartbeat),
             ("LLM spend", spend)]
+    if s.get("held_by") and s["held_by"].get("pid") != os.getpid():  # a run's own status needs no such line
+        rows.append(("Held by", run_lock.describe(s["held_by"])))
     g = s.get("gold") or {}
     if g.get("overlap"):
         rows.append(("Gold overlap", f"{g['overlap']} training example(s) overlap gold/sealed "

@@ -60,3 +60,11 @@ def resume_point(project, record: dict) -> tuple[Path, dict]:
 
 def finish(project) -> None:
     shutil.rmtree(trainer_dir(project), ignore_errors=True)
+
+
+def drop_partial(work: Path) -> None:
+    """Remove checkpoints the trainer did not finish writing (no trainer_state.json: it is written last), so
+    `--resume` starts from the last whole one."""
+    for p in Path(work).glob("checkpoint-*"):
+        if p.is_dir() and not (p / "trainer_state.json").is_file():
+            shutil.rmtree(p, ignore_errors=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forge import stop_signal
+from forge.atomic import disk_full
 from forge.clock import now
 from forge.config import load as config_io
 from forge.config.fields import ForgeConfig
@@ -176,7 +177,14 @@ def _fit(project: Project, plan: TrainPlan, model, tokenizer, rows, val_rows, ec
                             [epochs, progress, *deadline_cb, *trackers], plan.precision)
     quiet(trainer)
     start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    try:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except OSError as exc:  # a full disk while writing a checkpoint: drop the partial one, say so in one line
+        full = disk_full(work, exc)
+        if full is None:
+            raise
+        checkpoints.drop_partial(work)
+        raise full from None
     wall = time.perf_counter() - start
     if deadline_cb and deadline_cb[0].hit:
         if plan.main:
