@@ -7,8 +7,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?=
 STAMP := $(VENV)/.forge-installed
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
+# the wheel is ctypes over its own libllama (py3-none-<platform>): one per version, flags and machine type
+LLAMA_WHEELS := $(HOME)/.cache/forge/llama-cpp-wheels/$(LLAMA_CPP_VERSION)-$(shell uname -m)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 
-.PHONY: setup system-tools test test-fast demo demo-real demo-home lint bench docs clean-venv
+.PHONY: setup system-tools test test-fast demo demo-tiny demo-real demo-home lint bench docs clean-venv
 
 # The compute.remote tests start a real OpenSSH server on loopback and move files with rsync: Debian's
 # openssh-server and rsync, installed when missing (as root, or through sudo).
@@ -23,11 +27,17 @@ system-tools:
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	# llama-cpp-python (dev, for the GGUF tests) compiles llama.cpp from source, on every core.
-	# A -march=native build uses AMX for q8_0 on Sapphire Rapids, which segfaults in this
-	# sandbox: build portable, and bypass pip's wheel cache, which ignores CMAKE_ARGS.
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="-DGGML_NATIVE=OFF" \
-		$(PY) -m pip install -q --disable-pip-version-check --no-cache-dir llama-cpp-python==0.3.36
+	# llama-cpp-python (dev, for the GGUF tests and shipping) compiles llama.cpp from source, on every core.
+	# A -march=native build uses AMX for q8_0 on Sapphire Rapids, which segfaults in this sandbox: build
+	# portable. Only what forge loads: libllama and ggml (llama.cpp's tools, server and examples are off
+	# in a subproject build; LLAVA_BUILD=OFF drops the multimodal library). The wheel is kept in
+	# $(LLAMA_WHEELS), keyed by version and flags, so another venv on this machine reuses it.
+	if ! ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl > /dev/null 2>&1; then \
+		CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip wheel -q \
+			--disable-pip-version-check --no-deps --no-cache-dir llama-cpp-python==$(LLAMA_CPP_VERSION) \
+			-w $(LLAMA_WHEELS); \
+	fi; \
+	$(PY) -m pip install -q --disable-pip-version-check $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
 	if nvidia-smi >/dev/null 2>&1; then \
 		$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,unsloth]'; \
 	else \
@@ -48,12 +58,16 @@ test: $(STAMP) system-tools
 test-fast: $(STAMP) system-tools
 	$(PY) -m pytest -q -m "not slow"
 
-# The embedded default: the math demo, end to end, offline on CPU (see examples/run-demo).
+# The embedded default: the math task on a real pretrained model, SmolLM2-135M-Instruct (GGUF from PyPI),
+# LoRA, zero-shot baseline first, end to end, offline on CPU (see examples/run-demo-real).
 demo: $(STAMP)
+	FORGE=$(abspath $(VENV))/bin/forge examples/run-demo-real $(DEMO_DIR)
+
+# The same task on a tiny random-init model forge builds itself (the test fixture; see examples/run-demo).
+demo-tiny: $(STAMP)
 	FORGE=$(abspath $(VENV))/bin/forge examples/run-demo $(DEMO_DIR)
 
-# The same demo on a real pretrained model: SmolLM2-135M-Instruct (GGUF from PyPI), LoRA, zero-shot
-# baseline first (see examples/run-demo-real).
+# `make demo` under its earlier name.
 demo-real: $(STAMP)
 	FORGE=$(abspath $(VENV))/bin/forge examples/run-demo-real $(DEMO_DIR)
 
