@@ -30,6 +30,7 @@ from pathlib import Path
 from forge.atomic import write_json_atomic
 from forge.clock import now
 from forge.errors import ForgeError
+from forge.project.records import process_alive
 
 LOCK_FILE = ".run.lock"
 HOLDER_FILE = "run_lock.json"
@@ -42,16 +43,6 @@ _held: dict[str, list] = {}  # output dir -> [fd, depth] held by this process
 
 class ProjectBusy(ForgeError):
     """Another command holds the project's run lock."""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def holder(output: Path) -> dict | None:
@@ -125,7 +116,7 @@ def _take_over(output: Path, command: str, echo) -> None:
         raise ProjectBusy(f"forge {command}: output/{HOLDER_FILE} says {describe(info)} holds the project from "
                           f"another host; if that run has ended, delete output/{HOLDER_FILE}")
     if info.get("pid") != os.getpid():
-        state = "is gone" if not _alive(int(info.get("pid") or 0)) else "no longer holds it"
+        state = "is gone" if not process_alive(int(info.get("pid") or 0)) else "no longer holds it"
         (echo or _stderr)(f"note: took over the run lock of {describe(info)}: that process {state}")
 
 
