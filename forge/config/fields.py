@@ -102,6 +102,10 @@ class EvalSection:
                                   1.0, minimum=0, maximum=1)
     max_new_tokens: int = doc("Generation length limit per answer.", 256, minimum=1, maximum=32768)
     batch_size: int = doc("Prompts generated together (left-padded) during eval.", 64, minimum=1, maximum=4096)
+    precision: Literal["auto", "fp32", "bf16"] = doc(
+        "Weights' precision when eval, the baseline, predict, chat and probe generate on CPU. auto: bf16 where the "
+        "CPU computes it natively (avx512_bf16 or amx_bf16; about 1.4x faster, the same greedy answers on the "
+        "demos, docs/benchmarks.md), else fp32. On CUDA the checkpoint's own dtype unless bf16.", "auto")
     forbidden_commands: list[str] = doc("Commands that are always wrong when the model outputs them (counted separately).",
                                         factory=list, maxItems=1000)
 

@@ -61,16 +61,17 @@ def token_f1(answer: str, ideal: str) -> float:
 def answer_questions(project: Project, questions: list[str], model_dir: Path | None) -> tuple[list[str], str]:
     from forge.inference.constrained import project_constraint
     from forge.inference.generate import generate
-    from forge.models.loading import load_causal_lm, load_for_inference, load_tokenizer, resolve_base, resolve_runtime
+    from forge.models.loading import (load_causal_lm, load_for_inference, load_tokenizer, ready_for_generation,
+                                       resolve_base, resolve_runtime)
 
     device = resolve_runtime(project.config.compute.device, load_in_4bit=False).device
     if model_dir:
-        model, tok, _ = load_for_inference(Path(model_dir), project.root, device)
+        model, tok, _ = load_for_inference(Path(model_dir), project.root, device, project.config.eval.precision)
         identity = project.rel(model_dir)
     else:
         base = resolve_base(project.config.model.base, project.root)
         model, tok, identity = load_causal_lm(base, device), load_tokenizer(base), project.config.model.base
-        model.eval()
+        model = ready_for_generation(model, project.config.eval.precision, device)
     if tok.chat_template:
         prompts = [tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
                    for q in questions]

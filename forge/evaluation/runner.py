@@ -97,7 +97,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     schema = OutputSchema.for_project(project)
     scorer = Scorer.for_project(project, schema)
     runtime = resolve_runtime(cfg.compute.device, load_in_4bit=False)
-    model, tokenizer, kind = load_for_inference(model_dir, project.root, runtime.device)
+    model, tokenizer, kind = load_for_inference(model_dir, project.root, runtime.device, cfg.eval.precision)
     constraints = {"gold": example_constraints(project, tokenizer, gold, schema)}
     bs = batch_size or cfg.eval.batch_size
     sealed_path = project.sealed_path

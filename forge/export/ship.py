@@ -54,8 +54,8 @@ def end_ids(declared, eos: int | None):
 
 
 def _merged_model(project: Project, model_dir: Path):
-    model, tokenizer, kind = load_for_inference(model_dir, project.root, "cpu")
-    return (model.merge_and_unload() if kind == "adapter" else model), tokenizer
+    model, tokenizer, _kind = load_for_inference(model_dir, project.root, "cpu")  # an adapter comes merged
+    return model, tokenizer
 
 
 @remote_step(lambda project, out: [Pull(project.rel(out), "dir")])

@@ -24,7 +24,7 @@ def hf_responder(project, model_dir: Path, max_new_tokens: int, write):
     from transformers import LogitsProcessorList, TextStreamer
 
     device = resolve_runtime(project.config.compute.device, load_in_4bit=False).device
-    model, tokenizer, _ = load_for_inference(model_dir, project.root, device)
+    model, tokenizer, _ = load_for_inference(model_dir, project.root, device, project.config.eval.precision)
     stops = sorted(stop_ids(model, tokenizer))
     constraint = project_constraint(project, tokenizer)
 

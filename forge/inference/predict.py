@@ -73,7 +73,7 @@ def predict(project, requests, model_dir: Path, *, batch_size: int | None = None
     under the output schema as eval decodes (eval.constrained)."""
     cfg = project.config
     device = resolve_runtime(cfg.compute.device, load_in_4bit=False).device
-    model, tokenizer, _ = load_for_inference(model_dir, project.root, device)
+    model, tokenizer, _ = load_for_inference(model_dir, project.root, device, cfg.eval.precision)
     prompts = [render_prompt(project, tokenizer, msgs) for msgs, _ in requests]
     progress = EvalProgress(len(prompts), echo) if echo else None
     try:

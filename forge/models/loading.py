@@ -157,8 +157,29 @@ def check_target_modules(model, targets: list[str], base: str) -> None:
                          f"its linear modules are: {', '.join(available)}")
 
 
-def load_for_inference(model_dir: Path, root: Path, device: str):
-    """(model, tokenizer, identity) for a trained output: a PEFT adapter on its base, or a full model."""
+def inference_precision(precision: str, device: str) -> str:
+    """eval.precision resolved for this machine: "bf16" or "fp32" on CPU (auto: bf16 where the CPU has native
+    bf16), "backend" elsewhere (the checkpoint's own dtype)."""
+    if device != "cpu":
+        return "bf16" if precision == "bf16" else "backend"
+    if precision == "auto":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    return precision
+
+
+def _contiguous_head_input(model) -> None:
+    """generate() hands the LM head only the last position, a strided slice of the hidden states; torch's
+    matmul then broadcasts the whole head weight per row (a ~1 GB copy per prefill on a 49k vocabulary, more
+    than the prefill itself). A contiguous input makes it one matrix product, with the same result."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is not None:
+        head.register_forward_pre_hook(lambda _mod, args: (args[0].contiguous(), *args[1:]))
+
+
+def load_for_inference(model_dir: Path, root: Path, device: str, precision: str = "fp32"):
+    """(model, tokenizer, identity) for a trained output: a PEFT adapter merged into its base (one matrix
+    product per layer instead of three; the same answers), or a full model; in `precision`
+    (inference_precision), ready for generate()."""
     model_dir = Path(model_dir)
     if (model_dir / "adapter_config.json").is_file():
         from peft import PeftModel
@@ -169,11 +190,20 @@ def load_for_inference(model_dir: Path, root: Path, device: str):
             base = json.loads((model_dir / "adapter_config.json").read_text())["base_model_name_or_path"]
         base_path = resolve_base(base, root)
         model = PeftModel.from_pretrained(load_causal_lm(base_path, device), str(model_dir)).to(device)
-        kind = "adapter"
+        model, kind = model.merge_and_unload(), "adapter"
     elif (model_dir / "config.json").is_file():
         model, kind, base = load_causal_lm(str(model_dir), device), "full", str(model_dir)
     else:
         raise ForgeError(f"{model_dir}: no trained adapter or model here (run `forge train`)")
     tok_dir = model_dir if (model_dir / "tokenizer_config.json").is_file() else resolve_base(base, root)
-    model.eval()
-    return model, load_tokenizer(str(tok_dir)), kind
+    return ready_for_generation(model, precision, device), load_tokenizer(str(tok_dir)), kind
+
+
+def ready_for_generation(model, precision: str, device: str):
+    """The model in `precision` (inference_precision), in eval mode, its LM head fed contiguously."""
+    import torch
+
+    if inference_precision(precision, device) == "bf16":
+        model = model.to(torch.bfloat16)
+    _contiguous_head_input(model)
+    return model.eval()
