@@ -3,7 +3,8 @@
 train -> eval -> promote (if better) -> commit -> stop at the target, else write PLAN.md (what
 the next iteration tries and why), then: on a plateau (no new best for two iterations) patch
 one hyper-parameter (more epochs, then half the learning rate, then double the LoRA rank),
-then augment on the failure categories (datagen.augment_per_failure each) -> train again.
+then augment on the failure categories (datagen.augment_per_failure each) -> train again:
+warm from the best (training.warm_start), or fresh after a warm start that did not improve.
 Deterministic: the same project state and conversation give the same decision.
 """
 
@@ -114,9 +115,20 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
         if failed:
             return "Could not add data (see the error above); stopping rather than retraining on the same data.", None
         what = "after a config change and " if _last_was_patch(messages) else ""
-        return "Retrain on the larger training set.", ("train", {
-            "hypothesis": f"{what}more examples targeting the last eval's failure categories"})
+        hypothesis = f"{what}more examples targeting the last eval's failure categories"
+        if _warm_stalled(rows):
+            return ("Retrain from scratch on the larger set: the last warm start did not beat the best.",
+                    ("train", {"hypothesis": f"a fresh adapter (the last warm start did not improve), {hypothesis}",
+                               "warm_start": "none"}))
+        return "Retrain on the larger training set.", ("train", {"hypothesis": hypothesis})
     return "Check where we stand.", ("status", {})
+
+
+def _warm_stalled(rows: list[dict]) -> bool:
+    """The last iteration was a warm start that did not beat every earlier one: the next starts fresh."""
+    if not rows or rows[-1].get("start") != "warm":
+        return False
+    return rows[-1]["accuracy"] <= max((r["accuracy"] for r in rows[:-1]), default=0.0)
 
 
 def _last_was_patch(messages: list[dict]) -> bool:

@@ -79,7 +79,8 @@ def test_refusals_go_back_to_the_model_and_the_loop_continues(project):
         "refused: unknown tool 'rm_rf'; available: status, show_failures, train, eval, promote, commit, augment, "
         "patch_config, append_background, update_plan",
         "ok",
-        "refused: invalid input for train: dataset: unknown key (known keys: hypothesis, overrides, epochs)"]
+        "refused: invalid input for train: dataset: unknown key (known keys: hypothesis, overrides, epochs, "
+        "warm_start)"]
     results = [e for e in events_of(transcript) if e["event"] == "tool_result"]
     assert all(r["is_error"] for r in results)
     assert results[3]["content"] == "refused: nothing to promote: no trained adapter (run `forge train`)"

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_same_answers
-from engine_fixtures import make_project
 from forge.data.datasets import load_examples
 from forge.inference.generate import generate
 from forge.models.chat_format import prompt_text, with_system_prompt
 from forge.models.loading import inference_precision, load_for_inference
 from forge.project.project import Project
 from forge.training.sft import task_system_prompt, train
+
+from conftest import assert_same_answers
+from engine_fixtures import make_project
 
 
 def reference_answers(model, tok, prompts: list[str], max_new_tokens: int) -> list[str]:

@@ -23,6 +23,10 @@ TRAINING = {
     "lr_scheduler": {"type": "string", "enum": ["cosine", "linear", "constant"]},
     "seed": {"type": "integer", "minimum": 0, "maximum": 1000000},
     "precision": {"type": "string", "enum": ["fp32", "bf16"]},
+    "warm_start": {"type": "string", "enum": ["best", "none"]},
+    "replay_ratio": {"type": NUM, "minimum": 0, "maximum": 20},
+    "replay_max": {"type": "integer", "minimum": 0, "maximum": 100000},
+    "warm_lr_scale": {"type": NUM, "exclusiveMinimum": 0, "maximum": 1},
 }
 LORA = {
     "r": {"type": "integer", "minimum": 1, "maximum": 256},

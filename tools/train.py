@@ -8,16 +8,23 @@ from forge.tools.tool import RunState, Tool, ToolContext, ToolResult, obj, text
 from forge.training.sft import train
 
 
-def run(ctx: ToolContext, hypothesis: str, overrides: dict | None = None, epochs: int | None = None) -> ToolResult:
+def run(ctx: ToolContext, hypothesis: str, overrides: dict | None = None, epochs: int | None = None,
+        warm_start: str | None = None) -> ToolResult:
     overrides = {k: v for k, v in (overrides or {}).items() if v}
+    if warm_start:
+        overrides["training"] = {**overrides.get("training", {}), "warm_start": warm_start}
     r = train(ctx.project, epochs=epochs, overrides=overrides, echo=ctx.echo, deadline=ctx.deadline)
     iteration = next_iteration(ctx.project)
     data = {"iteration": iteration, "backend": r.backend, "device": r.device, "method": r.method,
             "epochs_run": r.epochs_run, "epoch_losses": [round(x, 4) for x in r.epoch_losses],
             "final_loss": round(r.final_loss, 4), "examples": r.examples, "tokens_per_s": r.tokens_per_s,
-            "wall_s": r.wall_s, "overrides": overrides}
-    content = (f"iteration {iteration}: trained {r.method} on {r.examples} examples with {r.backend} on {r.device}; "
-               f"{r.epochs_run} epochs, loss {r.epoch_losses[0]:.4f} -> {r.final_loss:.4f}. Run `eval` next.")
+            "wall_s": r.wall_s, "overrides": overrides, "warm_start": r.warm_start}
+    warm = r.warm_start
+    start = (f"warm from {warm['from']} on {warm['new']} new + {warm['replayed']} replayed examples" if warm else
+             f"a fresh adapter on {r.examples} examples")
+    content = (f"iteration {iteration}: trained {r.method}, {start}, with {r.backend} on {r.device}; "
+               f"{r.epochs_run} epochs, loss {r.epoch_losses[0]:.4f} -> {r.final_loss:.4f}, {r.wall_s:.0f} s. "
+               "Run `eval` next.")
     return ToolResult(content, data)
 
 
@@ -34,11 +41,15 @@ TOOL = Tool(
                  "and counts against the iteration budget. State the hypothesis this run tests. `overrides` "
                  "change training/LoRA hyper-parameters for this run only (use patch_config to make a change "
                  "permanent); `epochs` trains exactly that many epochs. If the time budget runs out mid-training, "
-                 "the partial adapter is discarded and the previous one kept."),
+                 "the partial adapter is discarded and the previous one kept. `warm_start`: best continues the best "
+                 "adapter on the examples added since it was trained plus a replay sample (cheap, the default "
+                 "from training.warm_start); none trains a fresh adapter on everything (try it when warm starts "
+                 "stop improving)."),
     input_schema=obj({
         "hypothesis": text(300, "What this run tests and why you expect it to help.", min_length=3),
         "overrides": training_overrides_schema(),
         "epochs": {"type": "integer", "minimum": 1, "maximum": 20},
+        "warm_start": {"type": "string", "enum": ["best", "none"]},
     }, required=["hypothesis"]),
     run=run, effect=effect, claims=lambda _input: {"iterations": 1}, redo_on_resume=True,
 )

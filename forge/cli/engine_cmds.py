@@ -17,15 +17,21 @@ from forge.project.options import CommandOutput, json_option, open_project, proj
               help="Train exactly this many epochs (overrides training.epochs_min/epochs_max for this run).")
 @click.option("--resume", is_flag=True,
               help="Continue the run a crash or kill cut off, from its last epoch checkpoint (same config and data).")
+@click.option("--warm-start", type=click.Choice(["best", "none"]), default=None,
+              help="For this run: " + field_doc("training.warm_start"))
 @json_option
-def train_cmd(project_dir, epochs, resume, as_json):
+def train_cmd(project_dir, epochs, resume, warm_start, as_json):
     """Fine-tune on the training set (dataset.canonical) into output/adapter/."""
     from forge.training.sft import train
 
     project = open_project(project_dir)
     out = CommandOutput(as_json)
-    r = train(project, epochs=epochs, echo=out.echo, resume=resume)
+    overrides = {"training": {"warm_start": warm_start}} if warm_start else None
+    r = train(project, epochs=epochs, overrides=overrides, echo=out.echo, resume=resume)
     out.add("adapter", project.rel(r.output_dir))
+    if r.warm_start:
+        w = r.warm_start
+        out.add("warm_start", w, shown=f"from {w['from']}, {w['new']} new + {w['replayed']} replayed examples")
     out.add("epochs_run", r.epochs_run)
     out.add("epoch_losses", [round(x, 6) for x in r.epoch_losses], shown=", ".join(f"{x:.4f}" for x in r.epoch_losses))
     out.add("final_loss", round(r.final_loss, 6), shown=f"{r.final_loss:.4f}")

@@ -56,6 +56,17 @@ class TrainingSection:
                           4, minimum=1, maximum=100)
     loss_tolerance: float = doc("Relative epoch-over-epoch loss improvement below which training stops after epochs_min.",
                                 0.01, minimum=0, maximum=1)
+    warm_start: Literal["best", "none"] = doc(
+        "best: continue from the promoted best adapter on the examples added since it was trained plus a replay "
+        "sample of the older ones, so an iteration costs what was added, not the whole set (forge.training."
+        "warm_start); a fresh adapter when there is no best, its base, method or LoRA shape differs, or nothing "
+        "was added. none: a fresh adapter on the whole training set every time.", "best")
+    replay_ratio: float = doc("In a warm start, older examples replayed per new example (against forgetting).",
+                              1.0, minimum=0, maximum=20)
+    replay_max: int = doc("In a warm start, the most older examples replayed: bounds an iteration's cost.",
+                          400, minimum=0, maximum=100000)
+    warm_lr_scale: float = doc("In a warm start, the learning rate is training.learning_rate times this: the "
+                               "adapter is already near a good point.", 0.5, exclusiveMinimum=0, maximum=1)
     report_to: Literal["tensorboard", "mlflow", "none"] = doc(
         "Where training logs go: tensorboard (event files in output/tb/<iteration>/; open them with "
         "`tensorboard --logdir output/tb`), mlflow (its own MLFLOW_TRACKING_URI; pip install mlflow) or none.",

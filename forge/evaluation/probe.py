@@ -61,8 +61,14 @@ def token_f1(answer: str, ideal: str) -> float:
 def answer_questions(project: Project, questions: list[str], model_dir: Path | None) -> tuple[list[str], str]:
     from forge.inference.constrained import project_constraint
     from forge.inference.generate import generate
-    from forge.models.loading import (load_causal_lm, load_for_inference, load_tokenizer, ready_for_generation,
-                                       resolve_base, resolve_runtime)
+    from forge.models.loading import (
+        load_causal_lm,
+        load_for_inference,
+        load_tokenizer,
+        ready_for_generation,
+        resolve_base,
+        resolve_runtime,
+    )
 
     device = resolve_runtime(project.config.compute.device, load_in_4bit=False).device
     if model_dir:

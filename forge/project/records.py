@@ -137,13 +137,18 @@ def crosses_gold_change(best: dict | None, gold_hash: str | None, schema_hash: s
     return bool(best.get("gold_hash") and best["gold_hash"] != gold_hash) or best.get("schema_hash") != schema_hash
 
 
-def _losses(project, results: dict) -> dict:
-    """The evaluated model's training record (its forge_meta.json): epoch losses, train and validation; none
-    for a model forge did not train (the baseline's base)."""
+def _training(project, results: dict) -> dict:
+    """The evaluated model's training record (its forge_meta.json): epoch losses, train and validation, and how
+    it started (`start`: fresh, or warm with `warm_start` saying from which model and on how many new and
+    replayed examples); none for a model forge did not train (the baseline's base)."""
     meta = read_meta(project.path(results["model"]["path"]))
     if not meta.get("epoch_losses"):
         return {}
-    return {"epoch_losses": meta["epoch_losses"], "val_losses": meta.get("val_losses") or None}
+    warm = meta.get("warm_start")
+    return {"epoch_losses": meta["epoch_losses"], "val_losses": meta.get("val_losses") or None,
+            "start": "warm" if warm else "fresh", **({"warm_start": warm} if warm else {}),
+            "trained_on": meta.get("dataset_size") if not warm else warm["new"] + warm["replayed"],
+            "train_wall_s": meta.get("wall_s")}
 
 
 def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, results: dict,
@@ -165,7 +170,7 @@ def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, 
            "constrained": results.get("constrained", False), "per_field": results.get("per_field") or {},
            **({"free": results["free"]} if results.get("free") else {}),
            "sealed_hash": (results.get("sealed") or {}).get("hash"), "llm_spend_usd": spend.get("total_usd", 0.0),
-           "eval_wall_s": results["wall_s"], "per_cmd": results["per_cmd"], **_losses(project, results)}
+           "eval_wall_s": results["wall_s"], "per_cmd": results["per_cmd"], **_training(project, results)}
     append_bytes_atomic(project.output / EXPERIMENTS, (json.dumps(row) + "\n").encode())
     return row
 
@@ -177,6 +182,15 @@ def _contract_note(row: dict) -> str:
     free = row.get("free")
     return (f" (schema-valid {100 * row['schema_valid']:.0f}%" + (f", free decoding {100 * free['accuracy']:.1f}%"
             if free else "") + ("" if row.get("constrained") else ", decoded free") + ")")
+
+
+def _start_note(row: dict) -> str:
+    """' (warm from iter 2: 40 new + 40 replayed)' for a warm-started iteration; '' for a fresh one."""
+    warm = row.get("warm_start")
+    if not warm:
+        return ""
+    source = f"iter {warm['from_iteration']}" if warm.get("from_iteration") is not None else warm["from"]
+    return f" (warm from {source}: {warm['new']} new + {warm['replayed']} replayed)"
 
 
 def update_context(project) -> str:
@@ -191,7 +205,7 @@ def update_context(project) -> str:
             lines.append(f"- base model, zero-shot (not promotable): {100 * r['accuracy']:.1f}%{contract}")
         else:
             lines.append(f"- iter {r['iteration']}: {100 * r['accuracy']:.1f}%{delta}{contract}, {r['train_size']} "
-                         f"training examples: {r['hypothesis']}")
+                         f"training examples{_start_note(r)}: {r['hypothesis']}")
         prev = r["accuracy"]
     if top:
         lines += ["", f"Best: {100 * top['accuracy']:.1f}% (iter {top.get('iteration')}), {top.get('path')}"]

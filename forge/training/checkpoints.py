@@ -50,7 +50,7 @@ def resume_point(project, record: dict) -> tuple[Path, dict]:
                          "start one with `forge train`)")
     saved = json.loads((work / RESUME_FILE).read_text()) if (work / RESUME_FILE).is_file() else {}
     for key, what in (("config_hash", "the config"), ("dataset_hash", "the training set"),
-                      ("overrides", "the training overrides")):
+                      ("overrides", "the training overrides"), ("warm_start", "the warm start")):
         if saved.get(key) != record[key]:
             raise ForgeError(f"cannot resume {checkpoint.name}: {what} changed since that run started; "
                              "run `forge train` to start over")

@@ -16,11 +16,17 @@ from forge.atomic import DiskFull, disk_full, replace_dir, write_json_atomic
 from forge.errors import ForgeError
 from forge.models.loading import check_target_modules, load_causal_lm, load_tokenizer
 from forge.project.records import META_FILE
+from forge.training.warm_start import load_source_weights
 
 
-def load_for_training(cfg, runtime, base_path: str, precision: str, method: str | None = None):
-    """(model, tokenizer) ready to train with `method` (default training.method: lora or full)."""
+def load_for_training(cfg, runtime, base_path: str, precision: str, method: str | None = None,
+                      warm_from: Path | None = None):
+    """(model, tokenizer) ready to train with `method` (default training.method: lora or full); with `warm_from`
+    (forge.training.warm_start), continuing that model: a full model is loaded from it, a LoRA adapter of the
+    same shape gets its weights."""
     method = method or cfg.training.method
+    if warm_from is not None and method == "full":
+        base_path = str(warm_from)
     if runtime.backend == "unsloth":
         from unsloth import FastLanguageModel
 
@@ -33,6 +39,8 @@ def load_for_training(cfg, runtime, base_path: str, precision: str, method: str 
                 model, r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                 target_modules=cfg.lora.target_modules, bias="none", use_gradient_checkpointing="unsloth",
                 random_state=cfg.training.seed)
+            if warm_from is not None:
+                load_source_weights(model, warm_from)
         return model, tokenizer
     tokenizer = load_tokenizer(base_path)
     model = load_causal_lm(base_path, runtime.device)
@@ -42,6 +50,8 @@ def load_for_training(cfg, runtime, base_path: str, precision: str, method: str 
         check_target_modules(model, cfg.lora.target_modules, cfg.model.base)
         model = get_peft_model(model, LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                                                  target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM"))
+        if warm_from is not None:
+            load_source_weights(model, warm_from)
         if precision == "bf16":
             from forge.training.lora_precision import keep_lora_sums_fp32
 

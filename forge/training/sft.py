@@ -7,13 +7,16 @@ and enforces the time budget). A checkpoint after every epoch lets `resume` fini
 cut off (forge.training.checkpoints); the trainer itself is built in forge.training.setup.
 The learning-rate schedule spans epochs_max, so an early stop ends it part-way. With a
 `deadline` (the run's time budget), training checks the clock after every optimizer step; past
-it, training stops, the partial adapter is discarded and output/adapter stays as it was.
+it, training stops, the partial adapter is discarded and output/adapter stays as it was. With
+training.warm_start `best`, the run continues the best adapter on what was added since it was
+trained plus a replay sample (forge.training.warm_start); meta and experiment rows say which.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,7 @@ from forge.clock import now
 from forge.config import load as config_io
 from forge.config.fields import ForgeConfig
 from forge.data import val_split
-from forge.data.datasets import file_hash, load_numbered
+from forge.data.datasets import example_id, file_hash, load_numbered
 from forge.errors import ForgeError
 from forge.hashing import content_hash
 from forge.models.chat_format import tokenize_for_training, with_system_prompt
@@ -36,6 +39,7 @@ from forge.remote.mark import Pull, remote_step
 from forge.training import checkpoints, distributed
 from forge.training.load import load_for_training, save_swapped
 from forge.training.setup import build_trainer, tracker_callbacks
+from forge.training.warm_start import WarmStart, example_key, plan_warm_start, write_seen
 
 ADAPTER_DIR = "adapter"
 TRACKER_DIR = "tb"  # output/tb/<iteration>/: TensorBoard event files (output/runs holds transcripts)
@@ -54,6 +58,7 @@ class TrainResult:
     tokens_per_s: float
     examples: int
     val_losses: list[float] = dataclasses.field(default_factory=list)
+    warm_start: dict | None = None  # forge.training.warm_start.WarmStart.record; None: a fresh adapter
 
 
 def effective_config(project: Project, overrides: dict | None, epochs: int | None) -> ForgeConfig:
@@ -91,6 +96,7 @@ class TrainPlan:
     saved: dict
     world: int
     main: bool
+    warm: WarmStart | None = None
 
 
 def _setup(project: Project, epochs, overrides, echo, resume) -> TrainPlan | None:
@@ -122,15 +128,30 @@ def _setup(project: Project, epochs, overrides, echo, resume) -> TrainPlan | Non
              "expect it slower than fp32")
     t = cfg.training
     train_examples, val_examples = val_split.split(examples, t.val_fraction)
+    cfg_hash = content_hash(json.dumps(dataclasses.asdict(cfg), sort_keys=True))
+    warm = plan_warm_start(project, cfg, train_examples, echo)
+    if warm:
+        train_examples = warm.new + warm.replay
+        val_examples = _val_sample(val_examples, len(train_examples), t.val_fraction)
+        cfg = dataclasses.replace(cfg, training=dataclasses.replace(t, learning_rate=t.learning_rate * t.warm_lr_scale))
     held = f", {len(val_examples)} held out for validation" if val_examples else ""
     procs = f", {world} processes" if world > 1 else ""
+    start = (f": warm from {project.rel(warm.source)}, {len(warm.new)} new + {len(warm.replay)} replayed of "
+             f"{len(examples)}" if warm else "")
     echo(f"backend: {runtime.backend} on {runtime.device} ({t.method}, {precision}, {len(train_examples)} examples"
-         f"{held}{procs})")
-    cfg_hash = content_hash(json.dumps(dataclasses.asdict(cfg), sort_keys=True))
-    run_record = {"config_hash": cfg_hash, "dataset_hash": file_hash(canonical), "overrides": overrides or {}}
+         f"{start}{held}{procs})")
+    run_record = {"config_hash": cfg_hash, "dataset_hash": file_hash(canonical), "overrides": overrides or {},
+                  "warm_start": warm.record(project) if warm else None}
     checkpoint, saved = checkpoints.resume_point(project, run_record) if resume else (None, {})
     return TrainPlan(cfg, runtime, precision, resolve_base(cfg.model.base, project.root), examples, train_examples,
-                     val_examples, run_record, checkpoint, saved, world, main)
+                     val_examples, run_record, checkpoint, saved, world, main, warm)
+
+
+def _val_sample(val_examples: list[dict], trained: int, fraction: float) -> list[dict]:
+    """A warm start's validation set: as large against its `trained` examples as val_fraction makes a fresh run's
+    (the first by id, so the same ones each time), so validating costs what training does, not the whole set."""
+    n = math.ceil(trained * fraction / (1 - fraction)) if fraction < 1 else len(val_examples)
+    return sorted(val_examples, key=example_id)[:n]
 
 
 def _load(project: Project, plan: TrainPlan):
@@ -140,7 +161,8 @@ def _load(project: Project, plan: TrainPlan):
 
     cfg = plan.cfg
     set_seed(cfg.training.seed)
-    model, tokenizer = load_for_training(cfg, plan.runtime, plan.base_path, plan.precision)
+    model, tokenizer = load_for_training(cfg, plan.runtime, plan.base_path, plan.precision,
+                                         warm_from=plan.warm.source if plan.warm else None)
     prompt = task_system_prompt(project)
     rows, val_rows = ([tokenize_for_training(tokenizer, with_system_prompt(e, prompt), cfg.model.max_seq_len,
                                              e.get("tools")) for e in part]
@@ -211,18 +233,21 @@ def _save(project: Project, plan: TrainPlan, trainer, tokenizer, epochs, tokens_
             "final_val_loss": epochs.val_losses[-1] if epochs.val_losses else None, "wall_s": round(wall, 3),
             "tokens_per_s": round(tokens / wall, 1) if wall else None, "overrides": plan.run_record["overrides"],
             "world_size": plan.world, "effective_batch": t.batch_size * t.gradient_accumulation_steps * plan.world,
-            "time": now()}
+            "warm_start": plan.run_record["warm_start"], "learning_rate": t.learning_rate, "time": now()}
+    seen = plan.warm.seen if plan.warm else {example_key(e) for e in plan.train_examples}
     trainer.model.config.use_cache = True
     out = project.output / ADAPTER_DIR
     if plan.main:
         def save(tmp: Path) -> None:
             trainer.model.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))
+            write_seen(tmp, seen)
 
         save_swapped(out, meta, save)
         checkpoints.finish(project)
     return TrainResult(out, runtime.backend, runtime.device, t.method, len(losses), losses, meta["final_loss"],
-                       round(wall, 3), meta["tokens_per_s"] or 0.0, len(plan.train_examples), epochs.val_losses)
+                       round(wall, 3), meta["tokens_per_s"] or 0.0, len(plan.train_examples), epochs.val_losses,
+                       plan.run_record["warm_start"])
 
 
 @holds_run_lock("train", skip=distributed.in_worker)

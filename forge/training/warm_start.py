@@ -118,7 +118,8 @@ def load_source_weights(model, source: Path) -> None:
         state = torch.load(str(source / "adapter_model.bin"), map_location="cpu", weights_only=True)
     result = set_peft_model_state_dict(model, state)
     missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
-    if getattr(result, "unexpected_keys", None) or missing:
+    unexpected = list(getattr(result, "unexpected_keys", []))
+    if unexpected or missing:
         raise ForgeError(f"{source}: its adapter weights do not fit this model "
-                         f"({len(missing)} missing, {len(result.unexpected_keys)} unexpected); "
+                         f"({len(missing)} missing, {len(unexpected)} unexpected); "
                          "train fresh with training.warm_start: none")
