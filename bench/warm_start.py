@@ -33,9 +33,10 @@ FORGE = str(Path(sys.executable).parent / "forge")
 ADD = 200
 
 
-def forge(root: Path, *args: str) -> str:
-    # cwd outside the repository: the project is what forge sees, not the checkout
-    done = subprocess.run([FORGE, *args, "-p", str(root)], capture_output=True, text=True, cwd=root.parent)
+def forge(root: Path, *args: str, project: bool = True) -> str:
+    # run in the project (outside the repository): the project is what forge sees, not the checkout
+    done = subprocess.run([FORGE, *args, *(["-p", str(root)] if project else [])], capture_output=True, text=True,
+                          cwd=root)
     if done.returncode:
         sys.exit(f"forge {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
@@ -52,7 +53,7 @@ def home_project(where: Path, model: Path | None) -> Path:
     root = where / "home"
     shutil.copytree(ROOT / "examples" / "forge-home-demo", root)
     if model is None:
-        forge(root, "model", "import", str(smollm2_gguf()), "models/smollm2")
+        forge(root, "model", "import", str(smollm2_gguf()), "models/smollm2", project=False)
     else:
         (root / "models").mkdir(exist_ok=True)
         (root / "models" / "smollm2").symlink_to(model)
@@ -70,7 +71,11 @@ def iterations(sizes: list[int]) -> None:
     sys.path.insert(0, str(first))
     from generator import generate  # the home demo's own generator (never produces a gold input)
 
-    pool = [json.dumps(e) + "\n" for e in generate(max(sizes), None, 1)]
+    from forge.curation.generator_source import as_chat
+
+    # distinct examples, so every added one is new to the adapter
+    pool = list(dict.fromkeys(json.dumps(as_chat(e)) + "\n" for e in generate(3 * max(sizes), None, 1)))
+    assert len(pool) >= max(sizes), f"the generator gave {len(pool)} distinct examples"
     times: dict[str, float] = {}
     for size in sizes:
         root = home_project(work / str(size), model)

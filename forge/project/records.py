@@ -184,13 +184,14 @@ def _contract_note(row: dict) -> str:
             if free else "") + ("" if row.get("constrained") else ", decoded free") + ")")
 
 
-def _start_note(row: dict) -> str:
-    """' (warm from iter 2: 40 new + 40 replayed)' for a warm-started iteration; '' for a fresh one."""
+def start_text(row: dict) -> str:
+    """How an iteration's model started: 'warm from iter 2: 40 new + 40 replayed', 'fresh', or '' (the baseline,
+    or a row from before forge recorded it)."""
     warm = row.get("warm_start")
     if not warm:
-        return ""
+        return row.get("start") or ""
     source = f"iter {warm['from_iteration']}" if warm.get("from_iteration") is not None else warm["from"]
-    return f" (warm from {source}: {warm['new']} new + {warm['replayed']} replayed)"
+    return f"warm from {source}: {warm['new']} new + {warm['replayed']} replayed"
 
 
 def update_context(project) -> str:
@@ -201,11 +202,12 @@ def update_context(project) -> str:
     for r in rows:
         delta = "" if prev is None else f" ({100 * (r['accuracy'] - prev):+.1f} pts)"
         contract = _contract_note(r)
+        warm = f" ({start_text(r)})" if r.get("warm_start") else ""
         if is_baseline(r):
             lines.append(f"- base model, zero-shot (not promotable): {100 * r['accuracy']:.1f}%{contract}")
         else:
             lines.append(f"- iter {r['iteration']}: {100 * r['accuracy']:.1f}%{delta}{contract}, {r['train_size']} "
-                         f"training examples{_start_note(r)}: {r['hypothesis']}")
+                         f"training examples{warm}: {r['hypothesis']}")
         prev = r["accuracy"]
     if top:
         lines += ["", f"Best: {100 * top['accuracy']:.1f}% (iter {top.get('iteration')}), {top.get('path')}"]

@@ -184,7 +184,8 @@ def build(project: Project) -> str:
             best_so_far = best_so_far if base else max(best_so_far, r["accuracy"])
             mark = "[gold changed] " if k and i == seg[0] else ""
             table.append([_label(r), f"{r['accuracy']:.1%}" + _contract(r), f"{r['ci95'][0]:.1%}–{r['ci95'][1]:.1%}",
-                          "–" if base else f"{best_so_far:.1%}", r["train_size"], _loss_text(r), f"${r.get('llm_spend_usd', 0):.4f}",
+                          "–" if base else f"{best_so_far:.1%}", r["train_size"], records.start_text(r) or "–",
+                          _loss_text(r), f"${r.get('llm_spend_usd', 0):.4f}",
                           mark + r["hypothesis"]])
     changed = ", ".join(_label(rows[seg[0]]) for seg in segments[1:])
     gold_note = (f"<p>The gold set changed before iteration {changed}: scores on either side measure different "
@@ -213,7 +214,7 @@ def build(project: Project) -> str:
             f"<h2>Per-cmd accuracy of the best adapter</h2>"
             f"{_table(['cmd', 'correct', 'total', 'accuracy'], per_cmd) if per_cmd else '<p>Nothing promoted yet.</p>'}"
             + (f"<h2>Wrong fields in the last eval</h2>{per_field}" if per_field else "")
-            + f"<h2>Iterations</h2>{_table(['iter', 'accuracy', '95% CI', 'best so far', 'train size', 'loss per epoch (val)', 'LLM spend', 'hypothesis'], table)}"
+            + f"<h2>Iterations</h2>{_table(['iter', 'accuracy', '95% CI', 'best so far', 'train size', 'start', 'loss per epoch (val)', 'LLM spend', 'hypothesis'], table)}"
             f"<h2>Training loss</h2>{loss_chart(rows) or '<p>No losses recorded yet.</p>'}"
             f"<p>Step-level curves: <code>tensorboard --logdir output/tb</code> (one run per iteration).</p>"
             f"<h2>Training data and cost</h2>{data_cost_chart(rows)}</body></html>")
