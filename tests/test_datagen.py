@@ -59,7 +59,7 @@ def test_generate_counts_rejections_and_cost(project, monkeypatch):
         report = generate(project, 12, batch_size=4)
     d = report.as_dict()
     assert d["kept"] == 3
-    assert d["rejected"] == {"batch_failed": 4, "duplicate": 2, "gold_near_duplicate": 1, "invalid_format": 1,
+    assert d["rejected"] == {"batch_failed": 4, "duplicate": 2, "gold_exact": 1, "invalid_format": 1,
                              "invalid_json": 1}
     assert len(d["failed_batches"]) == 1 and "invalid JSON from the model" in d["failed_batches"][0]
     # claude-sonnet-5-5: $2 / $10 per million; cache reads at 0.1x input. Three billed replies.

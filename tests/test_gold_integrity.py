@@ -43,8 +43,8 @@ def test_gold_copied_from_training_is_caught_at_train_time_and_cleaned(root, cli
         fh.write(train_rows[11] + "\n")
     check = cli("config", "check", "-p", root)
     assert check.exit_code == 1 and "dataset/canonical.jsonl:12 ~ dataset/gold.jsonl:17" in check.output
-    assert "1 training example(s) overlap gold/sealed (dataset/canonical.jsonl:12 ~ dataset/gold.jsonl:17)" in \
-        cli("status", "-p", root).output
+    assert ("1 training example(s) overlap gold/sealed (dataset/canonical.jsonl:12 ~ dataset/gold.jsonl:17 "
+            "(gold_exact))") in cli("status", "-p", root).output
     refused = cli("train", "--epochs", "1", "-p", root)
     assert refused.exit_code == 1
     assert refused.output.strip().splitlines()[-1].startswith(
@@ -64,7 +64,7 @@ def test_containment_catches_pasted_gold_but_not_honest_descriptions():
     pasted = ("Generate examples like the failing ones, for instance: Please turn on the porch lights in room 12! "
               + "Vary the rooms and the phrasing. " * 8)
     assert guard.contained(pasted) == "gold.jsonl:1"
-    assert guard.is_gold_like(pasted) is False  # the whole-text rule alone would let it through
+    assert guard.match_rule(pasted) == (0, "gold_contained")  # as an example too: it holds the whole input
     assert guard.contained("requests to turn on porch lights in room twelve") is None
     assert guard.contained("say hi there to the user") == "gold.jsonl:2"  # a short input: the exact phrase
     assert guard.contained("say hi to everyone there") is None
@@ -124,7 +124,7 @@ def test_sealed_near_duplicates_are_rejected_on_every_write_path(root, monkeypat
     project.reload()
     for source in ("generate", "augment", "patch"):
         report = generate(project, 2, focus="lamps", source=source)
-        assert report.kept == 0 and report.rejected["gold_near_duplicate"] >= 1, source
+        assert report.kept == 0 and sum(n for k, n in report.rejected.items() if k.startswith("gold_")) >= 1, source
     # import
     src = root / "incoming.jsonl"
     write_jsonl(src, [chat(SEALED_LIKE, '{"cmd": "lights_on"}')])
@@ -153,7 +153,7 @@ def test_sealed_near_duplicates_are_rejected_on_every_write_path(root, monkeypat
         report = generate_with_batches(project, 1, batch_size=1, echo=lambda _m: None)
     finally:
         server.stop()
-    assert report.kept == 0 and report.rejected["gold_near_duplicate"] == 1
+    assert report.kept == 0 and sum(n for k, n in report.rejected.items() if k.startswith("gold_")) == 1
 
 
 def test_a_gold_edit_between_iterations_breaks_no_comparison(root, cli):

@@ -170,6 +170,12 @@ def import_cmd(file, project_dir, source, fmt):
         if k == "schema_rules":
             for rule, n in v.items():
                 click.echo(f"schema_rejected ({rule}): {n}")
+        elif k == "gold_rules":
+            for rule, n in v.items():
+                click.echo(f"gold_rejected ({rule}): {n}")
+        elif k == "gold_pairs":
+            for pair in v:
+                click.echo(f"gold: {pair}")
         else:
             click.echo(f"{k}: {v}")
 

@@ -90,16 +90,17 @@ def import_file(project: Project, src: Path, source: str, fmt: str = "auto") -> 
     gold_guard = project.gold_guard()
     gold_guard.check_training_path(src, str(src))
     fmt, rows = read_file(src, str(src), fmt)
-    examples = []
+    examples, origins = [], []
     for n, example in rows:
         problem = example_problem(example)
         if problem:
             raise DatasetError(f"{src}:{n}: {problem}")
         examples.append(example)
+        origins.append(f"{src}:{n}")
     # stamp leaves a None extra out: forge's own format goes unrecorded
     stamped = [stamp(e, source, format=fmt if fmt != "messages" else None) for e in examples]
     return fmt, append_examples(project.canonical_path, stamped, gold_guard, schema=project.output_schema(),
-                                display=project.rel(project.canonical_path))
+                                display=project.rel(project.canonical_path), origins=origins)
 
 
 @holds_run_lock("clean --schema")

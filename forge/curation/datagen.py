@@ -176,8 +176,8 @@ def write_examples(project: Project, candidates: list, report: GenerationReport,
         report.rejected[f"outside_schema ({rule})"] += count
     if result.duplicates:
         report.rejected["duplicate"] += result.duplicates
-    if result.gold_rejected:
-        report.rejected["gold_near_duplicate"] += result.gold_rejected
+    for rule, n in result.gold_rules.items():
+        report.rejected[rule] += n
     return report
 
 

@@ -129,33 +129,41 @@ def encode(examples: list[dict]) -> bytes:
     return b"".join(json.dumps(e, ensure_ascii=False).encode("utf-8") + b"\n" for e in examples)
 
 
+GOLD_PAIRS_SHOWN = 3
+
+
 @dataclass
 class AppendResult:
     kept: int = 0
     duplicates: int = 0
     gold_rejected: int = 0
+    gold_rules: dict[str, int] = field(default_factory=dict)  # the gold-guard rule -> examples refused
+    gold_pairs: list[str] = field(default_factory=list)  # the first few `origin ~ gold file:line (rule)`
     invalid: list[str] = field(default_factory=list)
     schema_rejected: dict[str, int] = field(default_factory=dict)  # the schema rule broken -> examples
 
     def as_dict(self) -> dict:
         return {"kept": self.kept, "duplicates": self.duplicates, "gold_rejected": self.gold_rejected,
-                "invalid": len(self.invalid), "schema_rejected": sum(self.schema_rejected.values()),
+                "gold_rules": dict(self.gold_rules), "gold_pairs": list(self.gold_pairs), "invalid": len(self.invalid), "schema_rejected": sum(self.schema_rejected.values()),
                 "schema_rules": dict(self.schema_rejected)}
 
 
-def append_examples(path: Path, examples: list[dict], gold_guard, *, schema, display: str | None = None) -> AppendResult:
+def append_examples(path: Path, examples: list[dict], gold_guard, *, schema, display: str | None = None,
+                    origins: list[str] | None = None) -> AppendResult:
     """Validate, dedupe (against the file and the batch), gold-guard, check answers against the output schema,
     then append atomically.
 
     `guard` is the project's GoldGuard and `schema` its OutputSchema (None without one); both are required so
     no training-set write can skip them. An example carrying `tools` keeps its own tools' contract
-    (forge.data.output_schema.schema_for).
+    (forge.data.output_schema.schema_for). `origins` (one per example, e.g. `file:line`) name the refused ones
+    in result.gold_pairs.
     """
+    origins = origins or [f"example {n + 1}" for n in range(len(examples))]
     with file_lock(path):  # the dedupe read and the append: a concurrent import waits, then lands
         existing = load_examples(path, display, missing_ok=True)
         seen = {normalize(user_text(e)) for e in existing}
-        result, fresh = AppendResult(), []
-        for ex in examples:
+        result, fresh, fresh_origins = AppendResult(), [], []
+        for ex, origin in zip(examples, origins, strict=True):
             problem = example_problem(ex)
             if problem:
                 result.invalid.append(problem)
@@ -166,7 +174,10 @@ def append_examples(path: Path, examples: list[dict], gold_guard, *, schema, dis
                 continue
             seen.add(key)
             fresh.append(ex)
-        kept, result.gold_rejected = gold_guard.filter(fresh)  # first: a gold-like example counts as that, whatever else
+            fresh_origins.append(origin)
+        kept, refused = gold_guard.filter(fresh)  # first: a gold-like example counts as that, whatever else
+        result.gold_rejected, result.gold_rules = len(refused), dict(refused.by_rule.most_common())
+        result.gold_pairs = [f"{fresh_origins[n]} ~ {where}" for n, where in refused.pairs[:GOLD_PAIRS_SHOWN]]
         within = []
         for ex in kept:
             own = schema_for(ex, schema)

@@ -1,39 +1,80 @@
-"""The gold guard: the one place that keeps gold and sealed examples out of training data.
+"""The gold guard: the one place that keeps gold and sealed inputs out of training data.
 
-Examples (every write into the training set, and the whole training set again at train time):
-an example is gold-like when its normalized user content equals a gold/sealed one, or when the
-Jaccard overlap of their word 3-gram sets is at least NEAR_DUPLICATE_THRESHOLD (0.8). Texts
-shorter than three words are compared as a single n-gram, i.e. exactly. The threshold is high
-enough that "what is 12 plus 7" and "what is 12 plus 8" are different questions (overlap 0.5)
-while a paraphrase that only changes one word of a long sentence is caught.
+Every text is compared by its skeleton (forge.data.skeleton: homoglyphs, transliteration, leetspeak
+and invisible characters folded away). An example is gold-like by the first rule it breaks:
+- gold_exact: its normalized user text is a gold/sealed input's;
+- gold_homoglyph: its skeleton is one (the same words spelled with other characters);
+- gold_contained: it contains a whole gold input of at least CONTAINED_MIN_WORDS words (padding
+  before or after: "hey there, <gold>", "<gold> right now"); shorter gold inputs count only
+  exactly, so "lights on in the kitchen" is not refused for a gold "lights on";
+- gold_near: it is one word away (a word swapped, added or dropped) from a gold input of at least
+  NEAR_MIN_WORDS words, unless that word is a number: "add 12 and 7" is not "add 12 and 8";
+- gold_overlap: the Jaccard overlap of their word 3-gram sets is at least NEAR_DUPLICATE_THRESHOLD
+  (a paraphrase that keeps most of a long input).
+Indexes keep it linear in the data: exact lookups by skeleton, by a gold input's first words and
+by its one-word deletions; for the overlap, candidates only through the rarest 3-grams each side
+must share to reach the threshold (prefix filtering), so 100,000 examples against 1,000 gold
+inputs take seconds (bench/gold_guard_scale.py).
 
 Free text that flows into generation (the planner's augment focus and BACKGROUND.md additions,
-BACKGROUND.md itself, a pretraining corpus) is checked for *containment*: a gold/sealed input
-whose normalized text, or at least CONTAINED_FRACTION of whose word 3-grams, appear inside the
-longer text. A gold input under three words counts only as that exact normalized phrase.
-Results name where the gold example is (file:line), never its text.
+BACKGROUND.md itself, a pretraining corpus) is checked for containment: a gold/sealed input whose
+skeleton, or at least CONTAINED_FRACTION of whose word 3-grams, appear inside the text (a gold input
+under three words only as that exact phrase). Results name where the gold example is (file:line),
+never its text.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import math
+from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from forge.data.datasets import load_numbered, normalize, user_text
+from forge.data.skeleton import is_number, skeleton
 from forge.errors import DatasetError
 
 NGRAM = 3
 NEAR_DUPLICATE_THRESHOLD = 0.8
 CONTAINED_FRACTION = 0.8
+CONTAINED_MIN_WORDS = 4  # measured: docs/data.md, bench/gold_guard_rules.py
+NEAR_MIN_WORDS = 4
 SHOWN = 3  # overlap pairs named in an error
+RULES = ("gold_exact", "gold_homoglyph", "gold_contained", "gold_near", "gold_overlap")
 
 
-def ngrams(text: str, n: int = NGRAM) -> frozenset[tuple[str, ...]]:
-    words = normalize(text).split()
+def ngrams(words: tuple[str, ...], n: int = NGRAM) -> frozenset[tuple[str, ...]]:
     if len(words) < n:
-        return frozenset([tuple(words)])
-    return frozenset(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+        return frozenset([words])
+    return frozenset(words[i:i + n] for i in range(len(words) - n + 1))
+
+
+def one_word_edit(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """a and b differ by one word swapped, added or dropped, and that word is not a number."""
+    if len(a) == len(b):
+        diff = [k for k in range(len(a)) if a[k] != b[k]]
+        return len(diff) == 1 and not (is_number(a[diff[0]]) or is_number(b[diff[0]]))
+    if abs(len(a) - len(b)) != 1:
+        return False
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    k = next((k for k in range(len(shorter)) if longer[k] != shorter[k]), len(shorter))
+    return longer[:k] + longer[k + 1:] == shorter and not is_number(longer[k])
+
+
+def _deletions(words: tuple[str, ...]) -> list[tuple[str, ...]]:
+    return [words[:k] + words[k + 1:] for k in range(len(words))]
+
+
+@dataclass
+class Rejections:
+    """What a filter refused: the count per rule and (index in the batch, 'gold file:line (rule)') pairs."""
+
+    by_rule: Counter = field(default_factory=Counter)
+    pairs: list[tuple[int, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return sum(self.by_rule.values())
 
 
 class GoldGuard:
@@ -42,14 +83,28 @@ class GoldGuard:
     def __init__(self, texts: list[str], protected_paths: Iterable[Path] = (), where: list[str] | None = None):
         self.protected_paths = [Path(p).resolve() for p in protected_paths]
         self.where = where or [f"gold example {i + 1}" for i in range(len(texts))]
-        self._norm = [normalize(t) for t in texts]
-        self._exact = {t: i for i, t in enumerate(self._norm)}
-        self._grams = [ngrams(t) for t in texts]
-        self._short = {i for i, t in enumerate(self._norm) if t and len(t.split()) < NGRAM}
-        self._index: dict[tuple, set[int]] = defaultdict(set)
+        self._norm = {normalize(t): i for i, t in reversed(list(enumerate(texts)))}
+        self._skel = [skeleton(t) for t in texts]
+        self._exact = {s: i for i, s in reversed(list(enumerate(self._skel)))}
+        self._short = [i for i, s in enumerate(self._skel) if s and len(s) < NGRAM]
+        self._starts: dict[tuple, list[int]] = defaultdict(list)  # first CONTAINED_MIN_WORDS words -> gold
+        self._edits: dict[tuple, set[int]] = defaultdict(set)  # gold and each of its one-word deletions -> gold
+        for i, s in enumerate(self._skel):
+            if len(s) >= CONTAINED_MIN_WORDS:
+                self._starts[s[:CONTAINED_MIN_WORDS]].append(i)
+            if len(s) >= NEAR_MIN_WORDS:
+                for key in (s, *_deletions(s)):
+                    self._edits[key].add(i)
+        self._edit_lengths = {len(s) + d for s in self._skel if len(s) >= NEAR_MIN_WORDS for d in (-1, 0, 1)}
+        self._grams = [ngrams(s) for s in self._skel]
+        self._freq: Counter = Counter(g for grams in self._grams for g in grams)
+        self._index: dict[tuple, set[int]] = defaultdict(set)  # every 3-gram -> gold (containment)
+        self._prefix_index: dict[tuple, set[int]] = defaultdict(set)  # the rarest ones only (overlap)
         for i, grams in enumerate(self._grams):
             for g in grams:
                 self._index[g].add(i)
+            for g in self._prefix(grams):
+                self._prefix_index[g].add(i)
 
     @classmethod
     def from_files(cls, paths: list[Path], displays: list[str] | None = None) -> "GoldGuard":
@@ -61,37 +116,60 @@ class GoldGuard:
                 where.append(f"{display}:{line}")
         return cls(texts, paths, where)
 
-    def match(self, text: str) -> int | None:
-        """The index of a gold/sealed example this text is a near-duplicate of, or None."""
-        exact = self._exact.get(normalize(text))
+    def _prefix(self, grams: frozenset) -> list[tuple]:
+        """The grams a set must share with any set it overlaps by NEAR_DUPLICATE_THRESHOLD: its rarest
+        |A| - ceil(t|A|) + 1 (a gram no gold input has is rarest of all)."""
+        keep = len(grams) - math.ceil(NEAR_DUPLICATE_THRESHOLD * len(grams)) + 1
+        return sorted(grams, key=lambda g: (self._freq.get(g, 0), g))[:keep]
+
+    def match_rule(self, text: str) -> tuple[int, str] | None:
+        """(the index of the gold/sealed input, the rule) for the first rule `text` breaks, or None."""
+        exact = self._norm.get(normalize(text))
         if exact is not None:
-            return exact
-        grams = ngrams(text)
-        candidates = set().union(*(self._index.get(g, ()) for g in grams)) if grams else set()
-        for i in sorted(candidates):
+            return exact, "gold_exact"
+        words = skeleton(text)
+        if words in self._exact:
+            return self._exact[words], "gold_homoglyph"
+        for k in range(len(words) - CONTAINED_MIN_WORDS + 1):
+            for i in self._starts.get(words[k:k + CONTAINED_MIN_WORDS], ()):
+                if words[k:k + len(self._skel[i])] == self._skel[i]:
+                    return i, "gold_contained"
+        if len(words) in self._edit_lengths:
+            found = sorted({i for key in (words, *_deletions(words)) for i in self._edits.get(key, ())})
+            for i in found:
+                if one_word_edit(words, self._skel[i]):
+                    return i, "gold_near"
+        grams = ngrams(words)
+        candidates = sorted({i for g in self._prefix(grams) for i in self._prefix_index.get(g, ())})
+        for i in candidates:
             other = self._grams[i]
             if len(grams & other) / len(grams | other) >= NEAR_DUPLICATE_THRESHOLD:
-                return i
+                return i, "gold_overlap"
         return None
 
+    def match(self, text: str) -> int | None:
+        """The index of a gold/sealed input this text is gold-like to, or None."""
+        hit = self.match_rule(text)
+        return hit[0] if hit else None
+
     def is_gold_like(self, text: str) -> bool:
-        return self.match(text) is not None
+        return self.match_rule(text) is not None
 
     def contained(self, text: str) -> str | None:
         """Where (file:line) a gold/sealed input found inside `text` is, or None."""
-        norm = f" {normalize(text)} "
-        for i in sorted(self._short):
-            if f" {self._norm[i]} " in norm:
+        words = skeleton(text)
+        joined = f" {' '.join(words)} "
+        for i in self._short:
+            if f" {' '.join(self._skel[i])} " in joined:
                 return self.where[i]
-        grams = ngrams(text)
         hits: dict[int, int] = defaultdict(int)
-        for g in grams:
+        for g in ngrams(words):
             for i in self._index.get(g, ()):
                 hits[i] += 1
         for i in sorted(hits):
-            if i in self._short:
+            if len(self._skel[i]) < NGRAM:
                 continue
-            if f" {self._norm[i]} " in norm or hits[i] / len(self._grams[i]) >= CONTAINED_FRACTION:
+            if f" {' '.join(self._skel[i])} " in joined or hits[i] / len(self._grams[i]) >= CONTAINED_FRACTION:
                 return self.where[i]
         return None
 
@@ -102,18 +180,25 @@ class GoldGuard:
         return (f"{what} contains an input of the gold/sealed eval set; text that reaches the data generator may "
                 "not quote eval inputs. Describe the kind of input instead")
 
-    def filter(self, examples: list[dict]) -> tuple[list[dict], int]:
-        """(examples that are not gold-like, how many were rejected)."""
-        kept = [e for e in examples if not self.is_gold_like(user_text(e))]
-        return kept, len(examples) - len(kept)
+    def filter(self, examples: list[dict]) -> tuple[list[dict], Rejections]:
+        """(examples that are not gold-like, what was refused by which rule)."""
+        kept, refused = [], Rejections()
+        for n, e in enumerate(examples):
+            hit = self.match_rule(user_text(e))
+            if hit is None:
+                kept.append(e)
+            else:
+                refused.by_rule[hit[1]] += 1
+                refused.pairs.append((n, f"{self.where[hit[0]]} ({hit[1]})"))
+        return kept, refused
 
     def overlapping(self, numbered: list[tuple[int, dict]]) -> dict[int, str]:
         """Line -> the gold/sealed example (file:line) it is gold-like to, for the examples of a file."""
-        hits = {line: self.match(user_text(e)) for line, e in numbered}
-        return {line: self.where[i] for line, i in hits.items() if i is not None}
+        hits = {line: self.match_rule(user_text(e)) for line, e in numbered}
+        return {line: f"{self.where[hit[0]]} ({hit[1]})" for line, hit in hits.items() if hit is not None}
 
     def overlaps(self, numbered: list[tuple[int, dict]], display: str) -> list[str]:
-        """`display:LINE ~ gold:LINE` for every example of a file that is gold-like."""
+        """`display:LINE ~ gold:LINE (rule)` for every example of a file that is gold-like."""
         return [f"{display}:{line} ~ {where}" for line, where in self.overlapping(numbered).items()]
 
     def check_training_set(self, numbered: list[tuple[int, dict]], display: str) -> None:
