@@ -131,3 +131,14 @@ def test_the_overlap_index_finds_every_pair_brute_force_finds():
     assert [t for t in overlapping if not guard.is_gold_like(t)] == []
     # not vacuous: some of them only the overlap rule catches (its last word swapped for two)
     assert len(overlapping) >= 10 and sum(guard.match_rule(t)[1] == "gold_overlap" for t in overlapping) >= 3
+
+
+def test_a_one_word_edit_with_another_answer_is_another_request():
+    guard = GoldGuard(["lock the front door please", "forecast for tomorrow please"],
+                      answers=['{"cmd": "lock", "door": "front"}', '{"cmd": "weather"}'])
+    assert guard.match_rule("unlock the front door please", '{"cmd": "unlock", "door": "front"}') is None
+    assert guard.match_rule("weather for tomorrow please", '{"cmd":"weather"}')[1] == "gold_near"  # same answer
+    assert guard.match_rule("unlock the front door please")[1] == "gold_near"  # no answer to tell: refused
+    # the other rules hold whatever the answer: a disguised or padded gold input is a copy
+    assert guard.match_rule("lоck the front door please", '{"cmd": "unlock"}')[1] == "gold_homoglyph"
+    assert guard.match_rule("hey, lock the front door please", '{"cmd": "unlock"}')[1] == "gold_contained"

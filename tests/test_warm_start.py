@@ -123,3 +123,16 @@ def test_the_heuristic_planner_starts_fresh_after_a_warm_start_that_did_not_impr
     (lora.output / records.EXPERIMENTS).write_text("".join(json.dumps(r) + "\n" for r in rows))
     _, (tool, tool_input) = decide(lora, messages)
     assert tool == "train" and "warm_start" not in tool_input
+
+
+def test_a_warm_start_that_would_replay_everything_trains_fresh(lora):
+    _iteration(lora, "r", 1, **QUIET)
+    promote(lora, iteration=1)
+    _add(lora, 30, seed=11)
+    config_io.patch_file(lora.config_path, {"training": {"replay_ratio": 2.0}})  # 60 wanted, 48 older
+    lora.reload()
+    said: list[str] = []
+    result = train(lora, echo=said.append)
+    assert result.warm_start is None and result.examples == 78
+    assert any("every older example would be replayed (30 new, 48 older), so it costs the same" in line
+               for line in said), said

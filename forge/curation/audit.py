@@ -99,7 +99,7 @@ def apply_fixes(project: Project, examples: list[dict], findings: list[Finding],
         if problem:
             f.fixed = f"fix rejected: {problem}"
             continue
-        if gold_guard.is_gold_like(user_text(new)):
+        if gold_guard.is_gold_like(user_text(new), assistant_text(new)):
             f.fixed = "fix rejected: gold near-duplicate"
             continue
         original = (old.get("provenance") or {"source": "hand"}).get("source")

@@ -8,7 +8,9 @@ and invisible characters folded away). An example is gold-like by the first rule
   before or after: "hey there, <gold>", "<gold> right now"); shorter gold inputs count only
   exactly, so "lights on in the kitchen" is not refused for a gold "lights on";
 - gold_near: it is one word away (a word swapped, added or dropped) from a gold input of at least
-  NEAR_MIN_WORDS words, unless that word is a number: "add 12 and 7" is not "add 12 and 8";
+  NEAR_MIN_WORDS words, unless that word is a number ("add 12 and 7" is not "add 12 and 8") or the
+  example's answer is not that gold input's ("unlock the front door please" beside a gold "lock
+  the front door please" is another request, not a copy);
 - gold_overlap: the Jaccard overlap of their word 3-gram sets is at least NEAR_DUPLICATE_THRESHOLD
   (a paraphrase that keeps most of a long input).
 Indexes keep it linear in the data: exact lookups by skeleton, by a gold input's first words and
@@ -25,13 +27,14 @@ never its text.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forge.data.datasets import load_numbered, normalize, user_text
+from forge.data.datasets import assistant_text, load_numbered, normalize, user_text
 from forge.data.skeleton import is_number, skeleton
 from forge.errors import DatasetError
 
@@ -66,6 +69,16 @@ def _deletions(words: tuple[str, ...]) -> list[tuple[str, ...]]:
     return [words[:k] + words[k + 1:] for k in range(len(words))]
 
 
+def _answer_key(answer: str | None) -> str | None:
+    """An answer compared as its JSON value when it is JSON (key order and spacing aside), else as text."""
+    if answer is None:
+        return None
+    try:
+        return json.dumps(json.loads(answer), sort_keys=True)
+    except ValueError:
+        return answer.strip()
+
+
 @dataclass
 class Rejections:
     """What a filter refused: the count per rule and (index in the batch, 'gold file:line (rule)') pairs."""
@@ -80,9 +93,12 @@ class Rejections:
 class GoldGuard:
     """Built from the gold (and sealed) files; answers whether a text is gold-like or holds gold."""
 
-    def __init__(self, texts: list[str], protected_paths: Iterable[Path] = (), where: list[str] | None = None):
+    def __init__(self, texts: list[str], protected_paths: Iterable[Path] = (), where: list[str] | None = None,
+                 answers: list[str] | None = None):
         self.protected_paths = [Path(p).resolve() for p in protected_paths]
         self.where = where or [f"gold example {i + 1}" for i in range(len(texts))]
+        # kept in memory only (a sealed answer is never written): the near rule spares another request
+        self._answers = [_answer_key(a) for a in answers] if answers else [None] * len(texts)
         self._norm = {normalize(t): i for i, t in reversed(list(enumerate(texts)))}
         self._skel = [skeleton(t) for t in texts]
         self._exact = {s: i for i, s in reversed(list(enumerate(self._skel)))}
@@ -108,13 +124,14 @@ class GoldGuard:
 
     @classmethod
     def from_files(cls, paths: list[Path], displays: list[str] | None = None) -> "GoldGuard":
-        texts, where = [], []
+        texts, where, answers = [], [], []
         for n, path in enumerate(paths):
             display = displays[n] if displays else str(path)
             for line, e in load_numbered(path, display, missing_ok=True):
                 texts.append(user_text(e))
+                answers.append(assistant_text(e))
                 where.append(f"{display}:{line}")
-        return cls(texts, paths, where)
+        return cls(texts, paths, where, answers)
 
     def _prefix(self, grams: frozenset) -> list[tuple]:
         """The grams a set must share with any set it overlaps by NEAR_DUPLICATE_THRESHOLD: its rarest
@@ -122,8 +139,9 @@ class GoldGuard:
         keep = len(grams) - math.ceil(NEAR_DUPLICATE_THRESHOLD * len(grams)) + 1
         return sorted(grams, key=lambda g: (self._freq.get(g, 0), g))[:keep]
 
-    def match_rule(self, text: str) -> tuple[int, str] | None:
-        """(the index of the gold/sealed input, the rule) for the first rule `text` breaks, or None."""
+    def match_rule(self, text: str, answer: str | None = None) -> tuple[int, str] | None:
+        """(the index of the gold/sealed input, the rule) for the first rule `text` (an example's user text, with its
+        `answer` when it has one) breaks, or None."""
         exact = self._norm.get(normalize(text))
         if exact is not None:
             return exact, "gold_exact"
@@ -136,8 +154,10 @@ class GoldGuard:
                     return i, "gold_contained"
         if len(words) in self._edit_lengths:
             found = sorted({i for key in (words, *_deletions(words)) for i in self._edits.get(key, ())})
+            key = _answer_key(answer)
             for i in found:
-                if one_word_edit(words, self._skel[i]):
+                other_request = key is not None and self._answers[i] is not None and key != self._answers[i]
+                if one_word_edit(words, self._skel[i]) and not other_request:
                     return i, "gold_near"
         grams = ngrams(words)
         candidates = sorted({i for g in self._prefix(grams) for i in self._prefix_index.get(g, ())})
@@ -152,8 +172,8 @@ class GoldGuard:
         hit = self.match_rule(text)
         return hit[0] if hit else None
 
-    def is_gold_like(self, text: str) -> bool:
-        return self.match_rule(text) is not None
+    def is_gold_like(self, text: str, answer: str | None = None) -> bool:
+        return self.match_rule(text, answer) is not None
 
     def contained(self, text: str) -> str | None:
         """Where (file:line) a gold/sealed input found inside `text` is, or None."""
@@ -184,7 +204,7 @@ class GoldGuard:
         """(examples that are not gold-like, what was refused by which rule)."""
         kept, refused = [], Rejections()
         for n, e in enumerate(examples):
-            hit = self.match_rule(user_text(e))
+            hit = self.match_rule(user_text(e), assistant_text(e))
             if hit is None:
                 kept.append(e)
             else:
@@ -194,7 +214,7 @@ class GoldGuard:
 
     def overlapping(self, numbered: list[tuple[int, dict]]) -> dict[int, str]:
         """Line -> the gold/sealed example (file:line) it is gold-like to, for the examples of a file."""
-        hits = {line: self.match_rule(user_text(e)) for line, e in numbered}
+        hits = {line: self.match_rule(user_text(e), assistant_text(e)) for line, e in numbered}
         return {line: f"{self.where[hit[0]]} ({hit[1]})" for line, hit in hits.items() if hit is not None}
 
     def overlaps(self, numbered: list[tuple[int, dict]], display: str) -> list[str]:

@@ -9,7 +9,8 @@ keeps the ids of the examples it has seen (SEEN_FILE, beside its weights); a war
 source's plus the new ones, so "new" stays exact along a chain of warm starts.
 
 A fresh start happens instead, with a note saying why, when there is no best, when the best was
-trained on another base, method or LoRA shape, or when nothing was added since it was trained.
+trained on another base, method or LoRA shape, when nothing was added since it was trained, or
+when the replay would take every older example anyway (the warm start would save nothing).
 """
 
 from __future__ import annotations
@@ -95,6 +96,12 @@ def plan_warm_start(project, cfg, train_examples: list[dict], echo) -> WarmStart
     old = [e for e, k in zip(train_examples, keys, strict=True) if k in (seen or set())]
     t = cfg.training
     n = min(len(old), t.replay_max, math.ceil(t.replay_ratio * len(new)))
+    if n == len(old):
+        # it would train on the whole set anyway: a warm start saves nothing, and a fresh adapter at the full
+        # learning rate learned more (docs/benchmarks.md)
+        echo(f"warm start: training a fresh adapter instead of continuing {project.rel(source)}: every older "
+             f"example would be replayed ({len(new)} new, {len(old)} older), so it costs the same")
+        return None
     # seeded by the seed and the data, so a resumed or distributed run replays the same sample
     rng = random.Random(f"{t.seed}:{len(train_examples)}:{keys[0] if keys else ''}")
     replay = rng.sample(old, n)
