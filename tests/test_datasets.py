@@ -83,8 +83,9 @@ def test_append_counts_duplicates_gold_and_invalid(tmp_path):
              stamp(chat("the gold question about lights in the kitchen", "d"), "augment"),
              {"messages": []}]
     result = append_examples(path, batch, guard, schema=None)
-    assert result.as_dict() == {"kept": 1, "duplicates": 2, "gold_rejected": 1, "invalid": 1, "schema_rejected": 0,
-                                "schema_rules": {}}
+    assert result.as_dict() == {"kept": 1, "duplicates": 2, "gold_rejected": 1, "gold_rules": {"gold_exact": 1},
+                                "gold_pairs": ["example 4 ~ gold example 1 (gold_exact)"], "invalid": 1,
+                                "schema_rejected": 0, "schema_rules": {}}
     rows = load_examples(path)
     assert len(rows) == 2
     assert provenance(rows[1])["source"] == "generate" and provenance(rows[1])["iteration"] == 2

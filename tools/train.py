@@ -23,8 +23,7 @@ def run(ctx: ToolContext, hypothesis: str, overrides: dict | None = None, epochs
     start = (f"warm from {warm['from']} on {warm['new']} new + {warm['replayed']} replayed examples" if warm else
              f"a fresh adapter on {r.examples} examples")
     content = (f"iteration {iteration}: trained {r.method}, {start}, with {r.backend} on {r.device}; "
-               f"{r.epochs_run} epochs, loss {r.epoch_losses[0]:.4f} -> {r.final_loss:.4f}, {r.wall_s:.0f} s. "
-               "Run `eval` next.")
+               f"{r.epochs_run} epochs, loss {r.epoch_losses[0]:.4f} -> {r.final_loss:.4f}. Run `eval` next.")
     return ToolResult(content, data)
 
 
