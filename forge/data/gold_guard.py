@@ -41,7 +41,7 @@ from forge.errors import DatasetError
 NGRAM = 3
 NEAR_DUPLICATE_THRESHOLD = 0.8
 CONTAINED_FRACTION = 0.8
-CONTAINED_MIN_WORDS = 4  # measured: docs/data.md, bench/gold_guard_rules.py
+CONTAINED_MIN_WORDS = 4  # from measurements: docs/benchmarks.md, bench/gold_guard_rules.py
 NEAR_MIN_WORDS = 4
 SHOWN = 3  # overlap pairs named in an error
 RULES = ("gold_exact", "gold_homoglyph", "gold_contained", "gold_near", "gold_overlap")
