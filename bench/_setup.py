@@ -56,3 +56,16 @@ def trained_home_project() -> Path:
                  ["generate", "--n", "400"], ["train", "--epochs", "1"]):
         subprocess.run([forge, *args, "-p", str(root)], check=True, capture_output=True, text=True)
     return root
+
+
+def module_at(rev: str, path: str):
+    """The module at `path` (relative to the repository) as it was at commit `rev`: a baseline in the same run."""
+    import subprocess
+    import types
+
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True, cwd=root,
+                            check=True).stdout
+    module = types.ModuleType(f"{Path(path).stem}_at_{rev}")
+    exec(compile(source, f"{path}@{rev}", "exec"), module.__dict__)
+    return module

@@ -11,31 +11,19 @@ Run: `.venv/bin/python bench/gold_guard_rules.py [N]`.
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
-import types
 from collections import Counter
 from pathlib import Path
 
 from forge.data import gold_guard
 from forge.data.datasets import load_examples, normalize, user_text
 
+from _setup import module_at  # also puts tests/ on the path
+
 ROOT = Path(__file__).resolve().parents[1]
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-CYRILLIC = str.maketrans({"a": "а", "e": "е", "o": "о"})
 
-
-def swap_article(text: str) -> str:
-    words = text.split()
-    k = next((k for k, w in enumerate(words) if w.lower() in ("a", "the")), 0)
-    words[k] = "the" if words[k].lower() == "a" else "a"
-    return " ".join(words)
-
-
-DISGUISES = {"cyrillic homoglyphs": lambda t: t.translate(CYRILLIC),
-             "zero-width spaces": lambda t: t.replace(" ", " \u200b").replace("o", "o\u200b"),
-             "two words appended": lambda t: f"{t} right now", "a prefix": lambda t: f"hey there, {t}",
-             "one word swapped": swap_article, "leetspeak": lambda t: t.replace("o", "0").replace("e", "3")}
+from test_gold_disguises import DISGUISES  # noqa: E402  the tests' disguises (tests/ is on the path now)
 
 
 def generator(project: Path):
@@ -71,10 +59,7 @@ for demo in ("forge-math-demo", "forge-home-demo"):
         print(f"  contained_min_words {words}: {hits} refused as gold_contained ({hits / len(texts):.2%})")
     gold_guard.CONTAINED_MIN_WORDS = 4
 
-old_source = subprocess.run(["git", "show", "14281cc:forge/data/gold_guard.py"], capture_output=True, text=True,
-                            cwd=ROOT, check=True).stdout
-old = types.ModuleType("old_gold_guard")
-exec(compile(old_source, "old_gold_guard.py", "exec"), old.__dict__)
+old = module_at("14281cc", "forge/data/gold_guard.py")
 gold = [user_text(e) for e in load_examples(ROOT / "examples" / "forge-home-demo" / "dataset" / "gold.jsonl")]
 print(f"disguised home-demo gold inputs kept ({len(gold)} of each kind): before | after")
 guards = old.GoldGuard(gold), gold_guard.GoldGuard(gold)

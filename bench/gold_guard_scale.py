@@ -10,15 +10,13 @@ Target: <= 30 s. Run: `.venv/bin/python bench/gold_guard_scale.py [N_TRAIN] [N_G
 from __future__ import annotations
 
 import random
-import subprocess
 import sys
 import time
-import types
-from pathlib import Path
 
 from forge.data import gold_guard
 
-ROOT = Path(__file__).resolve().parents[1]
+from _setup import module_at
+
 BASELINE = "14281cc"
 n_train = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 n_gold = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000
@@ -39,10 +37,7 @@ for k in range(0, n_train, 100):  # 1%: a gold input padded, or with a Cyrillic 
     train[k] = f"hey {g} now" if k % 200 else g.replace("o", "о")
 examples = [{"messages": [{"role": "user", "content": t}, {"role": "assistant", "content": "x"}]} for t in train]
 
-old_source = subprocess.run(["git", "show", f"{BASELINE}:forge/data/gold_guard.py"], capture_output=True, text=True,
-                            cwd=ROOT, check=True).stdout
-old = types.ModuleType("old_gold_guard")
-exec(compile(old_source, "old_gold_guard.py", "exec"), old.__dict__)
+old = module_at(BASELINE, "forge/data/gold_guard.py")
 
 for name, module in (("before", old), ("after", gold_guard)):
     start = time.perf_counter()

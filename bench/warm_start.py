@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from forge.config import load as config_io
+from forge.project.records import read_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 FORGE = str(Path(sys.executable).parent / "forge")
@@ -60,10 +61,6 @@ def home_project(where: Path, model: Path | None) -> Path:
     return root
 
 
-def read_meta(root: Path) -> dict:
-    return json.loads((root / "output" / "adapter" / "forge_meta.json").read_text())
-
-
 def iterations(sizes: list[int]) -> None:
     work = Path(tempfile.mkdtemp(prefix="forge-bench-warm-"))
     first = home_project(work / "import", None)
@@ -82,14 +79,14 @@ def iterations(sizes: list[int]) -> None:
         canonical = root / "dataset" / "canonical.jsonl"
         canonical.write_text("".join(pool[:size - ADD]))
         forge(root, "train", "--epochs", "1", "--warm-start", "none")
-        times[f"fresh_train_s_at_{size - ADD}"] = read_meta(root)["wall_s"]
+        times[f"fresh_train_s_at_{size - ADD}"] = read_meta(root / "output" / "adapter")["wall_s"]
         forge(root, "eval")
         forge(root, "promote")
         canonical.write_text("".join(pool[:size]))
         start = time.perf_counter()
         forge(root, "train", "--epochs", "1")
         command = time.perf_counter() - start
-        meta = read_meta(root)
+        meta = read_meta(root / "output" / "adapter")
         assert meta["warm_start"] and meta["warm_start"]["new"] == ADD, meta["warm_start"]
         times[f"warm_train_s_at_{size}"] = meta["wall_s"]
         times[f"warm_command_s_at_{size}"] = round(command, 1)  # load, data, gold guard, save included

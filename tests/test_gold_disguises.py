@@ -19,7 +19,7 @@ ZERO_WIDTH = "\u200b"
 
 def swap_article(text: str) -> str:
     words = text.split()
-    k = next(k for k, w in enumerate(words) if w.lower() in ("a", "the"))
+    k = next((k for k, w in enumerate(words) if w.lower() in ("a", "the")), 0)  # no article: the first word
     words[k] = "the" if words[k].lower() == "a" else "a"
     return " ".join(words)
 

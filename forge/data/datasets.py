@@ -144,7 +144,8 @@ class AppendResult:
 
     def as_dict(self) -> dict:
         return {"kept": self.kept, "duplicates": self.duplicates, "gold_rejected": self.gold_rejected,
-                "gold_rules": dict(self.gold_rules), "gold_pairs": list(self.gold_pairs), "invalid": len(self.invalid), "schema_rejected": sum(self.schema_rejected.values()),
+                "gold_rules": dict(self.gold_rules), "gold_pairs": list(self.gold_pairs),
+                "invalid": len(self.invalid), "schema_rejected": sum(self.schema_rejected.values()),
                 "schema_rules": dict(self.schema_rejected)}
 
 

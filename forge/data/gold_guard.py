@@ -102,6 +102,7 @@ class GoldGuard:
         self._norm = {normalize(t): i for i, t in reversed(list(enumerate(texts)))}
         self._skel = [skeleton(t) for t in texts]
         self._exact = {s: i for i, s in reversed(list(enumerate(self._skel)))}
+        self._phrases = [f" {' '.join(s)} " for s in self._skel]  # for containment inside free text
         self._short = [i for i, s in enumerate(self._skel) if s and len(s) < NGRAM]
         self._starts: dict[tuple, list[int]] = defaultdict(list)  # first CONTAINED_MIN_WORDS words -> gold
         self._edits: dict[tuple, set[int]] = defaultdict(set)  # gold and each of its one-word deletions -> gold
@@ -180,7 +181,7 @@ class GoldGuard:
         words = skeleton(text)
         joined = f" {' '.join(words)} "
         for i in self._short:
-            if f" {' '.join(self._skel[i])} " in joined:
+            if self._phrases[i] in joined:
                 return self.where[i]
         hits: dict[int, int] = defaultdict(int)
         for g in ngrams(words):
@@ -189,7 +190,7 @@ class GoldGuard:
         for i in sorted(hits):
             if len(self._skel[i]) < NGRAM:
                 continue
-            if f" {' '.join(self._skel[i])} " in joined or hits[i] / len(self._grams[i]) >= CONTAINED_FRACTION:
+            if self._phrases[i] in joined or hits[i] / len(self._grams[i]) >= CONTAINED_FRACTION:
                 return self.where[i]
         return None
 

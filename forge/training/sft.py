@@ -150,7 +150,7 @@ def _setup(project: Project, epochs, overrides, echo, resume) -> TrainPlan | Non
 def _val_sample(val_examples: list[dict], trained: int, fraction: float) -> list[dict]:
     """A warm start's validation set: as large against its `trained` examples as val_fraction makes a fresh run's
     (the first by id, so the same ones each time), so validating costs what training does, not the whole set."""
-    n = math.ceil(trained * fraction / (1 - fraction)) if fraction < 1 else len(val_examples)
+    n = math.ceil(trained * fraction / (1 - fraction))  # training.val_fraction is at most 0.5
     return sorted(val_examples, key=example_id)[:n]
 
 

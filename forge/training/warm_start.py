@@ -5,8 +5,9 @@ trains on the examples added since that adapter was trained, plus a replay sampl
 (training.replay_ratio per new example, at most training.replay_max), at learning_rate x warm_lr_scale
 on the run's own schedule (a fresh optimizer: the old one's moments belong to another data mix). An
 iteration's cost then follows what was added, not the size of the training set. Every trained model
-keeps the ids of the examples it has seen (SEEN_FILE, beside its weights); a warm start's are its
-source's plus the new ones, so "new" stays exact along a chain of warm starts.
+keeps the keys of the examples it has seen (SEEN_FILE, beside its weights): every training example
+of its run, since a warm start's older ones were seen by its source, so "new" stays exact along a
+chain of warm starts.
 
 A fresh start happens instead, with a note saying why, when there is no best, when the best was
 trained on another base, method or LoRA shape, when nothing was added since it was trained, or
