@@ -66,7 +66,10 @@ def agent_group():
 @click.option("--baseline", is_flag=True,
               help="On the project's first run, score the base model zero-shot first (iteration 0; `forge flywheel` "
                    "always does).")
-def agent_run(project_dir, goal, planner, resume_run, baseline, **limits):
+@click.option("--teacher", is_flag=True,
+              help="First score the teacher (datagen.model) on the gold set, once per gold set, model and prompt, "
+                   "for gap closure and agent.stop_at_gap_closure; its cost counts in the run's budget.")
+def agent_run(project_dir, goal, planner, resume_run, baseline, teacher, **limits):
     """Run the planner until the goal is met or a budget is spent."""
     # limits: the budget flags, under the names of the limits they set (max_cost_usd for --budget-usd); None: not named
     from forge.agent import runner
@@ -76,10 +79,12 @@ def agent_run(project_dir, goal, planner, resume_run, baseline, **limits):
         raise click.UsageError("--goal is required (or --resume RUN)")
     chosen = _choose_planner(project, planner)
     if resume_run:
+        if teacher:
+            raise click.UsageError("--teacher starts a run; a resumed run keeps what it started with")
         outcome, transcript = runner.resume(project, resume_run, chosen, limits, echo=click.echo)
     else:
         outcome, transcript = runner.start(project, goal, chosen, _budgets(project, **limits), echo=click.echo,
-                                           baseline=baseline)
+                                           baseline=baseline, teacher=teacher)
     _finish(outcome, transcript, project)
 
 
@@ -224,7 +229,10 @@ def tool_session_end(project_dir):
 @click.option("--iters", type=click.IntRange(1), default=None, help="Iterations (default: agent.max_iterations).")
 @click.option("--skip-train", is_flag=True, help="Start by evaluating the existing adapter.")
 @click.option("--planner", type=click.Choice(["claude", "heuristic"]), default=None)
-def flywheel(project_dir, iters, skip_train, planner):
+@click.option("--teacher", is_flag=True,
+              help="First score the teacher (datagen.model) on the gold set, once per gold set, model and prompt, "
+                   "for gap closure and agent.stop_at_gap_closure; its cost counts in the run's budget.")
+def flywheel(project_dir, iters, skip_train, planner, teacher):
     """The agent with the goal "reach eval.target_accuracy", until the target or the iteration budget. A
     project's first run starts by scoring the base model zero-shot (iteration 0, not promotable)."""
     from forge.agent import runner
@@ -237,7 +245,7 @@ def flywheel(project_dir, iters, skip_train, planner):
     if skip_train:
         goal += "; an adapter already exists, so evaluate it before training again"
     outcome, transcript = runner.start(project, goal, chosen, _budgets(project, max_iterations=iters), echo=click.echo,
-                                       baseline=not skip_train)
+                                       baseline=not skip_train, teacher=teacher)
     _finish(outcome, transcript, project)
 
 

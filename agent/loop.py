@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 CUT_OFF = "Your reply was cut off by max_tokens before the tool call was complete; call it again, more briefly."
 CLOSES_ITERATION = "commit"
+WINDOW_SHARE = 0.75  # of a server's context window the prompt may fill: the rest is the reply's (and estimate error)
 
 
 class RunEnded(Exception):
@@ -91,6 +92,15 @@ def check_budgets(run: Run) -> None:
         raise RunEnded("stopped", spent)
 
 
+def check_gap_closure(run: Run) -> None:
+    """agent.stop_at_gap_closure: the best model has closed that share of the gap from the base to the teacher."""
+    rule = run.project.config.agent.stop_at_gap_closure
+    g = records.gap(run.project) if rule else None
+    if g and g["closure"] is not None and g["closure"] >= rule:
+        raise RunEnded("completed", f"gap closure {g['closure']:.2f} reached agent.stop_at_gap_closure {rule:g} "
+                                    f"({records.gap_text(g)})")
+
+
 def keep_context_small(run: Run, hard: bool = False) -> None:
     """Compact older turns when the prompt estimate passes agent.context_tokens (or, `hard`, now, to the hardest step)."""
     estimate = run.estimate()
@@ -114,7 +124,16 @@ def ask_planner(run: Run) -> Reply:
             break
         except ContextOverflow as exc:
             if attempt == 2:
+                fixed = int(run.fixed_tokens * run.calibration)
+                if exc.window and fixed > exc.window * WINDOW_SHARE:
+                    raise RunEnded("error", f"the planner's system prompt and tools alone are ~{fixed} tokens, too "
+                                            f"many for the server's {exc.window}-token window: serve the model with "
+                                            "a larger context (llama-server -c, Ollama num_ctx)") from None
                 raise RunEnded("error", f"planner call failed: {exc}") from None
+            if exc.window:  # the server said how small its window is: compact to fit it from now on
+                run.context_tokens = min(run.context_tokens, int(exc.window * WINDOW_SHARE))
+                run.echo(f"  (the server's context window is {exc.window} tokens: compacting past "
+                         f"{run.context_tokens})")
             keep_context_small(run, hard=True)
         except Exception as exc:  # API down after retries: stop cleanly, resumable
             raise RunEnded("error", f"planner call failed: {type(exc).__name__}: {first_line(exc, 300)}") from None
@@ -170,6 +189,10 @@ def on_refusal(run: Run, reply: Reply) -> None:
 
 
 def on_end_turn(run: Run, reply: Reply) -> None:
+    if not run.budgets.tool_calls:  # a small local model answers in prose where a tool call was wanted
+        said = " ".join(b["text"] for b in reply.content if b.get("type") == "text").split()
+        raise RunEnded("completed", "the planner finished without calling any tool"
+                       + (f": {' '.join(said)[:160]}" if said else ""))
     raise RunEnded("completed", "the planner finished")
 
 
@@ -190,6 +213,7 @@ def _loop(run: Run) -> Outcome:
                 raise RunEnded("stopped", f"{stop_signal.reason()}: stopped at a safe point; `forge agent run "
                                           "--resume latest` continues", heartbeat="stopped")
             check_budgets(run)
+            check_gap_closure(run)
             keep_context_small(run)
             reply = ask_planner(run)
             if reply.stop_reason == "model_context_window_exceeded":  # its reply ran out of room: shrink, ask again
@@ -218,6 +242,7 @@ def finish(run: Run, end: RunEnded) -> Outcome:
                       run.state.accuracy, run_id=run.transcript.run_id, error=end.reason if end.status == "error" else None)
     cost = run.budgets.cost(run.state)
     run.transcript.write("run_end", status=end.status, reason=end.reason, best_accuracy=best_acc,
-                         total_cost_usd=round(cost, 6), budgets=run.budgets.snapshot(run.state))
+                         total_cost_usd=round(cost, 6), budgets=run.budgets.snapshot(run.state),
+                         **({"gap": g} if (g := records.gap(run.project)) else {}))
     records.log(run.project, f"run {run.transcript.run_id} {end.status}: {end.reason}")
     return Outcome(end.status, end.reason, best_acc, cost)

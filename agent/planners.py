@@ -12,6 +12,7 @@ same guards.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,7 +22,26 @@ from forge.errors import first_line
 
 
 class ContextOverflow(Exception):
-    """The server refused the prompt as longer than its context window."""
+    """The server refused the prompt as longer than its context window (`window` tokens, when it said)."""
+
+    def __init__(self, message: str, window: int | None = None):
+        super().__init__(message)
+        self.window = window
+
+
+# Anthropic: "prompt is too long: 210000 tokens > 200000 maximum"; llama.cpp's llama-server:
+# exceed_context_size_error {'n_prompt_tokens': 4119, 'n_ctx': 4096}
+_OVERFLOW = ("prompt is too long", "context window", "exceed_context_size", "context size")
+_WINDOW = re.compile(r"(?:> (\d+) maximum|'n_ctx': (\d+)|\"n_ctx\": ?(\d+))")
+
+
+def context_overflow(exc: Exception) -> ContextOverflow | None:
+    """The ContextOverflow a server's 400 means, or None when it is another refusal."""
+    text = str(exc)
+    if not any(s in text for s in _OVERFLOW):
+        return None
+    m = _WINDOW.search(text)
+    return ContextOverflow(first_line(exc, 300), int(next(g for g in m.groups() if g)) if m else None)
 
 
 @dataclass
@@ -85,8 +105,9 @@ class ClaudePlanner:
         try:
             msg = retrying(create, self.cfg.llm.max_retries, deadline=deadline)
         except anthropic.BadRequestError as exc:
-            if "prompt is too long" in str(exc) or "context window" in str(exc):
-                raise ContextOverflow(first_line(exc, 300)) from None
+            overflow = context_overflow(exc)
+            if overflow:
+                raise overflow from None
             raise
         usd = self.ledger.record(self.model, msg.usage, "planner")
         content = [b.model_dump(mode="json", exclude_none=True) for b in msg.content]

@@ -62,26 +62,43 @@ def _run(project, planner, budgets: Budgets, transcript: Transcript, system: str
 
 
 def start(project, goal: str, planner, budgets: Budgets, echo=print,
-          baseline: bool = False) -> tuple[Outcome, Transcript]:
+          baseline: bool = False, teacher: bool = False) -> tuple[Outcome, Transcript]:
     """A new run. With `baseline`, a project's first run first scores the base model zero-shot
-    (forge.evaluation.baseline), so the planner, AGENT_CONTEXT.md and the report start from it."""
+    (forge.evaluation.baseline), so the planner, AGENT_CONTEXT.md and the report start from it. With
+    `teacher`, the teacher's score (forge.evaluation.teacher, recorded once per gold set) comes next; its
+    cost is the run's."""
     run_id = new_run_id()
     with run_lock(project.output, "agent run", run_id, echo):
-        return _start(project, goal, planner, budgets, echo, baseline, run_id)
+        return _start(project, goal, planner, budgets, echo, baseline, run_id, teacher)
 
 
-def _start(project, goal, planner, budgets, echo, baseline, run_id) -> tuple[Outcome, Transcript]:
+def _teacher(project, echo) -> dict:
+    """What run_start records of the teacher's score: measured now, or the recorded one (then it cost nothing)."""
+    from forge.evaluation.teacher import run_teacher
+
+    row = run_teacher(project, echo)
+    return {"accuracy": row["accuracy"], "correct": row["correct"], "total": row["total"], "model": row["model"],
+            "cached": bool(row.get("cached")), "cost_usd": 0.0 if row.get("cached") else row["cost_usd"]}
+
+
+def _start(project, goal, planner, budgets, echo, baseline, run_id, teacher=False) -> tuple[Outcome, Transcript]:
     transcript = Transcript(runs_dir(project) / run_id / "transcript.jsonl")
-    if baseline:
+    if baseline or teacher:
         records.heartbeat(project, "running", 0, None, run_id=run_id)
     base_row = forge_baseline.record(project, run_id, echo) if baseline else None
+    teacher_row = _teacher(project, echo) if teacher else None
+    if project.config.agent.stop_at_gap_closure and not records.gap(project):
+        echo("warning: agent.stop_at_gap_closure is set but the gold set has no baseline and teacher score yet "
+             "(`--teacher` measures the teacher); the rule cannot stop this run")
     state, system = RunState(), planner_system_prompt(project, goal)
+    state.cost_usd = teacher_row["cost_usd"] if teacher_row else 0.0
     first = [{"type": "text", "text": kickoff(goal)},
              {"type": "text", "text": conversation.project_state(project, budgets, state)}]
     transcript.write("run_start", goal=goal, planner=planner.name, model=planner.model,
                      kickoff=first, system=system, budgets=budgets.snapshot(state), pid=os.getpid(),
                      host=socket.gethostname(), config=dataclasses.asdict(project.config),
-                     baseline={k: base_row[k] for k in ("accuracy", "correct", "total")} if base_row else None)
+                     baseline={k: base_row[k] for k in ("accuracy", "correct", "total")} if base_row else None,
+                     **({"teacher": teacher_row} if teacher_row else {}))
     run = _run(project, planner, budgets, transcript, system, [{"role": "user", "content": first}], state, echo)
     return run_loop(run), transcript
 
@@ -103,6 +120,8 @@ def rebuild(events: list[dict], tools: dict | None = None):
     seg_last = 0.0
     for e in events:
         kind, stamp = e["event"], _stamp(e)
+        if kind == "run_start":
+            state.cost_usd += (e.get("teacher") or {}).get("cost_usd", 0.0)
         if kind in ("run_start", "run_resume"):
             if seg_start is not None:
                 spent["elapsed_s"] += seg_last - seg_start

@@ -38,7 +38,8 @@ def run(ctx: ToolContext) -> ToolResult:
             "ci95": res.ci95, "per_cmd": res.per_cmd, "forbidden_count": res.forbidden_count,
             "failure_count": res.failure_count, "failure_sample": sample, "per_field": res.per_field,
             "constrained": res.constrained, "schema_valid": res.schema_valid,
-            "best_so_far": best["accuracy"] if best else None, "target": project.config.eval.target_accuracy}
+            "best_so_far": best["accuracy"] if best else None, "target": project.config.eval.target_accuracy,
+            **({"cost_usd": res.judge["cost_usd"]} if res.judge else {})}
     if res.sealed:  # aggregates only, by construction of forge.evaluation.runner
         s = res.sealed
         data["sealed"] = {"accuracy": s["accuracy"], "correct": s["correct"], "total": s["total"], "ci95": s["ci95"]}
@@ -60,6 +61,7 @@ def run(ctx: ToolContext) -> ToolResult:
 def effect(state: RunState, _input: dict, result: ToolResult) -> None:
     if not result.is_error:
         state.accuracy = result.data["accuracy"]
+        state.cost_usd += result.data.get("cost_usd", 0.0)  # the judge scorer's
         if state.trained_since_eval:
             state.trained_since_eval, state.evaluated_since_commit = False, True
 

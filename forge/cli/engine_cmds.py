@@ -1,4 +1,4 @@
-"""Engine commands: train, eval, promote, model tiny."""
+"""Engine commands: train, eval (and the teacher baseline), promote, model tiny, judge calibrate."""
 
 from __future__ import annotations
 
@@ -60,13 +60,24 @@ def _per_cmd_table(per_cmd: dict) -> str:
               help="Score the base model itself (model.base, no adapter): the zero-shot baseline.")
 @click.option("--compare-free", is_flag=True,
               help="Also score free decoding on the gold set in the same run, to see what the output schema buys.")
+@click.option("--teacher", is_flag=True,
+              help="Score the teacher (datagen.model, asked as the fine-tuned model is, with training examples as "
+                   "shots) on the gold set: the reference for gap closure. Recorded once per gold set, model and "
+                   "prompt.")
+@click.option("--force", is_flag=True, help="With --teacher: measure again even when nothing changed.")
 @json_option
-def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, as_json):
+def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teacher, force, as_json):
     """Evaluate on the gold set (and the sealed set, aggregates only)."""
     from forge.evaluation.runner import run_eval
 
     project = open_project(project_dir)
     out = CommandOutput(as_json)
+    if teacher:
+        if model_dir or zero_shot or compare_free:
+            raise click.UsageError("--teacher scores the teacher alone: no --adapter, --base or --compare-free")
+        return _teacher_eval(project, out, force)
+    if force:
+        raise click.UsageError("--force goes with --teacher")
     if zero_shot:
         if model_dir:
             raise click.UsageError("--base and --adapter are exclusive")
@@ -94,6 +105,24 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, as_jso
     out.data["per_cmd"] = res.per_cmd
     out.text(_per_cmd_table(res.per_cmd))
     out.add("results", "output/eval_results.json", shown="output/eval_results.json, failures: output/eval_failures.jsonl")
+    out.done()
+
+
+def _teacher_eval(project, out, force: bool) -> None:
+    from forge.evaluation.teacher import run_teacher
+    from forge.project import records
+
+    row = run_teacher(project, echo=out.echo, force=force)
+    lo, hi = row["ci95"]
+    out.add("teacher_accuracy", row["accuracy"], shown=f"{row['accuracy']:.4f}")
+    out.add("correct", row["correct"], shown=f"{row['correct']}/{row['total']}")
+    out.add("ci95", row["ci95"], shown=f"{lo:.4f}-{hi:.4f}")
+    if row.get("schema_valid") is not None:
+        out.add("schema_valid", row["schema_valid"], shown=f"{row['schema_valid']:.4f}")
+    out.add("cost_usd", row["cost_usd"], shown=f"${row['cost_usd']:.4f}")
+    g = records.gap(project)
+    out.add("gap_closure", g["closure"] if g else None,
+            shown=records.gap_text(g) or "no zero-shot baseline on this gold set yet (`forge flywheel` records it)")
     out.done()
 
 
@@ -161,4 +190,40 @@ def model_tiny(directory, arch, size, corpus, vocab_size, seed):
                f"vocab {info['vocab']}")
 
 
-COMMANDS = [train_cmd, eval_cmd, promote_cmd, model_group]
+@click.group("judge")
+def judge_group():
+    """The judge scorer (eval.scorer judge): how far to trust it."""
+
+
+@judge_group.command("calibrate")
+@project_option
+@click.argument("file", type=click.Path(path_type=Path))
+@json_option
+def judge_calibrate(project_dir, file, as_json):
+    """Score the judge against hand labels: FILE has one {"input", "expected", "answer", "label": true|false}
+    per line. Prints agreement, Cohen's kappa and the confusion table; `forge status` shows the last one."""
+    from forge.evaluation.judge_calibration import calibrate
+    from forge.project.status import CALIBRATION_FEW
+
+    project = open_project(project_dir)
+    out = CommandOutput(as_json)
+    rec = calibrate(project, file, warn=out.echo)
+    if rec["items"] < CALIBRATION_FEW:
+        out.echo(f"warning: {rec['items']} labels; under {CALIBRATION_FEW}, kappa is a rough estimate")
+    out.add("items", rec["items"])
+    out.add("agreement", rec["agreement"], shown=f"{rec['agreement']:.4f}")
+    out.add("kappa", rec["kappa"], shown="n/a (one label throughout)" if rec["kappa"] is None else f"{rec['kappa']:.4f}")
+    c = rec["confusion"]
+    out.data["confusion"] = c
+    out.text(f"{'':<18}{'judge: correct':>16}{'judge: wrong':>14}\n{'label: correct':<18}{c['both_correct']:>16}"
+             f"{c['judge_too_strict']:>14}\n{'label: wrong':<18}{c['judge_too_lenient']:>16}{c['both_wrong']:>14}")
+    if rec["judge_errors"]:
+        out.add("judge_errors", rec["judge_errors"])
+    shown = ", ".join(f"{file}:{n}" for n in rec["disagreements"][:10]) + (" ..." if len(rec["disagreements"]) > 10 else "")
+    out.add("disagreements", rec["disagreements"], shown=shown or "none")
+    out.add("cost_usd", rec["cost_usd"], shown=f"${rec['cost_usd']:.4f}")
+    out.add("record", "output/judge_calibration.json")
+    out.done()
+
+
+COMMANDS = [train_cmd, eval_cmd, promote_cmd, model_group, judge_group]

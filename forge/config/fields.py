@@ -94,10 +94,12 @@ class EvalSection:
     """Evaluation on the locked gold set."""
 
     target_accuracy: float = doc("Gold accuracy at which the agent stops.", 0.95, exclusiveMinimum=0, maximum=1)
-    scorer: Literal["exact", "json_cmd", "json_match", "call", "custom"] = doc(
+    scorer: Literal["exact", "json_cmd", "json_match", "call", "custom", "judge"] = doc(
         "exact: case-sensitive string match; json_cmd: JSON `cmd` fields equal; json_match: whole JSON equal "
         "(key order ignored); call: a function call, `cmd` (or `name`) and every argument equal by value and type, "
-        "each wrong field named; custom: score(expected, actual) from the project's scorer.py.", "json_cmd")
+        "each wrong field named; custom: score(expected, actual) from the project's scorer.py; judge: an LLM judge "
+        "(eval.judge_model) decides whether the answer is correct for the input given the expected answer, under "
+        "eval.judge_rubric (calibrate it: `forge judge calibrate`).", "json_cmd")
     output_schema: str | None = doc(
         "JSON Schema file (relative to the project) every answer must keep: training-set writes reject answers "
         "outside it, eval/predict/chat decode under it, the GGUF export ships it as a grammar, and an answer "
@@ -111,6 +113,17 @@ class EvalSection:
                                    factory=list, maxItems=100)
     custom_threshold: float = doc("A custom scorer's score at or above which an answer counts as correct.",
                                   1.0, minimum=0, maximum=1)
+    judge_rubric: str = doc(
+        "The project's own grading rule for the judge scorer, added to prompts/eval_judge.md (what counts as the "
+        "same answer: paraphrase, units, extra detail).", "", maxLength=20000)
+    judge_model: str | None = doc("Claude model of the judge scorer; null: datagen.model.", None, minLength=1)
+    judge_batch_threshold: int = doc(
+        "Answers to judge at or above which the judge goes through the Message Batches API (half price, minutes "
+        "of latency); below, concurrent requests (llm.concurrency). Never with llm.base_url (local servers have no "
+        "batches).", 200, minimum=1)
+    teacher_shots: int = doc(
+        "Training examples shown to the teacher (`forge eval --teacher`) as worked examples; never gold or "
+        "sealed ones.", 8, minimum=0, maximum=200)
     max_new_tokens: int = doc("Generation length limit per answer.", 256, minimum=1, maximum=32768)
     batch_size: int = doc("Prompts generated together (left-padded) during eval.", 64, minimum=1, maximum=4096)
     precision: Literal["auto", "fp32", "bf16"] = doc(
@@ -164,7 +177,8 @@ class DatagenSection:
     """Data generation: who writes training examples, and how many augment asks for."""
 
     augment_per_failure: int = doc("Examples generated per failure category by augment.", 20, minimum=1, maximum=1000)
-    model: str = doc("Claude model that writes training data (and audits it, and judges probes).", "claude-sonnet-5-5",
+    model: str = doc("Claude model that writes training data (and audits it, judges probes, and is the teacher that "
+                     "`forge eval --teacher` scores).", "claude-sonnet-5-5",
                      minLength=1)
 
 
@@ -211,6 +225,11 @@ class AgentSection:
         0, minimum=0, maximum=2000000)
     max_tokens: int = doc("max_tokens of each planner request (thinking shares it on the 5.5 models).", 8000,
                           minimum=256, maximum=128000)
+    stop_at_gap_closure: float | None = doc(
+        "Stop the run once the best model closes this share of the gap from the base model to the teacher, "
+        "(best - base) / (teacher - base), next to eval.target_accuracy; needs the teacher's score "
+        "(`forge eval --teacher`, `forge flywheel --teacher`). null: no such rule.", None, exclusiveMinimum=0,
+        maximum=1)
 
 
 @dataclass

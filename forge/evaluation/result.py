@@ -31,11 +31,12 @@ class EvalResult:
     per_example: dict[str, bool]     # example id -> correct
     free: dict | None = None         # free decoding's score, with --compare-free
     sealed: dict | None = None       # the sealed set's aggregates and hash
+    judge: dict | None = None        # the judge scorer's model, calls, cache hits, errors and cost
 
     def as_record(self) -> dict:
         """The JSON of output/eval_results.json and of an experiment's results (free/sealed only when measured)."""
         record = dataclasses.asdict(self)
-        for key in ("free", "sealed"):
+        for key in ("free", "sealed", "judge"):
             if record[key] is None:
                 del record[key]
         return record

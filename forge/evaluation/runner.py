@@ -49,9 +49,9 @@ def eval_prompts(project: Project, tokenizer, examples: list[dict]) -> list[str]
     return [prompt_text(tokenizer, with_system_prompt(e, sys_prompt), e.get("tools")) for e in examples]
 
 
-def _score_set(examples, answers, scorer):
-    verdicts = [scorer(assistant_text(e), a, schema_for(e, scorer.schema))
-                for e, a in zip(examples, answers, strict=True)]
+def _score_set(examples, answers, scorer, sealed: bool = False):
+    verdicts = scorer.score_many([(user_text(e), assistant_text(e), a, schema_for(e, scorer.schema))
+                                  for e, a in zip(examples, answers, strict=True)], sealed=sealed)
     correct = sum(v.correct for v in verdicts)
     lo, hi = wilson_interval(correct, len(examples))
     return verdicts, {"accuracy": correct / len(examples), "correct": correct, "total": len(examples),
@@ -135,7 +135,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         free = {k: scored[k] for k in ("accuracy", "correct", "total", "ci95")} | {
             "schema_valid": _schema_valid(schema, gold, free_answers)}
     if sealed_path and sealed:
-        _, scored = _score_set(sealed, sealed_answers, scorer)
+        _, scored = _score_set(sealed, sealed_answers, scorer, sealed=True)
         sealed_summary = {**scored, "hash": file_hash(sealed_path)}
     results = EvalResult(
         eval_id=uuid.uuid4().hex[:12], time=now(), **summary, failure_count=len(failures),
@@ -146,7 +146,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         constrained=constraints["gold"] is not None, schema_valid=_schema_valid(schema, gold, answers),
         wall_s=round(wall, 3), examples_per_s=round(len(gold) / wall, 2) if wall else None,
         per_example={example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
-        free=free, sealed=sealed_summary)
+        free=free, sealed=sealed_summary, judge=scorer.judge.summary() if scorer.judge else None)
     write_json_atomic(project.output / RESULTS, results.as_record())
     write_bytes_atomic(project.output / FAILURES, encode(failures))
     return results

@@ -9,6 +9,8 @@
   every wrong field, and its reason says the first ("wrong room", "missing minutes").
 - custom: the project's scorer.py defines `score(expected: str, actual: str) -> float`; an
   answer is correct when the score is >= eval.custom_threshold (default 1.0).
+- judge: an LLM judge (forge.evaluation.judge) decides, from the input, the expected answer and
+  eval.judge_rubric; `score_many` asks it once for a whole set (cached, batched).
 Any answer whose `cmd` is in eval.forbidden_commands is wrong, whatever the scorer says; so is,
 when eval.output_schema is set, an answer outside the schema ("outside the schema: ...").
 Garbage never raises: it is a failure with a reason.
@@ -72,27 +74,50 @@ _PROJECT = object()  # Scorer.__call__'s default: the project's schema
 
 class Scorer:
     def __init__(self, kind: str, forbidden: Iterable[str] = (), custom=None, threshold: float = 1.0,
-                 schema=None, ignore_fields: Iterable[str] = ()):
+                 schema=None, ignore_fields: Iterable[str] = (), judge=None):
         self.kind, self.forbidden, self.custom, self.threshold = kind, set(forbidden), custom, threshold
-        self.schema, self.ignore = schema, set(ignore_fields)
+        self.schema, self.ignore, self.judge = schema, set(ignore_fields), judge
 
     @classmethod
     def for_project(cls, project, schema=None) -> Scorer:
         """The project's scorer; `schema` (forge.data.output_schema.OutputSchema) makes answers outside it wrong."""
         ev = project.config.eval
         custom = load_custom(project.root) if ev.scorer == "custom" else None
-        return cls(ev.scorer, ev.forbidden_commands, custom, ev.custom_threshold, schema, ev.ignore_fields)
+        judge = None
+        if ev.scorer == "judge":
+            from forge.evaluation.judge import Judge
 
-    def __call__(self, expected: str, actual: str, schema=_PROJECT) -> Verdict:
-        """The verdict on `actual`; `schema` overrides the project's for this answer (an example's tools)."""
+            judge = Judge(project)
+        return cls(ev.scorer, ev.forbidden_commands, custom, ev.custom_threshold, schema, ev.ignore_fields, judge)
+
+    def _contract(self, actual: str, schema) -> Verdict | None:
+        """The verdict every scorer shares: a forbidden command or an answer outside the schema is wrong."""
         actual_cmd = cmd_of(actual)
         if actual_cmd is not None and actual_cmd in self.forbidden:
             return Verdict(False, f"forbidden command {actual_cmd!r}", forbidden=True)
         schema = self.schema if schema is _PROJECT else schema
         outside = schema.violation(actual) if schema else None
-        if outside:
-            return Verdict(False, outside)
-        return getattr(self, f"_{self.kind}")(expected, actual)
+        return Verdict(False, outside) if outside else None
+
+    def __call__(self, expected: str, actual: str, schema=_PROJECT, input_text: str = "(not shown)") -> Verdict:
+        """The verdict on `actual`; `schema` overrides the project's for this answer (an example's tools)."""
+        return self.score_many([(input_text, expected, actual, schema)])[0]
+
+    def score_many(self, items: list[tuple], sealed: bool = False) -> list[Verdict]:
+        """Verdicts on (input, expected, answer, schema) items, in order; the judge is asked once for all the
+        answers that keep the contract (`sealed`: cache no reason, see forge.evaluation.judge)."""
+        verdicts: list[Verdict | None] = [self._contract(answer, schema) for _, _, answer, schema in items]
+        todo = [i for i, v in enumerate(verdicts) if v is None]
+        if self.kind == "judge":
+            from forge.evaluation.judge import JudgeItem
+
+            judged = self.judge.verdicts([JudgeItem(*items[i][:3]) for i in todo], sealed=sealed)
+            for i, j in zip(todo, judged, strict=True):
+                verdicts[i] = Verdict(j.correct, j.reason)
+        else:
+            for i in todo:
+                verdicts[i] = getattr(self, f"_{self.kind}")(items[i][1], items[i][2])
+        return [v for v in verdicts if v is not None]
 
     def _call(self, expected, actual):
         value, err = parse_json(actual)

@@ -33,3 +33,15 @@ def paired_comparison(old: dict[str, bool], new: dict[str, bool]) -> dict:
     only_new = sum(1 for k in shared if new[k] and not old[k])
     return {"shared": len(shared), "only_previous_correct": only_old, "only_new_correct": only_new,
             "p_value": round(mcnemar_exact(only_old, only_new), 6)}
+
+
+def cohen_kappa(pairs: list[tuple[bool, bool]]) -> float | None:
+    """Cohen's kappa of two raters' yes/no labels: agreement beyond chance, 1 perfect, 0 chance level; None when
+    chance agreement is already 1 (both raters gave one label throughout)."""
+    n = len(pairs)
+    if not n:
+        return None
+    observed = sum(a == b for a, b in pairs) / n
+    yes_a, yes_b = sum(a for a, _ in pairs) / n, sum(b for _, b in pairs) / n
+    chance = yes_a * yes_b + (1 - yes_a) * (1 - yes_b)
+    return None if chance == 1 else (observed - chance) / (1 - chance)

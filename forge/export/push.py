@@ -55,8 +55,12 @@ def model_card(project: Project) -> str:
              f"# {cfg.name}", "", mission, "",
              "## Gold-set accuracy", "",
              f"{best['accuracy']:.1%} ({best['correct']}/{best['total']}; 95% CI {lo:.1%}–{hi:.1%}), "
-             f"iteration {best.get('iteration')}, scorer `{cfg.eval.scorer}`.", "",
-             "| cmd | correct | total |", "|---|---|---|"]
+             f"iteration {best.get('iteration')}, scorer `{cfg.eval.scorer}`.", ""]
+    g = records.gap(project)
+    if g:
+        lines += [f"Against the teacher ({g['teacher_model']}, asked with the same system prompt and training "
+                  f"examples as shots): {records.gap_text(g)}.", ""]
+    lines += ["| cmd | correct | total |", "|---|---|---|"]
     lines += [f"| {c} | {v['correct']} | {v['total']} |" for c, v in best.get("per_cmd", {}).items()]
     lines += ["", "## Training data", "", f"{len(examples)} examples: "
               + ", ".join(f"{n} {s}" for s, n in mix.most_common()) + ".", "",

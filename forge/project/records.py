@@ -28,6 +28,8 @@ HEARTBEAT = "flywheel_heartbeat.json"
 RESULTS, FAILURES = "eval_results.json", "eval_failures.jsonl"
 FLYWHEEL_LOG = "flywheel.log"
 SPEND_FILE = "llm_spend.json"  # LLM spend per model, written by forge.llm.client
+JUDGE_CACHE = "judge_cache.jsonl"  # the judge scorer's verdicts by hash (forge.evaluation.judge)
+JUDGE_CALIBRATION = "judge_calibration.json"  # the last `forge judge calibrate`
 META_FILE = "forge_meta.json"  # beside a trained model: its base, method and training settings
 CONTEXT_FILE, PLAN_FILE, BACKGROUND_FILE = "AGENT_CONTEXT.md", "PLAN.md", "BACKGROUND.md"
 CONTEXT_CHARS = 5000
@@ -101,7 +103,10 @@ def heartbeat_state(beat: dict | None) -> str | None:
     return status
 
 
-BASELINE = "baseline"
+BASELINE, TEACHER = "baseline", "teacher"
+# (best - base) / (teacher - base) at or above which the best model is worth shipping, or worth retuning; below
+# the second, the training data is the problem (distil labs' deploy gate)
+DEPLOY_CLOSURE, RETUNE_CLOSURE = 0.8, 0.4
 
 
 def is_baseline(row: dict) -> bool:
@@ -110,9 +115,73 @@ def is_baseline(row: dict) -> bool:
 
 
 def experiments(project, baseline: bool = False) -> list[dict]:
-    """The rows of trained iterations; with `baseline`, the zero-shot baseline row (forge.evaluation.baseline) first."""
-    rows = project.read_jsonl_state(EXPERIMENTS)
+    """The rows of trained iterations; with `baseline`, the zero-shot baseline row (forge.evaluation.baseline) first.
+    Teacher rows are never among them (`teacher_rows`)."""
+    rows = [r for r in project.read_jsonl_state(EXPERIMENTS) if r.get("kind") != TEACHER]
     return rows if baseline else [r for r in rows if not is_baseline(r)]
+
+
+def teacher_rows(project) -> list[dict]:
+    """The teacher baselines measured (forge.evaluation.teacher), oldest first."""
+    return [r for r in project.read_jsonl_state(EXPERIMENTS) if r.get("kind") == TEACHER]
+
+
+def record_teacher(project, row: dict) -> None:
+    append_bytes_atomic(project.output / EXPERIMENTS, (json.dumps(row) + "\n").encode())
+
+
+def gap(project) -> dict | None:
+    """The best model's place between the base model and the teacher on the current gold set and schema:
+    {base, teacher, best, closure, advice}; closure is None while the best or a teacher above the base is missing.
+    None without both a baseline and a teacher measured on this gold set."""
+    from forge.data.datasets import file_hash
+
+    gold = file_hash(project.gold_path) if project.gold_path.is_file() else None
+    schema = schema_hash_now(project)
+
+    def same(r: dict | None) -> bool:  # measured on this gold set, under this schema
+        return bool(r) and r.get("gold_hash") == gold and r.get("schema_hash") == schema  # type: ignore[union-attr]
+
+    base = next((r for r in experiments(project, baseline=True) if is_baseline(r) and same(r)), None)
+    teacher = next((r for r in reversed(teacher_rows(project)) if same(r)), None)
+    if not (base and teacher):
+        return None
+    top = best(project)
+    student = top["accuracy"] if top and same(top) else None
+    out = {"base": base["accuracy"], "teacher": teacher["accuracy"], "teacher_model": teacher["model"],
+           "best": student, "closure": None, "advice": None}
+    if teacher["accuracy"] <= base["accuracy"]:
+        out["advice"] = "the teacher scores no higher than the base model: gap closure is undefined"
+    elif student is not None:
+        closure = (student - base["accuracy"]) / (teacher["accuracy"] - base["accuracy"])
+        out["closure"] = round(closure, 4)
+        out["advice"] = ("deploy" if closure >= DEPLOY_CLOSURE else "retune" if closure >= RETUNE_CLOSURE
+                         else "regenerate data")
+    return out
+
+
+def gap_text(g: dict | None) -> str | None:
+    """'0.82 of the gap (base 45.0% -> best 86.0%, teacher 95.0%): deploy', or None without a teacher."""
+    if not g:
+        return None
+    scores = (f"base {100 * g['base']:.1f}% -> best " + (f"{100 * g['best']:.1f}%" if g["best"] is not None else "none")
+              + f", teacher {100 * g['teacher']:.1f}% ({g['teacher_model']})")
+    if g["closure"] is None:
+        return f"{g['advice'] or 'no best model yet'} ({scores})"
+    return f"{g['closure']:.2f} of the gap closed ({scores}): {g['advice']}"
+
+
+def judge_identity(cfg) -> dict:
+    """The judge scorer's model and the hash of its rubric: what a judge verdict or calibration depends on."""
+    from forge.hashing import content_hash
+
+    model = cfg.eval.judge_model or cfg.datagen.model
+    return {"model": model, "rubric_hash": content_hash(json.dumps([cfg.eval.judge_rubric.strip(), model]))}
+
+
+def schema_hash_now(project) -> str | None:
+    schema = project.output_schema()
+    return schema.hash if schema else None
 
 
 def next_iteration(project) -> int:
@@ -169,6 +238,7 @@ def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, 
            "schema_hash": schema_hash_of(results), "schema_valid": results.get("schema_valid"),
            "constrained": results.get("constrained", False), "per_field": results.get("per_field") or {},
            **({"free": results["free"]} if results.get("free") else {}),
+           **({"judge": results["judge"]} if results.get("judge") else {}),
            "sealed_hash": (results.get("sealed") or {}).get("hash"), "llm_spend_usd": spend.get("total_usd", 0.0),
            "eval_wall_s": results["wall_s"], "per_cmd": results["per_cmd"], **_training(project, results)}
     append_bytes_atomic(project.output / EXPERIMENTS, (json.dumps(row) + "\n").encode())
@@ -211,6 +281,9 @@ def update_context(project) -> str:
         prev = r["accuracy"]
     if top:
         lines += ["", f"Best: {100 * top['accuracy']:.1f}% (iter {top.get('iteration')}), {top.get('path')}"]
+    closure = gap_text(gap(project))
+    if closure:
+        lines += ["", f"Teacher gap: {closure}"]
     if rows and rows[-1].get("per_field"):
         lines += ["", "## Wrong fields (last eval)", ""] + [f"- {k}: {n}" for k, n in rows[-1]["per_field"].items()]
     cats = failure_categories(project, missing_ok=True)

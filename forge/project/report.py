@@ -1,6 +1,7 @@
 """`forge report`: output/report.html, self-contained, with the charts drawn as inline SVG.
 
-Accuracy per iteration (last and best-so-far, the 95% band, the target line), per-cmd accuracy
+Accuracy per iteration (last and best-so-far, the 95% band, the target line), the gap closed
+between the base model and the teacher (when `forge eval --teacher` measured it), per-cmd accuracy
 of the best adapter, the hypothesis of each iteration, the loss curves of each iteration (training
 and validation, per epoch), training-set size and LLM cost over time.
 """
@@ -198,6 +199,11 @@ def build(project: Project) -> str:
                 if best else "nothing promoted yet")
     base_rows = [r for r in rows if records.is_baseline(r)]
     baseline_note = f" from a zero-shot base of {base_rows[0]['accuracy']:.1%}" if base_rows else ""
+    closure = records.gap_text(records.gap(project))
+    teacher = (f"<h2>How close to the teacher</h2><p>Gap closure, (best − base) / (teacher − base): "
+               f"{html.escape(closure)}. At {records.DEPLOY_CLOSURE:g} or more: deploy; "
+               f"{records.RETUNE_CLOSURE:g}–{records.DEPLOY_CLOSURE:g}: retune; below: regenerate the data.</p>"
+               ) if closure else ""
     cmp = (best or {}).get("vs_previous")
     noise = (f"<p>Against the previous best: +{cmp['only_new_correct']} / −{cmp['only_previous_correct']} gold "
              f"examples, exact McNemar p = {cmp['p_value']:.3f}.</p>") if cmp else ""
@@ -210,7 +216,7 @@ def build(project: Project) -> str:
             f"<p>{html.escape(headline)}; target {target:.1%}; {len(rows) - len(base_rows)} iterations"
             f"{baseline_note}; LLM spend "
             f"${spend.get('total_usd', 0.0):.4f}. Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>"
-            f"<h2>Gold accuracy per iteration</h2>{accuracy_chart(rows, target)}{gold_note}{noise}"
+            f"<h2>Gold accuracy per iteration</h2>{accuracy_chart(rows, target)}{gold_note}{noise}{teacher}"
             f"<h2>Per-cmd accuracy of the best adapter</h2>"
             f"{_table(['cmd', 'correct', 'total', 'accuracy'], per_cmd) if per_cmd else '<p>Nothing promoted yet.</p>'}"
             + (f"<h2>Wrong fields in the last eval</h2>{per_field}" if per_field else "")

@@ -53,13 +53,36 @@ def collect(project: Project) -> dict:
         "llm_spend_usd": spend.get("total_usd") if spend else None,
         "gold": gold_integrity(project, best),
         "held_by": run_lock.holder(project.output),  # who holds the run lock (forge.project.run_lock), or None
+        "scorer": scorer_state(project),
+        "gap": records.gap(project),
     }
 
 
-def schema_hash(project: Project) -> str | None:
-    """The hash of the project's output schema now (None without one)."""
-    schema = project.output_schema()
-    return schema.hash if schema else None
+def scorer_state(project: Project) -> dict:
+    """The scorer; for the judge, its model and the last calibration (stale when the rubric or model changed)."""
+    cfg = project.config
+    if cfg.eval.scorer != "judge":
+        return {"name": cfg.eval.scorer}
+    judge = records.judge_identity(cfg)
+    calibration = project.read_state(records.JUDGE_CALIBRATION)
+    if calibration:
+        calibration = {**calibration, "stale": calibration.get("rubric_hash") != judge["rubric_hash"]
+                       or calibration.get("model") != judge["model"]}
+    return {"name": "judge", "model": judge["model"], "calibration": calibration}
+
+
+def scorer_text(sc: dict) -> str:
+    if sc["name"] != "judge":
+        return sc["name"]
+    cal = sc.get("calibration")
+    if not cal:
+        return f"judge ({sc['model']}); not calibrated: `forge judge calibrate FILE` with hand labels"
+    kappa = "n/a" if cal["kappa"] is None else f"{cal['kappa']:.2f}"
+    text = (f"judge ({sc['model']}); calibrated {cal['time'][:10]}: agreement {100 * cal['agreement']:.1f}%, "
+            f"kappa {kappa} on {cal['items']} labels")
+    if cal["items"] < CALIBRATION_FEW:
+        text += f" (under {CALIBRATION_FEW}: a rough estimate)"
+    return text + ("; stale: the rubric or judge model changed since" if cal["stale"] else "")
 
 
 def gold_integrity(project: Project, best: dict | None) -> dict:
@@ -69,10 +92,13 @@ def gold_integrity(project: Project, best: dict | None) -> dict:
     schema = project.output_schema()
     outside = violations(schema, project.gold_path, project.rel(project.gold_path)) if schema else []
     return {"overlap": len(overlap), "overlap_first": overlap[:3],
-            "changed_since_best": records.crosses_gold_change(best, file_hash(project.gold_path), schema_hash(project)),
+            "changed_since_best": records.crosses_gold_change(best, file_hash(project.gold_path),
+                                                                records.schema_hash_now(project)),
             "schema": {"path": schema.display, "hash": schema.hash, "gold_outside": len(outside),
                        "gold_outside_first": outside[:3]} if schema else None}
 
+
+CALIBRATION_FEW = 50  # labels under which a judge calibration's kappa is too uncertain to trust
 
 # The budgets of a run (forge.agent.budgets), in the order every view lists them: what a budgets snapshot
 # calls the amount used -> its label in `status` and `forge agent log`. Each one's limit is max_<name> (0: none).
@@ -118,9 +144,11 @@ def render(s: dict) -> str:
     b = s.get("baseline")
     base = f"{_pct(b['accuracy'])} ({b['correct']}/{b['total']}, base model zero-shot)" if b else "not measured"
     rows = [("Project", f"{s['project']} ({s['root']})"), ("Best score", best), ("Last score", last), ("Baseline", base),
-            ("Target", _pct(s["target_accuracy"])), ("Dataset", dataset),
+            ("Target", _pct(s["target_accuracy"])), ("Scorer", scorer_text(s["scorer"])), ("Dataset", dataset),
             ("Iterations", f"{s['iterations']['done']} / {max_iter}"), ("Heartbeat", heartbeat),
             ("LLM spend", spend)]
+    if s.get("gap"):
+        rows.insert(4, ("Teacher", records.gap_text(s["gap"]) or ""))
     if s.get("held_by") and s["held_by"].get("pid") != os.getpid():  # a run's own status needs no such line
         rows.append(("Held by", run_lock.describe(s["held_by"])))
     g = s.get("gold") or {}

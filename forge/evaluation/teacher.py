@@ -1,0 +1,161 @@
+"""The teacher baseline: how the big model (datagen.model) scores on the gold set, asked as the student is.
+
+The teacher sees what the fine-tuned model is trained on: the task's system prompt, BACKGROUND.md
+(lines holding a gold input left out) and eval.teacher_shots training examples as worked turns (never
+gold or sealed ones: each shot must pass the gold guard's rules), then one gold input, answered under
+the output schema when there is one. Its answers are scored by the project's scorer and recorded as a
+`teacher` row of output/experiments.jsonl (not an iteration, not promotable): accuracy, counts, the
+per-example verdicts by id, cost. The answers themselves are never written, shown to the planner or
+added to any prompt or training set: gold inputs reach the teacher API here and nowhere else. A row is
+reused while the gold set, the schema, the model and the prompt (system text, shots) are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from forge.clock import now
+from forge.data.answers import category
+from forge.data.datasets import assistant_text, example_id, file_hash, load_numbered, user_text
+from forge.data.output_schema import OutputSchema, schema_for
+from forge.errors import ForgeError, first_line
+from forge.evaluation.scorers import Scorer
+from forge.evaluation.stats import wilson_interval
+from forge.hashing import content_hash
+from forge.llm import prompts as prompts_io
+from forge.llm.client import Ledger, check_price, make_client, output_config, retrying
+from forge.project import records
+from forge.project.project import Project
+from forge.training.sft import task_system_prompt
+
+MAX_TOKENS = 2000
+INSTRUCTION = ("Answer the user's message the way the examples in this conversation are answered: only the "
+               "answer, in the same format, with nothing before or after it.")
+
+
+def shots(project: Project, k: int) -> list[dict]:
+    """k training examples (a seeded pick spread over answer categories); any the gold guard matches is skipped."""
+    pool = load_numbered(project.canonical_path, project.rel(project.canonical_path), missing_ok=True) or \
+        load_numbered(project.seed_path, project.rel(project.seed_path), missing_ok=True)
+    guard = project.gold_guard()
+    clean = [e for _, e in pool if guard.match_rule(user_text(e), assistant_text(e)) is None]
+    random.Random(0).shuffle(clean)
+    by_category: dict[str, list[dict]] = {}
+    for e in clean:
+        by_category.setdefault(category(assistant_text(e)), []).append(e)
+    picked: list[dict] = []
+    while len(picked) < min(k, len(clean)):  # round-robin over categories: the teacher sees the task's range
+        for group in by_category.values():
+            if group and len(picked) < k:
+                picked.append(group.pop())
+    return picked
+
+
+def _system(project: Project) -> str:
+    background = prompts_io.background_without_gold(project)
+    return "\n\n".join(part for part in (task_system_prompt(project).strip(), f"# Background\n{background}",
+                                         INSTRUCTION) if part)
+
+
+def _user(example: dict) -> str:
+    tools = example.get("tools")
+    return (f"Tools: {json.dumps(tools, ensure_ascii=False)}\n\n" if tools else "") + user_text(example)
+
+
+def _prefix(project: Project, shot_examples: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(system blocks, shot turns) shared by every request; the cache breakpoint closes the shots."""
+    turns: list[dict] = []
+    for e in shot_examples:
+        turns += [{"role": "user", "content": _user(e)}, {"role": "assistant", "content": assistant_text(e)}]
+    system = [{"type": "text", "text": _system(project), "cache_control": {"type": "ephemeral"}}]
+    return system, turns
+
+
+def _request(cfg, system, turns, example: dict, schema: OutputSchema | None) -> dict:
+    params = {"model": cfg.datagen.model, "max_tokens": MAX_TOKENS, "system": system,
+              "messages": [*turns, {"role": "user", "content": _user(example)}]}
+    config = output_config(cfg.llm.datagen_effort, schema.schema if schema else None)
+    return {**params, **({"output_config": config} if config else {})}
+
+
+def _cached(project: Project, key: dict) -> dict | None:
+    for row in reversed(records.teacher_rows(project)):
+        if all(row.get(k) == v for k, v in key.items()):
+            return row
+    return None
+
+
+def run_teacher(project: Project, echo=print, force: bool = False) -> dict:
+    """The teacher row for the current gold set: measured now, or the recorded one when nothing it depends on
+    changed (`force` measures again; a recorded row comes back with "cached": true). Raises ForgeError when a request fails after retries: a teacher score
+    with holes would be a wrong reference."""
+    cfg = project.config
+    numbered = load_numbered(project.gold_path, cfg.dataset.gold, missing_ok=True)
+    gold = [e for _, e in numbered]
+    if not gold:
+        raise ForgeError(f"{cfg.dataset.gold}: no gold examples for the teacher to answer")
+    schema = OutputSchema.for_project(project)
+    chosen = shots(project, cfg.eval.teacher_shots)
+    system, turns = _prefix(project, chosen)
+    key = {"model": cfg.datagen.model, "gold_hash": file_hash(project.gold_path),
+           "schema_hash": schema.hash if schema else None,
+           "prompt_hash": content_hash(json.dumps([system, turns], sort_keys=True))}
+    if not force and (row := _cached(project, key)):
+        echo(f"teacher: {row['accuracy']:.1%} ({row['correct']}/{row['total']}), recorded {row['time']} (unchanged "
+             "gold, schema, model and prompt; --force measures again)")
+        return {**row, "cached": True}
+    import anthropic
+
+    prices = check_price(cfg, cfg.datagen.model, echo)
+    client, ledger = make_client(cfg), Ledger.for_project(project, prices)
+    requests = [_request(cfg, system, turns, e, schema_for(e, schema)) for e in gold]
+    echo(f"teacher: {cfg.datagen.model} answers {len(gold)} gold inputs ({len(chosen)} training examples as shots)")
+    cost = 0.0
+
+    def ask(params: dict) -> str:
+        nonlocal cost
+        msg = retrying(lambda: client.messages.create(**params), cfg.llm.max_retries)
+        cost += ledger.record(cfg.datagen.model, msg.usage, "teacher")
+        return "".join(b.text for b in msg.content if b.type == "text").strip()
+
+    start = time.perf_counter()
+    try:
+        try:
+            first = ask(requests[0])  # alone: it writes the prefix cache the others read
+        except anthropic.BadRequestError as exc:
+            if "format" not in requests[0].get("output_config", {}):
+                raise
+            echo(f"teacher: the server refused the output schema as a response format ({first_line(exc, 160)}); "
+                 "asking without it (answers are still scored under the schema)")
+            requests = [{**r, "output_config": {k: v for k, v in r["output_config"].items() if k != "format"}}
+                        for r in requests]
+            first = ask(requests[0])
+        with ThreadPoolExecutor(max_workers=cfg.llm.concurrency) as pool:
+            answers = [first, *pool.map(ask, requests[1:])]
+    except Exception as exc:
+        raise ForgeError(f"teacher: a request failed after retries ({type(exc).__name__}: {first_line(exc, 200)}); "
+                         f"nothing recorded (${cost:.4f} spent)") from None
+    wall = time.perf_counter() - start
+    scorer = Scorer.for_project(project, schema)
+    verdicts = scorer.score_many([(user_text(e), assistant_text(e), a, schema_for(e, schema))
+                                  for e, a in zip(gold, answers, strict=True)], sealed=True)  # no judge reason kept
+    if scorer.judge:
+        cost += scorer.judge.cost_usd
+    correct = sum(v.correct for v in verdicts)
+    lo, hi = wilson_interval(correct, len(gold))
+    judged = [own.keeps(a) for e, a in zip(gold, answers, strict=True) if (own := schema_for(e, schema))]
+    row = {"kind": records.TEACHER, "time": now(), **key, "accuracy": correct / len(gold),
+           "correct": correct, "total": len(gold), "ci95": [round(lo, 4), round(hi, 4)], "shots": len(chosen),
+           "scorer": cfg.eval.scorer, "schema_valid": round(sum(judged) / len(judged), 4) if judged else None,
+           "cost_usd": round(cost, 6), "wall_s": round(wall, 2),
+           "per_example": {example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)}}
+    records.record_teacher(project, row)
+    records.update_context(project)
+    wrong = [str(n) for (n, _), v in zip(numbered, verdicts, strict=True) if not v.correct]
+    echo(f"teacher: {row['accuracy']:.1%} ({correct}/{len(gold)}), ${cost:.4f}"
+         + (f"; wrong on {cfg.dataset.gold} lines {', '.join(wrong[:20])}" + (" ..." if len(wrong) > 20 else "")
+            if wrong else ""))
+    return row
