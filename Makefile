@@ -12,7 +12,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 # the wheel is ctypes over its own libllama (py3-none-<platform>): one per version, flags and machine type
 LLAMA_WHEELS := $(HOME)/.cache/forge/llama-cpp-wheels/$(LLAMA_CPP_VERSION)-$(shell uname -m)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 
-.PHONY: setup system-tools test test-fast demo demo-tiny demo-real demo-home lint bench docs clean-venv
+.PHONY: setup system-tools llama-server test test-fast demo demo-tiny demo-real demo-home lint bench docs clean-venv
 
 # The compute.remote tests start a real OpenSSH server on loopback and move files with rsync: Debian's
 # openssh-server and rsync, installed when missing (as root, or through sudo).
@@ -51,7 +51,12 @@ $(STAMP): pyproject.toml Makefile
 
 setup: $(STAMP) system-tools
 
-test: $(STAMP) system-tools
+# llama.cpp's llama-server, built once per machine from the llama-cpp-python sdist (minutes; cached under
+# ~/.cache/forge/llama-server/) for the tests that run forge against a real local Anthropic-compatible server.
+llama-server: $(STAMP)
+	$(PY) tests/llama_server.py
+
+test: $(STAMP) system-tools llama-server
 	$(PY) -m pytest -q
 
 # For your own loop: everything but the tests marked slow (real training runs, kill -9, the demo).

@@ -28,6 +28,13 @@ class ContextOverflow(Exception):
         super().__init__(message)
         self.window = window
 
+    def too_small_for(self, fixed_tokens: int, share: float) -> str | None:
+        """Why no compaction can help: the prefix that never changes does not fit the window (None: it does)."""
+        if not self.window or fixed_tokens <= self.window * share:
+            return None
+        return (f"the planner's system prompt and tools alone are ~{fixed_tokens} tokens, too many for the server's "
+                f"{self.window}-token window: serve the model with a larger context (llama-server -c, Ollama num_ctx)")
+
 
 # Anthropic: "prompt is too long: 210000 tokens > 200000 maximum"; llama.cpp's llama-server:
 # exceed_context_size_error {'n_prompt_tokens': 4119, 'n_ctx': 4096}

@@ -16,8 +16,9 @@ from forge import prompts
 from forge.agent import conversation
 from forge.agent.budgets import Budgets
 from forge.agent.guards import ToolGuard, Verdict, execute, finish_call
-from forge.agent.loop import Outcome, Run, run_loop
+from forge.agent.loop import run_loop
 from forge.agent.planners import ClaudePlanner, HeuristicPlanner, ReplayPlanner
+from forge.agent.run import Outcome, Run
 from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, runs_dir
 from forge.errors import ForgeError
 from forge.evaluation import baseline as forge_baseline

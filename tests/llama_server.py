@@ -83,7 +83,10 @@ def serve(model: Path, ctx: int = 8192, log: Path | None = None, extra: list[str
     port = _free_port()
     out = open(log, "wb") if log else subprocess.DEVNULL
     proc = subprocess.Popen([str(binary()), "-m", str(model), "--jinja", "--host", "127.0.0.1", "--port", str(port),
-                             "-c", str(ctx), "-t", str(os.cpu_count() or 2), "--no-webui", *(extra or [])],
+                             "-c", str(ctx), "-t", str(os.cpu_count() or 2), "--no-webui",
+                             # greedy by default: the Messages API of this version takes no temperature, and the
+                             # tests should see one answer per prompt
+                             "--temp", "0", "--seed", "1", *(extra or [])],
                             stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -124,6 +124,19 @@ class FakeAnthropic:
 
 
 @contextmanager
+def no_llm_calls(monkeypatch):
+    """The block must make no LLM request: any that it makes reaches a server with no answers, and fails the test."""
+    server = FakeAnthropic([])
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy-key-for-tests-0000")
+    try:
+        yield
+    finally:
+        server.stop()
+    assert server.paths == [], f"expected no LLM request, got {server.paths}"
+
+
+@contextmanager
 def llm_cassette(test_file: str, name: str, responses: list[dict], monkeypatch):
     """Run the block against a recorded session (see the module docstring for the modes)."""
     path = Path(test_file).parent / "cassettes" / Path(test_file).stem / f"{name}.yaml"

@@ -7,18 +7,17 @@ import copy
 import json
 
 import pytest
-from conftest import chat, write_jsonl
 from test_datagen import _batch
 
 from forge.config import load as config_io
 from forge.evaluation.judge import Judge, JudgeItem, parse_verdict
-from forge.evaluation.judge_calibration import calibrate
 from forge.evaluation.scorers import Scorer
 from forge.evaluation.stats import cohen_kappa
 from forge.project import records, status
 from forge.project.project import Project
 
-from llm_cassettes import FakeAnthropic, llm_cassette, message
+from conftest import chat, write_jsonl
+from llm_cassettes import FakeAnthropic, llm_cassette, message, no_llm_calls
 
 RUBRIC = "Dates may be written in any format; the city must match."
 ITEMS = [JudgeItem("when does the Lisbon office open", "9:00 in Lisbon", "Lisbon, nine in the morning"),
@@ -36,7 +35,7 @@ def verdict(correct: bool, reason: str, n: int) -> dict:
 def project(project_dir) -> Project:
     (project_dir / "system_prompt.md").write_text("Answer with the opening time and the city.\n")
     config_io.patch_file(project_dir / "forge.yaml", {
-        "llm": {"concurrency": 1}, "eval": {"scorer": "judge", "judge_rubric": RUBRIC,
+        "llm": {"concurrency": 1}, "eval": {"scorer": "judge", "judge_rubric": RUBRIC, "output_schema": None,
                                             "judge_model": "claude-haiku-5-5"}})
     return Project.open(project_dir)
 
@@ -51,7 +50,7 @@ def test_the_judge_asks_once_per_new_answer_and_caches_its_verdicts(project, mon
     assert judge.summary()["judged"] == 2 and judge.cost_usd > 0
     spend = json.loads((project.output / records.SPEND_FILE).read_text())
     assert spend["by_purpose"]["judge"] == pytest.approx(judge.cost_usd)
-    with llm_cassette(__file__, "no_calls", [], monkeypatch):  # the same answers again: every verdict cached
+    with no_llm_calls(monkeypatch):  # the same answers again: every verdict cached
         again = Judge(project)
         assert [v.correct for v in again.verdicts(ITEMS)] == [True, False, True, False]
     assert again.summary()["cached"] == 2 and again.summary()["judged"] == 0

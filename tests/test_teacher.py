@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import chat, write_jsonl
 
 from forge.agent import runner
 from forge.agent.budgets import Budgets
@@ -21,7 +20,8 @@ from forge.export.push import model_card
 from forge.project import records, report, status
 from forge.project.project import Project
 
-from llm_cassettes import llm_cassette, message
+from conftest import chat, write_jsonl
+from llm_cassettes import llm_cassette, message, no_llm_calls
 
 GOLD = [chat("please turn off the kitchen lights before I go to bed tonight", '{"cmd": "lights_off"}'),
         chat("will it snow in the mountains this weekend", '{"cmd": "weather"}'),
@@ -72,6 +72,7 @@ def test_the_teacher_is_asked_as_the_student_with_training_shots_and_scored(proj
         shots = req["messages"][:-1]
         assert len(shots) == 8 and [m["role"] for m in shots[:2]] == ["user", "assistant"]
         assert req["messages"][-1] == {"role": "user", "content": gold_input}
+        assert shots[-1]["content"][0]["cache_control"] == {"type": "ephemeral"}  # the shared prefix is cached
         shot_text = json.dumps(shots)
         assert not any(g in shot_text for g in gold_inputs)                   # never gold, not even disguised
         assert "temperature" not in req
@@ -82,7 +83,7 @@ def test_the_teacher_row_is_no_iteration_and_is_reused(project, monkeypatch):
     with llm_cassette(__file__, "teacher", TEACHER, monkeypatch):
         run_teacher(project, echo=lambda _: None)
     assert records.experiments(project, baseline=True) == [] and records.next_iteration(project) == 1
-    with llm_cassette(__file__, "no_calls", [], monkeypatch):  # nothing changed: no request at all
+    with no_llm_calls(monkeypatch):  # nothing changed: no request at all
         lines: list[str] = []
         again = run_teacher(project, echo=lines.append)
     assert again["cached"] and again["correct"] == 3 and "recorded" in lines[0]
@@ -111,8 +112,6 @@ def test_no_teacher_answer_reaches_a_record_a_prompt_or_the_transcript(project, 
     assert len(files) > 10 and any(p.name == "transcript.jsonl" for p in files)
     leaked = [str(p) for p in files if MARKER in p.read_text(errors="replace")] + [t for t in prompts if MARKER in t]
     assert leaked == []
-    training = project.canonical_path.read_text()
-    assert "lights_off\"}" in training and MARKER not in training
 
 
 class Scripted:
@@ -128,17 +127,18 @@ class Scripted:
 
 def _measured(project, base: float, teacher: float, best: float | None) -> None:
     """A baseline row, a teacher row and a best score on the project's current gold set, as the engine writes them."""
-    gold, n = file_hash(project.gold_path), len(GOLD)
-    row = {"gold_hash": gold, "schema_hash": None, "total": n, "ci95": [0.0, 1.0]}
+    gold, n, schema = file_hash(project.gold_path), len(GOLD), records.schema_hash_now(project)
+    row = {"gold_hash": gold, "schema_hash": schema, "total": n, "ci95": [0.0, 1.0]}
     records.record_experiment(project, run_id="r0", iteration=0, hypothesis="zero-shot base model (no adapter)",
                               kind=records.BASELINE,
                               results={**row, "accuracy": base, "correct": round(base * n), "per_cmd": {}, "wall_s": 1,
-                                       "gold": {"hash": gold}, "model": {"path": "base"}})
+                                       "gold": {"hash": gold}, "model": {"path": "base"},
+                                       **({"schema": {"hash": schema}} if schema else {})})
     records.record_teacher(project, {"kind": records.TEACHER, **row, "model": "claude-sonnet-5-5", "accuracy": teacher,
                                      "correct": round(teacher * n)})
     if best is not None:
         (project.output / records.BEST).write_text(json.dumps(
-            {"accuracy": best, "iteration": 1, "path": "output/best", "gold_hash": gold, "schema_hash": None,
+            {"accuracy": best, "iteration": 1, "path": "output/best", "gold_hash": gold, "schema_hash": schema,
              "correct": round(best * n), "total": n, "ci95": [0.5, 1.0], "per_cmd": {}}))
 
 

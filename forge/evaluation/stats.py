@@ -1,4 +1,4 @@
-"""Small statistics for trustworthy numbers: Wilson intervals and the exact McNemar test."""
+"""Small statistics for trustworthy numbers: Wilson intervals, the exact McNemar test, Cohen's kappa."""
 
 from __future__ import annotations
 

@@ -55,9 +55,10 @@ def shots(project: Project, k: int) -> list[dict]:
 
 
 def _system(project: Project) -> str:
-    background = prompts_io.background_without_gold(project)
-    return "\n\n".join(part for part in (task_system_prompt(project).strip(), f"# Background\n{background}",
-                                         INSTRUCTION) if part)
+    background = prompts_io.background_without_gold(project).strip()
+    if background and not background.startswith("#"):
+        background = f"# Background\n{background}"
+    return "\n\n".join(part for part in (task_system_prompt(project).strip(), background, INSTRUCTION) if part)
 
 
 def _user(example: dict) -> str:
@@ -70,6 +71,8 @@ def _prefix(project: Project, shot_examples: list[dict]) -> tuple[list[dict], li
     turns: list[dict] = []
     for e in shot_examples:
         turns += [{"role": "user", "content": _user(e)}, {"role": "assistant", "content": assistant_text(e)}]
+    if turns:
+        turns[-1]["content"] = [{"type": "text", "text": turns[-1]["content"], "cache_control": {"type": "ephemeral"}}]
     system = [{"type": "text", "text": _system(project), "cache_control": {"type": "ephemeral"}}]
     return system, turns
 

@@ -171,6 +171,15 @@ def gap_text(g: dict | None) -> str | None:
     return f"{g['closure']:.2f} of the gap closed ({scores}): {g['advice']}"
 
 
+def gap_reached(project) -> str | None:
+    """Why agent.stop_at_gap_closure ends the run now (the best closed that share of the gap), or None."""
+    rule = project.config.agent.stop_at_gap_closure
+    g = gap(project) if rule else None
+    if not (g and g["closure"] is not None and g["closure"] >= rule):
+        return None
+    return f"gap closure {g['closure']:.2f} reached agent.stop_at_gap_closure {rule:g} ({gap_text(g)})"
+
+
 def judge_identity(cfg) -> dict:
     """The judge scorer's model and the hash of its rubric: what a judge verdict or calibration depends on."""
     from forge.hashing import content_hash
