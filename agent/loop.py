@@ -13,7 +13,7 @@ from forge.agent.planners import ContextOverflow, Reply
 from forge.agent.replies import STOP_REASONS, on_end_turn
 from forge.agent.run import Outcome, Run, RunEnded
 from forge.errors import first_line
-from forge.project import records
+from forge.project import gap, records
 
 TOOLS_SEEN = 0.5  # a first prompt counted under this share of the tools' estimated tokens: the server dropped them
 WINDOW_SHARE = 0.75  # of a server's context window the prompt may fill: the rest is the reply's (and estimate error)
@@ -24,7 +24,7 @@ def check_budgets(run: Run) -> None:
     spent = run.budgets.spent(run.state)
     if spent:
         raise RunEnded("stopped", spent)
-    reached = records.gap_reached(run.project)
+    reached = gap.gap_reached(run.project)
     if reached:
         raise RunEnded("completed", reached)
 
@@ -128,6 +128,6 @@ def finish(run: Run, end: RunEnded) -> Outcome:
     cost = run.budgets.cost(run.state)
     run.transcript.write("run_end", status=end.status, reason=end.reason, best_accuracy=best_acc,
                          total_cost_usd=round(cost, 6), budgets=run.budgets.snapshot(run.state),
-                         **({"gap": g} if (g := records.gap(run.project)) else {}))
+                         **({"gap": g} if (g := gap.gap(run.project)) else {}))
     records.log(run.project, f"run {run.transcript.run_id} {end.status}: {end.reason}")
     return Outcome(end.status, end.reason, best_acc, cost)

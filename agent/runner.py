@@ -23,7 +23,7 @@ from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, rea
 from forge.errors import ForgeError
 from forge.evaluation import baseline as forge_baseline
 from forge.llm.client import has_credentials
-from forge.project import records
+from forge.project import gap, records
 from forge.project.run_lock import run_lock
 from forge.tools import registry
 from forge.tools.tool import RunState, ToolContext, ToolResult
@@ -88,7 +88,7 @@ def _start(project, goal, planner, budgets, echo, baseline, run_id, teacher=Fals
         records.heartbeat(project, "running", 0, None, run_id=run_id)
     base_row = forge_baseline.record(project, run_id, echo) if baseline else None
     teacher_row = _teacher(project, echo) if teacher else None
-    if project.config.agent.stop_at_gap_closure and not records.gap(project):
+    if project.config.agent.stop_at_gap_closure and not gap.gap(project):
         echo("warning: agent.stop_at_gap_closure is set but the gold set has no baseline and teacher score yet "
              "(`--teacher` measures the teacher); the rule cannot stop this run")
     state, system = RunState(), planner_system_prompt(project, goal)

@@ -210,3 +210,10 @@ def test_judge_scored_gold_eval_through_scorer_for_the_teacher(project, monkeypa
     assert row["correct"] == 1 and row["scorer"] == "judge"
     cache = (project.output / records.JUDGE_CACHE).read_text()
     assert "reason" not in cache and "half past" not in cache
+
+
+def test_the_judge_with_compute_remote_is_refused_in_one_line(project):
+    from forge.config.load import ConfigError
+
+    with pytest.raises(ConfigError, match="eval.scorer: judge does not work with compute.remote"):
+        config_io.patch_file(project.config_path, {"compute": {"remote": "ssh://gpu/srv/p"}})

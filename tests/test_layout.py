@@ -87,7 +87,7 @@ def test_forge_help_loads_no_agent_code():
 # The layers inside forge/, lowest first: a module may import its own layer and those below it, never above.
 # "shared" is the modules at forge/'s top level (errors, atomic writes, JSONL, progress bars).
 LAYERS = ["shared", "config", "data", "project", "llm", "remote", "models", "training", "inference",
-          "evaluation", "curation", "export", "cli"]
+          "evaluation", "reinforcement", "curation", "export", "cli"]
 PACKAGES = {"forge.agent": "agent", "forge.tools": "tools", "forge.prompts": "prompts"}
 
 

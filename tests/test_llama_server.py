@@ -33,7 +33,7 @@ def _project(root: Path, nano_model: Path, url: str) -> Path:
     (root / "generator.py").unlink()  # generation goes to the server, not the offline generator
     zero = {"input": 0.0, "output": 0.0}
     config_io.patch_file(root / "forge.yaml", {
-        "llm": {"base_url": url, "timeout_s": 120, "max_retries": 1, "concurrency": 2,
+        "llm": {"base_url": url, "timeout_s": 60, "max_retries": 1, "concurrency": 2,
                 "prices": {"claude-sonnet-5-5": zero, "claude-haiku-5-5": zero}},
         "agent": {"max_tokens": 512}, "eval": {"teacher_shots": 2}})
     return root

@@ -17,7 +17,7 @@ from forge.config import load as config_io
 from forge.data.datasets import file_hash
 from forge.evaluation.teacher import run_teacher
 from forge.export.push import model_card
-from forge.project import records, report, status
+from forge.project import context, gap, records, report, status
 from forge.project.project import Project
 
 from conftest import chat, write_jsonl
@@ -144,11 +144,11 @@ def _measured(project, base: float, teacher: float, best: float | None) -> None:
 
 def test_gap_closure_in_status_report_context_and_card(project, monkeypatch):
     _measured(project, base=0.25, teacher=1.0, best=0.75)
-    g = records.gap(project)
+    g = gap.gap(project)
     assert (g["closure"], g["advice"]) == (pytest.approx(2 / 3, abs=1e-4), "retune")
     shown = status.render(status.collect(project))
     assert "Teacher:" in shown and "0.67 of the gap closed" in shown and "teacher 100.0%" in shown
-    assert "Teacher gap: 0.67 of the gap closed" in records.update_context(project)
+    assert "Teacher gap: 0.67 of the gap closed" in context.update_context(project)
     assert "How close to the teacher" in report.build(project)
     monkeypatch.setattr("forge.export.push.promoted", lambda _p: records.best(project))
     monkeypatch.setattr("forge.export.push.card_data", lambda *_a: type("C", (), {"to_yaml": lambda self: "x: 1"})())
@@ -157,8 +157,8 @@ def test_gap_closure_in_status_report_context_and_card(project, monkeypatch):
 
 def test_gap_closure_is_undefined_when_the_teacher_is_no_better_than_the_base(project):
     _measured(project, base=0.5, teacher=0.5, best=0.75)
-    g = records.gap(project)
-    assert g["closure"] is None and "undefined" in records.gap_text(g)
+    g = gap.gap(project)
+    assert g["closure"] is None and "undefined" in gap.gap_text(g)
 
 
 def test_stop_at_gap_closure_stops_a_run(project):
@@ -179,4 +179,4 @@ def test_stop_at_gap_closure_stops_a_run(project):
 def test_a_gold_change_retires_the_teacher_score(project, monkeypatch):
     _measured(project, base=0.25, teacher=1.0, best=0.75)
     write_jsonl(project.gold_path, GOLD[:3])
-    assert records.gap(project) is None
+    assert gap.gap(project) is None

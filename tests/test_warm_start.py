@@ -12,7 +12,7 @@ from forge.config import load as config_io
 from forge.data.datasets import load_examples
 from forge.evaluation.promotion import promote
 from forge.evaluation.runner import run_eval
-from forge.project import records
+from forge.project import context, records
 from forge.project.project import Project
 from forge.training.sft import train
 from forge.training.warm_start import SEEN_FILE, example_key
@@ -79,7 +79,7 @@ def test_the_experiment_row_and_context_say_warm_or_fresh(lora):
     assert rows[0]["start"] == "fresh" and "warm_start" not in rows[0] and rows[0]["trained_on"] == 48
     assert rows[1]["start"] == "warm" and rows[1]["warm_start"]["from_iteration"] == 1
     assert rows[1]["trained_on"] == 18 and rows[1]["train_size"] == 60
-    assert "60 training examples (warm from iter 1: 12 new + 6 replayed)" in records.update_context(lora)
+    assert "60 training examples (warm from iter 1: 12 new + 6 replayed)" in context.update_context(lora)
 
 
 @pytest.mark.parametrize(("change", "why"), [

@@ -35,6 +35,14 @@ LORA = {
     "target_modules": {"type": "array", "minItems": 1, "maxItems": 16,
                        "items": {"type": "string", "minLength": 1, "maxLength": 64}},
 }
+# GRPO's knobs the planner may set for one run (forge.training.grpo), in ranges that fit a 100M-4B model on a budget
+GRPO = {
+    "steps": {"type": "integer", "minimum": 10, "maximum": 400},
+    "generations": {"type": "integer", "minimum": 2, "maximum": 16},
+    "learning_rate": {"type": NUM, "exclusiveMinimum": 0, "maximum": 0.0001},
+    "beta": {"type": NUM, "minimum": 0, "maximum": 1},
+    "temperature": {"type": NUM, "minimum": 0.3, "maximum": 1.5},
+}
 MODEL = {"max_seq_len": {"type": "integer", "minimum": 64, "maximum": 8192}}
 EVAL = {"max_new_tokens": {"type": "integer", "minimum": 1, "maximum": 2048},
         "batch_size": {"type": "integer", "minimum": 1, "maximum": 256}}

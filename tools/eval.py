@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from forge.evaluation.result import EvalResult
 from forge.evaluation.runner import run_eval
-from forge.project import records
+from forge.project import context, records
 from forge.tools.tool import RunState, Tool, ToolContext, ToolRefused, ToolResult, failure_line, failure_view, obj
 from forge.training.sft import ADAPTER_DIR
 
@@ -32,7 +32,7 @@ def run(ctx: ToolContext) -> ToolResult:
     if st.trained_since_eval:
         records.record_experiment(project, run_id=ctx.run_id, iteration=st.iteration, hypothesis=st.hypothesis,
                                   results=res.as_record())
-    records.update_context(project)
+    context.update_context(project)
     best = records.best(project)
     data = {"iteration": st.iteration, "accuracy": res.accuracy, "correct": res.correct, "total": res.total,
             "ci95": res.ci95, "per_cmd": res.per_cmd, "forbidden_count": res.forbidden_count,
@@ -53,6 +53,9 @@ def run(ctx: ToolContext) -> ToolResult:
                f"target {project.config.eval.target_accuracy:.1%}.\n{contract_line(res)}per cmd: {per_cmd}\n"
                + (f"wrong fields: {', '.join(f'{k} {n}' for k, n in res.per_field.items())}\n"
                   if res.per_field else "")
+               + (f"judge {res.judge['model']}: {res.judge['judged']} answers judged, {res.judge['cached']} from its "
+                  f"cache, {res.judge['errors']} judge errors (scored wrong), ${res.judge['cost_usd']:.4f}\n"
+                  if res.judge else "")
                + f"{res.failure_count} failures; sample:\n"
                + "\n".join(failure_line(f) for f in sample))
     return ToolResult(content, data)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from forge.config.schema import field_doc
+from forge.project import gap
 from forge.project.options import CommandOutput, json_option, open_project, project_option, wait_option
 
 
@@ -19,16 +20,28 @@ from forge.project.options import CommandOutput, json_option, open_project, proj
               help="Continue the run a crash or kill cut off, from its last epoch checkpoint (same config and data).")
 @click.option("--warm-start", type=click.Choice(["best", "none"]), default=None,
               help="For this run: " + field_doc("training.warm_start"))
+@click.option("--method", type=click.Choice(["lora", "full", "grpo"]), default=None,
+              help="For this run: " + field_doc("training.method"))
 @json_option
-def train_cmd(project_dir, epochs, resume, warm_start, as_json):
+def train_cmd(project_dir, epochs, resume, warm_start, method, as_json):
     """Fine-tune on the training set (dataset.canonical) into output/adapter/."""
-    from forge.training.sft import train
+    from forge.reinforcement.entry import train
 
     project = open_project(project_dir)
     out = CommandOutput(as_json)
-    overrides = {"training": {"warm_start": warm_start}} if warm_start else None
-    r = train(project, epochs=epochs, overrides=overrides, echo=out.echo, resume=resume)
+    training = {k: v for k, v in (("warm_start", warm_start), ("method", method)) if v}
+    r = train(project, epochs=epochs, overrides={"training": training} if training else None, echo=out.echo,
+              resume=resume)
     out.add("adapter", project.rel(r.output_dir))
+    if r.grpo:
+        g = r.grpo
+        out.add("grpo_from", g["from"] or "a fresh adapter")
+        out.add("steps", g["steps"])
+        out.add("reward", [g["reward_first"], g["reward_last"]], shown=f"{g['reward_first']} -> {g['reward_last']}")
+        if g.get("schema_valid_last") is not None:
+            out.add("schema_valid", g["schema_valid_last"])
+        out.add("wall_s", round(r.wall_s, 1))
+        return out.done()
     if r.warm_start:
         w = r.warm_start
         out.add("warm_start", w, shown=f"from {w['from']}, {w['new']} new + {w['replayed']} replayed examples")
@@ -99,6 +112,10 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teache
                 f"schema-valid {f['schema_valid']:.4f})")
     if res.per_field:
         out.add("wrong_fields", res.per_field, shown=", ".join(f"{k} {n}" for k, n in res.per_field.items()))
+    if res.judge:
+        j = res.judge
+        out.add("judge", j, shown=f"{j['model']}: {j['judged']} judged, {j['cached']} cached, {j['errors']} errors, "
+                f"${j['cost_usd']:.4f}")
     if res.sealed:
         s = res.sealed
         out.add("sealed_accuracy", s["accuracy"], shown=f"{s['accuracy']:.4f} ({s['correct']}/{s['total']})")
@@ -110,7 +127,6 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teache
 
 def _teacher_eval(project, out, force: bool) -> None:
     from forge.evaluation.teacher import run_teacher
-    from forge.project import records
 
     row = run_teacher(project, echo=out.echo, force=force)
     lo, hi = row["ci95"]
@@ -120,9 +136,9 @@ def _teacher_eval(project, out, force: bool) -> None:
     if row.get("schema_valid") is not None:
         out.add("schema_valid", row["schema_valid"], shown=f"{row['schema_valid']:.4f}")
     out.add("cost_usd", row["cost_usd"], shown=f"${row['cost_usd']:.4f}")
-    g = records.gap(project)
+    g = gap.gap(project)
     out.add("gap_closure", g["closure"] if g else None,
-            shown=records.gap_text(g) or "no zero-shot baseline on this gold set yet (`forge flywheel` records it)")
+            shown=gap.gap_text(g) or "no zero-shot baseline on this gold set yet (`forge flywheel` records it)")
     out.done()
 
 

@@ -48,9 +48,10 @@ class LoraSection:
 class TrainingSection:
     """Supervised fine-tuning on the training set (dataset.canonical)."""
 
-    method: Literal["lora", "full"] = doc(
-        "lora trains an adapter on a frozen base; full updates every weight (needed for a randomly initialised tiny base).",
-        "lora")
+    method: Literal["lora", "full", "grpo"] = doc(
+        "lora trains an adapter on a frozen base; full updates every weight (needed for a randomly initialised tiny "
+        "base); grpo continues the best LoRA adapter with reinforcement learning, the project's scorer as the reward "
+        "(the grpo section; forge.training.grpo).", "lora")
     epochs_min: int = doc("Epochs always trained.", 2, minimum=1, maximum=100)
     epochs_max: int = doc("Training continues past epochs_min up to this while the loss still improves by more than loss_tolerance.",
                           4, minimum=1, maximum=100)
@@ -87,6 +88,27 @@ class TrainingSection:
         "backend's own choice. bf16: autocast to bfloat16 with each LoRA sum kept in fp32, so it learns as fp32 does "
         "(docs/benchmarks.md measures it). fp32: full precision on CPU; on CUDA the "
         "backend's own choice.", "auto")
+
+
+@dataclass
+class GrpoSection:
+    """GRPO (training.method grpo): sampled answers to training prompts, rewarded by the project's scorer."""
+
+    steps: int = doc("Optimizer steps of one GRPO run.", 60, minimum=1, maximum=100000)
+    generations: int = doc("Answers sampled per prompt: the group whose rewards are compared with each other.", 4,
+                           minimum=2, maximum=64)
+    prompts_per_step: int = doc("Training prompts per optimizer step, each sampled grpo.generations times.", 2,
+                                minimum=1, maximum=256)
+    learning_rate: float = doc("Learning rate of the adapter during GRPO (lower than SFT's: the policy starts good).",
+                               1e-5, exclusiveMinimum=0, maximum=1)
+    beta: float = doc("KL coefficient to the starting policy (the adapter GRPO starts from); 0 drops the term.", 0.04,
+                      minimum=0, maximum=10)
+    temperature: float = doc("Sampling temperature of the answers (the group needs different answers to learn).", 1.0,
+                             exclusiveMinimum=0, maximum=2)
+    max_completion_tokens: int = doc("Length limit of each sampled answer.", 64, minimum=1, maximum=4096)
+    checkpoint_steps: int = doc("A checkpoint every this many steps, for `forge train --resume`.", 10, minimum=1,
+                                maximum=100000)
+    from_base: bool = doc("Start from a fresh adapter on model.base instead of the promoted best LoRA adapter.", False)
 
 
 @dataclass
@@ -269,6 +291,7 @@ class ForgeConfig:
     model: ModelSection = field(default_factory=ModelSection)
     lora: LoraSection = field(default_factory=LoraSection)
     training: TrainingSection = field(default_factory=TrainingSection)
+    grpo: GrpoSection = field(default_factory=GrpoSection)
     eval: EvalSection = field(default_factory=EvalSection)
     dataset: DatasetSection = field(default_factory=DatasetSection)
     pretrain: PretrainSection = field(default_factory=PretrainSection)

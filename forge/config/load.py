@@ -115,6 +115,9 @@ def validate(data, display: str = CONFIG_NAME) -> ForgeConfig:
     if cfg.training.epochs_max < cfg.training.epochs_min:
         raise ConfigError(f"{display}: training.epochs_max: must be >= training.epochs_min "
                           f"({cfg.training.epochs_min}), got {cfg.training.epochs_max}")
+    if cfg.eval.scorer == "judge" and cfg.compute.remote:  # the eval, and so the judge's calls, would run there
+        raise ConfigError(f"{display}: eval.scorer: judge does not work with compute.remote yet (the judge would be "
+                          "called from the remote machine); use it with compute.remote null")
     return cfg
 
 

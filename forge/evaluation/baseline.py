@@ -12,7 +12,7 @@ from pathlib import Path
 
 from forge.evaluation.runner import run_eval
 from forge.models.loading import looks_like_a_path, resolve_base
-from forge.project import records
+from forge.project import context, records
 
 HYPOTHESIS = "zero-shot base model (no adapter)"
 
@@ -38,6 +38,6 @@ def record(project, run_id: str, echo=print) -> dict | None:
     results = run_eval(project, echo=echo, base=True)
     row = records.record_experiment(project, run_id=run_id, iteration=0, hypothesis=HYPOTHESIS,
                                     results=results.as_record(), kind=records.BASELINE)
-    records.update_context(project)
+    context.update_context(project)
     echo(f"baseline: {results.accuracy:.1%} ({results.correct}/{results.total})")
     return row

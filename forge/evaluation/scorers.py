@@ -69,6 +69,14 @@ def wrong_fields(want, got, ignore: Collection[str] = frozenset(), prefix: str =
     return out
 
 
+def leaf_fields(value, prefix: str = "") -> set[str]:
+    """The dotted names of a JSON object's leaf fields (nested objects walked), as wrong_fields names them."""
+    out: set[str] = set()
+    for key, v in (value.items() if isinstance(value, dict) else ()):
+        out |= leaf_fields(v, f"{prefix}{key}.") if isinstance(v, dict) and v else {f"{prefix}{key}"}
+    return out
+
+
 _PROJECT = object()  # Scorer.__call__'s default: the project's schema
 
 
@@ -118,6 +126,32 @@ class Scorer:
             for i in todo:
                 verdicts[i] = getattr(self, f"_{self.kind}")(items[i][1], items[i][2])
         return [v for v in verdicts if v is not None]
+
+    def reward(self, expected: str, actual: str, schema=_PROJECT) -> float:
+        """The verdict as a number in [0, 1], GRPO's reward: 1 correct; 0 for an answer outside the contract (a
+        forbidden command, outside the schema) or wrong; with the call scorer, partial credit: the share of the
+        expected answer's fields it got right once the name is right; a custom scorer's own score."""
+        verdict = self._contract(actual, schema)
+        if verdict is not None:
+            return 0.0
+        if self.kind == "judge":
+            raise ForgeError("GRPO with eval.scorer judge would pay a judge call per sampled answer: pick a "
+                             "programmatic scorer (call, json_match, exact, custom)")
+        if self.kind == "custom":
+            try:
+                return min(1.0, max(0.0, float(self.custom(expected, actual))))
+            except Exception:  # a bug in the project's scorer scores 0, as in eval
+                return 0.0
+        verdict = getattr(self, f"_{self.kind}")(expected, actual)
+        if verdict.correct or self.kind != "call" or not verdict.fields:
+            return float(verdict.correct)
+        want, _ = parse_json(expected)
+        name = "cmd" if "cmd" in want else "name" if "name" in want else None
+        if name in verdict.fields:
+            return 0.0
+        fields = leaf_fields(want) - ({name} if name else set())
+        # every wrong, missing or extra field costs one field's share
+        return max(0.0, 1 - len(set(verdict.fields)) / len(fields)) if fields else 0.0
 
     def _call(self, expected, actual):
         value, err = parse_json(actual)

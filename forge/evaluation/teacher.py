@@ -27,7 +27,7 @@ from forge.evaluation.stats import wilson_interval
 from forge.hashing import content_hash
 from forge.llm import prompts as prompts_io
 from forge.llm.client import Ledger, check_price, make_client, output_config, retrying
-from forge.project import records
+from forge.project import context, records
 from forge.project.project import Project
 from forge.training.sft import task_system_prompt
 
@@ -156,7 +156,7 @@ def run_teacher(project: Project, echo=print, force: bool = False) -> dict:
            "cost_usd": round(cost, 6), "wall_s": round(wall, 2),
            "per_example": {example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)}}
     records.record_teacher(project, row)
-    records.update_context(project)
+    context.update_context(project)
     wrong = [str(n) for (n, _), v in zip(numbered, verdicts, strict=True) if not v.correct]
     echo(f"teacher: {row['accuracy']:.1%} ({correct}/{len(gold)}), ${cost:.4f}"
          + (f"; wrong on {cfg.dataset.gold} lines {', '.join(wrong[:20])}" + (" ..." if len(wrong) > 20 else "")

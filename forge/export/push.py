@@ -21,7 +21,7 @@ from forge.data.datasets import load_examples, provenance
 from forge.errors import ForgeError
 from forge.export.ship import best_model_dir, promoted
 from forge.models.importing import hub_base_id, public_name
-from forge.project import records
+from forge.project import gap, records
 from forge.project.project import Project
 from forge.project.records import read_meta
 from forge.text import one_line
@@ -56,10 +56,10 @@ def model_card(project: Project) -> str:
              "## Gold-set accuracy", "",
              f"{best['accuracy']:.1%} ({best['correct']}/{best['total']}; 95% CI {lo:.1%}–{hi:.1%}), "
              f"iteration {best.get('iteration')}, scorer `{cfg.eval.scorer}`.", ""]
-    g = records.gap(project)
+    g = gap.gap(project)
     if g:
         lines += [f"Against the teacher ({g['teacher_model']}, asked with the same system prompt and training "
-                  f"examples as shots): {records.gap_text(g)}.", ""]
+                  f"examples as shots): {gap.gap_text(g)}.", ""]
     lines += ["| cmd | correct | total |", "|---|---|---|"]
     lines += [f"| {c} | {v['correct']} | {v['total']} |" for c, v in best.get("per_cmd", {}).items()]
     lines += ["", "## Training data", "", f"{len(examples)} examples: "

@@ -104,9 +104,6 @@ def heartbeat_state(beat: dict | None) -> str | None:
 
 
 BASELINE, TEACHER = "baseline", "teacher"
-# (best - base) / (teacher - base) at or above which the best model is worth shipping, or worth retuning; below
-# the second, the training data is the problem (distil labs' deploy gate)
-DEPLOY_CLOSURE, RETUNE_CLOSURE = 0.8, 0.4
 
 
 def is_baseline(row: dict) -> bool:
@@ -128,56 +125,6 @@ def teacher_rows(project) -> list[dict]:
 
 def record_teacher(project, row: dict) -> None:
     append_bytes_atomic(project.output / EXPERIMENTS, (json.dumps(row) + "\n").encode())
-
-
-def gap(project) -> dict | None:
-    """The best model's place between the base model and the teacher on the current gold set and schema:
-    {base, teacher, best, closure, advice}; closure is None while the best or a teacher above the base is missing.
-    None without both a baseline and a teacher measured on this gold set."""
-    from forge.data.datasets import file_hash
-
-    gold = file_hash(project.gold_path) if project.gold_path.is_file() else None
-    schema = schema_hash_now(project)
-
-    def same(r: dict | None) -> bool:  # measured on this gold set, under this schema
-        return bool(r) and r.get("gold_hash") == gold and r.get("schema_hash") == schema  # type: ignore[union-attr]
-
-    base = next((r for r in experiments(project, baseline=True) if is_baseline(r) and same(r)), None)
-    teacher = next((r for r in reversed(teacher_rows(project)) if same(r)), None)
-    if not (base and teacher):
-        return None
-    top = best(project)
-    student = top["accuracy"] if top and same(top) else None
-    out = {"base": base["accuracy"], "teacher": teacher["accuracy"], "teacher_model": teacher["model"],
-           "best": student, "closure": None, "advice": None}
-    if teacher["accuracy"] <= base["accuracy"]:
-        out["advice"] = "the teacher scores no higher than the base model: gap closure is undefined"
-    elif student is not None:
-        closure = (student - base["accuracy"]) / (teacher["accuracy"] - base["accuracy"])
-        out["closure"] = round(closure, 4)
-        out["advice"] = ("deploy" if closure >= DEPLOY_CLOSURE else "retune" if closure >= RETUNE_CLOSURE
-                         else "regenerate data")
-    return out
-
-
-def gap_text(g: dict | None) -> str | None:
-    """'0.82 of the gap (base 45.0% -> best 86.0%, teacher 95.0%): deploy', or None without a teacher."""
-    if not g:
-        return None
-    scores = (f"base {100 * g['base']:.1f}% -> best " + (f"{100 * g['best']:.1f}%" if g["best"] is not None else "none")
-              + f", teacher {100 * g['teacher']:.1f}% ({g['teacher_model']})")
-    if g["closure"] is None:
-        return f"{g['advice'] or 'no best model yet'} ({scores})"
-    return f"{g['closure']:.2f} of the gap closed ({scores}): {g['advice']}"
-
-
-def gap_reached(project) -> str | None:
-    """Why agent.stop_at_gap_closure ends the run now (the best closed that share of the gap), or None."""
-    rule = project.config.agent.stop_at_gap_closure
-    g = gap(project) if rule else None
-    if not (g and g["closure"] is not None and g["closure"] >= rule):
-        return None
-    return f"gap closure {g['closure']:.2f} reached agent.stop_at_gap_closure {rule:g} ({gap_text(g)})"
 
 
 def judge_identity(cfg) -> dict:
@@ -220,6 +167,9 @@ def _training(project, results: dict) -> dict:
     it started (`start`: fresh, or warm with `warm_start` saying from which model and on how many new and
     replayed examples); none for a model forge did not train (the baseline's base)."""
     meta = read_meta(project.path(results["model"]["path"]))
+    if meta.get("grpo"):  # a GRPO run (forge.training.grpo): from which adapter, its steps and rewards
+        return {"method": "grpo", "start": "grpo", "grpo": meta["grpo"], "trained_on": meta.get("dataset_size"),
+                "train_wall_s": meta.get("wall_s")}
     if not meta.get("epoch_losses"):
         return {}
     warm = meta.get("warm_start")
@@ -254,56 +204,18 @@ def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, 
     return row
 
 
-def _contract_note(row: dict) -> str:
-    """' (schema-valid 100%, free 61.1%)' for a row scored under an output schema; '' otherwise."""
-    if row.get("schema_valid") is None:
-        return ""
-    free = row.get("free")
-    return (f" (schema-valid {100 * row['schema_valid']:.0f}%" + (f", free decoding {100 * free['accuracy']:.1f}%"
-            if free else "") + ("" if row.get("constrained") else ", decoded free") + ")")
-
-
 def start_text(row: dict) -> str:
     """How an iteration's model started: 'warm from iter 2: 40 new + 40 replayed', 'fresh', or '' (the baseline,
     or a row from before forge recorded it)."""
-    warm = row.get("warm_start")
+    warm, grpo = row.get("warm_start"), row.get("grpo")
+    if grpo:
+        source = f"iter {grpo['from_iteration']}" if grpo.get("from_iteration") is not None else grpo["from"]
+        return (f"grpo from {source or 'a fresh adapter'}: {grpo['steps']} steps, reward {grpo['reward_first']} -> "
+                f"{grpo['reward_last']}")
     if not warm:
         return row.get("start") or ""
     source = f"iter {warm['from_iteration']}" if warm.get("from_iteration") is not None else warm["from"]
     return f"warm from {source}: {warm['new']} new + {warm['replayed']} replayed"
-
-
-def update_context(project) -> str:
-    """Rewrite AGENT_CONTEXT.md from the experiment history; returns its (truncated) text."""
-    rows, top = experiments(project, baseline=True), best(project)
-    lines = ["# Agent context", "", "## Scores by iteration", ""]
-    prev = None
-    for r in rows:
-        delta = "" if prev is None else f" ({100 * (r['accuracy'] - prev):+.1f} pts)"
-        contract = _contract_note(r)
-        warm = f" ({start_text(r)})" if r.get("warm_start") else ""
-        if is_baseline(r):
-            lines.append(f"- base model, zero-shot (not promotable): {100 * r['accuracy']:.1f}%{contract}")
-        else:
-            lines.append(f"- iter {r['iteration']}: {100 * r['accuracy']:.1f}%{delta}{contract}, {r['train_size']} "
-                         f"training examples{warm}: {r['hypothesis']}")
-        prev = r["accuracy"]
-    if top:
-        lines += ["", f"Best: {100 * top['accuracy']:.1f}% (iter {top.get('iteration')}), {top.get('path')}"]
-    closure = gap_text(gap(project))
-    if closure:
-        lines += ["", f"Teacher gap: {closure}"]
-    if rows and rows[-1].get("per_field"):
-        lines += ["", "## Wrong fields (last eval)", ""] + [f"- {k}: {n}" for k, n in rows[-1]["per_field"].items()]
-    cats = failure_categories(project, missing_ok=True)
-    if cats:
-        lines += ["", "## Failure categories (last eval)", ""] + [f"- {k}: {n}" for k, n in cats.most_common()]
-    worked = [r for i, r in enumerate(rows) if i and r["accuracy"] > rows[i - 1]["accuracy"]]
-    if worked:
-        lines += ["", "## What worked", ""] + [f"- iter {r['iteration']}: {r['hypothesis']}" for r in worked]
-    text = ("\n".join(lines) + "\n")[-CONTEXT_CHARS:]
-    write_text_atomic(project.root / CONTEXT_FILE, text)
-    return text
 
 
 def read_context_file(project, name: str, limit: int | None = None) -> str:

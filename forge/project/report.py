@@ -13,7 +13,7 @@ import time
 
 from forge.atomic import write_text_atomic
 from forge.errors import ForgeError
-from forge.project import records
+from forge.project import gap, records
 from forge.project.project import Project
 
 W, H, PAD = 640, 280, 48
@@ -199,10 +199,10 @@ def build(project: Project) -> str:
                 if best else "nothing promoted yet")
     base_rows = [r for r in rows if records.is_baseline(r)]
     baseline_note = f" from a zero-shot base of {base_rows[0]['accuracy']:.1%}" if base_rows else ""
-    closure = records.gap_text(records.gap(project))
+    closure = gap.gap_text(gap.gap(project))
     teacher = (f"<h2>How close to the teacher</h2><p>Gap closure, (best − base) / (teacher − base): "
-               f"{html.escape(closure)}. At {records.DEPLOY_CLOSURE:g} or more: deploy; "
-               f"{records.RETUNE_CLOSURE:g}–{records.DEPLOY_CLOSURE:g}: retune; below: regenerate the data.</p>"
+               f"{html.escape(closure)}. At {gap.DEPLOY_CLOSURE:g} or more: deploy; "
+               f"{gap.RETUNE_CLOSURE:g}–{gap.DEPLOY_CLOSURE:g}: retune; below: regenerate the data.</p>"
                ) if closure else ""
     cmp = (best or {}).get("vs_previous")
     noise = (f"<p>Against the previous best: +{cmp['only_new_correct']} / −{cmp['only_previous_correct']} gold "

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from forge.data.datasets import file_hash, load_examples, load_numbered
 from forge.data.datasets import schema_violations as violations
-from forge.project import records, run_lock
+from forge.project import gap, records, run_lock
 from forge.project.project import Project
 
 
@@ -54,7 +54,7 @@ def collect(project: Project) -> dict:
         "gold": gold_integrity(project, best),
         "held_by": run_lock.holder(project.output),  # who holds the run lock (forge.project.run_lock), or None
         "scorer": scorer_state(project),
-        "gap": records.gap(project),
+        "gap": gap.gap(project),
     }
 
 
@@ -148,7 +148,7 @@ def render(s: dict) -> str:
             ("Iterations", f"{s['iterations']['done']} / {max_iter}"), ("Heartbeat", heartbeat),
             ("LLM spend", spend)]
     if s.get("gap"):
-        rows.insert(4, ("Teacher", records.gap_text(s["gap"]) or ""))
+        rows.insert(4, ("Teacher", gap.gap_text(s["gap"]) or ""))
     if s.get("held_by") and s["held_by"].get("pid") != os.getpid():  # a run's own status needs no such line
         rows.append(("Held by", run_lock.describe(s["held_by"])))
     g = s.get("gold") or {}

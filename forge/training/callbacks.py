@@ -141,3 +141,41 @@ def quiet(trainer) -> None:
     """Remove the trainer's own log printer and tqdm bar (forge's Progress replaces them)."""
     for cb in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(cb)
+
+
+class GrpoProgress(TrainerCallback):
+    """GRPO's live bar (mean reward, schema-valid rate, KL); off a terminal, a line every `every` steps. Keeps
+    every step's logged scalars in `history` for the run's record."""
+
+    def __init__(self, echo=print, every: int = 10, live: bool | None = None):
+        self.echo, self.every, self.live, self.bar = echo, every, live, None
+        self.history: list[dict] = []
+
+    def on_train_begin(self, args, state, control, **kw):
+        from forge.live_bar import open_bar
+
+        self.start = time.perf_counter()
+        self.bar = open_bar("grpo", state.max_steps, self.live)
+        self.live = self.bar is not None
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if logs and "reward" in logs:
+            self.history.append({"step": state.global_step, **{k: float(v) for k, v in logs.items()
+                                                              if isinstance(v, int | float)}})
+
+    def text(self) -> str:
+        last = self.history[-1] if self.history else {}
+        valid = last.get("schema_valid")
+        return (f"reward {last.get('reward', float('nan')):.3f}" + (f"  schema-valid {valid:.0%}" if valid is not None
+                                                                     else "") + f"  kl {last.get('kl', 0.0):.4f}")
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.bar is not None:
+            self.bar.update(state.global_step, self.text())
+        elif state.global_step % self.every == 0 or state.global_step == state.max_steps:
+            self.echo(f"grpo step {state.global_step}/{state.max_steps}: {self.text()}, "
+                      f"{time.perf_counter() - self.start:.0f}s")
+
+    def on_train_end(self, args, state, control, **kw):
+        if self.bar is not None:
+            self.bar.stop()

@@ -24,7 +24,6 @@ from pathlib import Path
 from forge import stop_signal
 from forge.atomic import disk_full
 from forge.clock import now
-from forge.config import load as config_io
 from forge.config.fields import ForgeConfig
 from forge.data import val_split
 from forge.data.datasets import example_id, file_hash, load_numbered
@@ -37,47 +36,17 @@ from forge.project.records import next_iteration
 from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import Pull, remote_step
 from forge.training import checkpoints, distributed
+from forge.training.common import (
+    ADAPTER_DIR,
+    TRACKER_DIR,
+    TrainingStopped,
+    TrainResult,
+    effective_config,
+    task_system_prompt,
+)
 from forge.training.load import load_for_training, save_swapped
 from forge.training.setup import build_trainer, tracker_callbacks
 from forge.training.warm_start import WarmStart, example_key, plan_warm_start, write_seen
-
-ADAPTER_DIR = "adapter"
-TRACKER_DIR = "tb"  # output/tb/<iteration>/: TensorBoard event files (output/runs holds transcripts)
-
-
-@dataclass
-class TrainResult:
-    output_dir: Path
-    backend: str
-    device: str
-    method: str
-    epochs_run: int
-    epoch_losses: list[float]
-    final_loss: float
-    wall_s: float
-    tokens_per_s: float
-    examples: int
-    val_losses: list[float] = dataclasses.field(default_factory=list)
-    warm_start: dict | None = None  # forge.training.warm_start.WarmStart.record; None: a fresh adapter
-
-
-def effective_config(project: Project, overrides: dict | None, epochs: int | None) -> ForgeConfig:
-    """The config for this run only: forge.yaml plus temporary overrides (validated the same way)."""
-    raw = config_io.read_raw(project.config_path)
-    patch = dict(overrides or {})
-    if epochs is not None:
-        patch["training"] = {**patch.get("training", {}), "epochs_min": epochs, "epochs_max": epochs}
-    return config_io.validate(config_io.merge(raw, patch), "training overrides") if patch else project.config
-
-
-def task_system_prompt(project: Project) -> str:
-    """The fine-tuned model's system prompt (system_prompt.md), not the planner's."""
-    path = project.root / "system_prompt.md"
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
-
-
-class TrainingStopped(ForgeError):
-    """Training ran into the time budget; nothing was written."""
 
 
 @dataclass
@@ -255,7 +224,11 @@ def _save(project: Project, plan: TrainPlan, trainer, tokenizer, epochs, tokens_
 def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
           deadline: float | None = None, resume: bool = False) -> TrainResult:
     """Train into output/adapter: setup -> load -> fit -> save. With `resume`, continue the interrupted run from
-    its last epoch checkpoint (same config, data and overrides, or a one-line refusal)."""
+    its last epoch checkpoint (same config, data and overrides, or a one-line refusal). training.method grpo is
+    forge.reinforcement's (its `entry.train` takes runs of every method)."""
+    if effective_config(project, overrides, epochs).training.method == "grpo":
+        raise ForgeError("training.method grpo: start it with `forge train` or the train tool "
+                         "(forge.reinforcement.entry.train)")
     plan = _setup(project, epochs, overrides, echo, resume)
     if plan is None:  # compute.num_processes > 1: the same function, in n processes
         runtime = resolve_runtime(project.config.compute.device, project.config.model.load_in_4bit)

@@ -59,14 +59,19 @@ class WarmStart:
                 "replayed": len(self.replay)}
 
 
-def _incompatible(project, cfg, source: Path) -> str | None:
-    """Why the model in `source` cannot be continued under `cfg` (None: it can)."""
+def _adapter_kind(method: str | None) -> str | None:
+    return "lora" if method == "grpo" else method  # a GRPO run trains a LoRA adapter
+
+
+def incompatible(project, cfg, source: Path) -> str | None:
+    """Why the model in `source` cannot be continued under `cfg` (None: it can); LoRA and GRPO adapters
+    continue each other."""
     meta = read_meta(source)
     if meta.get("base") != cfg.model.base:
         return f"it was trained on another base ({meta.get('base')})"
-    if meta.get("method") != cfg.training.method:
+    if _adapter_kind(meta.get("method")) != _adapter_kind(cfg.training.method):
         return f"it was trained with training.method {meta.get('method')}"
-    if cfg.training.method == "lora":
+    if _adapter_kind(cfg.training.method) == "lora":
         adapter = json.loads((source / "adapter_config.json").read_text())
         shape = (adapter.get("r"), adapter.get("lora_alpha"), sorted(adapter.get("target_modules") or []))
         wanted = (cfg.lora.r, cfg.lora.alpha, sorted(cfg.lora.target_modules))
@@ -83,7 +88,7 @@ def plan_warm_start(project, cfg, train_examples: list[dict], echo) -> WarmStart
     source = project.path(top["path"]) if top and top.get("path") else None
     if source is None or not source.is_dir():
         return None  # the first iteration: nothing to continue from, nothing to say
-    why = _incompatible(project, cfg, source)
+    why = incompatible(project, cfg, source)
     seen = seen_keys(source)
     if why is None and seen is None:
         why = "it was trained before forge recorded the examples a model has seen"

@@ -1,0 +1,27 @@
+"""`forge train` and the train tool's one entry point: GRPO (training.method grpo) here, SFT in forge.training.sft."""
+
+from __future__ import annotations
+
+from forge.project.project import Project
+from forge.project.run_lock import holds_run_lock
+from forge.remote.mark import Pull, remote_step
+from forge.training import sft
+from forge.training.common import TRACKER_DIR, TrainResult, effective_config
+
+
+def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
+          deadline: float | None = None, resume: bool = False) -> TrainResult:
+    """One training run into output/adapter, by the method this run's config names."""
+    cfg = effective_config(project, overrides, epochs)
+    if cfg.training.method != "grpo":
+        return sft.train(project, epochs=epochs, overrides=overrides, echo=echo, deadline=deadline, resume=resume)
+    return _grpo(project, overrides=overrides, echo=echo, deadline=deadline, resume=resume)
+
+
+@holds_run_lock("train")
+@remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(f"output/{TRACKER_DIR}", "merge")])
+def _grpo(project: Project, *, overrides: dict | None = None, echo=print, deadline: float | None = None,
+          resume: bool = False) -> TrainResult:
+    from forge.reinforcement.grpo import train_grpo
+
+    return train_grpo(project, effective_config(project, overrides, None), echo, deadline, resume)

@@ -1,0 +1,51 @@
+"""What every training method shares: where a trained model goes, what a run returns, the run's config."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from forge.config import load as config_io
+from forge.config.fields import ForgeConfig
+from forge.errors import ForgeError
+from forge.project.project import Project
+
+ADAPTER_DIR = "adapter"
+TRACKER_DIR = "tb"  # output/tb/<iteration>/: TensorBoard event files (output/runs holds transcripts)
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    backend: str
+    device: str
+    method: str
+    epochs_run: int
+    epoch_losses: list[float]
+    final_loss: float
+    wall_s: float
+    tokens_per_s: float
+    examples: int
+    val_losses: list[float] = dataclasses.field(default_factory=list)
+    warm_start: dict | None = None  # forge.training.warm_start.WarmStart.record; None: a fresh adapter
+    grpo: dict | None = None        # a GRPO run's record (forge.training.grpo); None: supervised
+
+
+def effective_config(project: Project, overrides: dict | None, epochs: int | None) -> ForgeConfig:
+    """The config for this run only: forge.yaml plus temporary overrides (validated the same way)."""
+    raw = config_io.read_raw(project.config_path)
+    patch = dict(overrides or {})
+    if epochs is not None:
+        patch["training"] = {**patch.get("training", {}), "epochs_min": epochs, "epochs_max": epochs}
+    return config_io.validate(config_io.merge(raw, patch), "training overrides") if patch else project.config
+
+
+def task_system_prompt(project: Project) -> str:
+    """The fine-tuned model's system prompt (system_prompt.md), not the planner's."""
+    path = project.root / "system_prompt.md"
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+class TrainingStopped(ForgeError):
+    """Training ran into the time budget; nothing was written."""
