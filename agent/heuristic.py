@@ -105,6 +105,10 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
             return f"Target reached: best {best['accuracy']:.1%} >= {target:.1%}. Done.", None
         return "Write the plan for the next iteration.", ("update_plan", {"plan": plan_text(project, rows)})
     if name == "update_plan":
+        if _grpo_due(project, rows):
+            return (f"Supervised runs have not beaten the best for {PLATEAU} iterations: try GRPO from it.",
+                    ("train", {"hypothesis": "GRPO from the best adapter, the scorer as the reward, where more "
+                                             "supervised data stopped helping", "method": "grpo"}))
         patch = _plateau_patch(project, rows)
         if patch:
             return f"No new best for {PLATEAU} iterations: {patch[0]}.", ("patch_config", patch[1])
@@ -122,6 +126,18 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
                                "warm_start": "none"}))
         return "Retrain on the larger training set.", ("train", {"hypothesis": hypothesis})
     return "Check where we stand.", ("status", {})
+
+
+def _grpo_due(project: Project, rows: list[dict]) -> bool:
+    """GRPO is worth one try: the last PLATEAU supervised iterations did not beat the best before them, the project
+    trains LoRA adapters with a programmatic scorer, and no GRPO run has been tried yet (one that did not pay is
+    not tried again)."""
+    cfg = project.config
+    if len(rows) <= PLATEAU or cfg.training.method != "lora" or cfg.eval.scorer == "judge":
+        return False
+    if any(r.get("start") == "grpo" for r in rows):
+        return False
+    return max(r["accuracy"] for r in rows[-PLATEAU:]) <= max(r["accuracy"] for r in rows[:-PLATEAU])
 
 
 def _warm_stalled(rows: list[dict]) -> bool:

@@ -5,13 +5,12 @@ template), after the same gold-guard checks SFT makes: no gold or sealed input c
 prompt the policy samples grpo.generations answers; the reward of each is the project's scorer on it
 against the example's expected answer (`Scorer.reward`: 1 right, partial credit per field with the call
 scorer, 0 outside the output schema), so a change of scorer is a change of reward. Answers are sampled
-free and the schema is enforced through the reward. GRPO starts from the promoted best LoRA adapter
-(grpo.from_base: a fresh one), and its KL term (grpo.beta) pulls toward that starting policy: TRL keeps a
-frozen copy of it as peft's "ref" adapter and uses that as the reference. Budgets and the deadline are
+free and the schema is enforced through the reward. GRPO starts from the promoted best model, a LoRA adapter
+(continued as one) or a full model (trained whole); grpo.from_base: a fresh adapter on model.base. Its KL term (grpo.beta) pulls toward that starting policy: TRL keeps a
+frozen copy of it (peft's "ref" adapter, or the full model loaded again) as the reference. Budgets and the deadline are
 checked at every step; a checkpoint every grpo.checkpoint_steps lets `forge train --resume` finish a run
 a kill -9 cut off. The live bar shows mean reward and the schema-valid rate; TensorBoard gets TRL's
-scalars (reward, KL, completion length). The result is a LoRA adapter in output/adapter, evaluated and
-promoted as any other.
+scalars (reward, KL, completion length). The result in output/adapter is evaluated and promoted as any other.
 """
 
 from __future__ import annotations
@@ -33,18 +32,18 @@ from forge.project.project import Project
 from forge.project.records import best, read_meta
 from forge.training import checkpoints
 from forge.training.callbacks import Deadline, quiet
-from forge.training.warm_start import SEEN_FILE, incompatible
+from forge.training.warm_start import SEEN_FILE, incompatible, policy_kind
 
 
 def start_adapter(project: Project, cfg: ForgeConfig) -> tuple[Path | None, int | None]:
-    """(the adapter GRPO continues, its iteration): the promoted best, which must be a LoRA adapter of
-    lora.*'s shape on model.base; (None, None) with grpo.from_base."""
+    """(the model GRPO continues, its iteration): the promoted best, a LoRA adapter of lora.*'s shape or a full
+    model, on model.base; (None, None) with grpo.from_base."""
     if cfg.grpo.from_base:
         return None, None
     top = best(project)
     source = project.path(top["path"]) if top and top.get("path") else None
     if source is None or not source.is_dir():
-        raise ForgeError("training.method grpo starts from the promoted best LoRA adapter and there is none yet: "
+        raise ForgeError("training.method grpo starts from the promoted best model and there is none yet: "
                          "train and promote one with SFT first (or set grpo.from_base: true)")
     why = incompatible(project, cfg, source)
     if why:
@@ -103,13 +102,19 @@ def grpo_args(cfg: ForgeConfig, runtime, precision: str, work: Path):
         disable_tqdm=True, shuffle_dataset=True, remove_unused_columns=False)
 
 
-def load_policy(cfg: ForgeConfig, runtime, base_path: str, precision: str, source: Path | None):
-    """(model, tokenizer): a LoRA adapter continuing `source` (trainable, "default"). With a KL term, TRL adds a
-    frozen copy of it as the "ref" adapter and takes that as the reference policy."""
+def kind_of(cfg: ForgeConfig, source: Path | None) -> str:
+    """lora or full: what GRPO trains, the start's kind (from model.base: a LoRA adapter)."""
+    return (policy_kind(read_meta(source)) or "lora") if source is not None else "lora"
+
+
+def load_policy(cfg: ForgeConfig, runtime, base_path: str, precision: str, source: Path | None, kind: str):
+    """(model, tokenizer) continuing `source`: a LoRA adapter (trainable, "default"; with a KL term TRL adds a
+    frozen copy of it as the "ref" adapter and takes that as the reference), or a full model (TRL loads the
+    reference from the same directory)."""
     from forge.training.load import load_for_training
 
-    lora = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, method="lora"))
-    model, tokenizer = load_for_training(lora, runtime, base_path, precision, method="lora", warm_from=source)
+    as_kind = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, method=kind))  # type: ignore[arg-type]
+    model, tokenizer = load_for_training(as_kind, runtime, base_path, precision, method=kind, warm_from=source)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -140,9 +145,13 @@ def fit(project: Project, cfg: ForgeConfig, runtime, precision: str, model, toke
     return trainer, reward, stop, time.perf_counter() - start, done_before
 
 
-def save_adapter(model, tokenizer, source: Path | None, tmp: Path) -> None:
-    """The trained adapter alone (not the frozen reference), with the examples its start had seen."""
-    model.save_pretrained(str(tmp), selected_adapters=["default"])
+def save_adapter(model, tokenizer, source: Path | None, tmp: Path, kind: str) -> None:
+    """The trained adapter alone (not the frozen reference), or the full model, with the examples its start had
+    seen."""
+    if kind == "lora":
+        model.save_pretrained(str(tmp), selected_adapters=["default"])
+    else:
+        model.save_pretrained(str(tmp))
     tokenizer.save_pretrained(str(tmp))
     if source is not None and (source / SEEN_FILE).is_file():
         shutil.copy2(source / SEEN_FILE, tmp / SEEN_FILE)  # GRPO adds no example: a later warm start's "new" stays
@@ -154,7 +163,8 @@ def save_adapter(model, tokenizer, source: Path | None, tmp: Path) -> None:
 
 
 def meta_of(cfg: ForgeConfig, runtime, precision: str, base_path: str, record: dict, source: Path | None,
-            source_iteration: int | None, history: list[dict], wall: float, n_examples: int, project) -> dict:
+            source_iteration: int | None, history: list[dict], wall: float, n_examples: int, project,
+            kind: str) -> dict:
     rewards = [h["reward"] for h in history if "reward" in h]
     return {"base": cfg.model.base, "base_resolved": base_path, "backend": runtime.backend, "device": runtime.device,
             "method": "grpo", "precision": precision, "config_hash": record["config_hash"],
@@ -162,6 +172,7 @@ def meta_of(cfg: ForgeConfig, runtime, precision: str, base_path: str, record: d
             "wall_s": round(wall, 3), "learning_rate": cfg.grpo.learning_rate, "epochs_run": 0, "epoch_losses": [],
             "final_loss": None, "warm_start": None,
             "grpo": {"from": project.rel(source) if source else None, "from_iteration": source_iteration,
+                     "policy": kind,
                      "steps": max((h.get("step", 0) for h in history), default=0), **vars(cfg.grpo),
                      "reward_first": round(rewards[0], 4) if rewards else None,
                      "reward_last": round(sum(rewards[-5:]) / len(rewards[-5:]), 4) if rewards else None,
@@ -197,16 +208,17 @@ def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float |
     if cfg.compute.num_processes > 1:
         echo("note: compute.num_processes: GRPO trains in one process")
     runtime = resolve_runtime(cfg.compute.device, cfg.model.load_in_4bit)
-    precision = training_precision(cfg.training.precision, runtime.device, "lora")
     source, source_iteration = start_adapter(project, cfg)
+    kind = kind_of(cfg, source)
+    precision = training_precision(cfg.training.precision, runtime.device, kind)
     record = run_record(project, cfg, source)
     checkpoint = checkpoints.resume_point(project, record)[0] if resume else None
     g = cfg.grpo
-    echo(f"backend: {runtime.backend} on {runtime.device} (grpo, {precision}, {len(examples)} prompts, {g.steps} "
+    echo(f"backend: {runtime.backend} on {runtime.device} (grpo, {kind}, {precision}, {len(examples)} prompts, {g.steps} "
          f"steps x {g.prompts_per_step} prompts x {g.generations} answers; from "
          f"{project.rel(source) if source else 'a fresh adapter on ' + cfg.model.base})")
     base_path = resolve_base(cfg.model.base, project.root)
-    model, tokenizer = load_policy(cfg, runtime, base_path, precision, source)
+    model, tokenizer = load_policy(cfg, runtime, base_path, precision, source, kind)
     progress = GrpoProgress(echo, every=g.checkpoint_steps)
     trackers = tracker_callbacks(cfg, project.output / TRACKER_DIR / str(next_iteration(project)),
                                  fresh=checkpoint is None)
@@ -217,9 +229,9 @@ def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float |
         raise TrainingStopped(f"the time budget ran out after {trainer.state.global_step} GRPO steps; the partial "
                               f"adapter was discarded and output/{ADAPTER_DIR} is the previous one")
     meta = meta_of(cfg, runtime, precision, base_path, record, source, source_iteration, progress.history, wall,
-                   len(examples), project)
+                   len(examples), project, kind)
     model.config.use_cache = True
-    out = save_swapped(project.output / ADAPTER_DIR, meta, lambda tmp: save_adapter(model, tokenizer, source, tmp))
+    out = save_swapped(project.output / ADAPTER_DIR, meta, lambda tmp: save_adapter(model, tokenizer, source, tmp, kind))
     checkpoints.finish(project)
     return TrainResult(out, runtime.backend, runtime.device, "grpo", 0, [], meta["grpo"]["reward_last"] or 0.0,
                        round(wall, 3), 0.0, len(examples), grpo=meta["grpo"])

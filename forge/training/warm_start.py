@@ -59,19 +59,22 @@ class WarmStart:
                 "replayed": len(self.replay)}
 
 
-def _adapter_kind(method: str | None) -> str | None:
-    return "lora" if method == "grpo" else method  # a GRPO run trains a LoRA adapter
+def policy_kind(meta: dict) -> str | None:
+    """What a trained model is: a LoRA adapter or a full model (a GRPO run's is its start's, forge.reinforcement)."""
+    method = meta.get("method")
+    return (meta.get("grpo") or {}).get("policy", "lora") if method == "grpo" else method
 
 
 def incompatible(project, cfg, source: Path) -> str | None:
-    """Why the model in `source` cannot be continued under `cfg` (None: it can); LoRA and GRPO adapters
-    continue each other."""
+    """Why the model in `source` cannot be continued under `cfg` (None: it can). A GRPO run's model continues as
+    what it is (a LoRA adapter or a full model), and GRPO continues either."""
     meta = read_meta(source)
     if meta.get("base") != cfg.model.base:
         return f"it was trained on another base ({meta.get('base')})"
-    if _adapter_kind(meta.get("method")) != _adapter_kind(cfg.training.method):
+    kind = policy_kind(meta)
+    if cfg.training.method != "grpo" and kind != cfg.training.method:
         return f"it was trained with training.method {meta.get('method')}"
-    if _adapter_kind(cfg.training.method) == "lora":
+    if kind == "lora":
         adapter = json.loads((source / "adapter_config.json").read_text())
         shape = (adapter.get("r"), adapter.get("lora_alpha"), sorted(adapter.get("target_modules") or []))
         wanted = (cfg.lora.r, cfg.lora.alpha, sorted(cfg.lora.target_modules))
