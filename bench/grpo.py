@@ -42,8 +42,7 @@ def setup(demo: str, work: Path) -> Path:
     env = {"FORGE": FORGE, "PATH": f"{Path(FORGE).parent}:/usr/bin:/bin", "HOME": str(work)}
     subprocess.run(["bash", "-c", script.read_text().split('echo "== flywheel')[0], "demo", str(root)], check=True,
                    capture_output=True, env=env, cwd=script.parent)
-    if demo == "home":
-        forge(root, "generate", "--n", "300")
+    forge(root, "generate", "--n", "300")  # the demo's offline generator.py
     began = time.perf_counter()
     forge(root, "train")
     print(f"start_train_s: {time.perf_counter() - began:.1f}", flush=True)

@@ -123,6 +123,14 @@ def test_a_grpo_run_resumes_after_kill_9_and_records_grpo(project, cli):
     assert "resuming GRPO from checkpoint-" in out.output and "steps: 200" in out.output
     meta = json.loads((project.output / "adapter" / records.META_FILE).read_text())
     assert meta["method"] == "grpo" and meta["grpo"]["from"].startswith("output/best") and meta["grpo"]["steps"] == 200
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = set()
+    for run in {p.parent for p in (project.output / "tb").rglob("events.out.tfevents.*")}:
+        tb = EventAccumulator(str(run))
+        tb.Reload()
+        tags |= set(tb.Tags()["scalars"])
+    assert {"train/reward", "train/kl", "train/completions/mean_length"} <= tags, sorted(tags)
     adapter = json.loads((project.output / "adapter" / "adapter_config.json").read_text())
     assert adapter["r"] == project.config.lora.r and not (project.output / "adapter" / "ref").exists()
     assert cli("eval", "--project", project.root).exit_code == 0

@@ -17,6 +17,10 @@ def test_wheel_contents(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for pkg in ("forge", "forge/cli", "forge/agent", "forge/tools", "forge/prompts"):
         assert f"{pkg}/__init__.py" in names, pkg
+    # every package of the source tree ships (pyproject lists them one by one)
+    missing = [str(p.relative_to(ROOT)) for p in (ROOT / "forge").rglob("__init__.py")
+               if f"{p.relative_to(ROOT)}" not in names and "__pycache__" not in p.parts]
+    assert missing == [], f"not in pyproject's packages: {missing}"
     assert "forge/prompts/planner_system.md" in names
     assert "forge/project_templates/BACKGROUND.md" in names and "forge/project_templates/gitignore" in names
     assert not any(n.startswith(("agent/", "tools/", "prompts/")) for n in names), "top-level agent/tools installed"
