@@ -118,7 +118,7 @@ def test_a_grpo_run_resumes_after_kill_9_and_records_grpo(project, cli):
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    out = cli("train", "--method", "grpo", "--resume", "--project", project.root)
+    out = cli("train", "--resume", "--project", project.root)  # resumes as the GRPO run it was
     assert out.exit_code == 0, out.output
     assert "resuming GRPO from checkpoint-" in out.output and "steps: 200" in out.output
     meta = json.loads((project.output / "adapter" / records.META_FILE).read_text())

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from forge.config.schema import field_doc
-from forge.project import gap
 from forge.project.options import CommandOutput, json_option, open_project, project_option, wait_option
 
 
@@ -127,6 +126,7 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teache
 
 def _teacher_eval(project, out, force: bool) -> None:
     from forge.evaluation.teacher import run_teacher
+    from forge.project import gap
 
     row = run_teacher(project, echo=out.echo, force=force)
     lo, hi = row["ci95"]

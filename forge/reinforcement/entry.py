@@ -5,14 +5,18 @@ from __future__ import annotations
 from forge.project.project import Project
 from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import Pull, remote_step
-from forge.training import sft
+from forge.training import checkpoints, sft
 from forge.training.common import TRACKER_DIR, TrainResult, effective_config
 
 
 def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
           deadline: float | None = None, resume: bool = False) -> TrainResult:
-    """One training run into output/adapter, by the method this run's config names."""
+    """One training run into output/adapter, by the method this run's config names; `resume` continues the
+    interrupted run by the method it had (a GRPO run started with `--method grpo` resumes as GRPO)."""
     cfg = effective_config(project, overrides, epochs)
+    if resume and cfg.training.method != "grpo" and checkpoints.interrupted_method(project) == "grpo":
+        overrides = {**(overrides or {}), "training": {**(overrides or {}).get("training", {}), "method": "grpo"}}
+        cfg = effective_config(project, overrides, epochs)
     if cfg.training.method != "grpo":
         return sft.train(project, epochs=epochs, overrides=overrides, echo=echo, deadline=deadline, resume=resume)
     return _grpo(project, overrides=overrides, echo=echo, deadline=deadline, resume=resume)

@@ -84,7 +84,7 @@ def run_record(project: Project, cfg: ForgeConfig, source: Path | None) -> dict:
     """What a resume must find unchanged (forge.training.checkpoints)."""
     return {"config_hash": content_hash(json.dumps(dataclasses.asdict(cfg), sort_keys=True)),
             "dataset_hash": file_hash(project.canonical_path), "overrides": {},
-            "warm_start": project.rel(source) if source else None}
+            "warm_start": project.rel(source) if source else None, "method": "grpo"}
 
 
 def grpo_args(cfg: ForgeConfig, runtime, precision: str, work: Path):
@@ -225,9 +225,12 @@ def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float |
     trainer, reward, stop, wall, _ = fit(project, cfg, runtime, precision, model, tokenizer, examples, record,
                                          checkpoint, [progress, *trackers], echo, deadline)
     if stop.hit:
+        from forge import stop_signal
+
         checkpoints.finish(project)
-        raise TrainingStopped(f"the time budget ran out after {trainer.state.global_step} GRPO steps; the partial "
-                              f"adapter was discarded and output/{ADAPTER_DIR} is the previous one")
+        why = stop_signal.reason() if stop_signal.requested.is_set() else "the time budget ran out"
+        raise TrainingStopped(f"{why} after {trainer.state.global_step} GRPO steps; the partial adapter was "
+                              f"discarded and output/{ADAPTER_DIR} is the previous one")
     meta = meta_of(cfg, runtime, precision, base_path, record, source, source_iteration, progress.history, wall,
                    len(examples), project, kind)
     model.config.use_cache = True

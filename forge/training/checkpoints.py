@@ -58,6 +58,12 @@ def resume_point(project, record: dict) -> tuple[Path, dict]:
     return checkpoint, state.get("stateful_callbacks", {}).get("EpochLosses", {})
 
 
+def interrupted_method(project) -> str | None:
+    """The method of the run whose checkpoints are waiting ("grpo" when a GRPO run left them), or None."""
+    path = trainer_dir(project) / RESUME_FILE
+    return json.loads(path.read_text()).get("method") if path.is_file() else None
+
+
 def finish(project) -> None:
     shutil.rmtree(trainer_dir(project), ignore_errors=True)
 
