@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from contextlib import contextmanager
 
 import pytest
 from test_datagen import _batch
@@ -29,6 +30,20 @@ ITEMS = [JudgeItem("when does the Lisbon office open", "9:00 in Lisbon", "Lisbon
 def verdict(correct: bool, reason: str, n: int) -> dict:
     return message(json.dumps({"correct": correct, "reason": reason}), input_tokens=300, output_tokens=20, n=n,
                    model="claude-haiku-5-5")
+
+
+@contextmanager
+def served(responses: list[dict], monkeypatch):
+    """A live local stand-in answering `responses` in order, as the environment's Anthropic server."""
+    server = FakeAnthropic(responses)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy")
+    monkeypatch.setenv("FORGE_RETRY_WAIT", "0")
+    monkeypatch.setenv("FORGE_BATCH_POLL", "0")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -77,17 +92,11 @@ def test_judge_failures_are_scored_failures_with_their_reason(project, monkeypat
     config_io.patch_file(project.config_path, {"llm": {"max_retries": 0}})
     project.reload()
     broken = {"status": 500, "body": {"type": "error", "error": {"type": "api_error", "message": "boom"}}}
-    server = FakeAnthropic([message("I think it is fine.", n=1), broken,
-                            message('Verdict: {"correct": true, "reason": "ok"}', n=3)])
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy")
-    monkeypatch.setenv("FORGE_RETRY_WAIT", "0")
     items = [JudgeItem(f"q{i}", f"expected {i}", f"answer {i}") for i in range(3)]
-    try:
+    with served([message("I think it is fine.", n=1), broken,
+                 message('Verdict: {"correct": true, "reason": "ok"}', n=3)], monkeypatch):
         judge = Judge(project)
         got = judge.verdicts(items)
-    finally:
-        server.stop()
     assert not got[0].correct and got[0].reason == "judge error: no verdict in the judge's reply (stop_reason end_turn)"
     assert not got[1].correct and got[1].reason.startswith("judge error: InternalServerError")
     assert got[2].correct  # a verdict inside prose, as a small local model writes it
@@ -97,13 +106,8 @@ def test_judge_failures_are_scored_failures_with_their_reason(project, monkeypat
 
 
 def test_the_sealed_set_leaves_only_verdicts_by_hash(project, monkeypatch):
-    server = FakeAnthropic([verdict(False, "wrong city Lisbon", 1)])
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy")
-    try:
+    with served([verdict(False, "wrong city Lisbon", 1)], monkeypatch):
         Judge(project).verdicts([ITEMS[1]], sealed=True)
-    finally:
-        server.stop()
     text = (project.output / records.JUDGE_CACHE).read_text()
     assert json.loads(text).keys() == {"key", "correct"}
     assert "Porto" not in text and "Lisbon" not in text
@@ -112,14 +116,9 @@ def test_the_sealed_set_leaves_only_verdicts_by_hash(project, monkeypatch):
 def test_the_scorer_judges_only_answers_that_keep_the_contract(project, monkeypatch):
     config_io.patch_file(project.config_path, {"eval": {"forbidden_commands": ["reboot"]}})
     project.reload()
-    server = FakeAnthropic([verdict(True, "same", 1)])
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy")
-    try:
+    with served([verdict(True, "same", 1)], monkeypatch) as server:
         scorer = Scorer.for_project(project)
         got = scorer.score_many([("q", "open at 9", '{"cmd": "reboot"}', None), ("q2", "open at 9", "9 o'clock", None)])
-    finally:
-        server.stop()
     assert got[0].forbidden and not got[0].correct and got[1].correct
     assert server.paths == ["POST /v1/messages"]
 
@@ -130,17 +129,12 @@ def test_many_answers_go_through_one_message_batch(project, monkeypatch):
     results = "\n".join(json.dumps({"custom_id": f"judge-{i}", "result": {"type": "succeeded", "message": verdict(
         i != 1, "fine" if i != 1 else "wrong city", 10 + i)["body"]}}) for i in range(2)) + "\n" + json.dumps(
         {"custom_id": "judge-2", "result": {"type": "expired"}}) + "\n"
-    server = FakeAnthropic([_batch("in_progress"), _batch("ended", 2), _batch("ended", 2),
-                            {"status": 200, "content_type": "application/binary", "body": results}])
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)  # the env's server; llm.base_url unset: Anthropic's API
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy")
-    monkeypatch.setenv("FORGE_BATCH_POLL", "0")
     items = [JudgeItem(f"q{i}", f"expected {i}", f"answer {i}") for i in range(3)]
-    try:
+    # the environment's server, with llm.base_url unset: Anthropic's API, so batches are used
+    with served([_batch("in_progress"), _batch("ended", 2), _batch("ended", 2),
+                 {"status": 200, "content_type": "application/binary", "body": results}], monkeypatch) as server:
         judge = Judge(project)
         got = judge.verdicts(items)
-    finally:
-        server.stop()
     assert server.paths[0] == "POST /v1/messages/batches"
     assert [v.correct for v in got] == [True, False, False] and got[2].reason == "judge error: batch request expired"
     spend = json.loads((project.output / records.SPEND_FILE).read_text())
