@@ -66,8 +66,8 @@ def ask_planner(run: Run) -> Reply:
     prompt = u.get("input_tokens", 0) + u.get("cache_read_input_tokens", 0) + u.get("cache_creation_input_tokens", 0)
     if prompt:
         run.calibration = max(0.5, prompt / (run.estimate() / run.calibration))
-    tool_tokens = conversation.raw_tokens(run.tools)
-    if run.turn == 1 and prompt and run.tools and prompt < TOOLS_SEEN * tool_tokens:
+    tool_tokens = conversation.raw_tokens(run.tools) if run.turn == 1 and prompt and run.tools else 0
+    if prompt < TOOLS_SEEN * tool_tokens:
         run.echo(f"warning: the server counted {prompt} prompt tokens, fewer than the tool definitions alone "
                  f"(~{tool_tokens}): it may not show the model its tools (llama-server needs --jinja and a model "
                  "whose chat template has tool use)")

@@ -95,20 +95,17 @@ class GrpoSection:
     """GRPO (training.method grpo): sampled answers to training prompts, rewarded by the project's scorer."""
 
     steps: int = doc("Optimizer steps of one GRPO run.", 60, minimum=1, maximum=100000)
-    generations: int = doc("Answers sampled per prompt: the group whose rewards are compared with each other.", 4,
-                           minimum=2, maximum=64)
-    prompts_per_step: int = doc("Training prompts per optimizer step, each sampled grpo.generations times.", 2,
-                                minimum=1, maximum=256)
-    learning_rate: float = doc("Learning rate of the adapter during GRPO (lower than SFT's: the policy starts good).",
-                               1e-5, exclusiveMinimum=0, maximum=1)
-    beta: float = doc("KL coefficient to the starting policy (the adapter GRPO starts from); 0 drops the term.", 0.04,
-                      minimum=0, maximum=10)
-    temperature: float = doc("Sampling temperature of the answers (the group needs different answers to learn).", 1.0,
+    generations: int = doc("Answers sampled per prompt: the group whose rewards are compared.", 4, minimum=2, maximum=64)
+    prompts_per_step: int = doc("Training prompts per step, each sampled grpo.generations times.", 2, minimum=1,
+                                maximum=256)
+    learning_rate: float = doc("Learning rate during GRPO (lower than SFT's: the policy starts good).", 1e-5,
+                               exclusiveMinimum=0, maximum=1)
+    beta: float = doc("KL coefficient to the starting policy; 0 drops the term.", 0.04, minimum=0, maximum=10)
+    temperature: float = doc("Sampling temperature (the group needs different answers to learn from).", 1.0,
                              exclusiveMinimum=0, maximum=2)
     max_completion_tokens: int = doc("Length limit of each sampled answer.", 64, minimum=1, maximum=4096)
-    checkpoint_steps: int = doc("A checkpoint every this many steps, for `forge train --resume`.", 10, minimum=1,
-                                maximum=100000)
-    from_base: bool = doc("Start from a fresh adapter on model.base instead of the promoted best LoRA adapter.", False)
+    checkpoint_steps: int = doc("A checkpoint every this many steps (`forge train --resume`).", 10, minimum=1, maximum=100000)
+    from_base: bool = doc("Start from a fresh adapter on model.base instead of the promoted best model.", False)
 
 
 @dataclass

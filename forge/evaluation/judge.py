@@ -66,7 +66,8 @@ class Judge:
     def __init__(self, project: Project, warn=None):
         cfg = project.config
         self.project, self.cfg = project, cfg
-        self.model, self.rubric_hash = judge_identity(cfg)["model"], judge_identity(cfg)["rubric_hash"]
+        identity = judge_identity(cfg)
+        self.model, self.rubric_hash = identity["model"], identity["rubric_hash"]
         self.rubric = cfg.eval.judge_rubric.strip() or "(none: the general rule below applies)"
         self.system = prompts_io.render("eval_judge", project, rubric=self.rubric)
         self._template = content_hash(prompt_files.load("eval_judge"))
@@ -77,17 +78,8 @@ class Judge:
         self.cost_usd = 0.0
 
     def _load(self) -> dict[str, dict]:
-        path = self.project.output / JUDGE_CACHE
-        if not path.is_file():
-            return {}
-        out = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-                out[row["key"]] = row
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue  # a torn last line from a killed run: that verdict is asked again
-        return out
+        """The cached verdicts by key (a last line a kill cut short is left out: that verdict is asked again)."""
+        return {row["key"]: row for row in self.project.read_jsonl_state(JUDGE_CACHE)}
 
     def key(self, item: JudgeItem) -> str:
         return content_hash(json.dumps([item.input, item.expected, item.answer, self.rubric, self.model,

@@ -49,7 +49,8 @@ def eval_prompts(project: Project, tokenizer, examples: list[dict]) -> list[str]
     return [prompt_text(tokenizer, with_system_prompt(e, sys_prompt), e.get("tools")) for e in examples]
 
 
-def _score_set(examples, answers, scorer, sealed: bool = False):
+def score_set(examples, answers, scorer, sealed: bool = False):
+    """(verdicts, summary: accuracy, correct, total, ci95, forbidden_count) of `answers` to `examples`."""
     verdicts = scorer.score_many([(user_text(e), assistant_text(e), a, schema_for(e, scorer.schema))
                                   for e, a in zip(examples, answers, strict=True)], sealed=sealed)
     correct = sum(v.correct for v in verdicts)
@@ -58,7 +59,7 @@ def _score_set(examples, answers, scorer, sealed: bool = False):
                       "ci95": [round(lo, 4), round(hi, 4)], "forbidden_count": sum(v.forbidden for v in verdicts)}
 
 
-def _schema_valid(schema, examples: list[dict], answers: list[str]) -> float | None:
+def schema_valid_rate(schema, examples: list[dict], answers: list[str]) -> float | None:
     """The share of answers that keep their contract (schema_for), among examples that have one."""
     judged = [own.keeps(a) for e, a in zip(examples, answers, strict=True) if (own := schema_for(e, schema))]
     return round(sum(judged) / len(judged), 4) if judged else None
@@ -119,7 +120,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     finally:
         if progress:
             progress.close()
-    verdicts, summary = _score_set(gold, answers, scorer)
+    verdicts, summary = score_set(gold, answers, scorer)
     per_cmd: dict[str, dict] = {}
     failures = []
     for ex, answer, v in zip(gold, answers, verdicts, strict=True):
@@ -131,11 +132,11 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
                              "actual": answer, "reason": v.reason, **({"fields": list(v.fields)} if v.fields else {})})
     free = sealed_summary = None
     if free_answers is not None:
-        _, scored = _score_set(gold, free_answers, scorer)
+        _, scored = score_set(gold, free_answers, scorer)
         free = {k: scored[k] for k in ("accuracy", "correct", "total", "ci95")} | {
-            "schema_valid": _schema_valid(schema, gold, free_answers)}
+            "schema_valid": schema_valid_rate(schema, gold, free_answers)}
     if sealed_path and sealed:
-        _, scored = _score_set(sealed, sealed_answers, scorer, sealed=True)
+        _, scored = score_set(sealed, sealed_answers, scorer, sealed=True)
         sealed_summary = {**scored, "hash": file_hash(sealed_path)}
     results = EvalResult(
         eval_id=uuid.uuid4().hex[:12], time=now(), **summary, failure_count=len(failures),
@@ -143,7 +144,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         model={"path": project.rel(model_dir), "kind": kind, "hash": model_hash(model_dir)},
         gold={"path": gold_rel, "hash": file_hash(project.gold_path)},
         schema={"path": schema.display, "hash": schema.hash} if schema else None,
-        constrained=constraints["gold"] is not None, schema_valid=_schema_valid(schema, gold, answers),
+        constrained=constraints["gold"] is not None, schema_valid=schema_valid_rate(schema, gold, answers),
         wall_s=round(wall, 3), examples_per_s=round(len(gold) / wall, 2) if wall else None,
         per_example={example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
         free=free, sealed=sealed_summary, judge=scorer.judge.summary() if scorer.judge else None)

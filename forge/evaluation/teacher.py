@@ -22,14 +22,14 @@ from forge.data.answers import category
 from forge.data.datasets import assistant_text, example_id, file_hash, load_numbered, user_text
 from forge.data.output_schema import OutputSchema, schema_for
 from forge.errors import ForgeError, first_line
+from forge.evaluation.runner import schema_valid_rate, score_set
 from forge.evaluation.scorers import Scorer
-from forge.evaluation.stats import wilson_interval
 from forge.hashing import content_hash
 from forge.llm import prompts as prompts_io
 from forge.llm.client import Ledger, check_price, make_client, output_config, retrying
 from forge.project import context, records
 from forge.project.project import Project
-from forge.training.sft import task_system_prompt
+from forge.training.common import task_system_prompt
 
 MAX_TOKENS = 2000
 INSTRUCTION = ("Answer the user's message the way the examples in this conversation are answered: only the "
@@ -143,16 +143,13 @@ def run_teacher(project: Project, echo=print, force: bool = False) -> dict:
                          f"nothing recorded (${cost:.4f} spent)") from None
     wall = time.perf_counter() - start
     scorer = Scorer.for_project(project, schema)
-    verdicts = scorer.score_many([(user_text(e), assistant_text(e), a, schema_for(e, schema))
-                                  for e, a in zip(gold, answers, strict=True)], sealed=True)  # no judge reason kept
+    verdicts, summary = score_set(gold, answers, scorer, sealed=True)  # sealed: the judge keeps no reason
     if scorer.judge:
         cost += scorer.judge.cost_usd
-    correct = sum(v.correct for v in verdicts)
-    lo, hi = wilson_interval(correct, len(gold))
-    judged = [own.keeps(a) for e, a in zip(gold, answers, strict=True) if (own := schema_for(e, schema))]
-    row = {"kind": records.TEACHER, "time": now(), **key, "accuracy": correct / len(gold),
-           "correct": correct, "total": len(gold), "ci95": [round(lo, 4), round(hi, 4)], "shots": len(chosen),
-           "scorer": cfg.eval.scorer, "schema_valid": round(sum(judged) / len(judged), 4) if judged else None,
+    correct = summary["correct"]
+    row = {"kind": records.TEACHER, "time": now(), **key, **{k: summary[k] for k in ("accuracy", "correct", "total",
+                                                                                      "ci95")},
+           "shots": len(chosen), "scorer": cfg.eval.scorer, "schema_valid": schema_valid_rate(schema, gold, answers),
            "cost_usd": round(cost, 6), "wall_s": round(wall, 2),
            "per_example": {example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)}}
     records.record_teacher(project, row)

@@ -25,9 +25,9 @@ from forge.config.fields import ForgeConfig
 from forge.data.datasets import assistant_text, file_hash, load_numbered
 from forge.data.output_schema import OutputSchema, schema_for
 from forge.errors import ForgeError
+from forge.evaluation.runner import eval_prompts
 from forge.evaluation.scorers import Scorer
 from forge.hashing import content_hash
-from forge.models.chat_format import prompt_text, with_system_prompt
 from forge.project.project import Project
 from forge.project.records import best, read_meta
 from forge.training import checkpoints
@@ -53,10 +53,8 @@ def start_adapter(project: Project, cfg: ForgeConfig) -> tuple[Path | None, int 
 
 def prompts_and_answers(project: Project, tokenizer, examples: list[dict]) -> list[dict]:
     """The GRPO dataset: each training example's prompt as the model sees it in eval, and its expected answer."""
-    system = (project.root / "system_prompt.md").read_text(encoding="utf-8") if (
-        project.root / "system_prompt.md").is_file() else ""
-    return [{"prompt": prompt_text(tokenizer, with_system_prompt(e, system), e.get("tools")),
-             "expected": assistant_text(e), "example": i} for i, e in enumerate(examples)]
+    return [{"prompt": prompt, "expected": assistant_text(e), "example": i}
+            for i, (e, prompt) in enumerate(zip(examples, eval_prompts(project, tokenizer, examples), strict=True))]
 
 
 class Reward:
@@ -123,8 +121,7 @@ def load_policy(cfg: ForgeConfig, runtime, base_path: str, precision: str, sourc
 
 def fit(project: Project, cfg: ForgeConfig, runtime, precision: str, model, tokenizer, examples: list[dict],
         record: dict, checkpoint: Path | None, callbacks: list, echo, deadline: float | None):
-    """Run GRPO (from `checkpoint` when resuming): (trainer, reward, deadline callback, wall seconds, steps done
-    before)."""
+    """Run GRPO (from `checkpoint` when resuming): (trainer, reward, deadline callback, wall seconds)."""
     from datasets import Dataset
     from trl import GRPOTrainer
 
@@ -136,13 +133,12 @@ def fit(project: Project, cfg: ForgeConfig, runtime, precision: str, model, toke
     trainer = GRPOTrainer(model=model, reward_funcs=[reward],  # type: ignore[list-item]
                           args=grpo_args(cfg, runtime, precision, work), train_dataset=data, processing_class=tokenizer, callbacks=[stop, *callbacks])
     quiet(trainer)
-    done_before = 0
     if checkpoint:
-        done_before = json.loads((checkpoint / "trainer_state.json").read_text()).get("global_step", 0)
-        echo(f"resuming GRPO from {checkpoint.name} (after step {done_before})")
+        done = json.loads((checkpoint / "trainer_state.json").read_text()).get("global_step", 0)
+        echo(f"resuming GRPO from {checkpoint.name} (after step {done})")
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    return trainer, reward, stop, time.perf_counter() - start, done_before
+    return trainer, reward, stop, time.perf_counter() - start
 
 
 def save_adapter(model, tokenizer, source: Path | None, tmp: Path, kind: str) -> None:
@@ -178,11 +174,6 @@ def meta_of(cfg: ForgeConfig, runtime, precision: str, base_path: str, record: d
                      "reward_last": round(sum(rewards[-5:]) / len(rewards[-5:]), 4) if rewards else None,
                      "schema_valid_last": next((round(h["schema_valid"], 4) for h in reversed(history)
                                                 if "schema_valid" in h), None)}}
-
-
-def grpo_of(model_dir: Path) -> dict | None:
-    """The GRPO record of a trained model's meta (None for SFT)."""
-    return read_meta(model_dir).get("grpo")
 
 
 def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float | None = None,
@@ -222,7 +213,7 @@ def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float |
     progress = GrpoProgress(echo, every=g.checkpoint_steps)
     trackers = tracker_callbacks(cfg, project.output / TRACKER_DIR / str(next_iteration(project)),
                                  fresh=checkpoint is None)
-    trainer, reward, stop, wall, _ = fit(project, cfg, runtime, precision, model, tokenizer, examples, record,
+    trainer, _reward, stop, wall = fit(project, cfg, runtime, precision, model, tokenizer, examples, record,
                                          checkpoint, [progress, *trackers], echo, deadline)
     if stop.hit:
         from forge import stop_signal
