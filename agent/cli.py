@@ -188,7 +188,7 @@ def tool_run(name, pairs, project_dir, raw):
             data[key] = value
     result, transcript = manual.call(open_project(project_dir), name, data, echo=click.echo)
     click.echo(result.content)
-    if result.data.get("refused") and "budget spent" in result.content:
+    if result.data.get("refused") and result.data.get("budget"):
         click.echo(f"(session {transcript.run_id}: `forge tool session end` starts a fresh one)")
     if result.is_error:
         raise click.exceptions.Exit(1)

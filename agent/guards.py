@@ -24,6 +24,7 @@ from forge.tools.tool import ToolContext, ToolRefused, ToolResult
 class Verdict:
     allowed: bool
     reason: str = ""
+    budget: bool = False  # refused by a budget (a fresh session or run lifts it), not by the input
 
     def __str__(self) -> str:
         return "ok" if self.allowed else f"refused: {self.reason}"
@@ -43,7 +44,7 @@ def check_input(tool, data) -> str | None:
 
 def refusal(verdict: Verdict) -> ToolResult:
     """The result a refused call gets: the reason, as an error the model can act on."""
-    return ToolResult(verdict.reason, {"refused": True}, is_error=True)
+    return ToolResult(verdict.reason, {"refused": True, "budget": verdict.budget}, is_error=True)
 
 
 class ToolGuard:
@@ -56,7 +57,7 @@ class ToolGuard:
         if self.budgets is not None:
             spent = self.budgets.spent(self.ctx.state)
             if spent:
-                return Verdict(False, spent)
+                return Verdict(False, spent, budget=True)
         tool = self.tools[name]
         problem = check_input(tool, data)
         if problem:
@@ -64,7 +65,7 @@ class ToolGuard:
         if self.budgets is not None and tool.claims is not None:
             over = self.budgets.refuse(tool.claims(data), self.ctx.state)
             if over:
-                return Verdict(False, over)
+                return Verdict(False, over, budget=True)
         return Verdict(True)
 
     def check(self, name: str, data) -> Verdict:

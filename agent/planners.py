@@ -12,13 +12,11 @@ same guards.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from forge.agent.conversation import with_cache_breakpoints
 from forge.agent.heuristic import decide
-from forge.errors import first_line
 
 
 class ContextOverflow(Exception):
@@ -36,19 +34,15 @@ class ContextOverflow(Exception):
                 f"{self.window}-token window: serve the model with a larger context (llama-server -c, Ollama num_ctx)")
 
 
-# Anthropic: "prompt is too long: 210000 tokens > 200000 maximum"; llama.cpp's llama-server:
-# exceed_context_size_error {'n_prompt_tokens': 4119, 'n_ctx': 4096}
-_OVERFLOW = ("prompt is too long", "context window", "exceed_context_size", "context size")
-_WINDOW = re.compile(r"(?:> (\d+) maximum|'n_ctx': (\d+)|\"n_ctx\": ?(\d+))")
-
-
 def context_overflow(exc: Exception) -> ContextOverflow | None:
-    """The ContextOverflow a server's 400 means, or None when it is another refusal."""
-    text = str(exc)
-    if not any(s in text for s in _OVERFLOW):
+    """The ContextOverflow a server's refusal means, or None when it is another refusal: read from the
+    status and the body (forge.llm.api_errors), never from the SDK's wording of the exception."""
+    from forge.llm.api_errors import ApiError
+
+    error = ApiError.of(exc)
+    if not error.context_overflow:
         return None
-    m = _WINDOW.search(text)
-    return ContextOverflow(first_line(exc, 300), int(next(g for g in m.groups() if g)) if m else None)
+    return ContextOverflow(error.line(300), error.context_window)
 
 
 @dataclass
@@ -111,7 +105,7 @@ class ClaudePlanner:
                 messages=marked, timeout=min(self.cfg.llm.timeout_s, left or float("inf")), **extra)
         try:
             msg = retrying(create, self.cfg.llm.max_retries, deadline=deadline)
-        except anthropic.BadRequestError as exc:
+        except anthropic.APIStatusError as exc:  # 400 from the API and llama-server, 413 from proxies
             overflow = context_overflow(exc)
             if overflow:
                 raise overflow from None

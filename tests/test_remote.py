@@ -66,6 +66,35 @@ def test_url_forms():
         Remote.from_config(C)
 
 
+FAKE_SSH = """#!/bin/bash
+# ssh [options] destination command: the command runs here, in a shell whose PATH has {path}
+while [[ "$1" == -* ]]; do case "$1" in -o|-p|-i|-l|-F) shift 2;; *) shift;; esac; done
+shift
+{body}
+"""
+
+
+@pytest.mark.parametrize("body,expected", [
+    ('PATH=/nonexistent exec /bin/bash -c "$*"', "rsync is missing on gpu"),   # rsync's exit 127
+    ('echo "kex_exchange_identification: read: Connection reset by peer" >&2; exit 255', "cannot reach gpu"),
+])
+def test_rsync_failures_are_told_apart_by_exit_status(tmp_path, monkeypatch, body, expected):
+    """rsync's own exit status says which failure it was (127: no rsync there; 255: ssh failed), not its words."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text(FAKE_SSH.format(path="no rsync", body=body))
+    (bin_dir / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+    class C:
+        remote, ssh_options, remote_setup = f"ssh://gpu{tmp_path}/copy", [], None
+
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "a.txt").write_text("a")
+    with pytest.raises(ForgeError, match=expected):
+        Remote.from_config(C).push(tmp_path / "project")
+
+
 def test_codec_keeps_types_and_project_paths(tmp_path):
     r = TrainResult(tmp_path / "output" / "adapter", "transformers", "cpu", "lora", 2, [0.5, 0.25], 0.25, 1.0, 9.0, 4)
     wire = json.loads(json.dumps(encode(r, tmp_path)))

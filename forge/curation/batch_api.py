@@ -20,6 +20,7 @@ from forge.curation.generator_source import as_chat, use_generator
 from forge.data.datasets import load_examples
 from forge.errors import ForgeError
 from forge.llm import prompts as prompts_io
+from forge.llm.api_errors import batch_failure
 from forge.llm.batches import run_batch
 from forge.llm.client import Ledger, check_price, make_client
 from forge.project.project import Project
@@ -45,7 +46,7 @@ def generate_with_batches(project: Project, n: int, *, batch_size: int = 50, ech
     for entry in entries:
         result = entry.result
         if result.type != "succeeded":
-            report.failed_batches.append(f"{entry.custom_id}: {result.type}")
+            report.failed_batches.append(f"{entry.custom_id}: {batch_failure(result)}")
             report.rejected["batch_failed"] += sizes_by_id.get(entry.custom_id, 0)
             continue
         msg = result.message

@@ -24,6 +24,7 @@ from forge.atomic import append_bytes_atomic
 from forge.errors import first_line
 from forge.hashing import content_hash
 from forge.llm import prompts as prompts_io
+from forge.llm.api_errors import batch_failure
 from forge.llm.client import Ledger, check_price, make_client, output_config, retrying
 from forge.project.project import Project
 from forge.project.records import JUDGE_CACHE, judge_identity
@@ -172,7 +173,7 @@ class Judge:
         for r in requests:
             result = entries.get(r["custom_id"])
             out.append(self._read(result.message, batch=True) if result is not None and result.type == "succeeded"
-                       else (None, f"batch request {result.type if result is not None else 'missing'}"))
+                       else (None, f"batch request {batch_failure(result)}"))
         return out
 
     def summary(self) -> dict:

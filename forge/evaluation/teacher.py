@@ -26,6 +26,7 @@ from forge.evaluation.runner import schema_valid_rate, score_set
 from forge.evaluation.scorers import Scorer
 from forge.hashing import content_hash
 from forge.llm import prompts as prompts_io
+from forge.llm.api_errors import ApiError
 from forge.llm.client import Ledger, check_price, make_client, output_config, retrying
 from forge.project import context, records
 from forge.project.project import Project
@@ -128,8 +129,8 @@ def run_teacher(project: Project, echo=print, force: bool = False) -> dict:
     try:
         try:
             first = ask(requests[0])  # alone: it writes the prefix cache the others read
-        except anthropic.BadRequestError as exc:
-            if "format" not in requests[0].get("output_config", {}):
+        except anthropic.BadRequestError as exc:  # a 400 other than an overflow: the format may be what it refuses
+            if "format" not in requests[0].get("output_config", {}) or ApiError.of(exc).context_overflow:
                 raise
             echo(f"teacher: the server refused the output schema as a response format ({first_line(exc, 160)}); "
                  "asking without it (answers are still scored under the schema)")

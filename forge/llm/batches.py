@@ -26,17 +26,18 @@ def _total(batch) -> int:
 
 def create_once(client, requests: list[dict], max_retries: int, echo=print):
     """Create the batch; after a failure that may have reached the server, adopt the batch it made."""
-    import anthropic
+    from forge.llm.api_errors import ApiError, is_transient
 
-    maybe_sent = (anthropic.APIConnectionError, anthropic.InternalServerError)
     since = datetime.now(timezone.utc) - timedelta(seconds=5)
     for attempt in range(max_retries + 1):
         try:
             return client.messages.batches.create(requests=requests)
-        except (*maybe_sent, anthropic.RateLimitError) as exc:
-            if attempt == max_retries:
+        except Exception as exc:
+            if attempt == max_retries or not is_transient(exc):
                 raise
-            if isinstance(exc, maybe_sent):
+            status = ApiError.of(exc).status
+            maybe_sent = status is None or status >= 500  # no answer, or a server fault after it may have begun
+            if maybe_sent:
                 recent = [b for b in client.messages.batches.list(limit=20)
                           if b.created_at >= since and _total(b) == len(requests)]
                 if recent:

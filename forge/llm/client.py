@@ -118,24 +118,33 @@ def make_client(cfg):
 
 
 def backoff_base() -> float:
-    """Seconds before the first retry (doubling after); FORGE_RETRY_WAIT sets it (tests use 0)."""
+    """Seconds before the first retry (doubling after); FORGE_RETRY_WAIT sets it (tests use 0, which also ignores
+    the servers' retry-after)."""
     return float(os.environ.get("FORGE_RETRY_WAIT", "2"))
 
 
 def retrying(fn, max_retries: int, deadline: float | None = None):
-    """fn() retried on overload, rate limits, timeouts and lost connections, with exponential backoff;
-    no retry starts (or sleeps) past `deadline` (time.monotonic())."""
-    import anthropic
-    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+    """fn() retried on overload, rate limits, timeouts, server faults and lost connections (judged by status and
+    body: api_errors.is_transient), with exponential backoff or the server's retry-after when longer; no retry
+    starts (or sleeps) past `deadline` (time.monotonic())."""
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-    transient = (anthropic.RateLimitError, anthropic.InternalServerError, anthropic.APIConnectionError)
+    from forge.llm.api_errors import ApiError, is_transient
+
     attempts = stop_after_attempt(max_retries + 1)
 
     def stop(rs) -> bool:  # after the last attempt, or before a retry that would start past the deadline
         return attempts(rs) or (deadline is not None and time.monotonic() + (rs.upcoming_sleep or 0) >= deadline)
 
-    for attempt in Retrying(retry=retry_if_exception_type(transient), stop=stop,
-                            wait=wait_exponential(multiplier=backoff_base(), max=60),
+    base = backoff_base()
+    backoff = wait_exponential(multiplier=base, max=60)
+
+    def wait(rs) -> float:  # the server's retry-after when longer than the backoff (at most a minute; none at base 0)
+        failed = rs.outcome.exception() if rs.outcome and rs.outcome.failed else None
+        asked = ApiError.of(failed).retry_after_s if failed is not None and base > 0 else None
+        return max(backoff(rs), min(asked or 0.0, 60.0))
+
+    for attempt in Retrying(retry=retry_if_exception(is_transient), stop=stop, wait=wait,
                             reraise=True):
         with attempt:
             return fn()

@@ -28,6 +28,8 @@ PUSH_EXCLUDES = ("/.git/", "/output/runs/", "/output/remote/", "/output/.trainer
 DEFAULTS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15",
             "-o", "ServerAliveCountMax=4", "-o", "ControlMaster=auto", "-o", "ControlPersist=120")
 RSYNC_STALL_S = 300  # seconds without data before rsync gives up
+RSYNC_NOT_FOUND = 127  # rsync's exit status when the remote shell finds no rsync (RERR_CMD_NOTFOUND)
+RSYNC_LINK_LOST = (12, 255)  # rsync's exit status when its stream broke (RERR_STREAMIO) or the shell failed
 AUTH_FAILURES = ("Permission denied", "Host key verification failed", "Too many authentication failures",
                  "REMOTE HOST IDENTIFICATION HAS CHANGED")
 
@@ -128,11 +130,10 @@ class Remote:
         proc = self._call(argv, stdin, None)
         if proc.returncode == 0:
             return
-        err = proc.stderr.decode(errors="replace")
-        if "rsync: command not found" in err or "rsync: not found" in err:
+        if proc.returncode == RSYNC_NOT_FOUND:
             raise ForgeError(f"compute.remote {self.url}: rsync is missing on {self.host} (install it there)")
-        if proc.returncode == 255 or "ssh:" in err or any(s in err for s in AUTH_FAILURES):
-            raise self.connection_error(proc.stderr)
+        if proc.returncode in RSYNC_LINK_LOST:  # ssh may be the cause: its own exit status says (255: its failure)
+            self.run("true", timeout=60)
         raise ForgeError(f"compute.remote {self.url}: rsync failed (exit {proc.returncode}): {last_line(proc.stderr)}")
 
     def push(self, root: Path) -> None:

@@ -26,7 +26,9 @@ def _causal_lm(model):
 
 def _unwrapped(model):
     """The model inside a DistributedDataParallel wrapper (or the model itself)."""
-    return model.module if type(model).__name__ == "DistributedDataParallel" else model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def supported(model) -> bool:
