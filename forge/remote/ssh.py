@@ -130,10 +130,11 @@ class Remote:
         proc = self._call(argv, stdin, None)
         if proc.returncode == 0:
             return
-        if proc.returncode == RSYNC_NOT_FOUND:
-            raise ForgeError(f"compute.remote {self.url}: rsync is missing on {self.host} (install it there)")
-        if proc.returncode in RSYNC_LINK_LOST:  # ssh may be the cause: its own exit status says (255: its failure)
-            self.run("true", timeout=60)
+        if proc.returncode == RSYNC_NOT_FOUND or proc.returncode in RSYNC_LINK_LOST:
+            # A sender may see the stream break (12) before the remote shell's 127: ask the remote itself; `run`
+            # raises the connection error when ssh is what failed (its exit status 255).
+            if proc.returncode == RSYNC_NOT_FOUND or self.run("command -v rsync", timeout=60, check=False).returncode:
+                raise ForgeError(f"compute.remote {self.url}: rsync is missing on {self.host} (install it there)")
         raise ForgeError(f"compute.remote {self.url}: rsync failed (exit {proc.returncode}): {last_line(proc.stderr)}")
 
     def push(self, root: Path) -> None:
