@@ -77,6 +77,15 @@ class TrainingSection:
         "the set grows; never gold). Gives a validation loss per epoch, and early stopping then watches it instead of "
         "the training loss. 0 disables.", 0.0, minimum=0, maximum=0.5)
     batch_size: int = doc("Examples per device step.", 4, minimum=1, maximum=4096)
+    tokens_per_batch: int | None = doc(
+        "Batches by tokens instead of examples: each device step takes examples of similar length up to this many "
+        "tokens, padding included, so a step of long conversations holds few and one of short answers many "
+        "(replaces batch_size). Unset: batch_size examples a step.", None, minimum=16, maximum=10_000_000)
+    max_memory_gb: float | None = doc(
+        "Memory that training and eval may use, in GB (RAM on CPU, GPU memory on CUDA). Training splits each step "
+        "into micro-batches that fit (same effective batch, same loss) and turns on activation checkpointing when "
+        "one example needs it; eval sizes its batches by it. Unset: 85% of what is free when the command starts.",
+        None, exclusiveMinimum=0, maximum=100_000)
     gradient_accumulation_steps: int = doc("Steps accumulated before each optimizer update.", 1, minimum=1, maximum=1024)
     learning_rate: float = doc("Peak learning rate.", 5e-5, exclusiveMinimum=0, maximum=1)
     warmup_ratio: float = doc("Fraction of the optimizer steps spent warming up (converted to steps).", 0.1, minimum=0, maximum=1)

@@ -27,6 +27,7 @@ from forge.inference.generate import generate
 from forge.inference.progress import EvalProgress
 from forge.models.chat_format import prompt_text, with_system_prompt
 from forge.models.loading import load_for_inference, local_base_dir, resolve_runtime
+from forge.models.memory import Budget, free_memory, generation_tokens
 from forge.project.project import Project
 from forge.project.records import FAILURES, RESULTS
 from forge.project.run_lock import holds_run_lock
@@ -98,6 +99,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     schema = OutputSchema.for_project(project)
     scorer = Scorer.for_project(project, schema)
     runtime = resolve_runtime(cfg.compute.device, load_in_4bit=False)
+    free_memory()  # what an earlier step of this process left (a trainer) is not held twice
     model, tokenizer, kind = load_for_inference(model_dir, project.root, runtime.device, cfg.eval.precision)
     constraints = {"gold": example_constraints(project, tokenizer, gold, schema)}
     bs = batch_size or cfg.eval.batch_size
@@ -107,9 +109,12 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     free_too = (compare_free or cfg.eval.compare_free) and constraints["gold"] is not None
     progress = EvalProgress(len(gold) * (2 if free_too else 1) + len(sealed), echo) if echo else None
 
+    room = generation_tokens(model, Budget.for_device(cfg.training.max_memory_gb, runtime.device))
+
     def answers_for(examples, under):
         prompts = eval_prompts(project, tokenizer, examples)
-        return generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress, under)
+        return generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress, under,
+                        max_tokens=room)
 
     start = time.perf_counter()
     try:
@@ -120,6 +125,8 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     finally:
         if progress:
             progress.close()
+        model = None  # scoring (a judge, a scorer.py) runs without the model held
+        free_memory()
     verdicts, summary = score_set(gold, answers, scorer)
     per_cmd: dict[str, dict] = {}
     failures = []

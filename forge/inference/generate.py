@@ -1,8 +1,9 @@
 """Greedy completions in left-padded batches, the way eval, predict, probe and verify generate.
 
-Prompts are sorted by length so a batch pads little; each row stops at the model's own end
-tokens (end-of-turn included); with a constraint per row (forge.inference.constrained), each
-answer is decoded under its contract.
+Prompts are sorted by length in tokens so a batch pads little, and a batch holds at most what the
+memory budget allows (forge.models.memory); each row stops at the model's own end tokens
+(end-of-turn included); with a constraint per row (forge.inference.constrained), each answer is
+decoded under its contract.
 """
 
 from __future__ import annotations
@@ -19,19 +20,34 @@ def stop_ids(model, tokenizer) -> set[int]:
     return eos | set(gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else [])
 
 
+def batches(lengths: list[int], batch_size: int, max_tokens: int | None, max_new_tokens: int) -> list[list[int]]:
+    """Prompt indices, shortest first, cut into batches of at most `batch_size` prompts and, with `max_tokens`, at
+    most that many tokens once generated (rows x (longest prompt + max_new_tokens)); a prompt is never left out."""
+    out: list[list[int]] = []
+    current: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: (lengths[i], i)):
+        full = len(current) >= batch_size
+        over = max_tokens is not None and (len(current) + 1) * (lengths[i] + max_new_tokens) > max_tokens
+        if current and (full or over):
+            out.append(current)
+            current = []
+        current.append(i)
+    return out + [current] if current else out
+
+
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, device: str,
-             progress=None, constraint=None) -> list[str]:
-    """Greedy completions for `prompts`, in their order, generated in left-padded batches; with `constraint`
+             progress=None, constraint=None, max_tokens: int | None = None) -> list[str]:
+    """Greedy completions for `prompts`, in their order, generated in left-padded batches of similar length (at
+    most `max_tokens` tokens each with the answers, forge.models.memory.generation_tokens); with `constraint`
     (forge.inference.constrained.Constraint, or a list of one Constraint or None per prompt), answers are decoded
     under the output schema."""
     import torch
 
     tokenizer.padding_side = "left"
     eos = stop_ids(model, tokenizer)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]] if prompts else []
     out: dict[int, str] = {}  # prompt index -> completion; every batch fills its rows
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+    for idx in batches(lengths, batch_size, max_tokens, max_new_tokens):
         enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
                         add_special_tokens=False).to(device)
         extra = {}

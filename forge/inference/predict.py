@@ -19,6 +19,7 @@ from forge.inference.progress import EvalProgress
 from forge.jsonl import parse_jsonl
 from forge.models.chat_format import with_system_prompt
 from forge.models.loading import load_for_inference, local_base_dir, resolve_runtime
+from forge.models.memory import Budget, generation_tokens
 from forge.project import records
 from forge.training.sft import ADAPTER_DIR, task_system_prompt
 
@@ -78,7 +79,8 @@ def predict(project, requests, model_dir: Path, *, batch_size: int | None = None
     progress = EvalProgress(len(prompts), echo) if echo else None
     try:
         answers = generate(model, tokenizer, prompts, max_new_tokens or cfg.eval.max_new_tokens,
-                           batch_size or cfg.eval.batch_size, device, progress, project_constraint(project, tokenizer))
+                           batch_size or cfg.eval.batch_size, device, progress, project_constraint(project, tokenizer),
+                           max_tokens=generation_tokens(model, Budget.for_device(cfg.training.max_memory_gb, device)))
     finally:
         if progress:
             progress.close()

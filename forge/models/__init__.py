@@ -2,5 +2,6 @@
 
 loading: device and precision policy, loading for training and inference, the base directory;
 importing: a GGUF, a directory or a hub id as safetensors; tiny: random-init models and
-tokenizers built locally; chat_format: chat templates, tools, tokenization for training.
+tokenizers built locally; chat_format: chat templates, tools, tokenization for training; memory: the
+memory budget (training.max_memory_gb), what a training micro-batch or a generate batch may hold.
 """

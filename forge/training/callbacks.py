@@ -1,4 +1,5 @@
-"""The trainer callbacks forge adds to every run: epoch-level early stop, the time budget, progress.
+"""The trainer callbacks forge adds to every run: epoch-level early stop, the time budget, the memory budget,
+progress.
 
 Losses are logged every step (`logging_steps=1`); an epoch's loss is the mean of its steps (what
 the trainer itself would log per epoch). With a validation set, its loss is recorded after each
@@ -82,6 +83,26 @@ class Deadline(TrainerCallback):
 
         if any_rank(time.monotonic() >= self.deadline or stop_signal.requested.is_set()):  # all stop at one step
             self.hit = control.should_training_stop = True
+
+
+class MemoryGuard(TrainerCallback):
+    """Stops training at the first step whose peak memory went past the budget (forge.models.memory) by more than
+    its estimate's margin: a line naming the setting, where the kernel would kill the process without a word."""
+
+    MARGIN = 1.1
+
+    def __init__(self, budget):
+        self.budget, self.over = budget, ""
+
+    def on_step_end(self, args, state, control, **kw):
+        from forge.training.distributed import any_rank
+
+        peak = self.budget.peak()
+        if any_rank(peak > self.budget.bytes * self.MARGIN):
+            self.over = (f"training stopped at step {state.global_step}: it held {peak / 1e9:.1f} GB, past the "
+                         f"{self.budget.bytes / 1e9:.1f} GB budget ({self.budget.source}); lower training.batch_size "
+                         "or model.max_seq_len, or raise training.max_memory_gb")
+            control.should_training_stop = True
 
 
 class Progress(TrainerCallback):

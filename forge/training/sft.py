@@ -31,6 +31,7 @@ from forge.errors import ForgeError
 from forge.hashing import content_hash
 from forge.models.chat_format import tokenize_for_training, with_system_prompt
 from forge.models.loading import Runtime, cpu_has_bf16, resolve_base, resolve_runtime, training_precision
+from forge.models.memory import Budget, free_memory, out_of_memory, plan_step
 from forge.project.project import Project
 from forge.project.records import next_iteration
 from forge.project.run_lock import holds_run_lock
@@ -65,6 +66,7 @@ class TrainPlan:
     saved: dict
     world: int
     main: bool
+    report: str                 # the one-line backend report; the memory plan is added once the model is loaded
     warm: WarmStart | None = None
 
 
@@ -107,13 +109,13 @@ def _setup(project: Project, epochs, overrides, echo, resume) -> TrainPlan | Non
     procs = f", {world} processes" if world > 1 else ""
     start = (f": warm from {project.rel(warm.source)}, {len(warm.new)} new + {len(warm.replay)} replayed of "
              f"{len(examples)}" if warm else "")
-    echo(f"backend: {runtime.backend} on {runtime.device} ({t.method}, {precision}, {len(train_examples)} examples"
-         f"{start}{held}{procs})")
+    report = (f"backend: {runtime.backend} on {runtime.device} ({t.method}, {precision}, {len(train_examples)} "
+              f"examples{start}{held}{procs})")
     run_record = {"config_hash": cfg_hash, "dataset_hash": file_hash(canonical), "overrides": overrides or {},
                   "warm_start": warm.record(project) if warm else None}
     checkpoint, saved = checkpoints.resume_point(project, run_record) if resume else (None, {})
     return TrainPlan(cfg, runtime, precision, resolve_base(cfg.model.base, project.root), examples, train_examples,
-                     val_examples, run_record, checkpoint, saved, world, main, warm)
+                     val_examples, run_record, checkpoint, saved, world, main, report, warm)
 
 
 def _val_sample(val_examples: list[dict], trained: int, fraction: float) -> list[dict]:
@@ -123,13 +125,15 @@ def _val_sample(val_examples: list[dict], trained: int, fraction: float) -> list
     return sorted(val_examples, key=example_id)[:n]
 
 
-def _load(project: Project, plan: TrainPlan):
-    """(model, tokenizer, training rows, validation rows): the model from forge.training.load, the examples
-    rendered with the task's system prompt and chat template, the loss on the answers only."""
+def _load(project: Project, plan: TrainPlan, echo):
+    """(model, tokenizer, training rows, validation rows, memory plan): the model from forge.training.load, the
+    examples rendered with the task's system prompt and chat template, the loss on the answers only, and what one
+    micro-batch may hold (forge.models.memory; None on Unsloth, which manages its own)."""
     from transformers import set_seed
 
     cfg = plan.cfg
     set_seed(cfg.training.seed)
+    free_memory()  # what an earlier step of this process left (an eval's model) is not held twice
     model, tokenizer = load_for_training(cfg, plan.runtime, plan.base_path, plan.precision,
                                          warm_from=plan.warm.source if plan.warm else None)
     prompt = task_system_prompt(project)
@@ -141,13 +145,20 @@ def _load(project: Project, plan: TrainPlan):
                          f"model.max_seq_len={cfg.model.max_seq_len}")
     # Training needs no KV cache; building one each step only costs memory.
     model.config.use_cache = False
-    return model, tokenizer, rows, val_rows
+    step_plan = None
+    if plan.runtime.backend != "unsloth":
+        budget = Budget.for_device(cfg.training.max_memory_gb, plan.runtime.device, processes=plan.world)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        longest = max(len(r["input_ids"]) for r in rows + val_rows)
+        step_plan = plan_step(model, budget, trainable, longest, plan.precision == "bf16")
+    echo(f"{plan.report}; {step_plan.line()}" if step_plan else plan.report)
+    return model, tokenizer, rows, val_rows, step_plan
 
 
-def _fit(project: Project, plan: TrainPlan, model, tokenizer, rows, val_rows, echo, deadline):
+def _fit(project: Project, plan: TrainPlan, model, tokenizer, rows, val_rows, step_plan, echo, deadline):
     """Train (resuming from the plan's checkpoint): (trainer, the epoch record, tokens per epoch, epochs done
     before, wall seconds). Past the deadline the partial adapter is discarded (TrainingStopped)."""
-    from forge.training.callbacks import Deadline, EpochLosses, Progress, quiet
+    from forge.training.callbacks import Deadline, EpochLosses, MemoryGuard, Progress, quiet
 
     cfg, checkpoint = plan.cfg, plan.checkpoint
     epochs = EpochLosses(cfg.training.epochs_min, cfg.training.loss_tolerance, watch_val=bool(val_rows))
@@ -164,8 +175,9 @@ def _fit(project: Project, plan: TrainPlan, model, tokenizer, rows, val_rows, ec
     progress = Progress(epochs, tokens_per_epoch, echo)
     trackers = tracker_callbacks(cfg, project.output / TRACKER_DIR / str(next_iteration(project)),
                                  fresh=checkpoint is None) if plan.main else []
+    guard = [MemoryGuard(step_plan.budget)] if step_plan is not None else []
     trainer = build_trainer(plan.runtime, cfg, model, tokenizer, rows, val_rows, work,
-                            [epochs, progress, *deadline_cb, *trackers], plan.precision)
+                            [epochs, progress, *deadline_cb, *guard, *trackers], plan.precision, step_plan)
     quiet(trainer)
     start = time.perf_counter()
     try:
@@ -176,6 +188,13 @@ def _fit(project: Project, plan: TrainPlan, model, tokenizer, rows, val_rows, ec
             raise
         checkpoints.drop_partial(work)
         raise full from None
+    except out_of_memory() as exc:  # the GPU's allocator said no (on CPU MemoryGuard stops first)
+        raise ForgeError(f"training ran out of memory ({step_plan.line() if step_plan else plan.report}): lower "
+                         f"training.max_memory_gb, training.batch_size or model.max_seq_len") from exc
+    if guard and guard[0].over:
+        if plan.main:
+            checkpoints.finish(project)
+        raise ForgeError(f"{guard[0].over}; output/{ADAPTER_DIR} is the previous one")
     wall = time.perf_counter() - start
     if deadline_cb and deadline_cb[0].hit:
         if plan.main:
@@ -202,6 +221,7 @@ def _save(project: Project, plan: TrainPlan, trainer, tokenizer, epochs, tokens_
             "final_val_loss": epochs.val_losses[-1] if epochs.val_losses else None, "wall_s": round(wall, 3),
             "tokens_per_s": round(tokens / wall, 1) if wall else None, "overrides": plan.run_record["overrides"],
             "world_size": plan.world, "effective_batch": t.batch_size * t.gradient_accumulation_steps * plan.world,
+            "tokens_per_batch": t.tokens_per_batch,
             "warm_start": plan.run_record["warm_start"], "learning_rate": t.learning_rate, "time": now()}
     seen = plan.warm.seen if plan.warm else {example_key(e) for e in plan.train_examples}
     trainer.model.config.use_cache = True
@@ -234,7 +254,13 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
         runtime = resolve_runtime(project.config.compute.device, project.config.model.load_in_4bit)
         return distributed.launch(project, project.config.compute.num_processes, runtime.device,
                                   {"epochs": epochs, "overrides": overrides, "resume": resume}, echo, deadline)
-    model, tokenizer, rows, val_rows = _load(project, plan)
-    trainer, epoch_record, tokens_per_epoch, done_before, wall = _fit(project, plan, model, tokenizer, rows, val_rows,
-                                                                      echo, deadline)
-    return _save(project, plan, trainer, tokenizer, epoch_record, tokens_per_epoch, done_before, wall)
+    model, tokenizer, rows, val_rows, step_plan = _load(project, plan, echo)
+    trainer = None
+    try:
+        trainer, epoch_record, tokens_per_epoch, done_before, wall = _fit(
+            project, plan, model, tokenizer, rows, val_rows, step_plan, echo, deadline)
+        result = _save(project, plan, trainer, tokenizer, epoch_record, tokens_per_epoch, done_before, wall)
+    finally:
+        model = trainer = None  # the next step of this process (an eval, the next iteration) loads its own
+        free_memory()
+    return result
