@@ -80,11 +80,13 @@ class TrainingSection:
     tokens_per_batch: int | None = doc(
         "Batches by tokens instead of examples: each device step takes examples of similar length up to this many "
         "tokens, padding included, so a step of long conversations holds few and one of short answers many "
-        "(replaces batch_size). Unset: batch_size examples a step.", None, minimum=16, maximum=10_000_000)
+        "(replaces batch_size; not on Unsloth). Unset: batch_size examples a step.", None, minimum=16,
+        maximum=10_000_000)
     max_memory_gb: float | None = doc(
         "Memory that training and eval may use, in GB (RAM on CPU, GPU memory on CUDA). Training splits each step "
         "into micro-batches that fit (same effective batch, same loss) and turns on activation checkpointing when "
-        "one example needs it; eval sizes its batches by it. Unset: 85% of what is free when the command starts.",
+        "one example needs it (not on Unsloth, which manages its own); eval sizes its batches by it. Unset: 85% of "
+        "what is free when the command starts.",
         None, exclusiveMinimum=0, maximum=100_000)
     gradient_accumulation_steps: int = doc("Steps accumulated before each optimizer update.", 1, minimum=1, maximum=1024)
     learning_rate: float = doc("Peak learning rate.", 5e-5, exclusiveMinimum=0, maximum=1)

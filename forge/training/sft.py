@@ -146,7 +146,12 @@ def _load(project: Project, plan: TrainPlan, echo):
     # Training needs no KV cache; building one each step only costs memory.
     model.config.use_cache = False
     step_plan = None
-    if plan.runtime.backend != "unsloth":
+    if plan.runtime.backend == "unsloth":
+        ignored = [k for k in ("tokens_per_batch", "max_memory_gb") if getattr(cfg.training, k) is not None]
+        if ignored:
+            echo(f"warning: training.{' and training.'.join(ignored)}: ignored on Unsloth, which batches by "
+                 "training.batch_size and manages its own memory (gradient checkpointing)")
+    else:
         budget = Budget.for_device(cfg.training.max_memory_gb, plan.runtime.device, processes=plan.world)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         longest = max(len(r["input_ids"]) for r in rows + val_rows)
