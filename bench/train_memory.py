@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 GB = 1e9
 
 
+# Its own /proc readers, not forge.models.memory's: the `before` worker runs a tree that has no such module.
 def _status(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):

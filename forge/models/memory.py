@@ -53,16 +53,8 @@ def resident_bytes() -> float:
 
 
 def peak_resident_bytes() -> float:
-    """This process's peak resident memory since it started or since reset_peak()."""
+    """This process's peak resident memory since it started."""
     return _status_kb("VmHWM") or 0.0
-
-
-def reset_peak() -> None:
-    """Start a new peak (Linux: clear_refs 5); a no-op where the kernel does not allow it."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def free_memory() -> None:

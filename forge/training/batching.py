@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 
-IGNORE = -100
+from forge.models.chat_format import IGNORE
 
 
 def token_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
