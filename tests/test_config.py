@@ -17,7 +17,7 @@ from forge.errors import ConfigError
 def test_seed_defaults():
     c = ForgeConfig()
     assert (c.model.base, c.model.max_seq_len, c.model.load_in_4bit) == ("unsloth/functiongemma-270m-it", 2048, True)
-    assert (c.lora.r, c.lora.alpha, c.lora.dropout) == (32, 32, 0.05)
+    assert (c.lora.r, c.lora.alpha, c.lora.dropout) == (32, 32, 0.0)
     assert c.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     t = c.training
     assert (t.epochs_min, t.epochs_max, t.batch_size, t.gradient_accumulation_steps) == (2, 4, 4, 1)

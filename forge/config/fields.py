@@ -37,7 +37,10 @@ class LoraSection:
 
     r: int = doc("LoRA rank.", 32, minimum=1, maximum=1024)
     alpha: int = doc("LoRA alpha (scaling = alpha / r).", 32, minimum=1, maximum=4096)
-    dropout: float = doc("Dropout on the LoRA branch.", 0.05, minimum=0, exclusiveMaximum=1)
+    dropout: float = doc(
+        "Dropout on the LoRA branch. 0 by default: any dropout costs ~20% of training speed on CPU "
+        "(docs/benchmarks.md) and Unsloth's fast path takes 0; 0.05-0.1 can help a small training set that overfits.",
+        0.0, minimum=0, exclusiveMaximum=1)
     target_modules: list[str] = doc(
         "Names of the linear modules that get adapters.",
         factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],

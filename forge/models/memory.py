@@ -23,10 +23,12 @@ from forge.errors import ForgeError
 
 GB = 1e9
 FREE_SHARE = 0.85
-# Activation bytes per padded token and layer, per unit of (hidden + intermediate) width, in a LoRA step under
-# bf16 autocast (LoRA dropout on, each LoRA sum in fp32: forge.training.lora_precision); SmolLM2-135M measured
-# 93 KB a token and layer (bench/train_memory.py). With activation checkpointing each layer keeps its fp32 input.
-ACT_PER_WIDTH = 44.0
+# Resident bytes per padded token and layer, per unit of (hidden + intermediate) width, in a LoRA step under
+# bf16 autocast (each LoRA sum in fp32: forge.training.lora_precision): the activations (SmolLM2-135M: 93 KB a
+# token and layer) and what glibc's allocator keeps of them between micro-batches of changing shapes (at 400
+# conversations and a 3 GB budget, 44 here left steps at 3.3-3.5 GB; bench/train_memory.py). With activation
+# checkpointing each layer keeps its fp32 input.
+ACT_PER_WIDTH = 60.0
 CKPT_PER_HIDDEN = 6.0
 HEAD_BYTES_PER_VOCAB = 12.0  # per learned token: fp32 logits, their softmax and gradient
 # forge.training.completion_loss computes the head's logits this many learned tokens at a time, recomputing them
