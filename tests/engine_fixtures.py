@@ -67,3 +67,28 @@ def make_agent_project(root: Path, tiny_model: Path, n_train: int = 16, **patch)
     repo.git.add("--all")
     repo.index.commit("set up routing task")
     return root
+
+
+ROOM = {"type": "object", "properties": {"room": {"type": "integer"}}, "required": ["room"]}
+TOOLS = [{"type": "function", "function": {"name": name, "description": name.replace("_", " "),
+                                           "parameters": ROOM if name.startswith("lights") else
+                                           {"type": "object", "properties": {}}}} for name in sorted(COMMANDS)]
+
+
+def tool_examples(n: int, seed: int) -> list[dict]:
+    """The routing task as OpenAI-format tool calls: one call a turn, a room argument for the lights; every
+    third conversation has an earlier call and its result in its history."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        turns: list[dict] = []
+        for _ in range(2 if i % 3 == 0 else 1):
+            cmd, room = rng.choice(sorted(COMMANDS)), rng.randint(1, 999)
+            args = {"room": room} if cmd.startswith("lights") else {}
+            turns += [{"role": "user", "content": f"{rng.choice(COMMANDS[cmd])} in room {room}"},
+                      {"role": "assistant", "content": "", "tool_calls": [
+                          {"id": f"call{len(turns)}", "type": "function",
+                           "function": {"name": cmd, "arguments": json.dumps(args)}}]},
+                      {"role": "tool", "tool_call_id": f"call{len(turns)}", "content": "done"}]
+        rows.append({"tools": TOOLS, "messages": turns[:-1]})
+    return rows

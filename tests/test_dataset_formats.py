@@ -54,10 +54,12 @@ def test_formats_import_as_chat_examples(project_dir, cli, tmp_path, fmt, rows, 
     ([ALPACA[0], SHAREGPT[0]], "auto", "x.jsonl:2: a sharegpt example in a alpaca file"),
     ([{"conversations": [{"from": "bot", "value": "hi"}]}], "sharegpt",
      "x.jsonl:1: sharegpt: conversations[0].from must be one of human, user, gpt, assistant, model, system, "
-     "got 'bot'"),
+     "function_call, observation, tool, got 'bot'"),
     ([{"prompt": "hi", "completion": 3}], "auto",
      'x.jsonl:1: prompt-completion: "completion" must be a string or a list of {"role", "content"} messages'),
     ([{"instruction": "hi", "output": "ok", "tools": "search"}], "alpaca",
+     'x.jsonl:1: alpaca: "tools" is a string but not a JSON list of functions'),
+    ([{"instruction": "hi", "output": "ok", "tools": {"name": "search"}}], "alpaca",
      'x.jsonl:1: "tools" must be a list of function definitions (objects)'),
 ])
 def test_bad_rows_are_one_line_errors_and_nothing_is_written(project_dir, cli, tmp_path, rows, fmt, error):
@@ -87,10 +89,13 @@ TOOLS = [{"type": "function", "function": {"name": "lights_on", "parameters": {"
 CALL = [{"role": "user", "content": "lights please"}, {"role": "assistant", "content": '{"name": "lights_on"}'}]
 
 
-def test_tools_render_through_the_template_or_are_refused(nano_model):
+def test_tools_render_through_the_template_or_forges_own(nano_model):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(nano_model))
+    own = tokenize_for_training(tok, CALL, 512, TOOLS)  # the nano template has no tools: forge's tool template
+    assert "<tools>" in tok.decode(own["input_ids"]) and '"name": "lights_on"' in tok.decode(own["input_ids"])
+    tok.chat_template = "{{ messages[0].content }}"  # no turns forge can read: refused in one line
     with pytest.raises(ForgeError, match='an example has "tools" but the model\'s chat template has no tools support'):
         tokenize_for_training(tok, CALL, 512, TOOLS)
     tok.chat_template = TOOLS_TEMPLATE

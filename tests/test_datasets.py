@@ -40,7 +40,7 @@ def test_empty_lines_skipped_and_last_line_without_newline_ok(tmp_path):
 @pytest.mark.parametrize("obj, problem", [
     ([], "expected a JSON object, got list"),
     ({"messages": []}, 'missing "messages" (a non-empty list)'),
-    ({"messages": [{"role": "bot", "content": "x"}]}, "messages[0].role must be one of system, user, assistant, got 'bot'"),
+    ({"messages": [{"role": "bot", "content": "x"}]}, "messages[0].role must be one of system, user, assistant, tool, got 'bot'"),
     ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content must be a string"),
     ({"messages": [{"role": "user", "content": "q"}]}, "the last message must be the assistant's answer"),
     ({"messages": [{"role": "assistant", "content": "a"}]}, "no user message"),

@@ -91,6 +91,10 @@ class TrainingSection:
         "one example needs it (not on Unsloth, which manages its own); eval sizes its batches by it. Unset: 85% of "
         "what is free when the command starts.",
         None, exclusiveMinimum=0, maximum=100_000)
+    learn_turns: Literal["all", "last"] = doc(
+        "The assistant turns of a multi-turn conversation that training learns: all (each turn is an answer the task "
+        "wants given the conversation so far, so a conversation teaches as many answers as it has turns) or last "
+        "(the earlier turns are context you do not want taught, e.g. another model's replies).", "all")
     gradient_accumulation_steps: int = doc("Steps accumulated before each optimizer update.", 1, minimum=1, maximum=1024)
     learning_rate: float = doc("Peak learning rate.", 5e-5, exclusiveMinimum=0, maximum=1)
     warmup_ratio: float = doc("Fraction of the optimizer steps spent warming up (converted to steps).", 0.1, minimum=0, maximum=1)

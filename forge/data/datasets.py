@@ -15,13 +15,14 @@ from pathlib import Path
 
 from forge.atomic import append_bytes_atomic, write_bytes_atomic
 from forge.clock import now
-from forge.data.output_schema import schema_for
+from forge.data.output_schema import TOOL_CHOICES, schema_for
+from forge.data.tool_calls import answer_text, messages_problem, normalize_message
 from forge.errors import DatasetError
 from forge.hashing import content_hash
 from forge.locks import file_lock
 
 SOURCES = ("seed", "hand", "generate", "augment", "patch", "audit-fix")
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
 
 
 def example_problem(obj) -> str | None:
@@ -48,6 +49,11 @@ def example_problem(obj) -> str | None:
     tools = obj.get("tools")
     if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
         return '"tools" must be a list of function definitions (objects)'
+    if obj.get("tool_choice", "auto") not in TOOL_CHOICES:
+        return f"tool_choice must be one of {', '.join(TOOL_CHOICES)}, got {obj.get('tool_choice')!r}"
+    problem = messages_problem(msgs, tools)
+    if problem:
+        return problem
     prov = obj.get("provenance")
     if prov is not None and (not isinstance(prov, dict) or prov.get("source") not in SOURCES):
         return f"provenance.source must be one of {', '.join(SOURCES)}"
@@ -55,11 +61,22 @@ def example_problem(obj) -> str | None:
 
 
 def user_text(example: dict) -> str:
-    return "\n".join(m["content"] for m in example["messages"] if m.get("role") == "user")
+    """What an example's input says: its user turns and tool results (the history's calls follow from them)."""
+    return "\n".join(m["content"] for m in example["messages"] if m.get("role") in ("user", "tool"))
 
 
 def assistant_text(example: dict) -> str:
-    return example["messages"][-1]["content"]
+    """The final answer as it is scored: its calls as JSON when it calls (forge.data.tool_calls), else its text."""
+    return answer_text(example["messages"][-1])
+
+
+def normalized(obj):
+    """An example with OpenAI's message variants in forge's shape (forge.data.tool_calls.normalize_message);
+    ValueError naming the message when a call cannot be read."""
+    msgs = obj.get("messages") if isinstance(obj, dict) else None
+    if not isinstance(msgs, list):
+        return obj
+    return {**obj, "messages": [normalize_message(m, f"messages[{n}]") for n, m in enumerate(msgs)]}
 
 
 def example_id(example: dict, n: int = 12) -> str:
@@ -103,6 +120,10 @@ def load_numbered(path: Path, display: str | None = None, *, missing_ok: bool = 
                 raise DatasetError(f"{display}:{n}: truncated last line (no newline at the end; "
                                    f"the file was cut mid-write): {exc.msg}") from None
             raise DatasetError(f"{display}:{n}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        try:
+            obj = normalized(obj)
+        except ValueError as exc:
+            raise DatasetError(f"{display}:{n}: {exc}") from None
         problem = example_problem(obj)
         if problem:
             raise DatasetError(f"{display}:{n}: {problem}")

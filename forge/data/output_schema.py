@@ -5,9 +5,10 @@ outside it, eval / predict / chat generate under it (forge.inference.constrained
 GBNF grammar, and the scorers call an answer outside it wrong. Its hash sits in the records next
 to the gold hash, so a best score measured under another schema is not compared silently.
 
-An example that carries `tools` (function definitions) has its own contract: its answer is a call
-`{"name": ..., "arguments": {...}}` of one of those functions, the arguments keeping the function's
-`parameters` schema (tools_schema). schema_for picks an example's contract; every check below uses it.
+An example that carries `tools` (function definitions) has its own contract (ToolsContract): its answer is a
+call `{"name": ..., "arguments": {...}}` of one of those functions, or a list of several, the arguments keeping
+each function's `parameters` schema, or a text reply, as its tool_choice allows (tools_schema). schema_for picks
+an example's contract; every check below uses it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from forge.data.tool_calls import CALL_OPEN, functions
 from forge.errors import ForgeError
 from forge.hashing import content_hash
 
@@ -117,41 +119,67 @@ def _branch_error(error, value):
     return error
 
 
-def _function(tool, n: int) -> dict:
-    """A tool definition's function ({"name", "parameters"}), bare or OpenAI-style {"type": "function", ...}."""
-    fn = tool.get("function", tool) if isinstance(tool, dict) else None
-    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-        raise ForgeError(f'tools[{n}]: a function definition needs a "name" (string)')
-    params = fn.get("parameters", {"type": "object", "properties": {}})
-    if not isinstance(params, dict):
-        raise ForgeError(f'tools[{n}] ({fn["name"]}): "parameters" must be a JSON Schema object')
-    return {"name": fn["name"], "parameters": params}
+TOOL_CHOICES = ("auto", "required", "none")
 
 
-_TOOLS_CACHE: dict[str, OutputSchema] = {}
+@dataclass(frozen=True)
+class ToolsContract(OutputSchema):
+    """The contract of a turn that may call an example's tools: JSON that calls (one call or a list of them) keeps
+    `schema`; a text reply is allowed unless tool_choice is `required`; a call is refused when it is `none`."""
+
+    tool_choice: str = "auto"
+
+    @property
+    def call_schema(self) -> dict:
+        """One call's schema (the answer's is one call or a list of them)."""
+        return self.schema["anyOf"][0]
+
+    def check(self, answer: str) -> tuple[str, str] | None:
+        try:
+            value = json.loads(answer.strip())
+        except (json.JSONDecodeError, ValueError):
+            value = None
+        attempted = isinstance(value, dict | list) or answer.lstrip().startswith(CALL_OPEN)
+        if self.tool_choice == "none":
+            return ("tool_choice: none", f"{OUTSIDE}: a call where tool_choice is none") if attempted else None
+        if not attempted:
+            return None if self.tool_choice == "auto" else (
+                "tool_choice: required", f"{OUTSIDE}: a text reply where tool_choice is required")
+        if isinstance(value, dict):  # one call: its own errors, not "is not a list of calls"
+            return OutputSchema(self.call_schema, self.display, self.hash).check(answer)
+        return super().check(answer)
 
 
-def tools_schema(tools: list[dict]) -> OutputSchema:
-    """The contract of an answer to an example carrying `tools`: a call of one of its functions, with
-    arguments that keep that function's parameters. Cached by content: a dataset repeats one tool list."""
+_TOOLS_CACHE: dict[str, ToolsContract] = {}
+
+
+def tools_schema(tools: list[dict], tool_choice: str = "auto") -> ToolsContract:
+    """The contract of an answer to an example carrying `tools` (ToolsContract): a call of one of its functions,
+    or several in a list, with arguments that keep that function's parameters. Cached by content: a dataset
+    repeats one tool list."""
     import jsonschema
 
-    key = json.dumps(tools, sort_keys=True, ensure_ascii=False)
+    key = json.dumps([tools, tool_choice], sort_keys=True, ensure_ascii=False)
     if key not in _TOOLS_CACHE:
+        try:
+            fns = functions(tools)
+        except ValueError as exc:
+            raise ForgeError(str(exc)) from None
         branches = [{"type": "object", "additionalProperties": False, "required": ["name", "arguments"],
-                     "properties": {"name": {"const": fn["name"]}, "arguments": fn["parameters"]}}
-                    for fn in (_function(t, n) for n, t in enumerate(tools))]
-        schema = branches[0] if len(branches) == 1 else {"anyOf": branches}
+                     "properties": {"name": {"const": fn["name"]}, "arguments": fn["parameters"]}} for fn in fns]
+        one = branches[0] if len(branches) == 1 else {"anyOf": branches}
+        schema = {"anyOf": [one, {"type": "array", "minItems": 2, "items": one}]}
         try:
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as exc:
             raise ForgeError(f"tools: a function's parameters are not a valid JSON Schema: "
                              f"{exc.message[:SHOWN_CHARS]}") from None
-        _TOOLS_CACHE[key] = OutputSchema(schema, "the example's tools", content_hash(key))
+        _TOOLS_CACHE[key] = ToolsContract(schema, "the example's tools", content_hash(key), tool_choice)
     return _TOOLS_CACHE[key]
 
 
 def schema_for(example: dict, project_schema: OutputSchema | None) -> OutputSchema | None:
-    """The contract `example`'s answer keeps: its own tools' when it carries them, else the project's."""
+    """The contract `example`'s answer keeps: its own tools' (under its tool_choice) when it carries them, else
+    the project's."""
     tools = example.get("tools")
-    return tools_schema(tools) if tools else project_schema
+    return tools_schema(tools, example.get("tool_choice", "auto")) if tools else project_schema

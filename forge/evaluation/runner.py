@@ -19,6 +19,7 @@ from forge.clock import now
 from forge.data.answers import category
 from forge.data.datasets import assistant_text, encode, example_id, file_hash, load_examples, user_text
 from forge.data.output_schema import schema_for
+from forge.data.tool_calls import answer_of_generation
 from forge.errors import ForgeError
 from forge.evaluation.result import EvalResult
 from forge.evaluation.scorers import Scorer
@@ -45,7 +46,8 @@ def model_hash(model_dir: Path) -> str:
 
 
 def eval_prompts(project: Project, tokenizer, examples: list[dict]) -> list[str]:
-    """The prompt text the model sees for each example: system prompt + user turn, chat-templated."""
+    """The prompt text the model sees for each example: the system prompt and the conversation before its final
+    answer (earlier calls and tool results included), chat-templated."""
     sys_prompt = task_system_prompt(project)
     return [prompt_text(tokenizer, with_system_prompt(e, sys_prompt), e.get("tools")) for e in examples]
 
@@ -113,8 +115,10 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
 
     def answers_for(examples, under):
         prompts = eval_prompts(project, tokenizer, examples)
-        return generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress, under,
-                        max_tokens=room)
+        raw = generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress, under,
+                       max_tokens=room)
+        # a turn that may call answers in Hermes text: scored as its calls (forge.data.tool_calls)
+        return [answer_of_generation(a) if e.get("tools") else a for e, a in zip(examples, raw, strict=True)]
 
     start = time.perf_counter()
     try:

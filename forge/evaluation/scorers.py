@@ -6,7 +6,9 @@
 - call: a function call. The name (`cmd`, else `name`) must match, then every argument by value
   and type (1, 1.0, "1" and true all differ; nested objects compared field by field, dotted
   names); a missing or extra key is wrong; eval.ignore_fields are skipped. The verdict names
-  every wrong field, and its reason says the first ("wrong room", "missing minutes").
+  every wrong field, and its reason says the first ("wrong room", "missing minutes"). Parallel
+  calls (a list) match in any order; where a text reply is expected (no function fits) any
+  reply is right and a call is wrong ("made a call where none fits"), and the reverse is "made no call".
 - custom: the project's scorer.py defines `score(expected: str, actual: str) -> float`; an
   answer is correct when the score is >= eval.custom_threshold (default 1.0).
 - judge: an LLM judge (forge.evaluation.judge) decides, from the input, the expected answer and
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forge.data.answers import cmd_of, parse_json
+from forge.data.tool_calls import calls_in
 from forge.errors import ForgeError
 from forge.project.code import load_function
 
@@ -154,12 +157,22 @@ class Scorer:
         return max(0.0, 1 - len(set(verdict.fields)) / len(fields)) if fields else 0.0
 
     def _call(self, expected, actual):
+        want, want_err = parse_json(expected)
         value, err = parse_json(actual)
+        wanted, made = calls_in(want), calls_in(value)
+        if want_err and not isinstance(want, dict):  # a text reply expected (no function fits): any reply is right
+            return Verdict(False, "made a call where none fits", fields=("name",)) if made else Verdict(True)
+        if wanted and not made and err:
+            return Verdict(False, "made no call", fields=("name",))
         if err:
             return Verdict(False, err)
-        want, _ = parse_json(expected)
+        if wanted and (len(wanted) > 1 or (made and len(made) > 1)):
+            return self._calls(wanted, made or [value])
         if not isinstance(value, dict) or not isinstance(want, dict):
             return Verdict(True) if _typed(value) == _typed(want) else Verdict(False, "not a JSON object")
+        return self._one_call(want, value)
+
+    def _one_call(self, want: dict, value: dict) -> Verdict:
         name = "cmd" if "cmd" in want else "name" if "name" in want else None
         if name and _typed(value.get(name)) != _typed(want[name]):
             return Verdict(False, f"wrong {name} {str(value.get(name))!r}", fields=(name,))
@@ -167,8 +180,30 @@ class Scorer:
         if not wrong:
             return Verdict(True)
         field, how = wrong[0]
+        if name == "name" and field.startswith("arguments."):  # "wrong room", as for a cmd-keyed answer
+            field = field[len("arguments."):]
         return Verdict(False, f"{how} {field}" + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""),
                        fields=tuple(f for f, _ in wrong))
+
+    def _calls(self, wanted: list, made: list) -> Verdict:
+        """Parallel calls: the same calls in any order, each matched as one call is."""
+        if len(made) != len(wanted):
+            return Verdict(False, f"{len(made)} calls where {len(wanted)} fit", fields=("name",))
+        left = list(made)
+        misses = []
+        for want in wanted:
+            exact = next((m for m in left if self._one_call(want, m).correct), None)
+            if exact is not None:
+                left.remove(exact)
+            else:
+                misses.append(want)
+        if not misses:
+            return Verdict(True)
+        # the first call left unmatched, against a call of the same function where there is one
+        want = misses[0]
+        other = next((m for m in left if m.get("name") == want["name"]), left[0])
+        verdict = self._one_call(want, other)
+        return Verdict(False, verdict.reason, fields=verdict.fields)
 
     def _exact(self, expected, actual):
         return Verdict(True) if actual.strip() == expected.strip() else Verdict(False, "text differs")

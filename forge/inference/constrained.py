@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 
+from forge.data.tool_calls import CALL_CLOSE, CALL_OPEN
 from forge.errors import ForgeError
 
 # How answers are laid out, read off the training set: json.dumps's one line (", " and ": "), the compact
@@ -63,13 +64,22 @@ def decoding_order(schema):
 class Constraint:
     """A schema compiled for one tokenizer; `processor` gives the per-batch logits processor."""
 
-    def __init__(self, schema: dict, tokenizer, layout: str = "json.dumps"):
-
+    def __init__(self, schema: dict, tokenizer, layout: str = "json.dumps", tool_choice: str | None = None):
+        """`schema` is the answer's JSON Schema; with `tool_choice` (forge.data.output_schema.ToolsContract) it is
+        one call's, and the answer is Hermes text: `<tool_call>` blocks, or a text reply where tool_choice allows."""
         self.tokenizer, self.layout = tokenizer, layout
+        json_text = "%json " + json.dumps({**decoding_order(schema), "x-guidance": LAYOUTS[layout]})
         # no_forcing: where the schema fixes the next text, llguidance would allow only that text's canonical
         # token; llama.cpp's grammar allows any token that spells it. Decode as the shipped GGUF will.
-        self.grammar = ('%llguidance {"no_forcing": true}\nstart: %json '
-                        + json.dumps({**decoding_order(schema), "x-guidance": LAYOUTS[layout]}))
+        head = '%llguidance {"no_forcing": true}\n'
+        if tool_choice is None:
+            self.grammar = head + "start: " + json_text
+        else:
+            start = {"auto": "calls | reply", "required": "calls", "none": "reply"}[tool_choice]
+            # a reply is any text that does not open like a call (it starts with neither "<" nor a blank)
+            self.grammar = (head + f"start: {start}\ncalls: call (\"\\n\" call)*\n"
+                            f'call: "{CALL_OPEN}\\n" {json_text} "\\n{CALL_CLOSE}"\n'
+                            "reply: /[^<\\s][^\\x00]*/\n")
         self._matchers: dict[tuple, object] = {}  # (vocab size, stop ids) -> a fresh matcher to copy
 
     def _prototype(self, vocab_size: int, stop: frozenset[int]):
@@ -136,7 +146,7 @@ def example_constraints(project, tokenizer, examples: list[dict], schema=None) -
     """One Constraint per example, as eval.constrained asks: an example carrying `tools` decodes under its
     own tools' contract, the rest under the project's schema (`schema`: already loaded). None when every
     example decodes freely."""
-    from forge.data.output_schema import schema_for
+    from forge.data.output_schema import ToolsContract, schema_for
 
     mode = project.config.eval.constrained
     schema = schema or project.output_schema()
@@ -150,7 +160,8 @@ def example_constraints(project, tokenizer, examples: list[dict], schema=None) -
         own = schema_for(ex, schema)
         if own is not None and own.hash not in compiled:
             layout = layout or project_layout(project)
-            compiled[own.hash] = Constraint(own.schema, tokenizer, layout)
+            compiled[own.hash] = Constraint(own.call_schema, tokenizer, layout, own.tool_choice) \
+                if isinstance(own, ToolsContract) else Constraint(own.schema, tokenizer, layout)
         out.append(compiled[own.hash] if own is not None else None)
     return out if any(c is not None for c in out) else None
 

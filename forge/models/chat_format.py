@@ -13,9 +13,12 @@ from forge.errors import ForgeError
 IGNORE = -100
 
 
+MESSAGE_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")
+
+
 def with_system_prompt(example: dict, system_prompt: str) -> list[dict]:
-    """The example's messages with system_prompt.md as the only system message."""
-    msgs = [{"role": m["role"], "content": m["content"]} for m in example["messages"] if m["role"] != "system"]
+    """The example's messages (calls and tool results kept) with system_prompt.md as the only system message."""
+    msgs = [{k: m[k] for k in MESSAGE_KEYS if k in m} for m in example["messages"] if m["role"] != "system"]
     return ([{"role": "system", "content": system_prompt}] if system_prompt.strip() else []) + msgs
 
 
@@ -28,17 +31,32 @@ def has_generation_markers(tokenizer) -> bool:
     return "{% generation %}" in (tokenizer.chat_template or "") or "{%- generation %}" in (tokenizer.chat_template or "")
 
 
-def supports_tools(tokenizer) -> bool:
-    return "tools" in (tokenizer.chat_template or "")
+def supports_tools(tokenizer, calls: bool = False) -> bool:
+    """Whether the template renders tool definitions (and, with `calls`, assistant tool_calls too)."""
+    template = tokenizer.chat_template or ""
+    return "tools" in template and (not calls or "tool_calls" in template)
 
 
-def _tools_kw(tokenizer, tools: list[dict] | None) -> dict:
-    """apply_chat_template's tools argument, or a one-line error when the template can't render tools."""
+def ensure_tools_template(tokenizer, calls: bool = False) -> None:
+    """Give a tokenizer whose template cannot render tools (or, with `calls`, tool calls) forge's tool template
+    (forge.models.tool_template), which renders every conversation without tools as the base's did; a one-line
+    error when there is none."""
+    if supports_tools(tokenizer, calls):
+        return
+    from forge.models.tool_template import tool_template
+
+    template = tool_template(tokenizer)
+    if template is None:
+        raise ForgeError("an example has \"tools\" but the model's chat template has no tools support, and forge "
+                         "cannot read its turns to add them; use a model whose template renders tools")
+    tokenizer.chat_template = template
+
+
+def _tools_kw(tokenizer, tools: list[dict] | None, messages: list[dict]) -> dict:
+    """apply_chat_template's tools argument, the template given tools support first where it has none."""
     if not tools:
         return {}
-    if not supports_tools(tokenizer):
-        raise ForgeError("an example has \"tools\" but the model's chat template has no tools support; use a "
-                         "model whose template renders tools, or put the definitions in the system prompt")
+    ensure_tools_template(tokenizer, calls=any(m.get("tool_calls") for m in messages))
     return {"tools": tools}
 
 
@@ -70,16 +88,31 @@ def assistant_spans(tokenizer, messages: list[dict], text: str, **kw) -> list[tu
     return spans
 
 
-def tokenize_for_training(tokenizer, messages: list[dict], max_len: int, tools: list[dict] | None = None) -> dict:
+def _last_run(mask: list) -> list[bool]:
+    """Only the last contiguous run of a mask's true entries."""
+    out = [False] * len(mask)
+    i = len(mask) - 1
+    while i >= 0 and not mask[i]:
+        i -= 1
+    while i >= 0 and mask[i]:
+        out[i] = True
+        i -= 1
+    return out
+
+
+def tokenize_for_training(tokenizer, messages: list[dict], max_len: int, tools: list[dict] | None = None,
+                          last_only: bool = False) -> dict:
     """input_ids and labels (-100 outside assistant tokens), truncated to max_len. Every assistant turn is
-    learned, through the template's `{% generation %}` mask when it has one, else by `assistant_spans`.
-    `tools` (an example's function definitions) are rendered by the template's tools support."""
+    learned (only the last with `last_only`), through the template's `{% generation %}` mask when it has one,
+    else by `assistant_spans`. `tools` (an example's function definitions) are rendered by the template's tools
+    support (forge's tool template where the base has none)."""
     if not tokenizer.chat_template:
         raise ForgeError("the tokenizer has no chat template; use a chat/instruct model or `forge model tiny`")
-    kw = _tools_kw(tokenizer, tools)
+    kw = _tools_kw(tokenizer, tools, messages)
     if has_generation_markers(tokenizer):
         out = _ids(tokenizer, messages, return_assistant_tokens_mask=True, **kw)
         ids, mask = out["input_ids"], out["assistant_masks"]
+        mask = _last_run(mask) if last_only else mask
     else:
         if not getattr(tokenizer, "is_fast", False):
             raise ForgeError("the tokenizer is not a fast (tokenizers) one, which the loss mask needs for offsets; "
@@ -88,6 +121,7 @@ def tokenize_for_training(tokenizer, messages: list[dict], max_len: int, tools: 
         # the same tokens apply_chat_template(tokenize=True) gives: the rendered text, no extra special tokens
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids, spans = list(enc["input_ids"]), assistant_spans(tokenizer, messages, text, **kw)
+        spans = spans[-1:] if last_only else spans
         mask = [any(a < e and b > s for s, e in spans) for a, b in enc["offset_mapping"]]
     labels = [t if m else IGNORE for t, m in zip(ids, mask, strict=True)]
     return {"input_ids": ids[:max_len], "labels": labels[:max_len]}
@@ -96,4 +130,4 @@ def tokenize_for_training(tokenizer, messages: list[dict], max_len: int, tools: 
 def prompt_text(tokenizer, messages: list[dict], tools: list[dict] | None = None) -> str:
     """The rendered prompt (everything but the final assistant answer) ready for generation."""
     return tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True,
-                                         **_tools_kw(tokenizer, tools))
+                                         **_tools_kw(tokenizer, tools, messages))

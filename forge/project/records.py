@@ -18,7 +18,7 @@ from pathlib import Path
 
 from forge.atomic import append_bytes_atomic, write_json_atomic, write_text_atomic
 from forge.clock import now
-from forge.data.answers import category, cmd_of
+from forge.data.answers import category, cmd_of, name_noun
 from forge.data.datasets import load_examples
 from forge.errors import ForgeError
 
@@ -54,9 +54,10 @@ def failure_categories(project, missing_ok: bool = False) -> Counter:
     cats: Counter = Counter()
     for row in project.read_jsonl_state(FAILURES):
         expected, said = category(row.get("expected", "")), cmd_of(row.get("actual", ""))
-        text = f"inputs whose correct cmd is {expected!r}; the model failed with: {_kind(row.get('reason'))}"
+        noun = name_noun(row.get("expected", ""))
+        text = f"inputs whose correct {noun} is {expected!r}; the model failed with: {_kind(row.get('reason'))}"
         if said and said != expected:
-            text += f" (it answered cmd {said!r} instead)"
+            text += f" (it answered {name_noun(row.get('actual', ''))} {said!r} instead)"
         cats[text] += 1
     return cats
 

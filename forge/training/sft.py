@@ -137,8 +137,9 @@ def _load(project: Project, plan: TrainPlan, echo):
     model, tokenizer = load_for_training(cfg, plan.runtime, plan.base_path, plan.precision,
                                          warm_from=plan.warm.source if plan.warm else None)
     prompt = task_system_prompt(project)
+    last_only = cfg.training.learn_turns == "last"
     rows, val_rows = ([tokenize_for_training(tokenizer, with_system_prompt(e, prompt), cfg.model.max_seq_len,
-                                             e.get("tools")) for e in part]
+                                             e.get("tools"), last_only) for e in part]
                       for part in (plan.train_examples, plan.val_examples))
     if all(all(label == -100 for label in r["labels"]) for r in rows):
         raise ForgeError(f"{cfg.dataset.canonical}: no assistant tokens left after truncation to "

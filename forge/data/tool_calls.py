@@ -1,0 +1,171 @@
+"""Tool calls in examples: the shape forge keeps them in, the answer text they are scored as, the text a model
+writes them in.
+
+Kept (OpenAI's chat fine-tuning format, normalised on the way in): an example's `tools` (function definitions,
+OpenAI's `{"type": "function", "function": {...}}` or bare `{"name", "parameters"}`), assistant messages with
+`tool_calls` (`[{"id"?, "type": "function", "function": {"name", "arguments": {...}}}]`, the arguments an
+object, never a JSON string) and `content` "" when the turn only calls, and `tool` messages (the result in
+`content`, `tool_call_id` naming the call). `normalize_message` brings OpenAI's variants to that shape.
+
+Scored: a turn that calls is its calls as JSON, `{"name": ..., "arguments": {...}}` for one call and a list of
+them for several (`answer_text`); a turn that replies is its text. Written by a model: Hermes style,
+`<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>` a call (forge.models.tool_template renders it),
+read back into the scored form by `answer_of_generation`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+_CALL_BLOCK = re.compile(re.escape(CALL_OPEN) + r"\s*(.*?)\s*" + re.escape(CALL_CLOSE), re.S)
+
+
+def function_of(tool, n: int) -> dict:
+    """A tool definition's function (`{"name", "description"?, "parameters"}`), bare or OpenAI-style; ValueError
+    naming tools[n] when it is neither."""
+    fn = tool.get("function", tool) if isinstance(tool, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+        raise ValueError(f'tools[{n}]: a function definition needs a "name" (string)')
+    params = fn.get("parameters", {"type": "object", "properties": {}})
+    if not isinstance(params, dict):
+        raise ValueError(f'tools[{n}] ({fn["name"]}): "parameters" must be a JSON Schema object')
+    return {**{k: v for k, v in fn.items() if k in ("name", "description")}, "parameters": params}
+
+
+def functions(tools: list) -> list[dict]:
+    return [function_of(t, n) for n, t in enumerate(tools)]
+
+
+def _call(raw, where: str) -> dict:
+    """One call in the kept shape, from OpenAI's (`function.arguments` a JSON string or an object) or a bare
+    `{"name", "arguments"}`."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} is not an object")
+    fn = raw.get("function", raw)
+    name, args = (fn.get("name"), fn.get("arguments", {})) if isinstance(fn, dict) else (None, None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f'{where}: a call needs a function "name" (string)')
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where} ({name}): arguments are not valid JSON ({exc.msg})") from None
+    if not isinstance(args, dict):
+        raise ValueError(f"{where} ({name}): arguments must be a JSON object, got {type(args).__name__}")
+    out = {"type": "function", "function": {"name": name, "arguments": args}}
+    return {"id": raw["id"], **out} if isinstance(raw.get("id"), str) else out
+
+
+def normalize_message(msg, where: str):
+    """A message in the kept shape (anything not a dict goes on as it is, for validation to name): an assistant's
+    `tool_calls` normalised (null content "" then), a legacy `function_call` as one call, a `function` role as
+    `tool`."""
+    if not isinstance(msg, dict):
+        return msg
+    out = dict(msg)
+    if out.get("role") == "function":  # OpenAI's legacy name for a tool result
+        out["role"] = "tool"
+    legacy = out.pop("function_call", None)
+    calls = out.get("tool_calls") or ([legacy] if legacy else None)
+    if out.get("role") == "assistant" and calls is not None:
+        if not isinstance(calls, list):
+            raise ValueError(f"{where}.tool_calls must be a list")
+        out["tool_calls"] = [_call(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(calls)]
+        if not out["tool_calls"]:
+            del out["tool_calls"]
+    if out.get("content") is None and (out.get("tool_calls") or out.get("role") == "tool"):
+        out["content"] = ""
+    return out
+
+
+def messages_problem(msgs: list[dict], tools) -> str | None:
+    """Why an example's calls and results do not hold together, or None: a call to a function not in its tools,
+    a call with no tools at all, a tool result with no call before it."""
+    names = None
+    if tools is not None:
+        try:
+            names = {f["name"] for f in functions(tools)}
+        except ValueError as exc:
+            return str(exc)
+    open_calls = 0
+    for n, msg in enumerate(msgs):
+        calls = msg.get("tool_calls")
+        if calls is not None:
+            if msg["role"] != "assistant":
+                return f"messages[{n}]: only an assistant message may carry tool_calls"
+            try:
+                calls = [_call(c, f"messages[{n}].tool_calls[{i}]") for i, c in enumerate(calls)] \
+                    if isinstance(calls, list) else None
+            except ValueError as exc:
+                return str(exc)
+            if calls is None:
+                return f"messages[{n}].tool_calls must be a list"
+            if names is None:
+                return f'messages[{n}] calls {calls[0]["function"]["name"]!r} but the example has no "tools"'
+            unknown = [c["function"]["name"] for c in calls if c["function"]["name"] not in names]
+            if unknown:
+                return f"messages[{n}] calls {unknown[0]!r}, which is not in the example's tools ({', '.join(sorted(names))})"
+            open_calls = len(calls)
+        elif msg["role"] == "tool":
+            if open_calls == 0:
+                return f"messages[{n}]: a tool result with no assistant tool call before it"
+        elif msg["role"] != "system":
+            open_calls = 0
+    return None
+
+
+def calls_of(message: dict) -> list[dict]:
+    """An assistant message's calls as `{"name", "arguments"}`."""
+    return [{"name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+            for c in message.get("tool_calls") or ()]
+
+
+def answer_text(message: dict) -> str:
+    """What a turn is scored as: its calls as JSON (one object, or a list for several), else its text."""
+    calls = calls_of(message)
+    if not calls:
+        return message["content"]
+    return json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)
+
+
+def is_call(value) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("name"), str) and isinstance(value.get("arguments"), dict)
+
+
+def calls_in(value) -> list[dict] | None:
+    """The calls a parsed answer makes (one call, or a non-empty list of calls), else None (a reply)."""
+    if is_call(value):
+        return [value]
+    if isinstance(value, list) and value and all(is_call(v) for v in value):
+        return value
+    return None
+
+
+def split_calls(text: str) -> tuple[str, list[dict]] | None:
+    """(the text outside the blocks, the calls) of Hermes text with `<tool_call>` blocks; None when a block is not
+    a JSON call."""
+    try:
+        calls = [json.loads(b) for b in _CALL_BLOCK.findall(text)]
+    except json.JSONDecodeError:
+        return None
+    if not all(is_call(c) for c in calls):
+        return None
+    return _CALL_BLOCK.sub("", text).strip(), calls
+
+
+def answer_of_generation(text: str) -> str:
+    """A model's Hermes-style output in the scored form: its `<tool_call>` blocks as JSON calls, else the text.
+    A block that is not a JSON call leaves the raw text, to be scored as the broken answer it is."""
+    if CALL_OPEN not in text:
+        return text.strip()
+    found = split_calls(text)
+    if found is None or not found[1]:
+        return text
+    calls = found[1]
+    return json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)
+
+
+def has_calls(example: dict) -> bool:
+    return any(m.get("tool_calls") for m in example.get("messages") or ())
