@@ -251,3 +251,65 @@ def test_decoding_under_the_tools_allows_calls_of_the_tools_only(real_tokenizer)
     assert accepts(one) and accepts(one + "\n" + one) and accepts("No function fits that.")
     assert not accepts('<tool_call>\n{"name": "open_door", "arguments": {}}\n</tool_call>')
     assert not accepts('<tool_call>\n{"name": "get_weather", "arguments": {"town": "Oslo"}}\n</tool_call>')
+
+
+def test_bfcl_parameter_types_are_read_as_json_schema_in_one_line(project_dir, cli, tmp_path):
+    """BFCL/Gorilla write `dict`, `float`, `tuple`, `any`: read as object, number, array, any value, and said."""
+    fn = {"name": "book_flight", "parameters": {"type": "dict", "required": ["price"], "properties": {
+        "price": {"type": "float"}, "legs": {"type": "tuple", "items": {"type": "string"}}, "meta": {"type": "any"}}}}
+    row = {"tools": [fn], "messages": [{"role": "user", "content": "book it for 99.5"}, {
+        "role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {
+            "name": "book_flight", "arguments": {"price": 99.5, "legs": ["OSL", "RMA"], "meta": 3}}}]}]}
+    src = tmp_path / "bfcl.jsonl"
+    write_jsonl(src, [row])
+    result = cli("import", src, "-p", project_dir)
+    assert "kept: 1" in result.output, result.output
+    assert ("tool parameter types read as JSON Schema's (BFCL/Gorilla names): any -> any value, dict -> object, "
+            "float -> number, tuple -> array") in result.output
+    contract = schema_for(load_examples_from(row), None)
+    assert "price" in contract.violation('{"name": "book_flight", "arguments": {"price": "cheap"}}')
+
+
+def test_an_optional_argument_left_at_its_default_may_be_omitted():
+    fn = {"name": "search", "parameters": {"type": "object", "required": ["q"], "properties": {
+        "q": {"type": "string"}, "limit": {"type": "integer", "default": 10}}}}
+    own = schema_for({"tools": [fn], "messages": []}, None)
+    scorer = Scorer("call")
+    assert scorer('{"name": "search", "arguments": {"q": "x", "limit": 10}}',
+                  '{"name": "search", "arguments": {"q": "x"}}', own).correct
+    assert not scorer('{"name": "search", "arguments": {"q": "x", "limit": 5}}',
+                      '{"name": "search", "arguments": {"q": "x"}}', own).correct
+
+
+def test_eval_tool_choice_holds_training_writes_and_an_example_overrides_it(project_dir, cli, tmp_path):
+    from forge.config import load as config_io
+
+    config_io.patch_file(project_dir / "forge.yaml", {"eval": {"tool_choice": "required"}})
+    reply = {"tools": [WEATHER], "messages": [{"role": "user", "content": "sing me a song"},
+                                              {"role": "assistant", "content": "I can only look up the weather."}]}
+    src = tmp_path / "in.jsonl"
+    write_jsonl(src, [reply, {**reply, "tool_choice": "auto",
+                              "messages": [{"role": "user", "content": "tell a joke"}, reply["messages"][1]]}])
+    result = cli("import", src, "-p", project_dir)
+    assert "kept: 1" in result.output and "schema_rejected (tool_choice: required): 1" in result.output
+
+
+def test_the_shipped_grammar_enforces_the_schema_or_export_names_the_keyword():
+    """llama-cpp-python's converter reads no rule from maxProperties (an exported GGUF answered `{"": ""}` args
+    where the schema allowed none) nor from minimum/maximum: bounded integers become their enum, the rest is
+    refused by name."""
+    from llama_cpp import LlamaGrammar
+
+    from forge.errors import ForgeError
+    from forge.inference.constrained import gbnf
+
+    empty_args = {"type": "object", "required": ["cmd", "args"], "properties": {
+        "cmd": {"enum": ["rtl", "stop"]}, "args": {"type": "object", "maxProperties": 0}}}
+    with pytest.raises(ForgeError, match="the output schema at /args: maxProperties: llama.cpp's grammar would not"):
+        gbnf(empty_args)
+    with pytest.raises(ForgeError, match="/price: minimum"):
+        gbnf({"type": "object", "properties": {"price": {"type": "number", "minimum": 0}}})
+    grammar = gbnf({"type": "object", "required": ["n"], "properties": {"n": {"type": "integer", "minimum": 3,
+                                                                              "maximum": 12}}}, "json.dumps")
+    assert LlamaGrammar.from_string(grammar, verbose=False)
+    assert '"12"' in grammar and '"13"' not in grammar and '"2"' not in grammar

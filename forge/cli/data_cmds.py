@@ -166,6 +166,8 @@ def import_cmd(file, project_dir, source, fmt):
 
     fmt, r = import_file(open_project(project_dir), file, source, fmt)
     click.echo(f"format: {fmt}")
+    if r.tool_types:
+        click.echo(f"tool parameter types read as JSON Schema's (BFCL/Gorilla names): {', '.join(r.tool_types)}")
     for k, v in r.as_dict().items():
         if k == "schema_rules":
             for rule, n in v.items():

@@ -85,7 +85,7 @@ def config_check(project_dir):
         from forge.data.datasets import schema_violations as violations
 
         # gold outside the schema is an error in one of the two: a person decides, forge never edits gold
-        bad = violations(schema, project.gold_path, project.rel(project.gold_path))
+        bad = violations(schema, project.gold_path, project.rel(project.gold_path), project.config.eval.tool_choice)
         click.echo(f"{schema.display}: ok (hash {schema.hash})" if not bad else f"{schema.display}: {len(bad)} gold "
                    "answers outside it (fix the gold or the schema):")
         for line in bad[:20]:

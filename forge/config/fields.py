@@ -144,6 +144,10 @@ class EvalSection:
     constrained: Literal["auto", True, False] = doc(
         "Decode under eval.output_schema in eval, the baseline, predict, chat and probe: auto means whenever a "
         "schema is set.", "auto")
+    tool_choice: Literal["auto", "required", "none"] = doc(
+        "What a turn of an example with tools may answer: auto (one call, several, or a text reply where no function "
+        "fits), required (at least one call), none (a text reply). Decoding, training-set checks and scoring keep "
+        "it; an example's own `tool_choice` key overrides it.", "auto")
     compare_free: bool = doc("Every eval under the schema also scores free decoding on the gold set (twice the eval "
                              "time), so each iteration's record shows what the contract buys.", False)
     ignore_fields: list[str] = doc("Answer fields the call scorer skips (e.g. confidence); dotted for nested ones.",

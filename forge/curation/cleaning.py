@@ -23,6 +23,7 @@ from forge.data.datasets import (
 )
 from forge.data.formats import read_file
 from forge.data.output_schema import schema_for
+from forge.data.tool_calls import bfcl_types
 from forge.errors import DatasetError, ForgeError
 from forge.locks import file_lock
 from forge.project.project import Project
@@ -99,8 +100,11 @@ def import_file(project: Project, src: Path, source: str, fmt: str = "auto") -> 
         origins.append(f"{src}:{n}")
     # stamp leaves a None extra out: forge's own format goes unrecorded
     stamped = [stamp(e, source, format=fmt if fmt != "messages" else None) for e in examples]
-    return fmt, append_examples(project.canonical_path, stamped, gold_guard, schema=project.output_schema(),
-                                display=project.rel(project.canonical_path), origins=origins)
+    result = append_examples(project.canonical_path, stamped, gold_guard, schema=project.output_schema(),
+                             tool_choice=project.config.eval.tool_choice,
+                             display=project.rel(project.canonical_path), origins=origins)
+    result.tool_types = sorted(set().union(*(bfcl_types(e.get("tools")) for e in examples)))
+    return fmt, result
 
 
 @holds_run_lock("clean --schema")
@@ -118,7 +122,7 @@ def _remove_outside(project: Project, schema, path: Path, rel: str) -> tuple[lis
     if schema is None and not any(e.get("tools") for _, e in numbered):
         raise ForgeError("clean --schema needs eval.output_schema (a JSON Schema file) or examples with tools")
     outside = {line: why for line, e in numbered
-               if (own := schema_for(e, schema)) and (why := own.violation(assistant_text(e)))}
+               if (own := schema_for(e, schema, project.config.eval.tool_choice)) and (why := own.violation(assistant_text(e)))}
     if not outside:
         return [], None
     saved = backup(project)

@@ -170,7 +170,8 @@ def write_examples(project: Project, candidates: list, report: GenerationReport,
     path = target or project.canonical_path
     gold_guard = project.gold_guard()
     gold_guard.check_training_path(path, project.rel(path))
-    result = append_examples(path, valid, gold_guard, schema=project.output_schema(), display=project.rel(path))
+    result = append_examples(path, valid, gold_guard, schema=project.output_schema(), display=project.rel(path),
+                             tool_choice=project.config.eval.tool_choice)
     report.kept = result.kept
     for rule, count in result.schema_rejected.items():
         report.rejected[f"outside_schema ({rule})"] += count

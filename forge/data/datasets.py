@@ -162,6 +162,7 @@ class AppendResult:
     gold_pairs: list[str] = field(default_factory=list)  # the first few `origin ~ gold file:line (rule)`
     invalid: list[str] = field(default_factory=list)
     schema_rejected: dict[str, int] = field(default_factory=dict)  # the schema rule broken -> examples
+    tool_types: list[str] = field(default_factory=list)  # BFCL type names read as JSON Schema's ("dict -> object")
 
     def as_dict(self) -> dict:
         return {"kept": self.kept, "duplicates": self.duplicates, "gold_rejected": self.gold_rejected,
@@ -171,13 +172,13 @@ class AppendResult:
 
 
 def append_examples(path: Path, examples: list[dict], gold_guard, *, schema, display: str | None = None,
-                    origins: list[str] | None = None) -> AppendResult:
+                    origins: list[str] | None = None, tool_choice: str = "auto") -> AppendResult:
     """Validate, dedupe (against the file and the batch), gold-guard, check answers against the output schema,
     then append atomically.
 
     `guard` is the project's GoldGuard and `schema` its OutputSchema (None without one); both are required so
     no training-set write can skip them. An example carrying `tools` keeps its own tools' contract
-    (forge.data.output_schema.schema_for). `origins` (one per example, e.g. `file:line`) name the refused ones
+    (forge.data.output_schema.schema_for, under `tool_choice`: eval.tool_choice). `origins` (one per example, e.g. `file:line`) name the refused ones
     in result.gold_pairs.
     """
     origins = origins or [f"example {n + 1}" for n in range(len(examples))]
@@ -202,7 +203,7 @@ def append_examples(path: Path, examples: list[dict], gold_guard, *, schema, dis
         result.gold_pairs = [f"{fresh_origins[n]} ~ {where}" for n, where in refused.pairs[:GOLD_PAIRS_SHOWN]]
         within = []
         for ex in kept:
-            own = schema_for(ex, schema)
+            own = schema_for(ex, schema, tool_choice)
             broken = own.check(assistant_text(ex)) if own else None
             if broken:
                 result.schema_rejected[broken[0]] = result.schema_rejected.get(broken[0], 0) + 1
@@ -235,8 +236,8 @@ def file_hash(path: Path) -> str | None:
     return content_hash(path.read_bytes()) if path.exists() else None
 
 
-def schema_violations(schema, path: Path, display: str) -> list[str]:
+def schema_violations(schema, path: Path, display: str, tool_choice: str = "auto") -> list[str]:
     """`file:line: reason` for every example in a dataset file whose answer is outside its contract
     (forge.data.output_schema.schema_for: its tools', else `schema`, the project's OutputSchema or None)."""
     return [f"{display}:{line}: {why}" for line, ex in load_numbered(path, display, missing_ok=True)
-            if (own := schema_for(ex, schema)) and (why := own.violation(assistant_text(ex)))]
+            if (own := schema_for(ex, schema, tool_choice)) and (why := own.violation(assistant_text(ex)))]

@@ -14,10 +14,10 @@ an example's contract; every check below uses it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from forge.data.tool_calls import CALL_OPEN, functions
+from forge.data.tool_calls import CALL_OPEN, calls_in, functions
 from forge.errors import ForgeError
 from forge.hashing import content_hash
 
@@ -128,6 +128,20 @@ class ToolsContract(OutputSchema):
     `schema`; a text reply is allowed unless tool_choice is `required`; a call is refused when it is `none`."""
 
     tool_choice: str = "auto"
+    defaults: dict = field(default_factory=dict)  # function -> {optional argument: its default}
+
+    def with_defaults(self, answer: str) -> str:
+        """A calling answer with each optional argument it left out written at its default (the call means the
+        same either way), so the scorer compares what the calls do; any other answer as it is."""
+        try:
+            value = json.loads(answer.strip())
+        except (json.JSONDecodeError, ValueError):
+            return answer
+        calls = calls_in(value)
+        if not calls or not any(self.defaults.get(c["name"]) for c in calls):
+            return answer
+        filled = [{**c, "arguments": {**self.defaults.get(c["name"], {}), **c["arguments"]}} for c in calls]
+        return json.dumps(filled[0] if isinstance(value, dict) else filled, ensure_ascii=False)
 
     @property
     def call_schema(self) -> dict:
@@ -174,12 +188,15 @@ def tools_schema(tools: list[dict], tool_choice: str = "auto") -> ToolsContract:
         except jsonschema.SchemaError as exc:
             raise ForgeError(f"tools: a function's parameters are not a valid JSON Schema: "
                              f"{exc.message[:SHOWN_CHARS]}") from None
-        _TOOLS_CACHE[key] = ToolsContract(schema, "the example's tools", content_hash(key), tool_choice)
+        defaults = {fn["name"]: {k: p["default"] for k, p in (fn["parameters"].get("properties") or {}).items()
+                                 if isinstance(p, dict) and "default" in p
+                                 and k not in (fn["parameters"].get("required") or ())} for fn in fns}
+        _TOOLS_CACHE[key] = ToolsContract(schema, "the example's tools", content_hash(key), tool_choice, defaults)
     return _TOOLS_CACHE[key]
 
 
-def schema_for(example: dict, project_schema: OutputSchema | None) -> OutputSchema | None:
-    """The contract `example`'s answer keeps: its own tools' (under its tool_choice) when it carries them, else
-    the project's."""
+def schema_for(example: dict, project_schema: OutputSchema | None, tool_choice: str = "auto") -> OutputSchema | None:
+    """The contract `example`'s answer keeps: its own tools' when it carries them, under its own tool_choice or
+    else `tool_choice` (eval.tool_choice); else the project's."""
     tools = example.get("tools")
-    return tools_schema(tools, example.get("tool_choice", "auto")) if tools else project_schema
+    return tools_schema(tools, example.get("tool_choice", tool_choice)) if tools else project_schema

@@ -22,16 +22,53 @@ CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
 _CALL_BLOCK = re.compile(re.escape(CALL_OPEN) + r"\s*(.*?)\s*" + re.escape(CALL_CLOSE), re.S)
 
 
+# Parameter types as BFCL and Gorilla write them, and the JSON Schema type each means (None: any value).
+BFCL_TYPES = {"dict": "object", "float": "number", "tuple": "array", "list": "array", "int": "integer",
+              "str": "string", "bool": "boolean", "any": None}
+
+
+def json_schema_types(schema, mapped: set[str] | None = None):
+    """`schema` with BFCL/Gorilla type names replaced by JSON Schema's, everywhere in it; each replacement made is
+    added to `mapped` as "dict -> object"."""
+    if isinstance(schema, list):
+        return [json_schema_types(s, mapped) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: (json_schema_types(v, mapped) if k in ("items", "additionalProperties", "anyOf", "oneOf", "allOf",
+                                                      "prefixItems") else v) for k, v in schema.items()}
+    if isinstance(schema.get("properties"), dict):
+        out["properties"] = {k: json_schema_types(v, mapped) for k, v in schema["properties"].items()}
+    kind = schema.get("type")
+    if isinstance(kind, str) and kind in BFCL_TYPES:
+        if mapped is not None:
+            mapped.add(f"{kind} -> {BFCL_TYPES[kind] or 'any value'}")
+        if BFCL_TYPES[kind] is None:
+            del out["type"]
+        else:
+            out["type"] = BFCL_TYPES[kind]
+    return out
+
+
 def function_of(tool, n: int) -> dict:
-    """A tool definition's function (`{"name", "description"?, "parameters"}`), bare or OpenAI-style; ValueError
-    naming tools[n] when it is neither."""
+    """A tool definition's function (`{"name", "description"?, "parameters"}`), bare or OpenAI-style, its
+    parameter types in JSON Schema's names (json_schema_types); ValueError naming tools[n] when it is neither."""
     fn = tool.get("function", tool) if isinstance(tool, dict) else None
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
         raise ValueError(f'tools[{n}]: a function definition needs a "name" (string)')
     params = fn.get("parameters", {"type": "object", "properties": {}})
     if not isinstance(params, dict):
         raise ValueError(f'tools[{n}] ({fn["name"]}): "parameters" must be a JSON Schema object')
-    return {**{k: v for k, v in fn.items() if k in ("name", "description")}, "parameters": params}
+    return {**{k: v for k, v in fn.items() if k in ("name", "description")}, "parameters": json_schema_types(params)}
+
+
+def bfcl_types(tools) -> set[str]:
+    """The BFCL/Gorilla type names in `tools`' parameters, as "dict -> object" (empty: plain JSON Schema)."""
+    mapped: set[str] = set()
+    for tool in tools if isinstance(tools, list) else ():
+        fn = tool.get("function", tool) if isinstance(tool, dict) else None
+        if isinstance(fn, dict) and isinstance(fn.get("parameters"), dict):
+            json_schema_types(fn["parameters"], mapped)
+    return mapped
 
 
 def functions(tools: list) -> list[dict]:

@@ -54,7 +54,7 @@ def eval_prompts(project: Project, tokenizer, examples: list[dict]) -> list[str]
 
 def score_set(examples, answers, scorer, sealed: bool = False):
     """(verdicts, summary: accuracy, correct, total, ci95, forbidden_count) of `answers` to `examples`."""
-    verdicts = scorer.score_many([(user_text(e), assistant_text(e), a, schema_for(e, scorer.schema))
+    verdicts = scorer.score_many([(user_text(e), assistant_text(e), a, schema_for(e, scorer.schema, scorer.tool_choice))
                                   for e, a in zip(examples, answers, strict=True)], sealed=sealed)
     correct = sum(v.correct for v in verdicts)
     lo, hi = wilson_interval(correct, len(examples))
@@ -62,9 +62,10 @@ def score_set(examples, answers, scorer, sealed: bool = False):
                       "ci95": [round(lo, 4), round(hi, 4)], "forbidden_count": sum(v.forbidden for v in verdicts)}
 
 
-def schema_valid_rate(schema, examples: list[dict], answers: list[str]) -> float | None:
+def schema_valid_rate(schema, examples: list[dict], answers: list[str], tool_choice: str = "auto") -> float | None:
     """The share of answers that keep their contract (schema_for), among examples that have one."""
-    judged = [own.keeps(a) for e, a in zip(examples, answers, strict=True) if (own := schema_for(e, schema))]
+    judged = [own.keeps(a) for e, a in zip(examples, answers, strict=True)
+              if (own := schema_for(e, schema, tool_choice))]
     return round(sum(judged) / len(judged), 4) if judged else None
 
 
@@ -145,7 +146,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     if free_answers is not None:
         _, scored = score_set(gold, free_answers, scorer)
         free = {k: scored[k] for k in ("accuracy", "correct", "total", "ci95")} | {
-            "schema_valid": schema_valid_rate(schema, gold, free_answers)}
+            "schema_valid": schema_valid_rate(schema, gold, free_answers, cfg.eval.tool_choice)}
     if sealed_path and sealed:
         _, scored = score_set(sealed, sealed_answers, scorer, sealed=True)
         sealed_summary = {**scored, "hash": file_hash(sealed_path)}
@@ -155,7 +156,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         model={"path": project.rel(model_dir), "kind": kind, "hash": model_hash(model_dir)},
         gold={"path": gold_rel, "hash": file_hash(project.gold_path)},
         schema={"path": schema.display, "hash": schema.hash} if schema else None,
-        constrained=constraints["gold"] is not None, schema_valid=schema_valid_rate(schema, gold, answers),
+        constrained=constraints["gold"] is not None, schema_valid=schema_valid_rate(schema, gold, answers, cfg.eval.tool_choice),
         wall_s=round(wall, 3), examples_per_s=round(len(gold) / wall, 2) if wall else None,
         per_example={example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
         free=free, sealed=sealed_summary, judge=scorer.judge.summary() if scorer.judge else None)

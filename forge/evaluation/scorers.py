@@ -85,9 +85,10 @@ _PROJECT = object()  # Scorer.__call__'s default: the project's schema
 
 class Scorer:
     def __init__(self, kind: str, forbidden: Iterable[str] = (), custom=None, threshold: float = 1.0,
-                 schema=None, ignore_fields: Iterable[str] = (), judge=None):
+                 schema=None, ignore_fields: Iterable[str] = (), judge=None, tool_choice: str = "auto"):
         self.kind, self.forbidden, self.custom, self.threshold = kind, set(forbidden), custom, threshold
         self.schema, self.ignore, self.judge = schema, set(ignore_fields), judge
+        self.tool_choice = tool_choice  # eval.tool_choice: the contract of examples with tools (schema_for)
 
     @classmethod
     def for_project(cls, project, schema=None) -> Scorer:
@@ -99,7 +100,8 @@ class Scorer:
             from forge.evaluation.judge import Judge
 
             judge = Judge(project)
-        return cls(ev.scorer, ev.forbidden_commands, custom, ev.custom_threshold, schema, ev.ignore_fields, judge)
+        return cls(ev.scorer, ev.forbidden_commands, custom, ev.custom_threshold, schema, ev.ignore_fields, judge,
+                   ev.tool_choice)
 
     def _contract(self, actual: str, schema) -> Verdict | None:
         """The verdict every scorer shares: a forbidden command or an answer outside the schema is wrong."""
@@ -127,7 +129,10 @@ class Scorer:
                 verdicts[i] = Verdict(j.correct, j.reason)
         else:
             for i in todo:
-                verdicts[i] = getattr(self, f"_{self.kind}")(items[i][1], items[i][2])
+                expected, answer, own = items[i][1], items[i][2], items[i][3]
+                if self.kind == "call" and hasattr(own, "with_defaults"):  # an example's tools: defaults may go
+                    expected, answer = own.with_defaults(expected), own.with_defaults(answer)
+                verdicts[i] = getattr(self, f"_{self.kind}")(expected, answer)
         return [v for v in verdicts if v is not None]
 
     def reward(self, expected: str, actual: str, schema=_PROJECT) -> float:

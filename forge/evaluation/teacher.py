@@ -115,7 +115,7 @@ def run_teacher(project: Project, echo=print, force: bool = False) -> dict:
 
     prices = check_price(cfg, cfg.datagen.model, echo)
     client, ledger = make_client(cfg), Ledger.for_project(project, prices)
-    requests = [_request(cfg, system, turns, e, schema_for(e, schema)) for e in gold]
+    requests = [_request(cfg, system, turns, e, schema_for(e, schema, cfg.eval.tool_choice)) for e in gold]
     echo(f"teacher: {cfg.datagen.model} answers {len(gold)} gold inputs ({len(chosen)} training examples as shots)")
     cost = 0.0
 
@@ -150,7 +150,7 @@ def run_teacher(project: Project, echo=print, force: bool = False) -> dict:
     correct = summary["correct"]
     row = {"kind": records.TEACHER, "time": now(), **key, **{k: summary[k] for k in ("accuracy", "correct", "total",
                                                                                       "ci95")},
-           "shots": len(chosen), "scorer": cfg.eval.scorer, "schema_valid": schema_valid_rate(schema, gold, answers),
+           "shots": len(chosen), "scorer": cfg.eval.scorer, "schema_valid": schema_valid_rate(schema, gold, answers, cfg.eval.tool_choice),
            "cost_usd": round(cost, 6), "wall_s": round(wall, 2),
            "per_example": {example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)}}
     records.record_teacher(project, row)

@@ -90,7 +90,8 @@ def gold_integrity(project: Project, best: dict | None) -> dict:
     rel = project.rel(project.canonical_path)
     overlap = project.gold_guard().overlaps(load_numbered(project.canonical_path, rel, missing_ok=True), rel)
     schema = project.output_schema()
-    outside = violations(schema, project.gold_path, project.rel(project.gold_path)) if schema else []
+    outside = violations(schema, project.gold_path, project.rel(project.gold_path),
+                         project.config.eval.tool_choice) if schema else []
     return {"overlap": len(overlap), "overlap_first": overlap[:3],
             "changed_since_best": records.crosses_gold_change(best, file_hash(project.gold_path),
                                                                 records.schema_hash_now(project)),

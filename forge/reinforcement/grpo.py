@@ -63,7 +63,7 @@ class Reward:
     __name__ = "scorer"  # TRL names the reward's metrics after it
 
     def __init__(self, scorer: Scorer, examples: list[dict], schema: OutputSchema | None):
-        self.scorer, self.schemas = scorer, [schema_for(e, schema) for e in examples]
+        self.scorer, self.schemas = scorer, [schema_for(e, schema, scorer.tool_choice) for e in examples]
         self.valid_rate: float | None = None
 
     def __call__(self, prompts, completions, expected, example, log_metric=None, **_kw) -> list[float]:
