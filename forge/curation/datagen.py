@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 
 from forge.curation.generator_source import as_chat, load_generator, use_generator
 from forge.data.answers import parse_json
-from forge.data.datasets import append_examples, assistant_text, example_problem, load_examples, stamp, user_text
+from forge.data.datasets import (
+    append_examples,
+    assistant_text,
+    example_problem,
+    load_examples,
+    normalized,
+    stamp,
+    user_text,
+)
 from forge.errors import first_line
 from forge.llm import prompts as prompts_io
 from forge.llm.client import Ledger, check_price, make_client, output_config, retrying
@@ -158,15 +166,19 @@ def write_examples(project: Project, candidates: list, report: GenerationReport,
     scorer = project.config.eval.scorer
     valid = []
     for item in candidates:
-        if example_problem(item):
+        try:
+            item = normalized(item)  # OpenAI's variants (arguments as JSON text, null content) in forge's shape
+        except ValueError:
+            item = None
+        if item is None or example_problem(item):
             report.rejected["invalid_format"] += 1
             continue
         problem = answer_problem(item, scorer)
         if problem:
             report.rejected[problem] += 1
             continue
-        valid.append(stamp({"messages": item["messages"]}, source, iteration, focus=focus,
-                           origin=report.source))
+        kept = {k: item[k] for k in ("messages", "tools", "tool_choice") if k in item}
+        valid.append(stamp(kept, source, iteration, focus=focus, origin=report.source))
     path = target or project.canonical_path
     gold_guard = project.gold_guard()
     gold_guard.check_training_path(path, project.rel(path))

@@ -4,8 +4,8 @@ generator.py (path: dataset.generator) defines
 
     def generate(n: int, focus: str | None, seed: int) -> list[dict]
 
-returning up to n examples, each a chat example ({"messages": [...]}) or a pair
-({"user": ..., "assistant": ...}). `focus` is a plain-English description of what to target
+returning up to n examples, each a chat example ({"messages": [...]}, with "tools" and tool calls in
+OpenAI's format where the task calls functions: forge.data.tool_calls) or a pair ({"user": ..., "assistant": ...}). `focus` is a plain-English description of what to target
 (a failure category, a patch description) or None; `seed` makes the output reproducible.
 Generated examples go through the same validation, dedupe, gold guard and provenance as the
 LLM's.

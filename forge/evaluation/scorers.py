@@ -1,7 +1,7 @@
 """Scorers: is one model answer correct, and if not, why.
 
 - exact: the answer equals the expected text (case-sensitive; surrounding whitespace ignored).
-- json_cmd: both parse as JSON objects and their `cmd` fields are equal.
+- json_cmd: both parse as JSON objects and their `cmd` fields are equal (for calls: the same functions).
 - json_match: both parse as JSON and are equal as values (key order ignored).
 - call: a function call. The name (`cmd`, else `name`) must match, then every argument by value
   and type (1, 1.0, "1" and true all differ; nested objects compared field by field, dotted
@@ -217,6 +217,9 @@ class Scorer:
         value, err = parse_json(actual)
         if err:
             return Verdict(False, err)
+        if calls_in(parse_json(expected)[0]):  # calls: the functions called (cmd_of: "a+b" for parallel calls)
+            said = cmd_of(actual)
+            return Verdict(True) if said == cmd_of(expected) else Verdict(False, f"wrong name {said!r}")
         if not isinstance(value, dict) or "cmd" not in value:
             return Verdict(False, "no cmd field")
         want = cmd_of(expected)

@@ -2,8 +2,9 @@
 
 forge keeps the base's turns exactly as its template writes them (its markers are read off renderings of probe
 conversations) and adds tools the Hermes way, which llama.cpp, vLLM and Ollama already parse:
-- the tools, one JSON function a line inside `<tools></tools>`, with the instructions Qwen2.5 and Hermes use,
-  at the end of the system turn (a system turn of its own when the base has one, else where the base puts the
+- the tools, one JSON function a line inside `<tools></tools>` (always name, description, parameters: what
+  llama-server passes a template whatever the request had), with the instructions Qwen2.5 and Hermes use, at
+  the end of the system turn (a system turn of its own when the base has one, else where the base puts the
   system prompt: before the first user message);
 - each call of an assistant turn as `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>` after its
   text, one a line;
@@ -32,7 +33,9 @@ _TEMPLATE = """\
 {%- if tools -%}
 {%- set ns = namespace(text=(sys + '\\n\\n' if sys else '') + @INTRO@) -%}
 {%- for tool in tools -%}
-{%- set ns.text = ns.text + '\\n' + ((tool.function if tool.function is defined else tool) | tojson) -%}
+{%- set fn = tool.function if tool.function is defined else tool -%}
+{%- set ns.text = ns.text + '\\n{"name": ' + (fn.name | tojson) + ', "description": ' + ((fn.description or '') | tojson)
+    + ', "parameters": ' + ((fn.parameters or {}) | tojson) + '}' -%}
 {%- endfor -%}
 {%- set sys = ns.text + @OUTRO@ -%}
 {%- endif -%}
