@@ -313,3 +313,24 @@ def test_the_shipped_grammar_enforces_the_schema_or_export_names_the_keyword():
                                                                               "maximum": 12}}}, "json.dumps")
     assert LlamaGrammar.from_string(grammar, verbose=False)
     assert '"12"' in grammar and '"13"' not in grammar and '"2"' not in grammar
+
+
+def test_the_tools_demo_data_holds_together():
+    """examples/forge-tools-demo: its hand-written sets load as tool conversations, and its generator writes valid
+    ones whose inputs are none of the gold or sealed ones."""
+    from pathlib import Path
+
+    from forge.data.datasets import example_problem, normalize, normalized
+    from forge.project.code import load_function
+
+    demo = Path(__file__).resolve().parents[1] / "examples" / "forge-tools-demo"
+    sets = {name: load_examples(demo / "dataset" / f"{name}.jsonl") for name in ("seed", "gold", "sealed")}
+    assert (len(sets["gold"]), len(sets["sealed"])) == (64, 24)
+    finals = [e["messages"][-1] for e in sets["gold"]]
+    assert sum(len(m.get("tool_calls") or ()) > 1 for m in finals) >= 8  # parallel calls
+    assert sum(not m.get("tool_calls") for m in finals) >= 8  # text replies: nothing fits, or a question
+    generate = load_function(demo / "generator.py", "generator.py", "generate", "generate(n, focus, seed)")
+    made = [normalized(e) for e in generate(200, None, 7)]
+    assert len(made) == 200 and not [p for e in made if (p := example_problem(e))]
+    held_out = {normalize(user_text(e)) for e in sets["gold"] + sets["sealed"]}
+    assert not [e for e in made if normalize(user_text(e)) in held_out]
