@@ -286,7 +286,8 @@ def test_constrained_needs_a_schema(project_dir):
 def test_both_engines_decode_keys_in_one_order(random_llama):
     """llama.cpp's grammar puts required properties first; forge decodes in the same order, so the answers it
     scores are the ones llama.cpp can produce."""
-    from forge.inference.constrained import decoding_order, gbnf
+    from forge.inference.constrained import decoding_order
+    from forge.inference.gbnf import gbnf
 
     model, tok = random_llama
     schema = {"type": "object", "additionalProperties": False, "required": ["cmd", "degrees"],

@@ -301,7 +301,7 @@ def test_the_shipped_grammar_enforces_the_schema_or_export_names_the_keyword():
     from llama_cpp import LlamaGrammar
 
     from forge.errors import ForgeError
-    from forge.inference.constrained import gbnf
+    from forge.inference.gbnf import gbnf
 
     empty_args = {"type": "object", "required": ["cmd", "args"], "properties": {
         "cmd": {"enum": ["rtl", "stop"]}, "args": {"type": "object", "maxProperties": 0}}}
@@ -334,3 +334,20 @@ def test_the_tools_demo_data_holds_together():
     assert len(made) == 200 and not [p for e in made if (p := example_problem(e))]
     held_out = {normalize(user_text(e)) for e in sets["gold"] + sets["sealed"]}
     assert not [e for e in made if normalize(user_text(e)) in held_out]
+
+
+def test_calls_decode_as_the_training_set_writes_them(project_dir, real_tokenizer):
+    """A task whose data writes each call as JSON text in the answer (forge's shape before tool_calls) keeps its JSON
+    grammar; one whose data writes tool_calls decodes <tool_call> blocks."""
+    from forge.inference.constrained import example_constraints
+    from forge.project.project import Project
+
+    as_text = {"tools": [WEATHER], "messages": [{"role": "user", "content": "weather in Oslo?"}, {
+        "role": "assistant", "content": _call("get_weather", city="Oslo")}]}
+    write_jsonl(project_dir / "dataset" / "canonical.jsonl", [as_text])
+    project = Project.open(project_dir)
+    [json_only] = example_constraints(project, real_tokenizer(), [as_text])
+    assert "start: %json" in json_only.grammar and "<tool_call>" not in json_only.grammar
+    write_jsonl(project_dir / "dataset" / "canonical.jsonl", [load_examples_from(OPENAI)])
+    [hermes] = example_constraints(project, real_tokenizer(), [as_text])
+    assert "start: calls | reply" in hermes.grammar and "<tool_call>" in hermes.grammar

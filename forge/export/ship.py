@@ -116,7 +116,7 @@ def write_contract(out: Path, gguf_name: str, schema, layout: str) -> dict:
     llama-server's --json-schema-file / --grammar-file."""
     import json
 
-    from forge.inference.constrained import gbnf
+    from forge.inference.gbnf import gbnf
 
     stem = Path(gguf_name).stem
     schema_path, grammar_path = out / f"{stem}.schema.json", out / f"{stem}.gbnf"

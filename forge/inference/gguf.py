@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from forge.errors import ForgeError
-from forge.inference.constrained import gguf_grammar
+from forge.inference.gbnf import gguf_grammar
 from forge.models.chat_format import with_system_prompt
 from forge.training.sft import task_system_prompt
 

@@ -175,7 +175,8 @@ def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens
     import numpy as np
     import torch
 
-    from forge.inference.constrained import Constraint, gbnf
+    from forge.inference.constrained import Constraint
+    from forge.inference.gbnf import gbnf
     from forge.inference.generate import generate, stop_ids
 
     constraint = Constraint(schema, tokenizer, layout) if schema else None
