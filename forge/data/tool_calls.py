@@ -159,12 +159,15 @@ def calls_of(message: dict) -> list[dict]:
             for c in message.get("tool_calls") or ()]
 
 
-def answer_text(message: dict) -> str:
-    """What a turn is scored as: its calls as JSON (one object, or a list for several), else its text."""
-    calls = calls_of(message)
-    if not calls:
-        return message["content"]
+def calls_answer(calls: list[dict]) -> str:
+    """Calls (`{"name", "arguments"}`) as a scored answer: one object, or a list for several."""
     return json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)
+
+
+def answer_text(message: dict) -> str:
+    """What a turn is scored as: its calls as JSON (calls_answer), else its text."""
+    calls = calls_of(message)
+    return calls_answer(calls) if calls else message["content"]
 
 
 def is_call(value) -> bool:
@@ -200,8 +203,7 @@ def answer_of_generation(text: str) -> str:
     found = split_calls(text)
     if found is None or not found[1]:
         return text
-    calls = found[1]
-    return json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)
+    return calls_answer(found[1])
 
 
 def has_calls(example: dict) -> bool:

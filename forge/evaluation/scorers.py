@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forge.data.answers import cmd_of, parse_json
+from forge.data.output_schema import ToolsContract
 from forge.data.tool_calls import calls_in
 from forge.errors import ForgeError
 from forge.project.code import load_function
@@ -130,7 +131,7 @@ class Scorer:
         else:
             for i in todo:
                 expected, answer, own = items[i][1], items[i][2], items[i][3]
-                if self.kind == "call" and hasattr(own, "with_defaults"):  # an example's tools: defaults may go
+                if self.kind == "call" and isinstance(own, ToolsContract):  # an example's tools: defaults may go
                     expected, answer = own.with_defaults(expected), own.with_defaults(answer)
                 verdicts[i] = getattr(self, f"_{self.kind}")(expected, answer)
         return [v for v in verdicts if v is not None]

@@ -154,43 +154,40 @@ def example_constraints(project, tokenizer, examples: list[dict], schema=None) -
         return None
     if mode is True and schema is None and not any(e.get("tools") for e in examples):
         raise ForgeError("eval.constrained: true needs eval.output_schema (a JSON Schema file)")
-    layout, compiled, calls = None, {}, None
+    training = None  # the training set, read once: its layout, and whether it writes tool_calls
+    compiled: dict[tuple[str, bool], Constraint] = {}
     out: list[Constraint | None] = []
     for ex in examples:
         own = schema_for(ex, schema, project.config.eval.tool_choice)
         if own is None:
             out.append(None)
             continue
-        if isinstance(own, ToolsContract) and calls is None:
-            calls = any(has_calls(e) for e in examples) or writes_calls(project)
-        layout = layout or project_layout(project)
+        if training is None:
+            training = _training(project)
         # a task whose data writes calls as tool_calls answers in <tool_call> blocks (forge.models.tool_template);
         # one that writes each call as JSON in the answer's text (forge's shape before tool_calls) keeps it
-        if isinstance(own, ToolsContract) and calls:
-            if (own.hash, True) not in compiled:
-                compiled[own.hash, True] = Constraint(own.call_schema, tokenizer, layout, own.tool_choice)
-            out.append(compiled[own.hash, True])
-            continue
-        if (own.hash, False) not in compiled:
-            compiled[own.hash, False] = Constraint(own.schema, tokenizer, layout)
-        out.append(compiled[own.hash, False])
+        calls = isinstance(own, ToolsContract) and any(has_calls(e) for e in (*examples, *training))
+        hermes = own if isinstance(own, ToolsContract) and calls else None
+        key = (own.hash, hermes is not None)
+        if key not in compiled:
+            layout = project_layout(project, training)
+            compiled[key] = Constraint(hermes.call_schema, tokenizer, layout, hermes.tool_choice) if hermes \
+                else Constraint(own.schema, tokenizer, layout)
+        out.append(compiled[key])
     return out if any(c is not None for c in out) else None
 
 
-def writes_calls(project) -> bool:
-    """Whether the project's training set writes calls as OpenAI tool_calls."""
+def _training(project) -> list[dict]:
     from forge.data.datasets import load_examples
 
-    training = load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True)
-    return any(has_calls(e) for e in training)
+    return load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True)
 
 
-def project_layout(project) -> str:
-    """The LAYOUTS key of the project's training answers (answer_layout)."""
-    from forge.data.datasets import assistant_text, load_examples
+def project_layout(project, training: list[dict] | None = None) -> str:
+    """The LAYOUTS key of the project's training answers (answer_layout); `training`: the set, already read."""
+    from forge.data.datasets import assistant_text
 
-    training = load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True)
-    return answer_layout([assistant_text(e) for e in training])
+    return answer_layout([assistant_text(e) for e in (_training(project) if training is None else training)])
 
 
 def decoding_schema(project, schema=None):
