@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from forge.data.datasets import load_examples
-from forge.inference.generate import generate
+from forge.inference.generate import _batch_inputs, generate, shared_prefix
 from forge.models.chat_format import prompt_text, with_system_prompt
 from forge.models.loading import inference_precision, load_for_inference
 from forge.project.project import Project
@@ -59,6 +59,29 @@ def test_merged_batched_answers_match_the_unmerged_adapter_one_at_a_time(lora_pr
     ours = generate(fast, tok, prompts, 32, 8, "cpu")
     assert_same_answers(ours, reference_answers(reference, tok, prompts, 32), reference, tok, prompts, 32)
     assert len(set(ours)) > 1  # the adapter says different things to different prompts
+
+
+def test_shared_prefix_leaves_every_row_a_token_of_its_own():
+    system = list(range(100, 140))
+    assert shared_prefix([system + [1, 2], system + [3]]) == 40
+    assert shared_prefix([system, system]) == 39  # generation continues from each row's last token
+    assert shared_prefix([system + [1]]) == 0  # one row: nothing to share
+    assert shared_prefix([[1, *system], [2, *system]]) == 0
+    assert shared_prefix([system[:10] + [1], system[:10] + [2]]) == 0  # too short to pay for its own pass
+
+
+def test_rows_share_the_system_prompts_cache_and_keep_their_answers(lora_project):
+    """The batch computes the common system prompt once; each row's answer is still the one it gets alone."""
+    model, tok, _ = load_for_inference(lora_project.output / "adapter", lora_project.root, "cpu", "fp32")
+    prompts = _prompts(lora_project, tok)
+    rows = tok(prompts, add_special_tokens=False)["input_ids"]
+    n = shared_prefix(rows)
+    assert n >= 16 and len({len(r) for r in rows}) > 1  # a real shared prefix, rows of different lengths
+    enc, extra = _batch_inputs(model, rows, tok.pad_token_id, "cpu")
+    (cache,) = extra.values()
+    assert cache.get_seq_length() == n and enc["attention_mask"][:, :n].all()
+    assert_same_answers(generate(model, tok, prompts, 32, 16, "cpu"), reference_answers(model, tok, prompts, 32),
+                        model, tok, prompts, 32)
 
 
 def test_bf16_batched_answers_match_bf16_one_at_a_time(lora_project):
