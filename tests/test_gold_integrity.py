@@ -87,19 +87,38 @@ def test_planner_text_holding_gold_is_refused(root, tool, data):
     assert (root / "BACKGROUND.md").read_text() == before and len(load_examples(project.canonical_path)) == size
 
 
-def test_background_with_gold_is_left_out_of_the_generator_prompt(root, capsys, monkeypatch):
-    from forge.llm import prompts as prompts_io
+# A sealed input with look-alike letters (Cyrillic о and а) and a zero-width space: the same words to a reader.
+DISGUISED = SEALED_INPUT.replace("o", "\u043e").replace("a", "\u0430").replace(" tonight", "\u200b tonight")
 
-    monkeypatch.setattr(prompts_io, "_warned", set())
-    with open(root / "BACKGROUND.md", "a") as fh:  # a hand edit pastes a sealed input in
-        fh.write(f"\nExample: {SEALED_INPUT}\n")
-    n = next(i for i, line in enumerate((root / "BACKGROUND.md").read_text().splitlines(), start=1)
-             if SEALED_INPUT in line)
-    stable = generation_prompt(Project.open(root), 3, None)[0]["text"]
-    assert SEALED_INPUT not in stable and "Domain knowledge" in stable
+
+@pytest.mark.parametrize("name", ["BACKGROUND.md", "AGENT_CONTEXT.md", "PLAN.md", "mission.md"])
+def test_a_gold_input_in_a_context_file_reaches_no_prompt(root, capsys, monkeypatch, name):
+    """Pasted into any context file, plainly or disguised, a gold input reaches none of the prompts built from
+    them: the planner's system prompt and project state, the data generator's, the teacher's; one warning
+    names the file and line, once per process."""
+    from forge.agent.budgets import Budgets
+    from forge.agent.conversation import project_state
+    from forge.agent.runner import planner_system_prompt
+    from forge.evaluation import teacher
+    from forge.project import records
+    from forge.tools.tool import RunState
+
+    monkeypatch.setattr(records, "_warned", set())
+    gold_input = user_text(gold_rows(root)[2])
+    path = root / name
+    lines = (path.read_text().splitlines() if path.is_file() else []) + [
+        "Notes kept by hand:", f"Example: {gold_input}", f"Also: {DISGUISED}", "Answer with JSON."]
+    path.write_text("\n".join(lines) + "\n")
+    project = Project.open(root)
+    prompts = [planner_system_prompt(project, "reach 90%"), project_state(project, Budgets(), RunState()),
+               generation_prompt(project, 3, None)[0]["text"], teacher._system(project)]
+    for text in prompts:
+        assert gold_input not in text and DISGUISED not in text and SEALED_INPUT not in text
+    assert any("Notes kept by hand:" in text for text in prompts)  # the rest of the file does reach them
     err = capsys.readouterr().err
-    assert f"warning: BACKGROUND.md:{n}: contains a gold/sealed input (dataset/sealed.jsonl:1)" in err
-    generation_prompt(Project.open(root), 3, None)
+    assert f"warning: {name}:{len(lines) - 2}: contains a gold/sealed input (dataset/gold.jsonl:3)" in err
+    assert f"warning: {name}:{len(lines) - 1}: contains a gold/sealed input (dataset/sealed.jsonl:1)" in err
+    generation_prompt(project, 3, None)
     assert capsys.readouterr().err == ""  # once per process, not once per batch
 
 

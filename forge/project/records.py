@@ -219,11 +219,28 @@ def start_text(row: dict) -> str:
     return f"warm from {source}: {warm['new']} new + {warm['replayed']} replayed"
 
 
-def read_context_file(project, name: str, limit: int | None = None) -> str:
-    """A context file's text (its last `limit` characters), or '(none yet)'."""
+_warned: set[tuple[str, int, str]] = set()
+
+
+def read_context_file(project, name: str, limit: int | None = None, default: str = "(none yet)") -> str:
+    """A context file (BACKGROUND.md, mission.md, system_prompt.md, AGENT_CONTEXT.md, PLAN.md) as it may reach any
+    prompt: its last `limit` characters, every line holding a gold or sealed input left out with a warning naming
+    the file and line (once per process: a hand edit can paste one in); `default` when nothing is left. The one
+    reader of these files for prompts, so no prompt gets a context file unfiltered."""
+    import sys
+
     path = project.root / name
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    return (text[-limit:] if limit else text).strip() or "(none yet)"
+    gold_guard, kept = project.gold_guard(), []
+    for n, line in enumerate(text.splitlines(), start=1):
+        hit = gold_guard.contained(line) if line.strip() else None
+        if hit is None:
+            kept.append(line)
+        elif (name, n, hit) not in _warned:
+            _warned.add((name, n, hit))
+            sys.stderr.write(f"warning: {name}:{n}: contains a gold/sealed input ({hit}); left out of every prompt\n")
+    text = "\n".join(kept)
+    return (text[-limit:] if limit else text).strip() or default
 
 
 def write_plan(project, text: str) -> None:
