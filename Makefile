@@ -15,7 +15,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 # the wheel is ctypes over its own libllama (py3-none-<platform>): one per version, flags and machine type
 LLAMA_WHEELS := $(HOME)/.cache/forge/llama-cpp-wheels/$(LLAMA_CPP_VERSION)-$(shell uname -m)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 
-.PHONY: setup lock system-tools llama-server test test-fast demo demo-tiny demo-real demo-home lint bench docs clean-venv
+.PHONY: setup lock system-tools llama-server test test-fast demo demo-tiny demo-real demo-home demo-tools lint bench docs clean-venv
 
 # The compute.remote tests start a real OpenSSH server on loopback and move files with rsync: Debian's
 # openssh-server and rsync, installed when missing (as root, or through sudo).
@@ -89,6 +89,11 @@ demo-real: $(STAMP)
 # decoding (see examples/run-demo-home).
 demo-home: $(STAMP)
 	FORGE=$(abspath $(VENV))/bin/forge examples/run-demo-home $(DEMO_DIR)
+
+# Function calling: multi-turn OpenAI-format tool conversations on SmolLM2-135M-Instruct, decoded under each
+# turn's tools, exported to GGUF and served by llama-server as tool_calls (see examples/run-demo-tools).
+demo-tools: $(STAMP) llama-server
+	FORGE=$(abspath $(VENV))/bin/forge examples/run-demo-tools $(DEMO_DIR)
 
 # mypy reads the package as it is installed (agent/ as forge.agent, tools/ as forge.tools: setuptools
 # package-dir, which mypy cannot follow), through a tree of symlinks, so the seams are checked across folders.

@@ -252,3 +252,55 @@ def test_generate_with_batch_api(project, cli, monkeypatch):
     assert "cost_usd: 0.0035" in out  # (1000 x $2 + 500 x $10) / 1e6, halved by the Batches API
     sources = {provenance(r)["origin"] for r in load_examples(project.canonical_path)[1:]}
     assert sources == {"llm-batch:claude-sonnet-5-5"}
+
+
+def _calls(*calls) -> dict:
+    return {"role": "assistant", "content": "", "tool_calls": [{"name": n, "arguments": a} for n, a in calls]}
+
+
+TOOL_GENERATE = [message(json.dumps({"examples": [
+    {"messages": [{"role": "user", "content": "lights on in the hall please"},
+                  _calls(("lights_on", '{"room": "hall"}'))]},
+    {"messages": [{"role": "user", "content": "kitchen lights off, then some music"},                  # parallel
+                  _calls(("lights_off", '{"room": "kitchen"}'), ("play_music", "{}"))]},
+    {"messages": [{"role": "user", "content": "switch the hall lights on"},                            # a history
+                  _calls(("lights_on", '{"room": "hall"}')),
+                  {"role": "tool", "content": '{"ok": true}'},
+                  {"role": "user", "content": "and now off again"},
+                  _calls(("lights_off", '{"room": "hall"}'))]},
+    {"messages": [{"role": "user", "content": "book me a table for two"},                              # no function
+                  {"role": "assistant", "content": "I can only run the lights, music and weather."}]},
+    {"messages": [{"role": "user", "content": "lights on in the garage"},                              # not in enum
+                  _calls(("lights_on", '{"room": "garage"}'))]},
+    {"messages": [{"role": "user", "content": "lights on somewhere"},                                  # not JSON
+                  _calls(("lights_on", "room=hall"))]},
+]}), n=1)]
+
+
+def test_generate_writes_tool_conversations_over_the_projects_tools(project, monkeypatch):
+    """A task whose examples call functions gets OpenAI-shaped conversations: the LLM sees the project's tools and
+    answers under a schema naming their functions; each kept conversation carries the tools, its calls numbered
+    and each result tied to its call; a call the tools refuse is rejected by name."""
+    from engine_fixtures import TOOLS, tool_examples
+
+    write_jsonl(project.canonical_path, tool_examples(3, seed=5))
+    with llm_cassette(__file__, "generate_tools", TOOL_GENERATE, monkeypatch):
+        report = generate(project, 6, batch_size=6)
+    assert report.kept == 4, report.as_dict()
+    assert report.rejected == {"invalid_format": 1, "outside_schema (arguments/room: enum)": 1}, report.as_dict()
+    rows = load_examples(project.canonical_path)[3:]
+    assert all(r["tools"] == TOOLS for r in rows)
+    assert rows[1]["messages"][-1]["tool_calls"] == [
+        {"id": "call_1", "type": "function", "function": {"name": "lights_off", "arguments": {"room": "kitchen"}}},
+        {"id": "call_2", "type": "function", "function": {"name": "play_music", "arguments": {}}}]
+    assert rows[2]["messages"][2] == {"role": "tool", "content": '{"ok": true}', "tool_call_id": "call_1"}
+    assert "tool_calls" not in rows[3]["messages"][-1]
+    body = json.loads(yaml.safe_load((CASSETTES / "generate_tools.yaml").read_text())
+                      ["interactions"][0]["request"]["body"])
+    prompt = body["messages"][0]["content"][0]["text"]
+    assert json.dumps(TOOLS, ensure_ascii=False, indent=1) in prompt and "conversations" in prompt
+    call = body["output_config"]["format"]["schema"]["properties"]["examples"]["items"]["properties"]["messages"][
+        "items"]["properties"]["tool_calls"]["items"]
+    assert call["properties"]["name"]["enum"] == sorted(f["function"]["name"] for f in TOOLS)
+    anchors = body["messages"][0]["content"][1]["text"]
+    assert '"tool_calls": [{"name": ' in anchors  # the training conversations, shown in the shape asked for

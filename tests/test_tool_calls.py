@@ -13,7 +13,7 @@ from forge.data.datasets import assistant_text, load_examples, user_text
 from forge.data.formats import read_file
 from forge.data.output_schema import schema_for
 from forge.data.tool_calls import answer_of_generation
-from forge.errors import DatasetError
+from forge.errors import DatasetError, ForgeError
 from forge.evaluation.scorers import Scorer
 from forge.models.chat_format import prompt_text, tokenize_for_training, with_system_prompt
 
@@ -351,3 +351,61 @@ def test_calls_decode_as_the_training_set_writes_them(project_dir, real_tokenize
     write_jsonl(project_dir / "dataset" / "canonical.jsonl", [load_examples_from(OPENAI)])
     [hermes] = example_constraints(project, real_tokenizer(), [as_text])
     assert "start: calls | reply" in hermes.grammar and "<tool_call>" in hermes.grammar
+
+
+def test_eval_server_asks_as_applications_do_and_scores_the_tool_calls(tmp_path, nano_model):
+    """`forge eval --server`: each gold conversation goes to the chat completions API with its tools (OpenAI's
+    shape, arguments as JSON text); replies are read from tool_calls (or text) and scored as eval scores them,
+    beside the last eval's verdicts. An unreachable or failing server is one line."""
+    from forge.data.datasets import example_id
+    from forge.evaluation.served import served_eval
+    from forge.project.project import Project
+
+    from engine_fixtures import make_project, tool_examples
+    from local_http import JsonHandler, start
+
+    root = make_project(tmp_path / "p", nano_model, eval={"scorer": "call"})
+    gold = tool_examples(4, seed=3)
+    write_jsonl(root / "dataset" / "gold.jsonl", gold)
+    project = Project.open(root)
+    seen: list[dict] = []
+    expected = {[m for m in e["messages"] if m["role"] == "user"][-1]["content"]: e["messages"][-1]["tool_calls"]
+                for e in gold}
+
+    class Server(JsonHandler):
+        def do_POST(self):
+            body = json.loads(self.read_body())
+            seen.append(body)
+            calls = expected[body["messages"][-1]["content"]]
+            n = len(seen)
+            if n == 1:  # a text reply where a call is expected
+                message = {"role": "assistant", "content": "Which room?"}
+            elif n == 2:  # the right call, arguments as JSON text, as OpenAI servers write them
+                message = {"role": "assistant", "content": None, "tool_calls": calls}
+            else:  # the right function with an argument it must not have
+                wrong = [{**c, "function": {**c["function"], "arguments": json.dumps({"room": "attic"})}} for c in calls]
+                message = {"role": "assistant", "content": "", "tool_calls": wrong}
+            self.send_json(200, {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+
+    server, url = start(Server)
+    try:
+        (project.output).mkdir(exist_ok=True)
+        (project.output / "eval_results.json").write_text(json.dumps(
+            {"per_example": {example_id(e): True for e in gold}}))
+        res = served_eval(project, url)
+    finally:
+        server.shutdown()
+    assert (res["correct"], res["total"], res["tool_call_replies"]) == (1, 4, 3)
+    assert res["answers"][0] == "Which room?" and json.loads(res["answers"][1])["name"] == calls_name(gold[1])
+    assert res["differ"] == [example_id(e) for n, e in enumerate(gold) if n != 1]
+    first = seen[0]
+    assert first["messages"][0] == {"role": "system", "content": "Route the request. Answer with JSON.\n"}  # as eval
+    assert first["tools"] == gold[0]["tools"] and first["tool_choice"] == "auto" and first["temperature"] == 0
+    history = [m for b in seen for m in b["messages"] if m.get("tool_calls")]
+    assert history and all(isinstance(c["function"]["arguments"], str) for m in history for c in m["tool_calls"])
+    with pytest.raises(ForgeError, match=r"^--server http://127\.0\.0\.1:9: cannot reach it"):
+        served_eval(project, "http://127.0.0.1:9")
+
+
+def calls_name(example: dict) -> str:
+    return example["messages"][-1]["tool_calls"][0]["function"]["name"]

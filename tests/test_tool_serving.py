@@ -1,9 +1,10 @@
 """Tool calls served the way applications call them: a model trained on OpenAI-format tool conversations, exported
 to GGUF with forge's tool template and served by llama.cpp's llama-server (--jinja). llama.cpp renders every gold
-conversation (tools, earlier calls, results) exactly as forge trained on it and evaluated it; `forge predict`
-answers requests with tools as OpenAI tool_calls, the answers eval scored. Whether the served model's answers come
-back as tool_calls is checked with SmolLM2 on the tools demo: the nano model here cannot learn to write the
-`<tool_call>` tag freely behind a 1,100-token prompt."""
+conversation (tools, earlier calls, results) exactly as forge trained on it and evaluated it; `export --verify`
+decodes each under the same tool grammar in llama.cpp and scores it as eval does; the served model answers the
+`openai` client with tool_calls, scored by `forge eval --server` exactly as eval scored; `forge predict` answers
+requests with tools as OpenAI tool_calls. The nano model needs 60 epochs to write the `<tool_call>` tag freely
+(its tokenizer spells it in many pieces), which llama-server's tools grammar leaves to the model."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import llama_server
 import pytest
 
 from forge.data.datasets import load_examples
+from forge.data.tool_calls import openai_messages
 from forge.evaluation.runner import run_eval
 from forge.models.chat_format import prompt_text, tokenize_for_training, with_system_prompt
 from forge.models.loading import load_tokenizer
@@ -34,12 +36,13 @@ def served(tmp_path_factory, nano_model):
     from forge.cli import main
 
     root = make_project(tmp_path_factory.mktemp("tools") / "p", nano_model, n_train=8, model={"max_seq_len": 1536},
-                        eval={"max_new_tokens": 128, "scorer": "call", "tool_choice": "required"})
+                        eval={"max_new_tokens": 128, "scorer": "call", "tool_choice": "required", "precision": "fp32"},
+                        training={"epochs_min": 60, "epochs_max": 60})
     write_jsonl(root / "dataset" / "canonical.jsonl", tool_examples(96, seed=1))
     write_jsonl(root / "dataset" / "gold.jsonl", tool_examples(12, seed=2))
     project = Project.open(root)
     train(project, echo=lambda *_: None)
-    result = CliRunner().invoke(main, ["export", "--format", "gguf", "--quant", "f32", "--adapter",
+    result = CliRunner().invoke(main, ["export", "--format", "gguf", "--quant", "f32", "--verify", "--adapter",
                                        str(project.output / "adapter"), "-p", str(root)],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -48,24 +51,12 @@ def served(tmp_path_factory, nano_model):
         yield project, load_examples(project.gold_path), url
 
 
-def _openai_messages(messages: list[dict]) -> list[dict]:
-    """Messages as an OpenAI client sends them: arguments as JSON text."""
-    out = []
-    for m in messages:
-        m = dict(m)
-        if m.get("tool_calls"):
-            m["tool_calls"] = [{**c, "function": {**c["function"], "arguments": json.dumps(c["function"]["arguments"])}}
-                               for c in m["tool_calls"]]
-        out.append(m)
-    return out
-
-
 def test_llama_cpp_renders_what_forge_trained_and_evaluated(served):
     project, gold, url = served
     tok = load_tokenizer(str(project.output / "adapter"))
     for ex in gold:
         messages = with_system_prompt(ex, task_system_prompt(project))
-        body = {"messages": _openai_messages(messages[:-1]), "tools": ex["tools"]}
+        body = {"messages": openai_messages(messages[:-1]), "tools": ex["tools"]}
         request = urllib.request.Request(f"{url}/apply-template", data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as reply:
@@ -74,6 +65,17 @@ def test_llama_cpp_renders_what_forge_trained_and_evaluated(served):
         assert rendered == prompt
         trained = tok.decode(tokenize_for_training(tok, messages, 1536, ex["tools"])["input_ids"])
         assert trained.startswith(prompt)
+
+
+def test_the_gguf_under_its_tool_grammar_scores_what_eval_scored(served):
+    """export --verify decodes each gold conversation in llama.cpp under the same tool grammar eval used (as GBNF)
+    and scores it as eval does: the same answers, the same score."""
+    project, gold, _url = served
+    result = run_eval(project)
+    verify = json.loads((project.output / "export_gguf_f32" / "verify.json").read_text())
+    assert verify["constrained"] and verify["tokens_match"] == len(gold) and verify["passed"], verify
+    assert verify["greedy_match"] + verify["near_ties"] == len(gold)
+    assert verify["transformers_correct"] == verify["gguf_correct"] == result.correct
 
 
 def test_predict_answers_requests_with_tools_as_tool_calls(served):
@@ -85,7 +87,7 @@ def test_predict_answers_requests_with_tools_as_tool_calls(served):
     run_eval(project)
     scored = {f["id"]: f["actual"] for f in map(json.loads, (project.output / "eval_failures.jsonl").read_text()
                                                 .splitlines())}
-    text = "".join(json.dumps({"tools": e["tools"], "messages": _openai_messages(e["messages"])}) + "\n" for e in gold)
+    text = "".join(json.dumps({"tools": e["tools"], "messages": openai_messages(e["messages"])}) + "\n" for e in gold)
     rows = predict(project, read_requests(text, "requests.jsonl"), project.output / "adapter")
     for ex, row in zip(gold, rows, strict=True):  # each answer is the one eval scored, written as tool_calls
         reply = row["messages"][-1]
@@ -95,3 +97,31 @@ def test_predict_answers_requests_with_tools_as_tool_calls(served):
     [gguf] = (project.output / "export_gguf_f32").glob("*.gguf")
     with pytest.raises(ForgeError, match="predict --gguf answers without tools"):
         predict_gguf(project, read_requests(text, "requests.jsonl"), gguf)
+
+
+def test_the_served_gguf_answers_the_openai_client_with_tool_calls(served):
+    """llama-server on the exported GGUF, asked through the openai client as an application asks it: every gold
+    conversation (tool_choice required) comes back as tool_calls naming a function of its tools, with arguments
+    its parameters allow; `forge eval --server` reads the same replies and scores them as eval does."""
+    from openai import OpenAI
+
+    from forge.data.output_schema import tools_schema
+    from forge.evaluation.served import chat_request, served_answer, served_eval
+
+    project, gold, url = served
+    client = OpenAI(base_url=f"{url}/v1", api_key="unused", timeout=120, max_retries=0)
+    system = task_system_prompt(project)
+    answers = []
+    for ex in gold:
+        reply = client.chat.completions.create(model="served", **chat_request(ex, system, 128, "required"))
+        message = reply.choices[0].message
+        assert message.tool_calls, message
+        contract = tools_schema(ex["tools"], "required")
+        answer = served_answer(message.model_dump(exclude_none=True))
+        assert contract.keeps(answer), answer
+        answers.append(answer)
+    result = run_eval(project)
+    served = served_eval(project, url)
+    assert served["answers"] == answers and served["tool_call_replies"] == len(gold)
+    # llama-server decodes under its own tools grammar, an f32 file: every verdict is eval's
+    assert (served["correct"], served["differ"]) == (result.correct, []), served

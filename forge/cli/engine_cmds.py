@@ -77,13 +77,21 @@ def _per_cmd_table(per_cmd: dict) -> str:
                    "shots) on the gold set: the reference for gap closure. Recorded once per gold set, model and "
                    "prompt.")
 @click.option("--force", is_flag=True, help="With --teacher: measure again even when nothing changed.")
+@click.option("--server", metavar="URL", default=None,
+              help="Score what a server serves instead (an OpenAI-compatible chat API: llama-server --jinja on the "
+                   "exported GGUF, vLLM, Ollama's /v1), asked as applications ask it: tools as tools, calls read "
+                   "from tool_calls. Printed beside the last eval; nothing recorded.")
 @json_option
-def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teacher, force, as_json):
+def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teacher, force, server, as_json):
     """Evaluate on the gold set (and the sealed set, aggregates only)."""
     from forge.evaluation.runner import run_eval
 
     project = open_project(project_dir)
     out = CommandOutput(as_json)
+    if server:
+        if model_dir or zero_shot or compare_free or teacher:
+            raise click.UsageError("--server scores the server alone: no --adapter, --base, --compare-free or --teacher")
+        return _served_eval(project, out, server)
     if teacher:
         if model_dir or zero_shot or compare_free:
             raise click.UsageError("--teacher scores the teacher alone: no --adapter, --base or --compare-free")
@@ -121,6 +129,22 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teache
     out.data["per_cmd"] = res.per_cmd
     out.text(_per_cmd_table(res.per_cmd))
     out.add("results", "output/eval_results.json", shown="output/eval_results.json, failures: output/eval_failures.jsonl")
+    out.done()
+
+
+def _served_eval(project, out, url: str) -> None:
+    from forge.evaluation.served import served_eval
+
+    res = served_eval(project, url, echo=out.echo)
+    lo, hi = res["ci95"]
+    out.add("served_accuracy", res["accuracy"], shown=f"{res['accuracy']:.4f}")
+    out.add("correct", res["correct"], shown=f"{res['correct']}/{res['total']}")
+    out.add("ci95", res["ci95"], shown=f"{lo:.4f}-{hi:.4f}")
+    out.add("tool_call_replies", res["tool_call_replies"], shown=f"{res['tool_call_replies']}/{res['total']}")
+    if res["last_eval_accuracy"] is not None:
+        out.add("last_eval_accuracy", res["last_eval_accuracy"], shown=f"{res['last_eval_accuracy']:.4f}")
+        out.add("differ", res["differ"], shown=f"{len(res['differ'])}" + (f" ({', '.join(res['differ'][:10])})"
+                                                                          if res["differ"] else ""))
     out.done()
 
 

@@ -11,15 +11,18 @@ import json
 
 from forge.curation.datagen import (
     GenerationReport,
+    as_examples,
     batch_sizes,
     generation_prompt,
     request_params,
+    stable_prompt,
+    training_pool,
     write_examples,
 )
-from forge.curation.generator_source import as_chat, use_generator
+from forge.curation.generator_source import use_generator
+from forge.curation.tool_datagen import project_tools
 from forge.data.datasets import load_examples
 from forge.errors import ForgeError
-from forge.llm import prompts as prompts_io
 from forge.llm.api_errors import batch_failure
 from forge.llm.batches import run_batch
 from forge.llm.client import Ledger, check_price, make_client
@@ -35,9 +38,11 @@ def generate_with_batches(project: Project, n: int, *, batch_size: int = 50, ech
     client, ledger = make_client(cfg), Ledger.for_project(project, check_price(cfg, model))
     seed = len(load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True))
     sizes = batch_sizes(n, batch_size)
-    stable = prompts_io.render("datagen_generate", project)
+    tools = project_tools(training_pool(project))
+    stable = stable_prompt(project, tools)
     requests = [{"custom_id": f"batch-{i}",
-                 "params": request_params(cfg, generation_prompt(project, size, None, seed * 1000 + i, stable))}
+                 "params": request_params(cfg, generation_prompt(project, size, None, seed * 1000 + i, stable, tools),
+                                          tools)}
                 for i, size in enumerate(sizes)]
     entries = run_batch(client, requests, cfg, echo)
     report = GenerationReport(f"llm-batch:{model}", n)
@@ -57,4 +62,4 @@ def generate_with_batches(project: Project, n: int, *, batch_size: int = 50, ech
         except (json.JSONDecodeError, KeyError, TypeError):
             report.failed_batches.append(f"{entry.custom_id}: invalid JSON from the model")
             report.rejected["batch_failed"] += sizes_by_id.get(entry.custom_id, 0)
-    return write_examples(project, [as_chat(x) for x in items], report, "generate", target=target)
+    return write_examples(project, as_examples(items, tools), report, "generate", target=target)

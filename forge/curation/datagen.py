@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 
 from forge.curation.generator_source import as_chat, load_generator, use_generator
+from forge.curation.tool_datagen import anchor, examples_schema, from_llm, project_tools
 from forge.data.answers import parse_json
 from forge.data.datasets import (
     append_examples,
@@ -57,8 +58,9 @@ class GenerationReport:
 
 
 def answer_problem(example: dict, scorer: str) -> str | None:
-    """Why an example's answer is unusable for this project's scorer, or None."""
-    if scorer not in ("json_cmd", "json_match"):
+    """Why an example's answer is unusable for this project's scorer, or None. A turn that may call tools is held
+    to its tools' contract when it is appended."""
+    if scorer not in ("json_cmd", "json_match") or example.get("tools"):
         return None
     value, err = parse_json(assistant_text(example))
     if err:
@@ -68,36 +70,57 @@ def answer_problem(example: dict, scorer: str) -> str | None:
     return None
 
 
+def training_pool(project: Project) -> list[dict]:
+    """The seed and training sets: where anchors and the task's tools come from (never gold or sealed)."""
+    return (load_examples(project.seed_path, project.rel(project.seed_path), missing_ok=True)
+            + load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True))
+
+
 def anchors(project: Project, k: int = 6, seed: int = 0) -> list[dict]:
     """Style anchors from the seed and training sets (never gold or sealed)."""
-    pool = (load_examples(project.seed_path, project.rel(project.seed_path), missing_ok=True)
-            + load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True))
+    pool = training_pool(project)
     return random.Random(seed).sample(pool, min(k, len(pool)))
 
 
+def stable_prompt(project: Project, tools: list | None) -> str:
+    """The part of every request that stays the same (cached): the task, its context files and, where the
+    task calls functions, its tools and how its conversations are written."""
+    text = prompts_io.render("datagen_generate", project)
+    return text + prompts_io.render("datagen_tools", project, tools=json.dumps(tools, ensure_ascii=False,
+                                                                              indent=1)) if tools else text
+
+
 def generation_prompt(project: Project, n: int, focus: str | None, seed: int = 0,
-                      stable: str | None = None) -> list[dict]:
+                      stable: str | None = None, tools: list | None = None) -> list[dict]:
     """The user message's content blocks: the cached stable part (rendered once per generation by the
-    caller, who passes it as `stable`), then this batch's part."""
-    shown = "\n".join(json.dumps({"user": user_text(e), "assistant": assistant_text(e)}, ensure_ascii=False)
-                      for e in anchors(project, seed=seed)) or "(none yet)"
-    stable = prompts_io.render("datagen_generate", project) if stable is None else stable
+    caller, who passes it as `stable`), then this batch's part. With `tools`, anchors are conversations in
+    the shape the LLM answers in."""
+    shown = "\n".join(json.dumps(anchor(e) if tools and e.get("tools") else {"user": user_text(e),
+                                                                             "assistant": assistant_text(e)},
+                                 ensure_ascii=False) for e in anchors(project, seed=seed)) or "(none yet)"
+    stable = stable_prompt(project, tools) if stable is None else stable
     batch = prompts_io.render("datagen_batch", project, n=str(n), anchors=shown,
                               focus=f"Focus: {focus}" if focus else "Cover the whole task.")
     return [{"type": "text", "text": stable, "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": batch}]
 
 
-def request_params(cfg, content: list[dict]) -> dict:
+def request_params(cfg, content: list[dict], tools: list | None = None) -> dict:
     """One generation request (shared by the Messages and Batches paths)."""
     return {"model": cfg.datagen.model, "max_tokens": MAX_OUTPUT_TOKENS,
             "messages": [{"role": "user", "content": content}],
-            "output_config": output_config(cfg.llm.datagen_effort, EXAMPLES_SCHEMA)}
+            "output_config": output_config(cfg.llm.datagen_effort, examples_schema(tools) if tools else EXAMPLES_SCHEMA)}
 
 
-def _llm_batch(client, cfg, ledger, prompt: list[dict], purpose: str) -> tuple[list | None, float, str]:
+def as_examples(items: list, tools: list | None) -> list:
+    """The LLM's items as chat examples: conversations carrying the task's tools, or pairs."""
+    return [from_llm(x, tools) for x in items] if tools else [as_chat(x) for x in items]
+
+
+def _llm_batch(client, cfg, ledger, prompt: list[dict], purpose: str,
+               tools: list | None) -> tuple[list | None, float, str]:
     """(items or None, cost, stop reason) of one request; a billed reply that is not valid JSON gives None."""
     model = cfg.datagen.model
-    msg = retrying(lambda: client.messages.create(**request_params(cfg, prompt)), cfg.llm.max_retries)
+    msg = retrying(lambda: client.messages.create(**request_params(cfg, prompt, tools)), cfg.llm.max_retries)
     usd = ledger.record(model, msg.usage, purpose)
     text = "".join(b.text for b in msg.content if b.type == "text")
     try:
@@ -132,11 +155,13 @@ def produce(project: Project, n: int, focus: str | None, *, batch_size: int = 50
     report = GenerationReport(f"llm:{cfg.datagen.model}", n)
     items = []
     sizes = batch_sizes(n, batch_size)
-    stable = prompts_io.render("datagen_generate", project)  # context files and the gold check, read once
+    tools = project_tools(training_pool(project))
+    stable = stable_prompt(project, tools)  # context files and the gold check, read once
     with ThreadPoolExecutor(max_workers=cfg.llm.concurrency) as pool:
         def submit(i: int, size: int):
             return pool.submit(_llm_batch, client, cfg, ledger,
-                               generation_prompt(project, size, focus, seed * 1000 + i, stable), purpose)
+                               generation_prompt(project, size, focus, seed * 1000 + i, stable, tools), purpose,
+                               tools)
 
         # The first batch alone writes the cache; the rest then read it.
         first = {submit(0, sizes[0]): (0, sizes[0])} if sizes else {}
@@ -157,7 +182,7 @@ def produce(project: Project, n: int, focus: str | None, *, batch_size: int = 50
                 items += batch
             if progress:
                 progress(size)
-    return [as_chat(x) for x in items], report
+    return as_examples(items, tools), report
 
 
 def write_examples(project: Project, candidates: list, report: GenerationReport, source: str,

@@ -206,5 +206,17 @@ def answer_of_generation(text: str) -> str:
     return calls_answer(found[1])
 
 
+def openai_messages(messages: list[dict]) -> list[dict]:
+    """Messages as an OpenAI client sends them: each call's arguments as JSON text."""
+    return [{**m, "tool_calls": [{**c, "function": {**c["function"], "arguments": json.dumps(
+        c["function"]["arguments"], ensure_ascii=False)}} for c in m["tool_calls"]]} if m.get("tool_calls") else m
+            for m in messages]
+
+
+def openai_tools(tools: list) -> list[dict]:
+    """Tools as an OpenAI request writes them: `{"type": "function", "function": {...}}` each."""
+    return [{"type": "function", "function": f} for f in functions(tools)]
+
+
 def has_calls(example: dict) -> bool:
     return any(m.get("tool_calls") for m in example.get("messages") or ())

@@ -52,6 +52,12 @@ def eval_prompts(project: Project, tokenizer, examples: list[dict]) -> list[str]
     return [prompt_text(tokenizer, with_system_prompt(e, sys_prompt), e.get("tools")) for e in examples]
 
 
+def scored_answers(examples: list[dict], generated: list[str]) -> list[str]:
+    """Answers as generated, in the form they are scored: a turn that may call tools answers in Hermes text,
+    scored as its calls (forge.data.tool_calls.answer_of_generation)."""
+    return [answer_of_generation(a) if e.get("tools") else a for e, a in zip(examples, generated, strict=True)]
+
+
 def score_set(examples, answers, scorer, sealed: bool = False):
     """(verdicts, summary: accuracy, correct, total, ci95, forbidden_count) of `answers` to `examples`."""
     verdicts = scorer.score_many([(user_text(e), assistant_text(e), a, schema_for(e, scorer.schema, scorer.tool_choice))
@@ -118,8 +124,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         prompts = eval_prompts(project, tokenizer, examples)
         raw = generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress, under,
                        max_tokens=room)
-        # a turn that may call answers in Hermes text: scored as its calls (forge.data.tool_calls)
-        return [answer_of_generation(a) if e.get("tools") else a for e, a in zip(examples, raw, strict=True)]
+        return scored_answers(examples, raw)
 
     start = time.perf_counter()
     try:

@@ -56,9 +56,13 @@ def _quoted(value: str, what: str) -> str:
 
 
 def modelfile_text(gguf_name: str, tokenizer, stop_strings: list[str], system_prompt: str | None,
-                   strip_bos: bool, contract: bool = False) -> str:
+                   strip_bos: bool, contract: bool = False, tools: bool = False) -> str:
     lines = ["# Written by `forge export --format gguf`. Create the model with:",
              "#   ollama create <name> -f Modelfile"]
+    if tools:  # Ollama's Go templates cannot write tools as the GGUF's own template does (docs/projects.md)
+        lines += ["# Tool calls: this template renders prompts without tools, so Ollama refuses requests with tools.",
+                  f"#   Serve them with llama-server, which runs the GGUF's own tool template: llama-server -m "
+                  f"{gguf_name} --jinja"]
     if contract:  # the output schema the model was evaluated under travels with each request, not the Modelfile
         stem = gguf_name.removesuffix(".gguf")
         lines += ["# Keep the task's output contract (as forge evaluated it): pass the schema with each request,",

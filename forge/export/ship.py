@@ -104,13 +104,6 @@ def gold_prompts(project: Project, tokenizer) -> list[str]:
     return eval_prompts(project, tokenizer, gold)
 
 
-def gold_answers(project: Project) -> list[str]:
-    """The gold answers, in the order of gold_prompts."""
-    from forge.data.datasets import assistant_text, load_examples
-
-    return [assistant_text(e) for e in load_examples(project.gold_path, project.config.dataset.gold)]
-
-
 def write_contract(out: Path, gguf_name: str, schema, layout: str) -> dict:
     """The output schema and its GBNF grammar beside the GGUF (same stem), for Ollama's `format` and
     llama-server's --json-schema-file / --grammar-file."""
@@ -129,11 +122,12 @@ def write_contract(out: Path, gguf_name: str, schema, layout: str) -> dict:
 def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", model_dir: Path | None = None,
                 verify: bool = False) -> dict:
     """Write model.gguf (+ Modelfile) for the best adapter; with `verify`, compare it on the gold prompts."""
+    from forge.data.datasets import load_examples
     from forge.export.gguf.convert import QUANTS, write_gguf
     from forge.export.gguf.quantize import K_QUANT_AGREEMENT, K_QUANTS, quantize
     from forge.export.gguf.vocab import build_vocab
     from forge.export.modelfile import modelfile_text
-    from forge.inference.constrained import decoding_schema, project_layout
+    from forge.inference.constrained import project_layout
     from forge.models.importing import public_name
     from forge.training.sft import task_system_prompt
 
@@ -148,8 +142,9 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
     vocab = build_vocab(tokenizer, model.get_input_embeddings().weight.shape[0], imported.get("gguf_pre"))
     name = f"{project.root.name}-{quant}.gguf"
     schema = project.output_schema()
+    tools = any(e.get("tools") for e in load_examples(project.gold_path, project.config.dataset.gold, missing_ok=True))
     modelfile = modelfile_text(name, tokenizer, vocab.stop_strings, task_system_prompt(project), vocab.add_bos,
-                               contract=bool(schema))
+                               contract=bool(schema), tools=tools)
     prompts = gold_prompts(project, tokenizer) if verify else []
     out.mkdir(parents=True, exist_ok=True)
     about = {"name": project.root.name, "license": imported.get("license"),
@@ -170,14 +165,18 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
     if schema:
         info.update(write_contract(out, name, schema, layout))
     if verify:
+        from forge.evaluation.runner import score_set, scored_answers
         from forge.evaluation.scorers import Scorer
         from forge.export.gguf.verify import near_tie_margin, verify_gguf
+        from forge.inference.constrained import example_constraints
 
-        constrained = decoding_schema(project, schema) if schema else None
+        gold = load_examples(project.gold_path, project.config.dataset.gold)
+        scorer = Scorer.for_project(project, schema)
         info["verify"] = verify_gguf(out / name, model, tokenizer, prompts, project.config.eval.max_new_tokens,
                                      required=K_QUANT_AGREEMENT if quant in K_QUANTS else 1.0,
                                      near_tie=near_tie_margin(quant),
-                                     schema=constrained.schema if constrained else None, layout=layout,
-                                     expected=gold_answers(project), scorer=Scorer.for_project(project, schema))
+                                     constraints=example_constraints(project, tokenizer, gold, schema),
+                                     score=lambda answers: [v.correct for v in score_set(
+                                         gold, scored_answers(gold, answers), scorer)[0]])
         write_json_atomic(out / "verify.json", info["verify"])
     return info

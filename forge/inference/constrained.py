@@ -23,6 +23,8 @@ LAYOUTS = {"json.dumps": {"whitespace_flexible": False, "item_separator": ", ", 
            "compact": {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"},
            "flexible": {"whitespace_flexible": True, "whitespace_pattern": r"[\x20\x0A\x0D\x09]{1,8}"}}
 LAYOUT_SAMPLE = 200
+# What a turn under each eval.tool_choice may be: <tool_call> blocks, a text reply, or either.
+TOOL_CHOICE_START = {"auto": "calls | reply", "required": "calls", "none": "reply"}
 
 
 def answer_layout(answers: list[str]) -> str:
@@ -67,7 +69,7 @@ class Constraint:
     def __init__(self, schema: dict, tokenizer, layout: str = "json.dumps", tool_choice: str | None = None):
         """`schema` is the answer's JSON Schema; with `tool_choice` (forge.data.output_schema.ToolsContract) it is
         one call's, and the answer is Hermes text: `<tool_call>` blocks, or a text reply where tool_choice allows."""
-        self.tokenizer, self.layout = tokenizer, layout
+        self.tokenizer, self.layout, self.schema, self.tool_choice = tokenizer, layout, schema, tool_choice
         json_text = "%json " + json.dumps({**decoding_order(schema), "x-guidance": LAYOUTS[layout]})
         # no_forcing: where the schema fixes the next text, llguidance would allow only that text's canonical
         # token; llama.cpp's grammar allows any token that spells it. Decode as the shipped GGUF will.
@@ -75,7 +77,7 @@ class Constraint:
         if tool_choice is None:
             self.grammar = head + "start: " + json_text
         else:
-            start = {"auto": "calls | reply", "required": "calls", "none": "reply"}[tool_choice]
+            start = TOOL_CHOICE_START[tool_choice]
             # a reply is any text that does not open like a call (it starts with neither "<" nor a blank)
             self.grammar = (head + f"start: {start}\ncalls: call (\"\\n\" call)*\n"
                             f'call: "{CALL_OPEN}\\n" {json_text} "\\n{CALL_CLOSE}"\n'

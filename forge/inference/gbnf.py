@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 
+from forge.data.tool_calls import CALL_CLOSE, CALL_OPEN
 from forge.errors import ForgeError
-from forge.inference.constrained import LAYOUTS, decoding_order, decoding_schema, project_layout
+from forge.inference.constrained import LAYOUTS, TOOL_CHOICE_START, decoding_order, decoding_schema, project_layout
 
 # JSON Schema keywords llama-cpp-python's converter reads no rule from: a grammar built from a schema that uses them
 # lets llama.cpp write answers the schema refuses (a 5-command schema whose `args` had maxProperties 0 got
@@ -92,6 +93,22 @@ def gbnf(schema: dict, layout: str = "flexible") -> str:
     item, key = LAYOUTS[layout]["item_separator"], LAYOUTS[layout]["key_separator"]
     text = text.replace('"," space', json.dumps(item)).replace('":" space', json.dumps(key))
     return re.sub(r"^space ::= .*$", 'space ::= ""', text, flags=re.M)
+
+
+def constraint_gbnf(constraint) -> str:
+    """The llama.cpp grammar of a forge.inference.constrained.Constraint: its schema's, or, for a turn that may
+    call tools, the same `calls | reply` grammar llguidance decodes (each call a <tool_call> block of JSON
+    under the call schema; a reply any text that opens like no call)."""
+    import re
+
+    text = gbnf(constraint.schema, constraint.layout)
+    if constraint.tool_choice is None:
+        return text
+    text = re.sub(r"^root ::=", "tool-call-json ::=", text, flags=re.M)
+    return (f"root ::= {TOOL_CHOICE_START[constraint.tool_choice]}\n"
+            'calls ::= call ("\\n" call)*\n'
+            f"call ::= {json.dumps(CALL_OPEN + chr(10))} tool-call-json {json.dumps(chr(10) + CALL_CLOSE)}\n"
+            "reply ::= [^<\\x20\\x0A\\x0D\\x09] [^\\x00]*\n" + text)
 
 
 def gguf_grammar(project, gguf):

@@ -12,10 +12,11 @@ the first token where the two disagree, the transformers model's own margin (its
 the logit of llama.cpp's pick) below NEAR_TIE_MARGIN for the file's type is a near-tie, reported
 and not a failure; above it, a failure. The prompt tokens must always be identical.
 
-Under an output schema both sides decode under it: transformers through llguidance, llama.cpp
-through the GBNF grammar exported beside the file. With the gold answers, verify is a check on
-the task: it scores both sides with the project's scorer and fails only when the GGUF loses
-answers the transformers model got right, beyond near-ties (and the k-quant allowance).
+Under a contract each prompt decodes under its own on both sides, as `forge eval` decodes it (the
+output schema, or the example's tools): transformers through llguidance, llama.cpp through the same
+contract as a GBNF grammar (forge.inference.gbnf.constraint_gbnf). With the gold answers, verify is a
+check on the task: it scores both sides as eval does and fails only when the GGUF loses answers the
+transformers model got right, beyond near-ties (and the k-quant allowance).
 
 llama.cpp runs in a child process (`python -m forge.export.gguf.verify DIR`): native code that
 crashes (a CPU kernel, a malformed file) becomes a one-line error instead of killing forge.
@@ -28,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from forge.errors import ForgeError
@@ -86,13 +88,14 @@ def run_llama_cpp(work: Path) -> None:
     n_ctx = max(len(i) for i in job["hf_ids"]) + job["max_new_tokens"] + 8
     llm = Llama(model_path=job["gguf"], n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, verbose=False,
                 n_threads=os.cpu_count() or 1, seed=0)
-    grammar = LlamaGrammar.from_string(job["grammar"], verbose=False) if job.get("grammar") else None
+    grammars = [LlamaGrammar.from_string(text, verbose=False) for text in job["grammars"]]
     rows = []
     try:
-        for prompt, hf_first in zip(job["prompts"], hf_logits, strict=True):
+        for prompt, hf_first, which in zip(job["prompts"], hf_logits, job["grammar_of"], strict=True):
             ids = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
             first, out, stop = _greedy(llm, ids, job["max_new_tokens"])
-            if grammar is not None:
+            if which is not None:
+                grammar = grammars[which]
                 out, stop = _constrained(llm, ids, job["max_new_tokens"], grammar)
             rows.append({"ids": ids, "out_ids": out, "stop_id": stop,
                          "answer": llm.detokenize(out).decode("utf-8", errors="replace"),
@@ -164,37 +167,42 @@ def _classify(model, tokenizer, ids: list[int], row: dict, stop: set[int], thres
 
 
 def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 64,
-                required: float = 1.0, near_tie: float = NEAR_TIE_MARGIN["f32"], *, schema: dict | None = None,
-                layout: str = "json.dumps", expected: list[str] | None = None, scorer=None) -> dict:
-    """Compare llama.cpp on `path` with `model` on `prompts` (both under `schema`, laid out as `layout`, when
-    given); returns counts,
-    the first mismatches and near-ties, the agreement rate and whether it passed: every prompt tokenized alike,
-    and then, with `expected` answers and a `scorer`, the GGUF losing at most (1 - `required`) of the prompts
-    that transformers got right other than by near-ties within `near_tie`; without them, at least `required` of
-    the answers identical or near-ties (1.0 for f32/f16/bf16/q8_0; k-quants change some answers by design)."""
+                required: float = 1.0, near_tie: float = NEAR_TIE_MARGIN["f32"], *, constraints: list | None = None,
+                score: Callable[[list[str]], list[bool]] | None = None) -> dict:
+    """Compare llama.cpp on `path` with `model` on `prompts` (each under its own contract where `constraints`, one
+    forge.inference.constrained.Constraint or None per prompt, says so); returns counts, the first mismatches and
+    near-ties, the agreement rate and whether it passed: every prompt tokenized alike, and then, with `score`
+    (the answers as generated -> whether each is right, as eval scores them), the GGUF losing at most
+    (1 - `required`) of the prompts that transformers got right other than by near-ties within `near_tie`;
+    without it, at least `required` of the answers identical or near-ties (1.0 for f32/f16/bf16/q8_0; k-quants
+    change some answers by design)."""
     import numpy as np
     import torch
 
-    from forge.inference.constrained import Constraint
-    from forge.inference.gbnf import gbnf
+    from forge.inference.gbnf import constraint_gbnf
     from forge.inference.generate import generate, stop_ids
 
-    constraint = Constraint(schema, tokenizer, layout) if schema else None
-    hf_answers = generate(model, tokenizer, prompts, max_new_tokens, batch_size, "cpu", None, constraint)
+    constraints = constraints or [None] * len(prompts)
+    hf_answers = generate(model, tokenizer, prompts, max_new_tokens, batch_size, "cpu", None, constraints)
     hf_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     with torch.no_grad():
         hf_logits = np.stack([model(torch.tensor([ids])).logits[0, -1].float().numpy() for ids in hf_ids])
+    unique = list({id(c): c for c in constraints if c is not None}.values())  # each grammar compiled once
+    index = {id(c): n for n, c in enumerate(unique)}
     with tempfile.TemporaryDirectory(prefix="forge-verify-") as tmp:
         work = Path(tmp)
         job = {"gguf": str(path), "prompts": prompts, "hf_ids": hf_ids, "max_new_tokens": max_new_tokens,
-               "grammar": gbnf(schema, layout) if schema else None}
+               "grammars": [constraint_gbnf(c) for c in unique],
+               "grammar_of": [index[id(c)] if c is not None else None for c in constraints]}
         (work / "job.json").write_text(json.dumps(job))
         np.save(work / "hf_logits.npy", hf_logits)
         rows = _run_child(work, path)
     stop = stop_ids(model, tokenizer)
     result = {"prompts": len(prompts), "tokens_match": 0, "greedy_match": 0, "near_ties": 0,
-              "near_tie_margin": near_tie, "constrained": schema is not None,
+              "near_tie_margin": near_tie, "constrained": any(c is not None for c in constraints),
               "max_logit_diff": round(max(r["logit_diff"] for r in rows), 6), "mismatches": [], "near_tie_examples": []}
+    hf_right = score(hf_answers) if score else None
+    gguf_right = score([r["answer"] for r in rows]) if score else None
     lost = 0
     for i, (prompt, ids, hf_answer, row) in enumerate(zip(prompts, hf_ids, hf_answers, rows, strict=True)):
         same_tokens = row["ids"] == ids
@@ -203,24 +211,22 @@ def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens
             result["greedy_match"] += 1
             continue
         seen = {"prompt": prompt, "transformers": hf_answer, "llama_cpp": row["answer"], "tokens_equal": same_tokens}
-        verdict = _classify(model, tokenizer, ids, row, stop, near_tie, constraint) if same_tokens else \
+        verdict = _classify(model, tokenizer, ids, row, stop, near_tie, constraints[i]) if same_tokens else \
             {"kind": "mismatch", "why": "the prompt tokenized differently"}
         kind = verdict.pop("kind")
         result["near_ties"] += kind == "near_tie"
-        if kind == "mismatch" and expected is not None:
-            lost += scorer(expected[i], hf_answer).correct and not scorer(expected[i], row["answer"]).correct
+        if kind == "mismatch" and hf_right is not None and gguf_right is not None:
+            lost += hf_right[i] and not gguf_right[i]
         listed = result["near_tie_examples" if kind == "near_tie" else "mismatches"]
         if len(listed) < 5:
             listed.append({**seen, **verdict})
     result["agreement"] = round((result["greedy_match"] + result["near_ties"]) / max(1, len(prompts)), 4)
     result["required"] = required
     tokens_ok = result["tokens_match"] == len(prompts)
-    if expected is None:
+    if hf_right is None or gguf_right is None:
         result["passed"] = tokens_ok and result["agreement"] >= required
         return result
-    score = lambda answers: sum(scorer(e, a).correct for e, a in zip(expected, answers, strict=True))  # noqa: E731
-    result.update(transformers_correct=score(hf_answers), gguf_correct=score([r["answer"] for r in rows]),
-                  lost=lost, lost_allowed=int((1 - required) * len(prompts) + 1e-9))
+    result.update(transformers_correct=sum(hf_right), gguf_correct=sum(gguf_right), lost=lost, lost_allowed=int((1 - required) * len(prompts) + 1e-9))
     result["passed"] = tokens_ok and lost <= result["lost_allowed"]
     return result
 
