@@ -241,6 +241,17 @@ def test_tricky_text_tokenizes_identically(tmp_path, kind, spm_gemma):
         llm.close()
 
 
+def test_ollama_template_of_a_template_that_trims_the_text(spm_gemma):
+    """Gemma 3's template trims each message (`| trim`): the markers the Go template is read from survive it."""
+    from test_chat_templates import GEMMA
+
+    tok = load_tokenizer(str(spm_gemma))
+    tok.chat_template = GEMMA
+    template = ollama_template(tok, strip_bos=True)
+    assert template.startswith("{{ if .System }}<start_of_turn>user\n{{ .System }}\n\n{{ .Prompt }}<end_of_turn>\n")
+    assert template.endswith("<start_of_turn>model\n{{ end }}{{ .Response }}<end_of_turn>\n")
+
+
 def test_sentencepiece_gemma_gives_the_transformers_answers(tmp_path, spm_gemma, cli):
     project = Project.open(make_project(tmp_path / "p", spm_gemma))
     train(project, **QUIET)

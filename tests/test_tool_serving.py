@@ -20,10 +20,10 @@ from forge.evaluation.runner import run_eval
 from forge.models.chat_format import prompt_text, tokenize_for_training, with_system_prompt
 from forge.models.loading import load_tokenizer
 from forge.project.project import Project
-from forge.training.sft import task_system_prompt, train
+from forge.training.sft import train
 
 from conftest import write_jsonl
-from engine_fixtures import make_project, tool_examples
+from engine_fixtures import TOOLS, make_project, tool_examples
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def test_llama_cpp_renders_what_forge_trained_and_evaluated(served):
     project, gold, url = served
     tok = load_tokenizer(str(project.output / "adapter"))
     for ex in gold:
-        messages = with_system_prompt(ex, task_system_prompt(project))
+        messages = with_system_prompt(ex, project.system_prompt())
         body = {"messages": openai_messages(messages[:-1]), "tools": ex["tools"]}
         request = urllib.request.Request(f"{url}/apply-template", data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
@@ -110,7 +110,7 @@ def test_the_served_gguf_answers_the_openai_client_with_tool_calls(served):
 
     project, gold, url = served
     client = OpenAI(base_url=f"{url}/v1", api_key="unused", timeout=120, max_retries=0)
-    system = task_system_prompt(project)
+    system = project.system_prompt()
     answers = []
     for ex in gold:
         reply = client.chat.completions.create(model="served", **chat_request(ex, system, 128, "required"))
@@ -125,3 +125,47 @@ def test_the_served_gguf_answers_the_openai_client_with_tool_calls(served):
     assert served["answers"] == answers and served["tool_call_replies"] == len(gold)
     # llama-server decodes under its own tools grammar, an f32 file: every verdict is eval's
     assert (served["correct"], served["differ"]) == (result.correct, []), served
+
+
+def test_a_gemma_template_renders_tool_conversations_as_llama_cpp_does(tmp_path):
+    """A base with Gemma 3's chat template (no system turn: the system prompt opens the first user turn, `model`
+    turns, `<end_of_turn>`) and a SentencePiece vocabulary: forge's tool template built from its markers, saved with
+    the trained model and written into its GGUF, renders each gold conversation in llama-server exactly as forge
+    trained on it and evaluated it."""
+    from click.testing import CliRunner
+    from spm_fixtures import build_spm_gemma
+    from test_chat_templates import GEMMA
+
+    from forge.cli import main
+
+    base = build_spm_gemma(tmp_path / "gemma")
+    gemma = load_tokenizer(str(base))
+    gemma.chat_template = GEMMA
+    gemma.save_pretrained(base)
+    root = make_project(tmp_path / "p", base, n_train=8, model={"max_seq_len": 2048},
+                        eval={"scorer": "call", "max_new_tokens": 8}, training={"epochs_min": 1, "epochs_max": 1})
+    write_jsonl(root / "dataset" / "canonical.jsonl", tool_examples(16, seed=1))
+    write_jsonl(root / "dataset" / "gold.jsonl", tool_examples(6, seed=2))
+    project = Project.open(root)
+    train(project, echo=lambda *_: None)
+    tok = load_tokenizer(str(project.output / "adapter"))
+    assert "<start_of_turn>" in tok.chat_template and "<tool_call>" in tok.chat_template
+    assert "<start_of_turn>system" not in prompt_text(tok, [{"role": "system", "content": "S"},
+                                                           {"role": "user", "content": "U"}], TOOLS)
+    result = CliRunner().invoke(main, ["export", "--format", "gguf", "--quant", "f32", "--adapter",
+                                       str(project.output / "adapter"), "-p", str(root)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    [gguf] = (project.output / "export_gguf_f32").glob("*.gguf")
+    with llama_server.serve(gguf, ctx=2048, log=root / "server.log") as url:
+        for ex in load_examples(project.gold_path):
+            messages = with_system_prompt(ex, project.system_prompt())
+            body = {"messages": openai_messages(messages[:-1]), "tools": ex["tools"]}
+            request = urllib.request.Request(f"{url}/apply-template", data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                rendered = json.loads(reply.read())["prompt"]
+            prompt = prompt_text(tok, messages, ex["tools"])
+            assert rendered == prompt
+            assert prompt.index("Route the request.") < prompt.index("<tools>") < prompt.index("<start_of_turn>model")
+            trained = tok.decode(tokenize_for_training(tok, messages, 2048, ex["tools"])["input_ids"])
+            assert trained.startswith(prompt)

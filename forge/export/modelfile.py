@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from forge.errors import ForgeError
 
-SYS, USER, RESP = "\x1eFORGE_SYSTEM\x1e", "\x1eFORGE_PROMPT\x1e", "\x1eFORGE_RESPONSE\x1e"
+# Not whitespace (str.strip takes \x1e for it): a template that trims the text (Gemma 3's) keeps the markers
+SYS, USER, RESP = "\u27e6FORGE_SYSTEM\u27e7", "\u27e6FORGE_PROMPT\u27e7", "\u27e6FORGE_RESPONSE\u27e7"
 
 
 def _literal(text: str) -> str:
