@@ -105,7 +105,7 @@ lint: $(STAMP)
 		ln -s $(CURDIR)/agent $(MYPY_VIEW)/forge/agent && ln -s $(CURDIR)/tools $(MYPY_VIEW)/forge/tools && \
 		ln -s $(CURDIR)/prompts $(MYPY_VIEW)/forge/prompts
 	cd $(MYPY_VIEW) && $(abspath $(VENV))/bin/mypy --config-file $(CURDIR)/pyproject.toml -p forge
-	$(VENV)/bin/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
+	site=$$(mktemp -d) && $(VENV)/bin/mkdocs build --strict --quiet --site-dir $$site; rc=$$?; rm -rf $$site; exit $$rc
 
 bench: $(STAMP)
 	$(PY) bench/demo_wall.py && $(PY) bench/eval_speed.py && $(PY) bench/warm_start.py iterations && $(PY) bench/warm_start.py accuracy --demo math && \
@@ -114,6 +114,6 @@ bench: $(STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
-# Regenerate the forge.yaml reference block in README.md from the typed definitions.
+# Regenerate docs/cli.md and the forge.yaml reference block in docs/config.md from the code.
 docs: $(STAMP)
 	$(PY) -m forge.cli.reference

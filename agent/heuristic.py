@@ -83,7 +83,7 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
     name, failed, _ = last_call(messages)
     best, last, rows = records.best(project), project.read_state(records.RESULTS), records.experiments(project)
     if name is None:
-        if skip_train and (project.output / "adapter").exists():
+        if skip_train and project.adapter_dir.exists():
             return "Evaluating the existing adapter first (--skip-train).", ("eval", {})
         return "Start: train on the current data.", ("train", {"hypothesis": "baseline on the current training set"})
     if name == "train":

@@ -20,7 +20,6 @@ from forge.inference.generate import generate
 from forge.models.chat_format import prompt_text, with_system_prompt
 from forge.models.loading import load_for_inference
 from forge.project.project import Project
-from forge.training.sft import task_system_prompt
 
 from _setup import trained_home_project
 
@@ -29,7 +28,7 @@ project = Project.open(root)
 adapter = project.output / "adapter"
 model, tok, _ = load_for_inference(adapter, root, "cpu")
 gold = load_examples(project.gold_path)
-prompts = [prompt_text(tok, with_system_prompt(e, task_system_prompt(project))) for e in gold]
+prompts = [prompt_text(tok, with_system_prompt(e, project.system_prompt())) for e in gold]
 schema, scorer = project.output_schema(), Scorer.for_project(project, project.output_schema())
 constraint = project_constraint(project, tok)
 cfg = project.config.eval

@@ -13,7 +13,7 @@ from forge.inference.generate import generate
 from forge.models.chat_format import prompt_text, with_system_prompt
 from forge.models.loading import load_for_inference
 from forge.project.project import Project
-from forge.training.sft import task_system_prompt, train
+from forge.training.sft import train
 
 from _setup import project
 
@@ -22,7 +22,7 @@ root = project("tiny", 128, {"training": {"method": "full", "learning_rate": 5e-
 p = Project.open(root)
 train(p, echo=lambda *_: None)
 model, tok, _ = load_for_inference(p.output / "adapter", p.root, "cpu")
-prompts = [prompt_text(tok, with_system_prompt(e, task_system_prompt(p))) for e in load_examples(p.gold_path)]
+prompts = [prompt_text(tok, with_system_prompt(e, p.system_prompt())) for e in load_examples(p.gold_path)]
 rates, outputs = {}, {}
 for bs in (1, p.config.eval.batch_size, len(prompts)):
     generate(model, tok, prompts[:4], 24, bs, "cpu")  # warm-up

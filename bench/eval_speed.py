@@ -21,7 +21,6 @@ from forge.inference.generate import generate
 from forge.models.chat_format import prompt_text, with_system_prompt
 from forge.models.loading import inference_precision, load_causal_lm, load_for_inference, resolve_base
 from forge.project.project import Project
-from forge.training.sft import task_system_prompt
 
 from _setup import trained_home_project
 
@@ -42,7 +41,7 @@ models = {"before": before,
           "merged_contiguous_fp32": lambda: load_for_inference(adapter, root, "cpu", "fp32")[0],
           "after": lambda: load_for_inference(adapter, root, "cpu", cfg.precision)[0]}
 _, tok, _ = load_for_inference(adapter, root, "cpu", "fp32")
-prompts = [prompt_text(tok, with_system_prompt(e, task_system_prompt(project))) for e in load_examples(project.gold_path)]
+prompts = [prompt_text(tok, with_system_prompt(e, project.system_prompt())) for e in load_examples(project.gold_path)]
 constraint = project_constraint(project, tok)
 print(f"precision_after: {inference_precision(cfg.precision, 'cpu')}")
 answers: dict[tuple[str, str], list[str]] = {}

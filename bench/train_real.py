@@ -25,7 +25,7 @@ from forge.models.importing import import_model
 from forge.project.project import Project
 from forge.project.scaffold import init_project
 from forge.training.callbacks import quiet
-from forge.training.sft import task_system_prompt, train
+from forge.training.sft import train
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "forge-math-demo"
@@ -65,7 +65,7 @@ def plain(project: Project, bf16: bool) -> tuple[float, float]:
 
     base = project.config.model.base
     tok = AutoTokenizer.from_pretrained(base)
-    prompt = task_system_prompt(project)
+    prompt = project.system_prompt()
     rows = [tokenize_for_training(tok, with_system_prompt(e, prompt), 256) for e in load_examples(project.canonical_path)]
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     model = get_peft_model(model, LoraConfig(r=RANK, lora_alpha=RANK, lora_dropout=0.0, target_modules=MODULES,

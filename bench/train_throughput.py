@@ -13,7 +13,7 @@ import time
 from forge.data.datasets import load_examples
 from forge.models.chat_format import tokenize_for_training, with_system_prompt
 from forge.project.project import Project
-from forge.training.sft import task_system_prompt, train
+from forge.training.sft import train
 
 from _setup import project
 
@@ -44,7 +44,7 @@ def baseline() -> float:
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     model = get_peft_model(model, LoraConfig(r=16, lora_alpha=16, lora_dropout=0.0, task_type="CAUSAL_LM",
                                              target_modules=p.config.lora.target_modules))
-    rows = [tokenize_for_training(tok, with_system_prompt(e, task_system_prompt(p)), 256)
+    rows = [tokenize_for_training(tok, with_system_prompt(e, p.system_prompt()), 256)
             for e in load_examples(p.canonical_path)]
     args = TrainingArguments(output_dir=str(root / "baseline"), num_train_epochs=EPOCHS,
                              per_device_train_batch_size=BATCH, learning_rate=1e-3, lr_scheduler_type="cosine",

@@ -68,8 +68,12 @@ def scripted_answers(project: Project, monkeypatch) -> None:
     assert sum(a != assistant_text(ex) for a, ex in zip(answers, gold, strict=True)) == len(WRONG_ANSWERS)
 
     def generate(model, tokenizer, prompts, *_args, **_kw):
+        from forge.inference.generate import Completions
+
         assert len(prompts) == len(answers), "only the gold set is evaluated in this run"
-        return list(answers)
+        out = Completions(answers)
+        out.cut = [False] * len(answers)
+        return out
 
     monkeypatch.setattr(eval_runner, "generate", generate)
 

@@ -65,3 +65,32 @@ def test_first_flywheel_run_starts_from_the_base_model(root, cli):
     again = cli("flywheel", "--iters", "1", "--planner", "heuristic", "-p", root)
     assert again.exit_code == 0 and "baseline: skipped (the project already has experiments)" in again.output
     assert [r["iteration"] for r in _rows(root)] == [0, 1, 2]
+
+
+def test_eval_base_records_the_baseline_and_status_shows_it_beside_the_teacher(root, cli):
+    """`forge eval --base` records the zero-shot baseline for the current gold set (once per base model); status
+    then shows it, and a teacher row whenever one exists, with the gap closure or why it is undefined."""
+    from forge.data.datasets import file_hash
+    from forge.project import records
+    from forge.project.project import Project
+
+    project = Project.open(root)
+    gold, n = file_hash(project.gold_path), len(_gold(root))
+    records.record_teacher(project, {"kind": records.TEACHER, "gold_hash": gold,
+                                     "schema_hash": records.schema_hash_now(project), "total": n,
+                                     "model": "claude-sonnet-5-5", "accuracy": 1.0, "correct": n, "ci95": [0.8, 1.0]})
+    before = cli("status", "-p", root).output
+    assert "not measured on this gold set (`forge eval --base`)" in before
+    assert f"Teacher:     100.0% ({n}/{n}, claude-sonnet-5-5); gap closure: undefined without a zero-shot" in before
+    first = cli("eval", "--base", "-p", root)
+    assert first.exit_code == 0 and "baseline: recorded" in first.output, first.output
+    again = cli("eval", "--base", "-p", root)
+    assert "on this gold set already recorded" in again.output
+    [base] = [r for r in _rows(root) if r.get("kind") == "baseline"]
+    after = cli("status", "-p", root).output
+    assert f"({base['correct']}/{base['total']}, base model zero-shot)" in after
+    assert "no best model yet (base" in after and "teacher 100.0% (claude-sonnet-5-5)" in after
+
+
+def _gold(root) -> list[str]:
+    return (root / "dataset" / "gold.jsonl").read_text().splitlines()

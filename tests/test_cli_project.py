@@ -168,6 +168,19 @@ def test_init_function_rejects_bad_name(tmp_path):
         init_project("a/b", tmp_path / "x")
 
 
+def test_architecture_module_lists_are_the_modules_there():
+    """docs/architecture.md lists every module of each forge/ folder with its docstring's first sentence (`make docs`
+    rewrites the lists), so a new module cannot go unmentioned."""
+    from pathlib import Path
+
+    from forge.cli.reference import render_architecture
+
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "architecture.md").read_text()
+    assert render_architecture(page, root) == page, "docs/architecture.md is stale: run `make docs`"
+    assert "- `served.py`: `forge eval --server URL`" in page and "- `gbnf.py`: " in page
+
+
 def test_cli_reference_is_generated_from_help():
     """docs/cli.md is what the commands' --help says (`make docs` rewrites it), and names every command."""
     from pathlib import Path

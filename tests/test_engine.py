@@ -60,6 +60,32 @@ def test_batched_generation_matches_one_at_a_time(trained):
                         model, tok, prompts, 32)
 
 
+def test_answers_cut_at_max_new_tokens_are_named_cut(trained, tmp_path, cli):
+    """With eval.max_new_tokens too small for the answers, eval says how many were cut and which setting to raise,
+    each such failure is its own category (not "unparseable JSON"), and `forge config check` warns beforehand."""
+    import shutil
+
+    from forge.config import load as config_io
+    from forge.project import records
+
+    root = tmp_path / "p"
+    shutil.copytree(trained.root, root)
+    config_io.patch_file(root / "forge.yaml", {"eval": {"max_new_tokens": 4}})
+    check = cli("config", "check", "-p", root)
+    assert check.exit_code == 0 and "warning: eval.max_new_tokens 4 is below the longest training answer (" \
+        "dataset/canonical.jsonl:" in check.output, check.output
+    result = cli("eval", "-p", root)
+    assert result.exit_code == 0, result.output
+    assert "warning: 16 of 16 gold answers hit eval.max_new_tokens (4) and were cut short" in result.output
+    assert "cut: 16 answers hit eval.max_new_tokens (4)" in result.output
+    failures = [json.loads(line) for line in (root / "output" / "eval_failures.jsonl").read_text().splitlines()]
+    assert len(failures) == 16 and all(f["reason"].startswith("cut at eval.max_new_tokens (4 tokens): ")
+                                       for f in failures)
+    assert json.loads((root / "output" / "eval_results.json").read_text())["cut"] == 16
+    categories = records.failure_categories(Project.open(root))
+    assert categories and all("the model failed with: cut at eval.max_new_tokens" in c for c in categories)
+
+
 def test_lora_adapter_loads_with_peft_and_survives_a_move(tmp_path, nano_model):
     root = make_project(tmp_path / "p", nano_model, method="lora",
                         training={"epochs_min": 2, "epochs_max": 2})

@@ -15,7 +15,7 @@ from forge.inference.generate import _batch_inputs, generate, shared_prefix
 from forge.models.chat_format import prompt_text, with_system_prompt
 from forge.models.loading import inference_precision, load_for_inference
 from forge.project.project import Project
-from forge.training.sft import task_system_prompt, train
+from forge.training.sft import train
 
 from conftest import assert_same_answers
 from engine_fixtures import make_project
@@ -43,7 +43,7 @@ def lora_project(tmp_path_factory, nano_model) -> Project:
 
 
 def _prompts(project: Project, tok) -> list[str]:
-    return [prompt_text(tok, with_system_prompt(e, task_system_prompt(project))) for e in load_examples(project.gold_path)]
+    return [prompt_text(tok, with_system_prompt(e, project.system_prompt())) for e in load_examples(project.gold_path)]
 
 
 def test_merged_batched_answers_match_the_unmerged_adapter_one_at_a_time(lora_project):

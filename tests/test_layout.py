@@ -196,3 +196,49 @@ def test_the_checks_catch_a_cycle_and_an_upward_layer(tmp_path):
     assert import_cycles(graph) == [["forge.data.datasets", "forge.training.sft"]]
     assert layer_violations(graph) == ["forge.data.datasets (data) imports forge.training (training)",
                                        "forge.data.datasets (data) imports forge.training.sft (training)"]
+
+
+# A project file's name -> the modules allowed to write it as a literal: its owner, which everyone else imports.
+# scaffold.py maps project files to the templates of the same names in forge/project_templates/; locks.py finds the
+# project root below forge.config, which imports it.
+FILE_NAMES = {
+    "forge.yaml": ("forge/config/load.py", "forge/locks.py"),
+    "system_prompt.md": ("forge/project/project.py", "forge/project/scaffold.py"),
+    **{name: ("forge/project/records.py", "forge/project/scaffold.py") for name in (
+        "BACKGROUND.md", "mission.md", "AGENT_CONTEXT.md", "PLAN.md")},
+    **{name: ("forge/project/records.py",) for name in (
+        "experiments.jsonl", "best_score.json", "eval_results.json", "eval_failures.jsonl", "llm_spend.json",
+        "flywheel.log", "forge_meta.json")},
+}
+OWNED_DIRS = {"adapter": "forge/project/project.py"}  # joined onto a path (`/ "adapter"`) only by its owner
+
+
+def file_name_literals(root: Path) -> list[str]:
+    """`path:line: name` of each project file or directory name written as a literal outside its owner."""
+    import re
+
+    problems = []
+    for layer in ("forge", "agent", "tools"):
+        for path in sorted((root / layer).rglob("*.py")):
+            rel, source = path.relative_to(root).as_posix(), path.read_text(encoding="utf-8")
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.Constant) and node.value in FILE_NAMES and rel not in FILE_NAMES[node.value]:
+                    problems.append(f"{rel}:{node.lineno}: {node.value}")
+            for name, owner in OWNED_DIRS.items():
+                for match in re.finditer(rf"/\s*[\"']{name}[\"']", source):
+                    if rel != owner:
+                        problems.append(f"{rel}:{source.count(chr(10), 0, match.start()) + 1}: {name}")
+    return problems
+
+
+def test_file_names_have_one_owner():
+    assert file_name_literals(ROOT) == []
+
+
+def test_the_check_catches_a_file_name_literal(tmp_path):
+    (tmp_path / "forge" / "export").mkdir(parents=True)
+    (tmp_path / "agent").mkdir()
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "forge" / "export" / "card.py").write_text('def f(p):\n    return (p.root / "system_prompt.md").read_text()\n')
+    (tmp_path / "agent" / "plan.py").write_text('def g(p):\n    return p.output / "adapter"\n')
+    assert file_name_literals(tmp_path) == ["forge/export/card.py:2: system_prompt.md", "agent/plan.py:2: adapter"]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from forge.config.load import CONFIG_NAME
 from forge.locks import file_lock
 from forge.project import records
 from forge.project.git import commit_paths
+from forge.project.project import SYSTEM_PROMPT_FILE
 from forge.tools.tool import RunState, Tool, ToolContext, ToolResult, obj
 
-PATHS = ["forge.yaml", records.BACKGROUND_FILE, records.CONTEXT_FILE, records.PLAN_FILE, "mission.md",
-         "system_prompt.md"]
+PATHS = [CONFIG_NAME, records.BACKGROUND_FILE, records.CONTEXT_FILE, records.PLAN_FILE, records.MISSION_FILE,
+         SYSTEM_PROMPT_FILE]
 
 
 def message(iteration: int, accuracy: float | None, hypothesis: str) -> str:

@@ -35,7 +35,7 @@ LORA = {
     "target_modules": {"type": "array", "minItems": 1, "maxItems": 16,
                        "items": {"type": "string", "minLength": 1, "maxLength": 64}},
 }
-# GRPO's knobs the planner may set for one run (forge.training.grpo), in ranges that fit a 100M-4B model on a budget
+# GRPO's knobs the planner may set for one run (forge.reinforcement.grpo), in ranges that fit a 100M-4B model on a budget
 GRPO = {
     "steps": {"type": "integer", "minimum": 10, "maximum": 400},
     "generations": {"type": "integer", "minimum": 2, "maximum": 16},

@@ -6,7 +6,6 @@ from forge.evaluation.result import EvalResult
 from forge.evaluation.runner import run_eval
 from forge.project import context, records
 from forge.tools.tool import RunState, Tool, ToolContext, ToolRefused, ToolResult, failure_line, failure_view, obj
-from forge.training.sft import ADAPTER_DIR
 
 FAILURE_SAMPLE = 8
 
@@ -25,7 +24,7 @@ def contract_line(res: EvalResult) -> str:
 
 def run(ctx: ToolContext) -> ToolResult:
     project, st = ctx.project, ctx.state
-    if not (project.output / ADAPTER_DIR).exists():
+    if not (project.adapter_dir).exists():
         raise ToolRefused("no trained adapter to evaluate: call `train` first")
     res = run_eval(project, echo=ctx.echo)
     sample = [failure_view(f) for f in project.read_jsonl_state(records.FAILURES)[:FAILURE_SAMPLE]]
@@ -39,7 +38,7 @@ def run(ctx: ToolContext) -> ToolResult:
             "failure_count": res.failure_count, "failure_sample": sample, "per_field": res.per_field,
             "constrained": res.constrained, "schema_valid": res.schema_valid,
             "best_so_far": best["accuracy"] if best else None, "target": project.config.eval.target_accuracy,
-            **({"cost_usd": res.judge["cost_usd"]} if res.judge else {})}
+            **({"cost_usd": res.judge["cost_usd"]} if res.judge else {}), **({"cut": res.cut} if res.cut else {})}
     if res.sealed:  # aggregates only, by construction of forge.evaluation.runner
         s = res.sealed
         data["sealed"] = {"accuracy": s["accuracy"], "correct": s["correct"], "total": s["total"], "ci95": s["ci95"]}
@@ -56,6 +55,8 @@ def run(ctx: ToolContext) -> ToolResult:
                + (f"judge {res.judge['model']}: {res.judge['judged']} answers judged, {res.judge['cached']} from its "
                   f"cache, {res.judge['errors']} judge errors (scored wrong), ${res.judge['cost_usd']:.4f}\n"
                   if res.judge else "")
+               + (f"{res.cut} answers cut short at eval.max_new_tokens ({project.config.eval.max_new_tokens}): "
+                  "raise it (patch_config) if the answers need more tokens\n" if res.cut else "")
                + f"{res.failure_count} failures; sample:\n"
                + "\n".join(failure_line(f) for f in sample))
     return ToolResult(content, data)

@@ -69,7 +69,8 @@ def _per_cmd_table(per_cmd: dict) -> str:
               help="Adapter or full model directory (default: output/adapter).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=None, help=field_doc("eval.batch_size"))
 @click.option("--base", "zero_shot", is_flag=True,
-              help="Score the base model itself (model.base, no adapter): the zero-shot baseline.")
+              help="Score the base model itself (model.base, no adapter): the zero-shot baseline, recorded for the "
+                   "current gold set and schema (`forge status`, gap closure).")
 @click.option("--compare-free", is_flag=True,
               help="Also score free decoding on the gold set in the same run, to see what the output schema buys.")
 @click.option("--teacher", is_flag=True,
@@ -103,6 +104,10 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teache
             raise click.UsageError("--base and --adapter are exclusive")
         out.echo(f"model: {project.config.model.base} (zero-shot, no adapter)")
     res = run_eval(project, model_dir, batch_size, echo=out.echo, base=zero_shot, compare_free=compare_free)
+    if zero_shot:
+        from forge.evaluation.baseline import keep
+
+        keep(project, res.as_record(), echo=out.echo)
     lo, hi = res.ci95
     out.add("accuracy", res.accuracy, shown=f"{res.accuracy:.4f}")
     out.add("correct", res.correct, shown=f"{res.correct}/{res.total}")
@@ -110,6 +115,8 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teache
     out.add("ci95", res.ci95, shown=f"{lo:.4f}-{hi:.4f}")
     out.add("forbidden", res.forbidden_count)
     out.add("examples_per_s", res.examples_per_s)
+    if res.cut:
+        out.add("cut", res.cut, shown=f"{res.cut} answers hit eval.max_new_tokens ({project.config.eval.max_new_tokens})")
     if res.schema_valid is not None:
         out.add("constrained", res.constrained)
         out.add("schema_valid", res.schema_valid, shown=f"{res.schema_valid:.4f}")
@@ -162,7 +169,7 @@ def _teacher_eval(project, out, force: bool) -> None:
     out.add("cost_usd", row["cost_usd"], shown=f"${row['cost_usd']:.4f}")
     g = gap.gap(project)
     out.add("gap_closure", g["closure"] if g else None,
-            shown=gap.gap_text(g) or "no zero-shot baseline on this gold set yet (`forge flywheel` records it)")
+            shown=gap.gap_text(g) or "undefined without a zero-shot baseline on this gold set (`forge eval --base`)")
     out.done()
 
 

@@ -81,6 +81,7 @@ def config_check(project_dir):
     for rel, n in counts.items():
         click.echo(f"{rel}: ok ({n})")
     gold_guard.check_training_set(loaded[canonical], canonical)  # gold/sealed overlap fails the check
+    _answer_room(project, loaded[canonical], canonical)
     if schema:
         from forge.data.datasets import schema_violations as violations
 
@@ -92,6 +93,28 @@ def config_check(project_dir):
             click.echo(f"  {line}")
         if bad:
             raise click.exceptions.Exit(1)
+
+
+def _answer_room(project, numbered: list, display: str) -> None:
+    """A warning when eval.max_new_tokens cannot hold the longest training answer (with its end token) in the base
+    model's tokens: answers that long would be cut short. Silent when the base is not a local model directory."""
+    from pathlib import Path
+
+    from forge.data.tool_calls import generation_text
+    from forge.models.loading import load_tokenizer, resolve_base
+
+    base = resolve_base(project.config.model.base, project.root)
+    if not numbered or not Path(base).is_dir():
+        return
+    tok = load_tokenizer(str(base))
+    texts = [generation_text(e["messages"][-1]) for _, e in numbered]
+    lengths = [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+    longest = max(range(len(lengths)), key=lengths.__getitem__)
+    limit = project.config.eval.max_new_tokens
+    if lengths[longest] + 1 > limit:
+        click.echo(f"warning: eval.max_new_tokens {limit} is below the longest training answer ({display}:"
+                   f"{numbered[longest][0]}: {lengths[longest]} tokens and its end token): answers that long are cut "
+                   "short and scored wrong")
 
 
 @click.command("report")

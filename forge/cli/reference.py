@@ -1,6 +1,7 @@
 """docs/cli.md, generated from the commands' own `--help`, so the reference cannot drift from the CLI.
 
-`make docs` (`python -m forge.cli.reference`) writes it and docs/config.md's reference block;
+`make docs` (`python -m forge.cli.reference`) writes it, docs/config.md's reference block and the module
+lists of docs/architecture.md (each module's first docstring sentence);
 tests fail when a checked-in file differs from what this renders. Hidden commands (the remote side
 of a step) are forge's plumbing and are left out.
 """
@@ -55,8 +56,48 @@ def render_cli_markdown() -> str:
     return "".join(parts)
 
 
+def first_sentence(path) -> str:
+    """The first sentence of a module's docstring (its first paragraph when it has no full stop)."""
+    import ast
+    import re
+    from pathlib import Path
+
+    doc = ast.get_docstring(ast.parse(Path(path).read_text(encoding="utf-8"))) or ""
+    paragraph = " ".join(doc.split("\n\n")[0].split())
+    found = re.match(r"(.*?\.)(\s|$)", paragraph)
+    return found.group(1) if found else paragraph
+
+
+def render_architecture(page: str, root) -> str:
+    """docs/architecture.md with the module list of each `### `forge/...`` section written again from the modules in
+    that folder (file name and first docstring sentence), where the section's list was."""
+    import re
+    from pathlib import Path
+
+    out: list[str] = []
+    folder, at = None, None  # the section's folder, and where its list goes in `out`
+
+    def close() -> None:
+        if folder and at is not None:
+            out[at:at] = [f"- `{m.name}`: {first_sentence(m)}" for m in sorted((Path(root) / folder).glob("*.py"))
+                          if m.name != "__init__.py"]
+
+    for line in page.splitlines():
+        if line.startswith("#"):
+            close()
+            heading = re.match(r"### `(forge/[\w/]*)`", line)
+            folder, at = (heading.group(1) if heading else None), None
+        elif folder and line.startswith("- `"):
+            at = len(out) if at is None else at
+            continue
+        out.append(line)
+    close()
+    return "\n".join(out) + "\n"
+
+
 def write_docs(root) -> list[str]:
-    """Rewrite docs/cli.md and the generated block of docs/config.md under `root`; the paths written."""
+    """Rewrite docs/cli.md, the generated block of docs/config.md and the module lists of docs/architecture.md
+    under `root`; the paths written."""
     from pathlib import Path
 
     from forge.atomic import write_text_atomic
@@ -67,7 +108,9 @@ def write_docs(root) -> list[str]:
     start, end = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"
     page = (docs / "config.md").read_text(encoding="utf-8")
     write_text_atomic(docs / "config.md", page.split(start)[0] + start + render_markdown() + end + page.split(end)[1])
-    return ["docs/cli.md", "docs/config.md"]
+    architecture = docs / "architecture.md"
+    write_text_atomic(architecture, render_architecture(architecture.read_text(encoding="utf-8"), root))
+    return ["docs/cli.md", "docs/config.md", "docs/architecture.md"]
 
 
 if __name__ == "__main__":

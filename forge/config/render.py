@@ -41,7 +41,7 @@ def render_yaml(name: str, values: dict | None = None) -> str:
 
 
 def render_markdown() -> str:
-    """The forge.yaml reference as a Markdown table per section (pasted into the README)."""
+    """The forge.yaml reference as a Markdown table per section (docs/config.md's reference block)."""
     sections = section_docs()
     out, current = [], None
     for key, type_name, default, text in field_docs():

@@ -170,6 +170,17 @@ def answer_text(message: dict) -> str:
     return calls_answer(calls) if calls else message["content"]
 
 
+def generation_text(message: dict) -> str:
+    """An assistant turn as the model writes it under forge's tool template (forge.models.tool_template): its text,
+    then each call as a `<tool_call>` block; a turn without calls is its text."""
+    text = message.get("content") or ""
+    for n, call in enumerate(calls_of(message)):
+        name, args = (json.dumps(call[k], ensure_ascii=False) for k in ("name", "arguments"))
+        body = f'{{"name": {name}, "arguments": {args}}}'
+        text += ("\n" if text or n else "") + f"{CALL_OPEN}\n{body}\n{CALL_CLOSE}"
+    return text
+
+
 def is_call(value) -> bool:
     return isinstance(value, dict) and isinstance(value.get("name"), str) and isinstance(value.get("arguments"), dict)
 

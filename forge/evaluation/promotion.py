@@ -21,7 +21,6 @@ from forge.evaluation.stats import paired_comparison
 from forge.project.project import Project
 from forge.project.records import BEST, RESULTS, crosses_gold_change, next_iteration, schema_hash_of
 from forge.project.run_lock import holds_run_lock
-from forge.training.sft import ADAPTER_DIR
 
 
 class PromotionRefused(ForgeError):
@@ -30,7 +29,7 @@ class PromotionRefused(ForgeError):
 
 def check(project: Project, accept_gold_change: bool = False) -> dict:
     """The eval results that would be promoted, or PromotionRefused saying why not."""
-    adapter = project.output / ADAPTER_DIR
+    adapter = project.adapter_dir
     if not adapter.exists():
         raise PromotionRefused("nothing to promote: no trained adapter (run `forge train`)")
     results = project.read_state(RESULTS)
@@ -70,7 +69,7 @@ def promote(project: Project, iteration: int | None = None, accept_gold_change: 
     while dest.exists():
         n += 1
         dest = project.output / f"{name}_{n}"
-    shutil.copytree(project.output / ADAPTER_DIR, dest)
+    shutil.copytree(project.adapter_dir, dest)
     write_json_atomic(dest / RESULTS, results)
     record = {
         "accuracy": results["accuracy"], "ci95": results["ci95"], "correct": results["correct"],

@@ -29,6 +29,7 @@ class EvalResult:
     wall_s: float
     examples_per_s: float | None
     per_example: dict[str, bool]     # example id -> correct
+    cut: int = 0                     # gold answers that hit eval.max_new_tokens before their end
     free: dict | None = None         # free decoding's score, with --compare-free
     sealed: dict | None = None       # the sealed set's aggregates and hash
     judge: dict | None = None        # the judge scorer's model, calls, cache hits, errors and cost

@@ -33,7 +33,6 @@ from forge.project.project import Project
 from forge.project.records import FAILURES, RESULTS
 from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import Pull, remote_step
-from forge.training.sft import ADAPTER_DIR, task_system_prompt
 
 
 def model_hash(model_dir: Path) -> str:
@@ -48,8 +47,14 @@ def model_hash(model_dir: Path) -> str:
 def eval_prompts(project: Project, tokenizer, examples: list[dict]) -> list[str]:
     """The prompt text the model sees for each example: the system prompt and the conversation before its final
     answer (earlier calls and tool results included), chat-templated."""
-    sys_prompt = task_system_prompt(project)
+    sys_prompt = project.system_prompt()
     return [prompt_text(tokenizer, with_system_prompt(e, sys_prompt), e.get("tools")) for e in examples]
+
+
+def _stderr(line: str) -> None:
+    import sys
+
+    sys.stderr.write(line + "\n")
 
 
 def scored_answers(examples: list[dict], generated: list[str]) -> list[str]:
@@ -98,7 +103,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     cfg = project.config
     if base:
         model_dir = local_base_dir(project)
-    model_dir = Path(model_dir) if model_dir else project.output / ADAPTER_DIR
+    model_dir = Path(model_dir) if model_dir else project.adapter_dir
     gold_rel = cfg.dataset.gold
     gold = load_examples(project.gold_path, gold_rel, missing_ok=True)
     if not gold:
@@ -124,14 +129,14 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         prompts = eval_prompts(project, tokenizer, examples)
         raw = generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress, under,
                        max_tokens=room)
-        return scored_answers(examples, raw)
+        return scored_answers(examples, raw), raw.cut
 
     start = time.perf_counter()
     try:
-        answers = answers_for(gold, constraints["gold"])
+        answers, cut = answers_for(gold, constraints["gold"])
         wall = time.perf_counter() - start
-        sealed_answers = answers_for(sealed, constraints["sealed"]) if sealed else None
-        free_answers = answers_for(gold, None) if free_too else None
+        sealed_answers = answers_for(sealed, constraints["sealed"])[0] if sealed else None
+        free_answers = answers_for(gold, None)[0] if free_too else None
     finally:
         if progress:
             progress.close()
@@ -140,13 +145,19 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
     verdicts, summary = score_set(gold, answers, scorer)
     per_cmd: dict[str, dict] = {}
     failures = []
-    for ex, answer, v in zip(gold, answers, verdicts, strict=True):
+    limit = cfg.eval.max_new_tokens
+    for ex, answer, v, was_cut in zip(gold, answers, verdicts, cut, strict=True):
         bucket = per_cmd.setdefault(category(assistant_text(ex)), {"correct": 0, "total": 0})
         bucket["total"] += 1
         bucket["correct"] += v.correct
         if not v.correct:
+            # an answer cut short fails for that reason, whatever the scorer saw in what was left of it
+            reason = f"cut at eval.max_new_tokens ({limit} tokens): {v.reason}" if was_cut else v.reason
             failures.append({"id": example_id(ex), "input": user_text(ex), "expected": assistant_text(ex),
-                             "actual": answer, "reason": v.reason, **({"fields": list(v.fields)} if v.fields else {})})
+                             "actual": answer, "reason": reason, **({"fields": list(v.fields)} if v.fields else {})})
+    if any(cut):
+        (echo or _stderr)(f"warning: {sum(cut)} of {len(gold)} gold answers hit eval.max_new_tokens ({limit}) and were "
+                          "cut short: raise it in forge.yaml if the answers need more tokens")
     free = sealed_summary = None
     if free_answers is not None:
         _, scored = score_set(gold, free_answers, scorer)
@@ -162,7 +173,7 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         gold={"path": gold_rel, "hash": file_hash(project.gold_path)},
         schema={"path": schema.display, "hash": schema.hash} if schema else None,
         constrained=constraints["gold"] is not None, schema_valid=schema_valid_rate(schema, gold, answers, cfg.eval.tool_choice),
-        wall_s=round(wall, 3), examples_per_s=round(len(gold) / wall, 2) if wall else None,
+        wall_s=round(wall, 3), examples_per_s=round(len(gold) / wall, 2) if wall else None, cut=sum(cut),
         per_example={example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
         free=free, sealed=sealed_summary, judge=scorer.judge.summary() if scorer.judge else None)
     write_json_atomic(project.output / RESULTS, results.as_record())

@@ -67,13 +67,12 @@ def served_eval(project, url: str, echo=None) -> dict:
     from forge.evaluation.runner import score_set
     from forge.evaluation.scorers import Scorer
     from forge.project.records import RESULTS
-    from forge.training.sft import task_system_prompt
 
     cfg = project.config
     gold = load_examples(project.gold_path, cfg.dataset.gold, missing_ok=True)
     if not gold:
         raise ForgeError(f"{cfg.dataset.gold}: no gold examples to ask the server")
-    system = task_system_prompt(project)
+    system = project.system_prompt()
     replies = []
     for n, example in enumerate(gold, start=1):
         replies.append(ask(url, chat_request(example, system, cfg.eval.max_new_tokens, cfg.eval.tool_choice)))

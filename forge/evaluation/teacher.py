@@ -30,7 +30,6 @@ from forge.llm.api_errors import ApiError
 from forge.llm.client import Ledger, check_price, make_client, output_config, retrying
 from forge.project import context, records
 from forge.project.project import Project
-from forge.training.common import task_system_prompt
 
 MAX_TOKENS = 2000
 INSTRUCTION = ("Answer the user's message the way the examples in this conversation are answered: only the "
@@ -59,7 +58,7 @@ def _system(project: Project) -> str:
     background = prompts_io.background_without_gold(project).strip()
     if background and not background.startswith("#"):
         background = f"# Background\n{background}"
-    return "\n\n".join(part for part in (task_system_prompt(project).strip(), background, INSTRUCTION) if part)
+    return "\n\n".join(part for part in (project.system_prompt().strip(), background, INSTRUCTION) if part)
 
 
 def _user(example: dict) -> str:

@@ -48,8 +48,8 @@ def model_card(project: Project) -> str:
     meta = read_meta(project.path(best["path"]))
     examples = load_examples(project.canonical_path, missing_ok=True)
     mix = Counter(provenance(e)["source"] for e in examples)
-    mission = (project.root / "mission.md").read_text(encoding="utf-8").strip() if (
-        project.root / "mission.md").is_file() else cfg.name
+    mission_path = project.root / records.MISSION_FILE
+    mission = mission_path.read_text(encoding="utf-8").strip() if mission_path.is_file() else cfg.name
     lo, hi = best["ci95"]
     lines = ["---", card_data(project, meta, best).to_yaml(), "---", "",
              f"# {cfg.name}", "", mission, "",
@@ -77,8 +77,7 @@ def model_card(project: Project) -> str:
     lines += ["", "## How to load", "", "```python", *load,
               "from transformers import AutoTokenizer", f'tokenizer = AutoTokenizer.from_pretrained("{repo}")', "```",
               "", "Use the same system prompt as in training:", "", "```",
-              (project.root / "system_prompt.md").read_text(encoding="utf-8").strip()
-              if (project.root / "system_prompt.md").is_file() else "", "```", ""]
+              project.system_prompt().strip(), "```", ""]
     return "\n".join(lines)
 
 

@@ -129,7 +129,6 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
     from forge.export.modelfile import modelfile_text
     from forge.inference.constrained import project_layout
     from forge.models.importing import public_name
-    from forge.training.sft import task_system_prompt
 
     if quant not in (*QUANTS, *K_QUANTS):
         raise ForgeError(f"--quant {quant}: must be one of {', '.join((*QUANTS, *K_QUANTS))}")
@@ -143,7 +142,7 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
     name = f"{project.root.name}-{quant}.gguf"
     schema = project.output_schema()
     tools = any(e.get("tools") for e in load_examples(project.gold_path, project.config.dataset.gold, missing_ok=True))
-    modelfile = modelfile_text(name, tokenizer, vocab.stop_strings, task_system_prompt(project), vocab.add_bos,
+    modelfile = modelfile_text(name, tokenizer, vocab.stop_strings, project.system_prompt(), vocab.add_bos,
                                contract=bool(schema), tools=tools)
     prompts = gold_prompts(project, tokenizer) if verify else []
     out.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,13 @@ from __future__ import annotations
 import inspect
 
 
+class Completions(list):
+    """generate()'s answers, in prompt order, with `cut`: for each, whether it ended at max_new_tokens without
+    an end token (an answer cut short, not one the model finished)."""
+
+    cut: list[bool]
+
+
 def until_stop(ids: list[int], stop: set[int]) -> list[int]:
     return next((ids[:i] for i, t in enumerate(ids) if t in stop), ids)
 
@@ -55,17 +62,18 @@ def batches(lengths: list[int], batch_size: int, max_tokens: int | None, max_new
 
 
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, device: str,
-             progress=None, constraint=None, max_tokens: int | None = None) -> list[str]:
+             progress=None, constraint=None, max_tokens: int | None = None) -> Completions:
     """Greedy completions for `prompts`, in their order, generated in left-padded batches of similar length (at
     most `max_tokens` tokens each with the answers, forge.models.memory.generation_tokens); with `constraint`
     (forge.inference.constrained.Constraint, or a list of one Constraint or None per prompt), answers are decoded
-    under the output schema."""
+    under the output schema; `.cut` says which answers hit max_new_tokens."""
     import torch
 
     tokenizer.padding_side = "left"
     eos = stop_ids(model, tokenizer)
     ids = tokenizer(prompts, add_special_tokens=False)["input_ids"] if prompts else []
     out: dict[int, str] = {}  # prompt index -> completion; every batch fills its rows
+    cut: dict[int, bool] = {}
     for idx in batches([len(r) for r in ids], batch_size, max_tokens, max_new_tokens):
         enc, extra = _batch_inputs(model, [ids[i] for i in idx], tokenizer.pad_token_id, device)
         row_constraints = [constraint[i] for i in idx] if isinstance(constraint, list) else [constraint] * len(idx)
@@ -80,13 +88,16 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos), **extra)
         # cut at the stop token: an end-of-turn token that is not marked special would survive decoding
-        rows = [until_stop(row, eos) for row in gen[:, enc["input_ids"].shape[1]:].tolist()]
+        generated = gen[:, enc["input_ids"].shape[1]:].tolist()
+        rows = [until_stop(row, eos) for row in generated]
         texts = tokenizer.batch_decode(rows, skip_special_tokens=True)
-        for i, text in zip(idx, texts, strict=True):
-            out[i] = text
+        for i, text, row, full in zip(idx, texts, rows, generated, strict=True):
+            out[i], cut[i] = text, len(row) == len(full) == max_new_tokens
         if progress:
             progress(len(idx))
-    return [out[i] for i in range(len(prompts))]
+    answers = Completions(out[i] for i in range(len(prompts)))
+    answers.cut = [cut[i] for i in range(len(prompts))]
+    return answers
 
 
 def _batch_inputs(model, rows: list[list[int]], pad_id: int, device: str) -> tuple[dict, dict]:

@@ -14,7 +14,6 @@ from pathlib import Path
 from forge.errors import ForgeError
 from forge.inference.gbnf import gguf_grammar
 from forge.models.chat_format import with_system_prompt
-from forge.training.sft import task_system_prompt
 
 
 def load_gguf(path: Path, n_ctx: int = 4096):
@@ -31,7 +30,7 @@ class GgufAnswerer:
 
     def __init__(self, project, gguf: Path, max_new_tokens: int):
         self.llm = load_gguf(gguf)
-        self.system = task_system_prompt(project)
+        self.system = project.system_prompt()
         self.grammar = gguf_grammar(project, gguf)
         self.max_new_tokens = max_new_tokens
 

@@ -25,7 +25,6 @@ from forge.models.chat_format import prompt_text, with_system_prompt
 from forge.models.loading import load_for_inference, local_base_dir, resolve_runtime
 from forge.models.memory import Budget, generation_tokens
 from forge.project import records
-from forge.training.sft import ADAPTER_DIR, task_system_prompt
 
 
 def choose_model(project, adapter: Path | None = None, base: bool = False) -> tuple[Path, str]:
@@ -39,8 +38,8 @@ def choose_model(project, adapter: Path | None = None, base: bool = False) -> tu
     best = records.best(project)
     if best and project.path(best["path"]).is_dir():
         return project.path(best["path"]), f"{best['path']} (best, {best['accuracy']:.1%})"
-    if (project.output / ADAPTER_DIR).is_dir():
-        return project.output / ADAPTER_DIR, f"output/{ADAPTER_DIR} (latest, not promoted)"
+    if (project.adapter_dir).is_dir():
+        return project.adapter_dir, f"{project.rel(project.adapter_dir)} (latest, not promoted)"
     raise ForgeError("no trained model yet: run `forge train` (or pass --base to use the base model)")
 
 
@@ -79,7 +78,7 @@ def read_requests(text: str, display: str) -> list[tuple[list[dict], str | None,
 
 def render_prompt(project, tokenizer, messages: list[dict], tools: list | None = None) -> str:
     """The prompt for the answer after `messages`, as eval renders it (forge.models.chat_format.prompt_text)."""
-    convo = with_system_prompt({"messages": messages}, task_system_prompt(project))
+    convo = with_system_prompt({"messages": messages}, project.system_prompt())
     return prompt_text(tokenizer, [*convo, {"role": "assistant", "content": ""}], tools)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 # map it, and an unresolved module path is ignored there where a missing attribute of forge is an error
 import forge.prompts as prompts
 from forge.project import records
-from forge.project.project import Project
+from forge.project.project import SYSTEM_PROMPT_FILE, Project
 
 
 def read_context(project: Project, name: str, default: str = "(empty)") -> str:
@@ -22,6 +22,6 @@ def background_without_gold(project: Project) -> str:
 def render(template: str, project: Project, **values: str) -> str:
     wanted = prompts.placeholders(template)
     background = background_without_gold(project) if "background" in wanted else ""
-    context = {"background": background, "mission": read_context(project, "mission.md"),
-               "system_prompt": read_context(project, "system_prompt.md")}
+    context = {"background": background, "mission": read_context(project, records.MISSION_FILE),
+               "system_prompt": read_context(project, SYSTEM_PROMPT_FILE)}
     return prompts.render(template, **{k: v for k, v in {**context, **values}.items() if k in wanted})

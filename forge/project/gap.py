@@ -6,8 +6,7 @@ teacher) and the best score, all measured on the gold set and schema the project
 
 from __future__ import annotations
 
-from forge.data.datasets import file_hash
-from forge.project.records import best, experiments, is_baseline, schema_hash_now, teacher_rows
+from forge.project.records import baseline_now, best, measured_now, teacher_now
 
 # at or above the first the best model is worth shipping, at or above the second worth retuning; below it the
 # training data is the problem (distil labs' deploy gate)
@@ -18,18 +17,11 @@ def gap(project) -> dict | None:
     """The best model's place between the base model and the teacher on the current gold set and schema:
     {base, teacher, best, closure, advice}; closure is None while the best or a teacher above the base is missing.
     None without both a baseline and a teacher measured on this gold set."""
-    gold = file_hash(project.gold_path) if project.gold_path.is_file() else None
-    schema = schema_hash_now(project)
-
-    def same(r: dict | None) -> bool:  # measured on this gold set, under this schema
-        return bool(r) and r.get("gold_hash") == gold and r.get("schema_hash") == schema  # type: ignore[union-attr]
-
-    base = next((r for r in experiments(project, baseline=True) if is_baseline(r) and same(r)), None)
-    teacher = next((r for r in reversed(teacher_rows(project)) if same(r)), None)
+    base, teacher = baseline_now(project), teacher_now(project)
     if not (base and teacher):
         return None
     top = best(project)
-    student = top["accuracy"] if top and same(top) else None
+    student = top["accuracy"] if top and measured_now(project, top) else None
     out = {"base": base["accuracy"], "teacher": teacher["accuracy"], "teacher_model": teacher["model"],
            "best": student, "closure": None, "advice": None}
     if teacher["accuracy"] <= base["accuracy"]:

@@ -14,6 +14,8 @@ from forge.errors import ForgeError
 from forge.jsonl import read_records
 
 OUTPUT = "output"
+ADAPTER_DIR = "adapter"  # output/adapter: what `forge train` writes and `forge eval` scores
+SYSTEM_PROMPT_FILE = "system_prompt.md"  # the fine-tuned model's system prompt, not the planner's
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -57,6 +59,20 @@ class Project:
     @property
     def output(self) -> Path:
         return self.root / OUTPUT
+
+    @property
+    def adapter_dir(self) -> Path:
+        """output/adapter: the model `forge train` writes last and `forge eval` scores by default."""
+        return self.output / ADAPTER_DIR
+
+    @property
+    def system_prompt_path(self) -> Path:
+        return self.root / SYSTEM_PROMPT_FILE
+
+    def system_prompt(self) -> str:
+        """The fine-tuned model's system prompt (system_prompt.md), not the planner's; "" without one."""
+        path = self.system_prompt_path
+        return path.read_text(encoding="utf-8") if path.is_file() else ""
 
     @property
     def gold_path(self) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 from forge.atomic import append_bytes_atomic, write_json_atomic, write_text_atomic
 from forge.clock import now
 from forge.data.answers import category, cmd_of, name_noun
-from forge.data.datasets import load_examples
+from forge.data.datasets import file_hash, load_examples
 from forge.errors import ForgeError
 
 EXPERIMENTS = "experiments.jsonl"
@@ -32,6 +32,7 @@ JUDGE_CACHE = "judge_cache.jsonl"  # the judge scorer's verdicts by hash (forge.
 JUDGE_CALIBRATION = "judge_calibration.json"  # the last `forge judge calibrate`
 META_FILE = "forge_meta.json"  # beside a trained model: its base, method and training settings
 CONTEXT_FILE, PLAN_FILE, BACKGROUND_FILE = "AGENT_CONTEXT.md", "PLAN.md", "BACKGROUND.md"
+MISSION_FILE = "mission.md"
 CONTEXT_CHARS = 5000
 
 
@@ -141,6 +142,24 @@ def schema_hash_now(project) -> str | None:
     return schema.hash if schema else None
 
 
+def measured_now(project, row: dict | None) -> bool:
+    """Whether `row` (an experiment, baseline, teacher or best row) was measured on the gold set and under the
+    output schema the project has now, so its score compares with today's."""
+    gold = file_hash(project.gold_path) if project.gold_path.is_file() else None
+    return bool(row) and row.get("gold_hash") == gold and row.get("schema_hash") == schema_hash_now(project)  # type: ignore[union-attr]
+
+
+def baseline_now(project) -> dict | None:
+    """The newest zero-shot baseline row measured on the current gold set and schema."""
+    return next((r for r in reversed(experiments(project, baseline=True)) if is_baseline(r) and measured_now(project, r)),
+                None)
+
+
+def teacher_now(project) -> dict | None:
+    """The newest teacher row measured on the current gold set and schema."""
+    return next((r for r in reversed(teacher_rows(project)) if measured_now(project, r)), None)
+
+
 def next_iteration(project) -> int:
     """The project-wide number the next training run gets (the baseline is iteration 0 and not counted)."""
     return len(experiments(project)) + 1
@@ -168,7 +187,7 @@ def _training(project, results: dict) -> dict:
     it started (`start`: fresh, or warm with `warm_start` saying from which model and on how many new and
     replayed examples); none for a model forge did not train (the baseline's base)."""
     meta = read_meta(project.path(results["model"]["path"]))
-    if meta.get("grpo"):  # a GRPO run (forge.training.grpo): from which adapter, its steps and rewards
+    if meta.get("grpo"):  # a GRPO run (forge.reinforcement.grpo): from which adapter, its steps and rewards
         return {"method": "grpo", "start": "grpo", "grpo": meta["grpo"], "trained_on": meta.get("dataset_size"),
                 "train_wall_s": meta.get("wall_s")}
     if not meta.get("epoch_losses"):
@@ -195,6 +214,7 @@ def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, 
            "hypothesis": hypothesis, "config": {"training": vars(cfg.training), "lora": vars(cfg.lora)},
            "train_size": 0 if kind == BASELINE else len(load_examples(project.canonical_path, missing_ok=True)),
            "gold_size": results["total"], "gold_hash": results.get("gold", {}).get("hash"),
+           "model_hash": (results.get("model") or {}).get("hash"),
            "schema_hash": schema_hash_of(results), "schema_valid": results.get("schema_valid"),
            "constrained": results.get("constrained", False), "per_field": results.get("per_field") or {},
            **({"free": results["free"]} if results.get("free") else {}),

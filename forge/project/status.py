@@ -29,9 +29,8 @@ def collect(project: Project) -> dict:
     last = project.read_state(records.RESULTS)
     beat = project.read_state(records.HEARTBEAT)
     spend = project.read_state(records.SPEND_FILE)
-    experiments = records.experiments(project, baseline=True)
-    base = next((r for r in experiments if records.is_baseline(r)), None)
-    experiments = [r for r in experiments if r is not base]
+    experiments = records.experiments(project)
+    base, teacher = records.baseline_now(project), records.teacher_now(project)
     sealed = project.sealed_path
     return {
         "project": cfg.name,
@@ -41,6 +40,7 @@ def collect(project: Project) -> dict:
         "last": {"accuracy": last["accuracy"], "correct": last.get("correct"), "total": last.get("total")}
         if last else None,
         "baseline": {"accuracy": base["accuracy"], "correct": base["correct"], "total": base["total"]} if base else None,
+        "teacher": {k: teacher[k] for k in ("accuracy", "correct", "total", "model")} if teacher else None,
         "target_accuracy": cfg.eval.target_accuracy,
         "dataset": {
             "training": len(load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True)),
@@ -143,13 +143,17 @@ def render(s: dict) -> str:
                       "finish it with `forge agent run --resume latest`")
     spend = "none yet" if s["llm_spend_usd"] is None else f"${s['llm_spend_usd']:.4f}"
     b = s.get("baseline")
-    base = f"{_pct(b['accuracy'])} ({b['correct']}/{b['total']}, base model zero-shot)" if b else "not measured"
+    base = f"{_pct(b['accuracy'])} ({b['correct']}/{b['total']}, base model zero-shot)" if b else \
+        "not measured on this gold set (`forge eval --base`)"
     rows = [("Project", f"{s['project']} ({s['root']})"), ("Best score", best), ("Last score", last), ("Baseline", base),
             ("Target", _pct(s["target_accuracy"])), ("Scorer", scorer_text(s["scorer"])), ("Dataset", dataset),
             ("Iterations", f"{s['iterations']['done']} / {max_iter}"), ("Heartbeat", heartbeat),
             ("LLM spend", spend)]
-    if s.get("gap"):
-        rows.insert(4, ("Teacher", gap.gap_text(s["gap"]) or ""))
+    t = s.get("teacher")
+    if t:
+        closure = gap.gap_text(s["gap"]) if s.get("gap") else \
+            "gap closure: undefined without a zero-shot baseline on this gold set (`forge eval --base`)"
+        rows.insert(4, ("Teacher", f"{_pct(t['accuracy'])} ({t['correct']}/{t['total']}, {t['model']}); {closure}"))
     if s.get("held_by") and s["held_by"].get("pid") != os.getpid():  # a run's own status needs no such line
         rows.append(("Held by", run_lock.describe(s["held_by"])))
     g = s.get("gold") or {}

@@ -180,9 +180,10 @@ def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float |
                resume: bool = False):
     """GRPO into output/adapter: setup -> load -> fit -> save (forge.training.sft.train hands runs here)."""
     from forge.models.loading import resolve_base, resolve_runtime, training_precision
+    from forge.project.project import ADAPTER_DIR
     from forge.project.records import next_iteration
     from forge.training.callbacks import GrpoProgress
-    from forge.training.common import ADAPTER_DIR, TRACKER_DIR, TrainingStopped, TrainResult
+    from forge.training.common import TRACKER_DIR, TrainingStopped, TrainResult
     from forge.training.load import save_swapped
     from forge.training.setup import tracker_callbacks
 
@@ -225,7 +226,7 @@ def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float |
     meta = meta_of(cfg, runtime, precision, base_path, record, source, source_iteration, progress.history, wall,
                    len(examples), project, kind)
     model.config.use_cache = True
-    out = save_swapped(project.output / ADAPTER_DIR, meta, lambda tmp: save_adapter(model, tokenizer, source, tmp, kind))
+    out = save_swapped(project.adapter_dir, meta, lambda tmp: save_adapter(model, tokenizer, source, tmp, kind))
     checkpoints.finish(project)
     return TrainResult(out, runtime.backend, runtime.device, "grpo", 0, [], meta["grpo"]["reward_last"] or 0.0,
                        round(wall, 3), 0.0, len(examples), grpo=meta["grpo"])

@@ -11,7 +11,6 @@ from forge.config.fields import ForgeConfig
 from forge.errors import ForgeError
 from forge.project.project import Project
 
-ADAPTER_DIR = "adapter"
 TRACKER_DIR = "tb"  # output/tb/<iteration>/: TensorBoard event files (output/runs holds transcripts)
 
 
@@ -29,7 +28,7 @@ class TrainResult:
     examples: int
     val_losses: list[float] = dataclasses.field(default_factory=list)
     warm_start: dict | None = None  # forge.training.warm_start.WarmStart.record; None: a fresh adapter
-    grpo: dict | None = None        # a GRPO run's record (forge.training.grpo); None: supervised
+    grpo: dict | None = None        # a GRPO run's record (forge.reinforcement.grpo); None: supervised
 
 
 def effective_config(project: Project, overrides: dict | None, epochs: int | None) -> ForgeConfig:
@@ -39,12 +38,6 @@ def effective_config(project: Project, overrides: dict | None, epochs: int | Non
     if epochs is not None:
         patch["training"] = {**patch.get("training", {}), "epochs_min": epochs, "epochs_max": epochs}
     return config_io.validate(config_io.merge(raw, patch), "training overrides") if patch else project.config
-
-
-def task_system_prompt(project: Project) -> str:
-    """The fine-tuned model's system prompt (system_prompt.md), not the planner's."""
-    path = project.root / "system_prompt.md"
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
 class TrainingStopped(ForgeError):

@@ -32,19 +32,12 @@ from forge.hashing import content_hash
 from forge.models.chat_format import tokenize_for_training, with_system_prompt
 from forge.models.loading import Runtime, cpu_has_bf16, resolve_base, resolve_runtime, training_precision
 from forge.models.memory import Budget, free_memory, out_of_memory, plan_step
-from forge.project.project import Project
+from forge.project.project import ADAPTER_DIR, Project
 from forge.project.records import next_iteration
 from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import Pull, remote_step
 from forge.training import checkpoints, distributed
-from forge.training.common import (
-    ADAPTER_DIR,
-    TRACKER_DIR,
-    TrainingStopped,
-    TrainResult,
-    effective_config,
-    task_system_prompt,
-)
+from forge.training.common import TRACKER_DIR, TrainingStopped, TrainResult, effective_config
 from forge.training.load import load_for_training, save_swapped
 from forge.training.setup import build_trainer, tracker_callbacks
 from forge.training.warm_start import WarmStart, example_key, plan_warm_start, write_seen
@@ -136,7 +129,7 @@ def _load(project: Project, plan: TrainPlan, echo):
     free_memory()  # what an earlier step of this process left (an eval's model) is not held twice
     model, tokenizer = load_for_training(cfg, plan.runtime, plan.base_path, plan.precision,
                                          warm_from=plan.warm.source if plan.warm else None)
-    prompt = task_system_prompt(project)
+    prompt = project.system_prompt()
     last_only = cfg.training.learn_turns == "last"
     rows, val_rows = ([tokenize_for_training(tokenizer, with_system_prompt(e, prompt), cfg.model.max_seq_len,
                                              e.get("tools"), last_only) for e in part]
@@ -231,7 +224,7 @@ def _save(project: Project, plan: TrainPlan, trainer, tokenizer, epochs, tokens_
             "warm_start": plan.run_record["warm_start"], "learning_rate": t.learning_rate, "time": now()}
     seen = plan.warm.seen if plan.warm else {example_key(e) for e in plan.train_examples}
     trainer.model.config.use_cache = True
-    out = project.output / ADAPTER_DIR
+    out = project.adapter_dir
     if plan.main:
         def save(tmp: Path) -> None:
             trainer.model.save_pretrained(str(tmp))
