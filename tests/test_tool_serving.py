@@ -55,16 +55,23 @@ def test_llama_cpp_renders_what_forge_trained_and_evaluated(served):
     project, gold, url = served
     tok = load_tokenizer(str(project.output / "adapter"))
     for ex in gold:
-        messages = with_system_prompt(ex, project.system_prompt())
-        body = {"messages": openai_messages(messages[:-1]), "tools": ex["tools"]}
-        request = urllib.request.Request(f"{url}/apply-template", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            rendered = json.loads(reply.read())["prompt"]
-        prompt = prompt_text(tok, messages, ex["tools"])
-        assert rendered == prompt
-        trained = tok.decode(tokenize_for_training(tok, messages, 1536, ex["tools"])["input_ids"])
-        assert trained.startswith(prompt)
+        assert_one_rendering(project, tok, url, ex, 1536)
+
+
+def assert_one_rendering(project, tok, url: str, example: dict, max_seq_len: int) -> str:
+    """llama-server's rendering of `example`'s prompt (its /apply-template) is the prompt forge evaluates, and the
+    text forge trains on starts with it; returns the prompt."""
+    messages = with_system_prompt(example, project.system_prompt())
+    body = {"messages": openai_messages(messages[:-1]), "tools": example["tools"]}
+    request = urllib.request.Request(f"{url}/apply-template", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        rendered = json.loads(reply.read())["prompt"]
+    prompt = prompt_text(tok, messages, example["tools"])
+    assert rendered == prompt
+    trained = tok.decode(tokenize_for_training(tok, messages, max_seq_len, example["tools"])["input_ids"])
+    assert trained.startswith(prompt)
+    return prompt
 
 
 def test_the_gguf_under_its_tool_grammar_scores_what_eval_scored(served):
@@ -158,14 +165,5 @@ def test_a_gemma_template_renders_tool_conversations_as_llama_cpp_does(tmp_path)
     [gguf] = (project.output / "export_gguf_f32").glob("*.gguf")
     with llama_server.serve(gguf, ctx=2048, log=root / "server.log") as url:
         for ex in load_examples(project.gold_path):
-            messages = with_system_prompt(ex, project.system_prompt())
-            body = {"messages": openai_messages(messages[:-1]), "tools": ex["tools"]}
-            request = urllib.request.Request(f"{url}/apply-template", data=json.dumps(body).encode(),
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=30) as reply:
-                rendered = json.loads(reply.read())["prompt"]
-            prompt = prompt_text(tok, messages, ex["tools"])
-            assert rendered == prompt
+            prompt = assert_one_rendering(project, tok, url, ex, 2048)
             assert prompt.index("Route the request.") < prompt.index("<tools>") < prompt.index("<start_of_turn>model")
-            trained = tok.decode(tokenize_for_training(tok, messages, 2048, ex["tools"])["input_ids"])
-            assert trained.startswith(prompt)
