@@ -22,8 +22,7 @@ from pathlib import Path
 
 import forge.inference.generate as generation
 from forge.data.datasets import load_examples
-from forge.data.tool_calls import answer_of_generation
-from forge.evaluation.runner import eval_prompts, score_set
+from forge.evaluation.runner import eval_prompts, score_set, scored_answers
 from forge.evaluation.scorers import Scorer
 from forge.inference.constrained import example_constraints
 from forge.models.loading import inference_precision, load_for_inference
@@ -67,7 +66,7 @@ for _ in range(2):
 for (decoding, shared), rate in best.items():
     texts = answers[decoding, shared]
     new_tokens = sum(len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]) / len(texts)
-    _, summary = score_set(gold, [answer_of_generation(a) for a in texts], scorer)
+    _, summary = score_set(gold, scored_answers(gold, texts), scorer)
     print(f"{decoding}_{'shared_prefix' if shared else 'left_padded'}_examples_per_s: {rate:.2f}  "
           f"tokens_per_answer: {new_tokens:.0f}  gold: {summary['correct']}/{summary['total']}", flush=True)
 for decoding in decodings:

@@ -93,12 +93,13 @@ def base_import_record(project: Project) -> dict:
         return {}
 
 
-def gold_prompts(project: Project, tokenizer) -> list[str]:
-    """The gold prompts exactly as `forge eval` renders them."""
+def gold_prompts(project: Project, tokenizer, gold: list[dict] | None = None) -> list[str]:
+    """The gold prompts exactly as `forge eval` renders them (`gold`: the gold set, already read)."""
     from forge.data.datasets import load_examples
     from forge.evaluation.runner import eval_prompts
 
-    gold = load_examples(project.gold_path, project.config.dataset.gold, missing_ok=True)
+    if gold is None:
+        gold = load_examples(project.gold_path, project.config.dataset.gold, missing_ok=True)
     if not gold:
         raise ForgeError(f"{project.config.dataset.gold}: no gold examples to verify the GGUF on")
     return eval_prompts(project, tokenizer, gold)
@@ -141,10 +142,10 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
     vocab = build_vocab(tokenizer, model.get_input_embeddings().weight.shape[0], imported.get("gguf_pre"))
     name = f"{project.root.name}-{quant}.gguf"
     schema = project.output_schema()
-    tools = any(e.get("tools") for e in load_examples(project.gold_path, project.config.dataset.gold, missing_ok=True))
+    gold = load_examples(project.gold_path, project.config.dataset.gold, missing_ok=True)
     modelfile = modelfile_text(name, tokenizer, vocab.stop_strings, project.system_prompt(), vocab.add_bos,
-                               contract=bool(schema), tools=tools)
-    prompts = gold_prompts(project, tokenizer) if verify else []
+                               contract=bool(schema), tools=any(e.get("tools") for e in gold))
+    prompts = gold_prompts(project, tokenizer, gold) if verify else []
     out.mkdir(parents=True, exist_ok=True)
     about = {"name": project.root.name, "license": imported.get("license"),
              "base": public_name(project.root, read_meta(src).get("base", project.config.model.base))}
@@ -169,7 +170,6 @@ def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", m
         from forge.export.gguf.verify import near_tie_margin, verify_gguf
         from forge.inference.constrained import example_constraints
 
-        gold = load_examples(project.gold_path, project.config.dataset.gold)
         scorer = Scorer.for_project(project, schema)
         info["verify"] = verify_gguf(out / name, model, tokenizer, prompts, project.config.eval.max_new_tokens,
                                      required=K_QUANT_AGREEMENT if quant in K_QUANTS else 1.0,
