@@ -79,3 +79,42 @@ def test_nothing_trained_is_a_clear_error(project_dir, cli):
     result = cli("chat", "-p", project_dir, input="hi\n")
     assert result.exit_code == 1
     assert result.output == "Error: no trained model yet: run `forge train` (or pass --base to use the base model)\n"
+
+
+def test_chat_with_tools_asks_each_calls_result_and_answers_after_them():
+    from forge.inference.chat import chat
+
+    seen: list[list[dict]] = []
+    answers = iter(['<tool_call>\n{"name": "lights", "arguments": {"room": "den"}}\n</tool_call>\n<tool_call>\n'
+                    '{"name": "weather", "arguments": {}}\n</tool_call>', "Done: den lights on, 4C outside.",
+                    "Hello!"])
+
+    def respond(history):
+        seen.append([dict(m) for m in history])
+        return next(answers)
+
+    lines = iter(["den lights and the weather", "ok", "4C", "thanks", None])
+    prompts: list[str] = []
+
+    def read_line(prompt):
+        prompts.append(prompt)
+        return next(lines)
+
+    assert chat(respond, read_line, lambda _: None, tools=True) == 3
+    assert prompts == ["> ", "result of lights (call_1)> ", "result of weather (call_2)> ", "> ", "> "]
+    after_results = seen[1]
+    assert [m["role"] for m in after_results] == ["user", "assistant", "tool", "tool"]
+    assert [c["function"] for c in after_results[1]["tool_calls"]] == [
+        {"name": "lights", "arguments": {"room": "den"}}, {"name": "weather", "arguments": {}}]
+    assert [(m["tool_call_id"], m["content"]) for m in after_results[2:]] == [("call_1", "ok"), ("call_2", "4C")]
+    assert [m["role"] for m in seen[2]] == ["user", "assistant", "tool", "tool", "assistant", "user"]
+
+
+def test_chat_tools_file_errors_name_the_file(project_dir, cli, tmp_path):
+    bad = tmp_path / "tools.json"
+    bad.write_text('{"name": "x"}')
+    result = cli("chat", "-p", project_dir, "--base", "--tools", bad, input="hi\n")
+    assert result.exit_code == 1 and result.output == f"Error: {bad}: expected a JSON list of tools\n"
+    bad.write_text('[{"parameters": {}}]')
+    result = cli("chat", "-p", project_dir, "--base", "--tools", bad, input="hi\n")
+    assert result.output == f'Error: {bad}: tools[0]: a function definition needs a "name" (string)\n'

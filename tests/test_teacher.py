@@ -180,3 +180,76 @@ def test_a_gold_change_retires_the_teacher_score(project, monkeypatch):
     _measured(project, base=0.25, teacher=1.0, best=0.75)
     write_jsonl(project.gold_path, GOLD[:3])
     assert gap.gap(project) is None
+
+
+TOOLS = [{"type": "function", "function": {
+    "name": "set_lights", "description": "Switch a room's lights",
+    "parameters": {"type": "object", "properties": {"room": {"type": "string"}, "on": {"type": "boolean"}},
+                   "required": ["room", "on"]}}},
+         {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                "required": ["city"]}}]
+
+
+def _tool_chat(*turns) -> dict:
+    return {"tools": TOOLS, "messages": list(turns)}
+
+
+def _calls(*calls, cid="c") -> dict:
+    return {"role": "assistant", "content": "", "tool_calls": [
+        {"id": f"{cid}{n}", "type": "function", "function": {"name": name, "arguments": args}}
+        for n, (name, args) in enumerate(calls, 1)]}
+
+
+def tool_use(calls: list[tuple[str, dict]], n: int) -> dict:
+    """A canned Messages API response that calls tools."""
+    out = message("", input_tokens=300, output_tokens=20, n=n)
+    out["body"]["content"] = [{"type": "tool_use", "id": f"toolu_{n}{i}", "name": name, "input": args}
+                              for i, (name, args) in enumerate(calls)]
+    out["body"]["stop_reason"] = "tool_use"
+    return out
+
+
+TOOL_GOLD = [
+    # two calls at once, the second turn after their results: the history travels as tool_use / tool_result
+    _tool_chat({"role": "user", "content": "lights on in the den and the weather in Oslo"},
+               _calls(("set_lights", {"room": "den", "on": True}), ("get_weather", {"city": "Oslo"}), cid="g"),
+               {"role": "tool", "tool_call_id": "g1", "content": "ok"},
+               {"role": "tool", "tool_call_id": "g2", "content": "4C, rain"},
+               {"role": "assistant", "content": "Den lights on; 4C and rain in Oslo."},
+               {"role": "user", "content": "and off again in the den please"},
+               _calls(("set_lights", {"room": "den", "on": False}), cid="h")),
+    # nothing fits: a text reply is right
+    _tool_chat({"role": "user", "content": "book me a table for two at eight"},
+               {"role": "assistant", "content": "I can't book tables; I can switch lights or check the weather."}),
+    _tool_chat({"role": "user", "content": "what's the weather doing in Lima"},
+               _calls(("get_weather", {"city": "Lima"}), cid="k"))]
+TOOL_TRAIN = [_tool_chat({"role": "user", "content": "kitchen lights off"},
+                         _calls(("set_lights", {"room": "kitchen", "on": False}))),
+              _tool_chat({"role": "user", "content": "is it cold in Rome"}, _calls(("get_weather", {"city": "Rome"})))]
+TOOL_TEACHER = [tool_use([("set_lights", {"room": "den", "on": False})], 1),
+                message("Sorry, I can only switch lights and check the weather.", output_tokens=12, n=2),
+                tool_use([("get_weather", {"city": "Lima"}), ("set_lights", {"room": "hall", "on": True})], 3)]
+
+
+def test_the_teacher_answers_tool_conversations_with_the_apis_tool_use(project_dir, monkeypatch):
+    write_jsonl(project_dir / "dataset" / "gold.jsonl", TOOL_GOLD)
+    write_jsonl(project_dir / "dataset" / "canonical.jsonl", TOOL_TRAIN)
+    (project_dir / "system_prompt.md").write_text("You run the house.\n")
+    config_io.patch_file(project_dir / "forge.yaml", {"llm": {"concurrency": 1}, "eval": {"scorer": "call"}})
+    with llm_cassette(__file__, "teacher_tools", TOOL_TEACHER, monkeypatch):
+        row = run_teacher(Project.open(project_dir), echo=lambda _: None)
+    # right: the one call after the history, the text reply where nothing fits; wrong: an extra call
+    assert (row["correct"], row["total"]) == (2, 3) and list(row["per_example"].values()) == [True, True, False]
+    first, second, _ = recorded_requests("teacher_tools")
+    assert [t["name"] for t in first["tools"]] == ["set_lights", "get_weather"]
+    assert first["tools"][0]["input_schema"]["required"] == ["room", "on"] and first["tool_choice"] == {"type": "auto"}
+    assert "output_config" not in first or "format" not in first["output_config"]
+    assert [m["role"] for m in first["messages"]] == ["user", "assistant", "user", "assistant", "user"]
+    assert [b["type"] for b in first["messages"][1]["content"]] == ["tool_use", "tool_use"]
+    assert [(b["type"], b["tool_use_id"]) for b in first["messages"][2]["content"]] == [("tool_result", "g1"),
+                                                                                         ("tool_result", "g2")]
+    assert first["messages"][-1]["content"] == [{"type": "text", "text": "and off again in the den please"}]
+    system = first["system"][0]
+    assert system["text"].startswith("You run the house.") and "kitchen lights off" in system["text"]
+    assert system["cache_control"] == {"type": "ephemeral"} and first["system"] == second["system"]
+    assert not any(g["messages"][0]["content"] in system["text"] for g in TOOL_GOLD)  # worked examples are training

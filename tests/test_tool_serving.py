@@ -106,6 +106,30 @@ def test_predict_answers_requests_with_tools_as_tool_calls(served):
         predict_gguf(project, read_requests(text, "requests.jsonl"), gguf)
 
 
+def test_chat_with_the_projects_tools_asks_for_results_and_answers_after_them(served):
+    """`forge chat` on a tool project: the tools its training set carries, the same call predict makes for the same
+    conversation, then the result typed for each call and the model's next answer after it."""
+    from click.testing import CliRunner
+
+    from forge.cli import main
+    from forge.inference.predict import predict, read_requests
+
+    project, gold, _url = served
+    first_user = next(m["content"] for m in gold[0]["messages"] if m["role"] == "user")
+    request = json.dumps({"tools": gold[0]["tools"], "messages": [{"role": "user", "content": first_user}]})
+    [row] = predict(project, read_requests(request + "\n", "request.jsonl"), project.output / "adapter")
+    calls = row["messages"][-1]["tool_calls"]
+    results = "".join(f'{{"ok": true, "n": {n}}}\n' for n in range(len(calls)))
+    result = CliRunner().invoke(main, ["chat", "-p", str(project.root), "--max-new-tokens", "128"],
+                                input=f"{first_user}\n{results}/exit\n", catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1] == "tools: " + ", ".join(t["function"]["name"] for t in TOOLS)
+    asked = [f"result of {c['function']['name']} (call_{n})> " for n, c in enumerate(calls, 1)]
+    assert all(a in result.output for a in asked), result.output
+    # the model answered again after the results (tool_choice required: another call, whose result is asked)
+    assert result.output.count("result of ") == len(calls) + 1 and result.output.endswith("(2 turns)\n")
+
+
 def test_the_served_gguf_answers_the_openai_client_with_tool_calls(served):
     """llama-server on the exported GGUF, asked through the openai client as an application asks it: every gold
     conversation (tool_choice required) comes back as tool_calls naming a function of its tools, with arguments

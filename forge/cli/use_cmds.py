@@ -65,13 +65,18 @@ def predict_cmd(source, project_dir, adapter, base, gguf, out, batch_size, max_n
 @_GGUF
 @click.option("--max-new-tokens", type=click.IntRange(1, 32768), default=256, show_default=True,
               help="Answer length limit per turn.")
-def chat_cmd(project_dir, adapter, base, gguf, max_new_tokens):
+@click.option("--tools", "tools_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="A JSON list of tools (OpenAI's or bare function objects) to chat with (default: the tools the "
+                   "training set carries, if any).")
+def chat_cmd(project_dir, adapter, base, gguf, max_new_tokens, tools_file):
     """Type prompts at the model (greedy, the project's system prompt and chat template); answers stream.
-    /reset forgets the conversation, /exit or Ctrl-D quits."""
+    With tools, each call the model makes asks for its result. /reset forgets the conversation, /exit or Ctrl-D
+    quits."""
     from forge.inference import chat as chat_session
     from forge.inference.predict import choose_model
 
     project = open_project(project_dir)
+    tools = chat_session.chat_tools(project, tools_file)
 
     def write(text):
         click.echo(text, nl=False)
@@ -79,19 +84,22 @@ def chat_cmd(project_dir, adapter, base, gguf, max_new_tokens):
     if gguf:
         if adapter or base:
             raise click.UsageError("--gguf and --adapter/--base are exclusive")
-        respond, name = chat_session.gguf_responder(project, gguf, max_new_tokens, write), str(gguf)
+        respond, name = chat_session.gguf_responder(project, gguf, max_new_tokens, write, tools), str(gguf)
     else:
         model_dir, name = choose_model(project, adapter, base)
-        respond = chat_session.hf_responder(project, model_dir, max_new_tokens, write)
+        respond = chat_session.hf_responder(project, model_dir, max_new_tokens, write, tools)
     click.echo(f"model: {name}; /reset forgets the conversation, /exit quits")
+    if tools:
+        click.echo(f"tools: {', '.join(chat_session.tool_names(tools))}")
 
-    def read_line():
+    def read_line(prompt: str):
         try:
-            return input("> " if sys.stdin.isatty() else "")
+            # piped input still shows which call a result line answers
+            return input(prompt if sys.stdin.isatty() or prompt != "> " else "")
         except EOFError:
             return None
 
-    turns = chat_session.chat(respond, read_line, write)
+    turns = chat_session.chat(respond, read_line, write, tools=bool(tools))
     click.echo(f"({turns} turns)")
 
 

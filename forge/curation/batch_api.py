@@ -16,12 +16,11 @@ from forge.curation.datagen import (
     generation_prompt,
     request_params,
     stable_prompt,
-    training_pool,
     write_examples,
 )
 from forge.curation.generator_source import use_generator
-from forge.curation.tool_datagen import project_tools
 from forge.data.datasets import load_examples
+from forge.data.tool_calls import project_tools
 from forge.errors import ForgeError
 from forge.llm.api_errors import batch_failure
 from forge.llm.batches import run_batch
@@ -38,7 +37,7 @@ def generate_with_batches(project: Project, n: int, *, batch_size: int = 50, ech
     client, ledger = make_client(cfg), Ledger.for_project(project, check_price(cfg, model))
     seed = len(load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True))
     sizes = batch_sizes(n, batch_size)
-    tools = project_tools(training_pool(project))
+    tools = project_tools(project.training_pool())
     stable = stable_prompt(project, tools)
     requests = [{"custom_id": f"batch-{i}",
                  "params": request_params(cfg, generation_prompt(project, size, None, seed * 1000 + i, stable, tools),

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 
 from forge.curation.generator_source import as_chat, load_generator, use_generator
-from forge.curation.tool_datagen import anchor, examples_schema, from_llm, project_tools
+from forge.curation.tool_datagen import anchor, examples_schema, from_llm
 from forge.data.answers import parse_json
 from forge.data.datasets import (
     append_examples,
@@ -28,6 +28,7 @@ from forge.data.datasets import (
     stamp,
     user_text,
 )
+from forge.data.tool_calls import project_tools
 from forge.errors import first_line
 from forge.llm import prompts as prompts_io
 from forge.llm.client import Ledger, check_price, make_client, output_config, retrying
@@ -70,15 +71,9 @@ def answer_problem(example: dict, scorer: str) -> str | None:
     return None
 
 
-def training_pool(project: Project) -> list[dict]:
-    """The seed and training sets: where anchors and the task's tools come from (never gold or sealed)."""
-    return (load_examples(project.seed_path, project.rel(project.seed_path), missing_ok=True)
-            + load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True))
-
-
 def anchors(project: Project, k: int = 6, seed: int = 0) -> list[dict]:
     """Style anchors from the seed and training sets (never gold or sealed)."""
-    pool = training_pool(project)
+    pool = project.training_pool()
     return random.Random(seed).sample(pool, min(k, len(pool)))
 
 
@@ -155,7 +150,7 @@ def produce(project: Project, n: int, focus: str | None, *, batch_size: int = 50
     report = GenerationReport(f"llm:{cfg.datagen.model}", n)
     items = []
     sizes = batch_sizes(n, batch_size)
-    tools = project_tools(training_pool(project))
+    tools = project_tools(project.training_pool())
     stable = stable_prompt(project, tools)  # context files and the gold check, read once
     with ThreadPoolExecutor(max_workers=cfg.llm.concurrency) as pool:
         def submit(i: int, size: int):

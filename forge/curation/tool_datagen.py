@@ -1,9 +1,9 @@
 """What the LLM is asked for when the task calls functions: conversations in OpenAI's chat shape over the
 project's tools, answered through structured output and turned into examples that carry those tools.
 
-The tools are the project's own (the list its seed and training examples carry); the LLM never writes
-them. It answers each conversation as messages whose calls name a function of that list, with the
-arguments as JSON text (OpenAI's own way); forge then reads the arguments, numbers the calls and
+The tools are the project's own (forge.data.tool_calls.project_tools: the list its seed and training examples
+carry); the LLM never writes them. It answers each conversation as messages whose calls name a function of that
+list, with the arguments as JSON text (OpenAI's own way); forge then reads the arguments, numbers the calls and
 their results (`call_1`, ...), and checks every call against the function's parameters when the
 examples are appended (forge.data.output_schema), so a call the tools refuse is rejected, not trained.
 """
@@ -11,20 +11,10 @@ examples are appended (forge.data.output_schema), so a call the tools refuse is 
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 from forge.data.tool_calls import functions
 
 CHAT_ROLES = ["user", "assistant", "tool"]
-
-
-def project_tools(examples: list[dict]) -> list | None:
-    """The tool list most of `examples` (the seed and training set) carry; None when none carries tools."""
-    counts = Counter(json.dumps(e["tools"], sort_keys=True) for e in examples if e.get("tools"))
-    if not counts:
-        return None
-    wanted = counts.most_common(1)[0][0]
-    return next(e["tools"] for e in examples if e.get("tools") and json.dumps(e["tools"], sort_keys=True) == wanted)
 
 
 def examples_schema(tools: list) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
 _CALL_BLOCK = re.compile(re.escape(CALL_OPEN) + r"\s*(.*?)\s*" + re.escape(CALL_CLOSE), re.S)
@@ -231,3 +232,12 @@ def openai_tools(tools: list) -> list[dict]:
 
 def has_calls(example: dict) -> bool:
     return any(m.get("tool_calls") for m in example.get("messages") or ())
+
+
+def project_tools(examples: list[dict]) -> list | None:
+    """The tool list most of `examples` (the seed and training set) carry; None when none carries tools."""
+    counts = Counter(json.dumps(e["tools"], sort_keys=True) for e in examples if e.get("tools"))
+    if not counts:
+        return None
+    wanted = counts.most_common(1)[0][0]
+    return next(e["tools"] for e in examples if e.get("tools") and json.dumps(e["tools"], sort_keys=True) == wanted)

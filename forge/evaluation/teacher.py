@@ -3,7 +3,10 @@
 The teacher sees what the fine-tuned model is trained on: the task's system prompt, BACKGROUND.md
 (lines holding a gold input left out) and eval.teacher_shots training examples as worked turns (never
 gold or sealed ones: each shot must pass the gold guard's rules), then one gold input, answered under
-the output schema when there is one. Its answers are scored by the project's scorer and recorded as a
+the output schema when there is one. A gold conversation with tools is asked as the API's own tool use
+(forge.llm.tool_use): its tools as `tools`, its history as turns with tool_use and tool_result blocks, the
+worked conversations in the system prompt (each is a conversation of its own), and a reply that calls is
+scored as its calls. Its answers are scored by the project's scorer and recorded as a
 `teacher` row of output/experiments.jsonl (not an iteration, not promotable): accuracy, counts, the
 per-example verdicts by id, cost. The answers themselves are never written, shown to the planner or
 added to any prompt or training set: gold inputs reach the teacher API here and nowhere else. A row is
@@ -21,6 +24,7 @@ from forge.clock import now
 from forge.data.answers import category
 from forge.data.datasets import assistant_text, example_id, file_hash, load_numbered, user_text
 from forge.data.output_schema import OutputSchema, schema_for
+from forge.data.tool_calls import openai_messages
 from forge.errors import ForgeError, first_line
 from forge.evaluation.runner import schema_valid_rate, score_set
 from forge.evaluation.scorers import Scorer
@@ -28,12 +32,16 @@ from forge.hashing import content_hash
 from forge.llm import prompts as prompts_io
 from forge.llm.api_errors import ApiError
 from forge.llm.client import Ledger, check_price, make_client, output_config, retrying
+from forge.llm.tool_use import TOOL_CHOICE, answer_of_content, anthropic_tools, anthropic_turns
 from forge.project import context, records
 from forge.project.project import Project
 
 MAX_TOKENS = 2000
 INSTRUCTION = ("Answer the user's message the way the examples in this conversation are answered: only the "
                "answer, in the same format, with nothing before or after it.")
+TOOL_INSTRUCTION = ("Answer the last turn of the conversation the way the worked conversations below answer theirs: "
+                    "call the tools when the turn needs a call (several at once when it needs several), else reply "
+                    "in text.")
 
 
 def shots(project: Project, k: int) -> list[dict]:
@@ -54,16 +62,27 @@ def shots(project: Project, k: int) -> list[dict]:
     return picked
 
 
-def _system(project: Project) -> str:
+def _system(project: Project, instruction: str = INSTRUCTION) -> str:
     background = prompts_io.background_without_gold(project).strip()
     if background and not background.startswith("#"):
         background = f"# Background\n{background}"
-    return "\n\n".join(part for part in (project.system_prompt().strip(), background, INSTRUCTION) if part)
+    return "\n\n".join(part for part in (project.system_prompt().strip(), background, instruction) if part)
 
 
 def _user(example: dict) -> str:
     tools = example.get("tools")
     return (f"Tools: {json.dumps(tools, ensure_ascii=False)}\n\n" if tools else "") + user_text(example)
+
+
+def _tool_system(project: Project, shot_examples: list[dict]) -> list[dict]:
+    """The system blocks of a request with tools: the student's system text, then the worked conversations as
+    JSON lines in OpenAI's format (the cache breakpoint closes them)."""
+    worked = "\n".join(json.dumps({"messages": openai_messages([m for m in e["messages"] if m["role"] != "system"])},
+                                  ensure_ascii=False) for e in shot_examples)
+    text = _system(project, TOOL_INSTRUCTION)
+    if worked:
+        text += f"\n\n# Worked conversations\n{worked}"
+    return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
 
 
 def _prefix(project: Project, shot_examples: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -77,7 +96,13 @@ def _prefix(project: Project, shot_examples: list[dict]) -> tuple[list[dict], li
     return system, turns
 
 
-def _request(cfg, system, turns, example: dict, schema: OutputSchema | None) -> dict:
+def _request(cfg, system, turns, example: dict, schema: OutputSchema | None, tool_system: list[dict]) -> dict:
+    if example.get("tools"):
+        return {"model": cfg.datagen.model, "max_tokens": MAX_TOKENS, "system": tool_system,
+                "tools": anthropic_tools(example["tools"]),
+                "tool_choice": TOOL_CHOICE[example.get("tool_choice", cfg.eval.tool_choice)],
+                "messages": anthropic_turns(example["messages"][:-1]),
+                **({"output_config": c} if (c := output_config(cfg.llm.datagen_effort, None)) else {})}
     params = {"model": cfg.datagen.model, "max_tokens": MAX_TOKENS, "system": system,
               "messages": [*turns, {"role": "user", "content": _user(example)}]}
     config = output_config(cfg.llm.datagen_effort, schema.schema if schema else None)
@@ -103,9 +128,11 @@ def run_teacher(project: Project, echo=print, force: bool = False) -> dict:
     schema = OutputSchema.for_project(project)
     chosen = shots(project, cfg.eval.teacher_shots)
     system, turns = _prefix(project, chosen)
+    tool_system = _tool_system(project, chosen) if any(e.get("tools") for e in gold) else []
     key = {"model": cfg.datagen.model, "gold_hash": file_hash(project.gold_path),
            "schema_hash": schema.hash if schema else None,
-           "prompt_hash": content_hash(json.dumps([system, turns], sort_keys=True))}
+           "prompt_hash": content_hash(json.dumps([system, turns, *([tool_system] if tool_system else [])],
+                                                  sort_keys=True))}
     if not force and (row := _cached(project, key)):
         echo(f"teacher: {row['accuracy']:.1%} ({row['correct']}/{row['total']}), recorded {row['time']} (unchanged "
              "gold, schema, model and prompt; --force measures again)")
@@ -114,7 +141,8 @@ def run_teacher(project: Project, echo=print, force: bool = False) -> dict:
 
     prices = check_price(cfg, cfg.datagen.model, echo)
     client, ledger = make_client(cfg), Ledger.for_project(project, prices)
-    requests = [_request(cfg, system, turns, e, schema_for(e, schema, cfg.eval.tool_choice)) for e in gold]
+    requests = [_request(cfg, system, turns, e, schema_for(e, schema, cfg.eval.tool_choice), tool_system)
+                for e in gold]
     echo(f"teacher: {cfg.datagen.model} answers {len(gold)} gold inputs ({len(chosen)} training examples as shots)")
     cost = 0.0
 
@@ -122,7 +150,7 @@ def run_teacher(project: Project, echo=print, force: bool = False) -> dict:
         nonlocal cost
         msg = retrying(lambda: client.messages.create(**params), cfg.llm.max_retries)
         cost += ledger.record(cfg.datagen.model, msg.usage, "teacher")
-        return "".join(b.text for b in msg.content if b.type == "text").strip()
+        return answer_of_content(msg.content)
 
     start = time.perf_counter()
     try:

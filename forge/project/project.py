@@ -90,6 +90,13 @@ class Project:
     def seed_path(self) -> Path:
         return self.path(self.config.dataset.seed)
 
+    def training_pool(self) -> list[dict]:
+        """The seed and training sets: where anchors and the task's tools come from (never gold or sealed)."""
+        from forge.data.datasets import load_examples
+
+        return (load_examples(self.seed_path, self.rel(self.seed_path), missing_ok=True)
+                + load_examples(self.canonical_path, self.rel(self.canonical_path), missing_ok=True))
+
     def protected_paths(self) -> list[Path]:
         return [p for p in (self.gold_path, self.sealed_path) if p is not None]
 
