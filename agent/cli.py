@@ -248,5 +248,3 @@ def flywheel(project_dir, iters, skip_train, planner, teacher):
                                        baseline=not skip_train, teacher=teacher)
     _finish(outcome, transcript, project)
 
-
-COMMANDS = [agent_group, tool_group, flywheel]

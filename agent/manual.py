@@ -17,7 +17,7 @@ import socket
 from forge.agent.budgets import Budgets
 from forge.agent.guards import ToolGuard, execute
 from forge.agent.runner import rebuild
-from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, runs_dir
+from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, transcript_path
 from forge.errors import ForgeError
 from forge.locks import file_lock
 from forge.tools import registry
@@ -35,7 +35,7 @@ def open_session(project) -> Transcript | None:
 
 
 def _new_session(project) -> Transcript:
-    transcript = Transcript(runs_dir(project) / new_run_id(MANUAL) / "transcript.jsonl")
+    transcript = Transcript(transcript_path(project, new_run_id(MANUAL)))
     limits = Budgets.from_config(project.config.agent, max_minutes=0)
     transcript.write("run_start", goal="manual tool calls", planner="manual", model="manual", kickoff="",
                      budgets=limits.limits(), pid=os.getpid(), host=socket.gethostname(),
@@ -51,7 +51,7 @@ def _session_state(events: list[dict]):
 def call(project, name: str, data, echo=print) -> tuple[ToolResult, Transcript]:
     """Run one tool by hand inside the open session (a new one when none is open); a second `forge tool run`
     waits for the first, so the session's budgets count both."""
-    with file_lock(runs_dir(project) / MANUAL):
+    with file_lock(project.runs_dir / MANUAL):
         return _call(project, name, data, echo)
 
 

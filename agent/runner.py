@@ -19,7 +19,7 @@ from forge.agent.guards import ToolGuard, Verdict, execute, finish_call
 from forge.agent.loop import run_loop
 from forge.agent.planners import ClaudePlanner, HeuristicPlanner, ReplayPlanner
 from forge.agent.run import Outcome, Run
-from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, runs_dir
+from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, transcript_path
 from forge.errors import ForgeError
 from forge.evaluation import baseline as forge_baseline
 from forge.llm.client import has_credentials
@@ -83,7 +83,7 @@ def _teacher(project, echo) -> dict:
 
 
 def _start(project, goal, planner, budgets, echo, baseline, run_id, teacher=False) -> tuple[Outcome, Transcript]:
-    transcript = Transcript(runs_dir(project) / run_id / "transcript.jsonl")
+    transcript = Transcript(transcript_path(project, run_id))
     if baseline or teacher:
         records.heartbeat(project, "running", 0, None, run_id=run_id)
     base_row = forge_baseline.record(project, run_id, echo) if baseline else None

@@ -17,8 +17,8 @@ from pathlib import Path
 from forge.atomic import disk_full
 from forge.clock import id_stamp, now
 
-RUNS = "runs"
 MANUAL = "manual-"
+TRANSCRIPT_FILE = "transcript.jsonl"
 SECRET_VARS = ("ANTHROPIC_API_KEY", "HF_TOKEN", "ANTHROPIC_AUTH_TOKEN")
 
 
@@ -26,24 +26,25 @@ def new_run_id(prefix: str = "") -> str:
     return prefix + id_stamp() + "-" + secrets.token_hex(2)
 
 
-def runs_dir(project) -> Path:
-    return project.output / RUNS
+def transcript_path(project, run_id: str) -> Path:
+    """output/runs/<run_id>/transcript.jsonl."""
+    return project.runs_dir / run_id / TRANSCRIPT_FILE
 
 
 def find_run(project, run: str | None) -> Path:
     """The transcript path of RUN: an id, 'latest' (the newest agent run) or 'manual' (the newest manual session)."""
     from forge.errors import ForgeError
 
-    base = runs_dir(project)
+    base = project.runs_dir
     if not run or run in ("latest", "manual"):
-        found = sorted(p for p in base.glob("*/transcript.jsonl") if p.parent.name.startswith(MANUAL) == (run == "manual"))
+        found = sorted(p for p in base.glob(f"*/{TRANSCRIPT_FILE}") if p.parent.name.startswith(MANUAL) == (run == "manual"))
         if not found:
             what = "manual tool sessions (`forge tool run`)" if run == "manual" else "agent runs (`forge agent run`)"
-            raise ForgeError(f"no {what} in output/{RUNS}/ yet")
+            raise ForgeError(f"no {what} in {project.rel(base)}/ yet")
         return found[-1]
-    path = base / run / "transcript.jsonl"
+    path = transcript_path(project, run)
     if not path.is_file():
-        raise ForgeError(f"output/runs/{run}: no such run")
+        raise ForgeError(f"{project.rel(base / run)}: no such run")
     return path
 
 

@@ -74,6 +74,17 @@ def test_answers_cut_at_max_new_tokens_are_named_cut(trained, tmp_path, cli):
     check = cli("config", "check", "-p", root)
     assert check.exit_code == 0 and "warning: eval.max_new_tokens 4 is below the longest training answer (" \
         "dataset/canonical.jsonl:" in check.output, check.output
+    assert "allows answers" not in check.output  # {"cmd": any string}: the schema bounds nothing
+    schema = {"type": "object", "properties": {"cmd": {"enum": ["lights_on", "lights_off", "play_music", "weather"]}},
+              "required": ["cmd"]}
+    (root / "bounded.json").write_text(json.dumps(schema))
+    config_io.patch_file(root / "forge.yaml", {"eval": {"output_schema": "bounded.json"}})
+    bound = cli("config", "check", "-p", root).output
+    assert "warning: bounded.json allows answers of up to about " in bound and "max_new_tokens 4 can cut" in bound
+    config_io.patch_file(root / "forge.yaml", {"eval": {"max_new_tokens": 64}})
+    assert "eval.max_new_tokens: ok (64 holds the longest answer bounded.json allows" in cli(
+        "config", "check", "-p", root).output
+    config_io.patch_file(root / "forge.yaml", {"eval": {"max_new_tokens": 4, "output_schema": "output_schema.json"}})
     result = cli("eval", "-p", root)
     assert result.exit_code == 0, result.output
     assert "warning: 16 of 16 gold answers hit eval.max_new_tokens (4) and were cut short" in result.output

@@ -44,6 +44,33 @@ def trained(tmp_path_factory):
     return projects
 
 
+def test_a_failed_verify_is_raised_by_the_export_and_shown_after_the_results(trained, cli, monkeypatch, tmp_path):
+    """A Python caller of export_gguf sees a failed verify as GgufVerifyFailed (with everything measured); the CLI
+    prints the results first, then the failure in one line. The real comparison runs; its verdict is overturned
+    here, as a GGUF that loses gold answers would have it."""
+    from forge.export import ship
+    from forge.export.gguf import verify as verify_module
+
+    real = verify_module.verify_gguf
+
+    def losing(*args, **kwargs):
+        v = real(*args, **kwargs)
+        return {**v, "passed": False, "lost": 2, "lost_allowed": 0, "gguf_correct": v["transformers_correct"] - 2,
+                "mismatches": [{"transformers": '{"cmd": "weather"}', "llama_cpp": '{"cmd": "play_music"}',
+                                "why": "different answer"}]}
+
+    monkeypatch.setattr(verify_module, "verify_gguf", losing)
+    project = trained["llama"]
+    with pytest.raises(ship.GgufVerifyFailed, match="the GGUF gets 2 gold answers wrong") as caught:
+        ship.export_gguf(project, tmp_path / "out", "f32", project.output / "adapter", verify=True)
+    assert caught.value.info["path"].is_file() and not caught.value.info["verify"]["passed"]
+    assert (tmp_path / "out" / "verify.json").is_file()
+    result = cli("export", "--format", "gguf", "--quant", "f32", "--verify", "--adapter", project.output / "adapter",
+                 "--out", tmp_path / "cli", "-p", project.root)
+    assert result.exit_code == 1 and "verify_lost: 2 right in transformers" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("Error: the GGUF gets 2 gold answers wrong")
+
+
 @pytest.mark.parametrize("arch", ["qwen2", "llama", "gemma3"])
 def test_gguf_gives_the_transformers_answers_in_llama_cpp(trained, cli, arch):
     project = trained[arch]
@@ -243,7 +270,7 @@ def test_tricky_text_tokenizes_identically(tmp_path, kind, spm_gemma):
 
 def test_ollama_template_of_a_template_that_trims_the_text(spm_gemma):
     """Gemma 3's template trims each message (`| trim`): the markers the Go template is read from survive it."""
-    from test_chat_templates import GEMMA
+    from forge.models.family_templates import GEMMA
 
     tok = load_tokenizer(str(spm_gemma))
     tok.chat_template = GEMMA

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from forge.data.datasets import load_examples
+from forge.project.project import RUN_HOLDER_FILE as HOLDER_FILE
 from forge.project.project import Project
-from forge.project.run_lock import HOLDER_FILE
 
 from conftest import chat, write_jsonl
 

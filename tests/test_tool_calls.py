@@ -151,6 +151,8 @@ def test_bases_without_tools_get_a_template_that_keeps_their_turns(real_tokenize
                              "</tool_call>")
     assert answer_of_generation(answer.split("</tool_call>")[0] + "</tool_call>") == assistant_text(
         load_examples_from(OPENAI))
+    cut = answer.split("</tool_call>")[0] + '</tool_call>\n<tool_call>\n{"name": "get_we'
+    assert answer_of_generation(cut) == cut  # a block left open is the broken answer it is, not one call
     assert '<tool_response>\n4C, rain\n</tool_response>' in prompt and '"name": "get_weather"' in prompt
     learned = tok.decode([t for t, label in zip(row["input_ids"], row["labels"], strict=True) if label != -100])
     assert "Done; 4C and rain in Oslo." in learned and "Kitchen lights" not in learned  # every assistant turn

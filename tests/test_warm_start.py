@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from agent.heuristic import decide
+from forge.agent.heuristic import decide
 from forge.config import load as config_io
 from forge.data.datasets import load_examples
 from forge.evaluation.promotion import promote

@@ -97,9 +97,11 @@ def config_check(project_dir):
 
 def _answer_room(project, numbered: list, display: str) -> None:
     """A warning when eval.max_new_tokens cannot hold the longest training answer (with its end token) in the base
-    model's tokens: answers that long would be cut short. Silent when the base is not a local model directory."""
+    model's tokens: answers that long would be cut short. Under a schema that bounds its answers, the bound and
+    whether max_new_tokens holds it. Silent when the base is not a local model directory."""
     from pathlib import Path
 
+    from forge.data.output_schema import longest_answer
     from forge.data.tool_calls import generation_text
     from forge.models.loading import load_tokenizer, resolve_base
 
@@ -115,6 +117,14 @@ def _answer_room(project, numbered: list, display: str) -> None:
         click.echo(f"warning: eval.max_new_tokens {limit} is below the longest training answer ({display}:"
                    f"{numbered[longest][0]}: {lengths[longest]} tokens and its end token): answers that long are cut "
                    "short and scored wrong")
+    schema = project.output_schema()
+    bound = longest_answer(schema.schema) if schema else None
+    if bound:  # the schema itself caps the answer: say whether max_new_tokens holds the longest it allows
+        most = len(tok(bound[0], add_special_tokens=False)["input_ids"]) + bound[1] + 1
+        click.echo(f"warning: {schema.display} allows answers of up to about {most} tokens with the end token; "
+                   f"eval.max_new_tokens {limit} can cut them" if most > limit else
+                   f"eval.max_new_tokens: ok ({limit} holds the longest answer {schema.display} allows, about {most} "
+                   "tokens with the end token)")
 
 
 @click.command("report")

@@ -91,7 +91,10 @@ def export_cmd(project_dir, fmt, out, dtype, quant, verify, model_dir, as_json):
         res.data.update(format="merged", dtype=dtype)
         res.done()
         return
-    info = export.export_gguf(project, out, quant, model_dir, verify)
+    try:
+        info, failed = export.export_gguf(project, out, quant, model_dir, verify), None
+    except export.GgufVerifyFailed as exc:  # the results first, then the failure
+        info, failed = exc.info, exc
     res.add("exported", project.rel(info["path"]),
             shown=f"{project.rel(info['path'])} (gguf, {info['arch']}, {quant}, {info['bytes']} bytes)")
     res.data.update(format="gguf", arch=info["arch"], quant=quant, bytes=info["bytes"])
@@ -115,15 +118,8 @@ def export_cmd(project_dir, fmt, out, dtype, quant, verify, model_dir, as_json):
                 f"near-ties (allowed {v['lost_allowed']})")
         res.data.update(verify_prompts=v["prompts"], verify_gold_transformers=v["transformers_correct"])
     res.done()
-    if verify and not info["verify"]["passed"]:
-        v = info["verify"]
-        first = v["mismatches"][0]
-        what = (f"{v['prompts'] - v['tokens_match']}/{v['prompts']} gold prompts tokenized differently"
-                if v["tokens_match"] < v["prompts"] else
-                f"the GGUF gets {v['lost']} gold answers wrong that the transformers model gets right, beyond "
-                f"near-ties (allowed {v['lost_allowed']}; gold {v['gguf_correct']} vs {v['transformers_correct']})")
-        raise ForgeError(f"{what}; first: transformers {first['transformers']!r}, llama.cpp {first['llama_cpp']!r}: "
-                         f"{first['why']}; details in verify.json")
+    if failed:
+        raise ForgeError(str(failed))
 
 
 @click.command("push")

@@ -200,3 +200,40 @@ def schema_for(example: dict, project_schema: OutputSchema | None, tool_choice: 
     else `tool_choice` (eval.tool_choice); else the project's."""
     tools = example.get("tools")
     return tools_schema(tools, example.get("tool_choice", tool_choice)) if tools else project_schema
+
+
+def longest_answer(schema) -> tuple[str, int] | None:
+    """The longest answer `schema` allows, as (its JSON text without the free characters of its strings, how many
+    free characters those strings may hold: each is at most a token or so), or None when answers are unbounded (a
+    string without maxLength or enum, an array without maxItems, a number without both bounds, extra keys)."""
+    if not isinstance(schema, dict):
+        return None
+    if "const" in schema:
+        return json.dumps(schema["const"], ensure_ascii=False), 0
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return max((json.dumps(v, ensure_ascii=False) for v in schema["enum"]), key=len), 0
+    kind = schema.get("type")
+    options = schema.get("anyOf") or schema.get("oneOf") or \
+        ([{**schema, "type": k} for k in kind] if isinstance(kind, list) else None)
+    if options:
+        found = [longest_answer(o) for o in options]
+        bounded = [f for f in found if f is not None]
+        return max(bounded, key=lambda f: len(f[0]) + f[1]) if len(bounded) == len(found) else None
+    if kind == "object":
+        if schema.get("additionalProperties") not in (None, False):
+            return None
+        parts = {k: longest_answer(v) for k, v in (schema.get("properties") or {}).items()}
+        texts = {k: p for k, p in parts.items() if p is not None}
+        if len(texts) < len(parts):
+            return None
+        body = ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {text}" for k, (text, _) in texts.items())
+        return "{" + body + "}", sum(free for _, free in texts.values())
+    if kind == "array":
+        item = longest_answer(schema.get("items", {}))
+        n = schema.get("maxItems")
+        return None if item is None or not isinstance(n, int) else ("[" + ", ".join([item[0]] * n) + "]", item[1] * n)
+    if kind == "string" and isinstance(schema.get("maxLength"), int):
+        return '""', schema["maxLength"]
+    if kind == "integer" and all(isinstance(schema.get(k), int) for k in ("minimum", "maximum")):
+        return max(str(schema["minimum"]), str(schema["maximum"]), key=len), 0
+    return {"boolean": ("false", 0), "null": ("null", 0)}.get(kind) if isinstance(kind, str) else None

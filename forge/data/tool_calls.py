@@ -209,11 +209,12 @@ def split_calls(text: str) -> tuple[str, list[dict]] | None:
 
 def answer_of_generation(text: str) -> str:
     """A model's Hermes-style output in the scored form: its `<tool_call>` blocks as JSON calls, else the text.
-    A block that is not a JSON call leaves the raw text, to be scored as the broken answer it is."""
+    A block that is not a JSON call, or one left open (an answer cut short), leaves the raw text, to be scored as
+    the broken answer it is."""
     if CALL_OPEN not in text:
         return text.strip()
     found = split_calls(text)
-    if found is None or not found[1]:
+    if found is None or not found[1] or text.count(CALL_OPEN) != len(found[1]):
         return text
     return calls_answer(found[1])
 

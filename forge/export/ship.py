@@ -119,10 +119,38 @@ def write_contract(out: Path, gguf_name: str, schema, layout: str) -> dict:
     return {"schema": schema_path, "grammar": grammar_path}
 
 
-@remote_step(lambda project, info: [Pull(project.rel(info["path"].parent), "dir")])
+class GgufVerifyFailed(ForgeError):
+    """`export_gguf(verify=True)` wrote a file that does not answer as the model it came from; `info` is everything
+    the export wrote and measured (verify.json beside the file holds the details)."""
+
+    def __init__(self, message: str, info: dict):
+        super().__init__(message)
+        self.info = info
+
+
+def verify_failure(v: dict) -> str:
+    """What a failed verify (verify.json's record) found, in one line."""
+    first = v["mismatches"][0]
+    what = (f"{v['prompts'] - v['tokens_match']}/{v['prompts']} gold prompts tokenized differently"
+            if v["tokens_match"] < v["prompts"] else
+            f"the GGUF gets {v['lost']} gold answers wrong that the transformers model gets right, beyond "
+            f"near-ties (allowed {v['lost_allowed']}; gold {v['gguf_correct']} vs {v['transformers_correct']})")
+    return (f"{what}; first: transformers {first['transformers']!r}, llama.cpp {first['llama_cpp']!r}: "
+            f"{first['why']}; details in verify.json")
+
+
 def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", model_dir: Path | None = None,
                 verify: bool = False) -> dict:
-    """Write model.gguf (+ Modelfile) for the best adapter; with `verify`, compare it on the gold prompts."""
+    """Write model.gguf (+ Modelfile) for the best adapter; with `verify`, compare it on the gold prompts and raise
+    GgufVerifyFailed when it does not pass (here, after a compute.remote export has brought its files back)."""
+    info = _export_gguf(project, out, quant, model_dir, verify)
+    if verify and not info["verify"]["passed"]:
+        raise GgufVerifyFailed(verify_failure(info["verify"]), info)
+    return info
+
+
+@remote_step(lambda project, info: [Pull(project.rel(info["path"].parent), "dir")])
+def _export_gguf(project: Project, out: Path | None, quant: str, model_dir: Path | None, verify: bool) -> dict:
     from forge.data.datasets import load_examples
     from forge.export.gguf.convert import QUANTS, write_gguf
     from forge.export.gguf.quantize import K_QUANT_AGREEMENT, K_QUANTS, quantize

@@ -4,8 +4,9 @@ self-contained safetensors model directory forge can train.
 A GGUF is dequantized by transformers' GGUF loader. That loader rebuilds byte-level BPE
 tokenizers as plain ByteLevel, losing the model's real pre-tokenizer; the import puts back the
 one the file names (`tokenizer.ggml.pre`), so training, eval and a later GGUF export tokenize as
-the original does. DIR/forge_import.json records where the model came from: source, sha256,
-quantization, architecture and the GGUF pre-tokenizer name.
+the original does. A base without a chat template gets its family's (forge.models.family_templates).
+DIR/forge_import.json records where the model came from: source, sha256, quantization, architecture, the GGUF
+pre-tokenizer name and the chat template given, if any.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from forge.atomic import write_json_atomic
 from forge.clock import now
 from forge.errors import ForgeError, first_line
+from forge.models.family_templates import give_template
 
 IMPORT_FILE = "forge_import.json"
 GGUF_MAGIC = b"GGUF"
@@ -158,6 +160,10 @@ def import_model(source: str, dest: Path, echo=print) -> dict:
         raise ForgeError(f"{source}: no such file or directory")
     else:
         model, tok = _load_dir(source)
+    if family := give_template(model, tok):
+        echo(f"{src.name if src.exists() else source} carries no chat template: given {family}'s, whose turn tokens "
+             "its vocabulary holds (forge.models.family_templates)")
+        record["chat_template_given"] = family
     tmp = dest.parent / f".{dest.name}.importing"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(str(tmp))

@@ -15,6 +15,13 @@ from forge.jsonl import read_records
 
 OUTPUT = "output"
 ADAPTER_DIR = "adapter"  # output/adapter: what `forge train` writes and `forge eval` scores
+TRACKER_DIR = "tb"  # output/tb/<iteration>/: TensorBoard event files
+TRAINER_DIR = ".trainer"  # output/.trainer: an unfinished training's checkpoints and resume record
+RUNS_DIR = "runs"  # output/runs/<run-id>/: agent runs' and manual sessions' transcripts
+REMOTE_STEP_FILE = "remote/step.json"  # under output/: the compute.remote step being followed
+DISTRIBUTED_DIR = ".distributed"  # under output/: a multi-process launch's request, result and log
+PRETRAIN_MERGED_DIR = "pretrain_merged"  # under output/: the base after continued pretraining
+RUN_LOCK_FILE, RUN_HOLDER_FILE = ".run.lock", "run_lock.json"  # under output/: who runs a command on the project
 SYSTEM_PROMPT_FILE = "system_prompt.md"  # the fine-tuned model's system prompt, not the planner's
 
 
@@ -64,6 +71,30 @@ class Project:
     def adapter_dir(self) -> Path:
         """output/adapter: the model `forge train` writes last and `forge eval` scores by default."""
         return self.output / ADAPTER_DIR
+
+    @property
+    def tracker_dir(self) -> Path:
+        return self.output / TRACKER_DIR
+
+    @property
+    def trainer_dir(self) -> Path:
+        return self.output / TRAINER_DIR
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.output / RUNS_DIR
+
+    @property
+    def remote_step_path(self) -> Path:
+        return self.output / REMOTE_STEP_FILE
+
+    @property
+    def distributed_dir(self) -> Path:
+        return self.output / DISTRIBUTED_DIR
+
+    @property
+    def pretrain_merged_dir(self) -> Path:
+        return self.output / PRETRAIN_MERGED_DIR
 
     @property
     def system_prompt_path(self) -> Path:

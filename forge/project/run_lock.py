@@ -30,10 +30,9 @@ from pathlib import Path
 from forge.atomic import write_json_atomic
 from forge.clock import now
 from forge.errors import ForgeError
+from forge.project.project import RUN_HOLDER_FILE, RUN_LOCK_FILE
 from forge.project.records import process_alive
 
-LOCK_FILE = ".run.lock"
-HOLDER_FILE = "run_lock.json"
 POLL_S = 0.5
 
 # --wait, set by the CLI for the command it runs: wait for the holder instead of refusing
@@ -48,7 +47,7 @@ class ProjectBusy(ForgeError):
 def holder(output: Path) -> dict | None:
     """Who holds (or last held) the run lock, from output/run_lock.json; None when nobody wrote one."""
     try:
-        return json.loads((Path(output) / HOLDER_FILE).read_text(encoding="utf-8"))
+        return json.loads((Path(output) / RUN_HOLDER_FILE).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return None
 
@@ -77,7 +76,7 @@ def run_lock(output: Path, command: str, run_id: str | None = None, echo=None) -
             _held[key][1] -= 1
         return
     output.mkdir(parents=True, exist_ok=True)
-    fd = os.open(output / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(output / RUN_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         said = False
         while True:
@@ -93,14 +92,14 @@ def run_lock(output: Path, command: str, run_id: str | None = None, echo=None) -
                     said = True
                 time.sleep(POLL_S)
         _take_over(output, command, echo)
-        write_json_atomic(output / HOLDER_FILE, {"command": command, "pid": os.getpid(), "host": socket.gethostname(),
+        write_json_atomic(output / RUN_HOLDER_FILE, {"command": command, "pid": os.getpid(), "host": socket.gethostname(),
                                                  "run_id": run_id, "since": now()})
         _held[key] = [fd, 1]
         try:
             yield
         finally:
             del _held[key]
-            (output / HOLDER_FILE).unlink(missing_ok=True)
+            (output / RUN_HOLDER_FILE).unlink(missing_ok=True)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
@@ -113,8 +112,8 @@ def _take_over(output: Path, command: str, echo) -> None:
     if not info:
         return
     if info.get("host") != socket.gethostname():
-        raise ProjectBusy(f"forge {command}: output/{HOLDER_FILE} says {describe(info)} holds the project from "
-                          f"another host; if that run has ended, delete output/{HOLDER_FILE}")
+        raise ProjectBusy(f"forge {command}: output/{RUN_HOLDER_FILE} says {describe(info)} holds the project from "
+                          f"another host; if that run has ended, delete output/{RUN_HOLDER_FILE}")
     if info.get("pid") != os.getpid():
         state = "is gone" if not process_alive(int(info.get("pid") or 0)) else "no longer holds it"
         (echo or _stderr)(f"note: took over the run lock of {describe(info)}: that process {state}")
@@ -142,4 +141,4 @@ def set_run_id(output: Path, run_id: str) -> None:
     """Name the run in the holder file once it has an id (the agent run starts before its transcript)."""
     info = holder(output)
     if info and info.get("pid") == os.getpid():
-        write_json_atomic(Path(output) / HOLDER_FILE, {**info, "run_id": run_id})
+        write_json_atomic(Path(output) / RUN_HOLDER_FILE, {**info, "run_id": run_id})

@@ -6,7 +6,7 @@ from forge.project.project import Project
 from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import Pull, remote_step
 from forge.training import checkpoints, sft
-from forge.training.common import TRACKER_DIR, TrainResult, effective_config
+from forge.training.common import TrainResult, effective_config
 
 
 def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
@@ -23,7 +23,7 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
 
 
 @holds_run_lock("train")
-@remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(f"output/{TRACKER_DIR}", "merge")])
+@remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(project.rel(project.tracker_dir), "merge")])
 def _grpo(project: Project, *, overrides: dict | None = None, echo=print, deadline: float | None = None,
           resume: bool = False) -> TrainResult:
     from forge.reinforcement.grpo import train_grpo

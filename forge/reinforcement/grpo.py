@@ -127,7 +127,7 @@ def fit(project: Project, cfg: ForgeConfig, runtime, precision: str, model, toke
 
     schema = OutputSchema.for_project(project)
     reward = Reward(Scorer.for_project(project, schema), examples, schema)
-    work = checkpoints.trainer_dir(project) if checkpoint else checkpoints.start_fresh(project, record)
+    work = project.trainer_dir if checkpoint else checkpoints.start_fresh(project, record)
     data = Dataset.from_list(prompts_and_answers(project, tokenizer, examples))
     stop = Deadline(deadline if deadline is not None else float("inf"))
     trainer = GRPOTrainer(model=model, reward_funcs=[reward],  # type: ignore[list-item]
@@ -183,7 +183,7 @@ def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float |
     from forge.project.project import ADAPTER_DIR
     from forge.project.records import next_iteration
     from forge.training.callbacks import GrpoProgress
-    from forge.training.common import TRACKER_DIR, TrainingStopped, TrainResult
+    from forge.training.common import TrainingStopped, TrainResult
     from forge.training.load import save_swapped
     from forge.training.setup import tracker_callbacks
 
@@ -212,7 +212,7 @@ def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float |
     base_path = resolve_base(cfg.model.base, project.root)
     model, tokenizer = load_policy(cfg, runtime, base_path, precision, source, kind)
     progress = GrpoProgress(echo, every=g.checkpoint_steps)
-    trackers = tracker_callbacks(cfg, project.output / TRACKER_DIR / str(next_iteration(project)),
+    trackers = tracker_callbacks(cfg, project.tracker_dir / str(next_iteration(project)),
                                  fresh=checkpoint is None)
     trainer, _reward, stop, wall = fit(project, cfg, runtime, precision, model, tokenizer, examples, record,
                                          checkpoint, [progress, *trackers], echo, deadline)

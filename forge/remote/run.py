@@ -27,7 +27,6 @@ from forge.live_bar import MARK, LogLines, wants_events
 from forge.remote.ssh import STEPS_DIR, Remote, last_line
 from forge.remote.steps import ON_REMOTE, request_for, seconds_left, value_of
 
-RECORD = "remote/step.json"
 RECONNECTS = 5              # tries to reattach within one call before giving up (backoff 1, 2, 4, 8, 16 s)
 DEADLINE_GRACE_S = 120      # past the run's deadline (the step stops itself at the next step), cancel it
 _checked: set[str] = set()  # remotes whose forge was checked by this process
@@ -130,7 +129,7 @@ def cancel(remote: Remote, step_id: str) -> None:
 
 
 def _save(project, record: dict | None) -> None:
-    path = project.output / RECORD
+    path = project.remote_step_path
     if record is None:
         path.unlink(missing_ok=True)
     else:
@@ -138,7 +137,7 @@ def _save(project, record: dict | None) -> None:
 
 
 def pending(project) -> dict | None:
-    path = project.output / RECORD
+    path = project.remote_step_path
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
@@ -146,7 +145,7 @@ def cancel_pending(project) -> dict:
     """Stop the step this project follows and forget it; returns its record."""
     record = pending(project)
     if not record:
-        raise ForgeError(f"output/{RECORD}: no remote step is being followed")
+        raise ForgeError(f"{project.rel(project.remote_step_path)}: no remote step is being followed")
     cancel(Remote.from_config(project.config.compute), record["id"])
     _save(project, None)
     return record

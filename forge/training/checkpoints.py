@@ -17,17 +17,12 @@ from pathlib import Path
 from forge.atomic import write_json_atomic
 from forge.errors import ForgeError
 
-TRAINER_DIR = ".trainer"
 RESUME_FILE = "resume.json"
-
-
-def trainer_dir(project) -> Path:
-    return project.output / TRAINER_DIR
 
 
 def start_fresh(project, record: dict) -> Path:
     """An empty trainer directory for a new run, with its resume record."""
-    work = trainer_dir(project)
+    work = project.trainer_dir
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     write_json_atomic(work / RESUME_FILE, record)
@@ -35,7 +30,7 @@ def start_fresh(project, record: dict) -> Path:
 
 
 def latest(project) -> Path | None:
-    work = trainer_dir(project)
+    work = project.trainer_dir
     found = [p for p in work.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)
              and (p / "trainer_state.json").is_file()]
     return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
@@ -43,7 +38,7 @@ def latest(project) -> Path | None:
 
 def resume_point(project, record: dict) -> tuple[Path, dict]:
     """(the last checkpoint, forge's epoch-loss record in it), after checking it belongs to this run."""
-    work = trainer_dir(project)
+    work = project.trainer_dir
     checkpoint = latest(project)
     if checkpoint is None:
         raise ForgeError("nothing to resume: no checkpoint in output/.trainer (a run writes one after each epoch; "
@@ -60,12 +55,12 @@ def resume_point(project, record: dict) -> tuple[Path, dict]:
 
 def interrupted_method(project) -> str | None:
     """The method of the run whose checkpoints are waiting ("grpo" when a GRPO run left them), or None."""
-    path = trainer_dir(project) / RESUME_FILE
+    path = project.trainer_dir / RESUME_FILE
     return json.loads(path.read_text()).get("method") if path.is_file() else None
 
 
 def finish(project) -> None:
-    shutil.rmtree(trainer_dir(project), ignore_errors=True)
+    shutil.rmtree(project.trainer_dir, ignore_errors=True)
 
 
 def drop_partial(work: Path) -> None:

@@ -11,8 +11,6 @@ from forge.config.fields import ForgeConfig
 from forge.errors import ForgeError
 from forge.project.project import Project
 
-TRACKER_DIR = "tb"  # output/tb/<iteration>/: TensorBoard event files (output/runs holds transcripts)
-
 
 @dataclass
 class TrainResult:

@@ -18,8 +18,6 @@ from pathlib import Path
 from forge.atomic import write_json_atomic
 from forge.errors import ForgeError
 
-WORK_DIR = ".distributed"  # under output/: the launch's request, result and log
-
 
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
@@ -74,7 +72,7 @@ def launch(project, n: int, device: str, kwargs: dict, echo, deadline: float | N
         if torch.cuda.device_count() < n:
             raise ForgeError(f"compute.num_processes {n}: this machine has {torch.cuda.device_count()} GPU(s); "
                              "use at most one process per GPU")
-    work = project.output / WORK_DIR
+    work = project.distributed_dir
     shutil.rmtree(work, ignore_errors=True)
     request = {"function": "forge.training.sft:train", "kwargs": encode(kwargs, project.root), "echo": True,
                "deadline_in_s": seconds_left(deadline)}
@@ -110,7 +108,7 @@ def launch(project, n: int, device: str, kwargs: dict, echo, deadline: float | N
             rc = proc.wait()
     result_path = work / "result.json"
     if not result_path.is_file():
-        raise ForgeError(f"the {n} training processes failed (exit {rc}); their output: output/{WORK_DIR}/log")
+        raise ForgeError(f"the {n} training processes failed (exit {rc}); their output: {project.rel(work / 'log')}")
     return value_of(json.loads(result_path.read_text(encoding="utf-8")), project.root)
 
 

@@ -24,7 +24,6 @@ from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import Pull, remote_step
 from forge.training.load import load_for_training, save_swapped
 
-MERGED_DIR = "pretrain_merged"
 SUFFIXES = (".txt", ".md", ".jsonl")
 
 
@@ -139,5 +138,5 @@ def pretrain(project: Project, epochs: int | None = None, echo=print) -> dict:
             model.merge_and_unload().to(torch.bfloat16).save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))
 
-    out = save_swapped(project.output / MERGED_DIR, meta, save)
+    out = save_swapped(project.pretrain_merged_dir, meta, save)
     return {**meta, "path": project.rel(out)}

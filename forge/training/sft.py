@@ -37,7 +37,7 @@ from forge.project.records import next_iteration
 from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import Pull, remote_step
 from forge.training import checkpoints, distributed
-from forge.training.common import TRACKER_DIR, TrainingStopped, TrainResult, effective_config
+from forge.training.common import TrainingStopped, TrainResult, effective_config
 from forge.training.load import load_for_training, save_swapped
 from forge.training.setup import build_trainer, tracker_callbacks
 from forge.training.warm_start import WarmStart, example_key, plan_warm_start, write_seen
@@ -167,12 +167,12 @@ def _fit(project: Project, plan: TrainPlan, model, tokenizer, rows, val_rows, st
         echo(f"resuming from {checkpoint.name} (after epoch {done_before})")
     # In a data-parallel run only rank 0 writes (it clears the trainer directory long before any checkpoint).
     fresh = plan.main and not checkpoint
-    work = checkpoints.start_fresh(project, plan.run_record) if fresh else checkpoints.trainer_dir(project)
+    work = checkpoints.start_fresh(project, plan.run_record) if fresh else project.trainer_dir
     # always watched: a stop signal ends training at a step boundary too (forge.stop_signal)
     deadline_cb = [Deadline(deadline if deadline is not None else float("inf"))]
     tokens_per_epoch = sum(len(r["input_ids"]) for r in rows)
     progress = Progress(epochs, tokens_per_epoch, echo)
-    trackers = tracker_callbacks(cfg, project.output / TRACKER_DIR / str(next_iteration(project)),
+    trackers = tracker_callbacks(cfg, project.tracker_dir / str(next_iteration(project)),
                                  fresh=checkpoint is None) if plan.main else []
     guard = [MemoryGuard(step_plan.budget)] if step_plan is not None else []
     trainer = build_trainer(plan.runtime, cfg, model, tokenizer, rows, val_rows, work,
@@ -239,7 +239,7 @@ def _save(project: Project, plan: TrainPlan, trainer, tokenizer, epochs, tokens_
 
 
 @holds_run_lock("train", skip=distributed.in_worker)
-@remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(f"output/{TRACKER_DIR}", "merge")])
+@remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(project.rel(project.tracker_dir), "merge")])
 def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
           deadline: float | None = None, resume: bool = False) -> TrainResult:
     """Train into output/adapter: setup -> load -> fit -> save. With `resume`, continue the interrupted run from
