@@ -108,7 +108,8 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
         if _grpo_due(project, rows):
             return (f"Supervised runs have not beaten the best for {PLATEAU} iterations: try GRPO from it.",
                     ("train", {"hypothesis": "GRPO from the best adapter, the scorer as the reward, where more "
-                                             "supervised data stopped helping", "method": "grpo"}))
+                                             "supervised data stopped helping",
+                                     "overrides": {"training": {"method": "grpo"}}}))
         patch = _plateau_patch(project, rows)
         if patch:
             return f"No new best for {PLATEAU} iterations: {patch[0]}.", ("patch_config", patch[1])

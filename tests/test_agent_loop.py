@@ -80,7 +80,7 @@ def test_refusals_go_back_to_the_model_and_the_loop_continues(project):
         "patch_config, append_background, update_plan",
         "ok",
         "refused: invalid input for train: dataset: unknown key (known keys: hypothesis, overrides, epochs, "
-        "warm_start, method, grpo)"]
+        "warm_start, grpo)"]
     results = [e for e in events_of(transcript) if e["event"] == "tool_result"]
     assert all(r["is_error"] for r in results)
     assert results[3]["content"] == "refused: nothing to promote: no trained adapter (run `forge train`)"

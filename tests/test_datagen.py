@@ -11,8 +11,9 @@ import yaml
 from forge.config import load as config_io
 from forge.curation.audit import apply_fixes, audit
 from forge.curation.augment import augment
-from forge.curation.cleaning import clean, import_file
+from forge.curation.cleaning import clean
 from forge.curation.datagen import generate
+from forge.curation.import_file import import_file
 from forge.data.datasets import load_examples, provenance, stamp
 from forge.project.project import Project
 

@@ -12,8 +12,8 @@ from forge.agent import manual
 from forge.config import load as config_io
 from forge.curation.audit import Finding, apply_fixes
 from forge.curation.batch_api import generate_with_batches
-from forge.curation.cleaning import import_file
 from forge.curation.datagen import generate, generation_prompt
+from forge.curation.import_file import import_file
 from forge.data.datasets import load_examples, user_text
 from forge.data.gold_guard import GoldGuard
 from forge.project.project import Project

@@ -20,7 +20,7 @@ from forge.data.output_schema import OutputSchema
 from forge.evaluation.scorers import Scorer
 from forge.project import records
 from forge.project.project import Project
-from forge.reinforcement.grpo import Reward, prompts_and_answers
+from forge.training.grpo import Reward, prompts_and_answers
 
 from conftest import chat
 from engine_fixtures import make_project
@@ -90,8 +90,8 @@ def test_grpo_needs_a_promoted_lora_adapter(project, cli):
                                         ({"learning_rate": 0.5}, "learning_rate"), ({"beta": -1}, "beta"),
                                         ({"temperature": 3}, "temperature"), ({"epochs": 2}, "epochs")])
 def test_the_planners_grpo_knobs_are_bounded(project, knobs, key):
-    result, _ = manual.call(project, "train", {"hypothesis": "try grpo", "method": "grpo", "grpo": knobs},
-                            echo=lambda _: None)
+    request = {"hypothesis": "try grpo", "overrides": {"training": {"method": "grpo"}}, "grpo": knobs}
+    result, _ = manual.call(project, "train", request, echo=lambda _: None)
     assert result.is_error and result.data.get("refused") and key in result.content, result.content
     assert not (project.output / "adapter").exists()
 

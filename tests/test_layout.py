@@ -82,8 +82,8 @@ def test_forge_help_loads_no_agent_code():
 
 # The layers inside forge/, lowest first: a module may import its own layer and those below it, never above.
 # "shared" is the modules at forge/'s top level (errors, atomic writes, JSONL, progress bars).
-LAYERS = ["shared", "config", "data", "project", "llm", "remote", "models", "training", "inference",
-          "evaluation", "reinforcement", "curation", "export", "cli"]
+LAYERS = ["shared", "config", "data", "project", "llm", "remote", "models", "inference", "evaluation",
+          "training", "curation", "export", "cli"]
 PACKAGES = {"forge.agent": "agent", "forge.tools": "tools", "forge.prompts": "prompts"}
 
 

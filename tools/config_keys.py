@@ -7,11 +7,16 @@ reach: the schemas are closed, so such a key is refused before anything runs.
 
 from __future__ import annotations
 
+from forge.config.schema import field_choices
 from forge.tools.tool import obj
 
 NUM = "number"
+# training.method as forge.yaml names it; for one run (train's overrides) any method, GRPO included, while
+# patch_config keeps the supervised ones: a permanent GRPO would make every later run a GRPO run
+METHODS = field_choices("training.method")
+SUPERVISED = [m for m in METHODS if m != "grpo"]
 TRAINING = {
-    "method": {"type": "string", "enum": ["lora", "full"]},
+    "method": {"type": "string", "enum": SUPERVISED},
     "epochs_min": {"type": "integer", "minimum": 1, "maximum": 20},
     "epochs_max": {"type": "integer", "minimum": 1, "maximum": 20},
     "loss_tolerance": {"type": NUM, "minimum": 0, "maximum": 0.5},
@@ -35,7 +40,7 @@ LORA = {
     "target_modules": {"type": "array", "minItems": 1, "maxItems": 16,
                        "items": {"type": "string", "minLength": 1, "maxLength": 64}},
 }
-# GRPO's knobs the planner may set for one run (forge.reinforcement.grpo), in ranges that fit a 100M-4B model on a budget
+# GRPO's knobs the planner may set for one run (forge.training.grpo), in ranges that fit a 100M-4B model on a budget
 GRPO = {
     "steps": {"type": "integer", "minimum": 10, "maximum": 400},
     "generations": {"type": "integer", "minimum": 2, "maximum": 16},
@@ -49,7 +54,7 @@ EVAL = {"max_new_tokens": {"type": "integer", "minimum": 1, "maximum": 2048},
 
 
 def training_overrides_schema() -> dict:
-    return obj({"training": obj(TRAINING), "lora": obj(LORA)})
+    return obj({"training": obj({**TRAINING, "method": {"type": "string", "enum": METHODS}}), "lora": obj(LORA)})
 
 
 def patch_schema() -> dict:

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from forge.project.records import next_iteration
-from forge.reinforcement.entry import train
 from forge.tools.config_keys import GRPO, training_overrides_schema
 from forge.tools.tool import RunState, Tool, ToolContext, ToolResult, obj, text
+from forge.training.entry import train
 
 
 def run(ctx: ToolContext, hypothesis: str, overrides: dict | None = None, epochs: int | None = None,
-        warm_start: str | None = None, method: str = "sft", grpo: dict | None = None) -> ToolResult:
+        warm_start: str | None = None, grpo: dict | None = None) -> ToolResult:
     overrides = {k: v for k, v in (overrides or {}).items() if v}
     if warm_start:
         overrides["training"] = {**overrides.get("training", {}), "warm_start": warm_start}
-    if method == "grpo":
-        overrides["training"] = {**overrides.get("training", {}), "method": "grpo"}
-        if grpo:
-            overrides["grpo"] = grpo
+    if grpo:
+        overrides["grpo"] = grpo
     r = train(ctx.project, epochs=epochs, overrides=overrides, echo=ctx.echo, deadline=ctx.deadline)
     iteration = next_iteration(ctx.project)
     if r.grpo:
@@ -29,13 +27,14 @@ def run(ctx: ToolContext, hypothesis: str, overrides: dict | None = None, epochs
                                     "overrides": overrides})
     data = {"iteration": iteration, "backend": r.backend, "device": r.device, "method": r.method,
             "epochs_run": r.epochs_run, "epoch_losses": [round(x, 4) for x in r.epoch_losses],
-            "final_loss": round(r.final_loss, 4), "examples": r.examples, "tokens_per_s": r.tokens_per_s,
+            "final_loss": round(r.final_loss, 4) if r.final_loss is not None else None, "examples": r.examples, "tokens_per_s": r.tokens_per_s,
             "wall_s": r.wall_s, "overrides": overrides, "warm_start": r.warm_start}
     warm = r.warm_start
     start = (f"warm from {warm['from']} on {warm['new']} new + {warm['replayed']} replayed examples" if warm else
              f"a fresh adapter on {r.examples} examples")
     content = (f"iteration {iteration}: trained {r.method}, {start}, with {r.backend} on {r.device}; "
-               f"{r.epochs_run} epochs, loss {r.epoch_losses[0]:.4f} -> {r.final_loss:.4f}. Run `eval` next.")
+               + (f"{r.epochs_run} epochs, loss {r.epoch_losses[0]:.4f} -> {r.final_loss:.4f}. " if r.epoch_losses and
+                  r.final_loss is not None else "no epoch to run (resumed at its end). ") + "Run `eval` next.")
     return ToolResult(content, data)
 
 
@@ -55,7 +54,8 @@ TOOL = Tool(
                  "the partial adapter is discarded and the previous one kept. `warm_start`: best continues the best "
                  "adapter on the examples added since it was trained plus a replay sample (cheap, the default "
                  "from training.warm_start); none trains a fresh adapter on everything (try it when warm starts "
-                 "stop improving). `method: grpo` instead continues the best adapter with reinforcement learning: "
+                 "stop improving). `overrides.training.method: grpo` instead continues the best adapter with "
+                 "reinforcement learning (its knobs in `grpo`): "
                  "it samples `grpo.generations` answers per training prompt and rewards each with the project's "
                  "scorer (partial credit per field with the call scorer, 0 outside the schema). It adds no data "
                  "and can fix phrasing supervised training plateaus on, but each step costs several generations: "
@@ -66,7 +66,6 @@ TOOL = Tool(
         "overrides": training_overrides_schema(),
         "epochs": {"type": "integer", "minimum": 1, "maximum": 20},
         "warm_start": {"type": "string", "enum": ["best", "none"]},
-        "method": {"type": "string", "enum": ["sft", "grpo"]},
         "grpo": obj(GRPO),
     }, required=["hypothesis"]),
     run=run, effect=effect, claims=lambda _input: {"iterations": 1}, redo_on_resume=True,

@@ -162,7 +162,7 @@ def clean_cmd(project_dir, keep_seed, gold_overlap, outside_schema):
 def import_cmd(file, project_dir, source, fmt):
     """Append FILE's examples to the training set (converted to chat messages, validated, deduped,
     gold-guarded)."""
-    from forge.curation.cleaning import import_file
+    from forge.curation.import_file import import_file
 
     fmt, r = import_file(open_project(project_dir), file, source, fmt)
     click.echo(f"format: {fmt}")

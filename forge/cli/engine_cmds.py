@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from forge.config.schema import field_doc
+from forge.config.schema import field_choices, field_doc
 from forge.project.options import CommandOutput, json_option, open_project, project_option, wait_option
 
 
@@ -19,12 +19,12 @@ from forge.project.options import CommandOutput, json_option, open_project, proj
               help="Continue the run a crash or kill cut off, from its last epoch checkpoint (same config and data).")
 @click.option("--warm-start", type=click.Choice(["best", "none"]), default=None,
               help="For this run: " + field_doc("training.warm_start"))
-@click.option("--method", type=click.Choice(["lora", "full", "grpo"]), default=None,
+@click.option("--method", type=click.Choice(field_choices("training.method")), default=None,
               help="For this run: " + field_doc("training.method"))
 @json_option
 def train_cmd(project_dir, epochs, resume, warm_start, method, as_json):
     """Fine-tune on the training set (dataset.canonical) into output/adapter/."""
-    from forge.reinforcement.entry import train
+    from forge.training.entry import train
 
     project = open_project(project_dir)
     out = CommandOutput(as_json)
@@ -46,7 +46,8 @@ def train_cmd(project_dir, epochs, resume, warm_start, method, as_json):
         out.add("warm_start", w, shown=f"from {w['from']}, {w['new']} new + {w['replayed']} replayed examples")
     out.add("epochs_run", r.epochs_run)
     out.add("epoch_losses", [round(x, 6) for x in r.epoch_losses], shown=", ".join(f"{x:.4f}" for x in r.epoch_losses))
-    out.add("final_loss", round(r.final_loss, 6), shown=f"{r.final_loss:.4f}")
+    if r.final_loss is not None:
+        out.add("final_loss", round(r.final_loss, 6), shown=f"{r.final_loss:.4f}")
     if r.val_losses:
         out.add("val_losses", [round(x, 6) for x in r.val_losses], shown=", ".join(f"{x:.4f}" for x in r.val_losses))
     out.add("tokens_per_s", round(r.tokens_per_s), shown=f"{r.tokens_per_s:.0f}")

@@ -54,7 +54,7 @@ class TrainingSection:
     method: Literal["lora", "full", "grpo"] = doc(
         "lora trains an adapter on a frozen base; full updates every weight (needed for a randomly initialised tiny "
         "base); grpo continues the best LoRA adapter with reinforcement learning, the project's scorer as the reward "
-        "(the grpo section; forge.reinforcement.grpo).", "lora")
+        "(the grpo section; forge.training.grpo).", "lora")
     epochs_min: int = doc("Epochs always trained.", 2, minimum=1, maximum=100)
     epochs_max: int = doc("Training continues past epochs_min up to this while the loss still improves by more than loss_tolerance.",
                           4, minimum=1, maximum=100)

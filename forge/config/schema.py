@@ -107,6 +107,15 @@ def section_docs(cls=ForgeConfig) -> dict[str, str]:
             for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name])}
 
 
+def field_choices(key: str) -> list:
+    """The values one dotted key may take (its enum), e.g. training.method's methods; the views that offer them
+    (CLI choices, the planner's tools) take them from here."""
+    schema = config_schema()
+    for part in key.split("."):
+        schema = schema["properties"][part]
+    return list(schema["enum"])
+
+
 def field_doc(key: str) -> str:
     """The documentation line of one dotted key (used in CLI option help)."""
     for k, _type, default, text in field_docs():

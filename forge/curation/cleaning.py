@@ -1,5 +1,5 @@
-"""`forge clean` and `forge import`: remove generated examples by provenance, gold overlap or answers outside the
-output schema; bring files in."""
+"""`forge clean`: remove generated examples by provenance, gold overlap or answers outside the output schema, with
+a backup of what was there."""
 
 from __future__ import annotations
 
@@ -9,22 +9,16 @@ from collections import Counter
 from pathlib import Path
 
 from forge.data.datasets import (
-    AppendResult,
-    append_examples,
     assistant_text,
-    example_problem,
     load_examples,
     load_numbered,
     normalize,
     provenance,
     rewrite_examples,
-    stamp,
     user_text,
 )
-from forge.data.formats import read_file
 from forge.data.output_schema import schema_for
-from forge.data.tool_calls import bfcl_types
-from forge.errors import DatasetError, ForgeError
+from forge.errors import ForgeError
 from forge.locks import file_lock
 from forge.project.project import Project
 from forge.project.run_lock import holds_run_lock
@@ -81,30 +75,6 @@ def remove_gold_overlap(project: Project) -> tuple[list[str], Path | None]:
         saved = backup(project)
         rewrite_examples(path, [e for line, e in numbered if line not in found])
     return [f"{rel}:{line} ~ {where}" for line, where in found.items()], saved
-
-
-def import_file(project: Project, src: Path, source: str, fmt: str = "auto") -> tuple[str, AppendResult]:
-    """Append a JSONL file's examples to the training set, converted from `fmt` (forge.data.formats),
-    validated, deduped, gold-guarded. Returns (the format read, what happened)."""
-    if source not in ("seed", "hand"):
-        raise ForgeError(f"--source {source}: must be seed or hand")
-    gold_guard = project.gold_guard()
-    gold_guard.check_training_path(src, str(src))
-    fmt, rows = read_file(src, str(src), fmt)
-    examples, origins = [], []
-    for n, example in rows:
-        problem = example_problem(example)
-        if problem:
-            raise DatasetError(f"{src}:{n}: {problem}")
-        examples.append(example)
-        origins.append(f"{src}:{n}")
-    # stamp leaves a None extra out: forge's own format goes unrecorded
-    stamped = [stamp(e, source, format=fmt if fmt != "messages" else None) for e in examples]
-    result = append_examples(project.canonical_path, stamped, gold_guard, schema=project.output_schema(),
-                             tool_choice=project.config.eval.tool_choice,
-                             display=project.rel(project.canonical_path), origins=origins)
-    result.tool_types = sorted(set().union(*(bfcl_types(e.get("tools")) for e in examples)))
-    return fmt, result
 
 
 @holds_run_lock("clean --schema")

@@ -187,7 +187,7 @@ def _training(project, results: dict) -> dict:
     it started (`start`: fresh, or warm with `warm_start` saying from which model and on how many new and
     replayed examples); none for a model forge did not train (the baseline's base)."""
     meta = read_meta(project.path(results["model"]["path"]))
-    if meta.get("grpo"):  # a GRPO run (forge.reinforcement.grpo): from which adapter, its steps and rewards
+    if meta.get("grpo"):  # a GRPO run (forge.training.grpo): from which adapter, its steps and rewards
         return {"method": "grpo", "start": "grpo", "grpo": meta["grpo"], "trained_on": meta.get("dataset_size"),
                 "train_wall_s": meta.get("wall_s")}
     if not meta.get("epoch_losses"):

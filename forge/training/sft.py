@@ -23,7 +23,6 @@ from pathlib import Path
 
 from forge import stop_signal
 from forge.atomic import disk_full
-from forge.clock import now
 from forge.config.fields import ForgeConfig
 from forge.data import val_split
 from forge.data.datasets import example_id, file_hash, load_numbered
@@ -37,7 +36,7 @@ from forge.project.records import next_iteration
 from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import Pull, remote_step
 from forge.training import checkpoints, distributed
-from forge.training.common import TrainingStopped, TrainResult, effective_config
+from forge.training.common import TrainingStopped, TrainResult, effective_config, model_meta
 from forge.training.load import load_for_training, save_swapped
 from forge.training.setup import build_trainer, tracker_callbacks
 from forge.training.warm_start import WarmStart, example_key, plan_warm_start, write_seen
@@ -211,17 +210,14 @@ def _save(project: Project, plan: TrainPlan, trainer, tokenizer, epochs, tokens_
     cfg, runtime, t = plan.cfg, plan.runtime, plan.cfg.training
     losses = epochs.losses
     tokens = tokens_per_epoch * (len(losses) - done_before)
-    meta = {"base": cfg.model.base, "base_resolved": plan.base_path, "backend": runtime.backend,
-            "device": runtime.device, "method": t.method, "precision": plan.precision,
-            "config_hash": plan.run_record["config_hash"], "dataset": cfg.dataset.canonical,
-            "dataset_hash": plan.run_record["dataset_hash"], "dataset_size": len(plan.examples),
-            "epochs_run": len(losses), "epoch_losses": losses, "final_loss": losses[-1] if losses else None,
-            "val_size": len(plan.val_examples), "val_losses": epochs.val_losses,
-            "final_val_loss": epochs.val_losses[-1] if epochs.val_losses else None, "wall_s": round(wall, 3),
-            "tokens_per_s": round(tokens / wall, 1) if wall else None, "overrides": plan.run_record["overrides"],
-            "world_size": plan.world, "effective_batch": t.batch_size * t.gradient_accumulation_steps * plan.world,
-            "tokens_per_batch": t.tokens_per_batch,
-            "warm_start": plan.run_record["warm_start"], "learning_rate": t.learning_rate, "time": now()}
+    meta = model_meta(cfg, runtime, plan.precision, plan.base_path, plan.run_record, len(plan.examples), wall,
+                      t.method, t.learning_rate,
+                      epochs_run=len(losses), epoch_losses=losses, final_loss=losses[-1] if losses else None,
+                      val_size=len(plan.val_examples), val_losses=epochs.val_losses,
+                      final_val_loss=epochs.val_losses[-1] if epochs.val_losses else None,
+                      tokens_per_s=round(tokens / wall, 1) if wall else None, overrides=plan.run_record["overrides"],
+                      world_size=plan.world, effective_batch=t.batch_size * t.gradient_accumulation_steps * plan.world,
+                      tokens_per_batch=t.tokens_per_batch)
     seen = plan.warm.seen if plan.warm else {example_key(e) for e in plan.train_examples}
     trainer.model.config.use_cache = True
     out = project.adapter_dir
@@ -244,10 +240,10 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
           deadline: float | None = None, resume: bool = False) -> TrainResult:
     """Train into output/adapter: setup -> load -> fit -> save. With `resume`, continue the interrupted run from
     its last epoch checkpoint (same config, data and overrides, or a one-line refusal). training.method grpo is
-    forge.reinforcement's (its `entry.train` takes runs of every method)."""
+    forge.training.grpo's (forge.training.entry.train takes runs of every method)."""
     if effective_config(project, overrides, epochs).training.method == "grpo":
         raise ForgeError("training.method grpo: start it with `forge train` or the train tool "
-                         "(forge.reinforcement.entry.train)")
+                         "(forge.training.entry.train)")
     plan = _setup(project, epochs, overrides, echo, resume)
     if plan is None:  # compute.num_processes > 1: the same function, in n processes
         runtime = resolve_runtime(project.config.compute.device, project.config.model.load_in_4bit)

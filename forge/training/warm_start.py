@@ -60,7 +60,7 @@ class WarmStart:
 
 
 def policy_kind(meta: dict) -> str | None:
-    """What a trained model is: a LoRA adapter or a full model (a GRPO run's is its start's, forge.reinforcement)."""
+    """What a trained model is: a LoRA adapter or a full model (a GRPO run's is its start's, forge.training.grpo)."""
     method = meta.get("method")
     return (meta.get("grpo") or {}).get("policy", "lora") if method == "grpo" else method
 

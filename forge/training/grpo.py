@@ -19,6 +19,7 @@ import dataclasses
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from forge.config.fields import ForgeConfig
@@ -28,10 +29,12 @@ from forge.errors import ForgeError
 from forge.evaluation.runner import eval_prompts
 from forge.evaluation.scorers import Scorer
 from forge.hashing import content_hash
+from forge.models.loading import Runtime
 from forge.project.project import Project
 from forge.project.records import best, read_meta
 from forge.training import checkpoints
 from forge.training.callbacks import Deadline, quiet
+from forge.training.common import TrainingStopped, TrainResult, model_meta
 from forge.training.warm_start import SEEN_FILE, incompatible, policy_kind
 
 
@@ -119,19 +122,64 @@ def load_policy(cfg: ForgeConfig, runtime, base_path: str, precision: str, sourc
     return model, tokenizer
 
 
-def fit(project: Project, cfg: ForgeConfig, runtime, precision: str, model, tokenizer, examples: list[dict],
-        record: dict, checkpoint: Path | None, callbacks: list, echo, deadline: float | None):
-    """Run GRPO (from `checkpoint` when resuming): (trainer, reward, deadline callback, wall seconds)."""
+@dataclass
+class GrpoPlan:
+    """What setup decided for a GRPO run: its config, prompts and machine, the model it continues, where a resume
+    starts."""
+
+    cfg: ForgeConfig
+    runtime: Runtime
+    precision: str
+    base_path: str
+    examples: list[dict]
+    source: Path | None         # the model continued (None: a fresh adapter on model.base)
+    source_iteration: int | None
+    kind: str                   # lora or full: what is trained
+    record: dict                # what a resume must find unchanged
+    checkpoint: Path | None
+
+
+def _setup(project: Project, cfg: ForgeConfig, echo, resume: bool) -> GrpoPlan:
+    """Check the prompts against the gold guard and the scorer, resolve the machine, the start and the resume
+    point."""
+    from forge.models.loading import resolve_base, resolve_runtime, training_precision
+
+    guard = project.gold_guard()
+    guard.check_training_path(project.canonical_path, cfg.dataset.canonical)
+    numbered = load_numbered(project.canonical_path, cfg.dataset.canonical, missing_ok=True)
+    guard.check_training_set(numbered, cfg.dataset.canonical)  # no gold or sealed prompt enters a GRPO run
+    examples = [e for _, e in numbered]
+    if not examples:
+        raise ForgeError(f"{cfg.dataset.canonical}: no training examples for GRPO's prompts")
+    if cfg.eval.scorer == "judge":
+        raise ForgeError("training.method grpo: eval.scorer judge would pay a judge call per sampled answer; "
+                         "GRPO needs a programmatic scorer (call, json_match, json_cmd, exact, custom)")
+    if cfg.compute.num_processes > 1:
+        echo("note: compute.num_processes: GRPO trains in one process")
+    runtime = resolve_runtime(cfg.compute.device, cfg.model.load_in_4bit)
+    source, source_iteration = start_adapter(project, cfg)
+    kind = kind_of(cfg, source)
+    record = run_record(project, cfg, source)
+    checkpoint = checkpoints.resume_point(project, record)[0] if resume else None
+    return GrpoPlan(cfg, runtime, training_precision(cfg.training.precision, runtime.device, kind),
+                    resolve_base(cfg.model.base, project.root), examples, source, source_iteration, kind, record,
+                    checkpoint)
+
+
+def fit(project: Project, plan: GrpoPlan, model, tokenizer, callbacks: list, echo, deadline: float | None):
+    """Run GRPO (from the plan's checkpoint when resuming): (trainer, reward, deadline callback, wall seconds)."""
     from datasets import Dataset
     from trl import GRPOTrainer
 
     schema = OutputSchema.for_project(project)
-    reward = Reward(Scorer.for_project(project, schema), examples, schema)
-    work = project.trainer_dir if checkpoint else checkpoints.start_fresh(project, record)
-    data = Dataset.from_list(prompts_and_answers(project, tokenizer, examples))
+    reward = Reward(Scorer.for_project(project, schema), plan.examples, schema)
+    checkpoint = plan.checkpoint
+    work = project.trainer_dir if checkpoint else checkpoints.start_fresh(project, plan.record)
+    data = Dataset.from_list(prompts_and_answers(project, tokenizer, plan.examples))
     stop = Deadline(deadline if deadline is not None else float("inf"))
     trainer = GRPOTrainer(model=model, reward_funcs=[reward],  # type: ignore[list-item]
-                          args=grpo_args(cfg, runtime, precision, work), train_dataset=data, processing_class=tokenizer, callbacks=[stop, *callbacks])
+                          args=grpo_args(plan.cfg, plan.runtime, plan.precision, work), train_dataset=data,
+                          processing_class=tokenizer, callbacks=[stop, *callbacks])
     quiet(trainer)
     if checkpoint:
         done = json.loads((checkpoint / "trainer_state.json").read_text()).get("global_step", 0)
@@ -158,64 +206,40 @@ def save_adapter(model, tokenizer, source: Path | None, tmp: Path, kind: str) ->
         nested.rmdir()
 
 
-def meta_of(cfg: ForgeConfig, runtime, precision: str, base_path: str, record: dict, source: Path | None,
-            source_iteration: int | None, history: list[dict], wall: float, n_examples: int, project,
-            kind: str) -> dict:
+def meta_of(project: Project, plan: GrpoPlan, history: list[dict], wall: float) -> dict:
+    """forge_meta.json of the GRPO run (forge.training.common.model_meta), its own record under "grpo"."""
+    cfg = plan.cfg
     rewards = [h["reward"] for h in history if "reward" in h]
-    return {"base": cfg.model.base, "base_resolved": base_path, "backend": runtime.backend, "device": runtime.device,
-            "method": "grpo", "precision": precision, "config_hash": record["config_hash"],
-            "dataset": cfg.dataset.canonical, "dataset_hash": record["dataset_hash"], "dataset_size": n_examples,
-            "wall_s": round(wall, 3), "learning_rate": cfg.grpo.learning_rate, "epochs_run": 0, "epoch_losses": [],
-            "final_loss": None, "warm_start": None,
-            "grpo": {"from": project.rel(source) if source else None, "from_iteration": source_iteration,
-                     "policy": kind,
-                     "steps": max((h.get("step", 0) for h in history), default=0), **vars(cfg.grpo),
-                     "reward_first": round(rewards[0], 4) if rewards else None,
-                     "reward_last": round(sum(rewards[-5:]) / len(rewards[-5:]), 4) if rewards else None,
-                     "schema_valid_last": next((round(h["schema_valid"], 4) for h in reversed(history)
-                                                if "schema_valid" in h), None)}}
+    grpo = {"from": project.rel(plan.source) if plan.source else None, "from_iteration": plan.source_iteration,
+            "policy": plan.kind, "steps": max((h.get("step", 0) for h in history), default=0), **vars(cfg.grpo),
+            "reward_first": round(rewards[0], 4) if rewards else None,
+            "reward_last": round(sum(rewards[-5:]) / len(rewards[-5:]), 4) if rewards else None,
+            "schema_valid_last": next((round(h["schema_valid"], 4) for h in reversed(history)
+                                       if "schema_valid" in h), None)}
+    return model_meta(cfg, plan.runtime, plan.precision, plan.base_path, {**plan.record, "warm_start": None},
+                      len(plan.examples), wall, "grpo", cfg.grpo.learning_rate, epochs_run=0, epoch_losses=[],
+                      final_loss=None, grpo=grpo)
 
 
 def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float | None = None,
                resume: bool = False):
-    """GRPO into output/adapter: setup -> load -> fit -> save (forge.training.sft.train hands runs here)."""
-    from forge.models.loading import resolve_base, resolve_runtime, training_precision
+    """GRPO into output/adapter: setup -> load -> fit -> save (forge.training.entry.train hands runs here)."""
     from forge.project.project import ADAPTER_DIR
     from forge.project.records import next_iteration
     from forge.training.callbacks import GrpoProgress
-    from forge.training.common import TrainingStopped, TrainResult
     from forge.training.load import save_swapped
     from forge.training.setup import tracker_callbacks
 
-    guard = project.gold_guard()
-    guard.check_training_path(project.canonical_path, cfg.dataset.canonical)
-    numbered = load_numbered(project.canonical_path, cfg.dataset.canonical, missing_ok=True)
-    guard.check_training_set(numbered, cfg.dataset.canonical)  # no gold or sealed prompt enters a GRPO run
-    examples = [e for _, e in numbered]
-    if not examples:
-        raise ForgeError(f"{cfg.dataset.canonical}: no training examples for GRPO's prompts")
-    if cfg.eval.scorer == "judge":
-        raise ForgeError("training.method grpo: eval.scorer judge would pay a judge call per sampled answer; "
-                         "GRPO needs a programmatic scorer (call, json_match, json_cmd, exact, custom)")
-    if cfg.compute.num_processes > 1:
-        echo("note: compute.num_processes: GRPO trains in one process")
-    runtime = resolve_runtime(cfg.compute.device, cfg.model.load_in_4bit)
-    source, source_iteration = start_adapter(project, cfg)
-    kind = kind_of(cfg, source)
-    precision = training_precision(cfg.training.precision, runtime.device, kind)
-    record = run_record(project, cfg, source)
-    checkpoint = checkpoints.resume_point(project, record)[0] if resume else None
-    g = cfg.grpo
-    echo(f"backend: {runtime.backend} on {runtime.device} (grpo, {kind}, {precision}, {len(examples)} prompts, {g.steps} "
-         f"steps x {g.prompts_per_step} prompts x {g.generations} answers; from "
-         f"{project.rel(source) if source else 'a fresh adapter on ' + cfg.model.base})")
-    base_path = resolve_base(cfg.model.base, project.root)
-    model, tokenizer = load_policy(cfg, runtime, base_path, precision, source, kind)
+    plan = _setup(project, cfg, echo, resume)
+    g, source = cfg.grpo, plan.source
+    echo(f"backend: {plan.runtime.backend} on {plan.runtime.device} (grpo, {plan.kind}, {plan.precision}, "
+         f"{len(plan.examples)} prompts, {g.steps} steps x {g.prompts_per_step} prompts x {g.generations} answers; "
+         f"from {project.rel(source) if source else 'a fresh adapter on ' + cfg.model.base})")
+    model, tokenizer = load_policy(cfg, plan.runtime, plan.base_path, plan.precision, source, plan.kind)
     progress = GrpoProgress(echo, every=g.checkpoint_steps)
     trackers = tracker_callbacks(cfg, project.tracker_dir / str(next_iteration(project)),
-                                 fresh=checkpoint is None)
-    trainer, _reward, stop, wall = fit(project, cfg, runtime, precision, model, tokenizer, examples, record,
-                                         checkpoint, [progress, *trackers], echo, deadline)
+                                 fresh=plan.checkpoint is None)
+    trainer, _reward, stop, wall = fit(project, plan, model, tokenizer, [progress, *trackers], echo, deadline)
     if stop.hit:
         from forge import stop_signal
 
@@ -223,10 +247,10 @@ def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float |
         why = stop_signal.reason() if stop_signal.requested.is_set() else "the time budget ran out"
         raise TrainingStopped(f"{why} after {trainer.state.global_step} GRPO steps; the partial adapter was "
                               f"discarded and output/{ADAPTER_DIR} is the previous one")
-    meta = meta_of(cfg, runtime, precision, base_path, record, source, source_iteration, progress.history, wall,
-                   len(examples), project, kind)
+    meta = meta_of(project, plan, progress.history, wall)
     model.config.use_cache = True
-    out = save_swapped(project.adapter_dir, meta, lambda tmp: save_adapter(model, tokenizer, source, tmp, kind))
+    out = save_swapped(project.adapter_dir, meta,
+                       lambda tmp: save_adapter(model, tokenizer, source, tmp, plan.kind))
     checkpoints.finish(project)
-    return TrainResult(out, runtime.backend, runtime.device, "grpo", 0, [], meta["grpo"]["reward_last"] or 0.0,
-                       round(wall, 3), 0.0, len(examples), grpo=meta["grpo"])
+    return TrainResult(out, plan.runtime.backend, plan.runtime.device, "grpo", 0, [], None, round(wall, 3), 0.0,
+                       len(plan.examples), grpo=meta["grpo"])

@@ -1,4 +1,5 @@
-"""`forge train` and the train tool's one entry point: GRPO (training.method grpo) here, SFT in forge.training.sft."""
+"""`forge train` and the train tool's one entry point: a run of the method its config names, SFT
+(forge.training.sft) or GRPO (forge.training.grpo)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,6 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
 @remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(project.rel(project.tracker_dir), "merge")])
 def _grpo(project: Project, *, overrides: dict | None = None, echo=print, deadline: float | None = None,
           resume: bool = False) -> TrainResult:
-    from forge.reinforcement.grpo import train_grpo
+    from forge.training.grpo import train_grpo
 
     return train_grpo(project, effective_config(project, overrides, None), echo, deadline, resume)
