@@ -101,6 +101,7 @@ MYPY_VIEW := $(CURDIR)/.mypy_view
 lint: $(STAMP)
 	$(PY) tests/lockfile.py check
 	$(VENV)/bin/ruff check forge agent tools prompts tests bench
+	$(VENV)/bin/ruff format --check forge agent tools prompts tests bench
 	rm -rf $(MYPY_VIEW) && mkdir -p $(MYPY_VIEW)/forge && ln -s $(CURDIR)/forge/* $(MYPY_VIEW)/forge/ && \
 		ln -s $(CURDIR)/agent $(MYPY_VIEW)/forge/agent && ln -s $(CURDIR)/tools $(MYPY_VIEW)/forge/tools && \
 		ln -s $(CURDIR)/prompts $(MYPY_VIEW)/forge/prompts

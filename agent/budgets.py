@@ -22,7 +22,7 @@ class Budgets:
     max_new_examples: int = 0
     tool_calls: int = 0
     planner_cost_usd: float = 0.0
-    elapsed_before_s: float = 0.0          # wall time of earlier segments of a resumed run
+    elapsed_before_s: float = 0.0  # wall time of earlier segments of a resumed run
     started: float = field(default_factory=time.monotonic)
 
     @classmethod
@@ -69,8 +69,12 @@ class Budgets:
             return f"time budget spent ({self.elapsed_s() / 60:.1f}/{self.max_minutes:g} min)"
         if self.max_cost_usd and self.cost(state) >= self.max_cost_usd:
             return f"cost budget spent (${self.cost(state):.4f}/${self.max_cost_usd:g})"
-        if (self.max_iterations and state.iterations_run >= self.max_iterations and not state.trained_since_eval
-                and not state.evaluated_since_commit):
+        if (
+            self.max_iterations
+            and state.iterations_run >= self.max_iterations
+            and not state.trained_since_eval
+            and not state.evaluated_since_commit
+        ):
             return f"iteration budget spent ({state.iterations_run}/{self.max_iterations})"
         return None
 
@@ -89,8 +93,15 @@ class Budgets:
 
     def snapshot(self, state) -> dict:
         """Used and limit of each budget: {"iterations": 2, "max_iterations": 10, "tool_calls": ...}."""
-        used = {"iterations": state.iterations_run, "tool_calls": self.tool_calls,
-                "minutes": round(self.elapsed_s() / 60, 3), "cost_usd": round(self.cost(state), 6),
-                "new_examples": state.new_examples}
-        return {key: value for name in BUDGETS
-                for key, value in ((name, used[name]), (f"max_{name}", getattr(self, f"max_{name}")))}
+        used = {
+            "iterations": state.iterations_run,
+            "tool_calls": self.tool_calls,
+            "minutes": round(self.elapsed_s() / 60, 3),
+            "cost_usd": round(self.cost(state), 6),
+            "new_examples": state.new_examples,
+        }
+        return {
+            key: value
+            for name in BUDGETS
+            for key, value in ((name, used[name]), (f"max_{name}", getattr(self, f"max_{name}")))
+        }

@@ -53,22 +53,39 @@ def agent_group():
 @wait_option
 @project_option
 @click.option("--goal", required=False, help="What the agent should achieve (required unless --resume).")
-@click.option("--planner", type=click.Choice(["claude", "heuristic"]), default=None,
-              help="Default: claude when ANTHROPIC_API_KEY (or a base_url) is set, else heuristic.")
+@click.option(
+    "--planner",
+    type=click.Choice(["claude", "heuristic"]),
+    default=None,
+    help="Default: claude when ANTHROPIC_API_KEY (or a base_url) is set, else heuristic.",
+)
 @click.option("--max-iterations", type=click.IntRange(0), default=None, help="Default: agent.max_iterations.")
-@click.option("--budget-usd", "max_cost_usd", type=click.FloatRange(0), default=None,
-              help="Default: agent.max_cost_usd.")
+@click.option(
+    "--budget-usd", "max_cost_usd", type=click.FloatRange(0), default=None, help="Default: agent.max_cost_usd."
+)
 @click.option("--max-minutes", type=click.FloatRange(0), default=None, help="Default: agent.max_minutes.")
 @click.option("--max-tool-calls", type=click.IntRange(0), default=None, help="Default: agent.max_tool_calls.")
-@click.option("--resume", "resume_run", is_flag=False, flag_value="latest", default=None,
-              help="Continue a stopped or killed run (RUN id, or the latest) from its transcript, with its own "
-                   "budgets unless named here; cut-off train/eval/augment calls are redone.")
-@click.option("--baseline", is_flag=True,
-              help="On the project's first run, score the base model zero-shot first (iteration 0; `forge flywheel` "
-                   "always does).")
-@click.option("--teacher", is_flag=True,
-              help="First score the teacher (datagen.model) on the gold set, once per gold set, model and prompt, "
-                   "for gap closure and agent.stop_at_gap_closure; its cost counts in the run's budget.")
+@click.option(
+    "--resume",
+    "resume_run",
+    is_flag=False,
+    flag_value="latest",
+    default=None,
+    help="Continue a stopped or killed run (RUN id, or the latest) from its transcript, with its own "
+    "budgets unless named here; cut-off train/eval/augment calls are redone.",
+)
+@click.option(
+    "--baseline",
+    is_flag=True,
+    help="On the project's first run, score the base model zero-shot first (iteration 0; `forge flywheel` "
+    "always does).",
+)
+@click.option(
+    "--teacher",
+    is_flag=True,
+    help="First score the teacher (datagen.model) on the gold set, once per gold set, model and prompt, "
+    "for gap closure and agent.stop_at_gap_closure; its cost counts in the run's budget.",
+)
 def agent_run(project_dir, goal, planner, resume_run, baseline, teacher, **limits):
     """Run the planner until the goal is met or a budget is spent."""
     # limits: the budget flags, under the names of the limits they set (max_cost_usd for --budget-usd); None: not named
@@ -83,8 +100,9 @@ def agent_run(project_dir, goal, planner, resume_run, baseline, teacher, **limit
             raise click.UsageError("--teacher starts a run; a resumed run keeps what it started with")
         outcome, transcript = runner.resume(project, resume_run, chosen, limits, echo=click.echo)
     else:
-        outcome, transcript = runner.start(project, goal, chosen, _budgets(project, **limits), echo=click.echo,
-                                           baseline=baseline, teacher=teacher)
+        outcome, transcript = runner.start(
+            project, goal, chosen, _budgets(project, **limits), echo=click.echo, baseline=baseline, teacher=teacher
+        )
     _finish(outcome, transcript, project)
 
 
@@ -209,8 +227,10 @@ def tool_session_show(project_dir):
     info = manual.show(open_project(project_dir))
     st = info["state"]
     click.echo(f"session: {info['session']} ({info['transcript']})")
-    click.echo(f"iteration: {st['iteration']} (trained, not evaluated: {st['trained_since_eval']}; evaluated, "
-               f"not committed: {st['evaluated_since_commit']})")
+    click.echo(
+        f"iteration: {st['iteration']} (trained, not evaluated: {st['trained_since_eval']}; evaluated, "
+        f"not committed: {st['evaluated_since_commit']})"
+    )
     click.echo(f"budgets: {budgets_text(info['budgets'], minutes=False)}")
 
 
@@ -229,9 +249,12 @@ def tool_session_end(project_dir):
 @click.option("--iters", type=click.IntRange(1), default=None, help="Iterations (default: agent.max_iterations).")
 @click.option("--skip-train", is_flag=True, help="Start by evaluating the existing adapter.")
 @click.option("--planner", type=click.Choice(["claude", "heuristic"]), default=None)
-@click.option("--teacher", is_flag=True,
-              help="First score the teacher (datagen.model) on the gold set, once per gold set, model and prompt, "
-                   "for gap closure and agent.stop_at_gap_closure; its cost counts in the run's budget.")
+@click.option(
+    "--teacher",
+    is_flag=True,
+    help="First score the teacher (datagen.model) on the gold set, once per gold set, model and prompt, "
+    "for gap closure and agent.stop_at_gap_closure; its cost counts in the run's budget.",
+)
 def flywheel(project_dir, iters, skip_train, planner, teacher):
     """The agent with the goal "reach eval.target_accuracy", until the target or the iteration budget. A
     project's first run starts by scoring the base model zero-shot (iteration 0, not promotable)."""
@@ -244,7 +267,13 @@ def flywheel(project_dir, iters, skip_train, planner, teacher):
     goal = f"reach eval.target_accuracy ({project.config.eval.target_accuracy:.1%}) on the gold set"
     if skip_train:
         goal += "; an adapter already exists, so evaluate it before training again"
-    outcome, transcript = runner.start(project, goal, chosen, _budgets(project, max_iterations=iters), echo=click.echo,
-                                       baseline=not skip_train, teacher=teacher)
+    outcome, transcript = runner.start(
+        project,
+        goal,
+        chosen,
+        _budgets(project, max_iterations=iters),
+        echo=click.echo,
+        baseline=not skip_train,
+        teacher=teacher,
+    )
     _finish(outcome, transcript, project)
-

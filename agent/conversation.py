@@ -26,13 +26,15 @@ from forge.project.status import budgets_text
 from forge.text import clip, one_line
 
 CLIP = 200
-STATE_CHARS = 3000          # of PLAN.md in the project state
-DROPPED_NOTE = ("(Earlier turns of this run were dropped to keep the context small. The project state in the "
-                "latest messages and AGENT_CONTEXT.md carry what they established.)")
+STATE_CHARS = 3000  # of PLAN.md in the project state
+DROPPED_NOTE = (
+    "(Earlier turns of this run were dropped to keep the context small. The project state in the "
+    "latest messages and AGENT_CONTEXT.md carry what they established.)"
+)
 # (turns kept whole, shrunk turns kept) from gentle to hardest; the first that fits is used.
 STEPS = [(6, 40), (4, 20), (2, 8), (1, 0)]
-TARGET_FRACTION = 0.6          # a compaction aims at this fraction of the context budget
-CHARS_PER_TOKEN = 3.0          # conservative for JSON-heavy English text
+TARGET_FRACTION = 0.6  # a compaction aims at this fraction of the context budget
+CHARS_PER_TOKEN = 3.0  # conservative for JSON-heavy English text
 AUTO_CONTEXT_ANTHROPIC, AUTO_CONTEXT_OTHER = 150_000, 16_000
 
 
@@ -67,8 +69,7 @@ def _clip_values(value):
 
 
 def _summary(content) -> str:
-    text = content if isinstance(content, str) else " ".join(
-        b.get("text", "") for b in content if isinstance(b, dict))
+    text = content if isinstance(content, str) else " ".join(b.get("text", "") for b in content if isinstance(b, dict))
     first = next((line for line in text.splitlines() if line.strip()), "")
     return _clip(first)
 
@@ -96,8 +97,9 @@ def shrink(message: dict) -> dict:
 
 def _turn_starts(messages: list[dict]) -> list[int]:
     """Indices where a turn begins: an assistant message right after a user message."""
-    return [i for i in range(1, len(messages))
-            if messages[i]["role"] == "assistant" and messages[i - 1]["role"] == "user"]
+    return [
+        i for i in range(1, len(messages)) if messages[i]["role"] == "assistant" and messages[i - 1]["role"] == "user"
+    ]
 
 
 def _kickoff_blocks(content) -> list[dict]:
@@ -165,8 +167,10 @@ def project_state(project, budgets, state) -> str:
     """What changes between iterations, sent in the conversation (never in the cached system prompt)."""
     b = budgets.snapshot(state)
     when = f"iteration {state.iteration} closed" if state.iteration else "start of the run"
-    return (f"# Project state ({when})\n\n"
-            f"Budgets used: {budgets_text(b, minutes=False)} (time: see `status`)\n\n"
-            f"## AGENT_CONTEXT.md\n{records.read_context_file(project, records.CONTEXT_FILE, records.CONTEXT_CHARS)}\n\n"
-            f"## PLAN.md (keep it current with update_plan)\n"
-            f"{records.read_context_file(project, records.PLAN_FILE, STATE_CHARS)}\n")
+    return (
+        f"# Project state ({when})\n\n"
+        f"Budgets used: {budgets_text(b, minutes=False)} (time: see `status`)\n\n"
+        f"## AGENT_CONTEXT.md\n{records.read_context_file(project, records.CONTEXT_FILE, records.CONTEXT_CHARS)}\n\n"
+        f"## PLAN.md (keep it current with update_plan)\n"
+        f"{records.read_context_file(project, records.PLAN_FILE, STATE_CHARS)}\n"
+    )

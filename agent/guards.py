@@ -34,8 +34,10 @@ def check_input(tool, data) -> str | None:
     """Why `data` is not a valid input for `tool`, or None."""
     if not isinstance(data, dict):
         return f"input must be a JSON object, got {type(data).__name__}"
-    errors = sorted(jsonschema.Draft202012Validator(tool.input_schema).iter_errors(data),
-                    key=lambda e: [str(p) for p in e.absolute_path])
+    errors = sorted(
+        jsonschema.Draft202012Validator(tool.input_schema).iter_errors(data),
+        key=lambda e: [str(p) for p in e.absolute_path],
+    )
     if not errors:
         return None
     key, what = describe_error(errors[0])
@@ -98,8 +100,17 @@ def execute(tool_guard: ToolGuard, transcript, turn: int, tool_id: str, name: st
     return finish_call(tool_guard, transcript, turn, tool_id, name, data, verdict)
 
 
-def finish_call(tool_guard: ToolGuard, transcript, turn: int, tool_id: str, name: str, data, verdict: Verdict | None = None,
-                note: dict | None = None, result: ToolResult | None = None) -> ToolResult:
+def finish_call(
+    tool_guard: ToolGuard,
+    transcript,
+    turn: int,
+    tool_id: str,
+    name: str,
+    data,
+    verdict: Verdict | None = None,
+    note: dict | None = None,
+    result: ToolResult | None = None,
+) -> ToolResult:
     """Run an allowed call (or refuse it), or take the `result` given, then record it and apply its effect.
     Also finishes a call cut off by a crash (redone, or given an "interrupted" result)."""
     seconds = 0.0
@@ -111,7 +122,16 @@ def finish_call(tool_guard: ToolGuard, transcript, turn: int, tool_id: str, name
             raise stop_signal.Interrupted(name)
     if name in tool_guard.tools:
         tool_guard.tools[name].apply(tool_guard.ctx.state, data, result)
-    transcript.write("tool_result", turn=turn, id=tool_id, name=name, content=result.content,
-                     is_error=result.is_error, data=result.data, duration_s=seconds, **(note or {}))
+    transcript.write(
+        "tool_result",
+        turn=turn,
+        id=tool_id,
+        name=name,
+        content=result.content,
+        is_error=result.is_error,
+        data=result.data,
+        duration_s=seconds,
+        **(note or {}),
+    )
     tool_guard.ctx.echo(f"  {name} -> {'ERROR ' if result.is_error else ''}{first_line(result.content, 160)}")
     return result

@@ -43,7 +43,9 @@ def _plateau_patch(project: Project, rows: list[dict]) -> tuple[str, dict] | Non
     step = (len(rows) - PLATEAU - 1) % 3
     if step == 0 and t.epochs_max < 20:
         n = min(20, t.epochs_max + 2)
-        return f"more epochs ({t.epochs_max} -> {n})", {"training": {"epochs_min": min(t.epochs_min, n), "epochs_max": n}}
+        return f"more epochs ({t.epochs_max} -> {n})", {
+            "training": {"epochs_min": min(t.epochs_min, n), "epochs_max": n}
+        }
     if step == 1 or t.method == "full":
         lr = round(t.learning_rate / 2, 10)
         return f"half the learning rate ({t.learning_rate:g} -> {lr:g})", {"training": {"learning_rate": lr}}
@@ -63,14 +65,21 @@ def plan_text(project: Project, rows: list[dict]) -> str:
     best_text = f"{top['accuracy']:.1%} (iter {top.get('iteration')})" if top else "none yet"
     patch = _plateau_patch(project, rows)
     cats = records.failure_categories(project, missing_ok=True)
-    lines = ["# Plan (offline heuristic planner)", "",
-             f"Best so far: {best_text}; target {target:.1%}; {len(rows)} iterations recorded.", "",
-             f"## Iteration {len(rows) + 1}", ""]
+    lines = [
+        "# Plan (offline heuristic planner)",
+        "",
+        f"Best so far: {best_text}; target {target:.1%}; {len(rows)} iterations recorded.",
+        "",
+        f"## Iteration {len(rows) + 1}",
+        "",
+    ]
     if patch:
         lines.append(f"1. No new best for {PLATEAU} iterations: change one hyper-parameter: {patch[0]}.")
-    lines.append(f"{2 if patch else 1}. Generate {_augment_n(project)} examples targeting the "
-                 f"{len(cats)} failure categories of the last eval "
-                 f"({project.config.datagen.augment_per_failure} each):")
+    lines.append(
+        f"{2 if patch else 1}. Generate {_augment_n(project)} examples targeting the "
+        f"{len(cats)} failure categories of the last eval "
+        f"({project.config.datagen.augment_per_failure} each):"
+    )
     lines += [f"   - {c} ({n} failures)" for c, n in cats.most_common(10)]
     lines.append(f"{3 if patch else 2}. Retrain on the larger set, evaluate, promote if it beats the best, commit.")
     return "\n".join(lines) + "\n"
@@ -96,8 +105,7 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
         floor = best["accuracy"] if best else 0.0
         if last["accuracy"] > floor:
             return f"{last['accuracy']:.1%} beats the best so far; promote it.", ("promote", {})
-        return f"{last['accuracy']:.1%} does not beat {floor:.1%}; nothing to promote, commit the data.", (
-            "commit", {})
+        return f"{last['accuracy']:.1%} does not beat {floor:.1%}; nothing to promote, commit the data.", ("commit", {})
     if name == "promote":
         return "Commit this iteration.", ("commit", {})
     if name == "commit":
@@ -106,10 +114,17 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
         return "Write the plan for the next iteration.", ("update_plan", {"plan": plan_text(project, rows)})
     if name == "update_plan":
         if _grpo_due(project, rows):
-            return (f"Supervised runs have not beaten the best for {PLATEAU} iterations: try GRPO from it.",
-                    ("train", {"hypothesis": "GRPO from the best adapter, the scorer as the reward, where more "
-                                             "supervised data stopped helping",
-                                     "overrides": {"training": {"method": "grpo"}}}))
+            return (
+                f"Supervised runs have not beaten the best for {PLATEAU} iterations: try GRPO from it.",
+                (
+                    "train",
+                    {
+                        "hypothesis": "GRPO from the best adapter, the scorer as the reward, where more "
+                        "supervised data stopped helping",
+                        "overrides": {"training": {"method": "grpo"}},
+                    },
+                ),
+            )
         patch = _plateau_patch(project, rows)
         if patch:
             return f"No new best for {PLATEAU} iterations: {patch[0]}.", ("patch_config", patch[1])
@@ -122,9 +137,16 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
         what = "after a config change and " if _last_was_patch(messages) else ""
         hypothesis = f"{what}more examples targeting the last eval's failure categories"
         if _warm_stalled(rows):
-            return ("Retrain from scratch on the larger set: the last warm start did not beat the best.",
-                    ("train", {"hypothesis": f"a fresh adapter (the last warm start did not improve), {hypothesis}",
-                               "warm_start": "none"}))
+            return (
+                "Retrain from scratch on the larger set: the last warm start did not beat the best.",
+                (
+                    "train",
+                    {
+                        "hypothesis": f"a fresh adapter (the last warm start did not improve), {hypothesis}",
+                        "warm_start": "none",
+                    },
+                ),
+            )
         return "Retrain on the larger training set.", ("train", {"hypothesis": hypothesis})
     return "Check where we stand.", ("status", {})
 
@@ -149,6 +171,11 @@ def _warm_stalled(rows: list[dict]) -> bool:
 
 
 def _last_was_patch(messages: list[dict]) -> bool:
-    names = [b["name"] for m in messages if m["role"] == "assistant" and isinstance(m["content"], list)
-             for b in m["content"] if b.get("type") == "tool_use"]
+    names = [
+        b["name"]
+        for m in messages
+        if m["role"] == "assistant" and isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") == "tool_use"
+    ]
     return len(names) >= 2 and names[-2] == "patch_config"

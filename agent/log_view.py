@@ -18,12 +18,19 @@ def render_event(e: dict) -> list[str]:
     kind = e["event"]
     if kind == "run_start":
         b, base = e["budgets"], e.get("baseline")
-        return [f"run started {e['time']}  planner={e['planner']} model={e['model']}",
-                f"goal: {e['goal']}",
-                "budgets: " + ", ".join(f"{label} {b[f'max_{name}'] or '∞'}" for name, label in BUDGETS.items()
-                                        if name != "new_examples"),
-                *([f"baseline (base model, zero-shot): {base['accuracy']:.1%} ({base['correct']}/{base['total']})"]
-                  if base else [])]
+        return [
+            f"run started {e['time']}  planner={e['planner']} model={e['model']}",
+            f"goal: {e['goal']}",
+            "budgets: "
+            + ", ".join(
+                f"{label} {b[f'max_{name}'] or '∞'}" for name, label in BUDGETS.items() if name != "new_examples"
+            ),
+            *(
+                [f"baseline (base model, zero-shot): {base['accuracy']:.1%} ({base['correct']}/{base['total']})"]
+                if base
+                else []
+            ),
+        ]
     if kind == "run_resume":
         return [f"--- resumed {e['time']} with planner={e['planner']} ---"]
     if kind == "tool_result" and e.get("redone"):
@@ -32,9 +39,13 @@ def render_event(e: dict) -> list[str]:
         u = e.get("usage") or {}
         cache = ""
         if u.get("cache_read_input_tokens") or u.get("cache_creation_input_tokens"):
-            cache = f", cache read {u.get('cache_read_input_tokens', 0)} / write {u.get('cache_creation_input_tokens', 0)}"
-        lines = [f"\n[turn {e['turn']}] {e['stop_reason']}  ${e.get('cost_usd', 0):.4f}"
-                 f" ({u.get('input_tokens', 0)} in, {u.get('output_tokens', 0)} out{cache})"]
+            cache = (
+                f", cache read {u.get('cache_read_input_tokens', 0)} / write {u.get('cache_creation_input_tokens', 0)}"
+            )
+        lines = [
+            f"\n[turn {e['turn']}] {e['stop_reason']}  ${e.get('cost_usd', 0):.4f}"
+            f" ({u.get('input_tokens', 0)} in, {u.get('output_tokens', 0)} out{cache})"
+        ]
         for block in e["content"]:
             if block.get("type") == "text" and block["text"].strip():
                 lines.append(f"  says: {_short(block['text'])}")
@@ -52,13 +63,18 @@ def render_event(e: dict) -> list[str]:
     if kind == "user_message":
         return [f"  (to the model: {_short(json.dumps(e['content'], ensure_ascii=False))})"]
     if kind == "compaction":
-        return [f"  (context compacted{' hard' if e.get('hard') else ''}: ~{e['tokens_before']} -> ~{e['tokens_after']}"
-                f" tokens; last {e['keep_whole']} turns whole, {e['keep_shrunk']} older as summaries)"]
+        return [
+            f"  (context compacted{' hard' if e.get('hard') else ''}: ~{e['tokens_before']} -> ~{e['tokens_after']}"
+            f" tokens; last {e['keep_whole']} turns whole, {e['keep_shrunk']} older as summaries)"
+        ]
     if kind == "run_end":
         best = "none" if e["best_accuracy"] is None else f"{e['best_accuracy']:.1%}"
-        return [f"\nrun {e['status']}: {e['reason']}", f"best accuracy: {best}",
-                f"total cost: ${e['total_cost_usd']:.4f}",
-                f"tool calls: {e['budgets']['tool_calls']}, iterations: {e['budgets']['iterations']}"]
+        return [
+            f"\nrun {e['status']}: {e['reason']}",
+            f"best accuracy: {best}",
+            f"total cost: ${e['total_cost_usd']:.4f}",
+            f"tool calls: {e['budgets']['tool_calls']}, iterations: {e['budgets']['iterations']}",
+        ]
     return []
 
 
@@ -83,5 +99,7 @@ def cache_summary(events: list[dict]) -> str | None:
         saved += (r * (1 - CACHE_READ) - w * (CACHE_WRITE - 1)) * p_in / 1e6
     if not total:
         return None
-    return (f"prompt cache: {read / total:.0%} of {total} input tokens read from the cache, saving ${saved:.4f}; "
-            f"largest prompt {largest} tokens")
+    return (
+        f"prompt cache: {read / total:.0%} of {total} input tokens read from the cache, saving ${saved:.4f}; "
+        f"largest prompt {largest} tokens"
+    )

@@ -34,12 +34,22 @@ def keep_context_small(run: Run, hard: bool = False) -> None:
     estimate = run.estimate()
     if not hard and estimate <= run.context_tokens:
         return
-    keep_whole, keep_shrunk = conversation.STEPS[-1] if hard else conversation.plan_compaction(
-        run.messages, run.fixed_tokens, run.context_tokens, run.calibration)
+    keep_whole, keep_shrunk = (
+        conversation.STEPS[-1]
+        if hard
+        else conversation.plan_compaction(run.messages, run.fixed_tokens, run.context_tokens, run.calibration)
+    )
     run.messages[:] = conversation.compact(run.messages, keep_whole, keep_shrunk)
     after = int(run.estimate())
-    run.transcript.write("compaction", turn=run.turn, keep_whole=keep_whole, keep_shrunk=keep_shrunk,
-                         hard=hard, tokens_before=int(estimate), tokens_after=after)
+    run.transcript.write(
+        "compaction",
+        turn=run.turn,
+        keep_whole=keep_whole,
+        keep_shrunk=keep_shrunk,
+        hard=hard,
+        tokens_before=int(estimate),
+        tokens_after=after,
+    )
     run.echo(f"  (context compacted: ~{int(estimate)} -> ~{after} tokens)")
 
 
@@ -52,12 +62,16 @@ def ask_planner(run: Run) -> Reply:
             break
         except ContextOverflow as exc:
             if attempt == 2:
-                raise RunEnded("error", exc.too_small_for(int(run.fixed_tokens * run.calibration), WINDOW_SHARE)
-                               or f"planner call failed: {exc}") from None
+                raise RunEnded(
+                    "error",
+                    exc.too_small_for(int(run.fixed_tokens * run.calibration), WINDOW_SHARE)
+                    or f"planner call failed: {exc}",
+                ) from None
             if exc.window:  # the server said how small its window is: compact to fit it from now on
                 run.context_tokens = min(run.context_tokens, int(exc.window * WINDOW_SHARE))
-                run.echo(f"  (the server's context window is {exc.window} tokens: compacting past "
-                         f"{run.context_tokens})")
+                run.echo(
+                    f"  (the server's context window is {exc.window} tokens: compacting past {run.context_tokens})"
+                )
             keep_context_small(run, hard=True)
         except Exception as exc:  # API down after retries: stop cleanly, resumable
             raise RunEnded("error", f"planner call failed: {type(exc).__name__}: {first_line(exc, 300)}") from None
@@ -68,16 +82,25 @@ def ask_planner(run: Run) -> Reply:
         run.calibration = max(0.5, prompt / (run.estimate() / run.calibration))
     tool_tokens = conversation.raw_tokens(run.tools) if run.turn == 1 and prompt and run.tools else 0
     if prompt < TOOLS_SEEN * tool_tokens:
-        run.echo(f"warning: the server counted {prompt} prompt tokens, fewer than the tool definitions alone "
-                 f"(~{tool_tokens}): it may not show the model its tools (llama-server needs --jinja and a model "
-                 "whose chat template has tool use)")
+        run.echo(
+            f"warning: the server counted {prompt} prompt tokens, fewer than the tool definitions alone "
+            f"(~{tool_tokens}): it may not show the model its tools (llama-server needs --jinja and a model "
+            "whose chat template has tool use)"
+        )
     return reply
 
 
 def record_reply(run: Run, reply: Reply, discarded: bool = False) -> None:
-    run.transcript.write("model_response", turn=run.turn, model=reply.model, content=reply.content,
-                         stop_reason=reply.stop_reason, usage=reply.usage, cost_usd=round(reply.cost_usd, 8),
-                         **({"discarded": True} if discarded else {}))
+    run.transcript.write(
+        "model_response",
+        turn=run.turn,
+        model=reply.model,
+        content=reply.content,
+        stop_reason=reply.stop_reason,
+        usage=reply.usage,
+        cost_usd=round(reply.cost_usd, 8),
+        **({"discarded": True} if discarded else {}),
+    )
     if discarded:
         return
     for block in reply.content:
@@ -96,8 +119,11 @@ def _loop(run: Run) -> Outcome:
     try:
         while True:
             if stop_signal.requested.is_set():  # between turns: every call so far is recorded whole
-                raise RunEnded("stopped", f"{stop_signal.reason()}: stopped at a safe point; `forge agent run "
-                                          "--resume latest` continues", heartbeat="stopped")
+                raise RunEnded(
+                    "stopped",
+                    f"{stop_signal.reason()}: stopped at a safe point; `forge agent run --resume latest` continues",
+                    heartbeat="stopped",
+                )
             check_budgets(run)
             keep_context_small(run)
             reply = ask_planner(run)
@@ -112,9 +138,15 @@ def _loop(run: Run) -> Outcome:
             record_reply(run, reply)
             STOP_REASONS.get(reply.stop_reason, on_end_turn)(run, reply)
     except stop_signal.Interrupted as cut:  # the call stays without a result: --resume runs it again
-        return finish(run, RunEnded("stopped", f"{stop_signal.reason()}: stopped at a safe point ({cut} was cut "
-                                               "short); `forge agent run --resume latest` continues",
-                                    heartbeat="stopped"))
+        return finish(
+            run,
+            RunEnded(
+                "stopped",
+                f"{stop_signal.reason()}: stopped at a safe point ({cut} was cut "
+                "short); `forge agent run --resume latest` continues",
+                heartbeat="stopped",
+            ),
+        )
     except RunEnded as end:
         return finish(run, end)
 
@@ -122,12 +154,23 @@ def _loop(run: Run) -> Outcome:
 def finish(run: Run, end: RunEnded) -> Outcome:
     best = records.best(run.project)
     best_acc = best["accuracy"] if best else None
-    records.heartbeat(run.project, end.heartbeat or ("error" if end.status == "error" else "completed"),
-                      run.state.iteration,
-                      run.state.accuracy, run_id=run.transcript.run_id, error=end.reason if end.status == "error" else None)
+    records.heartbeat(
+        run.project,
+        end.heartbeat or ("error" if end.status == "error" else "completed"),
+        run.state.iteration,
+        run.state.accuracy,
+        run_id=run.transcript.run_id,
+        error=end.reason if end.status == "error" else None,
+    )
     cost = run.budgets.cost(run.state)
-    run.transcript.write("run_end", status=end.status, reason=end.reason, best_accuracy=best_acc,
-                         total_cost_usd=round(cost, 6), budgets=run.budgets.snapshot(run.state),
-                         **({"gap": g} if (g := gap.gap(run.project)) else {}))
+    run.transcript.write(
+        "run_end",
+        status=end.status,
+        reason=end.reason,
+        best_accuracy=best_acc,
+        total_cost_usd=round(cost, 6),
+        budgets=run.budgets.snapshot(run.state),
+        **({"gap": g} if (g := gap.gap(run.project)) else {}),
+    )
     records.log(run.project, f"run {run.transcript.run_id} {end.status}: {end.reason}")
     return Outcome(end.status, end.reason, best_acc, cost)

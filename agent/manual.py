@@ -37,9 +37,17 @@ def open_session(project) -> Transcript | None:
 def _new_session(project) -> Transcript:
     transcript = Transcript(transcript_path(project, new_run_id(MANUAL)))
     limits = Budgets.from_config(project.config.agent, max_minutes=0)
-    transcript.write("run_start", goal="manual tool calls", planner="manual", model="manual", kickoff="",
-                     budgets=limits.limits(), pid=os.getpid(), host=socket.gethostname(),
-                     config=dataclasses.asdict(project.config))
+    transcript.write(
+        "run_start",
+        goal="manual tool calls",
+        planner="manual",
+        model="manual",
+        kickoff="",
+        budgets=limits.limits(),
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        config=dataclasses.asdict(project.config),
+    )
     return transcript
 
 
@@ -71,8 +79,12 @@ def show(project) -> dict:
     if transcript is None:
         raise ForgeError("no open manual session: `forge tool run NAME` starts one")
     state, budgets, _ = _session_state(read_events(transcript.path))
-    return {"session": transcript.run_id, "transcript": project.rel(transcript.path),
-            "state": dataclasses.asdict(state), "budgets": budgets.snapshot(state)}
+    return {
+        "session": transcript.run_id,
+        "transcript": project.rel(transcript.path),
+        "state": dataclasses.asdict(state),
+        "budgets": budgets.snapshot(state),
+    }
 
 
 def end(project) -> str:
@@ -80,6 +92,12 @@ def end(project) -> str:
     if transcript is None:
         raise ForgeError("no open manual session to end")
     state, budgets, _ = _session_state(read_events(transcript.path))
-    transcript.write("run_end", status="completed", reason="manual session ended", best_accuracy=None,
-                     total_cost_usd=round(budgets.cost(state), 6), budgets=budgets.snapshot(state))
+    transcript.write(
+        "run_end",
+        status="completed",
+        reason="manual session ended",
+        best_accuracy=None,
+        total_cost_usd=round(budgets.cost(state), 6),
+        budgets=budgets.snapshot(state),
+    )
     return transcript.run_id

@@ -30,8 +30,10 @@ class ContextOverflow(Exception):
         """Why no compaction can help: the prefix that never changes does not fit the window (None: it does)."""
         if not self.window or fixed_tokens <= self.window * share:
             return None
-        return (f"the planner's system prompt and tools alone are ~{fixed_tokens} tokens, too many for the server's "
-                f"{self.window}-token window: serve the model with a larger context (llama-server -c, Ollama num_ctx)")
+        return (
+            f"the planner's system prompt and tools alone are ~{fixed_tokens} tokens, too many for the server's "
+            f"{self.window}-token window: serve the model with a larger context (llama-server -c, Ollama num_ctx)"
+        )
 
 
 def context_overflow(exc: Exception) -> ContextOverflow | None:
@@ -57,11 +59,10 @@ class Reply:
 class Planner(Protocol):
     """What the loop needs of a planner: its kind, the model it names in the transcript, and its next reply."""
 
-    name: str   # claude | heuristic | replay
+    name: str  # claude | heuristic | replay
     model: str  # the model id (the planner's kind for the offline ones)
 
-    def next(self, system: str, tools: list[dict], messages: list[dict], timeout: float | None = None) -> Reply:
-        ...
+    def next(self, system: str, tools: list[dict], messages: list[dict], timeout: float | None = None) -> Reply: ...
 
 
 def prefix_with_cache(system: str, tools: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -101,8 +102,15 @@ class ClaudePlanner:
         def create():
             left = None if deadline is None else max(0.1, deadline - time.monotonic())
             return self.client.messages.create(
-                model=self.model, max_tokens=self.cfg.agent.max_tokens, system=system_blocks, tools=cached_tools,
-                messages=marked, timeout=min(self.cfg.llm.timeout_s, left or float("inf")), **extra)
+                model=self.model,
+                max_tokens=self.cfg.agent.max_tokens,
+                system=system_blocks,
+                tools=cached_tools,
+                messages=marked,
+                timeout=min(self.cfg.llm.timeout_s, left or float("inf")),
+                **extra,
+            )
+
         try:
             msg = retrying(create, self.cfg.llm.max_retries, deadline=deadline)
         except anthropic.APIStatusError as exc:  # 400 from the API and llama-server, 413 from proxies
@@ -134,8 +142,13 @@ class HeuristicPlanner:
 
 def _last_heuristic_id(messages: list[dict]) -> int:
     """The highest heuristic tool id number in the conversation (ids stay unique after compaction)."""
-    ids = [b["id"] for m in messages if m["role"] == "assistant" and isinstance(m["content"], list)
-           for b in m["content"] if b.get("type") == "tool_use" and b["id"].startswith("toolu_heuristic_")]
+    ids = [
+        b["id"]
+        for m in messages
+        if m["role"] == "assistant" and isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") == "tool_use" and b["id"].startswith("toolu_heuristic_")
+    ]
     return max((int(i.rsplit("_", 1)[1]) for i in ids), default=0)
 
 

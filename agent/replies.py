@@ -19,14 +19,17 @@ def on_tool_use(run: Run, reply: Reply) -> None:
     results, names = [], []
     for block in reply.content:
         if block.get("type") == "tool_use":
-            result = execute(run.tool_guard, run.transcript, run.turn, block["id"], block["name"], block.get("input", {}))
+            result = execute(
+                run.tool_guard, run.transcript, run.turn, block["id"], block["name"], block.get("input", {})
+            )
             results.append(conversation.tool_result(block["id"], result.content, result.is_error))
             names.append(block["name"])
     run.messages.append({"role": "user", "content": results})
     run.transcript.write("budget", **run.budgets.snapshot(run.state))
     if CLOSES_ITERATION in names:  # the next iteration's first message carries the project state
-        run.say([{"type": "text", "text": conversation.project_state(run.project, run.budgets, run.state)}],
-                append=True)
+        run.say(
+            [{"type": "text", "text": conversation.project_state(run.project, run.budgets, run.state)}], append=True
+        )
     records.heartbeat(run.project, "running", run.state.iteration, run.state.accuracy, run_id=run.transcript.run_id)
 
 
@@ -38,11 +41,15 @@ def on_max_tokens(run: Run, reply: Reply) -> None:
     run.cut_offs += 1
     if run.cut_offs >= MAX_CUT_OFFS:  # a small model that rambles until max_tokens, turn after turn
         limit = run.project.config.agent.max_tokens
-        raise RunEnded("error", f"{run.cut_offs} replies in a row ran into max_tokens (agent.max_tokens {limit}) "
-                                "before a tool call")
+        raise RunEnded(
+            "error",
+            f"{run.cut_offs} replies in a row ran into max_tokens (agent.max_tokens {limit}) before a tool call",
+        )
     cut = [b for b in reply.content if b.get("type") == "tool_use"]
-    run.say([conversation.tool_result(b["id"], CUT_OFF, is_error=True) for b in cut]
-            or [{"type": "text", "text": "Your reply was cut off by max_tokens; continue."}])
+    run.say(
+        [conversation.tool_result(b["id"], CUT_OFF, is_error=True) for b in cut]
+        or [{"type": "text", "text": "Your reply was cut off by max_tokens; continue."}]
+    )
 
 
 def on_refusal(run: Run, reply: Reply) -> None:
@@ -52,10 +59,17 @@ def on_refusal(run: Run, reply: Reply) -> None:
 def on_end_turn(run: Run, reply: Reply) -> None:
     if not run.budgets.tool_calls:  # a small local model answers in prose where a tool call was wanted
         said = " ".join(b["text"] for b in reply.content if b.get("type") == "text").split()
-        raise RunEnded("completed", "the planner finished without calling any tool"
-                       + (f": {' '.join(said)[:160]}" if said else ""))
+        raise RunEnded(
+            "completed", "the planner finished without calling any tool" + (f": {' '.join(said)[:160]}" if said else "")
+        )
     raise RunEnded("completed", "the planner finished")
 
 
-STOP_REASONS = {"tool_use": on_tool_use, "pause_turn": on_pause, "max_tokens": on_max_tokens,
-                "refusal": on_refusal, "end_turn": on_end_turn, "stop_sequence": on_end_turn}
+STOP_REASONS = {
+    "tool_use": on_tool_use,
+    "pause_turn": on_pause,
+    "max_tokens": on_max_tokens,
+    "refusal": on_refusal,
+    "end_turn": on_end_turn,
+    "stop_sequence": on_end_turn,
+}

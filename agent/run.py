@@ -43,9 +43,9 @@ class Run:
     messages: list[dict]
     turn: int = 0
     context_tokens: int = 150_000
-    calibration: float = 1.0            # real prompt tokens / estimated, from the last reply
+    calibration: float = 1.0  # real prompt tokens / estimated, from the last reply
     overflows: int = 0
-    cut_offs: int = 0                   # replies in a row cut off by max_tokens
+    cut_offs: int = 0  # replies in a row cut off by max_tokens
     tools: list[dict] = field(default_factory=list)
 
     @property

@@ -42,28 +42,50 @@ def choose_planner(project, name: str | None, warn=None):
 
 
 def kickoff(goal: str) -> str:
-    return (f"Goal: {goal}\nStart by checking the project's status if useful, then work iteration by iteration. "
-            "When the goal is met or no action is worth its cost, reply with a short summary and no tool call.")
+    return (
+        f"Goal: {goal}\nStart by checking the project's status if useful, then work iteration by iteration. "
+        "When the goal is met or no action is worth its cost, reply with a short summary and no tool call."
+    )
 
 
 def planner_system_prompt(project, goal: str) -> str:
     """The planner's static system prompt (role, rules, goal, BACKGROUND.md at the start of the run);
     what changes during a run goes into the conversation, so this prefix stays cached."""
-    return prompts.render("planner_system", goal=goal,
-                          background=records.read_context_file(project, records.BACKGROUND_FILE))
+    return prompts.render(
+        "planner_system", goal=goal, background=records.read_context_file(project, records.BACKGROUND_FILE)
+    )
 
 
-def _run(project, planner, budgets: Budgets, transcript: Transcript, system: str, messages: list[dict],
-         state: RunState, echo, turn: int = 0) -> Run:
+def _run(
+    project,
+    planner,
+    budgets: Budgets,
+    transcript: Transcript,
+    system: str,
+    messages: list[dict],
+    state: RunState,
+    echo,
+    turn: int = 0,
+) -> Run:
     ctx = ToolContext(project, state, run_id=transcript.run_id, budgets=lambda: budgets.snapshot(state), echo=echo)
     tool_guard = ToolGuard(registry(), ctx, budgets)
-    return Run(project, planner, tool_guard, budgets, transcript, system, messages, turn=turn,
-               context_tokens=conversation.context_budget(project.config),
-               tools=[t.api_param() for t in tool_guard.tools.values()])
+    return Run(
+        project,
+        planner,
+        tool_guard,
+        budgets,
+        transcript,
+        system,
+        messages,
+        turn=turn,
+        context_tokens=conversation.context_budget(project.config),
+        tools=[t.api_param() for t in tool_guard.tools.values()],
+    )
 
 
-def start(project, goal: str, planner, budgets: Budgets, echo=print,
-          baseline: bool = False, teacher: bool = False) -> tuple[Outcome, Transcript]:
+def start(
+    project, goal: str, planner, budgets: Budgets, echo=print, baseline: bool = False, teacher: bool = False
+) -> tuple[Outcome, Transcript]:
     """A new run. With `baseline`, a project's first run first scores the base model zero-shot
     (forge.evaluation.baseline), so the planner, AGENT_CONTEXT.md and the report start from it. With
     `teacher`, the teacher's score (forge.evaluation.teacher, recorded once per gold set) comes next; its
@@ -78,8 +100,14 @@ def _teacher(project, echo) -> dict:
     from forge.evaluation.teacher import run_teacher
 
     row = run_teacher(project, echo)
-    return {"accuracy": row["accuracy"], "correct": row["correct"], "total": row["total"], "model": row["model"],
-            "cached": bool(row.get("cached")), "cost_usd": 0.0 if row.get("cached") else row["cost_usd"]}
+    return {
+        "accuracy": row["accuracy"],
+        "correct": row["correct"],
+        "total": row["total"],
+        "model": row["model"],
+        "cached": bool(row.get("cached")),
+        "cost_usd": 0.0 if row.get("cached") else row["cost_usd"],
+    }
 
 
 def _start(project, goal, planner, budgets, echo, baseline, run_id, teacher=False) -> tuple[Outcome, Transcript]:
@@ -89,17 +117,30 @@ def _start(project, goal, planner, budgets, echo, baseline, run_id, teacher=Fals
     base_row = forge_baseline.record(project, run_id, echo) if baseline else None
     teacher_row = _teacher(project, echo) if teacher else None
     if project.config.agent.stop_at_gap_closure and not gap.gap(project):
-        echo("warning: agent.stop_at_gap_closure is set but the gold set has no baseline and teacher score yet "
-             "(`--teacher` measures the teacher); the rule cannot stop this run")
+        echo(
+            "warning: agent.stop_at_gap_closure is set but the gold set has no baseline and teacher score yet "
+            "(`--teacher` measures the teacher); the rule cannot stop this run"
+        )
     state, system = RunState(), planner_system_prompt(project, goal)
     state.cost_usd = teacher_row["cost_usd"] if teacher_row else 0.0
-    first = [{"type": "text", "text": kickoff(goal)},
-             {"type": "text", "text": conversation.project_state(project, budgets, state)}]
-    transcript.write("run_start", goal=goal, planner=planner.name, model=planner.model,
-                     kickoff=first, system=system, budgets=budgets.snapshot(state), pid=os.getpid(),
-                     host=socket.gethostname(), config=dataclasses.asdict(project.config),
-                     baseline={k: base_row[k] for k in ("accuracy", "correct", "total")} if base_row else None,
-                     **({"teacher": teacher_row} if teacher_row else {}))
+    first = [
+        {"type": "text", "text": kickoff(goal)},
+        {"type": "text", "text": conversation.project_state(project, budgets, state)},
+    ]
+    transcript.write(
+        "run_start",
+        goal=goal,
+        planner=planner.name,
+        model=planner.model,
+        kickoff=first,
+        system=system,
+        budgets=budgets.snapshot(state),
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        config=dataclasses.asdict(project.config),
+        baseline={k: base_row[k] for k in ("accuracy", "correct", "total")} if base_row else None,
+        **({"teacher": teacher_row} if teacher_row else {}),
+    )
     run = _run(project, planner, budgets, transcript, system, [{"role": "user", "content": first}], state, echo)
     return run_loop(run), transcript
 
@@ -154,8 +195,9 @@ def rebuild(events: list[dict], tools: dict | None = None):
             if call is not None:  # (a manual session's calls have no conversation)
                 messages[-1]["content"].append(conversation.tool_result(e["id"], e["content"], e["is_error"]))
             if e["name"] in tools:
-                tools[e["name"]].apply(state, inputs.get(e["id"], {}),
-                                       ToolResult(e["content"], e.get("data", {}), e["is_error"]))
+                tools[e["name"]].apply(
+                    state, inputs.get(e["id"], {}), ToolResult(e["content"], e.get("data", {}), e["is_error"])
+                )
         elif kind == "compaction":
             messages = conversation.compact(messages, e["keep_whole"], e["keep_shrunk"])
     if seg_start is not None:
@@ -173,25 +215,52 @@ def _finish_pending(run: Run, pending: list[dict]) -> None:
         if verdict is None:  # never judged: a normal call
             result = execute(run.tool_guard, run.transcript, run.turn, block["id"], name, data)
         elif verdict != "ok":
-            result = finish_call(run.tool_guard, run.transcript, run.turn, block["id"], name, data,
-                                 Verdict(False, verdict.removeprefix("refused: ")))
+            result = finish_call(
+                run.tool_guard,
+                run.transcript,
+                run.turn,
+                block["id"],
+                name,
+                data,
+                Verdict(False, verdict.removeprefix("refused: ")),
+            )
         elif tool is not None and tool.redo_on_resume:
             run.echo(f"  redoing `{name}`, cut off when the run stopped")
-            result = finish_call(run.tool_guard, run.transcript, run.turn, block["id"], name, data, Verdict(True),
-                                 note={"redone": True})
-            said.append(f"`{name}` was cut off and has been run again ({'failed' if result.is_error else 'done'}; "
-                        "result above)")
+            result = finish_call(
+                run.tool_guard, run.transcript, run.turn, block["id"], name, data, Verdict(True), note={"redone": True}
+            )
+            said.append(
+                f"`{name}` was cut off and has been run again ({'failed' if result.is_error else 'done'}; result above)"
+            )
         else:
-            result = finish_call(run.tool_guard, run.transcript, run.turn, block["id"], name, data,
-                                 result=ToolResult(INTERRUPTED, {"interrupted": True}, is_error=True))
+            result = finish_call(
+                run.tool_guard,
+                run.transcript,
+                run.turn,
+                block["id"],
+                name,
+                data,
+                result=ToolResult(INTERRUPTED, {"interrupted": True}, is_error=True),
+            )
             said.append(f"`{name}` was cut off and not repeated; its effects may be partial")
         run.messages[-1]["content"].append(conversation.tool_result(block["id"], result.content, result.is_error))
     if said:
-        run.say([{"type": "text", "text": "The run was interrupted (its process stopped) and has been resumed: "
-                                          + "; ".join(said) + "."}], append=True)
+        run.say(
+            [
+                {
+                    "type": "text",
+                    "text": "The run was interrupted (its process stopped) and has been resumed: "
+                    + "; ".join(said)
+                    + ".",
+                }
+            ],
+            append=True,
+        )
 
 
-def resume(project, run_id: str | None, planner, overrides: dict | None = None, echo=print) -> tuple[Outcome, Transcript]:
+def resume(
+    project, run_id: str | None, planner, overrides: dict | None = None, echo=print
+) -> tuple[Outcome, Transcript]:
     """Continue a stopped or killed run with its own budgets (a non-None override wins)."""
     path = find_run(project, run_id)
     if path.parent.name.startswith(MANUAL):
@@ -213,11 +282,19 @@ def _resume(project, path, planner, overrides, echo) -> tuple[Outcome, Transcrip
     models = {e.get("model") for e in events if e["event"] == "model_response"}
     new_model = planner.model
     dropped = bool(models - {new_model}) and any(
-        b.get("type") == "thinking" for m in messages if m["role"] == "assistant" for b in m["content"])
+        b.get("type") == "thinking" for m in messages if m["role"] == "assistant" for b in m["content"]
+    )
     if dropped:  # thinking blocks are bound to the model that wrote them
         messages = conversation.drop_thinking(messages)
-    transcript.write("run_resume", planner=planner.name, model=new_model, budgets=budgets.snapshot(state),
-                     pid=os.getpid(), host=socket.gethostname(), dropped_thinking=dropped)
+    transcript.write(
+        "run_resume",
+        planner=planner.name,
+        model=new_model,
+        budgets=budgets.snapshot(state),
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        dropped_thinking=dropped,
+    )
     system = start_event.get("system") or planner_system_prompt(project, start_event["goal"])
     run = _run(project, planner, budgets, transcript, system, messages, state, echo, turn=spent["turn"])
     _finish_pending(run, pending)
@@ -238,8 +315,9 @@ def replay(project, run_id: str, budgets: Budgets, echo=print) -> tuple[Outcome,
         if (a["name"], a["is_error"]) != (b["name"], b["is_error"]):
             diffs.append(f"call {i + 1} ({a['name']}): recorded is_error={a['is_error']}, now {b['is_error']}")
         elif a["name"] == "eval" and a["data"].get("accuracy") != b["data"].get("accuracy"):
-            diffs.append(f"call {i + 1} (eval): recorded accuracy {a['data'].get('accuracy')}, "
-                         f"now {b['data'].get('accuracy')}")
+            diffs.append(
+                f"call {i + 1} (eval): recorded accuracy {a['data'].get('accuracy')}, now {b['data'].get('accuracy')}"
+            )
     if len(old_results) != len(new_results):
         diffs.append(f"recorded {len(old_results)} tool results, replay produced {len(new_results)}")
     return outcome, transcript, diffs

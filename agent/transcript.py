@@ -37,7 +37,9 @@ def find_run(project, run: str | None) -> Path:
 
     base = project.runs_dir
     if not run or run in ("latest", "manual"):
-        found = sorted(p for p in base.glob(f"*/{TRANSCRIPT_FILE}") if p.parent.name.startswith(MANUAL) == (run == "manual"))
+        found = sorted(
+            p for p in base.glob(f"*/{TRANSCRIPT_FILE}") if p.parent.name.startswith(MANUAL) == (run == "manual")
+        )
         if not found:
             what = "manual tool sessions (`forge tool run`)" if run == "manual" else "agent runs (`forge agent run`)"
             raise ForgeError(f"no {what} in {project.rel(base)}/ yet")

@@ -43,8 +43,10 @@ def _turn(rng: random.Random, state: dict) -> tuple[str, dict]:
         state["last"] = (name, args)
         return text, {"name": name, "arguments": args}
     if kind == "missing":
-        return ("Can you book me something nice for next month?",
-                {"name": "ask_user", "arguments": {"question": "Which city, and what would you like me to book?"}})
+        return (
+            "Can you book me something nice for next month?",
+            {"name": "ask_user", "arguments": {"question": "Which city, and what would you like me to book?"}},
+        )
     city, date = rng.choice(CITIES), _date(rng)
     if kind == "flight":
         origin = state.get("home") or rng.choice(CITIES)

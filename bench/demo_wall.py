@@ -17,11 +17,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 work = Path(tempfile.mkdtemp(prefix="forge-bench-demo-")) / "demo"
-env = {"FORGE": str(Path(sys.executable).parent / "forge"), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-       "HOME": str(work.parent)}
+env = {
+    "FORGE": str(Path(sys.executable).parent / "forge"),
+    "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+    "HOME": str(work.parent),
+}
 start = time.perf_counter()
-done = subprocess.run([str(ROOT / "examples" / "run-demo-real"), str(work)], capture_output=True, text=True, env=env,
-                      cwd=work.parent)
+done = subprocess.run(
+    [str(ROOT / "examples" / "run-demo-real"), str(work)], capture_output=True, text=True, env=env, cwd=work.parent
+)
 wall = time.perf_counter() - start
 if done.returncode:
     sys.exit(f"the demo failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -31,6 +35,8 @@ print(f"demo_wall_s: {wall:.1f}")
 print(f"iterations: {sum(r.get('kind') != 'baseline' for r in rows)}")
 print(f"baseline_accuracy: {rows[0]['accuracy']:.3f}")
 print(f"best_accuracy: {json.loads((work / 'output' / 'best_score.json').read_text())['accuracy']:.3f}")
-print(f"gguf_verify: passed {verify['passed']}, gold {verify['gguf_correct']}/{verify['prompts']} in llama.cpp vs "
-      f"{verify['transformers_correct']}/{verify['prompts']} in transformers, {verify['greedy_match']}/"
-      f"{verify['prompts']} identical answers")
+print(
+    f"gguf_verify: passed {verify['passed']}, gold {verify['gguf_correct']}/{verify['prompts']} in llama.cpp vs "
+    f"{verify['transformers_correct']}/{verify['prompts']} in transformers, {verify['greedy_match']}/"
+    f"{verify['prompts']} identical answers"
+)

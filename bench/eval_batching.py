@@ -17,8 +17,20 @@ from forge.training.sft import train
 
 from _setup import project
 
-root = project("tiny", 128, {"training": {"method": "full", "learning_rate": 5e-3, "lr_scheduler": "constant",
-                                          "batch_size": 16, "epochs_min": 6, "epochs_max": 6}})
+root = project(
+    "tiny",
+    128,
+    {
+        "training": {
+            "method": "full",
+            "learning_rate": 5e-3,
+            "lr_scheduler": "constant",
+            "batch_size": 16,
+            "epochs_min": 6,
+            "epochs_max": 6,
+        }
+    },
+)
 p = Project.open(root)
 train(p, echo=lambda *_: None)
 model, tok, _ = load_for_inference(p.output / "adapter", p.root, "cpu")

@@ -37,9 +37,11 @@ def before():
     return PeftModel.from_pretrained(base, str(adapter)).eval()
 
 
-models = {"before": before,
-          "merged_contiguous_fp32": lambda: load_for_inference(adapter, root, "cpu", "fp32")[0],
-          "after": lambda: load_for_inference(adapter, root, "cpu", cfg.precision)[0]}
+models = {
+    "before": before,
+    "merged_contiguous_fp32": lambda: load_for_inference(adapter, root, "cpu", "fp32")[0],
+    "after": lambda: load_for_inference(adapter, root, "cpu", cfg.precision)[0],
+}
 _, tok, _ = load_for_inference(adapter, root, "cpu", "fp32")
 prompts = [prompt_text(tok, with_system_prompt(e, project.system_prompt())) for e in load_examples(project.gold_path)]
 constraint = project_constraint(project, tok)
@@ -53,8 +55,9 @@ for name, load in models.items():
         best = 0.0
         for _ in range(2):
             start = time.perf_counter()
-            answers[name, decoding] = generate(model, tok, prompts, cfg.max_new_tokens, cfg.batch_size, "cpu", None,
-                                               under)
+            answers[name, decoding] = generate(
+                model, tok, prompts, cfg.max_new_tokens, cfg.batch_size, "cpu", None, under
+            )
             best = max(best, len(prompts) / (time.perf_counter() - start))
         rates[name, decoding] = best
         same = sum(a == b for a, b in zip(answers[name, decoding], answers["before", decoding], strict=True))

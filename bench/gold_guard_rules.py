@@ -50,8 +50,10 @@ for demo in ("forge-math-demo", "forge-home-demo"):
     guard = gold_guard.GoldGuard(gold)
     refused = Counter(hit[1] for t in texts if (hit := guard.match_rule(t)))
     kept = len(texts) - sum(refused.values())
-    print(f"{demo}: {len(texts)} legitimate distinct examples, kept {kept} ({kept / len(texts):.1%}); "
-          f"refused by rule: {dict(refused) or 0}")
+    print(
+        f"{demo}: {len(texts)} legitimate distinct examples, kept {kept} ({kept / len(texts):.1%}); "
+        f"refused by rule: {dict(refused) or 0}"
+    )
     for words in (3, 4, 5, 6):
         gold_guard.CONTAINED_MIN_WORDS = words
         guard = gold_guard.GoldGuard(gold)

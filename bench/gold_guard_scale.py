@@ -47,6 +47,9 @@ for name, module in (("before", old), ("after", gold_guard)):
     wall = time.perf_counter() - start
     print(f"{name}_build_s: {built:.2f}")
     print(f"{name}_total_s: {wall:.2f}  ({n_train / wall:,.0f} examples/s)")
-    print(f"{name}_refused: {len(examples) - len(kept)}"
-          + (f"  by rule: {dict(refused.by_rule)}" if hasattr(refused, "by_rule") else ""), flush=True)
+    print(
+        f"{name}_refused: {len(examples) - len(kept)}"
+        + (f"  by rule: {dict(refused.by_rule)}" if hasattr(refused, "by_rule") else ""),
+        flush=True,
+    )
 print(f"planted_disguised_gold: {len(range(0, n_train, 100))}")

@@ -40,8 +40,13 @@ def setup(demo: str, work: Path) -> Path:
     script = ROOT / "examples" / ("run-demo-home" if demo == "home" else "run-demo")
     root = work / "start"
     env = {"FORGE": FORGE, "PATH": f"{Path(FORGE).parent}:/usr/bin:/bin", "HOME": str(work)}
-    subprocess.run(["bash", "-c", script.read_text().split('echo "== flywheel')[0], "demo", str(root)], check=True,
-                   capture_output=True, env=env, cwd=script.parent)
+    subprocess.run(
+        ["bash", "-c", script.read_text().split('echo "== flywheel')[0], "demo", str(root)],
+        check=True,
+        capture_output=True,
+        env=env,
+        cwd=script.parent,
+    )
     forge(root, "generate", "--n", "300")  # the demo's offline generator.py
     began = time.perf_counter()
     forge(root, "train")
@@ -69,11 +74,17 @@ def sft_more(root: Path, epochs: int) -> None:
     project = Project.open(root)
     plan = sft._setup(project, epochs, None, lambda _m: None, False)
     top = best(project)
-    plan.warm = WarmStart(project.path(top["path"]), top.get("iteration"), plan.train_examples, [],
-                          {example_key(e) for e in plan.train_examples})
+    plan.warm = WarmStart(
+        project.path(top["path"]),
+        top.get("iteration"),
+        plan.train_examples,
+        [],
+        {example_key(e) for e in plan.train_examples},
+    )
     t = plan.cfg.training
-    plan.cfg = sft.dataclasses.replace(plan.cfg, training=sft.dataclasses.replace(
-        t, learning_rate=t.learning_rate * t.warm_lr_scale))
+    plan.cfg = sft.dataclasses.replace(
+        plan.cfg, training=sft.dataclasses.replace(t, learning_rate=t.learning_rate * t.warm_lr_scale)
+    )
     model, tok, rows, val_rows = sft._load(project, plan)
     trainer, record, tokens, before, wall = sft._fit(project, plan, model, tok, rows, val_rows, print, None)
     sft._save(project, plan, trainer, tok, record, tokens, before, wall)
@@ -100,7 +111,8 @@ def main() -> None:
             forge(root, "train", "--method", "grpo")
         elif arm == "sft":
             per_epoch = json.loads((start / "output" / "adapter" / "forge_meta.json").read_text())["wall_s"] / max(
-                1, json.loads((start / "output" / "adapter" / "forge_meta.json").read_text())["epochs_run"])
+                1, json.loads((start / "output" / "adapter" / "forge_meta.json").read_text())["epochs_run"]
+            )
             epochs = max(1, round(arms["grpo"]["wall_s"] / per_epoch))
             print(f"sft_epochs: {epochs} (an epoch ~{per_epoch:.0f} s)", flush=True)
             sys.path.insert(0, str(ROOT))

@@ -45,13 +45,22 @@ def main() -> None:
     build_tiny(model, arch="qwen2", size="nano")
     sshd = start_sshd(work / "sshd")
     try:
-        local = make_project(work / "local", model, method="lora", n_train=64,
-                             training={"epochs_min": 3, "epochs_max": 3})
-        remote = make_project(work / "remote", model, method="lora", n_train=64,
-                              training={"epochs_min": 3, "epochs_max": 3})
-        config_io.patch_file(remote / "forge.yaml", {"compute": {
-            "remote": sshd.url(work / "there"), "ssh_options": sshd.ssh_options(),
-            "remote_setup": f"export PATH={Path(sys.executable).parent}:$PATH HF_HUB_OFFLINE=1"}})
+        local = make_project(
+            work / "local", model, method="lora", n_train=64, training={"epochs_min": 3, "epochs_max": 3}
+        )
+        remote = make_project(
+            work / "remote", model, method="lora", n_train=64, training={"epochs_min": 3, "epochs_max": 3}
+        )
+        config_io.patch_file(
+            remote / "forge.yaml",
+            {
+                "compute": {
+                    "remote": sshd.url(work / "there"),
+                    "ssh_options": sshd.ssh_options(),
+                    "remote_setup": f"export PATH={Path(sys.executable).parent}:$PATH HF_HUB_OFFLINE=1",
+                }
+            },
+        )
         first = timed(remote, "train")  # the first push copies the whole project
         times = {k: [] for k in ("train local", "train remote", "eval local", "eval remote")}
         for _ in range(REPS):
@@ -66,8 +75,7 @@ def main() -> None:
     print(f"first remote train (whole project pushed): {first:.2f}s")
     for step in ("train", "eval"):
         lo, re = med[f"{step} local"], med[f"{step} remote"]
-        print(f"{step}: local {lo:.2f}s, remote {re:.2f}s (median of {REPS}): +{re - lo:.2f}s per step, "
-              f"{re / lo:.2f}x")
+        print(f"{step}: local {lo:.2f}s, remote {re:.2f}s (median of {REPS}): +{re - lo:.2f}s per step, {re / lo:.2f}x")
 
 
 if __name__ == "__main__":

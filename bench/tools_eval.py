@@ -30,8 +30,11 @@ from forge.project.project import Project
 
 from _setup import trained_demo_project
 
-root = Path(sys.argv[1]) if len(sys.argv) > 1 else trained_demo_project("forge-tools-demo",
-                                                                        int(os.environ.get("GENERATED", 48)), 1)
+root = (
+    Path(sys.argv[1])
+    if len(sys.argv) > 1
+    else trained_demo_project("forge-tools-demo", int(os.environ.get("GENERATED", 48)), 1)
+)
 project = Project.open(root)
 cfg = project.config.eval
 model, tok, _ = load_for_inference(project.output / "adapter", root, "cpu", cfg.precision)
@@ -40,18 +43,23 @@ prompts = eval_prompts(project, tok, gold)
 lengths = [len(ids) for ids in tok(prompts, add_special_tokens=False)["input_ids"]]
 scorer = Scorer.for_project(project, project.output_schema())
 decodings = {"free": None, "tools": example_constraints(project, tok, gold)}
-print(f"precision: {inference_precision(cfg.precision, 'cpu')}  batch_size: {cfg.batch_size}  "
-      f"max_new_tokens: {cfg.max_new_tokens}")
-print(f"prompt_tokens: mean {sum(lengths) / len(lengths):.0f}, max {max(lengths)}  "
-      f"shared_in_first_batch: {generation.shared_prefix(sorted(tok(prompts, add_special_tokens=False)['input_ids'], key=len)[:cfg.batch_size])}")
+print(
+    f"precision: {inference_precision(cfg.precision, 'cpu')}  batch_size: {cfg.batch_size}  "
+    f"max_new_tokens: {cfg.max_new_tokens}"
+)
+print(
+    f"prompt_tokens: mean {sum(lengths) / len(lengths):.0f}, max {max(lengths)}  "
+    f"shared_in_first_batch: {generation.shared_prefix(sorted(tok(prompts, add_special_tokens=False)['input_ids'], key=len)[: cfg.batch_size])}"
+)
 min_shared = generation.SHARED_PREFIX_MIN
 
 
 def run(decoding: str, shared: bool) -> tuple[float, list[str]]:
     generation.SHARED_PREFIX_MIN = min_shared if shared else 10**9
     start = time.perf_counter()
-    answers = generation.generate(model, tok, prompts, cfg.max_new_tokens, cfg.batch_size, "cpu", None,
-                                  decodings[decoding])
+    answers = generation.generate(
+        model, tok, prompts, cfg.max_new_tokens, cfg.batch_size, "cpu", None, decodings[decoding]
+    )
     return len(prompts) / (time.perf_counter() - start), answers
 
 
@@ -67,11 +75,16 @@ for (decoding, shared), rate in best.items():
     texts = answers[decoding, shared]
     new_tokens = sum(len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]) / len(texts)
     _, summary = score_set(gold, scored_answers(gold, texts), scorer)
-    print(f"{decoding}_{'shared_prefix' if shared else 'left_padded'}_examples_per_s: {rate:.2f}  "
-          f"tokens_per_answer: {new_tokens:.0f}  gold: {summary['correct']}/{summary['total']}", flush=True)
+    print(
+        f"{decoding}_{'shared_prefix' if shared else 'left_padded'}_examples_per_s: {rate:.2f}  "
+        f"tokens_per_answer: {new_tokens:.0f}  gold: {summary['correct']}/{summary['total']}",
+        flush=True,
+    )
 for decoding in decodings:
     same = sum(a == b for a, b in zip(answers[decoding, True], answers[decoding, False], strict=True))
-    print(f"{decoding}_shared_prefix_speedup: {best[decoding, True] / best[decoding, False]:.2f}x  "
-          f"identical_answers: {same}/{len(prompts)}")
+    print(
+        f"{decoding}_shared_prefix_speedup: {best[decoding, True] / best[decoding, False]:.2f}x  "
+        f"identical_answers: {same}/{len(prompts)}"
+    )
 print(f"tools_vs_free_throughput: {best['tools', True] / best['free', True]:.3f}x")
 print(f"project: {root}")

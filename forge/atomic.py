@@ -39,8 +39,10 @@ def disk_full(path: Path, exc: OSError) -> ForgeError | None:
     "N requested and M written"), else None."""
     short_write = exc.errno is None and " requested and " in str(exc) and str(exc).endswith(" written")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT) or short_write:
-        return DiskFull(f"{path}: no space left on the device ({free_space(path)}); the previous version is "
-                        "unchanged and the partial write was removed")
+        return DiskFull(
+            f"{path}: no space left on the device ({free_space(path)}); the previous version is "
+            "unchanged and the partial write was removed"
+        )
     return None
 
 

@@ -33,9 +33,10 @@ def read_records(path: Path, display: str, warn=None) -> list[tuple[int, object]
     lines = text.splitlines()
     cut = bool(text) and not text.endswith("\n") and lines and _not_json(lines[-1])
     if cut:
-        (warn or _stderr)(f"warning: {display}:{len(lines)}: the last line was cut by a crash mid-write; "
-                          f"read the records before it")
-        text = text[:text.rfind("\n") + 1]
+        (warn or _stderr)(
+            f"warning: {display}:{len(lines)}: the last line was cut by a crash mid-write; read the records before it"
+        )
+        text = text[: text.rfind("\n") + 1]
     return list(parse_jsonl(text, display))
 
 

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-ENV = "FORGE_PROGRESS"       # "events": this process is a remote step and its client draws the bar
+ENV = "FORGE_PROGRESS"  # "events": this process is a remote step and its client draws the bar
 MARK = "\x1eforge-progress "  # starts an event line in a remote step's log
 EVENT_EVERY_S = 1.0
 
@@ -22,8 +22,14 @@ class RichBar:
     def __init__(self, label: str, total: int):
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.progress = Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                 TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=True)
+        self.progress = Progress(
+            TextColumn(label),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            transient=True,
+        )
         self.task = self.progress.add_task(label, total=total, info="")
         self.progress.start()
 
@@ -76,7 +82,7 @@ class EventRenderer:
 
     def feed(self, line: str) -> None:
         try:
-            event = json.loads(line[len(MARK):])
+            event = json.loads(line[len(MARK) :])
             label = str(event["label"])
         except (ValueError, KeyError, TypeError):
             return  # a torn or foreign line: the bar is cosmetic

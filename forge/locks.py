@@ -68,8 +68,10 @@ def file_lock(path: Path, timeout_s: float = WAIT_S) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise ForgeError(f"{path}: another forge command has held its lock for over {timeout_s:.0f} s "
-                                     f"({lock}); is one stuck?") from None
+                    raise ForgeError(
+                        f"{path}: another forge command has held its lock for over {timeout_s:.0f} s "
+                        f"({lock}); is one stuck?"
+                    ) from None
                 time.sleep(POLL_S)
         with _mutex:
             _held[key] = (fd, 1)

@@ -39,13 +39,27 @@ def smallest_margin(model, tokenizer, prompt: str, max_new_tokens: int) -> float
 
     enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, output_scores=True,
-                             return_dict_in_generate=True, pad_token_id=tokenizer.pad_token_id)
+        out = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            output_scores=True,
+            return_dict_in_generate=True,
+            pad_token_id=tokenizer.pad_token_id,
+        )
     return min(float(top[0] - top[1]) for top in (s[0].float().topk(2).values for s in out.scores))
 
 
-def assert_same_answers(ours: list[str], theirs: list[str], model, tokenizer, prompts: list[str],
-                        max_new_tokens: int, margin: float = 0.01, most_differing: int = 2) -> None:
+def assert_same_answers(
+    ours: list[str],
+    theirs: list[str],
+    model,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int,
+    margin: float = 0.01,
+    most_differing: int = 2,
+) -> None:
     """Two ways of computing one model's greedy answers agree, except on prompts whose greedy path has a
     near-tie (top-2 margin below `margin`), which another summation order may break the other way."""
     differing = [i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b]

@@ -27,9 +27,18 @@ from pathlib import Path
 VERSION = "0.3.36"  # the Makefile's LLAMA_CPP_VERSION
 # Portable (a -march=native build segfaulted in this sandbox), only the server, and no web UI fetched
 # from a hub: nothing outside is reachable here.
-CMAKE_ARGS = ["-DGGML_NATIVE=OFF", "-DLLAMA_BUILD_SERVER=ON", "-DLLAMA_BUILD_TOOLS=ON",
-              "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_USE_PREBUILT_UI=OFF",
-              "-DLLAMA_BUILD_UI=OFF", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_APP=OFF", "-DBUILD_SHARED_LIBS=OFF"]
+CMAKE_ARGS = [
+    "-DGGML_NATIVE=OFF",
+    "-DLLAMA_BUILD_SERVER=ON",
+    "-DLLAMA_BUILD_TOOLS=ON",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",
+    "-DLLAMA_BUILD_UI=OFF",
+    "-DLLAMA_CURL=OFF",
+    "-DLLAMA_BUILD_APP=OFF",
+    "-DBUILD_SHARED_LIBS=OFF",
+]
 
 
 def cache_dir() -> Path:
@@ -53,18 +62,38 @@ def binary() -> Path:
 def _build(target: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="llama-server-build-") as tmp:
         work = Path(tmp)
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", f"llama-cpp-python=={VERSION}", "--no-deps",
-                        "--no-binary", ":all:", "-d", str(work)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                f"llama-cpp-python=={VERSION}",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                str(work),
+            ],
+            check=True,
+        )
         sdist = next(work.glob("llama_cpp_python-*.tar.gz"))
         prefix = f"llama_cpp_python-{VERSION}/vendor/llama.cpp/"
         with tarfile.open(sdist) as tar:
             tar.extractall(work, members=[m for m in tar.getmembers() if m.name.startswith(prefix)], filter="data")
         src, build = work / prefix, work / "build"
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-        subprocess.run(["cmake", "-S", str(src), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", *generator,
-                        *CMAKE_ARGS], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["cmake", "--build", str(build), "--target", "llama-server", "-j", str(os.cpu_count() or 2)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["cmake", "-S", str(src), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", *generator, *CMAKE_ARGS],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            ["cmake", "--build", str(build), "--target", "llama-server", "-j", str(os.cpu_count() or 2)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         built = next(build.rglob("llama-server"))
         partial = target.with_suffix(".partial")
         shutil.copy2(built, partial)
@@ -82,12 +111,32 @@ def serve(model: Path, ctx: int = 8192, log: Path | None = None, extra: list[str
     """Serve `model` with tool use (--jinja) on a free loopback port; yields the base URL."""
     port = _free_port()
     out = open(log, "wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen([str(binary()), "-m", str(model), "--jinja", "--host", "127.0.0.1", "--port", str(port),
-                             "-c", str(ctx), "-t", str(os.cpu_count() or 2), "--no-webui",
-                             # greedy by default: the Messages API of this version takes no temperature, and the
-                             # tests should see one answer per prompt
-                             "--temp", "0", "--seed", "1", *(extra or [])],
-                            stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            str(binary()),
+            "-m",
+            str(model),
+            "--jinja",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "-c",
+            str(ctx),
+            "-t",
+            str(os.cpu_count() or 2),
+            "--no-webui",
+            # greedy by default: the Messages API of this version takes no temperature, and the
+            # tests should see one answer per prompt
+            "--temp",
+            "0",
+            "--seed",
+            "1",
+            *(extra or []),
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

@@ -41,12 +41,16 @@ def _scrub(response):
 
 # Tool results that differ run to run by nature: git commit ids, ages ("3s ago"), training
 # losses (last digits move with the CPU's kernels).
-VOLATILE = [(re.compile(r"\b(committed) [0-9a-f]{8}\b"), r"\1 <sha>"), (re.compile(r"\b\d+[smhd] ago\b"), "<age> ago"),
-            (re.compile(r"\bloss [0-9.]+ -> [0-9.]+"), "loss <a> -> <b>")]
+VOLATILE = [
+    (re.compile(r"\b(committed) [0-9a-f]{8}\b"), r"\1 <sha>"),
+    (re.compile(r"\b\d+[smhd] ago\b"), "<age> ago"),
+    (re.compile(r"\bloss [0-9.]+ -> [0-9.]+"), "loss <a> -> <b>"),
+]
 
 
 def _json_body(r1, r2) -> None:
     """Request bodies equal as JSON: what forge sends today must be what was recorded."""
+
     def parse(raw):
         raw = raw.decode() if isinstance(raw, bytes) else raw
         for pattern, repl in VOLATILE:
@@ -55,32 +59,61 @@ def _json_body(r1, r2) -> None:
             return json.loads(raw) if raw else None
         except ValueError:
             return raw
+
     a, b = parse(r1.body), parse(r2.body)
     assert a == b, f"request body differs from the recorded one: {json.dumps(a)[:300]} != {json.dumps(b)[:300]}"
 
 
 def recorder(record_mode: str) -> vcr.VCR:
-    v = vcr.VCR(record_mode=record_mode, filter_headers=["authorization", "x-api-key"],
-                before_record_response=_scrub, decode_compressed_response=True,
-                match_on=("method", "scheme", "host", "port", "path", "query", "json_body"))
+    v = vcr.VCR(
+        record_mode=record_mode,
+        filter_headers=["authorization", "x-api-key"],
+        before_record_response=_scrub,
+        decode_compressed_response=True,
+        match_on=("method", "scheme", "host", "port", "path", "query", "json_body"),
+    )
     v.register_matcher("json_body", _json_body)
     return v
 
 
-def message(text: str, *, input_tokens: int = 1000, output_tokens: int = 500, cache_read: int = 0,
-            cache_write: int = 0, stop_reason: str = "end_turn", model: str = "claude-sonnet-5-5",
-            n: int = 1) -> dict:
+def message(
+    text: str,
+    *,
+    input_tokens: int = 1000,
+    output_tokens: int = 500,
+    cache_read: int = 0,
+    cache_write: int = 0,
+    stop_reason: str = "end_turn",
+    model: str = "claude-sonnet-5-5",
+    n: int = 1,
+) -> dict:
     """A canned Messages API response carrying one text block."""
-    return {"status": 200, "body": {
-        "id": f"msg_01FakeCanned{n:08d}", "type": "message", "role": "assistant", "model": model,
-        "content": [{"type": "text", "text": text}], "stop_reason": stop_reason, "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens,
-                  "cache_creation_input_tokens": cache_write, "cache_read_input_tokens": cache_read}}}
+    return {
+        "status": 200,
+        "body": {
+            "id": f"msg_01FakeCanned{n:08d}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "cache_creation_input_tokens": cache_write,
+                "cache_read_input_tokens": cache_read,
+            },
+        },
+    }
 
 
 def overloaded() -> dict:
-    return {"status": 529, "headers": {"retry-after-ms": "1"},
-            "body": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}}
+    return {
+        "status": 529,
+        "headers": {"retry-after-ms": "1"},
+        "body": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+    }
 
 
 class FakeAnthropic:
@@ -98,21 +131,43 @@ class FakeAnthropic:
         class Handler(JsonHandler):
             def _answer(self):
                 request = self.read_body()
-                spec = queue.pop(0) if queue else {"status": 500, "body": {"type": "error", "error": {
-                    "type": "api_error", "message": "fake server: no canned response left"}}}
+                spec = (
+                    queue.pop(0)
+                    if queue
+                    else {
+                        "status": 500,
+                        "body": {
+                            "type": "error",
+                            "error": {"type": "api_error", "message": "fake server: no canned response left"},
+                        },
+                    }
+                )
                 body = spec["body"]
                 if isinstance(body, dict) and body.get("usage") == "auto":
                     # Usage as the API would count it from this request's cache breakpoints.
                     u = outer.cache.usage(json.loads(request))
-                    body = {**body, "usage": {"input_tokens": u["input_tokens"], "output_tokens": 50,
-                                              "cache_creation_input_tokens": u["cache_creation_input_tokens"],
-                                              "cache_read_input_tokens": u["cache_read_input_tokens"]}}
+                    body = {
+                        **body,
+                        "usage": {
+                            "input_tokens": u["input_tokens"],
+                            "output_tokens": 50,
+                            "cache_creation_input_tokens": u["cache_creation_input_tokens"],
+                            "cache_read_input_tokens": u["cache_read_input_tokens"],
+                        },
+                    }
                 outer.paths.append(f"{self.command} {self.path.split('?')[0]}")
                 now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-                raw = (body if isinstance(body, str) else json.dumps(body)).replace("{base}", outer.url) \
+                raw = (
+                    (body if isinstance(body, str) else json.dumps(body))
+                    .replace("{base}", outer.url)
                     .replace("{now}", now)
-                self.send_json(spec["status"], raw, spec.get("content_type", "application/json"),
-                               {"request-id": "req_fake", **spec.get("headers", {})})
+                )
+                self.send_json(
+                    spec["status"],
+                    raw,
+                    spec.get("content_type", "application/json"),
+                    {"request-id": "req_fake", **spec.get("headers", {})},
+                )
 
             do_POST = do_GET = _answer
 

@@ -77,8 +77,10 @@ def problems(name: str, pyproject: Path = ROOT / "pyproject.toml", lock: Path | 
     first = next((ln for ln in text.splitlines() if ln.startswith(HASH_PREFIX)), "")
     out = []
     if first.removeprefix(HASH_PREFIX).strip() != pyproject_hash(pyproject):
-        out.append(f"{lock.relative_to(ROOT)}: compiled from another pyproject.toml (dependencies changed since): "
-                   "run `make lock`")
+        out.append(
+            f"{lock.relative_to(ROOT)}: compiled from another pyproject.toml (dependencies changed since): "
+            "run `make lock`"
+        )
     pinned = pins(text)
     extras, added = SETS[name]
     for spec in [*direct_requirements(extras, pyproject), *added]:
@@ -87,8 +89,9 @@ def problems(name: str, pyproject: Path = ROOT / "pyproject.toml", lock: Path | 
         if version is None:
             out.append(f"{lock.relative_to(ROOT)}: {req.name} is not pinned (run `make lock`)")
         elif not req.specifier.contains(version, prereleases=True):
-            out.append(f"{lock.relative_to(ROOT)}: {req.name}=={version} is outside pyproject's {spec!r} "
-                       "(run `make lock`)")
+            out.append(
+                f"{lock.relative_to(ROOT)}: {req.name}=={version} is outside pyproject's {spec!r} (run `make lock`)"
+            )
     return out
 
 
@@ -99,17 +102,30 @@ def write(uv: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             extra_in = Path(tmp) / "also.in"
             extra_in.write_text("\n".join([*ALSO, *added]) + "\n")
-            argv = [uv, "pip", "compile", "--quiet", "--no-header", "pyproject.toml", str(extra_in),
-                    *(f"--extra={e}" for e in extras), f"--python-version={PYTHON}",
-                    f"--python-platform={PLATFORM}", "--no-annotate"]
-            body = subprocess.run(argv, cwd=ROOT, check=True, capture_output=True, text=True,
-                                  env={**os.environ, "UV_NO_CONFIG": "1"}).stdout
+            argv = [
+                uv,
+                "pip",
+                "compile",
+                "--quiet",
+                "--no-header",
+                "pyproject.toml",
+                str(extra_in),
+                *(f"--extra={e}" for e in extras),
+                f"--python-version={PYTHON}",
+                f"--python-platform={PLATFORM}",
+                "--no-annotate",
+            ]
+            body = subprocess.run(
+                argv, cwd=ROOT, check=True, capture_output=True, text=True, env={**os.environ, "UV_NO_CONFIG": "1"}
+            ).stdout
         if name == "cpu":
             body = "".join(ln for ln in body.splitlines(keepends=True) if not ln.startswith(CUDA_ONLY))
-        header = (f"# The {name.upper()} set of `make setup` and CI: `pip install -c` this file. Written by `make lock`\n"
-                  f"# (tests/lockfile.py) from pyproject.toml's ranges, extras {', '.join(extras)}"
-                  f"{', with ' + ', '.join(added) if added else ''}; CPython {PYTHON}, {PLATFORM}.\n"
-                  f"{HASH_PREFIX}{digest}\n")
+        header = (
+            f"# The {name.upper()} set of `make setup` and CI: `pip install -c` this file. Written by `make lock`\n"
+            f"# (tests/lockfile.py) from pyproject.toml's ranges, extras {', '.join(extras)}"
+            f"{', with ' + ', '.join(added) if added else ''}; CPython {PYTHON}, {PLATFORM}.\n"
+            f"{HASH_PREFIX}{digest}\n"
+        )
         lock_path(name).write_text(header + body)
         print(f"{lock_path(name).relative_to(ROOT)}: {len(pins(body))} pins")
 

@@ -27,8 +27,16 @@ class LoopbackSshd:
         return f"ssh://{self.user}@127.0.0.1:{self.port}{path}"
 
     def ssh_options(self) -> list[str]:
-        return ["-i", str(self.client_key), "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
-                "-o", "StrictHostKeyChecking=accept-new"]
+        return [
+            "-i",
+            str(self.client_key),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+        ]
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -55,9 +63,9 @@ def start_sshd(workdir: Path) -> LoopbackSshd:
     config = workdir / "sshd_config"
     config.write_text(f"""Port {port}
 ListenAddress 127.0.0.1
-HostKey {workdir / 'host_key'}
+HostKey {workdir / "host_key"}
 AuthorizedKeysFile {auth}
-PidFile {workdir / 'sshd.pid'}
+PidFile {workdir / "sshd.pid"}
 StrictModes no
 PasswordAuthentication no
 KbdInteractiveAuthentication no

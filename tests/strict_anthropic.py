@@ -41,8 +41,11 @@ def prompt_blocks(body: dict) -> list[tuple[dict, bool]]:
     """Every block of the prompt in cache order (tools, system, messages), with its breakpoint flag."""
     out = [(_plain(t), "cache_control" in t) for t in body.get("tools", [])]
     system = body.get("system") or []
-    out += [({"system": system}, False)] if isinstance(system, str) else [(_plain(b), "cache_control" in b)
-                                                                        for b in system]
+    out += (
+        [({"system": system}, False)]
+        if isinstance(system, str)
+        else [(_plain(b), "cache_control" in b) for b in system]
+    )
     for m in body["messages"]:
         content = m["content"]
         if isinstance(content, str):
@@ -75,8 +78,12 @@ class CacheAccount:
                 if key not in self.store and n >= MIN_CACHEABLE:
                     self.store[key] = n
                     write = max(write, n - read)
-        return {"input_tokens": max(0, total - read - write), "cache_read_input_tokens": read,
-                "cache_creation_input_tokens": write, "prompt_tokens": total}
+        return {
+            "input_tokens": max(0, total - read - write),
+            "cache_read_input_tokens": read,
+            "cache_creation_input_tokens": write,
+            "prompt_tokens": total,
+        }
 
 
 def problems(body: dict, sent_thinking: dict[str, dict], window: int) -> str | None:
@@ -98,11 +105,20 @@ def problems(body: dict, sent_thinking: dict[str, dict], window: int) -> str | N
         if not uses:
             continue
         nxt = msgs[i + 1] if i + 1 < len(msgs) else None
-        results = [b.get("tool_use_id") for b in (nxt or {}).get("content", []) if isinstance(b, dict)
-                   and b.get("type") == "tool_result"] if nxt and not isinstance(nxt["content"], str) else []
+        results = (
+            [
+                b.get("tool_use_id")
+                for b in (nxt or {}).get("content", [])
+                if isinstance(b, dict) and b.get("type") == "tool_result"
+            ]
+            if nxt and not isinstance(nxt["content"], str)
+            else []
+        )
         if set(uses) - set(results):
-            return (f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks immediately after: "
-                    f"{sorted(set(uses) - set(results))[0]}")
+            return (
+                f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+                f"{sorted(set(uses) - set(results))[0]}"
+            )
         for b in m["content"]:
             if b.get("type") == "thinking" and sign(b.get("thinking", "")) != b.get("signature"):
                 return f"messages.{i}.content: Invalid `signature` in `thinking` block"
@@ -111,9 +127,11 @@ def problems(body: dict, sent_thinking: dict[str, dict], window: int) -> str | N
         uses = [b["id"] for b in msgs[last]["content"] if b.get("type") == "tool_use"]
         expected = next((sent_thinking[u] for u in uses if u in sent_thinking), None)
         if expected is not None and _plain(msgs[last]["content"][0]) != expected:
-            return (f"messages.{last}.content.0: Expected `thinking` or `redacted_thinking`, but found "
-                    f"`{msgs[last]['content'][0].get('type')}`. When `thinking` is enabled, a final `assistant` "
-                    "message must start with a thinking block")
+            return (
+                f"messages.{last}.content.0: Expected `thinking` or `redacted_thinking`, but found "
+                f"`{msgs[last]['content'][0].get('type')}`. When `thinking` is enabled, a final `assistant` "
+                "message must start with a thinking block"
+            )
     prompt = tokens([b for b, _ in prompt_blocks(body)])
     if prompt + body.get("max_tokens", 0) > window:
         return f"prompt is too long: {prompt} tokens + max_tokens {body.get('max_tokens')} > {window} maximum"
@@ -125,8 +143,14 @@ class StrictAnthropic:
     (a tool_use among them means stop_reason tool_use). `hang_first`: the first request's
     connection is held this many seconds without an answer."""
 
-    def __init__(self, policy, window: int = 24_000, model: str = "claude-sonnet-5-5", hang_first: float = 0.0,
-                 thinking_chars: int = 600):
+    def __init__(
+        self,
+        policy,
+        window: int = 24_000,
+        model: str = "claude-sonnet-5-5",
+        hang_first: float = 0.0,
+        thinking_chars: int = 600,
+    ):
         self.policy, self.window, self.model = policy, window, model
         self.requests: list[dict] = []
         self.usages: list[dict] = []
@@ -166,30 +190,49 @@ class StrictAnthropic:
                 self.sent_thinking[b["id"]] = thinking
         usage["output_tokens"] = tokens(content)
         stop = "tool_use" if any(b.get("type") == "tool_use" for b in after) else "end_turn"
-        return 200, {"id": f"msg_standin_{n:05d}", "type": "message", "role": "assistant", "model": self.model,
-                     "content": content, "stop_reason": stop, "stop_sequence": None,
-                     "usage": {"input_tokens": usage["input_tokens"], "output_tokens": tokens(content),
-                               "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
-                               "cache_read_input_tokens": usage["cache_read_input_tokens"]}}
+        return 200, {
+            "id": f"msg_standin_{n:05d}",
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": usage["input_tokens"],
+                "output_tokens": tokens(content),
+                "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
+                "cache_read_input_tokens": usage["cache_read_input_tokens"],
+            },
+        }
 
     def stop(self):
         self.server.shutdown()
 
 
-ROUND = [("train", lambda r: {"hypothesis": f"round {r}: retrain on the grown training set", "epochs": 2}),
-         ("eval", lambda r: {}), ("show_failures", lambda r: {"limit": 20}), ("promote", lambda r: {}),
-         ("augment", lambda r: {"n": 4}), ("commit", lambda r: {}),
-         ("update_plan", lambda r: {"plan": f"# Plan after round {r}\n" + "- try more targeted data\n" * 40})]
+ROUND = [
+    ("train", lambda r: {"hypothesis": f"round {r}: retrain on the grown training set", "epochs": 2}),
+    ("eval", lambda r: {}),
+    ("show_failures", lambda r: {"limit": 20}),
+    ("promote", lambda r: {}),
+    ("augment", lambda r: {"n": 4}),
+    ("commit", lambda r: {}),
+    ("update_plan", lambda r: {"plan": f"# Plan after round {r}\n" + "- try more targeted data\n" * 40}),
+]
 
 
 def rounds_policy(rounds: int):
     """The stand-in's planner: `rounds` rounds of train, eval, show_failures, promote, augment, commit,
     update_plan, then a summary."""
+
     def policy(n: int, body: dict) -> list[dict]:
         r, step = divmod(n - 1, len(ROUND))
         if r >= rounds:
             return [{"type": "text", "text": f"Done after {rounds} rounds."}]
         name, make = ROUND[step]
-        return [{"type": "text", "text": f"Round {r + 1}: {name}."},
-                {"type": "tool_use", "id": f"toolu_standin_{n:05d}", "name": name, "input": make(r + 1)}]
+        return [
+            {"type": "text", "text": f"Round {r + 1}: {name}."},
+            {"type": "tool_use", "id": f"toolu_standin_{n:05d}", "name": name, "input": make(r + 1)},
+        ]
+
     return policy

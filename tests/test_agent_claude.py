@@ -31,14 +31,25 @@ def reply(n: int, content: list[dict], stop: str = "tool_use") -> dict:
     """A reply as the 5.5 models send it: a signed thinking block first; usage counted from the request."""
     thought = f"Step {n}: weighing the results so far."
     thinking = {"type": "thinking", "thinking": thought, "signature": sign(thought)}
-    return {"status": 200, "body": {
-        "id": f"msg_01FakeAgent{n:06d}", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5",
-        "content": [thinking, *content], "stop_reason": stop, "stop_sequence": None, "usage": "auto"}}
+    return {
+        "status": 200,
+        "body": {
+            "id": f"msg_01FakeAgent{n:06d}",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-5-5",
+            "content": [thinking, *content],
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": "auto",
+        },
+    }
 
 
 def call(n: int, name: str, data: dict, say: str = "") -> list[dict]:
     return ([{"type": "text", "text": say}] if say else []) + [
-        {"type": "tool_use", "id": f"toolu_01Fake{n:06d}", "name": name, "input": data}]
+        {"type": "tool_use", "id": f"toolu_01Fake{n:06d}", "name": name, "input": data}
+    ]
 
 
 RUN_TO_TARGET = [
@@ -53,9 +64,11 @@ RUN_TO_TARGET = [
 
 
 # What the trained model answered when the cassette was recorded: right on 13 of the 16 gold inputs.
-WRONG_ANSWERS = {"turn off the lights in room 87": '{"cmd": "lights_on"}',
-                 "switch the lamp on in room 37": '{"cmd": "weather"}',
-                 "turn on the lights in room 25": '{"cmd"}'}
+WRONG_ANSWERS = {
+    "turn off the lights in room 87": '{"cmd": "lights_on"}',
+    "switch the lamp on in room 37": '{"cmd": "weather"}',
+    "turn on the lights in room 25": '{"cmd"}',
+}
 
 
 def scripted_answers(project: Project, monkeypatch) -> None:
@@ -80,8 +93,9 @@ def scripted_answers(project: Project, monkeypatch) -> None:
 
 @pytest.fixture
 def project(tmp_path, nano_model, monkeypatch):
-    root = make_agent_project(tmp_path / "p", nano_model, n_train=64, eval={"target_accuracy": 0.5},
-                              agent={"context_tokens": 150000})
+    root = make_agent_project(
+        tmp_path / "p", nano_model, n_train=64, eval={"target_accuracy": 0.5}, agent={"context_tokens": 150000}
+    )
     scripted_answers(Project.open(root), monkeypatch)
     return Project.open(root)
 
@@ -103,8 +117,16 @@ def test_full_run_to_target(project, monkeypatch):
     assert responses[0]["usage"]["cache_read_input_tokens"] == 0 < responses[0]["usage"]["cache_creation_input_tokens"]
     assert all(r["usage"]["cache_read_input_tokens"] > 0 for r in responses[1:])
     # claude-sonnet-5-5 at $2/$10 per million; cache writes 1.25x, reads 0.1x input.
-    per_turn = [(u["input_tokens"] * 2 + u["output_tokens"] * 10 + u["cache_creation_input_tokens"] * 2 * 1.25
-                 + u["cache_read_input_tokens"] * 0.2) / 1e6 for u in (r["usage"] for r in responses)]
+    per_turn = [
+        (
+            u["input_tokens"] * 2
+            + u["output_tokens"] * 10
+            + u["cache_creation_input_tokens"] * 2 * 1.25
+            + u["cache_read_input_tokens"] * 0.2
+        )
+        / 1e6
+        for u in (r["usage"] for r in responses)
+    ]
     assert events[-1]["total_cost_usd"] == pytest.approx(sum(per_turn), abs=1e-6)
     spend = project.read_state("llm_spend.json")
     assert spend["by_purpose"]["planner"] == pytest.approx(sum(per_turn))
@@ -118,8 +140,9 @@ def test_a_change_in_what_forge_sends_fails_replay(project, monkeypatch):
     monkeypatch.setattr(Messages, "create", lambda self, **kw: create(self, **kw, extra_body={"temperature": 0}))
     with pytest.raises(AssertionError, match="not every recorded interaction was replayed"):
         with llm_cassette(__file__, "run_to_target", RUN_TO_TARGET, monkeypatch):
-            outcome, _ = runner.start(project, "reach 50% on the gold set", ClaudePlanner(project),
-                                      Budgets(max_iterations=3))
+            outcome, _ = runner.start(
+                project, "reach 50% on the gold set", ClaudePlanner(project), Budgets(max_iterations=3)
+            )
     assert outcome.status == "error"
 
 

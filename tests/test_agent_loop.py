@@ -39,8 +39,11 @@ class Scripted:
         if not self.replies:
             return Reply([{"type": "text", "text": "done"}], "end_turn", cost_usd=self.cost)
         r = self.replies.pop(0)
-        return r(messages) if callable(r) else Reply(r[0], r[1], {"input_tokens": 10, "output_tokens": 5},
-                                                      "scripted", self.cost)
+        return (
+            r(messages)
+            if callable(r)
+            else Reply(r[0], r[1], {"input_tokens": 10, "output_tokens": 5}, "scripted", self.cost)
+        )
 
 
 class Forever:
@@ -61,14 +64,16 @@ def events_of(transcript):
 
 
 def test_refusals_go_back_to_the_model_and_the_loop_continues(project):
-    script = Scripted([
-        ([use("patch_config", {"eval": {"target_accuracy": 0.1}}, 1)], "tool_use"),
-        ([use("append_background", {"knowledge": "x" * 5000}, 2)], "tool_use"),
-        ([use("rm_rf", {}, 3)], "tool_use"),
-        ([use("promote", {}, 4)], "tool_use"),
-        ([use("train", {"hypothesis": "h", "dataset": "dataset/gold.jsonl"}, 5)], "tool_use"),
-        ([{"type": "text", "text": "I give up."}], "end_turn"),
-    ])
+    script = Scripted(
+        [
+            ([use("patch_config", {"eval": {"target_accuracy": 0.1}}, 1)], "tool_use"),
+            ([use("append_background", {"knowledge": "x" * 5000}, 2)], "tool_use"),
+            ([use("rm_rf", {}, 3)], "tool_use"),
+            ([use("promote", {}, 4)], "tool_use"),
+            ([use("train", {"hypothesis": "h", "dataset": "dataset/gold.jsonl"}, 5)], "tool_use"),
+            ([{"type": "text", "text": "I give up."}], "end_turn"),
+        ]
+    )
     outcome, transcript = runner.start(project, "test", script, Budgets())
     assert outcome.status == "completed" and outcome.reason == "the planner finished"
     calls = [e for e in events_of(transcript) if e["event"] == "tool_call"]
@@ -80,7 +85,8 @@ def test_refusals_go_back_to_the_model_and_the_loop_continues(project):
         "patch_config, append_background, update_plan",
         "ok",
         "refused: invalid input for train: dataset: unknown key (known keys: hypothesis, overrides, epochs, "
-        "warm_start, grpo)"]
+        "warm_start, grpo)",
+    ]
     results = [e for e in events_of(transcript) if e["event"] == "tool_result"]
     assert all(r["is_error"] for r in results)
     assert results[3]["content"] == "refused: nothing to promote: no trained adapter (run `forge train`)"
@@ -92,12 +98,14 @@ def test_refusals_go_back_to_the_model_and_the_loop_continues(project):
 
 def test_several_tool_calls_in_one_turn_and_stop_reasons(project):
     thinking = {"type": "thinking", "thinking": "let me look", "signature": "sig-abc"}
-    script = Scripted([
-        ([thinking, use("status", {}, 1), use("show_failures", {"limit": 2}, 2)], "tool_use"),
-        ([{"type": "text", "text": "still thinking"}], "pause_turn"),
-        ([{"type": "tool_use", "id": "toolu_cut", "name": "update_plan", "input": {}}], "max_tokens"),
-        ([{"type": "text", "text": "no"}], "refusal"),
-    ])
+    script = Scripted(
+        [
+            ([thinking, use("status", {}, 1), use("show_failures", {"limit": 2}, 2)], "tool_use"),
+            ([{"type": "text", "text": "still thinking"}], "pause_turn"),
+            ([{"type": "tool_use", "id": "toolu_cut", "name": "update_plan", "input": {}}], "max_tokens"),
+            ([{"type": "text", "text": "no"}], "refusal"),
+        ]
+    )
     outcome, transcript = runner.start(project, "test", script, Budgets())
     assert outcome.status == "stopped" and outcome.reason == "the model refused to continue"
     second = script.requests[1]
@@ -110,11 +118,14 @@ def test_several_tool_calls_in_one_turn_and_stop_reasons(project):
     assert fourth[-1]["content"][0]["tool_use_id"] == "toolu_cut" and fourth[-1]["content"][0]["is_error"]
 
 
-@pytest.mark.parametrize("budget, expect", [
-    (dict(max_tool_calls=3), "tool-call budget spent (3/3)"),
-    (dict(max_minutes=1e-9), "time budget spent"),
-    (dict(max_cost_usd=1.0), "cost budget spent ($1.0000/$1)"),
-])
+@pytest.mark.parametrize(
+    "budget, expect",
+    [
+        (dict(max_tool_calls=3), "tool-call budget spent (3/3)"),
+        (dict(max_minutes=1e-9), "time budget spent"),
+        (dict(max_cost_usd=1.0), "cost budget spent ($1.0000/$1)"),
+    ],
+)
 def test_each_budget_stops_a_model_that_keeps_calling(project, budget, expect):
     planner = Forever(cost=0.5)
     outcome, transcript = runner.start(project, "test", planner, Budgets(**budget))
@@ -125,13 +136,15 @@ def test_each_budget_stops_a_model_that_keeps_calling(project, budget, expect):
 
 
 def test_iteration_budget_refuses_train_and_ends_the_run(project):
-    script = Scripted([
-        ([use("train", {"hypothesis": "first", "epochs": 1}, 1)], "tool_use"),
-        ([use("train", {"hypothesis": "second", "epochs": 1}, 2)], "tool_use"),
-        ([use("eval", {}, 3)], "tool_use"),
-        ([use("commit", {}, 4)], "tool_use"),
-        ([use("status", {}, 5)], "tool_use"),
-    ])
+    script = Scripted(
+        [
+            ([use("train", {"hypothesis": "first", "epochs": 1}, 1)], "tool_use"),
+            ([use("train", {"hypothesis": "second", "epochs": 1}, 2)], "tool_use"),
+            ([use("eval", {}, 3)], "tool_use"),
+            ([use("commit", {}, 4)], "tool_use"),
+            ([use("status", {}, 5)], "tool_use"),
+        ]
+    )
     outcome, transcript = runner.start(project, "test", script, Budgets(max_iterations=1))
     results = [e for e in events_of(transcript) if e["event"] == "tool_result"]
     assert results[1]["content"] == "iteration budget spent (1/1); no more training"  # refused by the guard
@@ -159,12 +172,14 @@ def test_planner_failure_stops_cleanly_and_is_resumable(project):
 
 
 def test_resume_after_a_crash_mid_tool_call(project):
-    script = Scripted([([use("status", {}, 1)], "tool_use"), ([use("update_plan", {"plan": "a plan here"}, 2)], "tool_use")])
+    script = Scripted(
+        [([use("status", {}, 1)], "tool_use"), ([use("update_plan", {"plan": "a plan here"}, 2)], "tool_use")]
+    )
     _, transcript = runner.start(project, "test", script, Budgets())
     lines = transcript.path.read_text().splitlines()
     # Crash: cut the transcript right after the second tool_call, leaving half a line behind.
     cut = next(i for i, line in enumerate(lines) if '"tool_call"' in line and "update_plan" in line)
-    transcript.path.write_text("\n".join(lines[:cut + 1]) + '\n{"event": "tool_res')
+    transcript.path.write_text("\n".join(lines[: cut + 1]) + '\n{"event": "tool_res')
     resumed = Scripted([([{"type": "text", "text": "ok"}], "end_turn")])
     outcome, _ = runner.resume(project, None, resumed, {"max_tool_calls": 10})
     assert outcome.status == "completed"
@@ -188,6 +203,7 @@ def test_heuristic_full_run_reaches_target_and_replays(project, tmp_path, cli):
     pristine = tmp_path / "pristine"
     shutil.copytree(project.root, pristine)
     from forge.config import load as config_io
+
     for root in (project.root, pristine):
         config_io.patch_file(root / "forge.yaml", {"eval": {"target_accuracy": 0.75}})
     project.reload()
@@ -198,8 +214,13 @@ def test_heuristic_full_run_reaches_target_and_replays(project, tmp_path, cli):
     assert outcome.best_accuracy >= 0.75
     log = [c.message for c in git.Repo(project.root).iter_commits()]
     assert sum(m.startswith("forge iter ") for m in log) == len(rows)
-    for name in ("experiments.jsonl", "flywheel_heartbeat.json", "best_score.json", "eval_results.json",
-                 "flywheel.log"):
+    for name in (
+        "experiments.jsonl",
+        "flywheel_heartbeat.json",
+        "best_score.json",
+        "eval_results.json",
+        "flywheel.log",
+    ):
         assert (project.output / name).exists(), name
     assert (project.root / "AGENT_CONTEXT.md").read_text().startswith("# Agent context")
     # The heuristic keeps PLAN.md: after every iteration short of the target, the plan for the next one.

@@ -19,14 +19,24 @@ from forge.llm.client import retrying
 
 from local_http import JsonHandler, start
 
-LLAMA_OVERFLOW = {"error": {"code": 400, "message": "request (931 tokens) exceeds the available context size (512 "
-                            "tokens), try increasing it", "type": "exceed_context_size_error",
-                            "n_prompt_tokens": 931, "n_ctx": 512}}
-API_OVERFLOW = {"type": "error", "error": {"type": "invalid_request_error",
-                                           "message": "prompt is too long: 210000 tokens > 200000 maximum"},
-                "request_id": "req_011"}
-API_REFUSAL = {"type": "error", "error": {"type": "invalid_request_error",
-                                          "message": "temperature: Extra inputs are not permitted"}}
+LLAMA_OVERFLOW = {
+    "error": {
+        "code": 400,
+        "message": "request (931 tokens) exceeds the available context size (512 tokens), try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": 931,
+        "n_ctx": 512,
+    }
+}
+API_OVERFLOW = {
+    "type": "error",
+    "error": {"type": "invalid_request_error", "message": "prompt is too long: 210000 tokens > 200000 maximum"},
+    "request_id": "req_011",
+}
+API_REFUSAL = {
+    "type": "error",
+    "error": {"type": "invalid_request_error", "message": "temperature: Extra inputs are not permitted"},
+}
 OVERLOADED = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
 RATE_LIMITED = {"type": "error", "error": {"type": "rate_limit_error", "message": "Too many requests"}}
 
@@ -41,11 +51,22 @@ class Script(JsonHandler):
         self.seen.append(json.loads(self.read_body()))
         if self.replies:
             status, body, headers = self.replies.pop(0)
-            return self.send_json(status, body, "application/json" if not isinstance(body, str) else "text/html",
-                                  headers)
-        self.send_json(200, {"id": "msg_1", "type": "message", "role": "assistant", "model": "m",
-                             "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
-                             "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 1}})
+            return self.send_json(
+                status, body, "application/json" if not isinstance(body, str) else "text/html", headers
+            )
+        self.send_json(
+            200,
+            {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": "m",
+                "content": [{"type": "text", "text": "ok"}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 3, "output_tokens": 1},
+            },
+        )
 
 
 @pytest.fixture(scope="module")
@@ -110,14 +131,21 @@ def test_another_refusal_is_not_an_overflow(server, wording):
 
 
 def test_a_stable_error_code_is_read_from_the_details(server, wording):
-    body = {"type": "error", "error": {"type": "invalid_request_error", "message": "Eingabe zu lang",
-                                       "details": {"error_code": "prompt_too_long"}}}
+    body = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "Eingabe zu lang",
+            "details": {"error_code": "prompt_too_long"},
+        },
+    }
     error = ApiError.of(raised(server, 400, body))
     assert error.code == "prompt_too_long" and error.context_overflow
 
 
-@pytest.mark.parametrize("status,body", [(529, OVERLOADED), (429, RATE_LIMITED), (503, "<html>upstream down</html>"),
-                                         (400, OVERLOADED)])
+@pytest.mark.parametrize(
+    "status,body", [(529, OVERLOADED), (429, RATE_LIMITED), (503, "<html>upstream down</html>"), (400, OVERLOADED)]
+)
 def test_transient_by_status_or_type(server, wording, status, body):
     """A 400 that says overloaded_error (a proxy's relay) is transient too: the body's type decides."""
     exc = raised(server, status, body)
@@ -159,7 +187,8 @@ def test_a_failed_batch_request_says_why():
 
     results = TypeAdapter(MessageBatchResult)
     errored = results.validate_python(
-        {"type": "errored", "error": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}})
+        {"type": "errored", "error": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}}
+    )
     assert batch_failure(errored) == "errored (overloaded_error: Overloaded)"
     assert batch_failure(results.validate_python({"type": "expired"})) == "expired"
     assert batch_failure(None) == "missing"

@@ -12,8 +12,9 @@ from engine_fixtures import make_agent_project
 
 @pytest.fixture
 def root(tmp_path, nano_model):
-    return make_agent_project(tmp_path / "p", nano_model, training={"epochs_min": 2, "epochs_max": 2},
-                              eval={"target_accuracy": 1.0})
+    return make_agent_project(
+        tmp_path / "p", nano_model, training={"epochs_min": 2, "epochs_max": 2}, eval={"target_accuracy": 1.0}
+    )
 
 
 def _rows(root):
@@ -76,9 +77,19 @@ def test_eval_base_records_the_baseline_and_status_shows_it_beside_the_teacher(r
 
     project = Project.open(root)
     gold, n = file_hash(project.gold_path), len(_gold(root))
-    records.record_teacher(project, {"kind": records.TEACHER, "gold_hash": gold,
-                                     "schema_hash": records.schema_hash_now(project), "total": n,
-                                     "model": "claude-sonnet-5-5", "accuracy": 1.0, "correct": n, "ci95": [0.8, 1.0]})
+    records.record_teacher(
+        project,
+        {
+            "kind": records.TEACHER,
+            "gold_hash": gold,
+            "schema_hash": records.schema_hash_now(project),
+            "total": n,
+            "model": "claude-sonnet-5-5",
+            "accuracy": 1.0,
+            "correct": n,
+            "ci95": [0.8, 1.0],
+        },
+    )
     before = cli("status", "-p", root).output
     assert "not measured on this gold set (`forge eval --base`)" in before
     assert f"Teacher:     100.0% ({n}/{n}, claude-sonnet-5-5); gap closure: undefined without a zero-shot" in before

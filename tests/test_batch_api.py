@@ -32,8 +32,15 @@ def serve(responses, monkeypatch) -> FakeAnthropic:
 def test_a_create_that_failed_after_reaching_the_server_is_adopted_not_repeated(project, monkeypatch):
     made = _batch("in_progress")
     made["body"]["created_at"] = "{now}"
-    listing = {"status": 200, "body": {"data": [made["body"]], "has_more": False, "first_id": "msgbatch_01FakeCanned",
-                                       "last_id": "msgbatch_01FakeCanned"}}
+    listing = {
+        "status": 200,
+        "body": {
+            "data": [made["body"]],
+            "has_more": False,
+            "first_id": "msgbatch_01FakeCanned",
+            "last_id": "msgbatch_01FakeCanned",
+        },
+    }
     gateway = {"status": 502, "body": {"type": "error", "error": {"type": "api_error", "message": "bad gateway"}}}
     server = serve([gateway, listing, *copy.deepcopy(BATCH[2:])], monkeypatch)
     try:

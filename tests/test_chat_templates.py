@@ -16,7 +16,8 @@ QWEN = (
     "{%- for message in messages %}{%- if message.role == 'user' or (message.role == 'system' and not loop.first)"
     " or message.role == 'assistant' %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>'"
     " + '\\n' }}{%- endif %}{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
 # template -> (its end-of-turn token, special tokens the SmolLM2 vocabulary lacks)
 TEMPLATES = {
     "smollm2": (None, "<|im_end|>", []),
@@ -84,8 +85,15 @@ def test_awkward_text_tokenizes_as_the_gguf_tokenizer_does(smollm2):
 
     tok = AutoTokenizer.from_pretrained(str(smollm2))
     llm = Llama(model_path=str(smollm2_gguf()), vocab_only=True, verbose=False)
-    for text in ["12345 + 0.5 = 12345.5", "naïve café — “quoted” ½ 東京 🙂", "def f(x):\n\treturn x**2  # sq\n\n\n",
-                 "   leading and trailing   ", "ALLCAPS_and_snake_case-and-kebab", "$1,000,000.00 (USD)", ""]:
+    for text in [
+        "12345 + 0.5 = 12345.5",
+        "naïve café — “quoted” ½ 東京 🙂",
+        "def f(x):\n\treturn x**2  # sq\n\n\n",
+        "   leading and trailing   ",
+        "ALLCAPS_and_snake_case-and-kebab",
+        "$1,000,000.00 (USD)",
+        "",
+    ]:
         ours = tok(text, add_special_tokens=False)["input_ids"]
         theirs = llm.tokenize(text.encode(), add_bos=False, special=False)
         assert ours == theirs, text

@@ -64,8 +64,9 @@ def test_early_stopping_watches_the_validation_loss():
 
 
 def test_validation_losses_go_into_the_meta(tmp_path, nano_model, cli):
-    root = make_project(tmp_path / "p", nano_model, method="full",
-                        training={"epochs_min": 2, "epochs_max": 2, "val_fraction": 0.25})
+    root = make_project(
+        tmp_path / "p", nano_model, method="full", training={"epochs_min": 2, "epochs_max": 2, "val_fraction": 0.25}
+    )
     result = cli("train", "-p", root)
     assert result.exit_code == 0, result.output
     meta = json.loads((root / "output" / "adapter" / "forge_meta.json").read_text())
@@ -78,8 +79,13 @@ def test_validation_losses_go_into_the_meta(tmp_path, nano_model, cli):
 def test_kill_9_in_epoch_3_resumes_from_the_epoch_2_checkpoint(tmp_path, nano_model):
     patch = {"training": {"epochs_min": 4, "epochs_max": 4, "batch_size": 8, "val_fraction": 0.1}}
     root = make_project(tmp_path / "killed", nano_model, method="full", n_train=800, **patch)
-    proc = subprocess.Popen([FORGE, "train", "-p", str(root)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [FORGE, "train", "-p", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     work = root / "output" / ".trainer"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -99,8 +105,9 @@ def test_kill_9_in_epoch_3_resumes_from_the_epoch_2_checkpoint(tmp_path, nano_mo
     assert round(json.loads((checkpoint / "trainer_state.json").read_text())["epoch"]) == 2
     assert not (root / "output" / "adapter").exists()
 
-    resumed = subprocess.run([FORGE, "train", "--resume", "--json", "-p", str(root)], capture_output=True, text=True,
-                             timeout=600)
+    resumed = subprocess.run(
+        [FORGE, "train", "--resume", "--json", "-p", str(root)], capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming from {checkpoint.name} (after epoch 2)" in resumed.stderr
     got = json.loads(resumed.stdout)
@@ -124,5 +131,7 @@ def test_resume_refuses_another_run_and_nothing(tmp_path, nano_model, cli):
     (work / "checkpoint-8").mkdir()
     (work / "checkpoint-8" / "trainer_state.json").write_text("{}")
     result = cli("train", "--resume", "-p", root)
-    assert result.exit_code == 1 and "cannot resume checkpoint-8: the config changed since that run started" \
-        in result.output
+    assert (
+        result.exit_code == 1
+        and "cannot resume checkpoint-8: the config changed since that run started" in result.output
+    )

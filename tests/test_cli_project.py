@@ -18,12 +18,26 @@ def test_init_scaffolds_and_commits(tmp_path, cli):
     target = tmp_path / "intent"
     result = cli("init", "intent", "--dir", target)
     assert result.exit_code == 0, result.output
-    for rel in ("forge.yaml", "BACKGROUND.md", "mission.md", "system_prompt.md", "llm.txt", ".gitignore",
-                "dataset/seed.jsonl", "dataset/gold.jsonl", "dataset/canonical.jsonl"):
+    for rel in (
+        "forge.yaml",
+        "BACKGROUND.md",
+        "mission.md",
+        "system_prompt.md",
+        "llm.txt",
+        ".gitignore",
+        "dataset/seed.jsonl",
+        "dataset/gold.jsonl",
+        "dataset/canonical.jsonl",
+    ):
         assert (target / rel).is_file(), rel
     background = (target / "BACKGROUND.md").read_text()
-    for section in ("## Task", "## Output Format", "## Edge Cases", "## Common Failure Patterns",
-                    "## What Good Examples Look Like"):
+    for section in (
+        "## Task",
+        "## Output Format",
+        "## Edge Cases",
+        "## Common Failure Patterns",
+        "## What Good Examples Look Like",
+    ):
         assert section in background
     repo = git.Repo(target)
     assert repo.head.commit.message == "forge init intent"
@@ -39,7 +53,10 @@ def test_init_refuses_to_overwrite(tmp_path, cli):
     (target / "BACKGROUND.md").write_text("mine")
     result = cli("init", "p", "--dir", target)
     assert result.exit_code == 1
-    assert result.output.strip() == f"Error: {target}/BACKGROUND.md: already exists; refusing to overwrite (1 existing file(s))"
+    assert (
+        result.output.strip()
+        == f"Error: {target}/BACKGROUND.md: already exists; refusing to overwrite (1 existing file(s))"
+    )
     assert (target / "BACKGROUND.md").read_text() == "mine"
     assert not (target / "forge.yaml").exists()
 
@@ -82,8 +99,9 @@ def test_status_reads_state(project_dir, cli):
     (out / "eval_results.json").write_text(json.dumps({"accuracy": 0.8, "correct": 16, "total": 20}))
     (out / "experiments.jsonl").write_text('{"iteration": 1}\n{"iteration": 2}\n')
     stamp = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat()
-    (out / "flywheel_heartbeat.json").write_text(json.dumps(
-        {"iteration": 2, "status": "error", "accuracy": 0.8, "timestamp": stamp, "error": "overloaded"}))
+    (out / "flywheel_heartbeat.json").write_text(
+        json.dumps({"iteration": 2, "status": "error", "accuracy": 0.8, "timestamp": stamp, "error": "overloaded"})
+    )
     (out / "llm_spend.json").write_text(json.dumps({"total_usd": 0.0312}))
     write_jsonl(project_dir / "dataset" / "canonical.jsonl", [chat("a", "b"), chat("c", "d")])
     text = cli("status", "-p", project_dir).output
@@ -104,8 +122,9 @@ def test_no_project_is_one_line_error(tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = cli("status")
     assert result.exit_code == 1
-    assert result.output == (f"Error: no forge.yaml in {tmp_path.resolve()} or any parent directory "
-                             "(run `forge init NAME` or pass -p DIR)\n")
+    assert result.output == (
+        f"Error: no forge.yaml in {tmp_path.resolve()} or any parent directory (run `forge init NAME` or pass -p DIR)\n"
+    )
 
 
 def test_bad_config_is_one_line_error(project_dir, cli):
@@ -128,33 +147,38 @@ def test_broken_dataset_line_via_cli(project_dir, cli):
     (project_dir / "dataset" / "canonical.jsonl").write_text("\n".join(rows) + "\n")
     result = cli("config", "check", "-p", project_dir)
     assert result.exit_code == 1
-    assert result.output == ("Error: dataset/canonical.jsonl:7: invalid JSON: Expecting property name "
-                             "enclosed in double quotes (column 2)\n")
+    assert result.output == (
+        "Error: dataset/canonical.jsonl:7: invalid JSON: Expecting property name enclosed in double quotes (column 2)\n"
+    )
 
 
 def test_gold_as_training_path_via_cli(project_dir, cli):
     (project_dir / "forge.yaml").write_text("dataset:\n  canonical: dataset/gold.jsonl\n")
     result = cli("config", "check", "-p", project_dir)
     assert result.exit_code == 1
-    assert result.output == ("Error: dataset/gold.jsonl: is a gold/sealed eval set; refusing to use it "
-                             "as training data\n")
+    assert result.output == (
+        "Error: dataset/gold.jsonl: is a gold/sealed eval set; refusing to use it as training data\n"
+    )
 
 
 def test_usage_error_exit_2():
     from click.testing import CliRunner
 
     from forge.cli import main
+
     result = CliRunner().invoke(main, ["status", "--bogus"])
     assert result.exit_code == 2
     assert "Error: No such option '--bogus'." in result.output
 
 
 def test_help_and_version_do_not_import_heavy_modules():
-    code = ("import sys\nfrom forge.cli import main\n"
-            "for argv in (['--help'], ['--version'], ['status', '--help'], ['init', '--help']):\n"
-            "    try:\n        main(argv)\n    except SystemExit as e:\n        assert e.code == 0, argv\n"
-            "heavy = [m for m in ('torch', 'transformers', 'peft', 'trl', 'anthropic', 'datasets') if m in sys.modules]\n"
-            "print('HEAVY', heavy)\n")
+    code = (
+        "import sys\nfrom forge.cli import main\n"
+        "for argv in (['--help'], ['--version'], ['status', '--help'], ['init', '--help']):\n"
+        "    try:\n        main(argv)\n    except SystemExit as e:\n        assert e.code == 0, argv\n"
+        "heavy = [m for m in ('torch', 'transformers', 'peft', 'trl', 'anthropic', 'datasets') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out
     assert "forge, version" in out
@@ -164,6 +188,7 @@ def test_init_function_rejects_bad_name(tmp_path):
     import pytest
 
     from forge.errors import ForgeError
+
     with pytest.raises(ForgeError, match="invalid project name"):
         init_project("a/b", tmp_path / "x")
 
@@ -189,9 +214,10 @@ def test_cli_reference_is_generated_from_help():
     from forge.cli.reference import render_cli_markdown
 
     text = render_cli_markdown()
-    assert (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text() == text, \
+    assert (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text() == text, (
         "docs/cli.md is stale: run `make docs`"
+    )
     for name, command in main.commands.items():
         subs = getattr(command, "commands", None)
-        for full in ([f"forge {name} {s}" for s, c in subs.items() if not c.hidden] if subs else [f"forge {name}"]):
+        for full in [f"forge {name} {s}" for s, c in subs.items() if not c.hidden] if subs else [f"forge {name}"]:
             assert f"## `{full}`" in text, full

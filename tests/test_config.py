@@ -23,7 +23,11 @@ def test_seed_defaults():
     assert (t.epochs_min, t.epochs_max, t.batch_size, t.gradient_accumulation_steps) == (2, 4, 4, 1)
     assert (t.learning_rate, t.warmup_ratio, t.weight_decay, t.lr_scheduler, t.seed) == (5e-5, 0.1, 0.01, "cosine", 42)
     assert (c.eval.target_accuracy, c.eval.scorer, c.eval.max_new_tokens, c.eval.forbidden_commands) == (
-        0.95, "json_cmd", 256, [])
+        0.95,
+        "json_cmd",
+        256,
+        [],
+    )
     assert (c.hub.hf_repo, c.hub.private) == (None, True)
     assert (c.agent.max_iterations, c.datagen.augment_per_failure) == (10, 20)
     assert (c.compute.device, c.compute.remote) == ("cuda:0", None)
@@ -43,19 +47,31 @@ def test_every_field_documented():
         assert f"`{key}`" in md
 
 
-@pytest.mark.parametrize("text, message", [
-    ("training:\n  learning_rate: -1\n", "forge.yaml: training.learning_rate: must be > 0, got -1"),
-    ("training:\n  learnin_rate: 0.1\n", "forge.yaml: training.learnin_rate: unknown key (did you mean 'learning_rate'?)"),
-    ("trainig:\n  seed: 1\n", "forge.yaml: trainig: unknown key (did you mean 'training'?)"),
-    ("training:\n  batch_size: four\n", "forge.yaml: training.batch_size: must be an integer, got 'four'"),
-    ("training:\n  lr_scheduler: step\n", "forge.yaml: training.lr_scheduler: must be one of cosine, linear, constant, got 'step'"),
-    ("eval:\n  target_accuracy: 1.5\n", "forge.yaml: eval.target_accuracy: must be <= 1, got 1.5"),
-    ("lora:\n  target_modules: []\n", "forge.yaml: lora.target_modules: must have at least 1 item(s)"),
-    ("training:\n  epochs_min: 3\n  epochs_max: 2\n", "forge.yaml: training.epochs_max: must be >= training.epochs_min (3), got 2"),
-    ("- a\n- b\n", "forge.yaml: must be a mapping of sections, got list"),
-    ("model:\n  load_in_4bit: 1\n", "forge.yaml: model.load_in_4bit: must be true or false, got 1"),
-    ("dataset:\n  sealed: 3\n", "forge.yaml: dataset.sealed: must be a string or null, got 3"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("training:\n  learning_rate: -1\n", "forge.yaml: training.learning_rate: must be > 0, got -1"),
+        (
+            "training:\n  learnin_rate: 0.1\n",
+            "forge.yaml: training.learnin_rate: unknown key (did you mean 'learning_rate'?)",
+        ),
+        ("trainig:\n  seed: 1\n", "forge.yaml: trainig: unknown key (did you mean 'training'?)"),
+        ("training:\n  batch_size: four\n", "forge.yaml: training.batch_size: must be an integer, got 'four'"),
+        (
+            "training:\n  lr_scheduler: step\n",
+            "forge.yaml: training.lr_scheduler: must be one of cosine, linear, constant, got 'step'",
+        ),
+        ("eval:\n  target_accuracy: 1.5\n", "forge.yaml: eval.target_accuracy: must be <= 1, got 1.5"),
+        ("lora:\n  target_modules: []\n", "forge.yaml: lora.target_modules: must have at least 1 item(s)"),
+        (
+            "training:\n  epochs_min: 3\n  epochs_max: 2\n",
+            "forge.yaml: training.epochs_max: must be >= training.epochs_min (3), got 2",
+        ),
+        ("- a\n- b\n", "forge.yaml: must be a mapping of sections, got list"),
+        ("model:\n  load_in_4bit: 1\n", "forge.yaml: model.load_in_4bit: must be true or false, got 1"),
+        ("dataset:\n  sealed: 3\n", "forge.yaml: dataset.sealed: must be a string or null, got 3"),
+    ],
+)
 def test_validation_messages(tmp_path, text, message):
     path = tmp_path / "forge.yaml"
     path.write_text(text)
@@ -81,13 +97,15 @@ def test_patch_keeps_comments_and_order(tmp_path):
     path = tmp_path / "forge.yaml"
     path.write_text(render_yaml("p"))
     before = path.read_text().splitlines()
-    cfg = config_io.patch_file(path, {"training": {"learning_rate": 0.001, "epochs_max": 6},
-                                      "lora": {"target_modules": ["q_proj", "v_proj"]}})
+    cfg = config_io.patch_file(
+        path, {"training": {"learning_rate": 0.001, "epochs_max": 6}, "lora": {"target_modules": ["q_proj", "v_proj"]}}
+    )
     after = path.read_text().splitlines()
     assert cfg.training.learning_rate == 0.001 and cfg.training.epochs_max == 6
     assert len(after) == len(before)
     assert [line for line in after if line.lstrip().startswith("#")] == [
-        line for line in before if line.lstrip().startswith("#")]
+        line for line in before if line.lstrip().startswith("#")
+    ]
     assert "  learning_rate: 0.001" in after
     assert "  target_modules: [q_proj, v_proj]" in after
     assert config_io.load(path).lora.target_modules == ["q_proj", "v_proj"]
@@ -113,8 +131,10 @@ training:
 def test_patch_of_a_block_list_keeps_every_comment(tmp_path):
     path = tmp_path / "forge.yaml"
     path.write_text(BLOCK_STYLE)
-    config_io.patch_file(path, {"lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], "r": 8},
-                                "training": {"epochs_max": 5}})
+    config_io.patch_file(
+        path,
+        {"lora": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], "r": 8}, "training": {"epochs_max": 5}},
+    )
     text = path.read_text()
     comments = [line.split("#", 1)[1] for line in BLOCK_STYLE.splitlines() if "#" in line]
     assert all(c in text for c in comments), text
@@ -167,12 +187,17 @@ def test_config_reference_in_sync():
 def test_renamed_sections_are_still_read_with_one_line_naming_the_new_key(tmp_path, capsys):
     """`promotion` (it configures forge push) became `hub`; `flywheel` (data generation) became `datagen`."""
     path = tmp_path / "forge.yaml"
-    path.write_text("promotion:\n  hf_repo: me/router\n  private: false\n"
-                    "flywheel:\n  augment_per_failure: 7\n  datagen_model: claude-haiku-5-5\n")
+    path.write_text(
+        "promotion:\n  hf_repo: me/router\n  private: false\n"
+        "flywheel:\n  augment_per_failure: 7\n  datagen_model: claude-haiku-5-5\n"
+    )
     cfg = config_io.load(path)
     assert (cfg.hub.hf_repo, cfg.hub.private) == ("me/router", False)
     assert (cfg.datagen.augment_per_failure, cfg.datagen.model) == (7, "claude-haiku-5-5")
     err = capsys.readouterr().err
-    for old, new in [("promotion.hf_repo", "hub.hf_repo"), ("flywheel.datagen_model", "datagen.model"),
-                     ("flywheel.augment_per_failure", "datagen.augment_per_failure")]:
+    for old, new in [
+        ("promotion.hf_repo", "hub.hf_repo"),
+        ("flywheel.datagen_model", "datagen.model"),
+        ("flywheel.augment_per_failure", "datagen.augment_per_failure"),
+    ]:
         assert f"forge.yaml: {old} is deprecated: use {new}\n" in err

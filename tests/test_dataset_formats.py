@@ -12,28 +12,60 @@ from forge.models.chat_format import tokenize_for_training
 
 from conftest import write_jsonl
 
-ALPACA = [{"instruction": "Turn on the lights", "input": "room 12", "output": '{"cmd": "lights_on"}'},
-          {"instruction": "Play some music", "input": "", "output": '{"cmd": "play_music"}', "system": "Be terse."}]
-SHAREGPT = [{"conversations": [{"from": "system", "value": "Route it."}, {"from": "human", "value": "lights off"},
-                               {"from": "gpt", "value": '{"cmd": "lights_off"}'}]},
-            {"conversations": [{"from": "human", "value": "weather?"}, {"from": "gpt", "value": '{"cmd": "weather"}'}]}]
-PROMPT_COMPLETION = [{"prompt": "will it rain", "completion": '{"cmd": "weather"}'},
-                     {"prompt": [{"role": "user", "content": "kill the lamp"}],
-                      "completion": [{"role": "assistant", "content": '{"cmd": "lights_off"}'}]}]
+ALPACA = [
+    {"instruction": "Turn on the lights", "input": "room 12", "output": '{"cmd": "lights_on"}'},
+    {"instruction": "Play some music", "input": "", "output": '{"cmd": "play_music"}', "system": "Be terse."},
+]
+SHAREGPT = [
+    {
+        "conversations": [
+            {"from": "system", "value": "Route it."},
+            {"from": "human", "value": "lights off"},
+            {"from": "gpt", "value": '{"cmd": "lights_off"}'},
+        ]
+    },
+    {"conversations": [{"from": "human", "value": "weather?"}, {"from": "gpt", "value": '{"cmd": "weather"}'}]},
+]
+PROMPT_COMPLETION = [
+    {"prompt": "will it rain", "completion": '{"cmd": "weather"}'},
+    {
+        "prompt": [{"role": "user", "content": "kill the lamp"}],
+        "completion": [{"role": "assistant", "content": '{"cmd": "lights_off"}'}],
+    },
+]
 
 
 def _canonical(root):
     return [json.loads(line) for line in (root / "dataset" / "canonical.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize(("fmt", "rows", "first"), [
-    ("alpaca", ALPACA, [{"role": "user", "content": "Turn on the lights\n\nroom 12"},
-                        {"role": "assistant", "content": '{"cmd": "lights_on"}'}]),
-    ("sharegpt", SHAREGPT, [{"role": "system", "content": "Route it."}, {"role": "user", "content": "lights off"},
-                            {"role": "assistant", "content": '{"cmd": "lights_off"}'}]),
-    ("prompt-completion", PROMPT_COMPLETION, [{"role": "user", "content": "will it rain"},
-                                              {"role": "assistant", "content": '{"cmd": "weather"}'}]),
-])
+@pytest.mark.parametrize(
+    ("fmt", "rows", "first"),
+    [
+        (
+            "alpaca",
+            ALPACA,
+            [
+                {"role": "user", "content": "Turn on the lights\n\nroom 12"},
+                {"role": "assistant", "content": '{"cmd": "lights_on"}'},
+            ],
+        ),
+        (
+            "sharegpt",
+            SHAREGPT,
+            [
+                {"role": "system", "content": "Route it."},
+                {"role": "user", "content": "lights off"},
+                {"role": "assistant", "content": '{"cmd": "lights_off"}'},
+            ],
+        ),
+        (
+            "prompt-completion",
+            PROMPT_COMPLETION,
+            [{"role": "user", "content": "will it rain"}, {"role": "assistant", "content": '{"cmd": "weather"}'}],
+        ),
+    ],
+)
 def test_formats_import_as_chat_examples(project_dir, cli, tmp_path, fmt, rows, first):
     src = tmp_path / f"{fmt}.jsonl"
     write_jsonl(src, rows)
@@ -48,20 +80,39 @@ def test_formats_import_as_chat_examples(project_dir, cli, tmp_path, fmt, rows, 
     assert again.exit_code == 0 and "duplicates: 2" in again.output
 
 
-@pytest.mark.parametrize(("rows", "fmt", "error"), [
-    ([{"text": "raw"}], "auto", "x.jsonl:1: unknown format (expected messages, conversations, instruction/output "
-                                "or prompt/completion); name it with --format"),
-    ([ALPACA[0], SHAREGPT[0]], "auto", "x.jsonl:2: a sharegpt example in a alpaca file"),
-    ([{"conversations": [{"from": "bot", "value": "hi"}]}], "sharegpt",
-     "x.jsonl:1: sharegpt: conversations[0].from must be one of human, user, gpt, assistant, model, system, "
-     "function_call, observation, tool, got 'bot'"),
-    ([{"prompt": "hi", "completion": 3}], "auto",
-     'x.jsonl:1: prompt-completion: "completion" must be a string or a list of {"role", "content"} messages'),
-    ([{"instruction": "hi", "output": "ok", "tools": "search"}], "alpaca",
-     'x.jsonl:1: alpaca: "tools" is a string but not a JSON list of functions'),
-    ([{"instruction": "hi", "output": "ok", "tools": {"name": "search"}}], "alpaca",
-     'x.jsonl:1: "tools" must be a list of function definitions (objects)'),
-])
+@pytest.mark.parametrize(
+    ("rows", "fmt", "error"),
+    [
+        (
+            [{"text": "raw"}],
+            "auto",
+            "x.jsonl:1: unknown format (expected messages, conversations, instruction/output "
+            "or prompt/completion); name it with --format",
+        ),
+        ([ALPACA[0], SHAREGPT[0]], "auto", "x.jsonl:2: a sharegpt example in a alpaca file"),
+        (
+            [{"conversations": [{"from": "bot", "value": "hi"}]}],
+            "sharegpt",
+            "x.jsonl:1: sharegpt: conversations[0].from must be one of human, user, gpt, assistant, model, system, "
+            "function_call, observation, tool, got 'bot'",
+        ),
+        (
+            [{"prompt": "hi", "completion": 3}],
+            "auto",
+            'x.jsonl:1: prompt-completion: "completion" must be a string or a list of {"role", "content"} messages',
+        ),
+        (
+            [{"instruction": "hi", "output": "ok", "tools": "search"}],
+            "alpaca",
+            'x.jsonl:1: alpaca: "tools" is a string but not a JSON list of functions',
+        ),
+        (
+            [{"instruction": "hi", "output": "ok", "tools": {"name": "search"}}],
+            "alpaca",
+            'x.jsonl:1: "tools" must be a list of function definitions (objects)',
+        ),
+    ],
+)
 def test_bad_rows_are_one_line_errors_and_nothing_is_written(project_dir, cli, tmp_path, rows, fmt, error):
     src = tmp_path / "x.jsonl"
     write_jsonl(src, rows)
@@ -71,9 +122,17 @@ def test_bad_rows_are_one_line_errors_and_nothing_is_written(project_dir, cli, t
 
 
 def test_gold_inputs_are_refused_whatever_the_format(project_dir, cli, tmp_path):
-    write_jsonl(project_dir / "dataset" / "gold.jsonl",
-                [{"messages": [{"role": "user", "content": "Turn on the lights\n\nroom 12"},
-                               {"role": "assistant", "content": '{"cmd": "lights_on"}'}]}])
+    write_jsonl(
+        project_dir / "dataset" / "gold.jsonl",
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "Turn on the lights\n\nroom 12"},
+                    {"role": "assistant", "content": '{"cmd": "lights_on"}'},
+                ]
+            }
+        ],
+    )
     src = tmp_path / "a.jsonl"
     write_jsonl(src, ALPACA)
     result = cli("import", src, "-p", project_dir)
@@ -84,7 +143,8 @@ TOOLS_TEMPLATE = (
     "{%- if tools %}{{ '<|im_start|>system\\nTools:\\n' }}{%- for t in tools %}{{ t | tojson }}{{ '\\n' }}"
     "{%- endfor %}{{ '<|im_end|>\\n' }}{%- endif %}"
     "{%- for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endfor %}"
-    "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}")
+    "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}"
+)
 TOOLS = [{"type": "function", "function": {"name": "lights_on", "parameters": {"type": "object", "properties": {}}}}]
 CALL = [{"role": "user", "content": "lights please"}, {"role": "assistant", "content": '{"name": "lights_on"}'}]
 

@@ -37,17 +37,31 @@ def test_empty_lines_skipped_and_last_line_without_newline_ok(tmp_path):
     assert [e["messages"][0]["content"] for e in load_examples(path)] == ["q", "r"]
 
 
-@pytest.mark.parametrize("obj, problem", [
-    ([], "expected a JSON object, got list"),
-    ({"messages": []}, 'missing "messages" (a non-empty list)'),
-    ({"messages": [{"role": "bot", "content": "x"}]}, "messages[0].role must be one of system, user, assistant, tool, got 'bot'"),
-    ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content must be a string"),
-    ({"messages": [{"role": "user", "content": "q"}]}, "the last message must be the assistant's answer"),
-    ({"messages": [{"role": "assistant", "content": "a"}]}, "no user message"),
-    ({"messages": [{"role": "user", "content": "q"}, {"role": "system", "content": "s"},
-                   {"role": "assistant", "content": "a"}]}, "messages[1]: a system message may only come first"),
-    ({**chat("q", "a"), "provenance": {"source": "magic"}}, "provenance.source must be one of"),
-])
+@pytest.mark.parametrize(
+    "obj, problem",
+    [
+        ([], "expected a JSON object, got list"),
+        ({"messages": []}, 'missing "messages" (a non-empty list)'),
+        (
+            {"messages": [{"role": "bot", "content": "x"}]},
+            "messages[0].role must be one of system, user, assistant, tool, got 'bot'",
+        ),
+        ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content must be a string"),
+        ({"messages": [{"role": "user", "content": "q"}]}, "the last message must be the assistant's answer"),
+        ({"messages": [{"role": "assistant", "content": "a"}]}, "no user message"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "q"},
+                    {"role": "system", "content": "s"},
+                    {"role": "assistant", "content": "a"},
+                ]
+            },
+            "messages[1]: a system message may only come first",
+        ),
+        ({**chat("q", "a"), "provenance": {"source": "magic"}}, "provenance.source must be one of"),
+    ],
+)
 def test_example_problems(tmp_path, obj, problem):
     path = tmp_path / "d.jsonl"
     path.write_text(json.dumps(obj) + "\n")
@@ -77,15 +91,24 @@ def test_append_counts_duplicates_gold_and_invalid(tmp_path):
     path = tmp_path / "canonical.jsonl"
     write_jsonl(path, [chat("existing question", "a")])
     guard = GoldGuard(["the gold question about lights in the kitchen"])
-    batch = [stamp(chat("Existing question!", "x"), "generate"),        # duplicate of the file
-             stamp(chat("new one", "b"), "generate", iteration=2),
-             stamp(chat("NEW ONE", "c"), "generate"),                    # duplicate within batch
-             stamp(chat("the gold question about lights in the kitchen", "d"), "augment"),
-             {"messages": []}]
+    batch = [
+        stamp(chat("Existing question!", "x"), "generate"),  # duplicate of the file
+        stamp(chat("new one", "b"), "generate", iteration=2),
+        stamp(chat("NEW ONE", "c"), "generate"),  # duplicate within batch
+        stamp(chat("the gold question about lights in the kitchen", "d"), "augment"),
+        {"messages": []},
+    ]
     result = append_examples(path, batch, guard, schema=None)
-    assert result.as_dict() == {"kept": 1, "duplicates": 2, "gold_rejected": 1, "gold_rules": {"gold_exact": 1},
-                                "gold_pairs": ["example 4 ~ gold example 1 (gold_exact)"], "invalid": 1,
-                                "schema_rejected": 0, "schema_rules": {}}
+    assert result.as_dict() == {
+        "kept": 1,
+        "duplicates": 2,
+        "gold_rejected": 1,
+        "gold_rules": {"gold_exact": 1},
+        "gold_pairs": ["example 4 ~ gold example 1 (gold_exact)"],
+        "invalid": 1,
+        "schema_rejected": 0,
+        "schema_rules": {},
+    }
     rows = load_examples(path)
     assert len(rows) == 2
     assert provenance(rows[1])["source"] == "generate" and provenance(rows[1])["iteration"] == 2
@@ -134,7 +157,10 @@ def test_empty_and_whitespace_inputs_are_legal(tmp_path, project_dir, cli):
     rows = [chat("", '{"cmd": "unknown"}'), chat("   ", '{"cmd": "unknown"}'), chat("lights on", '{"cmd": "on"}')]
     write_jsonl(project_dir / "dataset" / "gold.jsonl", rows)
     assert [e["messages"][0]["content"] for e in load_examples(project_dir / "dataset" / "gold.jsonl")] == [
-        "", "   ", "lights on"]
+        "",
+        "   ",
+        "lights on",
+    ]
     out = cli("config", "check", "-p", project_dir).output
     assert "dataset/gold.jsonl: ok (3 examples, 2 with an empty input)" in out
     guard = GoldGuard([""])  # like any other text: an empty training input is the empty gold input

@@ -28,13 +28,20 @@ def offline_env(**extra: str) -> dict:
 def test_demo_runs_offline_and_improves(tmp_path):
     work = tmp_path / "demo"
     env = offline_env(ITERS="2")
-    proc = subprocess.run([str(ROOT / "examples" / "run-demo"), str(work)], env=env, capture_output=True, text=True,
-                          timeout=1200)
+    proc = subprocess.run(
+        [str(ROOT / "examples" / "run-demo"), str(work)], env=env, capture_output=True, text=True, timeout=1200
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "planner: heuristic (no API key: offline heuristic)" in proc.stdout
     out = work / "output"
-    for name in ("experiments.jsonl", "flywheel_heartbeat.json", "best_score.json", "eval_results.json",
-                 "report.html", "flywheel.log"):
+    for name in (
+        "experiments.jsonl",
+        "flywheel_heartbeat.json",
+        "best_score.json",
+        "eval_results.json",
+        "report.html",
+        "flywheel.log",
+    ):
         assert (out / name).is_file(), name
     assert list(out.glob("best_adapter_*")) and list(out.glob("runs/*/transcript.jsonl"))
     rows = [json.loads(line) for line in (out / "experiments.jsonl").read_text().splitlines()]
@@ -55,8 +62,9 @@ def test_demo_real_reaches_the_bar_from_a_measured_baseline(tmp_path):
     """`make demo-real`: SmolLM2-135M-Instruct (GGUF from PyPI) with LoRA, from its zero-shot score to >= 0.85."""
     work = tmp_path / "demo-real"
     env = offline_env()
-    proc = subprocess.run([str(ROOT / "examples" / "run-demo-real"), str(work)], env=env, capture_output=True,
-                          text=True, timeout=1800)
+    proc = subprocess.run(
+        [str(ROOT / "examples" / "run-demo-real"), str(work)], env=env, capture_output=True, text=True, timeout=1800
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = [json.loads(line) for line in (work / "output" / "experiments.jsonl").read_text().splitlines()]
     assert rows[0]["kind"] == "baseline" and rows[0]["iteration"] == 0 and len(rows) >= 2
@@ -72,8 +80,9 @@ def test_demo_home_keeps_the_contract(tmp_path):
     arguments, and the q8_0 GGUF decoded under its grammar scores what transformers scored."""
     work = tmp_path / "home"
     env = offline_env(ITERS="1")
-    proc = subprocess.run([str(ROOT / "examples" / "run-demo-home"), str(work)], env=env, capture_output=True,
-                          text=True, timeout=1800)
+    proc = subprocess.run(
+        [str(ROOT / "examples" / "run-demo-home"), str(work)], env=env, capture_output=True, text=True, timeout=1800
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = [json.loads(line) for line in (work / "output" / "experiments.jsonl").read_text().splitlines()]
     assert [r.get("kind") for r in rows] == ["baseline", None]

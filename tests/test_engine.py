@@ -54,10 +54,18 @@ def test_batched_generation_matches_one_at_a_time(trained):
     from forge.models.loading import load_for_inference
 
     model, tok, _ = load_for_inference(trained.output / "adapter", trained.root, "cpu")
-    prompts = [prompt_text(tok, with_system_prompt(e, "Route the request. Answer with JSON.\n"))
-               for e in load_examples(trained.gold_path)]
-    assert_same_answers(generate(model, tok, prompts, 32, 8, "cpu"), generate(model, tok, prompts, 32, 1, "cpu"),
-                        model, tok, prompts, 32)
+    prompts = [
+        prompt_text(tok, with_system_prompt(e, "Route the request. Answer with JSON.\n"))
+        for e in load_examples(trained.gold_path)
+    ]
+    assert_same_answers(
+        generate(model, tok, prompts, 32, 8, "cpu"),
+        generate(model, tok, prompts, 32, 1, "cpu"),
+        model,
+        tok,
+        prompts,
+        32,
+    )
 
 
 def test_answers_cut_at_max_new_tokens_are_named_cut(trained, tmp_path, cli):
@@ -72,34 +80,42 @@ def test_answers_cut_at_max_new_tokens_are_named_cut(trained, tmp_path, cli):
     shutil.copytree(trained.root, root)
     config_io.patch_file(root / "forge.yaml", {"eval": {"max_new_tokens": 4}})
     check = cli("config", "check", "-p", root)
-    assert check.exit_code == 0 and "warning: eval.max_new_tokens 4 is below the longest training answer (" \
-        "dataset/canonical.jsonl:" in check.output, check.output
+    assert (
+        check.exit_code == 0
+        and "warning: eval.max_new_tokens 4 is below the longest training answer (dataset/canonical.jsonl:"
+        in check.output
+    ), check.output
     assert "allows answers" not in check.output  # {"cmd": any string}: the schema bounds nothing
-    schema = {"type": "object", "properties": {"cmd": {"enum": ["lights_on", "lights_off", "play_music", "weather"]}},
-              "required": ["cmd"]}
+    schema = {
+        "type": "object",
+        "properties": {"cmd": {"enum": ["lights_on", "lights_off", "play_music", "weather"]}},
+        "required": ["cmd"],
+    }
     (root / "bounded.json").write_text(json.dumps(schema))
     config_io.patch_file(root / "forge.yaml", {"eval": {"output_schema": "bounded.json"}})
     bound = cli("config", "check", "-p", root).output
     assert "warning: bounded.json allows answers of up to about " in bound and "max_new_tokens 4 can cut" in bound
     config_io.patch_file(root / "forge.yaml", {"eval": {"max_new_tokens": 64}})
-    assert "eval.max_new_tokens: ok (64 holds the longest answer bounded.json allows" in cli(
-        "config", "check", "-p", root).output
+    assert (
+        "eval.max_new_tokens: ok (64 holds the longest answer bounded.json allows"
+        in cli("config", "check", "-p", root).output
+    )
     config_io.patch_file(root / "forge.yaml", {"eval": {"max_new_tokens": 4, "output_schema": "output_schema.json"}})
     result = cli("eval", "-p", root)
     assert result.exit_code == 0, result.output
     assert "warning: 16 of 16 gold answers hit eval.max_new_tokens (4) and were cut short" in result.output
     assert "cut: 16 answers hit eval.max_new_tokens (4)" in result.output
     failures = [json.loads(line) for line in (root / "output" / "eval_failures.jsonl").read_text().splitlines()]
-    assert len(failures) == 16 and all(f["reason"].startswith("cut at eval.max_new_tokens (4 tokens): ")
-                                       for f in failures)
+    assert len(failures) == 16 and all(
+        f["reason"].startswith("cut at eval.max_new_tokens (4 tokens): ") for f in failures
+    )
     assert json.loads((root / "output" / "eval_results.json").read_text())["cut"] == 16
     categories = records.failure_categories(Project.open(root))
     assert categories and all("the model failed with: cut at eval.max_new_tokens" in c for c in categories)
 
 
 def test_lora_adapter_loads_with_peft_and_survives_a_move(tmp_path, nano_model):
-    root = make_project(tmp_path / "p", nano_model, method="lora",
-                        training={"epochs_min": 2, "epochs_max": 2})
+    root = make_project(tmp_path / "p", nano_model, method="lora", training={"epochs_min": 2, "epochs_max": 2})
     result = train(Project.open(root), echo=lambda *_: None)
     assert result.epoch_losses[1] < result.epoch_losses[0]
     from peft import AutoPeftModelForCausalLM, PeftModel
@@ -128,8 +144,9 @@ def test_training_is_reproducible(tmp_path, nano_model):
 
 
 def test_epochs_stop_when_loss_stops_improving(tmp_path, nano_model):
-    root = make_project(tmp_path / "p", nano_model, method="lora",
-                        training={"epochs_min": 2, "epochs_max": 5, "loss_tolerance": 0.99})
+    root = make_project(
+        tmp_path / "p", nano_model, method="lora", training={"epochs_min": 2, "epochs_max": 5, "loss_tolerance": 0.99}
+    )
     r = train(Project.open(root), echo=lambda *_: None)
     assert r.epochs_run == 2  # improvement is always < 99%, so it stops at epochs_min
 
@@ -138,8 +155,10 @@ def test_bad_target_modules_lists_real_ones(tmp_path, nano_model):
     root = make_project(tmp_path / "p", nano_model, method="lora", lora={"target_modules": ["q_proj", "c_attn"]})
     with pytest.raises(ForgeError) as exc:
         train(Project.open(root), echo=lambda *_: None)
-    assert str(exc.value) == (f"lora.target_modules: c_attn not in {nano_model}; its linear modules are: "
-                              "down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj")
+    assert str(exc.value) == (
+        f"lora.target_modules: c_attn not in {nano_model}; its linear modules are: "
+        "down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj"
+    )
 
 
 def test_missing_base_model_path(tmp_path, nano_model):
@@ -165,8 +184,13 @@ def test_gold_as_training_data_refused(tmp_path, nano_model):
 def test_sealed_set_leaves_no_per_example_trace(tmp_path, nano_model):
     from conftest import chat, write_jsonl
 
-    root = make_project(tmp_path / "p", nano_model, method="lora", training={"epochs_min": 1, "epochs_max": 1},
-                        dataset={"sealed": "dataset/sealed.jsonl"})
+    root = make_project(
+        tmp_path / "p",
+        nano_model,
+        method="lora",
+        training={"epochs_min": 1, "epochs_max": 1},
+        dataset={"sealed": "dataset/sealed.jsonl"},
+    )
     secret = [chat(f"zebra quartz sealed probe {i}", json.dumps({"cmd": "weather"})) for i in range(5)]
     write_jsonl(root / "dataset" / "sealed.jsonl", secret)
     project = Project.open(root)
@@ -174,6 +198,7 @@ def test_sealed_set_leaves_no_per_example_trace(tmp_path, nano_model):
     from click.testing import CliRunner
 
     from forge.cli import main
+
     out = CliRunner().invoke(main, ["eval", "-p", str(root)])
     assert out.exit_code == 0, out.output
     res = json.loads((root / "output" / "eval_results.json").read_text())
@@ -226,8 +251,11 @@ def test_model_tiny_cli_all_archs(tmp_path, cli):
         tok = AutoTokenizer.from_pretrained(tmp_path / arch)
         assert tok.tokenize("2024") == ["2", "0", "2", "4"]
         assert AutoModelForCausalLM.from_pretrained(tmp_path / arch).config.model_type in (arch, "gemma3_text")
-        mask = tok.apply_chat_template([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}],
-                                       return_dict=True, return_assistant_tokens_mask=True)
+        mask = tok.apply_chat_template(
+            [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}],
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+        )
         trained = [t for t, m in zip(mask["input_ids"], mask["assistant_masks"], strict=True) if m]
         assert tok.decode(trained) == "ok<|im_end|>"
     again = cli("model", "tiny", tmp_path / "qwen2")

@@ -30,7 +30,7 @@ def reference_answers(model, tok, prompts: list[str], max_new_tokens: int) -> li
         enc = tok(p, return_tensors="pt", add_special_tokens=False)
         with torch.no_grad():
             ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
-        out.append(tok.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True))
+        out.append(tok.decode(ids[0, enc["input_ids"].shape[1] :], skip_special_tokens=True))
     return out
 
 
@@ -53,8 +53,9 @@ def test_merged_batched_answers_match_the_unmerged_adapter_one_at_a_time(lora_pr
 
     fast, tok, kind = load_for_inference(lora_project.output / "adapter", lora_project.root, "cpu", "fp32")
     assert kind == "adapter" and not isinstance(fast, PeftModel)  # merged: one product per layer
-    reference = PeftModel.from_pretrained(load_causal_lm(str(lora_project.config.model.base), "cpu"),
-                                          str(lora_project.output / "adapter")).eval()
+    reference = PeftModel.from_pretrained(
+        load_causal_lm(str(lora_project.config.model.base), "cpu"), str(lora_project.output / "adapter")
+    ).eval()
     prompts = _prompts(lora_project, tok)
     ours = generate(fast, tok, prompts, 32, 8, "cpu")
     assert_same_answers(ours, reference_answers(reference, tok, prompts, 32), reference, tok, prompts, 32)
@@ -80,8 +81,14 @@ def test_rows_share_the_system_prompts_cache_and_keep_their_answers(lora_project
     enc, extra = _batch_inputs(model, rows, tok.pad_token_id, "cpu")
     (cache,) = extra.values()
     assert cache.get_seq_length() == n and enc["attention_mask"][:, :n].all()
-    assert_same_answers(generate(model, tok, prompts, 32, 16, "cpu"), reference_answers(model, tok, prompts, 32),
-                        model, tok, prompts, 32)
+    assert_same_answers(
+        generate(model, tok, prompts, 32, 16, "cpu"),
+        reference_answers(model, tok, prompts, 32),
+        model,
+        tok,
+        prompts,
+        32,
+    )
 
 
 def test_bf16_batched_answers_match_bf16_one_at_a_time(lora_project):
@@ -90,13 +97,28 @@ def test_bf16_batched_answers_match_bf16_one_at_a_time(lora_project):
     model, tok, _ = load_for_inference(lora_project.output / "adapter", lora_project.root, "cpu", "bf16")
     assert model.dtype == torch.bfloat16
     prompts = _prompts(lora_project, tok)
-    assert_same_answers(generate(model, tok, prompts, 32, 16, "cpu"), reference_answers(model, tok, prompts, 32),
-                        model, tok, prompts, 32, margin=0.1)
+    assert_same_answers(
+        generate(model, tok, prompts, 32, 16, "cpu"),
+        reference_answers(model, tok, prompts, 32),
+        model,
+        tok,
+        prompts,
+        32,
+        margin=0.1,
+    )
 
 
-@pytest.mark.parametrize(("asked", "device", "native", "resolved"), [
-    ("auto", "cpu", True, "bf16"), ("auto", "cpu", False, "fp32"), ("fp32", "cpu", True, "fp32"),
-    ("bf16", "cpu", False, "bf16"), ("auto", "cuda:0", True, "backend"), ("bf16", "cuda:0", False, "bf16")])
+@pytest.mark.parametrize(
+    ("asked", "device", "native", "resolved"),
+    [
+        ("auto", "cpu", True, "bf16"),
+        ("auto", "cpu", False, "fp32"),
+        ("fp32", "cpu", True, "fp32"),
+        ("bf16", "cpu", False, "bf16"),
+        ("auto", "cuda:0", True, "backend"),
+        ("bf16", "cuda:0", False, "bf16"),
+    ],
+)
 def test_eval_precision_resolves_per_machine(monkeypatch, asked, device, native, resolved):
     monkeypatch.setattr("forge.models.loading.cpu_has_bf16", lambda: native)
     assert inference_precision(asked, device) == resolved
@@ -112,10 +134,16 @@ def constrained_margin(model, tok, prompt: str, constraint, max_new_tokens: int)
     enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
     stop = stop_ids(model, tok)
     with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, output_scores=True,
-                             return_dict_in_generate=True, pad_token_id=tok.pad_token_id, eos_token_id=sorted(stop),
-                             logits_processor=LogitsProcessorList([constraint.processor(1, enc["input_ids"].shape[1],
-                                                                                        stop)]))
+        out = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            output_scores=True,
+            return_dict_in_generate=True,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=sorted(stop),
+            logits_processor=LogitsProcessorList([constraint.processor(1, enc["input_ids"].shape[1], stop)]),
+        )
     tops = [s[0].float().topk(2).values for s in out.scores]
     return min(float(t[0] - t[1]) for t in tops if torch.isfinite(t[1]))
 

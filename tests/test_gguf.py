@@ -55,9 +55,16 @@ def test_a_failed_verify_is_raised_by_the_export_and_shown_after_the_results(tra
 
     def losing(*args, **kwargs):
         v = real(*args, **kwargs)
-        return {**v, "passed": False, "lost": 2, "lost_allowed": 0, "gguf_correct": v["transformers_correct"] - 2,
-                "mismatches": [{"transformers": '{"cmd": "weather"}', "llama_cpp": '{"cmd": "play_music"}',
-                                "why": "different answer"}]}
+        return {
+            **v,
+            "passed": False,
+            "lost": 2,
+            "lost_allowed": 0,
+            "gguf_correct": v["transformers_correct"] - 2,
+            "mismatches": [
+                {"transformers": '{"cmd": "weather"}', "llama_cpp": '{"cmd": "play_music"}', "why": "different answer"}
+            ],
+        }
 
     monkeypatch.setattr(verify_module, "verify_gguf", losing)
     project = trained["llama"]
@@ -65,8 +72,20 @@ def test_a_failed_verify_is_raised_by_the_export_and_shown_after_the_results(tra
         ship.export_gguf(project, tmp_path / "out", "f32", project.output / "adapter", verify=True)
     assert caught.value.info["path"].is_file() and not caught.value.info["verify"]["passed"]
     assert (tmp_path / "out" / "verify.json").is_file()
-    result = cli("export", "--format", "gguf", "--quant", "f32", "--verify", "--adapter", project.output / "adapter",
-                 "--out", tmp_path / "cli", "-p", project.root)
+    result = cli(
+        "export",
+        "--format",
+        "gguf",
+        "--quant",
+        "f32",
+        "--verify",
+        "--adapter",
+        project.output / "adapter",
+        "--out",
+        tmp_path / "cli",
+        "-p",
+        project.root,
+    )
     assert result.exit_code == 1 and "verify_lost: 2 right in transformers" in result.output
     assert result.output.strip().splitlines()[-1].startswith("Error: the GGUF gets 2 gold answers wrong")
 
@@ -74,8 +93,18 @@ def test_a_failed_verify_is_raised_by_the_export_and_shown_after_the_results(tra
 @pytest.mark.parametrize("arch", ["qwen2", "llama", "gemma3"])
 def test_gguf_gives_the_transformers_answers_in_llama_cpp(trained, cli, arch):
     project = trained[arch]
-    result = cli("export", "--format", "gguf", "--quant", "f32", "--verify", "--adapter", project.output / "adapter",
-                 "-p", project.root)
+    result = cli(
+        "export",
+        "--format",
+        "gguf",
+        "--quant",
+        "f32",
+        "--verify",
+        "--adapter",
+        project.output / "adapter",
+        "-p",
+        project.root,
+    )
     assert result.exit_code == 0, result.output
     assert "verify_tokens_match: 16/16" in result.output
     out = project.output / "export_gguf_f32"
@@ -158,8 +187,9 @@ def test_a_flip_within_the_near_tie_margin_is_reported_not_failed(tmp_path, nano
     ids = tok(prompt, add_special_tokens=False)["input_ids"]
     a, b = (tok.convert_tokens_to_ids(t) for t in ("x", "y"))
     write_gguf(_with_margin(model, ids, a, b, -0.02), build_vocab(tok, len(tok)), tmp_path / "m.gguf", "f32", "m")
-    result = verify_gguf(tmp_path / "m.gguf", _with_margin(model, ids, a, b, margin), tok, [prompt],
-                         max_new_tokens=1, near_tie=0.1)
+    result = verify_gguf(
+        tmp_path / "m.gguf", _with_margin(model, ids, a, b, margin), tok, [prompt], max_new_tokens=1, near_tie=0.1
+    )
     assert result["tokens_match"] == 1 and result["greedy_match"] == 0
     seen = (result["near_tie_examples"] if near_tie else result["mismatches"])[0]
     assert (seen["transformers"], seen["llama_cpp"]) == ("x", "y")
@@ -169,8 +199,14 @@ def test_a_flip_within_the_near_tie_margin_is_reported_not_failed(tmp_path, nano
 
 
 def test_llama3_rope_scaling_is_written_as_rope_freqs(tmp_path, nano_model):
-    rope = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-            "original_max_position_embeddings": 64, "rope_theta": 500000.0}
+    rope = {
+        "rope_type": "llama3",
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 64,
+        "rope_theta": 500000.0,
+    }
     model, tok = _random_model(tmp_path, "llama", "tiny", rope_parameters=rope)
     result = _logit_diff(tmp_path, model, tok, make_project(tmp_path / "p", nano_model))
     # without the rope_freqs tensor the difference is about 7e-3 on this model
@@ -200,9 +236,13 @@ def _tok_json(pre, model_type="BPE", **model):
 
 
 def _split(regex):
-    return {"type": "Sequence", "pretokenizers": [
-        {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": False},
-        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]}
+    return {
+        "type": "Sequence",
+        "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
+        ],
+    }
 
 
 def test_pre_tokenizer_names():
@@ -217,8 +257,10 @@ def test_pre_tokenizer_names():
 
 def test_ollama_template_renders_like_the_chat_template(nano_model):
     tok = load_tokenizer(str(nano_model))
-    tok.chat_template = ("{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }}: {{ m['content'] }}"
-                         "<|im_end|>{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant: {% endif %}")
+    tok.chat_template = (
+        "{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }}: {{ m['content'] }}"
+        "<|im_end|>{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant: {% endif %}"
+    )
     template = ollama_template(tok, strip_bos=True)
     assert not template.startswith(tok.bos_token)  # llama.cpp adds BOS itself when add_bos_token is set
     with_system, rest = template.removeprefix("{{ if .System }}").split("{{ else }}")
@@ -233,9 +275,19 @@ def test_ollama_template_renders_like_the_chat_template(nano_model):
     assert ollama_template(tok, strip_bos=False).startswith('{{ if .System }}{{ "{{" }}')
 
 
-TRICKY = ["  two leading spaces", "tabs\tand\nnew\n\nlines\r\n", "unicode é ü 漢字 🙂 done", "numbers 12345 3.14 -7",
-          "it's we'LL they'd", 'json {"cmd": "add", "args": [12, 7]}', "trailing spaces   ", "<|im_end|> in text",
-          "<end_of_turn>mid<start_of_turn>", "a" * 40, ""]
+TRICKY = [
+    "  two leading spaces",
+    "tabs\tand\nnew\n\nlines\r\n",
+    "unicode é ü 漢字 🙂 done",
+    "numbers 12345 3.14 -7",
+    "it's we'LL they'd",
+    'json {"cmd": "add", "args": [12, 7]}',
+    "trailing spaces   ",
+    "<|im_end|> in text",
+    "<end_of_turn>mid<start_of_turn>",
+    "a" * 40,
+    "",
+]
 
 
 @pytest.fixture(scope="module")
@@ -255,8 +307,11 @@ def test_tricky_text_tokenizes_identically(tmp_path, kind, spm_gemma):
         build_tiny(path := tmp_path / kind, arch=kind, size="nano", corpus=[])
     model, tok = load_causal_lm(str(path), "cpu"), load_tokenizer(str(path))
     vocab = build_vocab(tok, model.get_input_embeddings().weight.shape[0])
-    assert (vocab.model, vocab.pre) == {"qwen2": ("gpt2", "qwen2"), "llama": ("gpt2", "starcoder"),
-                                        "spm": ("llama", "default")}[kind]
+    assert (vocab.model, vocab.pre) == {
+        "qwen2": ("gpt2", "qwen2"),
+        "llama": ("gpt2", "starcoder"),
+        "spm": ("llama", "default"),
+    }[kind]
     write_gguf(model, vocab, tmp_path / "m.gguf", "f16", "m")
     llm = Llama(model_path=str(tmp_path / "m.gguf"), vocab_only=True, verbose=False)
     try:
@@ -282,8 +337,18 @@ def test_ollama_template_of_a_template_that_trims_the_text(spm_gemma):
 def test_sentencepiece_gemma_gives_the_transformers_answers(tmp_path, spm_gemma, cli):
     project = Project.open(make_project(tmp_path / "p", spm_gemma))
     train(project, **QUIET)
-    result = cli("export", "--format", "gguf", "--quant", "f32", "--verify", "--adapter", project.output / "adapter",
-                 "-p", project.root)
+    result = cli(
+        "export",
+        "--format",
+        "gguf",
+        "--quant",
+        "f32",
+        "--verify",
+        "--adapter",
+        project.output / "adapter",
+        "-p",
+        project.root,
+    )
     assert result.exit_code == 0, result.output
     assert "stop: <end_of_turn>, <eos>" in result.output
     assert_gguf_verified(project.output / "export_gguf_f32" / "verify.json", 16)
@@ -299,8 +364,17 @@ def test_sentencepiece_gemma_gives_the_transformers_answers(tmp_path, spm_gemma,
 
 def test_a_gguf_llama_cpp_cannot_load_is_a_one_line_error(trained, cli, tmp_path):
     project = trained["llama"]
-    result = cli("export", "--format", "gguf", "--out", tmp_path / "g", "--adapter", project.output / "adapter",
-                 "-p", project.root)
+    result = cli(
+        "export",
+        "--format",
+        "gguf",
+        "--out",
+        tmp_path / "g",
+        "--adapter",
+        project.output / "adapter",
+        "-p",
+        project.root,
+    )
     assert result.exit_code == 0, result.output
     model = tmp_path / "g" / "llama-f16.gguf"
     model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])  # truncated download
@@ -312,8 +386,19 @@ def test_a_gguf_llama_cpp_cannot_load_is_a_one_line_error(trained, cli, tmp_path
 @pytest.mark.parametrize("quant", ["q4_k_m", "q6_k"])
 def test_k_quants_from_llama_cpps_quantizer_pass_verify(trained, cli, quant):
     project = trained["llama"]
-    result = cli("export", "--format", "gguf", "--quant", quant, "--verify", "--json", "--adapter",
-                 project.output / "adapter", "-p", project.root)
+    result = cli(
+        "export",
+        "--format",
+        "gguf",
+        "--quant",
+        quant,
+        "--verify",
+        "--json",
+        "--adapter",
+        project.output / "adapter",
+        "-p",
+        project.root,
+    )
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert info["quant"] == quant and info["verify_tokens_match"] == info["verify_prompts"] == 16
@@ -326,7 +411,7 @@ def test_k_quants_from_llama_cpps_quantizer_pass_verify(trained, cli, quant):
     assert _field(reader, "general.quantization_version") == gguf.GGML_QUANT_VERSION
     assert _field(reader, "general.name") == "llama" and _field(reader, "general.base_model.count") == 1
     assert not list(out.glob(".*"))  # the intermediate f16 file is gone
-    f16 = (out.parent / "export_gguf_f16")
+    f16 = out.parent / "export_gguf_f16"
     assert not f16.exists() or not list(f16.glob(".*"))
 
 

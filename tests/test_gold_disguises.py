@@ -10,9 +10,16 @@ import pytest
 from forge.data.gold_guard import GoldGuard, one_word_edit
 from forge.data.skeleton import skeleton
 
-GOLD = ["Switch on the kitchen lights", "Lock the back door", "Set a timer for ten minutes",
-        "Play some jazz in the living room", "What is the weather like in Paris", "Turn the heating up a little",
-        "Is the garage door open", "Remind me to water the plants"]
+GOLD = [
+    "Switch on the kitchen lights",
+    "Lock the back door",
+    "Set a timer for ten minutes",
+    "Play some jazz in the living room",
+    "What is the weather like in Paris",
+    "Turn the heating up a little",
+    "Is the garage door open",
+    "Remind me to water the plants",
+]
 CYRILLIC = str.maketrans({"a": "а", "e": "е", "o": "о"})
 ZERO_WIDTH = "\u200b"
 
@@ -55,16 +62,19 @@ def test_each_refusal_names_its_rule(guard):
     assert guard.match_rule("switch on the kitchen lights!") == (0, "gold_exact")
 
 
-@pytest.mark.parametrize(("text", "rule"), [
-    ("lights on in the kitchen", None),         # holds a short gold input: only its exact phrase is refused
-    ("Set a timer for 15 minutes", None),       # one word away, but that word is a number: another request
-    ("Set a timer for fifteen minutes", None),  # number words are numbers too
-    ("Set a timer for ten hours", "gold_near"),  # one word away, not a number: near (the rule's price)
-    ("Lock the front door", "gold_near"),
-    ("Lock the front gate", None),              # two words away
-    ("Lock the back door in the garage", "gold_contained"),
-    ("lights on", "gold_exact"),
-])
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("lights on in the kitchen", None),  # holds a short gold input: only its exact phrase is refused
+        ("Set a timer for 15 minutes", None),  # one word away, but that word is a number: another request
+        ("Set a timer for fifteen minutes", None),  # number words are numbers too
+        ("Set a timer for ten hours", "gold_near"),  # one word away, not a number: near (the rule's price)
+        ("Lock the front door", "gold_near"),
+        ("Lock the front gate", None),  # two words away
+        ("Lock the back door in the garage", "gold_contained"),
+        ("lights on", "gold_exact"),
+    ],
+)
 def test_neighbours_of_gold(text, rule):
     guard = GoldGuard(["lights on", "Set a timer for ten minutes", "Lock the back door"])
     hit = guard.match_rule(text)
@@ -93,12 +103,22 @@ def test_one_word_edit_is_exactly_one_non_number_word():
 
 def test_import_refuses_disguised_gold_by_rule(project_dir, cli):
     gold = project_dir / "dataset" / "gold.jsonl"
-    gold.write_text("".join(json.dumps({"messages": [{"role": "user", "content": g},
-                                                     {"role": "assistant", "content": "{\"cmd\": \"x\"}"}]}) + "\n" for g in GOLD))
+    gold.write_text(
+        "".join(
+            json.dumps({"messages": [{"role": "user", "content": g}, {"role": "assistant", "content": '{"cmd": "x"}'}]})
+            + "\n"
+            for g in GOLD
+        )
+    )
     rows = [DISGUISES[kind](g) for kind in sorted(DISGUISES) for g in GOLD] + ["Lock the front gate please"]
     src = project_dir / "incoming.jsonl"
-    src.write_text("".join(json.dumps({"messages": [{"role": "user", "content": r},
-                                                    {"role": "assistant", "content": "{\"cmd\": \"x\"}"}]}) + "\n" for r in rows))
+    src.write_text(
+        "".join(
+            json.dumps({"messages": [{"role": "user", "content": r}, {"role": "assistant", "content": '{"cmd": "x"}'}]})
+            + "\n"
+            for r in rows
+        )
+    )
     result = cli("import", src, "-p", project_dir)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -126,16 +146,21 @@ def test_the_overlap_index_finds_every_pair_brute_force_finds():
     texts += [g.rsplit(" ", 1)[0] + " w0 w1" if len(g.split()) > 14 else g + " w2" for g in gold]
     guard = GoldGuard(gold)
     grams = [ngrams(skeleton(g)) for g in gold]
-    overlapping = [t for t in texts if any(len(ngrams(skeleton(t)) & o) / len(ngrams(skeleton(t)) | o)
-                                           >= NEAR_DUPLICATE_THRESHOLD for o in grams)]
+    overlapping = [
+        t
+        for t in texts
+        if any(len(ngrams(skeleton(t)) & o) / len(ngrams(skeleton(t)) | o) >= NEAR_DUPLICATE_THRESHOLD for o in grams)
+    ]
     assert [t for t in overlapping if not guard.is_gold_like(t)] == []
     # not vacuous: some of them only the overlap rule catches (its last word swapped for two)
     assert len(overlapping) >= 10 and sum(guard.match_rule(t)[1] == "gold_overlap" for t in overlapping) >= 3
 
 
 def test_a_one_word_edit_with_another_answer_is_another_request():
-    guard = GoldGuard(["lock the front door please", "forecast for tomorrow please"],
-                      answers=['{"cmd": "lock", "door": "front"}', '{"cmd": "weather"}'])
+    guard = GoldGuard(
+        ["lock the front door please", "forecast for tomorrow please"],
+        answers=['{"cmd": "lock", "door": "front"}', '{"cmd": "weather"}'],
+    )
     assert guard.match_rule("unlock the front door please", '{"cmd": "unlock", "door": "front"}') is None
     assert guard.match_rule("weather for tomorrow please", '{"cmd":"weather"}')[1] == "gold_near"  # same answer
     assert guard.match_rule("unlock the front door please")[1] == "gold_near"  # no answer to tell: refused

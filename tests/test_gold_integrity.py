@@ -43,13 +43,19 @@ def test_gold_copied_from_training_is_caught_at_train_time_and_cleaned(root, cli
         fh.write(train_rows[11] + "\n")
     check = cli("config", "check", "-p", root)
     assert check.exit_code == 1 and "dataset/canonical.jsonl:12 ~ dataset/gold.jsonl:17" in check.output
-    assert ("1 training example(s) overlap gold/sealed (dataset/canonical.jsonl:12 ~ dataset/gold.jsonl:17 "
-            "(gold_exact))") in cli("status", "-p", root).output
+    assert (
+        "1 training example(s) overlap gold/sealed (dataset/canonical.jsonl:12 ~ dataset/gold.jsonl:17 (gold_exact))"
+    ) in cli("status", "-p", root).output
     refused = cli("train", "--epochs", "1", "-p", root)
     assert refused.exit_code == 1
-    assert refused.output.strip().splitlines()[-1].startswith(
-        "Error: dataset/canonical.jsonl: 1 training example(s) overlap the gold/sealed set: "
-        "dataset/canonical.jsonl:12 ~ dataset/gold.jsonl:17")
+    assert (
+        refused.output.strip()
+        .splitlines()[-1]
+        .startswith(
+            "Error: dataset/canonical.jsonl: 1 training example(s) overlap the gold/sealed set: "
+            "dataset/canonical.jsonl:12 ~ dataset/gold.jsonl:17"
+        )
+    )
     cleaned = cli("clean", "--gold-overlap", "-p", root)
     assert "removed dataset/canonical.jsonl:12 ~ dataset/gold.jsonl:17" in cleaned.output
     assert "removed_gold_overlap: 1 (backup: output/backups/canonical-" in cleaned.output
@@ -61,8 +67,10 @@ def test_gold_copied_from_training_is_caught_at_train_time_and_cleaned(root, cli
 def test_containment_catches_pasted_gold_but_not_honest_descriptions():
     gold = ["please turn on the porch lights in room 12", "hi there"]
     guard = GoldGuard(gold, where=["gold.jsonl:1", "gold.jsonl:2"])
-    pasted = ("Generate examples like the failing ones, for instance: Please turn on the porch lights in room 12! "
-              + "Vary the rooms and the phrasing. " * 8)
+    pasted = (
+        "Generate examples like the failing ones, for instance: Please turn on the porch lights in room 12! "
+        + "Vary the rooms and the phrasing. " * 8
+    )
     assert guard.contained(pasted) == "gold.jsonl:1"
     assert guard.match_rule(pasted) == (0, "gold_contained")  # as an example too: it holds the whole input
     assert guard.contained("requests to turn on porch lights in room twelve") is None
@@ -71,10 +79,13 @@ def test_containment_catches_pasted_gold_but_not_honest_descriptions():
     assert guard.contained("requests whose correct cmd is 'lights_on', phrased as polite questions") is None
 
 
-@pytest.mark.parametrize("tool, data", [
-    ("augment", {"n": 2, "focus": "more like: " + SEALED_INPUT}),
-    ("append_background", {"knowledge": "Users say things like 'what is the weather in room 7'; route them."}),
-])
+@pytest.mark.parametrize(
+    "tool, data",
+    [
+        ("augment", {"n": 2, "focus": "more like: " + SEALED_INPUT}),
+        ("append_background", {"knowledge": "Users say things like 'what is the weather in room 7'; route them."}),
+    ],
+)
 def test_planner_text_holding_gold_is_refused(root, tool, data):
     project = Project.open(root)
     if tool == "append_background":  # paste a real gold input into the planner's text
@@ -107,11 +118,19 @@ def test_a_gold_input_in_a_context_file_reaches_no_prompt(root, capsys, monkeypa
     gold_input = user_text(gold_rows(root)[2])
     path = root / name
     lines = (path.read_text().splitlines() if path.is_file() else []) + [
-        "Notes kept by hand:", f"Example: {gold_input}", f"Also: {DISGUISED}", "Answer with JSON."]
+        "Notes kept by hand:",
+        f"Example: {gold_input}",
+        f"Also: {DISGUISED}",
+        "Answer with JSON.",
+    ]
     path.write_text("\n".join(lines) + "\n")
     project = Project.open(root)
-    prompts = [planner_system_prompt(project, "reach 90%"), project_state(project, Budgets(), RunState()),
-               generation_prompt(project, 3, None)[0]["text"], teacher._system(project)]
+    prompts = [
+        planner_system_prompt(project, "reach 90%"),
+        project_state(project, Budgets(), RunState()),
+        generation_prompt(project, 3, None)[0]["text"],
+        teacher._system(project),
+    ]
     for text in prompts:
         assert gold_input not in text and DISGUISED not in text and SEALED_INPUT not in text
     assert any("Notes kept by hand:" in text for text in prompts)  # the rest of the file does reach them
@@ -138,7 +157,8 @@ def test_sealed_near_duplicates_are_rejected_on_every_write_path(root, monkeypat
     # generate / augment / patch share write_examples; the offline generator feeds it here.
     (root / "generator.py").write_text(
         "def generate(n, focus, seed):\n"
-        f"    return [{{'user': {SEALED_LIKE!r}, 'assistant': '{{\"cmd\": \"lights_on\"}}'}}] * n\n")
+        f"    return [{{'user': {SEALED_LIKE!r}, 'assistant': '{{\"cmd\": \"lights_on\"}}'}}] * n\n"
+    )
     config_io.patch_file(project.config_path, {"dataset": {"generator_mode": "always"}})
     project.reload()
     for source in ("generate", "augment", "patch"):
@@ -151,8 +171,10 @@ def test_sealed_near_duplicates_are_rejected_on_every_write_path(root, monkeypat
     # audit --fix proposing a sealed-like (and a gold-like) input
     examples = load_examples(project.canonical_path)
     gold_like = user_text(gold_rows(root)[0])
-    findings = [Finding(0, "error", "x", {"user": SEALED_LIKE, "assistant": '{"cmd": "lights_on"}'}),
-                Finding(1, "error", "x", {"user": gold_like, "assistant": '{"cmd": "weather"}'})]
+    findings = [
+        Finding(0, "error", "x", {"user": SEALED_LIKE, "assistant": '{"cmd": "lights_on"}'}),
+        Finding(1, "error", "x", {"user": gold_like, "assistant": '{"cmd": "weather"}'}),
+    ]
     assert apply_fixes(project, examples, findings, "warning") == 0
     assert [f.fixed for f in findings] == ["fix rejected: gold near-duplicate"] * 2
     # Batches API results
@@ -163,8 +185,11 @@ def test_sealed_near_duplicates_are_rejected_on_every_write_path(root, monkeypat
     from test_datagen import _batch
 
     reply = message(json.dumps({"examples": [{"user": SEALED_LIKE, "assistant": '{"cmd": "lights_on"}'}]}))["body"]
-    results = {"status": 200, "content_type": "application/binary", "body": json.dumps(
-        {"custom_id": "batch-0", "result": {"type": "succeeded", "message": reply}}) + "\n"}
+    results = {
+        "status": 200,
+        "content_type": "application/binary",
+        "body": json.dumps({"custom_id": "batch-0", "result": {"type": "succeeded", "message": reply}}) + "\n",
+    }
     ended = _batch("ended", 1, 0)
     server = FakeAnthropic([ended, copy.deepcopy(ended), results])
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
@@ -180,8 +205,9 @@ def test_a_gold_edit_between_iterations_breaks_no_comparison(root, cli):
     for args in (["train", "hypothesis=first", "epochs=4"], ["eval"], ["promote"], ["commit"]):
         assert cli("tool", "run", *args, "-p", root).exit_code == 0
     rows = gold_rows(root)
-    write_jsonl(root / "dataset" / "gold.jsonl", rows[:-2] + [chat("lights on in the attic please",
-                                                                    '{"cmd": "lights_on"}')])
+    write_jsonl(
+        root / "dataset" / "gold.jsonl", rows[:-2] + [chat("lights on in the attic please", '{"cmd": "lights_on"}')]
+    )
     assert "changed since the best was measured" in cli("status", "-p", root).output
     for args in (["train", "hypothesis=second", "epochs=6"], ["eval"]):
         assert cli("tool", "run", *args, "-p", root).exit_code == 0

@@ -27,15 +27,23 @@ from engine_fixtures import make_project
 
 FORGE = str(Path(sys.executable).with_name("forge"))
 EXPECTED = '{"cmd": "lights_on", "room": "kitchen", "level": 3}'
-ANSWERS = [EXPECTED, '{"cmd": "lights_on", "room": "kitchen", "level": 4}', '{"cmd": "lights_off", "room": "kitchen"}',
-           "lights on please"]
+ANSWERS = [
+    EXPECTED,
+    '{"cmd": "lights_on", "room": "kitchen", "level": 4}',
+    '{"cmd": "lights_off", "room": "kitchen"}',
+    "lights on please",
+]
 
 
 @pytest.fixture
 def project(tmp_path, nano_model) -> Project:
-    root = make_project(tmp_path / "p", nano_model, method="lora", n_train=24,
-                        grpo={"steps": 200, "checkpoint_steps": 5, "max_completion_tokens": 8, "generations": 2,
-                              "prompts_per_step": 2})
+    root = make_project(
+        tmp_path / "p",
+        nano_model,
+        method="lora",
+        n_train=24,
+        grpo={"steps": 200, "checkpoint_steps": 5, "max_completion_tokens": 8, "generations": 2, "prompts_per_step": 2},
+    )
     config_io.patch_file(root / "forge.yaml", {"eval": {"output_schema": None}})
     return Project.open(root)
 
@@ -44,8 +52,9 @@ def _rewards(project: Project, scorer: str) -> list[float]:
     config_io.patch_file(project.config_path, {"eval": {"scorer": scorer}})
     project.reload()
     reward = Reward(Scorer.for_project(project), [chat("light up the kitchen", EXPECTED)] * len(ANSWERS), None)
-    return reward(prompts=[""] * len(ANSWERS), completions=ANSWERS, expected=[EXPECTED] * len(ANSWERS),
-                  example=[0] * len(ANSWERS))
+    return reward(
+        prompts=[""] * len(ANSWERS), completions=ANSWERS, expected=[EXPECTED] * len(ANSWERS), example=[0] * len(ANSWERS)
+    )
 
 
 def test_the_reward_is_the_projects_scorer(project):
@@ -55,15 +64,23 @@ def test_the_reward_is_the_projects_scorer(project):
 
 
 def test_an_answer_outside_the_schema_is_worth_nothing(project, tmp_path):
-    schema = {"type": "object", "required": ["cmd", "room"], "properties": {"cmd": {"enum": ["lights_on"]},
-                                                                           "room": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "required": ["cmd", "room"],
+        "properties": {"cmd": {"enum": ["lights_on"]}, "room": {"type": "string"}},
+    }
     (project.root / "schema.json").write_text(json.dumps(schema))
     config_io.patch_file(project.config_path, {"eval": {"scorer": "json_cmd", "output_schema": "schema.json"}})
     project.reload()
     reward = Reward(Scorer.for_project(project), [chat("x", EXPECTED)], OutputSchema.for_project(project))
     logged = {}
-    got = reward(prompts=["", ""], completions=[EXPECTED, '{"cmd": "lights_on"}'], expected=[EXPECTED] * 2,
-                 example=[0, 0], log_metric=lambda k, v: logged.update({k: v}))
+    got = reward(
+        prompts=["", ""],
+        completions=[EXPECTED, '{"cmd": "lights_on"}'],
+        expected=[EXPECTED] * 2,
+        example=[0, 0],
+        log_metric=lambda k, v: logged.update({k: v}),
+    )
     assert got == [1.0, 0.0] and logged == {"schema_valid": 0.5}
 
 
@@ -86,9 +103,17 @@ def test_grpo_needs_a_promoted_lora_adapter(project, cli):
     assert out.exit_code == 1 and "starts from the promoted best model" in out.output
 
 
-@pytest.mark.parametrize("knobs, key", [({"steps": 5000}, "steps"), ({"generations": 1}, "generations"),
-                                        ({"learning_rate": 0.5}, "learning_rate"), ({"beta": -1}, "beta"),
-                                        ({"temperature": 3}, "temperature"), ({"epochs": 2}, "epochs")])
+@pytest.mark.parametrize(
+    "knobs, key",
+    [
+        ({"steps": 5000}, "steps"),
+        ({"generations": 1}, "generations"),
+        ({"learning_rate": 0.5}, "learning_rate"),
+        ({"beta": -1}, "beta"),
+        ({"temperature": 3}, "temperature"),
+        ({"epochs": 2}, "epochs"),
+    ],
+)
 def test_the_planners_grpo_knobs_are_bounded(project, knobs, key):
     request = {"hypothesis": "try grpo", "overrides": {"training": {"method": "grpo"}}, "grpo": knobs}
     result, _ = manual.call(project, "train", request, echo=lambda _: None)
@@ -109,8 +134,13 @@ def test_a_grpo_run_resumes_after_kill_9_and_records_grpo(project, cli):
     assert cli("eval", "--project", project.root).exit_code == 0
     assert cli("promote", "--project", project.root).exit_code == 0
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC")}, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([FORGE, "train", "--method", "grpo", "-p", str(project.root)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [FORGE, "train", "--method", "grpo", "-p", str(project.root)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     work, deadline = project.output / ".trainer", time.monotonic() + 240
     while not list(work.glob("checkpoint-*/trainer_state.json")):
         assert proc.poll() is None, proc.stdout.read()
@@ -141,8 +171,13 @@ def test_a_grpo_run_resumes_after_kill_9_and_records_grpo(project, cli):
 
 @pytest.mark.slow
 def test_grpo_continues_a_full_model_as_a_full_model(tmp_path, nano_model, cli):
-    root = make_project(tmp_path / "full", nano_model, method="full", n_train=16,
-                        grpo={"steps": 4, "checkpoint_steps": 2, "max_completion_tokens": 8, "generations": 2})
+    root = make_project(
+        tmp_path / "full",
+        nano_model,
+        method="full",
+        n_train=16,
+        grpo={"steps": 4, "checkpoint_steps": 2, "max_completion_tokens": 8, "generations": 2},
+    )
     for args in (["train", "--epochs", "1"], ["eval"], ["promote"], ["train", "--method", "grpo"]):
         out = cli(*args, "--project", root)
         assert out.exit_code == 0, out.output

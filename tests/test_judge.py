@@ -21,15 +21,22 @@ from conftest import chat, write_jsonl
 from llm_cassettes import FakeAnthropic, llm_cassette, message, no_llm_calls
 
 RUBRIC = "Dates may be written in any format; the city must match."
-ITEMS = [JudgeItem("when does the Lisbon office open", "9:00 in Lisbon", "Lisbon, nine in the morning"),
-         JudgeItem("when does the Porto office open", "8:30 in Porto", "8:30 in Lisbon"),
-         JudgeItem("when does the Faro office open", "10:00 in Faro", "10:00 in Faro"),      # identical: no call
-         JudgeItem("when does the Braga office open", "9:30 in Braga", "  ")]                  # empty: no call
+ITEMS = [
+    JudgeItem("when does the Lisbon office open", "9:00 in Lisbon", "Lisbon, nine in the morning"),
+    JudgeItem("when does the Porto office open", "8:30 in Porto", "8:30 in Lisbon"),
+    JudgeItem("when does the Faro office open", "10:00 in Faro", "10:00 in Faro"),  # identical: no call
+    JudgeItem("when does the Braga office open", "9:30 in Braga", "  "),
+]  # empty: no call
 
 
 def verdict(correct: bool, reason: str, n: int) -> dict:
-    return message(json.dumps({"correct": correct, "reason": reason}), input_tokens=300, output_tokens=20, n=n,
-                   model="claude-haiku-5-5")
+    return message(
+        json.dumps({"correct": correct, "reason": reason}),
+        input_tokens=300,
+        output_tokens=20,
+        n=n,
+        model="claude-haiku-5-5",
+    )
 
 
 @contextmanager
@@ -49,9 +56,18 @@ def served(responses: list[dict], monkeypatch):
 @pytest.fixture
 def project(project_dir) -> Project:
     (project_dir / "system_prompt.md").write_text("Answer with the opening time and the city.\n")
-    config_io.patch_file(project_dir / "forge.yaml", {
-        "llm": {"concurrency": 1}, "eval": {"scorer": "judge", "judge_rubric": RUBRIC, "output_schema": None,
-                                            "judge_model": "claude-haiku-5-5"}})
+    config_io.patch_file(
+        project_dir / "forge.yaml",
+        {
+            "llm": {"concurrency": 1},
+            "eval": {
+                "scorer": "judge",
+                "judge_rubric": RUBRIC,
+                "output_schema": None,
+                "judge_model": "claude-haiku-5-5",
+            },
+        },
+    )
     return Project.open(project_dir)
 
 
@@ -93,8 +109,10 @@ def test_judge_failures_are_scored_failures_with_their_reason(project, monkeypat
     project.reload()
     broken = {"status": 500, "body": {"type": "error", "error": {"type": "api_error", "message": "boom"}}}
     items = [JudgeItem(f"q{i}", f"expected {i}", f"answer {i}") for i in range(3)]
-    with served([message("I think it is fine.", n=1), broken,
-                 message('Verdict: {"correct": true, "reason": "ok"}', n=3)], monkeypatch):
+    with served(
+        [message("I think it is fine.", n=1), broken, message('Verdict: {"correct": true, "reason": "ok"}', n=3)],
+        monkeypatch,
+    ):
         judge = Judge(project)
         got = judge.verdicts(items)
     assert not got[0].correct and got[0].reason == "judge error: no verdict in the judge's reply (stop_reason end_turn)"
@@ -126,13 +144,34 @@ def test_the_scorer_judges_only_answers_that_keep_the_contract(project, monkeypa
 def test_many_answers_go_through_one_message_batch(project, monkeypatch):
     config_io.patch_file(project.config_path, {"eval": {"judge_batch_threshold": 2}})
     project.reload()
-    results = "\n".join(json.dumps({"custom_id": f"judge-{i}", "result": {"type": "succeeded", "message": verdict(
-        i != 1, "fine" if i != 1 else "wrong city", 10 + i)["body"]}}) for i in range(2)) + "\n" + json.dumps(
-        {"custom_id": "judge-2", "result": {"type": "expired"}}) + "\n"
+    results = (
+        "\n".join(
+            json.dumps(
+                {
+                    "custom_id": f"judge-{i}",
+                    "result": {
+                        "type": "succeeded",
+                        "message": verdict(i != 1, "fine" if i != 1 else "wrong city", 10 + i)["body"],
+                    },
+                }
+            )
+            for i in range(2)
+        )
+        + "\n"
+        + json.dumps({"custom_id": "judge-2", "result": {"type": "expired"}})
+        + "\n"
+    )
     items = [JudgeItem(f"q{i}", f"expected {i}", f"answer {i}") for i in range(3)]
     # the environment's server, with llm.base_url unset: Anthropic's API, so batches are used
-    with served([_batch("in_progress"), _batch("ended", 2), _batch("ended", 2),
-                 {"status": 200, "content_type": "application/binary", "body": results}], monkeypatch) as server:
+    with served(
+        [
+            _batch("in_progress"),
+            _batch("ended", 2),
+            _batch("ended", 2),
+            {"status": 200, "content_type": "application/binary", "body": results},
+        ],
+        monkeypatch,
+    ) as server:
         judge = Judge(project)
         got = judge.verdicts(items)
     assert server.paths[0] == "POST /v1/messages/batches"
@@ -157,8 +196,15 @@ def test_cohen_kappa():
 
 
 # 50 hand labels: 30 correct, 20 wrong; the judge is too strict on 2 and too lenient on 3
-LABELS = [{"input": f"when does office {i} open", "expected": f"{8 + i % 4}:00 at office {i}",
-           "answer": f"office {i} opens around {8 + i % 5}", "label": i < 30} for i in range(50)]
+LABELS = [
+    {
+        "input": f"when does office {i} open",
+        "expected": f"{8 + i % 4}:00 at office {i}",
+        "answer": f"office {i} opens around {8 + i % 5}",
+        "label": i < 30,
+    }
+    for i in range(50)
+]
 JUDGED = [i < 28 or 47 <= i for i in range(50)]
 
 

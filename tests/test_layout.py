@@ -12,8 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # layer directory -> the forge.* packages it must never import
-FORBIDDEN = {"forge": ("forge.agent", "forge.tools"), "tools": ("forge.agent", "forge.cli"),
-             "agent": ("forge.cli",)}
+FORBIDDEN = {"forge": ("forge.agent", "forge.tools"), "tools": ("forge.agent", "forge.cli"), "agent": ("forge.cli",)}
 
 
 def imported_modules(source: str) -> list[tuple[int, str]]:
@@ -45,11 +44,13 @@ def test_imports_point_one_way():
 def test_agent_tools_and_prompts_are_imported_through_forge_only():
     """agent/, tools/ and prompts/ install as forge.agent, forge.tools, forge.prompts; imported as top-level
     packages (which `python -m pytest` from the repository root would allow) they load twice, as other modules."""
-    found = [f"{path.relative_to(ROOT)}:{line}: {module}"
-             for layer in ("forge", "agent", "tools", "prompts", "tests", "bench")
-             for path in sorted((ROOT / layer).rglob("*.py"))
-             for line, module in imported_modules(path.read_text(encoding="utf-8"))
-             if module.split(".")[0] in PACKAGES.values()]
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for layer in ("forge", "agent", "tools", "prompts", "tests", "bench")
+        for path in sorted((ROOT / layer).rglob("*.py"))
+        for line, module in imported_modules(path.read_text(encoding="utf-8"))
+        if module.split(".")[0] in PACKAGES.values()
+    ]
     assert found == []
 
 
@@ -65,25 +66,41 @@ def test_the_check_catches_an_upward_import(tmp_path):
         "forge/status.py:2: imports forge.agent.runner (forge must not)",
         "tools/eval.py:1: imports forge.agent (tools must not)",
         "tools/eval.py:2: imports forge.agent.budgets (tools must not)",
-        "tools/eval.py:2: imports forge.agent.budgets.B (tools must not)"]
+        "tools/eval.py:2: imports forge.agent.budgets.B (tools must not)",
+    ]
 
 
 def test_forge_help_loads_no_agent_code():
     import subprocess
     import sys
 
-    code = ("import sys; from click.testing import CliRunner; from forge.cli import main; "
-            "r = CliRunner().invoke(main, ['--help']); assert 'flywheel' in r.output, r.output; "
-            "print(sorted(m for m in sys.modules if m.startswith(('forge.agent', 'forge.tools', 'torch', "
-            "'anthropic', 'transformers'))))")
+    code = (
+        "import sys; from click.testing import CliRunner; from forge.cli import main; "
+        "r = CliRunner().invoke(main, ['--help']); assert 'flywheel' in r.output, r.output; "
+        "print(sorted(m for m in sys.modules if m.startswith(('forge.agent', 'forge.tools', 'torch', "
+        "'anthropic', 'transformers'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 # The layers inside forge/, lowest first: a module may import its own layer and those below it, never above.
 # "shared" is the modules at forge/'s top level (errors, atomic writes, JSONL, progress bars).
-LAYERS = ["shared", "config", "data", "project", "llm", "remote", "models", "inference", "evaluation",
-          "training", "curation", "export", "cli"]
+LAYERS = [
+    "shared",
+    "config",
+    "data",
+    "project",
+    "llm",
+    "remote",
+    "models",
+    "inference",
+    "evaluation",
+    "training",
+    "curation",
+    "export",
+    "cli",
+]
 PACKAGES = {"forge.agent": "agent", "forge.tools": "tools", "forge.prompts": "prompts"}
 
 
@@ -101,8 +118,12 @@ def module_name(root: Path, path: Path) -> str:
 def import_graph(root: Path) -> dict[str, set[str]]:
     """module -> the forge modules it imports (function-level imports included; `from forge.x import y`
     counts as forge.x.y when that is a module, else forge.x)."""
-    files = [p for layer in ("forge", *PACKAGES.values()) if (root / layer).is_dir()
-             for p in sorted((root / layer).rglob("*.py"))]
+    files = [
+        p
+        for layer in ("forge", *PACKAGES.values())
+        if (root / layer).is_dir()
+        for p in sorted((root / layer).rglob("*.py"))
+    ]
     names = {module_name(root, p): p for p in files}
     graph: dict[str, set[str]] = {}
     for name, path in names.items():
@@ -190,8 +211,10 @@ def test_the_checks_catch_a_cycle_and_an_upward_layer(tmp_path):
     graph = import_graph(tmp_path)
     assert graph["forge.agent.loop"] == {"forge.errors"}
     assert import_cycles(graph) == [["forge.data.datasets", "forge.training.sft"]]
-    assert layer_violations(graph) == ["forge.data.datasets (data) imports forge.training (training)",
-                                       "forge.data.datasets (data) imports forge.training.sft (training)"]
+    assert layer_violations(graph) == [
+        "forge.data.datasets (data) imports forge.training (training)",
+        "forge.data.datasets (data) imports forge.training.sft (training)",
+    ]
 
 
 # A project file's name -> the modules allowed to write it as a literal: its owner, which everyone else imports.
@@ -200,13 +223,26 @@ def test_the_checks_catch_a_cycle_and_an_upward_layer(tmp_path):
 FILE_NAMES = {
     "forge.yaml": ("forge/config/load.py", "forge/locks.py"),
     "system_prompt.md": ("forge/project/project.py", "forge/project/scaffold.py"),
-    **{name: ("forge/project/records.py", "forge/project/scaffold.py") for name in (
-        "BACKGROUND.md", "mission.md", "AGENT_CONTEXT.md", "PLAN.md")},
-    **{name: ("forge/project/records.py",) for name in (
-        "experiments.jsonl", "best_score.json", "eval_results.json", "eval_failures.jsonl", "llm_spend.json",
-        "flywheel.log", "forge_meta.json")},
-    **{name: ("forge/project/project.py",) for name in (
-        "tb", ".trainer", "runs", "remote/step.json", ".distributed", ".run.lock", "run_lock.json")},
+    **{
+        name: ("forge/project/records.py", "forge/project/scaffold.py")
+        for name in ("BACKGROUND.md", "mission.md", "AGENT_CONTEXT.md", "PLAN.md")
+    },
+    **{
+        name: ("forge/project/records.py",)
+        for name in (
+            "experiments.jsonl",
+            "best_score.json",
+            "eval_results.json",
+            "eval_failures.jsonl",
+            "llm_spend.json",
+            "flywheel.log",
+            "forge_meta.json",
+        )
+    },
+    **{
+        name: ("forge/project/project.py",)
+        for name in ("tb", ".trainer", "runs", "remote/step.json", ".distributed", ".run.lock", "run_lock.json")
+    },
     "transcript.jsonl": ("agent/transcript.py",),
     "resume.json": ("forge/training/checkpoints.py",),
     "examples_seen.txt": ("forge/training/warm_start.py",),
@@ -241,6 +277,8 @@ def test_the_check_catches_a_file_name_literal(tmp_path):
     (tmp_path / "forge" / "export").mkdir(parents=True)
     (tmp_path / "agent").mkdir()
     (tmp_path / "tools").mkdir()
-    (tmp_path / "forge" / "export" / "card.py").write_text('def f(p):\n    return (p.root / "system_prompt.md").read_text()\n')
+    (tmp_path / "forge" / "export" / "card.py").write_text(
+        'def f(p):\n    return (p.root / "system_prompt.md").read_text()\n'
+    )
     (tmp_path / "agent" / "plan.py").write_text('def g(p):\n    return p.output / "adapter"\n')
     assert file_name_literals(tmp_path) == ["forge/export/card.py:2: system_prompt.md", "agent/plan.py:2: adapter"]

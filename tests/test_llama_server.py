@@ -33,10 +33,20 @@ def _project(root: Path, nano_model: Path, url: str) -> Path:
     make_agent_project(root, nano_model)
     (root / "generator.py").unlink()  # generation goes to the server, not the offline generator
     zero = {"input": 0.0, "output": 0.0}
-    config_io.patch_file(root / "forge.yaml", {
-        "llm": {"base_url": url, "timeout_s": 60, "max_retries": 1, "concurrency": 2,
-                "prices": {"claude-sonnet-5-5": zero, "claude-haiku-5-5": zero}},
-        "agent": {"max_tokens": 512}, "eval": {"teacher_shots": 2}})
+    config_io.patch_file(
+        root / "forge.yaml",
+        {
+            "llm": {
+                "base_url": url,
+                "timeout_s": 60,
+                "max_retries": 1,
+                "concurrency": 2,
+                "prices": {"claude-sonnet-5-5": zero, "claude-haiku-5-5": zero},
+            },
+            "agent": {"max_tokens": 512},
+            "eval": {"teacher_shots": 2},
+        },
+    )
     return root
 
 
@@ -57,8 +67,20 @@ def _one_line_end(root: Path) -> dict:
 
 
 def test_the_claude_planner_against_llama_server_stops_cleanly(project, cli):
-    out = cli("agent", "run", "--planner", "claude", "--goal", "reach the target accuracy", "--max-tool-calls", "5",
-              "--max-minutes", "5", "--project", project)
+    out = cli(
+        "agent",
+        "run",
+        "--planner",
+        "claude",
+        "--goal",
+        "reach the target accuracy",
+        "--max-tool-calls",
+        "5",
+        "--max-minutes",
+        "5",
+        "--project",
+        project,
+    )
     assert "Traceback" not in out.output
     run = _one_line_end(project)
     responses = [e for e in run["events"] if e["event"] == "model_response"]
@@ -75,8 +97,18 @@ def test_a_window_smaller_than_the_planner_prefix_is_said_in_one_line(tmp_path, 
     monkeypatch.setenv("FORGE_RETRY_WAIT", "0")
     with llama_server.serve(smollm2_gguf(), ctx=512) as url:
         root = _project(tmp_path / "small", nano_model, url)
-        out = cli("agent", "run", "--planner", "claude", "--goal", "reach the target", "--max-tool-calls", "3",
-                  "--project", root)
+        out = cli(
+            "agent",
+            "run",
+            "--planner",
+            "claude",
+            "--goal",
+            "reach the target",
+            "--max-tool-calls",
+            "3",
+            "--project",
+            root,
+        )
     assert out.exit_code == 1 and "Traceback" not in out.output
     end = _one_line_end(root)["end"]
     assert end["status"] == "error" and "512-token window" in end["reason"], end
@@ -97,9 +129,13 @@ def test_the_teacher_against_llama_server(project, cli):
 
 def test_a_judge_scored_eval_against_llama_server(project, cli, smollm2):
     # SmolLM2 itself answers the gold set zero-shot (the tiny model would answer nothing), SmolLM2 judges
-    config_io.patch_file(project / "forge.yaml", {
-        "model": {"base": str(smollm2)}, "eval": {"scorer": "judge", "judge_model": "claude-haiku-5-5",
-                                                  "output_schema": None, "max_new_tokens": 24}})
+    config_io.patch_file(
+        project / "forge.yaml",
+        {
+            "model": {"base": str(smollm2)},
+            "eval": {"scorer": "judge", "judge_model": "claude-haiku-5-5", "output_schema": None, "max_new_tokens": 24},
+        },
+    )
     out = cli("eval", "--base", "--project", project)
     assert out.exit_code == 0 and "Traceback" not in out.output, out.output
     results = json.loads((project / "output" / "eval_results.json").read_text())

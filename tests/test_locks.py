@@ -23,8 +23,9 @@ CLI = "import sys; from forge.cli import main; sys.exit(main())"
 
 
 def forge_proc(*args, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", CLI, *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-c", CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+    )
 
 
 def unique_rows(tag: str, n: int) -> list[dict]:
@@ -64,8 +65,13 @@ def hold_run_lock(output: Path, seconds: float) -> subprocess.Popen:
 def test_a_command_that_would_change_a_run_is_refused_naming_the_holder(project_dir, cli):
     holder = hold_run_lock(project_dir / "output", 60)
     try:
-        for args in (["clean"], ["promote"], ["train"], ["eval"], ["tool", "run", "patch_config", "--json",
-                                                                    '{"training": {"epochs_max": 3}}']):
+        for args in (
+            ["clean"],
+            ["promote"],
+            ["train"],
+            ["eval"],
+            ["tool", "run", "patch_config", "--json", '{"training": {"epochs_max": 3}}'],
+        ):
             result = cli(*args, "-p", project_dir)
             assert result.exit_code == 1, (args, result.output)
             line = result.output.strip().splitlines()[-1]
@@ -96,8 +102,13 @@ def test_a_dead_holder_is_taken_over_with_a_note_and_another_host_is_not(project
     output = project_dir / "output"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a pid that no longer runs
-    info = {"command": "flywheel", "pid": gone.pid, "host": socket.gethostname(), "run_id": "r1",
-            "since": "2026-12-01T00:00:00Z"}
+    info = {
+        "command": "flywheel",
+        "pid": gone.pid,
+        "host": socket.gethostname(),
+        "run_id": "r1",
+        "since": "2026-12-01T00:00:00Z",
+    }
     (output / HOLDER_FILE).write_text(json.dumps(info))
     proc = forge_proc("clean", "-p", project_dir)
     _, err = proc.communicate(timeout=120)
@@ -233,8 +244,9 @@ def test_sigterm_mid_training_stops_at_a_safe_point_and_resume_finishes(tmp_path
 
     root = make_agent_project(tmp_path / "p", nano_model, n_train=1500)
     config_io.patch_file(root / "forge.yaml", {"training": {"epochs_min": 3, "epochs_max": 3, "batch_size": 4}})
-    run = forge_proc("agent", "run", "--goal", "reach the target", "--planner", "heuristic", "--max-iterations",
-                     "1", "-p", root)
+    run = forge_proc(
+        "agent", "run", "--goal", "reach the target", "--planner", "heuristic", "--max-iterations", "1", "-p", root
+    )
     runs = root / "output" / "runs"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # wait for the train call to start

@@ -28,10 +28,14 @@ def server():
 
 
 def standin_project(tmp_path, nano_model, url: str, **agent) -> Project:
-    root = make_agent_project(tmp_path / "p", nano_model,
-                              llm={"base_url": url, "max_retries": 0, "timeout_s": 60},
-                              agent={"max_iterations": 12, "max_tool_calls": 0, "max_tokens": 8000, **agent},
-                              training={"epochs_min": 2, "epochs_max": 2}, dataset={"generator_mode": "always"})
+    root = make_agent_project(
+        tmp_path / "p",
+        nano_model,
+        llm={"base_url": url, "max_retries": 0, "timeout_s": 60},
+        agent={"max_iterations": 12, "max_tool_calls": 0, "max_tokens": 8000, **agent},
+        training={"epochs_min": 2, "epochs_max": 2},
+        dataset={"generator_mode": "always"},
+    )
     return Project.open(root)
 
 
@@ -59,10 +63,16 @@ def test_twelve_rounds_in_a_24k_window(tmp_path, nano_model, server, cli, monkey
     assert "context compacted" in shown and "prompt cache: " in shown
     # The transcript rebuilds exactly the conversation the model saw last (compactions included).
     messages, *_ = runner.rebuild(events)
-    last_sent = [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str) else
-                  [{k: v for k, v in b.items() if k != "cache_control"} for b in m["content"]]}
-                 for m in server.requests[-1]["messages"]]
-    assert messages[:len(last_sent)] == last_sent
+    last_sent = [
+        {
+            "role": m["role"],
+            "content": m["content"]
+            if isinstance(m["content"], str)
+            else [{k: v for k, v in b.items() if k != "cache_control"} for b in m["content"]],
+        }
+        for m in server.requests[-1]["messages"]
+    ]
+    assert messages[: len(last_sent)] == last_sent
 
 
 def test_a_too_long_prompt_is_compacted_hard_and_retried(tmp_path, nano_model, monkeypatch):
@@ -70,10 +80,10 @@ def test_a_too_long_prompt_is_compacted_hard_and_retried(tmp_path, nano_model, m
     s = StrictAnthropic(rounds_policy(2), window=9_000)
     try:
         # context_tokens far above the real window: only the server's 400 can save the run.
-        project = standin_project(tmp_path, nano_model, s.url, max_iterations=3, context_tokens=100_000,
-                                  max_tokens=1000)
-        outcome, transcript = runner.start(project, "two rounds", ClaudePlanner(project),
-                                           runner_budgets(project))
+        project = standin_project(
+            tmp_path, nano_model, s.url, max_iterations=3, context_tokens=100_000, max_tokens=1000
+        )
+        outcome, transcript = runner.start(project, "two rounds", ClaudePlanner(project), runner_budgets(project))
     finally:
         s.stop()
     assert outcome.status == "completed", outcome.reason
@@ -151,11 +161,24 @@ def test_compaction_keeps_pairs_kickoff_and_the_last_thinking():
     thought = {"type": "thinking", "thinking": "x" * 500, "signature": "s"}
     messages = [{"role": "user", "content": "Goal: g"}]
     for i in range(30):
-        messages.append({"role": "assistant", "content": [thought, {"type": "text", "text": "t" * 400},
-                                                          {"type": "tool_use", "id": f"t{i}", "name": "eval",
-                                                           "input": {"plan": "p" * 900}}]})
-        messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{i}",
-                                                      "content": f"line one {i}\n" + "detail\n" * 300}]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [
+                    thought,
+                    {"type": "text", "text": "t" * 400},
+                    {"type": "tool_use", "id": f"t{i}", "name": "eval", "input": {"plan": "p" * 900}},
+                ],
+            }
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": f"t{i}", "content": f"line one {i}\n" + "detail\n" * 300}
+                ],
+            }
+        )
     out = conversation.compact(messages, 4, 10)
     assert out[0]["content"][0]["text"] == "Goal: g" and "dropped" in out[0]["content"][1]["text"]
     assert [m["role"] for m in out] == ["user"] + ["assistant", "user"] * 14

@@ -45,10 +45,14 @@ def test_a_manual_session_has_budgets(root, cli):
     assert "`forge tool session end` starts a fresh one" in second.output
     bad = cli("tool", "run", "augment", "--json", "{bad", "-p", root)
     assert bad.exit_code == 2 and "not JSON" in bad.output
-    events = [json.loads(line) for line in next((root / "output" / "runs").glob("manual-*/transcript.jsonl"))
-              .read_text().splitlines()]
+    events = [
+        json.loads(line)
+        for line in next((root / "output" / "runs").glob("manual-*/transcript.jsonl")).read_text().splitlines()
+    ]
     assert [e["verdict"] for e in events if e["event"] == "tool_call"] == [
-        "ok", "refused: iteration budget spent (1/1); no more training"]
+        "ok",
+        "refused: iteration budget spent (1/1); no more training",
+    ]
 
 
 def test_deprecated_keys_still_work_and_name_the_new_key(root, capsys):

@@ -45,9 +45,12 @@ def test_micro_batches_split_by_length_and_trim_padding():
     parts = micro_batches(batch, lambda rows, length, learned: rows * length <= 12)
     assert [p["attention_mask"].sum(dim=1).tolist() for p in parts] == [[2, 3], [7], [10]]
     assert [p["input_ids"].shape[1] for p in parts] == [3, 7, 10]  # each part only as wide as its longest row
-    rows = {tuple(r[m.bool()].tolist()) for p in parts
-            for r, m in zip(p["input_ids"], p["attention_mask"], strict=True)}
-    assert rows == {tuple(r[m.bool()].tolist()) for r, m in zip(batch["input_ids"], batch["attention_mask"], strict=True)}
+    rows = {
+        tuple(r[m.bool()].tolist()) for p in parts for r, m in zip(p["input_ids"], p["attention_mask"], strict=True)
+    }
+    assert rows == {
+        tuple(r[m.bool()].tolist()) for r, m in zip(batch["input_ids"], batch["attention_mask"], strict=True)
+    }
     assert micro_batches(batch, lambda *_: True) == [batch]
 
 
@@ -66,8 +69,11 @@ def test_a_budget_too_small_for_one_example_is_one_line(nano_model):
 
     model = load_causal_lm(str(nano_model), "cpu")
     tiny = Budget(Budget.for_device(None, "cpu").held() + 1e5, "training.max_memory_gb 0.5", "cpu")
-    with pytest.raises(ForgeError, match=r"^training.max_memory_gb 0.5: too small to train even one example of "
-                                         r"4096 tokens.*raise training.max_memory_gb or lower model.max_seq_len$"):
+    with pytest.raises(
+        ForgeError,
+        match=r"^training.max_memory_gb 0.5: too small to train even one example of "
+        r"4096 tokens.*raise training.max_memory_gb or lower model.max_seq_len$",
+    ):
         plan_step(model, tiny, 1000, 4096, bf16=False)
     roomy = Budget(Budget.for_device(None, "cpu").held() + 2e9, "test", "cpu")
     assert not plan_step(model, roomy, 1000, 64, bf16=False).checkpointing
@@ -87,9 +93,13 @@ def test_micro_batches_train_with_the_loss_of_whole_batches(tmp_path, nano_model
 
     losses, lines = {}, []
     for name, budget in (("whole", None), ("split", "tiny")):
-        root = make_project(tmp_path / name, nano_model, method="lora", n_train=48,
-                            training={"epochs_min": 3, "epochs_max": 3, "batch_size": 8, "warm_start": "none",
-                                      "precision": "fp32"})
+        root = make_project(
+            tmp_path / name,
+            nano_model,
+            method="lora",
+            n_train=48,
+            training={"epochs_min": 3, "epochs_max": 3, "batch_size": 8, "warm_start": "none", "precision": "fp32"},
+        )
         if budget == "tiny":  # micro-batches of at most 2 rows of the longest example
             monkeypatch.setattr(StepPlan, "fits", lambda self, rows, length, learned: rows <= 2)
         sft.train(Project.open(root), echo=lines.append)
@@ -106,8 +116,13 @@ def test_batches_by_tokens_train_and_fix_the_steps(tmp_path, nano_model):
     from forge.training import sft
     from forge.training.setup import build_trainer
 
-    root = make_project(tmp_path / "p", nano_model, method="lora", n_train=48,
-                        training={"epochs_min": 3, "epochs_max": 3, "tokens_per_batch": 160, "warm_start": "none"})
+    root = make_project(
+        tmp_path / "p",
+        nano_model,
+        method="lora",
+        n_train=48,
+        training={"epochs_min": 3, "epochs_max": 3, "tokens_per_batch": 160, "warm_start": "none"},
+    )
     seen = {}
 
     def spy(*a, **kw):
@@ -140,8 +155,9 @@ def test_one_model_at_a_time_across_eval_and_training(tmp_path, nano_model, monk
     from forge.project.project import Project
     from forge.training import sft
 
-    root = make_project(tmp_path / "p", nano_model, method="lora", n_train=32,
-                        training={"epochs_min": 1, "epochs_max": 1})
+    root = make_project(
+        tmp_path / "p", nano_model, method="lora", n_train=32, training={"epochs_min": 1, "epochs_max": 1}
+    )
     project = Project.open(root)
     counts: list[tuple[str, int]] = []
     for module, name in ((sft, "load_for_training"), (runner, "load_for_inference")):

@@ -31,13 +31,32 @@ from conftest import chat, write_jsonl
 from engine_fixtures import COMMANDS, make_agent_project, make_project
 
 QUIET = {"echo": lambda *_: None}
-ROUTING = {"type": "object", "properties": {"cmd": {"enum": sorted(COMMANDS)}}, "required": ["cmd"],
-           "additionalProperties": False}
-LIGHTS = {"anyOf": [
-    {"type": "object", "properties": {"cmd": {"const": "lights_on"}, "room": {"enum": ["kitchen", "hall"]},
-                                      "minutes": {"type": "integer", "minimum": 1, "maximum": 120}},
-     "required": ["cmd", "room"], "additionalProperties": False},
-    {"type": "object", "properties": {"cmd": {"const": "weather"}}, "required": ["cmd"], "additionalProperties": False}]}
+ROUTING = {
+    "type": "object",
+    "properties": {"cmd": {"enum": sorted(COMMANDS)}},
+    "required": ["cmd"],
+    "additionalProperties": False,
+}
+LIGHTS = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {
+                "cmd": {"const": "lights_on"},
+                "room": {"enum": ["kitchen", "hall"]},
+                "minutes": {"type": "integer", "minimum": 1, "maximum": 120},
+            },
+            "required": ["cmd", "room"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {"cmd": {"const": "weather"}},
+            "required": ["cmd"],
+            "additionalProperties": False,
+        },
+    ]
+}
 
 
 def with_schema(root: Path, schema: dict, name: str = "output_schema.json") -> Project:
@@ -59,7 +78,9 @@ def test_a_bad_schema_file_is_one_line_naming_it(project_dir, cli):
     result = cli("config", "check", "-p", project_dir)
     assert result.output.startswith("Error: output_schema.json: not a valid JSON Schema at type:")
     (project_dir / "output_schema.json").unlink()
-    assert cli("config", "check", "-p", project_dir).output == "Error: eval.output_schema: output_schema.json not found\n"
+    assert (
+        cli("config", "check", "-p", project_dir).output == "Error: eval.output_schema: output_schema.json not found\n"
+    )
 
 
 def test_init_scaffolds_a_schema_the_config_names(project_dir):
@@ -76,8 +97,10 @@ def test_violations_name_the_rule(tmp_path):
     assert why.startswith("outside the schema: ") and "front" in why
     assert schema.check('{"cmd": "lights_on", "room": "hall", "minutes": 1.5}') is not None
     assert schema.check('{"cmd": "lights_on", "room": "hall", "door": 1}')[0] == "(top level): additionalProperties"
-    assert schema.check('{"cmd": "lights_off"}') == ("cmd: anyOf", "outside the schema: cmd: 'lights_off' is none of "
-                                                     "the schema's cmds ['lights_on', 'weather']")
+    assert schema.check('{"cmd": "lights_off"}') == (
+        "cmd: anyOf",
+        "outside the schema: cmd: 'lights_off' is none of the schema's cmds ['lights_on', 'weather']",
+    )
     assert schema.check('{"cmd": ') == ("not JSON", "outside the schema: unparseable JSON (Expecting value)")
 
 
@@ -98,22 +121,31 @@ def test_call_scorer_compares_every_argument_by_value_and_type(tmp_path):
 
 
 def test_infer_proposes_enums_types_and_required_keys_per_command():
-    answers = [{"cmd": "lights_on", "room": r, "minutes": m} for r, m in
-               [("kitchen", 5), ("hall", 10), ("kitchen", 2), ("hall", 1)]]
-    answers += [{"cmd": "lights_on", "room": "hall"}, {"cmd": "weather", "city": "Paris", "days": 1.5},
-                {"cmd": "weather", "city": "Oslo", "days": 2}]
+    answers = [
+        {"cmd": "lights_on", "room": r, "minutes": m}
+        for r, m in [("kitchen", 5), ("hall", 10), ("kitchen", 2), ("hall", 1)]
+    ]
+    answers += [
+        {"cmd": "lights_on", "room": "hall"},
+        {"cmd": "weather", "city": "Paris", "days": 1.5},
+        {"cmd": "weather", "city": "Oslo", "days": 2},
+    ]
     schema = infer_schema([(f"x:{i}", a) for i, a in enumerate(answers)])
     on, weather = schema["anyOf"]
     assert list(on["properties"]) == ["cmd", "room", "minutes"] and on["properties"]["cmd"] == {"const": "lights_on"}
-    assert on["properties"]["room"] == {"enum": ["kitchen", "hall"]} and on["properties"]["minutes"] == {"type": "integer"}
+    assert on["properties"]["room"] == {"enum": ["kitchen", "hall"]} and on["properties"]["minutes"] == {
+        "type": "integer"
+    }
     assert on["required"] == ["cmd", "room"] and on["additionalProperties"] is False
     assert weather["properties"]["city"] == {"type": "string"}  # two cities seen once each: not a closed set
     assert weather["properties"]["days"] == {"type": "number"}
 
 
 def test_infer_reads_the_training_set_never_gold(project_dir, cli):
-    write_jsonl(project_dir / "dataset" / "canonical.jsonl", [chat(f"q{i}", json.dumps({"cmd": c}))
-                                                               for i, c in enumerate(["a", "b", "a", "b"])])
+    write_jsonl(
+        project_dir / "dataset" / "canonical.jsonl",
+        [chat(f"q{i}", json.dumps({"cmd": c})) for i, c in enumerate(["a", "b", "a", "b"])],
+    )
     write_jsonl(project_dir / "dataset" / "gold.jsonl", [chat("g", json.dumps({"cmd": "gold_only"}))])
     result = cli("schema", "infer", "-p", project_dir)
     assert result.exit_code == 0, result.output
@@ -129,8 +161,14 @@ def test_every_training_set_write_rejects_answers_outside_the_schema(tmp_path, n
     project = with_schema(root, ROUTING)
     before = len(load_examples(project.canonical_path))
     # import
-    write_jsonl(tmp_path / "in.jsonl", [chat("brand new one", '{"cmd": "lights_on"}'),
-                                        chat("brand new two", '{"cmd": "dance"}'), chat("three", '{"cmd": ')])
+    write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            chat("brand new one", '{"cmd": "lights_on"}'),
+            chat("brand new two", '{"cmd": "dance"}'),
+            chat("three", '{"cmd": '),
+        ],
+    )
     result = cli("import", tmp_path / "in.jsonl", "-p", root)
     assert "kept: 1" in result.output and "schema_rejected: 2" in result.output
     assert "schema_rejected (cmd: enum): 1" in result.output and "schema_rejected (not JSON): 1" in result.output
@@ -140,7 +178,7 @@ def test_every_training_set_write_rejects_answers_outside_the_schema(tmp_path, n
     for args in (["generate", "--n", "40"], ["patch", "lights please", "--n", "20"]):
         shown = cli(*args, "-p", root).output
         assert "rejected_outside_schema (cmd: enum):" in shown, shown
-    answers = {assistant_text(e) for e in load_examples(project.canonical_path)[before + 1:]}
+    answers = {assistant_text(e) for e in load_examples(project.canonical_path)[before + 1 :]}
     assert answers == {'{"cmd": "weather"}'}
     # audit fixes
     examples = load_examples(project.canonical_path)
@@ -174,15 +212,19 @@ def random_llama(tmp_path_factory):
 def test_constrained_generation_is_schema_valid_batched_and_left_padded(random_llama, tmp_path):
     model, tok = random_llama
     schema = schema_of(tmp_path, LIGHTS)
-    prompts = [tok.apply_chat_template([{"role": "user", "content": "x " * n}], tokenize=False,
-                                       add_generation_prompt=True) for n in (1, 7, 3, 12, 5)]
+    prompts = [
+        tok.apply_chat_template([{"role": "user", "content": "x " * n}], tokenize=False, add_generation_prompt=True)
+        for n in (1, 7, 3, 12, 5)
+    ]
     free = generate(model, tok, prompts, 40, 4, "cpu")
     assert not any(schema.keeps(a) for a in free)  # an untrained model says nothing in the contract
     for layout in ("json.dumps", "compact"):
         answers = generate(model, tok, prompts, 96, 4, "cpu", None, Constraint(LIGHTS, tok, layout))
         assert all(schema.keeps(a) for a in answers), answers
-        assert all(json.dumps(json.loads(a), **({} if layout == "json.dumps" else {"separators": (",", ":")})) == a
-                   for a in answers)
+        assert all(
+            json.dumps(json.loads(a), **({} if layout == "json.dumps" else {"separators": (",", ":")})) == a
+            for a in answers
+        )
     alone = [generate(model, tok, [p], 96, 1, "cpu", None, Constraint(LIGHTS, tok))[0] for p in prompts]
     assert alone == generate(model, tok, prompts, 96, 4, "cpu", None, Constraint(LIGHTS, tok))
 
@@ -236,9 +278,11 @@ def test_field_level_failures_become_augment_categories(tmp_path, nano_model):
     project = Project.open(make_project(tmp_path / "p", nano_model, eval={"scorer": "call"}))
     score = Scorer.for_project(project)
     rows = []
-    for expected, actual in [('{"cmd": "lights_on", "room": "hall"}', '{"cmd": "lights_on", "room": "kitchen"}'),
-                             ('{"cmd": "lights_on", "room": "hall"}', '{"cmd": "lights_on"}'),
-                             ('{"cmd": "weather"}', '{"cmd": "lights_on"}')]:
+    for expected, actual in [
+        ('{"cmd": "lights_on", "room": "hall"}', '{"cmd": "lights_on", "room": "kitchen"}'),
+        ('{"cmd": "lights_on", "room": "hall"}', '{"cmd": "lights_on"}'),
+        ('{"cmd": "weather"}', '{"cmd": "lights_on"}'),
+    ]:
         rows.append({"input": "i", "expected": expected, "actual": actual, "reason": score(expected, actual).reason})
     write_jsonl(project.output / "eval_failures.jsonl", rows)
     cats = failure_categories(project)
@@ -250,8 +294,18 @@ def test_field_level_failures_become_augment_categories(tmp_path, nano_model):
 def test_the_gguf_ships_its_grammar_and_llama_cpp_decodes_under_it(trained, cli):
     from llama_cpp import Llama, LlamaGrammar
 
-    result = cli("export", "--format", "gguf", "--quant", "f32", "--verify", "--adapter", trained.output / "adapter",
-                 "-p", trained.root)
+    result = cli(
+        "export",
+        "--format",
+        "gguf",
+        "--quant",
+        "f32",
+        "--verify",
+        "--adapter",
+        trained.output / "adapter",
+        "-p",
+        trained.root,
+    )
     assert result.exit_code == 0, result.output
     out = trained.output / "export_gguf_f32"
     assert "verify_constrained: True" in result.output and "verify_gold_gguf: " in result.output
@@ -290,27 +344,49 @@ def test_both_engines_decode_keys_in_one_order(random_llama):
     from forge.inference.gbnf import gbnf
 
     model, tok = random_llama
-    schema = {"type": "object", "additionalProperties": False, "required": ["cmd", "degrees"],
-              "properties": {"cmd": {"const": "heat"}, "room": {"enum": ["hall"]},
-                             "degrees": {"type": "integer", "minimum": 10, "maximum": 30}}}
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["cmd", "degrees"],
+        "properties": {
+            "cmd": {"const": "heat"},
+            "room": {"enum": ["hall"]},
+            "degrees": {"type": "integer", "minimum": 10, "maximum": 30},
+        },
+    }
     assert list(decoding_order(schema)["properties"]) == ["cmd", "degrees", "room"]
     open_ended = {"type": "object", "properties": {"cmd": {"type": "string"}}}
     assert decoding_order(open_ended)["additionalProperties"] is False  # as llama.cpp's converter reads it
     assert "additional" not in gbnf(open_ended)
     assert gbnf(schema).index('"\\"degrees\\""') < gbnf(schema).index('"\\"room\\""')
-    prompts = [tok.apply_chat_template([{"role": "user", "content": "x " * n}], tokenize=False,
-                                       add_generation_prompt=True) for n in (1, 6, 2)]
+    prompts = [
+        tok.apply_chat_template([{"role": "user", "content": "x " * n}], tokenize=False, add_generation_prompt=True)
+        for n in (1, 6, 2)
+    ]
     for answer in generate(model, tok, prompts, 96, 3, "cpu", None, Constraint(schema, tok)):
         keys = list(json.loads(answer))
         assert keys[:2] == ["cmd", "degrees"], answer
 
 
-LIGHT_TOOLS = [{"type": "function", "function": {
-    "name": "set_light", "description": "Switch a room's light.",
-    "parameters": {"type": "object", "properties": {"room": {"enum": ["kitchen", "hall"]}, "on": {"type": "boolean"}},
-                   "required": ["room", "on"], "additionalProperties": False}}},
-    {"name": "get_weather", "parameters": {"type": "object", "properties": {"day": {"enum": ["today", "tomorrow"]}},
-                                           "required": ["day"]}}]
+LIGHT_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "set_light",
+            "description": "Switch a room's light.",
+            "parameters": {
+                "type": "object",
+                "properties": {"room": {"enum": ["kitchen", "hall"]}, "on": {"type": "boolean"}},
+                "required": ["room", "on"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"day": {"enum": ["today", "tomorrow"]}}, "required": ["day"]},
+    },
+]
 
 
 def test_an_examples_tools_are_the_schema_of_its_call(project_dir):
@@ -331,12 +407,18 @@ def test_an_examples_tools_are_the_schema_of_its_call(project_dir):
     plain = chat("route me", '{"cmd": "a"}')
     assert schema_for(plain, schema) is schema and schema_for({**plain, "tools": LIGHT_TOOLS}, schema) is contract
     # The write path: a tool example is held to its tools, not to the project's schema, and counted by the rule.
-    rows = [{**chat("kitchen light on", '{"name": "set_light", "arguments": {"room": "kitchen", "on": true}}'),
-             "tools": LIGHT_TOOLS},
-            {**chat("attic light on", '{"name": "set_light", "arguments": {"room": "attic", "on": true}}'),
-             "tools": LIGHT_TOOLS},
-            {**chat("is it sunny", '{"cmd": "a"}'), "tools": LIGHT_TOOLS},
-            chat("plain route", '{"cmd": "a"}')]
+    rows = [
+        {
+            **chat("kitchen light on", '{"name": "set_light", "arguments": {"room": "kitchen", "on": true}}'),
+            "tools": LIGHT_TOOLS,
+        },
+        {
+            **chat("attic light on", '{"name": "set_light", "arguments": {"room": "attic", "on": true}}'),
+            "tools": LIGHT_TOOLS,
+        },
+        {**chat("is it sunny", '{"cmd": "a"}'), "tools": LIGHT_TOOLS},
+        chat("plain route", '{"cmd": "a"}'),
+    ]
     result = append_examples(project.canonical_path, rows, project.gold_guard(), schema=schema)
     assert result.kept == 2 and result.schema_rejected == {"arguments/room: enum": 1, "(top level): anyOf": 1}, result
 
@@ -346,8 +428,10 @@ def test_one_batch_decodes_each_row_under_its_own_contract(random_llama, tmp_pat
 
     model, tok = random_llama
     lights, tools = schema_of(tmp_path, LIGHTS), tools_schema(LIGHT_TOOLS)
-    prompts = [tok.apply_chat_template([{"role": "user", "content": "y " * n}], tokenize=False,
-                                       add_generation_prompt=True) for n in (2, 9, 4, 6)]
+    prompts = [
+        tok.apply_chat_template([{"role": "user", "content": "y " * n}], tokenize=False, add_generation_prompt=True)
+        for n in (2, 9, 4, 6)
+    ]
     per_row = [Constraint(LIGHTS, tok), Constraint(tools.schema, tok), None, Constraint(tools.schema, tok)]
     answers = generate(model, tok, prompts, 96, 4, "cpu", None, per_row)
     assert lights.keeps(answers[0]) and tools.keeps(answers[1]) and tools.keeps(answers[3]), answers
@@ -358,4 +442,5 @@ def test_one_batch_decodes_each_row_under_its_own_contract(random_llama, tmp_pat
     want = '{"name": "set_light", "arguments": {"room": "hall", "on": true}}'
     assert scorer(want, want).correct is False and scorer(want, want, tools).correct  # the example's contract
     assert scorer(want, '{"name": "set_light", "arguments": {"room": "hall", "on": false}}', tools).fields == (
-        "arguments.on",)
+        "arguments.on",
+    )

@@ -16,8 +16,9 @@ from engine_fixtures import make_project
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, nano_model):
-    root = make_project(tmp_path_factory.mktemp("p") / "p", nano_model, method="full",
-                        training={"epochs_min": 3, "epochs_max": 3})
+    root = make_project(
+        tmp_path_factory.mktemp("p") / "p", nano_model, method="full", training={"epochs_min": 3, "epochs_max": 3}
+    )
     train(Project.open(root))
     return root
 
@@ -33,10 +34,15 @@ def test_predict_answers_as_eval_scores(trained, cli):
     scorer = Scorer.for_project(Project.open(trained))
     correct = sum(scorer(r["expected"], r["messages"][-1]["content"]).correct for r in rows)
     assert correct == run_eval(Project.open(trained)).correct
-    failed = {f["input"]: f["actual"] for f in map(json.loads, (trained / "output" / "eval_failures.jsonl")
-                                                   .read_text().splitlines())}
-    compared = [(r["messages"][-1]["content"], failed[r["messages"][-2]["content"]]) for r in rows
-                if r["messages"][-2]["content"] in failed]
+    failed = {
+        f["input"]: f["actual"]
+        for f in map(json.loads, (trained / "output" / "eval_failures.jsonl").read_text().splitlines())
+    }
+    compared = [
+        (r["messages"][-1]["content"], failed[r["messages"][-2]["content"]])
+        for r in rows
+        if r["messages"][-2]["content"] in failed
+    ]
     assert len(compared) == len(failed) and all(ours == evals for ours, evals in compared)  # word for word
 
 
@@ -50,13 +56,18 @@ def test_predict_reads_a_question_from_stdin_and_writes_a_file(trained, cli, tmp
     assert row["messages"][1]["role"] == "assistant"
 
 
-@pytest.mark.parametrize(("line", "error"), [
-    ("not json", "Error: stdin:2: invalid JSON: Expecting value (column 1)"),
-    ('{"messages": [{"role": "assistant", "content": "hi"}]}',
-     "Error: stdin:2: the conversation must end with a user message or tool results (then, optionally, the expected "
-     "answer)"),
-    ('{"prompt": "hi"}', 'Error: stdin:2: expected {"messages": [...]} with at least a user message'),
-])
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ("not json", "Error: stdin:2: invalid JSON: Expecting value (column 1)"),
+        (
+            '{"messages": [{"role": "assistant", "content": "hi"}]}',
+            "Error: stdin:2: the conversation must end with a user message or tool results (then, optionally, the expected "
+            "answer)",
+        ),
+        ('{"prompt": "hi"}', 'Error: stdin:2: expected {"messages": [...]} with at least a user message'),
+    ],
+)
 def test_bad_requests_are_one_line_errors(trained, cli, line, error):
     ok = json.dumps({"messages": [{"role": "user", "content": "hi"}]})
     result = cli("predict", "-", "-p", trained, input=f"{ok}\n{line}\n")
@@ -64,11 +75,22 @@ def test_bad_requests_are_one_line_errors(trained, cli, line, error):
 
 
 def test_chat_streams_answers_turn_after_turn(trained, cli):
-    single = cli("predict", "-", "-p", trained,
-                 input=json.dumps({"messages": [{"role": "user", "content": "play some music in room 3"}]}))
+    single = cli(
+        "predict",
+        "-",
+        "-p",
+        trained,
+        input=json.dumps({"messages": [{"role": "user", "content": "play some music in room 3"}]}),
+    )
     expected = json.loads(single.stdout)["messages"][-1]["content"]
-    result = cli("chat", "-p", trained, "--max-new-tokens", "32",
-                 input="play some music in room 3\n/reset\nplay some music in room 3\n/exit\n")
+    result = cli(
+        "chat",
+        "-p",
+        trained,
+        "--max-new-tokens",
+        "32",
+        input="play some music in room 3\n/reset\nplay some music in room 3\n/exit\n",
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("model: output/adapter (latest, not promoted)") and lines[-1] == "(2 turns)"
@@ -85,9 +107,14 @@ def test_chat_with_tools_asks_each_calls_result_and_answers_after_them():
     from forge.inference.chat import chat
 
     seen: list[list[dict]] = []
-    answers = iter(['<tool_call>\n{"name": "lights", "arguments": {"room": "den"}}\n</tool_call>\n<tool_call>\n'
-                    '{"name": "weather", "arguments": {}}\n</tool_call>', "Done: den lights on, 4C outside.",
-                    "Hello!"])
+    answers = iter(
+        [
+            '<tool_call>\n{"name": "lights", "arguments": {"room": "den"}}\n</tool_call>\n<tool_call>\n'
+            '{"name": "weather", "arguments": {}}\n</tool_call>',
+            "Done: den lights on, 4C outside.",
+            "Hello!",
+        ]
+    )
 
     def respond(history):
         seen.append([dict(m) for m in history])
@@ -105,7 +132,9 @@ def test_chat_with_tools_asks_each_calls_result_and_answers_after_them():
     after_results = seen[1]
     assert [m["role"] for m in after_results] == ["user", "assistant", "tool", "tool"]
     assert [c["function"] for c in after_results[1]["tool_calls"]] == [
-        {"name": "lights", "arguments": {"room": "den"}}, {"name": "weather", "arguments": {}}]
+        {"name": "lights", "arguments": {"room": "den"}},
+        {"name": "weather", "arguments": {}},
+    ]
     assert [(m["tool_call_id"], m["content"]) for m in after_results[2:]] == [("call_1", "ok"), ("call_2", "4C")]
     assert [m["role"] for m in seen[2]] == ["user", "assistant", "tool", "tool", "assistant", "user"]
 

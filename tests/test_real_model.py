@@ -31,9 +31,15 @@ def test_not_a_gguf_is_one_clear_line(tmp_path, cli):
 
 @pytest.mark.slow
 def test_import_train_eval_export_on_smollm2(smollm2, tmp_path, cli):
-    root = make_project(tmp_path / "p", smollm2, method="lora", n_train=32,
-                        training={"learning_rate": 5e-4, "batch_size": 8, "epochs_min": 1, "epochs_max": 1},
-                        lora={"r": 8, "alpha": 16}, eval={"max_new_tokens": 12, "batch_size": 16})
+    root = make_project(
+        tmp_path / "p",
+        smollm2,
+        method="lora",
+        n_train=32,
+        training={"learning_rate": 5e-4, "batch_size": 8, "epochs_min": 1, "epochs_max": 1},
+        lora={"r": 8, "alpha": 16},
+        eval={"max_new_tokens": 12, "batch_size": 16},
+    )
     baseline = cli("eval", "--base", "-p", root)  # the zero-shot score before any training
     assert baseline.exit_code == 0 and "(zero-shot, no adapter)" in baseline.output and "accuracy:" in baseline.output
     assert cli("train", "-p", root).exit_code == 0

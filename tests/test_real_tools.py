@@ -48,9 +48,15 @@ def gemma3(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("base", ["smollm2", "gemma3"])
 def test_a_real_base_trains_evaluates_and_exports_tool_conversations(base, request, tmp_path, cli):
     model_dir = request.getfixturevalue(base)
-    root = make_project(tmp_path / "p", model_dir, method="lora", n_train=8, model={"max_seq_len": 512},
-                        training={"learning_rate": 5e-4, "batch_size": 4, "epochs_min": 1, "epochs_max": 1},
-                        eval={"scorer": "call", "max_new_tokens": 64, "batch_size": 4, "tool_choice": "required"})
+    root = make_project(
+        tmp_path / "p",
+        model_dir,
+        method="lora",
+        n_train=8,
+        model={"max_seq_len": 512},
+        training={"learning_rate": 5e-4, "batch_size": 4, "epochs_min": 1, "epochs_max": 1},
+        eval={"scorer": "call", "max_new_tokens": 64, "batch_size": 4, "tool_choice": "required"},
+    )
     write_jsonl(root / "dataset" / "canonical.jsonl", tool_examples(8, seed=1))
     write_jsonl(root / "dataset" / "gold.jsonl", tool_examples(4, seed=2))
     project = Project.open(root)

@@ -38,8 +38,10 @@ def sshd(tmp_path_factory):
 
 def remote_project(root: Path, model: Path, sshd, there: Path, setup: str = SETUP, n_train=48, **patch) -> Path:
     make_project(root, model, method="lora", n_train=n_train, **patch)
-    config_io.patch_file(root / "forge.yaml", {"compute": {
-        "remote": sshd.url(there), "ssh_options": sshd.ssh_options(), "remote_setup": setup}})
+    config_io.patch_file(
+        root / "forge.yaml",
+        {"compute": {"remote": sshd.url(there), "ssh_options": sshd.ssh_options(), "remote_setup": setup}},
+    )
     return root
 
 
@@ -74,13 +76,18 @@ shift
 """
 
 
-@pytest.mark.parametrize("body,expected", [
-    ('PATH=/nonexistent exec /bin/bash -c "$*"', "rsync is missing on gpu"),   # rsync's exit 127 (or 12)
-    # the stream breaks before rsync hears why (exit 12): the remote is asked, and has no rsync
-    ('case "$*" in *"rsync --server"*) exit 0;; *) PATH=/nonexistent exec /bin/bash -c "$*";; esac',
-     "rsync is missing on gpu"),
-    ('echo "kex_exchange_identification: read: Connection reset by peer" >&2; exit 255', "cannot reach gpu"),
-])
+@pytest.mark.parametrize(
+    "body,expected",
+    [
+        ('PATH=/nonexistent exec /bin/bash -c "$*"', "rsync is missing on gpu"),  # rsync's exit 127 (or 12)
+        # the stream breaks before rsync hears why (exit 12): the remote is asked, and has no rsync
+        (
+            'case "$*" in *"rsync --server"*) exit 0;; *) PATH=/nonexistent exec /bin/bash -c "$*";; esac',
+            "rsync is missing on gpu",
+        ),
+        ('echo "kex_exchange_identification: read: Connection reset by peer" >&2; exit 255', "cannot reach gpu"),
+    ],
+)
 def test_rsync_failures_are_told_apart_by_exit_status(tmp_path, monkeypatch, body, expected):
     """rsync's own exit status says which failure it was (127: no rsync there; 255: ssh failed), not its words."""
     bin_dir = tmp_path / "bin"
@@ -102,8 +109,9 @@ def test_codec_keeps_types_and_project_paths(tmp_path):
     r = TrainResult(tmp_path / "output" / "adapter", "transformers", "cpu", "lora", 2, [0.5, 0.25], 0.25, 1.0, 9.0, 4)
     wire = json.loads(json.dumps(encode(r, tmp_path)))
     assert wire["fields"]["output_dir"] == {"__path__": "output/adapter"}
-    assert decode(wire, tmp_path / "elsewhere") == TrainResult(tmp_path / "elsewhere" / "output" / "adapter",
-                                                               *list(vars(r).values())[1:])
+    assert decode(wire, tmp_path / "elsewhere") == TrainResult(
+        tmp_path / "elsewhere" / "output" / "adapter", *list(vars(r).values())[1:]
+    )
     with pytest.raises(ForgeError, match="outside the project"):
         encode(Path("/somewhere/else"), tmp_path)
     err = error_from({"ok": False, "error": "budget", "error_type": "forge.training.sft:TrainingStopped"})
@@ -147,8 +155,11 @@ def test_train_and_eval_run_remotely(tmp_path, nano_model, sshd):
 
     request, _, _ = request_for(train.__wrapped__, Project.open(root), (), {"epochs": 3, "resume": False})
     record = root / "output" / "remote" / "step.json"
-    record.write_text(json.dumps({"id": "20260101-000000-000000", "step": "train", "key": step_key(request),
-                                  "offset": 0, "events": False}))
+    record.write_text(
+        json.dumps(
+            {"id": "20260101-000000-000000", "step": "train", "key": step_key(request), "offset": 0, "events": False}
+        )
+    )
     out = forge(root, "train", "--epochs", "3").stdout
     assert "reattaching" not in out and "started on 127.0.0.1" in out and not record.exists()
 
@@ -156,7 +167,8 @@ def test_train_and_eval_run_remotely(tmp_path, nano_model, sshd):
     (root / "dataset" / "canonical.jsonl").write_text("")
     err = forge(root, "train", check=False)
     assert err.returncode == 1 and err.stderr.strip().splitlines() == [
-        "Error: dataset/canonical.jsonl: no training examples yet (add some, or `forge generate`)"]
+        "Error: dataset/canonical.jsonl: no training examples yet (add some, or `forge generate`)"
+    ]
 
 
 def _wait_for(predicate, timeout=120, what="condition"):
@@ -170,12 +182,14 @@ def _wait_for(predicate, timeout=120, what="condition"):
 
 def test_dropped_connection_and_killed_client_reattach(tmp_path, nano_model, sshd):
     there = tmp_path / "there"
-    root = remote_project(tmp_path / "here", nano_model, sshd, there, n_train=240,
-                          training={"epochs_min": 60, "epochs_max": 60})
+    root = remote_project(
+        tmp_path / "here", nano_model, sshd, there, n_train=240, training={"epochs_min": 60, "epochs_max": 60}
+    )
     record = root / "output" / "remote" / "step.json"
     log = open(tmp_path / "client.log", "w")
-    client = subprocess.Popen([FORGE, "train", "-p", str(root)], stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    client = subprocess.Popen(
+        [FORGE, "train", "-p", str(root)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     _wait_for(lambda: record.exists() and json.loads(record.read_text())["offset"] > 0, what="the log to stream")
     step_id = json.loads(record.read_text())["id"]
     # Drop the connection: kill the ssh processes (the shared master and the log follower).
@@ -201,11 +215,13 @@ def test_dropped_connection_and_killed_client_reattach(tmp_path, nano_model, ssh
 
 def test_dead_step_is_reported_not_rerun(tmp_path, nano_model, sshd):
     there = tmp_path / "there"
-    root = remote_project(tmp_path / "here", nano_model, sshd, there, n_train=240,
-                          training={"epochs_min": 60, "epochs_max": 60})
+    root = remote_project(
+        tmp_path / "here", nano_model, sshd, there, n_train=240, training={"epochs_min": 60, "epochs_max": 60}
+    )
     record = root / "output" / "remote" / "step.json"
-    client = subprocess.Popen([FORGE, "train", "-p", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    client = subprocess.Popen(
+        [FORGE, "train", "-p", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     _wait_for(lambda: record.exists() and json.loads(record.read_text())["offset"] > 0, what="the step to start")
     step = there / ".forge-remote" / "steps" / json.loads(record.read_text())["id"]
     os.killpg(client.pid, signal.SIGKILL)
@@ -225,9 +241,17 @@ def test_ssh_failures_are_one_line(tmp_path, nano_model, sshd):
     root = remote_project(tmp_path / "here", nano_model, sshd, tmp_path / "there")
     cases = {
         "cannot reach 127.0.0.1": {"remote": f"ssh://127.0.0.1:{free_port()}/x"},
-        "authentication to 127.0.0.1 failed": {"ssh_options": ["-i", str(tmp_path / "no-such-key"), "-o",
-                                                               "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
-                                                               *sshd.ssh_options()[4:]]},
+        "authentication to 127.0.0.1 failed": {
+            "ssh_options": [
+                "-i",
+                str(tmp_path / "no-such-key"),
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "IdentityAgent=none",
+                *sshd.ssh_options()[4:],
+            ]
+        },
         "forge is not installed on 127.0.0.1": {"remote_setup": "export PATH=/usr/bin:/bin"},
         f"has forge 9.9.9, this machine {__version__}": {"remote_setup": f"export PATH={tmp_path / 'fake'}:$PATH"},
     }
@@ -286,12 +310,16 @@ def test_the_agent_plans_here_and_trains_there(tmp_path, nano_model, sshd):
     from engine_fixtures import make_agent_project
 
     there = tmp_path / "there"
-    root = make_agent_project(tmp_path / "here", nano_model, eval={"target_accuracy": 0.75},
-                              compute={"remote": sshd.url(there), "ssh_options": sshd.ssh_options(),
-                                       "remote_setup": SETUP})
+    root = make_agent_project(
+        tmp_path / "here",
+        nano_model,
+        eval={"target_accuracy": 0.75},
+        compute={"remote": sshd.url(there), "ssh_options": sshd.ssh_options(), "remote_setup": SETUP},
+    )
     project = Project.open(root)
-    _, transcript = runner.start(project, "reach target", HeuristicPlanner(project), Budgets(max_iterations=2),
-                                 baseline=True)
+    _, transcript = runner.start(
+        project, "reach target", HeuristicPlanner(project), Budgets(max_iterations=2), baseline=True
+    )
     rows = project.read_jsonl_state("experiments.jsonl")
     assert rows[0]["kind"] == "baseline" and len(rows) >= 2
     assert all(r.get("epoch_losses") for r in rows[1:])  # each row read the pulled adapter's forge_meta

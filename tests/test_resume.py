@@ -25,8 +25,9 @@ from forge.data.datasets import load_examples
 from engine_fixtures import GENERATOR, make_agent_project
 
 FORGE = str(Path(sys.executable).with_name("forge"))
-SLOW_GENERATOR = "import time\n" + GENERATOR.replace("def generate(n, focus, seed):\n",
-                                                     "def generate(n, focus, seed):\n    time.sleep(1.5)\n")
+SLOW_GENERATOR = "import time\n" + GENERATOR.replace(
+    "def generate(n, focus, seed):\n", "def generate(n, focus, seed):\n    time.sleep(1.5)\n"
+)
 
 
 def _env() -> dict:
@@ -65,9 +66,13 @@ def _calls(events, name):
 @pytest.fixture
 def project_root(tmp_path, nano_model) -> Path:
     # A learning rate too small to reach the target: all 3 iterations run. Many epochs: a wide kill window.
-    root = make_agent_project(tmp_path / "p", nano_model,
-                              training={"learning_rate": 1e-5, "epochs_min": 30, "epochs_max": 30},
-                              eval={"target_accuracy": 1.0}, flywheel={"augment_per_failure": 2})
+    root = make_agent_project(
+        tmp_path / "p",
+        nano_model,
+        training={"learning_rate": 1e-5, "epochs_min": 30, "epochs_max": 30},
+        eval={"target_accuracy": 1.0},
+        flywheel={"augment_per_failure": 2},
+    )
     return root
 
 
@@ -80,20 +85,33 @@ def test_kill_9_then_resume_finishes_the_run(project_root, victim):
         repo = git.Repo(root)
         repo.git.add("--all")
         repo.index.commit("slow generator")
-    proc = subprocess.Popen([FORGE, "flywheel", "--iters", "3", "-p", str(root)], env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [FORGE, "flywheel", "--iters", "3", "-p", str(root)],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     # Kill during iteration 2's training, or during the first augment.
     wanted = 2 if victim == "train" else 1
-    at_kill = _kill_when(root, proc, lambda ev: len(_calls(ev, victim)) == wanted
-                         and ev[-1]["event"] == "tool_call" and ev[-1]["name"] == victim)
+    at_kill = _kill_when(
+        root,
+        proc,
+        lambda ev: len(_calls(ev, victim)) == wanted and ev[-1]["event"] == "tool_call" and ev[-1]["name"] == victim,
+    )
     assert at_kill[-1]["event"] == "tool_call" and at_kill[-1]["name"] == victim  # killed mid-call
     size_at_kill = len(load_examples(root / "dataset" / "canonical.jsonl"))
 
     status = subprocess.run([FORGE, "status", "-p", str(root)], env=_env(), capture_output=True, text=True)
     assert "stale" in status.stdout and "--resume latest" in status.stdout, status.stdout
 
-    resumed = subprocess.run([FORGE, "agent", "run", "--resume", "latest", "-p", str(root)], env=_env(),
-                             capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [FORGE, "agent", "run", "--resume", "latest", "-p", str(root)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "iteration budget spent (3/3)" in resumed.stdout, resumed.stdout
 
@@ -101,7 +119,10 @@ def test_kill_9_then_resume_finishes_the_run(project_root, victim):
     assert [(r["iteration"], r.get("kind")) for r in rows] == [(0, "baseline"), (1, None), (2, None), (3, None)]
     log = [c.message for c in git.Repo(root).iter_commits()]
     assert sorted(m.split(":")[0] for m in log if m.startswith("forge iter ")) == [
-        "forge iter 1", "forge iter 2", "forge iter 3"]
+        "forge iter 1",
+        "forge iter 2",
+        "forge iter 3",
+    ]
     assert len(load_examples(root / "dataset" / "canonical.jsonl")) >= size_at_kill
     events = _events(root)
     redone = [e for e in events if e["event"] == "tool_result" and e.get("redone")]
@@ -131,9 +152,13 @@ def test_augment_past_the_deadline_keeps_what_it_wrote(tmp_path, nano_model):
     from conftest import write_jsonl
 
     project = Project.open(make_agent_project(tmp_path / "p", nano_model))
-    write_jsonl(project.output / "eval_failures.jsonl", [
-        {"input": "x", "expected": '{"cmd": "lights_on"}', "actual": '{"cmd": "weather"}', "reason": "wrong cmd"},
-        {"input": "y", "expected": '{"cmd": "weather"}', "actual": "nope", "reason": "unparseable JSON"}])
+    write_jsonl(
+        project.output / "eval_failures.jsonl",
+        [
+            {"input": "x", "expected": '{"cmd": "lights_on"}', "actual": '{"cmd": "weather"}', "reason": "wrong cmd"},
+            {"input": "y", "expected": '{"cmd": "weather"}', "actual": "nope", "reason": "unparseable JSON"},
+        ],
+    )
     config_io.patch_file(project.config_path, {"dataset": {"generator_mode": "always"}})
     project.reload()
     reports, stopped = augment(project, 4, deadline=time.monotonic() - 1)

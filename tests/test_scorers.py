@@ -12,28 +12,34 @@ from forge.evaluation.stats import mcnemar_exact, paired_comparison, wilson_inte
 EXP = '{"cmd": "lights_on", "args": {"room": "kitchen", "level": 3}}'
 
 
-@pytest.mark.parametrize("actual, correct, reason", [
-    ('{"cmd": "lights_on"}', True, None),
-    ('  {"args": {}, "cmd": "lights_on"}\n', True, None),
-    ('{"cmd": "lights_off"}', False, "wrong cmd 'lights_off'"),
-    ('{"command": "lights_on"}', False, "no cmd field"),
-    ('["lights_on"]', False, "no cmd field"),
-    ('{"cmd": "lights_on"', False, "unparseable JSON: Expecting ',' delimiter"),
-    ("\x00\x01 garbage ####", False, "unparseable JSON: Expecting value"),
-    ("", False, "unparseable JSON: Expecting value"),
-])
+@pytest.mark.parametrize(
+    "actual, correct, reason",
+    [
+        ('{"cmd": "lights_on"}', True, None),
+        ('  {"args": {}, "cmd": "lights_on"}\n', True, None),
+        ('{"cmd": "lights_off"}', False, "wrong cmd 'lights_off'"),
+        ('{"command": "lights_on"}', False, "no cmd field"),
+        ('["lights_on"]', False, "no cmd field"),
+        ('{"cmd": "lights_on"', False, "unparseable JSON: Expecting ',' delimiter"),
+        ("\x00\x01 garbage ####", False, "unparseable JSON: Expecting value"),
+        ("", False, "unparseable JSON: Expecting value"),
+    ],
+)
 def test_json_cmd(actual, correct, reason):
     v = Scorer("json_cmd")(EXP, actual)
     assert v.correct is correct
     assert v.reason == reason if reason is None or not reason.startswith("unparseable") else v.reason.startswith(reason)
 
 
-@pytest.mark.parametrize("actual, correct", [
-    ('{"args": {"level": 3, "room": "kitchen"}, "cmd": "lights_on"}', True),   # key order ignored
-    ('{"cmd": "lights_on", "args": {"room": "kitchen", "level": 4}}', False),
-    ('{"cmd": "lights_on", "args": {"room": "kitchen", "level": "3"}}', False),  # types matter
-    ("not json", False),
-])
+@pytest.mark.parametrize(
+    "actual, correct",
+    [
+        ('{"args": {"level": 3, "room": "kitchen"}, "cmd": "lights_on"}', True),  # key order ignored
+        ('{"cmd": "lights_on", "args": {"room": "kitchen", "level": 4}}', False),
+        ('{"cmd": "lights_on", "args": {"room": "kitchen", "level": "3"}}', False),  # types matter
+        ("not json", False),
+    ],
+)
 def test_json_match(actual, correct):
     assert Scorer("json_match")(EXP, actual).correct is correct
 
@@ -56,9 +62,10 @@ def test_custom_scorer(tmp_path):
     (tmp_path / "scorer.py").write_text(
         "def score(expected, actual):\n"
         "    if actual == 'boom':\n        raise ValueError('bad')\n"
-        "    return len(set(expected.split()) & set(actual.split())) / len(set(expected.split()))\n")
+        "    return len(set(expected.split()) & set(actual.split())) / len(set(expected.split()))\n"
+    )
     s = Scorer("custom", custom=load_custom(tmp_path), threshold=0.5)
-    assert s("a b c d", "a b x y").correct            # 0.5 >= 0.5
+    assert s("a b c d", "a b x y").correct  # 0.5 >= 0.5
     assert s("a b c d", "a x y z").reason == "score 0.25 < 0.5"
     assert s("a b", "boom").reason == "scorer error: ValueError: bad"
 

@@ -20,15 +20,21 @@ from conftest import assert_same_answers, write_jsonl
 from engine_fixtures import make_project
 from llm_cassettes import llm_cassette, message
 
-PROBE = [{"question": "Which command turns the lamp on?", "ideal": "lights_on"},
-         {"question": "What does the weather command report?", "ideal": "the forecast for today"}]
-
+PROBE = [
+    {"question": "Which command turns the lamp on?", "ideal": "lights_on"},
+    {"question": "What does the weather command report?", "ideal": "the forecast for today"},
+]
 
 
 @pytest.fixture
 def project(tmp_path, nano_model) -> Project:
-    root = make_project(tmp_path / "p", nano_model, method="lora", training={"epochs_min": 1, "epochs_max": 1},
-                        eval={"max_new_tokens": 8})
+    root = make_project(
+        tmp_path / "p",
+        nano_model,
+        method="lora",
+        training={"epochs_min": 1, "epochs_max": 1},
+        eval={"max_new_tokens": 8},
+    )
     write_jsonl(root / "dataset" / "probe.jsonl", PROBE)
     return Project.open(root)
 
@@ -61,8 +67,10 @@ def test_probe_bad_line(project, cli):
     assert result.output == 'Error: dataset/probe.jsonl:2: expected {"question": "...", "ideal": "..."}\n'
 
 
-JUDGE = [message(json.dumps({"score": 1.0, "reason": "names lights_on"}), input_tokens=400, output_tokens=30, n=1),
-         message(json.dumps({"score": 0.5, "reason": "partly right"}), input_tokens=400, output_tokens=30, n=2)]
+JUDGE = [
+    message(json.dumps({"score": 1.0, "reason": "names lights_on"}), input_tokens=400, output_tokens=30, n=1),
+    message(json.dumps({"score": 0.5, "reason": "partly right"}), input_tokens=400, output_tokens=30, n=2),
+]
 
 
 def test_probe_llm_judge(project, monkeypatch):
@@ -81,8 +89,10 @@ def test_pretrain_merges_and_lowers_corpus_loss(project):
     corpus.mkdir()
     (corpus / "notes.md").write_text("The lamp command is lights_on. The weather command reports the forecast.\n" * 30)
     write_jsonl(corpus / "more.jsonl", [{"text": "Music requests map to play_music."}] * 10)
-    config_io.patch_file(project.config_path, {"pretrain": {"learning_rate": 5e-3, "epochs": 3, "batch_size": 2},
-                                               "model": {"max_seq_len": 128}})
+    config_io.patch_file(
+        project.config_path,
+        {"pretrain": {"learning_rate": 5e-3, "epochs": 3, "batch_size": 2}, "model": {"max_seq_len": 128}},
+    )
     project.reload()
     from forge.training.pretrain import pretrain
 
@@ -95,6 +105,7 @@ def test_pretrain_merges_and_lowers_corpus_loss(project):
     assert info["precision"] == training_precision(project.config.training.precision, "cpu", "lora")
     assert not (project.output / ".pretrain_merged.tmp").exists()
     from transformers import AutoModelForCausalLM
+
     merged = AutoModelForCausalLM.from_pretrained(project.output / "pretrain_merged")
     assert not any("lora" in n for n, _ in merged.named_parameters())
     # Fine-tune on top of the merged base; LoRA on an unmerged adapter is refused.
@@ -126,15 +137,29 @@ def test_export_merged_matches_the_adapter(project, cli):
     merged, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
     assert tok.chat_template and merged.generation_config.eos_token_id == tok.eos_token_id
     adapter_model, adapter_tok, _ = load_for_inference(project.output / "adapter", project.root, "cpu")
-    prompts = [prompt_text(tok, with_system_prompt(e, (project.root / "system_prompt.md").read_text()))
-               for e in load_examples(project.gold_path)]
-    assert_same_answers(generate(merged, tok, prompts, 8, 16, "cpu"),
-                        generate(adapter_model, adapter_tok, prompts, 8, 16, "cpu"), merged, tok, prompts, 8)
+    prompts = [
+        prompt_text(tok, with_system_prompt(e, (project.root / "system_prompt.md").read_text()))
+        for e in load_examples(project.gold_path)
+    ]
+    assert_same_answers(
+        generate(merged, tok, prompts, 8, 16, "cpu"),
+        generate(adapter_model, adapter_tok, prompts, 8, 16, "cpu"),
+        merged,
+        tok,
+        prompts,
+        8,
+    )
 
 
 HUB_LIBRARIES = {"peft", "transformers", "gguf", "sentence-transformers", "diffusers", "timm"}
-HUB_PIPELINES = {"text-generation", "text2text-generation", "text-classification", "token-classification",
-                 "question-answering", "feature-extraction"}
+HUB_PIPELINES = {
+    "text-generation",
+    "text2text-generation",
+    "text-classification",
+    "token-classification",
+    "question-answering",
+    "feature-extraction",
+}
 
 
 def hub_metadata_errors(readme: str) -> list[str]:
@@ -149,7 +174,7 @@ def hub_metadata_errors(readme: str) -> list[str]:
     meta = yaml.safe_load(readme.split("---\n")[1]) or {}
     errors = []
     bases = meta.get("base_model")
-    for base in ([bases] if isinstance(bases, str) else bases or []):
+    for base in [bases] if isinstance(bases, str) else bases or []:
         if not re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", str(base)):
             errors.append(f'"base_model" with value "{base}" is not valid. Use a model id from https://hf.co/models.')
     if "library_name" in meta and meta["library_name"] not in HUB_LIBRARIES:
@@ -158,8 +183,11 @@ def hub_metadata_errors(readme: str) -> list[str]:
         errors.append(f'"pipeline_tag" must be a known task, got "{meta["pipeline_tag"]}"')
     for entry in meta.get("model-index") or []:
         for result in entry.get("results") or []:
-            if not (result.get("task", {}).get("type") and result.get("dataset", {}).get("name")
-                    and all("type" in m and "value" in m for m in result.get("metrics") or [{}])):
+            if not (
+                result.get("task", {}).get("type")
+                and result.get("dataset", {}).get("name")
+                and all("type" in m and "value" in m for m in result.get("metrics") or [{}])
+            ):
                 errors.append('"model-index" results need task.type, dataset.name and metrics with type and value')
     return errors
 
@@ -187,11 +215,18 @@ class FakeHub:
                     out = {"errors": [], "warnings": []}
                 elif "/preupload/" in self.path:
                     files = json.loads(body)["files"]
-                    out = {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
-                                     for f in files]}
+                    out = {
+                        "files": [
+                            {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
+                            for f in files
+                        ]
+                    }
                 elif "/commit/" in self.path:
-                    out = {"commitUrl": f"{hub.url}/me/routing/commit/abc123", "commitOid": "abc123",
-                           "pullRequestUrl": None}
+                    out = {
+                        "commitUrl": f"{hub.url}/me/routing/commit/abc123",
+                        "commitOid": "abc123",
+                        "pullRequestUrl": None,
+                    }
                 else:
                     self.send_response(404)
                     self.end_headers()
@@ -217,21 +252,26 @@ def test_push_uploads_adapter_and_card(project, cli, monkeypatch):
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN")}
     env["HF_HOME"] = str(project.root.parent / "hf-home")  # no stored login token from this machine
     forge = str(Path(sys.executable).parent / "forge")
-    no_token = subprocess.run([forge, "push", "-p", str(project.root)], env={**env, "HF_ENDPOINT": hub.url},
-                              capture_output=True, text=True)
+    no_token = subprocess.run(
+        [forge, "push", "-p", str(project.root)], env={**env, "HF_ENDPOINT": hub.url}, capture_output=True, text=True
+    )
     assert no_token.returncode == 1 and "no hub token: `hf auth login`" in no_token.stderr
     # a token stored by `hf auth login` is used like HF_TOKEN
     (project.root.parent / "hf-home").mkdir(exist_ok=True)
     (project.root.parent / "hf-home" / "token").write_text("hf_fake_token_123")
-    done = subprocess.run([forge, "push", "-p", str(project.root)], env={**env, "HF_ENDPOINT": hub.url},
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [forge, "push", "-p", str(project.root)], env={**env, "HF_ENDPOINT": hub.url}, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert "pushed: me/routing" in done.stdout
     create = json.loads(next(b for m, p, b in hub.requests if p == "/api/repos/create"))
     assert create["name"] == "routing" and create["organization"] == "me" and create["visibility"] == "private"
     commit = next(b for m, p, b in hub.requests if "/commit/" in p)
-    files = {json.loads(line)["value"]["path"]: base64.b64decode(json.loads(line)["value"]["content"])
-             for line in commit.splitlines() if json.loads(line)["key"] == "file"}
+    files = {
+        json.loads(line)["value"]["path"]: base64.b64decode(json.loads(line)["value"]["content"])
+        for line in commit.splitlines()
+        if json.loads(line)["key"] == "file"
+    }
     best_dir = project.path(project.read_state("best_score.json")["path"])
     assert files["adapter_model.safetensors"] == (best_dir / "adapter_model.safetensors").read_bytes()
     assert "adapter_config.json" in files and "tokenizer.json" in files
@@ -261,8 +301,11 @@ def test_push_uploads_adapter_and_card(project, cli, monkeypatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_TOKEN", "hf_fake_token_123")
     project.reload()
-    with pytest.raises(ForgeError, match=r"^me/routing: the hub refused the model card: Invalid metadata in README.md. "
-                                         r"- \"base_model\" with value"):
+    with pytest.raises(
+        ForgeError,
+        match=r"^me/routing: the hub refused the model card: Invalid metadata in README.md. "
+        r"- \"base_model\" with value",
+    ):
         push(project)
 
 
@@ -282,8 +325,11 @@ def test_merged_export_keeps_every_end_id_the_base_declares(tmp_path, nano_model
     gen = GenerationConfig.from_pretrained(str(base))
     gen.eos_token_id = [tok.eos_token_id, turn_end]
     gen.save_pretrained(str(base))
-    project = Project.open(make_project(tmp_path / "p", base, method="lora",
-                                        training={"epochs_min": 1, "epochs_max": 1}, eval={"max_new_tokens": 8}))
+    project = Project.open(
+        make_project(
+            tmp_path / "p", base, method="lora", training={"epochs_min": 1, "epochs_max": 1}, eval={"max_new_tokens": 8}
+        )
+    )
     train(project, echo=lambda *_: None)
     run_eval(project)
     promote(project)

@@ -35,16 +35,34 @@ def served(tmp_path_factory, nano_model):
 
     from forge.cli import main
 
-    root = make_project(tmp_path_factory.mktemp("tools") / "p", nano_model, n_train=8, model={"max_seq_len": 1536},
-                        eval={"max_new_tokens": 128, "scorer": "call", "tool_choice": "required", "precision": "fp32"},
-                        training={"epochs_min": 60, "epochs_max": 60})
+    root = make_project(
+        tmp_path_factory.mktemp("tools") / "p",
+        nano_model,
+        n_train=8,
+        model={"max_seq_len": 1536},
+        eval={"max_new_tokens": 128, "scorer": "call", "tool_choice": "required", "precision": "fp32"},
+        training={"epochs_min": 60, "epochs_max": 60},
+    )
     write_jsonl(root / "dataset" / "canonical.jsonl", tool_examples(96, seed=1))
     write_jsonl(root / "dataset" / "gold.jsonl", tool_examples(12, seed=2))
     project = Project.open(root)
     train(project, echo=lambda *_: None)
-    result = CliRunner().invoke(main, ["export", "--format", "gguf", "--quant", "f32", "--verify", "--adapter",
-                                       str(project.output / "adapter"), "-p", str(root)],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        [
+            "export",
+            "--format",
+            "gguf",
+            "--quant",
+            "f32",
+            "--verify",
+            "--adapter",
+            str(project.output / "adapter"),
+            "-p",
+            str(root),
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     [gguf] = (project.output / "export_gguf_f32").glob("*.gguf")
     with llama_server.serve(gguf, ctx=2048, log=root / "server.log") as url:
@@ -63,15 +81,19 @@ def assert_one_rendering(project, tok, url: str, example: dict, max_seq_len: int
     token, and the text forge trains on starts with it; returns the prompt."""
     messages = with_system_prompt(example, project.system_prompt())
     body = {"messages": openai_messages(messages[:-1]), "tools": example["tools"]}
-    request = urllib.request.Request(f"{url}/apply-template", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/apply-template", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as reply:
         rendered = json.loads(reply.read())["prompt"]
     prompt = prompt_text(tok, messages, example["tools"])
     # a file that says add_bos renders the template's bos_token empty and adds BOS when it tokenizes (Gemma 3)
     assert rendered in (prompt, prompt.removeprefix(tok.bos_token or "\0")), (rendered[:80], prompt[:80])
-    request = urllib.request.Request(f"{url}/tokenize", data=json.dumps({"content": rendered, "add_special": True})
-                                     .encode(), headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/tokenize",
+        data=json.dumps({"content": rendered, "add_special": True}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as reply:
         assert json.loads(reply.read())["tokens"] == tok(prompt, add_special_tokens=False)["input_ids"]
     trained = tok.decode(tokenize_for_training(tok, messages, max_seq_len, example["tools"])["input_ids"])
@@ -97,8 +119,9 @@ def test_predict_answers_requests_with_tools_as_tool_calls(served):
 
     project, gold, _url = served
     run_eval(project)
-    scored = {f["id"]: f["actual"] for f in map(json.loads, (project.output / "eval_failures.jsonl").read_text()
-                                                .splitlines())}
+    scored = {
+        f["id"]: f["actual"] for f in map(json.loads, (project.output / "eval_failures.jsonl").read_text().splitlines())
+    }
     text = "".join(json.dumps({"tools": e["tools"], "messages": openai_messages(e["messages"])}) + "\n" for e in gold)
     rows = predict(project, read_requests(text, "requests.jsonl"), project.output / "adapter")
     for ex, row in zip(gold, rows, strict=True):  # each answer is the one eval scored, written as tool_calls
@@ -125,8 +148,12 @@ def test_chat_with_the_projects_tools_asks_for_results_and_answers_after_them(se
     [row] = predict(project, read_requests(request + "\n", "request.jsonl"), project.output / "adapter")
     calls = row["messages"][-1]["tool_calls"]
     results = "".join(f'{{"ok": true, "n": {n}}}\n' for n in range(len(calls)))
-    result = CliRunner().invoke(main, ["chat", "-p", str(project.root), "--max-new-tokens", "128"],
-                                input=f"{first_user}\n{results}/exit\n", catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        ["chat", "-p", str(project.root), "--max-new-tokens", "128"],
+        input=f"{first_user}\n{results}/exit\n",
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[1] == "tools: " + ", ".join(t["function"]["name"] for t in TOOLS)
     asked = [f"result of {c['function']['name']} (call_{n})> " for n, c in enumerate(calls, 1)]
@@ -178,18 +205,28 @@ def test_a_gemma_template_renders_tool_conversations_as_llama_cpp_does(tmp_path)
     gemma = load_tokenizer(str(base))
     gemma.chat_template = GEMMA
     gemma.save_pretrained(base)
-    root = make_project(tmp_path / "p", base, n_train=8, model={"max_seq_len": 2048},
-                        eval={"scorer": "call", "max_new_tokens": 8}, training={"epochs_min": 1, "epochs_max": 1})
+    root = make_project(
+        tmp_path / "p",
+        base,
+        n_train=8,
+        model={"max_seq_len": 2048},
+        eval={"scorer": "call", "max_new_tokens": 8},
+        training={"epochs_min": 1, "epochs_max": 1},
+    )
     write_jsonl(root / "dataset" / "canonical.jsonl", tool_examples(16, seed=1))
     write_jsonl(root / "dataset" / "gold.jsonl", tool_examples(6, seed=2))
     project = Project.open(root)
     train(project, echo=lambda *_: None)
     tok = load_tokenizer(str(project.output / "adapter"))
     assert "<start_of_turn>" in tok.chat_template and "<tool_call>" in tok.chat_template
-    assert "<start_of_turn>system" not in prompt_text(tok, [{"role": "system", "content": "S"},
-                                                           {"role": "user", "content": "U"}], TOOLS)
-    result = CliRunner().invoke(main, ["export", "--format", "gguf", "--quant", "f32", "--adapter",
-                                       str(project.output / "adapter"), "-p", str(root)], catch_exceptions=False)
+    assert "<start_of_turn>system" not in prompt_text(
+        tok, [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}], TOOLS
+    )
+    result = CliRunner().invoke(
+        main,
+        ["export", "--format", "gguf", "--quant", "f32", "--adapter", str(project.output / "adapter"), "-p", str(root)],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     [gguf] = (project.output / "export_gguf_f32").glob("*.gguf")
     with llama_server.serve(gguf, ctx=2048, log=root / "server.log") as url:

@@ -20,16 +20,19 @@ def lora_nano(nano_model):
     tok = AutoTokenizer.from_pretrained(str(nano_model))
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(str(nano_model), dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM",
-                                             init_lora_weights=False))  # random B: the adapter does something
+    model = get_peft_model(
+        model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM", init_lora_weights=False)
+    )  # random B: the adapter does something
     return model, tok
 
 
 def _batch(tok):
     from transformers import DataCollatorForSeq2Seq
 
-    rows = [tokenize_for_training(tok, [{"role": "user", "content": q}, {"role": "assistant", "content": a}], 128)
-            for q, a in [("2 + 2?", "4"), ("name a colour, any you like", "blue, or perhaps green"), ("", "unknown")]]
+    rows = [
+        tokenize_for_training(tok, [{"role": "user", "content": q}, {"role": "assistant", "content": a}], 128)
+        for q, a in [("2 + 2?", "4"), ("name a colour, any you like", "blue, or perhaps green"), ("", "unknown")]
+    ]
     return DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)(rows)
 
 
@@ -55,8 +58,10 @@ def test_bf16_lora_adds_the_adapter_term_in_fp32(nano_model):
 
     from forge.training.lora_precision import keep_lora_sums_fp32
 
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(nano_model), dtype=torch.float32),
-                           LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(str(nano_model), dtype=torch.float32),
+        LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM"),
+    )
     layer = model.get_base_model().model.layers[0].self_attn.q_proj
     x = torch.randn(1, 3, layer.in_features)
     torch.nn.init.constant_(layer.lora_B["default"].weight, 1e-6)  # a small, early-training adapter term
@@ -72,11 +77,18 @@ def test_bf16_lora_adds_the_adapter_term_in_fp32(nano_model):
     assert ((rounded.float() - base.float()) != 0).float().mean() < 0.1
 
 
-@pytest.mark.parametrize(("asked", "device", "method", "native", "resolved"), [
-    ("auto", "cpu", "lora", True, "bf16"), ("auto", "cpu", "lora", False, "fp32"), ("auto", "cpu", "full", True, "fp32"),
-    ("auto", "cuda:0", "lora", True, "backend"), ("fp32", "cpu", "lora", True, "fp32"),
-    ("fp32", "cuda:0", "lora", True, "backend"), ("bf16", "cpu", "full", False, "bf16"),
-])
+@pytest.mark.parametrize(
+    ("asked", "device", "method", "native", "resolved"),
+    [
+        ("auto", "cpu", "lora", True, "bf16"),
+        ("auto", "cpu", "lora", False, "fp32"),
+        ("auto", "cpu", "full", True, "fp32"),
+        ("auto", "cuda:0", "lora", True, "backend"),
+        ("fp32", "cpu", "lora", True, "fp32"),
+        ("fp32", "cuda:0", "lora", True, "backend"),
+        ("bf16", "cpu", "full", False, "bf16"),
+    ],
+)
 def test_precision_resolves_per_machine(monkeypatch, asked, device, method, native, resolved):
     monkeypatch.setattr("forge.models.loading.cpu_has_bf16", lambda: native)
     assert training_precision(asked, device, method) == resolved

@@ -33,8 +33,11 @@ def _iteration(project: Project, run: str, iteration: int, **kw):
 def _add(project: Project, n: int, seed: int) -> list[dict]:
     """n new examples, none of them a gold input's near-duplicate (another room number than every gold one's)."""
     gold_rooms = {e["messages"][0]["content"].rsplit(" ", 1)[-1] for e in load_examples(project.gold_path)}
-    rows = [e for e in routing_examples(3 * n, seed=seed) if e["messages"][0]["content"].rsplit(" ", 1)[-1]
-            not in gold_rooms][:n]
+    rows = [
+        e
+        for e in routing_examples(3 * n, seed=seed)
+        if e["messages"][0]["content"].rsplit(" ", 1)[-1] not in gold_rooms
+    ][:n]
     existing = [json.loads(line) for line in project.canonical_path.read_text().splitlines()]
     write_jsonl(project.canonical_path, existing + rows)
     return rows
@@ -42,8 +45,15 @@ def _add(project: Project, n: int, seed: int) -> list[dict]:
 
 @pytest.fixture
 def lora(tmp_path, nano_model) -> Project:
-    return Project.open(make_project(tmp_path / "p", nano_model, method="lora", n_train=48,
-                                     training={"epochs_min": 3, "epochs_max": 3, "replay_ratio": 0.5}))
+    return Project.open(
+        make_project(
+            tmp_path / "p",
+            nano_model,
+            method="lora",
+            n_train=48,
+            training={"epochs_min": 3, "epochs_max": 3, "replay_ratio": 0.5},
+        )
+    )
 
 
 def test_the_next_iteration_continues_the_best_on_the_new_examples_and_a_replay(lora):
@@ -82,10 +92,13 @@ def test_the_experiment_row_and_context_say_warm_or_fresh(lora):
     assert "60 training examples (warm from iter 1: 12 new + 6 replayed)" in context.update_context(lora)
 
 
-@pytest.mark.parametrize(("change", "why"), [
-    ({"lora": {"r": 16, "alpha": 32}}, "its LoRA shape (r, alpha, modules)"),
-    ({}, "no example was added since it was trained"),
-])
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"lora": {"r": 16, "alpha": 32}}, "its LoRA shape (r, alpha, modules)"),
+        ({}, "no example was added since it was trained"),
+    ],
+)
 def test_a_fresh_start_says_why_it_could_not_continue(lora, change, why):
     _iteration(lora, "r", 1, **QUIET)
     promote(lora, iteration=1)
@@ -96,13 +109,17 @@ def test_a_fresh_start_says_why_it_could_not_continue(lora, change, why):
     said: list[str] = []
     result = train(lora, echo=said.append)
     assert result.warm_start is None and result.examples == len(load_examples(lora.canonical_path))
-    assert any(line.startswith("warm start: training a fresh adapter instead of continuing output/best_adapter_")
-               and why in line for line in said), said
+    assert any(
+        line.startswith("warm start: training a fresh adapter instead of continuing output/best_adapter_")
+        and why in line
+        for line in said
+    ), said
 
 
 def test_full_fine_tuning_continues_from_the_best_model(tmp_path, nano_model):
-    project = Project.open(make_project(tmp_path / "p", nano_model, n_train=48,
-                                        training={"epochs_min": 4, "epochs_max": 4}))
+    project = Project.open(
+        make_project(tmp_path / "p", nano_model, n_train=48, training={"epochs_min": 4, "epochs_max": 4})
+    )
     first = _iteration(project, "r", 1, **QUIET)
     promote(project, iteration=1)
     _add(project, 16, seed=3)
@@ -111,8 +128,10 @@ def test_full_fine_tuning_continues_from_the_best_model(tmp_path, nano_model):
 
 
 def test_the_heuristic_planner_starts_fresh_after_a_warm_start_that_did_not_improve(lora):
-    augment_done = [{"role": "assistant", "content": [{"type": "tool_use", "id": "a", "name": "augment", "input": {}}]},
-                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "a", "content": "ok"}]}]
+    augment_done = [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "a", "name": "augment", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "a", "content": "ok"}]},
+    ]
     messages = [{"role": "user", "content": "goal"}, *augment_done]
     rows = [{"iteration": 1, "accuracy": 0.5, "start": "fresh"}, {"iteration": 2, "accuracy": 0.5, "start": "warm"}]
     lora.output.mkdir(exist_ok=True)
@@ -134,5 +153,6 @@ def test_a_warm_start_that_would_replay_everything_trains_fresh(lora):
     said: list[str] = []
     result = train(lora, echo=said.append)
     assert result.warm_start is None and result.examples == 78
-    assert any("every older example would be replayed (30 new, 48 older), so it costs the same" in line
-               for line in said), said
+    assert any(
+        "every older example would be replayed (30 new, 48 older), so it costs the same" in line for line in said
+    ), said

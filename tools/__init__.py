@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from importlib import import_module
 
-NAMES = ["status", "show_failures", "train", "eval", "promote", "commit", "augment", "patch_config",
-         "append_background", "update_plan"]
+NAMES = [
+    "status",
+    "show_failures",
+    "train",
+    "eval",
+    "promote",
+    "commit",
+    "augment",
+    "patch_config",
+    "append_background",
+    "update_plan",
+]
 
 
 def registry() -> dict:

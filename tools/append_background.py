@@ -23,16 +23,22 @@ def run(ctx: ToolContext, knowledge: str) -> ToolResult:
             current = current.rstrip("\n") + f"\n\n{SECTION}\n"
         entry = f"\n- ({now()}, iter {ctx.state.iteration}) {knowledge.strip()}\n"
         write_text_atomic(path, current.rstrip("\n") + "\n" + entry)
-    return ToolResult(f"appended {len(knowledge.strip())} characters to BACKGROUND.md under '{SECTION}'",
-                      {"chars": len(knowledge.strip())})
+    return ToolResult(
+        f"appended {len(knowledge.strip())} characters to BACKGROUND.md under '{SECTION}'",
+        {"chars": len(knowledge.strip())},
+    )
 
 
 TOOL = Tool(
     name="append_background",
-    description=("Append a short piece of new domain knowledge (a rule, an edge case, a correction) to "
-                 "BACKGROUND.md, which the data generator and you read in full. Write it as a fact about the "
-                 f"task, not about the model. At most {MAX_CHARS} characters."),
-    input_schema=obj({"knowledge": text(MAX_CHARS, "The fact to add, in one or a few sentences.", min_length=10)},
-                     required=["knowledge"]),
+    description=(
+        "Append a short piece of new domain knowledge (a rule, an edge case, a correction) to "
+        "BACKGROUND.md, which the data generator and you read in full. Write it as a fact about the "
+        f"task, not about the model. At most {MAX_CHARS} characters."
+    ),
+    input_schema=obj(
+        {"knowledge": text(MAX_CHARS, "The fact to add, in one or a few sentences.", min_length=10)},
+        required=["knowledge"],
+    ),
     run=run,
 )

@@ -9,8 +9,14 @@ from forge.project.git import commit_paths
 from forge.project.project import SYSTEM_PROMPT_FILE
 from forge.tools.tool import RunState, Tool, ToolContext, ToolResult, obj
 
-PATHS = [CONFIG_NAME, records.BACKGROUND_FILE, records.CONTEXT_FILE, records.PLAN_FILE, records.MISSION_FILE,
-         SYSTEM_PROMPT_FILE]
+PATHS = [
+    CONFIG_NAME,
+    records.BACKGROUND_FILE,
+    records.CONTEXT_FILE,
+    records.PLAN_FILE,
+    records.MISSION_FILE,
+    SYSTEM_PROMPT_FILE,
+]
 
 
 def message(iteration: int, accuracy: float | None, hypothesis: str) -> str:
@@ -28,8 +34,11 @@ def run(ctx: ToolContext) -> ToolResult:
     with file_lock(project.output / "git-commit"):  # one commit at a time: git's own index.lock would refuse
         sha = commit_paths(project.root, paths, msg)
     if sha is None:  # an error the model sees, but the iteration is closed all the same
-        return ToolResult("refused: nothing to commit: no data, config or promoted adapter changed since the last "
-                          "commit", {"refused": True, "nothing_to_commit": True}, is_error=True)
+        return ToolResult(
+            "refused: nothing to commit: no data, config or promoted adapter changed since the last commit",
+            {"refused": True, "nothing_to_commit": True},
+            is_error=True,
+        )
     return ToolResult(f"committed {sha[:8]}: {msg}", {"sha": sha, "message": msg})
 
 
@@ -40,9 +49,12 @@ def effect(state: RunState, _input: dict, result: ToolResult) -> None:
 
 TOOL = Tool(
     name="commit",
-    description=("Commit the training data, forge.yaml, BACKGROUND.md, AGENT_CONTEXT.md, PLAN.md and the "
-                 "promoted adapter to git with the message `forge iter N: <accuracy> — <hypothesis>`. Call it once "
-                 "per iteration after eval (and promote, when it improved). Refused when nothing changed."),
+    description=(
+        "Commit the training data, forge.yaml, BACKGROUND.md, AGENT_CONTEXT.md, PLAN.md and the "
+        "promoted adapter to git with the message `forge iter N: <accuracy> — <hypothesis>`. Call it once "
+        "per iteration after eval (and promote, when it improved). Refused when nothing changed."
+    ),
     input_schema=obj({}),
-    run=run, effect=effect,
+    run=run,
+    effect=effect,
 )

@@ -37,8 +37,12 @@ LORA = {
     "r": {"type": "integer", "minimum": 1, "maximum": 256},
     "alpha": {"type": "integer", "minimum": 1, "maximum": 512},
     "dropout": {"type": NUM, "minimum": 0, "maximum": 0.5},
-    "target_modules": {"type": "array", "minItems": 1, "maxItems": 16,
-                       "items": {"type": "string", "minLength": 1, "maxLength": 64}},
+    "target_modules": {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 16,
+        "items": {"type": "string", "minLength": 1, "maxLength": 64},
+    },
 }
 # GRPO's knobs the planner may set for one run (forge.training.grpo), in ranges that fit a 100M-4B model on a budget
 GRPO = {
@@ -49,8 +53,10 @@ GRPO = {
     "temperature": {"type": NUM, "minimum": 0.3, "maximum": 1.5},
 }
 MODEL = {"max_seq_len": {"type": "integer", "minimum": 64, "maximum": 8192}}
-EVAL = {"max_new_tokens": {"type": "integer", "minimum": 1, "maximum": 2048},
-        "batch_size": {"type": "integer", "minimum": 1, "maximum": 256}}
+EVAL = {
+    "max_new_tokens": {"type": "integer", "minimum": 1, "maximum": 2048},
+    "batch_size": {"type": "integer", "minimum": 1, "maximum": 256},
+}
 
 
 def training_overrides_schema() -> dict:

@@ -21,16 +21,21 @@ def _patch(ctx: ToolContext, patch: dict) -> ToolResult:
     before = config_io.read_raw(project.config_path)
     config_io.patch_file(project.config_path, patch)  # validates the merged result; comments kept
     project.reload()
-    changed = {f"{section}.{key}": {"from": (before.get(section) or {}).get(key), "to": value}
-               for section, keys in patch.items() for key, value in keys.items()}
+    changed = {
+        f"{section}.{key}": {"from": (before.get(section) or {}).get(key), "to": value}
+        for section, keys in patch.items()
+        for key, value in keys.items()
+    }
     return ToolResult(f"forge.yaml updated: {one_line_json(changed)}", {"changed": changed})
 
 
 TOOL = Tool(
     name="patch_config",
-    description=("Permanently change allow-listed forge.yaml keys (training.*, lora.*, model.max_seq_len, "
-                 "eval.max_new_tokens, eval.batch_size), each within bounds. Dataset paths, the target, the "
-                 "scorer, budgets, promotion and compute settings cannot be changed. The file keeps its comments."),
+    description=(
+        "Permanently change allow-listed forge.yaml keys (training.*, lora.*, model.max_seq_len, "
+        "eval.max_new_tokens, eval.batch_size), each within bounds. Dataset paths, the target, the "
+        "scorer, budgets, promotion and compute settings cannot be changed. The file keeps its comments."
+    ),
     input_schema=patch_schema(),
     run=run,
 )

@@ -22,7 +22,11 @@ def run(ctx: ToolContext, limit: int = 10, cmd: str | None = None) -> ToolResult
 TOOL = Tool(
     name="show_failures",
     description="Show up to `limit` failures of the last eval (input, expected, actual, reason), optionally one cmd.",
-    input_schema=obj({"limit": {"type": "integer", "minimum": 1, "maximum": 20},
-                      "cmd": text(100, "Only failures whose expected cmd is this.")}),
+    input_schema=obj(
+        {
+            "limit": {"type": "integer", "minimum": 1, "maximum": 20},
+            "cmd": text(100, "Only failures whose expected cmd is this."),
+        }
+    ),
     run=run,
 )

@@ -16,5 +16,9 @@ def run(ctx: ToolContext) -> ToolResult:
     return ToolResult(text, data)
 
 
-TOOL = Tool(name="status", description="Where the project stands: best and last score, dataset sizes, iterations.",
-            input_schema=obj({}), run=run)
+TOOL = Tool(
+    name="status",
+    description="Where the project stands: best and last score, dataset sizes, iterations.",
+    input_schema=obj({}),
+    run=run,
+)

@@ -35,14 +35,14 @@ class RunState:
     """What the tools of one run share. Only the loop changes it, through each tool's `effect`,
     live and when a transcript is replayed for `--resume`, so both give the same state."""
 
-    iterations_run: int = 0             # train calls that completed in this run
-    iteration: int = 0                  # the project-wide number of the current iteration
+    iterations_run: int = 0  # train calls that completed in this run
+    iteration: int = 0  # the project-wide number of the current iteration
     hypothesis: str = ""
     trained_since_eval: bool = False
     evaluated_since_commit: bool = False
     new_examples: int = 0
-    accuracy: float | None = None       # of the last eval in this run
-    cost_usd: float = 0.0               # LLM spend by tools (data generation) in this run
+    accuracy: float | None = None  # of the last eval in this run
+    cost_usd: float = 0.0  # LLM spend by tools (data generation) in this run
 
 
 @dataclass
@@ -50,7 +50,7 @@ class ToolContext:
     project: Project
     state: RunState = field(default_factory=RunState)
     run_id: str = "manual"
-    deadline: float | None = None       # time.monotonic() by which a long tool must stop cleanly
+    deadline: float | None = None  # time.monotonic() by which a long tool must stop cleanly
     budgets: Callable[[], dict] = dict  # a read-only view of the run's budgets, for `status`
     echo: Callable[[str], None] = lambda _msg: None
 

@@ -8,8 +8,14 @@ from forge.tools.tool import RunState, Tool, ToolContext, ToolResult, obj, text
 from forge.training.entry import train
 
 
-def run(ctx: ToolContext, hypothesis: str, overrides: dict | None = None, epochs: int | None = None,
-        warm_start: str | None = None, grpo: dict | None = None) -> ToolResult:
+def run(
+    ctx: ToolContext,
+    hypothesis: str,
+    overrides: dict | None = None,
+    epochs: int | None = None,
+    warm_start: str | None = None,
+    grpo: dict | None = None,
+) -> ToolResult:
     overrides = {k: v for k, v in (overrides or {}).items() if v}
     if warm_start:
         overrides["training"] = {**overrides.get("training", {}), "warm_start": warm_start}
@@ -19,22 +25,44 @@ def run(ctx: ToolContext, hypothesis: str, overrides: dict | None = None, epochs
     iteration = next_iteration(ctx.project)
     if r.grpo:
         g = r.grpo
-        content = (f"iteration {iteration}: GRPO from {g['from'] or 'a fresh adapter'}, {g['steps']} steps, mean "
-                   f"reward {g['reward_first']} -> {g['reward_last']}"
-                   + (f", schema-valid {g['schema_valid_last']:.0%}" if g.get("schema_valid_last") is not None else "")
-                   + ". Run `eval` next.")
-        return ToolResult(content, {"iteration": iteration, "method": "grpo", "grpo": g, "wall_s": r.wall_s,
-                                    "overrides": overrides})
-    data = {"iteration": iteration, "backend": r.backend, "device": r.device, "method": r.method,
-            "epochs_run": r.epochs_run, "epoch_losses": [round(x, 4) for x in r.epoch_losses],
-            "final_loss": round(r.final_loss, 4) if r.final_loss is not None else None, "examples": r.examples, "tokens_per_s": r.tokens_per_s,
-            "wall_s": r.wall_s, "overrides": overrides, "warm_start": r.warm_start}
+        content = (
+            f"iteration {iteration}: GRPO from {g['from'] or 'a fresh adapter'}, {g['steps']} steps, mean "
+            f"reward {g['reward_first']} -> {g['reward_last']}"
+            + (f", schema-valid {g['schema_valid_last']:.0%}" if g.get("schema_valid_last") is not None else "")
+            + ". Run `eval` next."
+        )
+        return ToolResult(
+            content, {"iteration": iteration, "method": "grpo", "grpo": g, "wall_s": r.wall_s, "overrides": overrides}
+        )
+    data = {
+        "iteration": iteration,
+        "backend": r.backend,
+        "device": r.device,
+        "method": r.method,
+        "epochs_run": r.epochs_run,
+        "epoch_losses": [round(x, 4) for x in r.epoch_losses],
+        "final_loss": round(r.final_loss, 4) if r.final_loss is not None else None,
+        "examples": r.examples,
+        "tokens_per_s": r.tokens_per_s,
+        "wall_s": r.wall_s,
+        "overrides": overrides,
+        "warm_start": r.warm_start,
+    }
     warm = r.warm_start
-    start = (f"warm from {warm['from']} on {warm['new']} new + {warm['replayed']} replayed examples" if warm else
-             f"a fresh adapter on {r.examples} examples")
-    content = (f"iteration {iteration}: trained {r.method}, {start}, with {r.backend} on {r.device}; "
-               + (f"{r.epochs_run} epochs, loss {r.epoch_losses[0]:.4f} -> {r.final_loss:.4f}. " if r.epoch_losses and
-                  r.final_loss is not None else "no epoch to run (resumed at its end). ") + "Run `eval` next.")
+    start = (
+        f"warm from {warm['from']} on {warm['new']} new + {warm['replayed']} replayed examples"
+        if warm
+        else f"a fresh adapter on {r.examples} examples"
+    )
+    content = (
+        f"iteration {iteration}: trained {r.method}, {start}, with {r.backend} on {r.device}; "
+        + (
+            f"{r.epochs_run} epochs, loss {r.epoch_losses[0]:.4f} -> {r.final_loss:.4f}. "
+            if r.epoch_losses and r.final_loss is not None
+            else "no epoch to run (resumed at its end). "
+        )
+        + "Run `eval` next."
+    )
     return ToolResult(content, data)
 
 
@@ -47,26 +75,34 @@ def effect(state: RunState, tool_input: dict, result: ToolResult) -> None:
 
 TOOL = Tool(
     name="train",
-    description=("Train a new adapter on the current training set. This starts an iteration (train then eval) "
-                 "and counts against the iteration budget. State the hypothesis this run tests. `overrides` "
-                 "change training/LoRA hyper-parameters for this run only (use patch_config to make a change "
-                 "permanent); `epochs` trains exactly that many epochs. If the time budget runs out mid-training, "
-                 "the partial adapter is discarded and the previous one kept. `warm_start`: best continues the best "
-                 "adapter on the examples added since it was trained plus a replay sample (cheap, the default "
-                 "from training.warm_start); none trains a fresh adapter on everything (try it when warm starts "
-                 "stop improving). `overrides.training.method: grpo` instead continues the best adapter with "
-                 "reinforcement learning (its knobs in `grpo`): "
-                 "it samples `grpo.generations` answers per training prompt and rewards each with the project's "
-                 "scorer (partial credit per field with the call scorer, 0 outside the schema). It adds no data "
-                 "and can fix phrasing supervised training plateaus on, but each step costs several generations: "
-                 "on a CPU a few seconds per step for a 135M model. Try it after supervised runs stop beating "
-                 "the best; stop using it if an eval shows no gain."),
-    input_schema=obj({
-        "hypothesis": text(300, "What this run tests and why you expect it to help.", min_length=3),
-        "overrides": training_overrides_schema(),
-        "epochs": {"type": "integer", "minimum": 1, "maximum": 20},
-        "warm_start": {"type": "string", "enum": ["best", "none"]},
-        "grpo": obj(GRPO),
-    }, required=["hypothesis"]),
-    run=run, effect=effect, claims=lambda _input: {"iterations": 1}, redo_on_resume=True,
+    description=(
+        "Train a new adapter on the current training set. This starts an iteration (train then eval) "
+        "and counts against the iteration budget. State the hypothesis this run tests. `overrides` "
+        "change training/LoRA hyper-parameters for this run only (use patch_config to make a change "
+        "permanent); `epochs` trains exactly that many epochs. If the time budget runs out mid-training, "
+        "the partial adapter is discarded and the previous one kept. `warm_start`: best continues the best "
+        "adapter on the examples added since it was trained plus a replay sample (cheap, the default "
+        "from training.warm_start); none trains a fresh adapter on everything (try it when warm starts "
+        "stop improving). `overrides.training.method: grpo` instead continues the best adapter with "
+        "reinforcement learning (its knobs in `grpo`): "
+        "it samples `grpo.generations` answers per training prompt and rewards each with the project's "
+        "scorer (partial credit per field with the call scorer, 0 outside the schema). It adds no data "
+        "and can fix phrasing supervised training plateaus on, but each step costs several generations: "
+        "on a CPU a few seconds per step for a 135M model. Try it after supervised runs stop beating "
+        "the best; stop using it if an eval shows no gain."
+    ),
+    input_schema=obj(
+        {
+            "hypothesis": text(300, "What this run tests and why you expect it to help.", min_length=3),
+            "overrides": training_overrides_schema(),
+            "epochs": {"type": "integer", "minimum": 1, "maximum": 20},
+            "warm_start": {"type": "string", "enum": ["best", "none"]},
+            "grpo": obj(GRPO),
+        },
+        required=["hypothesis"],
+    ),
+    run=run,
+    effect=effect,
+    claims=lambda _input: {"iterations": 1},
+    redo_on_resume=True,
 )

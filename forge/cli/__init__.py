@@ -16,11 +16,16 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 # The one registration point of the agent's commands: imported by name when used, so forge's
 # core never imports the agent (imports point forge <- tools <- agent).
-LAZY = {"agent": "forge.agent.cli:agent_group", "tool": "forge.agent.cli:tool_group",
-        "flywheel": "forge.agent.cli:flywheel"}
-LAZY_HELP = {"agent": "The planner agent: run, read and replay runs.",
-             "tool": "The agent's tools by hand, in a session that counts.",
-             "flywheel": "The agent with the goal: reach eval.target_accuracy."}
+LAZY = {
+    "agent": "forge.agent.cli:agent_group",
+    "tool": "forge.agent.cli:tool_group",
+    "flywheel": "forge.agent.cli:flywheel",
+}
+LAZY_HELP = {
+    "agent": "The planner agent: run, read and replay runs.",
+    "tool": "The agent's tools by hand, in a session that counts.",
+    "flywheel": "The agent with the goal: reach eval.target_accuracy.",
+}
 
 
 class ForgeGroup(click.Group):
@@ -39,8 +44,10 @@ class ForgeGroup(click.Group):
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx, formatter):
-        rows = [(name, (self.commands[name].get_short_help_str(60) if name in self.commands else LAZY_HELP[name]))
-                for name in self.list_commands(ctx)]
+        rows = [
+            (name, (self.commands[name].get_short_help_str(60) if name in self.commands else LAZY_HELP[name]))
+            for name in self.list_commands(ctx)
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -47,10 +47,19 @@ def _print_report(report, out: CommandOutput | None = None) -> None:
 @click.command("generate")
 @project_option
 @click.option("--n", "n", type=click.IntRange(1, 100000), default=500, show_default=True, help="Examples to request.")
-@click.option("--batch-size", type=click.IntRange(1, 200), default=50, show_default=True,
-              help="Examples per LLM request (requests run concurrently, llm.concurrency at a time).")
-@click.option("--output", type=click.Path(path_type=Path), default=None,
-              help="Write to this file instead of dataset.canonical (still gold-guarded).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 200),
+    default=50,
+    show_default=True,
+    help="Examples per LLM request (requests run concurrently, llm.concurrency at a time).",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write to this file instead of dataset.canonical (still gold-guarded).",
+)
 @click.option("--batch-api", is_flag=True, help="Use the Message Batches API (half price; may take up to an hour).")
 @json_option
 def generate_cmd(project_dir, n, batch_size, output, batch_api, as_json):
@@ -72,8 +81,13 @@ def generate_cmd(project_dir, n, batch_size, output, batch_api, as_json):
 
 @click.command("augment")
 @project_option
-@click.option("--n", "n", type=click.IntRange(1, 100000), default=None,
-              help="Total examples (default: datagen.augment_per_failure per failure category).")
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(1, 100000),
+    default=None,
+    help="Total examples (default: datagen.augment_per_failure per failure category).",
+)
 def augment_cmd(project_dir, n):
     """Generate examples targeting the categories of the latest eval failures."""
     from forge.curation.augment import augment
@@ -104,8 +118,13 @@ def patch_cmd(description, project_dir, n):
 @wait_option
 @project_option
 @click.option("--fix", is_flag=True, help="Rewrite flagged examples in place (backup in output/backups/).")
-@click.option("--min-severity", type=click.Choice(["error", "warning", "info"]), default="warning", show_default=True,
-              help="Lowest severity shown and fixed.")
+@click.option(
+    "--min-severity",
+    type=click.Choice(["error", "warning", "info"]),
+    default="warning",
+    show_default=True,
+    help="Lowest severity shown and fixed.",
+)
 def audit_cmd(project_dir, fix, min_severity):
     """LLM review of every training example: format, facts against BACKGROUND.md, quality."""
     from forge.curation.audit import SEVERITIES, apply_fixes, audit
@@ -129,18 +148,26 @@ def audit_cmd(project_dir, fix, min_severity):
 @wait_option
 @project_option
 @click.option("--keep-seed", is_flag=True, help="Keep only the seed file's examples.")
-@click.option("--gold-overlap", is_flag=True,
-              help="Instead: remove only the training examples that overlap the gold/sealed set (backup first).")
-@click.option("--schema", "outside_schema", is_flag=True,
-              help="Instead: remove only the training examples whose answer is outside eval.output_schema (backup first).")
+@click.option(
+    "--gold-overlap",
+    is_flag=True,
+    help="Instead: remove only the training examples that overlap the gold/sealed set (backup first).",
+)
+@click.option(
+    "--schema",
+    "outside_schema",
+    is_flag=True,
+    help="Instead: remove only the training examples whose answer is outside eval.output_schema (backup first).",
+)
 def clean_cmd(project_dir, keep_seed, gold_overlap, outside_schema):
     """Remove generated examples (by provenance), keeping seed and hand-written ones."""
     from forge.curation.cleaning import clean, remove_gold_overlap, remove_outside_schema
 
     if outside_schema or gold_overlap:  # the two targeted removals: a line each, a count, the backup
         project = open_project(project_dir)
-        what, remove = ("outside_schema", remove_outside_schema) if outside_schema else ("gold_overlap",
-                                                                                        remove_gold_overlap)
+        what, remove = (
+            ("outside_schema", remove_outside_schema) if outside_schema else ("gold_overlap", remove_gold_overlap)
+        )
         found, saved = remove(project)
         for line in found:
             click.echo(f"removed {line}")
@@ -157,8 +184,14 @@ def clean_cmd(project_dir, keep_seed, gold_overlap, outside_schema):
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @project_option
 @click.option("--source", type=click.Choice(["seed", "hand"]), default="hand", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS),
-              default="auto", show_default=True, help="FILE's format (auto: detected from its first example).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="auto",
+    show_default=True,
+    help="FILE's format (auto: detected from its first example).",
+)
 def import_cmd(file, project_dir, source, fmt):
     """Append FILE's examples to the training set (converted to chat messages, validated, deduped,
     gold-guarded)."""

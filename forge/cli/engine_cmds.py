@@ -13,14 +13,29 @@ from forge.project.options import CommandOutput, json_option, open_project, proj
 @click.command("train")
 @wait_option
 @project_option
-@click.option("--epochs", type=click.IntRange(1, 100), default=None,
-              help="Train exactly this many epochs (overrides training.epochs_min/epochs_max for this run).")
-@click.option("--resume", is_flag=True,
-              help="Continue the run a crash or kill cut off, from its last epoch checkpoint (same config and data).")
-@click.option("--warm-start", type=click.Choice(["best", "none"]), default=None,
-              help="For this run: " + field_doc("training.warm_start"))
-@click.option("--method", type=click.Choice(field_choices("training.method")), default=None,
-              help="For this run: " + field_doc("training.method"))
+@click.option(
+    "--epochs",
+    type=click.IntRange(1, 100),
+    default=None,
+    help="Train exactly this many epochs (overrides training.epochs_min/epochs_max for this run).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run a crash or kill cut off, from its last epoch checkpoint (same config and data).",
+)
+@click.option(
+    "--warm-start",
+    type=click.Choice(["best", "none"]),
+    default=None,
+    help="For this run: " + field_doc("training.warm_start"),
+)
+@click.option(
+    "--method",
+    type=click.Choice(field_choices("training.method")),
+    default=None,
+    help="For this run: " + field_doc("training.method"),
+)
 @json_option
 def train_cmd(project_dir, epochs, resume, warm_start, method, as_json):
     """Fine-tune on the training set (dataset.canonical) into output/adapter/."""
@@ -29,8 +44,9 @@ def train_cmd(project_dir, epochs, resume, warm_start, method, as_json):
     project = open_project(project_dir)
     out = CommandOutput(as_json)
     training = {k: v for k, v in (("warm_start", warm_start), ("method", method)) if v}
-    r = train(project, epochs=epochs, overrides={"training": training} if training else None, echo=out.echo,
-              resume=resume)
+    r = train(
+        project, epochs=epochs, overrides={"training": training} if training else None, echo=out.echo, resume=resume
+    )
     out.add("adapter", project.rel(r.output_dir))
     if r.grpo:
         g = r.grpo
@@ -66,23 +82,42 @@ def _per_cmd_table(per_cmd: dict) -> str:
 @click.command("eval")
 @wait_option
 @project_option
-@click.option("--adapter", "model_dir", type=click.Path(path_type=Path, exists=True), default=None,
-              help="Adapter or full model directory (default: output/adapter).")
+@click.option(
+    "--adapter",
+    "model_dir",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Adapter or full model directory (default: output/adapter).",
+)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=None, help=field_doc("eval.batch_size"))
-@click.option("--base", "zero_shot", is_flag=True,
-              help="Score the base model itself (model.base, no adapter): the zero-shot baseline, recorded for the "
-                   "current gold set and schema (`forge status`, gap closure).")
-@click.option("--compare-free", is_flag=True,
-              help="Also score free decoding on the gold set in the same run, to see what the output schema buys.")
-@click.option("--teacher", is_flag=True,
-              help="Score the teacher (datagen.model, asked as the fine-tuned model is, with training examples as "
-                   "shots) on the gold set: the reference for gap closure. Recorded once per gold set, model and "
-                   "prompt.")
+@click.option(
+    "--base",
+    "zero_shot",
+    is_flag=True,
+    help="Score the base model itself (model.base, no adapter): the zero-shot baseline, recorded for the "
+    "current gold set and schema (`forge status`, gap closure).",
+)
+@click.option(
+    "--compare-free",
+    is_flag=True,
+    help="Also score free decoding on the gold set in the same run, to see what the output schema buys.",
+)
+@click.option(
+    "--teacher",
+    is_flag=True,
+    help="Score the teacher (datagen.model, asked as the fine-tuned model is, with training examples as "
+    "shots) on the gold set: the reference for gap closure. Recorded once per gold set, model and "
+    "prompt.",
+)
 @click.option("--force", is_flag=True, help="With --teacher: measure again even when nothing changed.")
-@click.option("--server", metavar="URL", default=None,
-              help="Score what a server serves instead (an OpenAI-compatible chat API: llama-server --jinja on the "
-                   "exported GGUF, vLLM, Ollama's /v1), asked as applications ask it: tools as tools, calls read "
-                   "from tool_calls. Printed beside the last eval; nothing recorded.")
+@click.option(
+    "--server",
+    metavar="URL",
+    default=None,
+    help="Score what a server serves instead (an OpenAI-compatible chat API: llama-server --jinja on the "
+    "exported GGUF, vLLM, Ollama's /v1), asked as applications ask it: tools as tools, calls read "
+    "from tool_calls. Printed beside the last eval; nothing recorded.",
+)
 @json_option
 def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teacher, force, server, as_json):
     """Evaluate on the gold set (and the sealed set, aggregates only)."""
@@ -92,7 +127,9 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teache
     out = CommandOutput(as_json)
     if server:
         if model_dir or zero_shot or compare_free or teacher:
-            raise click.UsageError("--server scores the server alone: no --adapter, --base, --compare-free or --teacher")
+            raise click.UsageError(
+                "--server scores the server alone: no --adapter, --base, --compare-free or --teacher"
+            )
         return _served_eval(project, out, server)
     if teacher:
         if model_dir or zero_shot or compare_free:
@@ -117,26 +154,37 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teache
     out.add("forbidden", res.forbidden_count)
     out.add("examples_per_s", res.examples_per_s)
     if res.cut:
-        out.add("cut", res.cut, shown=f"{res.cut} answers hit eval.max_new_tokens ({project.config.eval.max_new_tokens})")
+        out.add(
+            "cut", res.cut, shown=f"{res.cut} answers hit eval.max_new_tokens ({project.config.eval.max_new_tokens})"
+        )
     if res.schema_valid is not None:
         out.add("constrained", res.constrained)
         out.add("schema_valid", res.schema_valid, shown=f"{res.schema_valid:.4f}")
     if res.free:
         f = res.free
-        out.add("free_accuracy", f["accuracy"], shown=f"{f['accuracy']:.4f} ({f['correct']}/{f['total']}, "
-                f"schema-valid {f['schema_valid']:.4f})")
+        out.add(
+            "free_accuracy",
+            f["accuracy"],
+            shown=f"{f['accuracy']:.4f} ({f['correct']}/{f['total']}, schema-valid {f['schema_valid']:.4f})",
+        )
     if res.per_field:
         out.add("wrong_fields", res.per_field, shown=", ".join(f"{k} {n}" for k, n in res.per_field.items()))
     if res.judge:
         j = res.judge
-        out.add("judge", j, shown=f"{j['model']}: {j['judged']} judged, {j['cached']} cached, {j['errors']} errors, "
-                f"${j['cost_usd']:.4f}")
+        out.add(
+            "judge",
+            j,
+            shown=f"{j['model']}: {j['judged']} judged, {j['cached']} cached, {j['errors']} errors, "
+            f"${j['cost_usd']:.4f}",
+        )
     if res.sealed:
         s = res.sealed
         out.add("sealed_accuracy", s["accuracy"], shown=f"{s['accuracy']:.4f} ({s['correct']}/{s['total']})")
     out.data["per_cmd"] = res.per_cmd
     out.text(_per_cmd_table(res.per_cmd))
-    out.add("results", "output/eval_results.json", shown="output/eval_results.json, failures: output/eval_failures.jsonl")
+    out.add(
+        "results", "output/eval_results.json", shown="output/eval_results.json, failures: output/eval_failures.jsonl"
+    )
     out.done()
 
 
@@ -151,8 +199,11 @@ def _served_eval(project, out, url: str) -> None:
     out.add("tool_call_replies", res["tool_call_replies"], shown=f"{res['tool_call_replies']}/{res['total']}")
     if res["last_eval_accuracy"] is not None:
         out.add("last_eval_accuracy", res["last_eval_accuracy"], shown=f"{res['last_eval_accuracy']:.4f}")
-        out.add("differ", res["differ"], shown=f"{len(res['differ'])}" + (f" ({', '.join(res['differ'][:10])})"
-                                                                          if res["differ"] else ""))
+        out.add(
+            "differ",
+            res["differ"],
+            shown=f"{len(res['differ'])}" + (f" ({', '.join(res['differ'][:10])})" if res["differ"] else ""),
+        )
     out.done()
 
 
@@ -169,8 +220,11 @@ def _teacher_eval(project, out, force: bool) -> None:
         out.add("schema_valid", row["schema_valid"], shown=f"{row['schema_valid']:.4f}")
     out.add("cost_usd", row["cost_usd"], shown=f"${row['cost_usd']:.4f}")
     g = gap.gap(project)
-    out.add("gap_closure", g["closure"] if g else None,
-            shown=gap.gap_text(g) or "undefined without a zero-shot baseline on this gold set (`forge eval --base`)")
+    out.add(
+        "gap_closure",
+        g["closure"] if g else None,
+        shown=gap.gap_text(g) or "undefined without a zero-shot baseline on this gold set (`forge eval --base`)",
+    )
     out.done()
 
 
@@ -178,8 +232,11 @@ def _teacher_eval(project, out, force: bool) -> None:
 @wait_option
 @project_option
 @click.option("--iteration", type=click.IntRange(0), default=None, help="Iteration number to record.")
-@click.option("--accept-gold-change", is_flag=True,
-              help="The gold set changed since the best was measured: promote as a new baseline on the current gold.")
+@click.option(
+    "--accept-gold-change",
+    is_flag=True,
+    help="The gold set changed since the best was measured: promote as a new baseline on the current gold.",
+)
 @json_option
 def promote_cmd(project_dir, iteration, accept_gold_change, as_json):
     """Snapshot the evaluated adapter as the new best (only if strictly better, on the same gold set)."""
@@ -188,14 +245,17 @@ def promote_cmd(project_dir, iteration, accept_gold_change, as_json):
     out = CommandOutput(as_json)
     rec = promote(open_project(project_dir), iteration, accept_gold_change)
     out.add("promoted", rec["path"], shown=f"{rec['path']} ({rec['accuracy']:.1%})")
-    out.data.update(accuracy=rec["accuracy"], new_gold_baseline=rec["new_gold_baseline"],
-                    vs_previous=rec["vs_previous"])
+    out.data.update(
+        accuracy=rec["accuracy"], new_gold_baseline=rec["new_gold_baseline"], vs_previous=rec["vs_previous"]
+    )
     if rec["new_gold_baseline"]:
         out.text(f"new baseline on gold {rec['gold_hash']} (the previous best was measured on another gold set)")
     if rec["vs_previous"]:
         cmp = rec["vs_previous"]
-        out.text(f"vs previous {rec['previous']['accuracy']:.1%}: +{cmp['only_new_correct']} / "
-                 f"-{cmp['only_previous_correct']} examples, McNemar p={cmp['p_value']:.3f}")
+        out.text(
+            f"vs previous {rec['previous']['accuracy']:.1%}: +{cmp['only_new_correct']} / "
+            f"-{cmp['only_previous_correct']} examples, McNemar p={cmp['p_value']:.3f}"
+        )
     out.done()
 
 
@@ -216,17 +276,28 @@ def model_import(source, directory):
     from forge.models.importing import import_model
 
     info = import_model(source, directory, echo=click.echo)
-    click.echo(f"imported {info['source']} into {directory}: {info['parameters']:,} parameters"
-               + (f", dequantized from {info['dequantized_from']}" if info.get("dequantized_from") else ""))
+    click.echo(
+        f"imported {info['source']} into {directory}: {info['parameters']:,} parameters"
+        + (f", dequantized from {info['dequantized_from']}" if info.get("dequantized_from") else "")
+    )
 
 
 @model_group.command("tiny")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--arch", type=click.Choice(["qwen2", "llama", "gemma3"]), default="qwen2", show_default=True)
-@click.option("--size", type=click.Choice(["nano", "tiny", "small"]), default="tiny", show_default=True,
-              help="nano: 64 hidden x 2 layers; tiny: 128 x 4; small: 256 x 6.")
-@click.option("--corpus", type=click.Path(path_type=Path, exists=True, dir_okay=False), multiple=True,
-              help="Texts (.txt/.md, or .jsonl chat/text lines) to train the tokenizer on. Repeatable.")
+@click.option(
+    "--size",
+    type=click.Choice(["nano", "tiny", "small"]),
+    default="tiny",
+    show_default=True,
+    help="nano: 64 hidden x 2 layers; tiny: 128 x 4; small: 256 x 6.",
+)
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    multiple=True,
+    help="Texts (.txt/.md, or .jsonl chat/text lines) to train the tokenizer on. Repeatable.",
+)
 @click.option("--vocab-size", type=click.IntRange(300, 65536), default=512, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def model_tiny(directory, arch, size, corpus, vocab_size, seed):
@@ -234,8 +305,10 @@ def model_tiny(directory, arch, size, corpus, vocab_size, seed):
     from forge.models.tiny import build_tiny
 
     info = build_tiny(directory, arch, size, list(corpus), vocab_size, seed=seed)
-    click.echo(f"built {info['arch']}/{info['size']} in {info['path']}: {info['parameters']:,} parameters, "
-               f"vocab {info['vocab']}")
+    click.echo(
+        f"built {info['arch']}/{info['size']} in {info['path']}: {info['parameters']:,} parameters, "
+        f"vocab {info['vocab']}"
+    )
 
 
 @click.group("judge")
@@ -260,14 +333,20 @@ def judge_calibrate(project_dir, file, as_json):
         out.echo(f"warning: {rec['items']} labels; under {CALIBRATION_FEW}, kappa is a rough estimate")
     out.add("items", rec["items"])
     out.add("agreement", rec["agreement"], shown=f"{rec['agreement']:.4f}")
-    out.add("kappa", rec["kappa"], shown="n/a (one label throughout)" if rec["kappa"] is None else f"{rec['kappa']:.4f}")
+    out.add(
+        "kappa", rec["kappa"], shown="n/a (one label throughout)" if rec["kappa"] is None else f"{rec['kappa']:.4f}"
+    )
     c = rec["confusion"]
     out.data["confusion"] = c
-    out.text(f"{'':<18}{'judge: correct':>16}{'judge: wrong':>14}\n{'label: correct':<18}{c['both_correct']:>16}"
-             f"{c['judge_too_strict']:>14}\n{'label: wrong':<18}{c['judge_too_lenient']:>16}{c['both_wrong']:>14}")
+    out.text(
+        f"{'':<18}{'judge: correct':>16}{'judge: wrong':>14}\n{'label: correct':<18}{c['both_correct']:>16}"
+        f"{c['judge_too_strict']:>14}\n{'label: wrong':<18}{c['judge_too_lenient']:>16}{c['both_wrong']:>14}"
+    )
     if rec["judge_errors"]:
         out.add("judge_errors", rec["judge_errors"])
-    shown = ", ".join(f"{file}:{n}" for n in rec["disagreements"][:10]) + (" ..." if len(rec["disagreements"]) > 10 else "")
+    shown = ", ".join(f"{file}:{n}" for n in rec["disagreements"][:10]) + (
+        " ..." if len(rec["disagreements"]) > 10 else ""
+    )
     out.add("disagreements", rec["disagreements"], shown=shown or "none")
     out.add("cost_usd", rec["cost_usd"], shown=f"${rec['cost_usd']:.4f}")
     out.add("record", "output/judge_calibration.json")

@@ -12,10 +12,20 @@ from forge.project.options import open_project, project_option
 
 @click.command("init")
 @click.argument("name")
-@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None,
-              help="Where to create the project (default: ./NAME).")
-@click.option("--from", "from_dir", type=click.Path(path_type=Path), default=None,
-              help="Import BACKGROUND.md, mission.md, system_prompt.md and dataset files from an older project.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to create the project (default: ./NAME).",
+)
+@click.option(
+    "--from",
+    "from_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Import BACKGROUND.md, mission.md, system_prompt.md and dataset files from an older project.",
+)
 def init_cmd(name, directory, from_dir):
     """Scaffold a forge project (config, context files, datasets, git repo)."""
     from forge.project.scaffold import init_project
@@ -73,8 +83,11 @@ def config_check(project_dir):
     paths = [project.seed_path, project.canonical_path, project.gold_path, project.sealed_path]
     loaded = {project.rel(p): load_numbered(p, project.rel(p), missing_ok=True) for p in paths if p}
     # Empty or whitespace-only inputs are legal (a router's "unknown" edge case); say how many there are.
-    counts = {rel: f"{len(rows)} examples" + (f", {k} with an empty input" if (k := sum(
-        not user_text(e).strip() for _, e in rows)) else "") for rel, rows in loaded.items()}
+    counts = {
+        rel: f"{len(rows)} examples"
+        + (f", {k} with an empty input" if (k := sum(not user_text(e).strip() for _, e in rows)) else "")
+        for rel, rows in loaded.items()
+    }
     gold_guard, canonical = project.gold_guard(), project.rel(project.canonical_path)
     gold_guard.check_training_path(project.canonical_path, canonical)
     click.echo("forge.yaml: ok")
@@ -87,8 +100,11 @@ def config_check(project_dir):
 
         # gold outside the schema is an error in one of the two: a person decides, forge never edits gold
         bad = violations(schema, project.gold_path, project.rel(project.gold_path), project.config.eval.tool_choice)
-        click.echo(f"{schema.display}: ok (hash {schema.hash})" if not bad else f"{schema.display}: {len(bad)} gold "
-                   "answers outside it (fix the gold or the schema):")
+        click.echo(
+            f"{schema.display}: ok (hash {schema.hash})"
+            if not bad
+            else f"{schema.display}: {len(bad)} gold answers outside it (fix the gold or the schema):"
+        )
         for line in bad[:20]:
             click.echo(f"  {line}")
         if bad:
@@ -114,17 +130,22 @@ def _answer_room(project, numbered: list, display: str) -> None:
     longest = max(range(len(lengths)), key=lengths.__getitem__)
     limit = project.config.eval.max_new_tokens
     if lengths[longest] + 1 > limit:
-        click.echo(f"warning: eval.max_new_tokens {limit} is below the longest training answer ({display}:"
-                   f"{numbered[longest][0]}: {lengths[longest]} tokens and its end token): answers that long are cut "
-                   "short and scored wrong")
+        click.echo(
+            f"warning: eval.max_new_tokens {limit} is below the longest training answer ({display}:"
+            f"{numbered[longest][0]}: {lengths[longest]} tokens and its end token): answers that long are cut "
+            "short and scored wrong"
+        )
     schema = project.output_schema()
     bound = longest_answer(schema.schema) if schema else None
     if bound:  # the schema itself caps the answer: say whether max_new_tokens holds the longest it allows
         most = len(tok(bound[0], add_special_tokens=False)["input_ids"]) + bound[1] + 1
-        click.echo(f"warning: {schema.display} allows answers of up to about {most} tokens with the end token; "
-                   f"eval.max_new_tokens {limit} can cut them" if most > limit else
-                   f"eval.max_new_tokens: ok ({limit} holds the longest answer {schema.display} allows, about {most} "
-                   "tokens with the end token)")
+        click.echo(
+            f"warning: {schema.display} allows answers of up to about {most} tokens with the end token; "
+            f"eval.max_new_tokens {limit} can cut them"
+            if most > limit
+            else f"eval.max_new_tokens: ok ({limit} holds the longest answer {schema.display} allows, about {most} "
+            "tokens with the end token)"
+        )
 
 
 @click.command("report")

@@ -79,8 +79,11 @@ def render_architecture(page: str, root) -> str:
 
     def close() -> None:
         if folder and at is not None:
-            out[at:at] = [f"- `{m.name}`: {first_sentence(m)}" for m in sorted((Path(root) / folder).glob("*.py"))
-                          if m.name != "__init__.py"]
+            out[at:at] = [
+                f"- `{m.name}`: {first_sentence(m)}"
+                for m in sorted((Path(root) / folder).glob("*.py"))
+                if m.name != "__init__.py"
+            ]
 
     for line in page.splitlines():
         if line.startswith("#"):

@@ -16,8 +16,13 @@ from forge.project.options import CommandOutput, json_option, open_project, proj
 @click.command("probe")
 @project_option
 @click.option("--tag", default=None, help="Record name: output/probe_TAG.json (`pre` is permanent).")
-@click.option("--adapter", "model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
-              help="Answer with this adapter or merged model instead of model.base.")
+@click.option(
+    "--adapter",
+    "model_dir",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="Answer with this adapter or merged model instead of model.base.",
+)
 @click.option("--compare", is_flag=True, help="Print the per-question delta between the pre and post records.")
 @click.option("--before", default="pre", show_default=True, help="With --compare: the earlier tag.")
 @click.option("--after", default="post", show_default=True, help="With --compare: the later tag.")
@@ -60,22 +65,50 @@ def pretrain_cmd(project_dir, epochs):
 
 @click.command("export")
 @project_option
-@click.option("--format", "fmt", type=click.Choice(["merged", "gguf"]), default="merged", show_default=True,
-              help="merged: a transformers model directory; gguf: one file for llama.cpp / Ollama, with a Modelfile.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Default: output/export_merged/ or output/export_gguf_QUANT/.")
-@click.option("--dtype", type=click.Choice(DTYPES), default="bfloat16", show_default=True,
-              help="merged only: the saved weights' type.")
-@click.option("--quant", type=click.Choice([*QUANTS, *K_QUANTS]), default="f16", show_default=True,
-              help="gguf only: the weights' type (norms and biases stay f32); q4_k_m, q5_k_m and q6_k are made from "
-                   "the f16 file by llama.cpp's quantizer (the llama-cpp extra).")
-@click.option("--verify", is_flag=True,
-              help="gguf only: run the GGUF in llama.cpp (llama-cpp-python) on the gold prompts and compare tokens, "
-                   "logits and greedy answers with the transformers model (both under eval.output_schema when set), and "
-                   "score both with the project's scorer; exit 1 when the GGUF loses gold answers beyond near-ties (a "
-                   "flip where the transformers model's own margin is below the threshold for --quant).")
-@click.option("--adapter", "model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
-              help="Export this adapter instead of the promoted best.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["merged", "gguf"]),
+    default="merged",
+    show_default=True,
+    help="merged: a transformers model directory; gguf: one file for llama.cpp / Ollama, with a Modelfile.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Default: output/export_merged/ or output/export_gguf_QUANT/.",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(DTYPES),
+    default="bfloat16",
+    show_default=True,
+    help="merged only: the saved weights' type.",
+)
+@click.option(
+    "--quant",
+    type=click.Choice([*QUANTS, *K_QUANTS]),
+    default="f16",
+    show_default=True,
+    help="gguf only: the weights' type (norms and biases stay f32); q4_k_m, q5_k_m and q6_k are made from "
+    "the f16 file by llama.cpp's quantizer (the llama-cpp extra).",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="gguf only: run the GGUF in llama.cpp (llama-cpp-python) on the gold prompts and compare tokens, "
+    "logits and greedy answers with the transformers model (both under eval.output_schema when set), and "
+    "score both with the project's scorer; exit 1 when the GGUF loses gold answers beyond near-ties (a "
+    "flip where the transformers model's own margin is below the threshold for --quant).",
+)
+@click.option(
+    "--adapter",
+    "model_dir",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="Export this adapter instead of the promoted best.",
+)
 @json_option
 def export_cmd(project_dir, fmt, out, dtype, quant, verify, model_dir, as_json):
     """Merge the best adapter into its base: a transformers model, or a GGUF for llama.cpp and Ollama."""
@@ -95,8 +128,11 @@ def export_cmd(project_dir, fmt, out, dtype, quant, verify, model_dir, as_json):
         info, failed = export.export_gguf(project, out, quant, model_dir, verify), None
     except export.GgufVerifyFailed as exc:  # the results first, then the failure
         info, failed = exc.info, exc
-    res.add("exported", project.rel(info["path"]),
-            shown=f"{project.rel(info['path'])} (gguf, {info['arch']}, {quant}, {info['bytes']} bytes)")
+    res.add(
+        "exported",
+        project.rel(info["path"]),
+        shown=f"{project.rel(info['path'])} (gguf, {info['arch']}, {quant}, {info['bytes']} bytes)",
+    )
     res.data.update(format="gguf", arch=info["arch"], quant=quant, bytes=info["bytes"])
     res.add("modelfile", project.rel(info["modelfile"]))
     res.add("pre_tokenizer", info["pre_tokenizer"])
@@ -112,10 +148,18 @@ def export_cmd(project_dir, fmt, out, dtype, quant, verify, model_dir, as_json):
         res.add("verify_max_logit_diff", v["max_logit_diff"])
         res.add("verify_agreement", v["agreement"], shown=f"{v['agreement']:.1%}")
         res.add("verify_constrained", v["constrained"])
-        res.add("verify_gold_gguf", v["gguf_correct"], shown=f"{v['gguf_correct']}/{v['prompts']} with the "
-                f"{project.config.eval.scorer} scorer (transformers: {v['transformers_correct']}/{v['prompts']})")
-        res.add("verify_lost", v["lost"], shown=f"{v['lost']} right in transformers, wrong in the GGUF beyond "
-                f"near-ties (allowed {v['lost_allowed']})")
+        res.add(
+            "verify_gold_gguf",
+            v["gguf_correct"],
+            shown=f"{v['gguf_correct']}/{v['prompts']} with the "
+            f"{project.config.eval.scorer} scorer (transformers: {v['transformers_correct']}/{v['prompts']})",
+        )
+        res.add(
+            "verify_lost",
+            v["lost"],
+            shown=f"{v['lost']} right in transformers, wrong in the GGUF beyond "
+            f"near-ties (allowed {v['lost_allowed']})",
+        )
         res.data.update(verify_prompts=v["prompts"], verify_gold_transformers=v["transformers_correct"])
     res.done()
     if failed:

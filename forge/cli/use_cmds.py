@@ -11,13 +11,22 @@ import click
 from forge.config.schema import field_doc
 from forge.project.options import open_project, project_option
 
-_ADAPTER = click.option("--adapter", "adapter", type=click.Path(path_type=Path, exists=True, file_okay=False),
-                        default=None, help="Adapter or full model directory (default: the promoted best, else "
-                                           "output/adapter).")
+_ADAPTER = click.option(
+    "--adapter",
+    "adapter",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="Adapter or full model directory (default: the promoted best, else output/adapter).",
+)
 _BASE = click.option("--base", "base", is_flag=True, help="The base model itself (model.base, no adapter).")
-_GGUF = click.option("--gguf", "gguf", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-                     help="An exported GGUF file, run in llama.cpp under the grammar beside it (else the project's "
-                          "output schema), with the chat template stored in the file.")
+_GGUF = click.option(
+    "--gguf",
+    "gguf",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="An exported GGUF file, run in llama.cpp under the grammar beside it (else the project's "
+    "output schema), with the chat template stored in the file.",
+)
 
 
 @click.command("predict")
@@ -26,8 +35,13 @@ _GGUF = click.option("--gguf", "gguf", type=click.Path(path_type=Path, exists=Tr
 @_ADAPTER
 @_BASE
 @_GGUF
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the JSONL here (atomically) instead of standard output.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the JSONL here (atomically) instead of standard output.",
+)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=None, help=field_doc("eval.batch_size"))
 @click.option("--max-new-tokens", type=click.IntRange(1, 32768), default=None, help=field_doc("eval.max_new_tokens"))
 def predict_cmd(source, project_dir, adapter, base, gguf, out, batch_size, max_new_tokens):
@@ -63,11 +77,21 @@ def predict_cmd(source, project_dir, adapter, base, gguf, out, batch_size, max_n
 @_ADAPTER
 @_BASE
 @_GGUF
-@click.option("--max-new-tokens", type=click.IntRange(1, 32768), default=256, show_default=True,
-              help="Answer length limit per turn.")
-@click.option("--tools", "tools_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-              help="A JSON list of tools (OpenAI's or bare function objects) to chat with (default: the tools the "
-                   "training set carries, if any).")
+@click.option(
+    "--max-new-tokens",
+    type=click.IntRange(1, 32768),
+    default=256,
+    show_default=True,
+    help="Answer length limit per turn.",
+)
+@click.option(
+    "--tools",
+    "tools_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="A JSON list of tools (OpenAI's or bare function objects) to chat with (default: the tools the "
+    "training set carries, if any).",
+)
 def chat_cmd(project_dir, adapter, base, gguf, max_new_tokens, tools_file):
     """Type prompts at the model (greedy, the project's system prompt and chat template); answers stream.
     With tools, each call the model makes asks for its result. /reset forgets the conversation, /exit or Ctrl-D

@@ -22,21 +22,34 @@ from forge.locks import file_lock
 
 CONFIG_NAME = "forge.yaml"
 # Old key -> new key. The old one is still read, with a one-line message naming the new one.
-DEPRECATED = {("flywheel", "max_iterations"): ("agent", "max_iterations"),
-              ("flywheel", "planner_model"): ("agent", "planner_model"),
-              ("flywheel", "augment_per_failure"): ("datagen", "augment_per_failure"),
-              ("flywheel", "datagen_model"): ("datagen", "model"),
-              ("promotion", "hf_repo"): ("hub", "hf_repo"),
-              ("promotion", "private"): ("hub", "private")}
+DEPRECATED = {
+    ("flywheel", "max_iterations"): ("agent", "max_iterations"),
+    ("flywheel", "planner_model"): ("agent", "planner_model"),
+    ("flywheel", "augment_per_failure"): ("datagen", "augment_per_failure"),
+    ("flywheel", "datagen_model"): ("datagen", "model"),
+    ("promotion", "hf_repo"): ("hub", "hf_repo"),
+    ("promotion", "private"): ("hub", "private"),
+}
 RETIRED_SECTIONS = ("flywheel", "promotion")  # every key moved: an empty one left behind is dropped
 _warned: set[tuple[str, str]] = set()
 
-_TYPE_WORDS = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
-               "array": "a list", "object": "a mapping", "null": "null"}
+_TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
 
 
 def _describe(value) -> str:
-    return repr(value) if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    return (
+        repr(value)
+        if isinstance(value, str)
+        else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    )
 
 
 def describe_error(err: jsonschema.ValidationError) -> tuple[str, str]:
@@ -71,8 +84,11 @@ def describe_error(err: jsonschema.ValidationError) -> tuple[str, str]:
 
 def deprecation_notes(data: dict, display: str = CONFIG_NAME) -> list[str]:
     """One line per deprecated key in raw config data."""
-    return [f"{display}: {old[0]}.{old[1]} is deprecated: use {new[0]}.{new[1]}"
-            for old, new in DEPRECATED.items() if isinstance(data.get(old[0]), dict) and old[1] in data[old[0]]]
+    return [
+        f"{display}: {old[0]}.{old[1]} is deprecated: use {new[0]}.{new[1]}"
+        for old, new in DEPRECATED.items()
+        if isinstance(data.get(old[0]), dict) and old[1] in data[old[0]]
+    ]
 
 
 def migrate(data: dict, display: str = CONFIG_NAME) -> dict:
@@ -84,8 +100,11 @@ def migrate(data: dict, display: str = CONFIG_NAME) -> dict:
     for (sec, key), (new_sec, new_key) in DEPRECATED.items():
         if isinstance(data.get(sec), dict) and key in data[sec]:
             value = data[sec].pop(key)
-            target = data.setdefault(new_sec, {}) if isinstance(data.get(new_sec), dict) or new_sec not in data \
+            target = (
+                data.setdefault(new_sec, {})
+                if isinstance(data.get(new_sec), dict) or new_sec not in data
                 else data[new_sec]
+            )
             if isinstance(target, dict):
                 target.setdefault(new_key, value)
     for sec in RETIRED_SECTIONS:
@@ -105,19 +124,25 @@ def validate(data, display: str = CONFIG_NAME) -> ForgeConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{display}: must be a mapping of sections, got {type(data).__name__}")
     data = migrate(data, display)
-    errors = sorted(jsonschema.Draft202012Validator(config_schema()).iter_errors(data),
-                    key=lambda e: [str(p) for p in e.absolute_path])
+    errors = sorted(
+        jsonschema.Draft202012Validator(config_schema()).iter_errors(data),
+        key=lambda e: [str(p) for p in e.absolute_path],
+    )
     if errors:
         key, what = describe_error(errors[0])
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise ConfigError(f"{display}: {key + ': ' if key else ''}{what}{more}")
     cfg = build(ForgeConfig, data)
     if cfg.training.epochs_max < cfg.training.epochs_min:
-        raise ConfigError(f"{display}: training.epochs_max: must be >= training.epochs_min "
-                          f"({cfg.training.epochs_min}), got {cfg.training.epochs_max}")
+        raise ConfigError(
+            f"{display}: training.epochs_max: must be >= training.epochs_min "
+            f"({cfg.training.epochs_min}), got {cfg.training.epochs_max}"
+        )
     if cfg.eval.scorer == "judge" and cfg.compute.remote:  # the eval, and so the judge's calls, would run there
-        raise ConfigError(f"{display}: eval.scorer: judge does not work with compute.remote yet (the judge would be "
-                          "called from the remote machine); use it with compute.remote null")
+        raise ConfigError(
+            f"{display}: eval.scorer: judge does not work with compute.remote yet (the judge would be "
+            "called from the remote machine); use it with compute.remote null"
+        )
     return cfg
 
 

@@ -20,8 +20,11 @@ def render_yaml(name: str, values: dict | None = None) -> str:
     for section, fields in (values or {}).items():
         data[section].update(fields)
     sections = section_docs()
-    out = ["# forge.yaml: this project's configuration. Every value shown is the default, but the ones",
-           "# `forge init` set; `forge config docs` prints the reference. Unknown keys are rejected.", ""]
+    out = [
+        "# forge.yaml: this project's configuration. Every value shown is the default, but the ones",
+        "# `forge init` set; `forge config docs` prints the reference. Unknown keys are rejected.",
+        "",
+    ]
     current = None
     for key, _type, _default, text in field_docs():
         parts = key.split(".")

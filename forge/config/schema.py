@@ -12,8 +12,7 @@ from functools import lru_cache
 
 from forge.config.fields import ForgeConfig
 
-_SCALARS = {int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"},
-            bool: {"type": "boolean"}}
+_SCALARS = {int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"}, bool: {"type": "boolean"}}
 
 
 def _type_schema(tp) -> dict:
@@ -95,16 +94,22 @@ def field_docs(cls=ForgeConfig, prefix: str = ""):
             yield from field_docs(tp, key + ".")
             continue
         schema = _type_schema(tp)
-        type_name = "|".join(_shown(v) for v in schema["enum"]) if "enum" in schema else (
-            "/".join(schema["type"]) if isinstance(schema["type"], list) else schema["type"])
+        type_name = (
+            "|".join(_shown(v) for v in schema["enum"])
+            if "enum" in schema
+            else ("/".join(schema["type"]) if isinstance(schema["type"], list) else schema["type"])
+        )
         yield key, type_name, getattr(instance, f.name), f.metadata.get("doc", "")
 
 
 def section_docs(cls=ForgeConfig) -> dict[str, str]:
     """Section name -> the section's one-line description."""
     hints = typing.get_type_hints(cls)
-    return {f.name: (hints[f.name].__doc__ or "").strip()
-            for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name])}
+    return {
+        f.name: (hints[f.name].__doc__ or "").strip()
+        for f in dataclasses.fields(cls)
+        if dataclasses.is_dataclass(hints[f.name])
+    }
 
 
 def field_choices(key: str) -> list:

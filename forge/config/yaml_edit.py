@@ -21,8 +21,8 @@ def _set_list(seq: CommentedSeq, value: list) -> None:
     """Item by item, so a comment on item i stays on item i; the list keeps its flow or block style."""
     for i, item in enumerate(value[: len(seq)]):
         seq[i] = item
-    del seq[len(value):]
-    seq.extend(value[len(seq):])
+    del seq[len(value) :]
+    seq.extend(value[len(seq) :])
 
 
 def _set(node: CommentedMap, patch: dict) -> None:

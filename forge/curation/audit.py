@@ -24,16 +24,35 @@ from forge.project.run_lock import holds_run_lock
 SEVERITIES = ("ok", "info", "warning", "error")
 CHUNK = 25
 FINDINGS_SCHEMA = {
-    "type": "object", "additionalProperties": False, "required": ["findings"],
-    "properties": {"findings": {"type": "array", "items": {
-        "type": "object", "additionalProperties": False,
-        "required": ["index", "severity", "issue", "suggested_fix"],
-        "properties": {
-            "index": {"type": "integer"}, "severity": {"type": "string", "enum": list(SEVERITIES)},
-            "issue": {"type": "string"},
-            "suggested_fix": {"anyOf": [{"type": "null"}, {
-                "type": "object", "additionalProperties": False, "required": ["user", "assistant"],
-                "properties": {"user": {"type": "string"}, "assistant": {"type": "string"}}}]}}}}},
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["findings"],
+    "properties": {
+        "findings": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["index", "severity", "issue", "suggested_fix"],
+                "properties": {
+                    "index": {"type": "integer"},
+                    "severity": {"type": "string", "enum": list(SEVERITIES)},
+                    "issue": {"type": "string"},
+                    "suggested_fix": {
+                        "anyOf": [
+                            {"type": "null"},
+                            {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["user", "assistant"],
+                                "properties": {"user": {"type": "string"}, "assistant": {"type": "string"}},
+                            },
+                        ]
+                    },
+                },
+            },
+        }
+    },
 }
 
 
@@ -43,23 +62,33 @@ class Finding:
     severity: str
     issue: str
     suggested_fix: dict | None
-    fixed: str = ""      # "", "fixed", or why the fix was not applied
+    fixed: str = ""  # "", "fixed", or why the fix was not applied
 
 
 def _review_chunk(client, project, examples, start: int, ledger) -> list[Finding]:
     cfg = project.config
-    shown = "\n".join(json.dumps({"index": start + i, "user": user_text(e), "assistant": assistant_text(e)},
-                                 ensure_ascii=False) for i, e in enumerate(examples))
+    shown = "\n".join(
+        json.dumps({"index": start + i, "user": user_text(e), "assistant": assistant_text(e)}, ensure_ascii=False)
+        for i, e in enumerate(examples)
+    )
     prompt = prompts_io.render("datagen_audit", project, examples=shown)
-    msg = retrying(lambda: client.messages.create(
-        model=cfg.datagen.model, max_tokens=16000, messages=[{"role": "user", "content": prompt}],
-        output_config=output_config(cfg.llm.datagen_effort, FINDINGS_SCHEMA)), cfg.llm.max_retries)
+    msg = retrying(
+        lambda: client.messages.create(
+            model=cfg.datagen.model,
+            max_tokens=16000,
+            messages=[{"role": "user", "content": prompt}],
+            output_config=output_config(cfg.llm.datagen_effort, FINDINGS_SCHEMA),
+        ),
+        cfg.llm.max_retries,
+    )
     ledger.record(cfg.datagen.model, msg.usage, "audit")
     text = "".join(b.text for b in msg.content if b.type == "text")
     try:
         raw = json.loads(text)["findings"]
     except (json.JSONDecodeError, KeyError, TypeError):
-        raise ForgeError(f"audit: the model returned invalid JSON for examples {start}-{start + len(examples) - 1}") from None
+        raise ForgeError(
+            f"audit: the model returned invalid JSON for examples {start}-{start + len(examples) - 1}"
+        ) from None
     valid = range(start, start + len(examples))
     return [Finding(f["index"], f["severity"], f["issue"], f.get("suggested_fix")) for f in raw if f["index"] in valid]
 
@@ -71,7 +100,7 @@ def audit(project: Project, progress=None) -> tuple[list[dict], list[Finding]]:
     client, ledger = make_client(project.config), Ledger.for_project(project)
     findings: list[Finding] = []
     for start in range(0, len(examples), CHUNK):
-        findings += _review_chunk(client, project, examples[start:start + CHUNK], start, ledger)
+        findings += _review_chunk(client, project, examples[start : start + CHUNK], start, ledger)
         if progress:
             progress(min(CHUNK, len(examples) - start))
     return examples, sorted(findings, key=lambda f: f.index)
@@ -92,10 +121,18 @@ def apply_fixes(project: Project, examples: list[dict], findings: list[Finding],
             continue
         old = examples[f.index]
         system = [m for m in old["messages"] if m["role"] == "system"]
-        new = {"messages": system + [{"role": "user", "content": f.suggested_fix["user"]},
-                                     {"role": "assistant", "content": f.suggested_fix["assistant"]}]}
-        problem = example_problem(new) or answer_problem(new, scorer) or (
-            schema.violation(assistant_text(new)) if schema else None)
+        new = {
+            "messages": system
+            + [
+                {"role": "user", "content": f.suggested_fix["user"]},
+                {"role": "assistant", "content": f.suggested_fix["assistant"]},
+            ]
+        }
+        problem = (
+            example_problem(new)
+            or answer_problem(new, scorer)
+            or (schema.violation(assistant_text(new)) if schema else None)
+        )
         if problem:
             f.fixed = f"fix rejected: {problem}"
             continue

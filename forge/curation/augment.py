@@ -28,8 +28,14 @@ def plan(project: Project, n: int | None = None) -> dict[str, int]:
     return {c: base + (1 if i < extra else 0) for i, c in enumerate(ordered)}
 
 
-def augment(project: Project, n: int | None = None, *, iteration: int | None = None, progress=None,
-            deadline: float | None = None) -> tuple[list[tuple[str, GenerationReport]], bool]:
+def augment(
+    project: Project,
+    n: int | None = None,
+    *,
+    iteration: int | None = None,
+    progress=None,
+    deadline: float | None = None,
+) -> tuple[list[tuple[str, GenerationReport]], bool]:
     """(reports per category, stopped early). Past `deadline` (time.monotonic()) no new category is
     started; the examples already written stay."""
     reports: list[tuple[str, GenerationReport]] = []
@@ -37,6 +43,7 @@ def augment(project: Project, n: int | None = None, *, iteration: int | None = N
         if deadline is not None and time.monotonic() >= deadline:
             return reports, True
         if k > 0:
-            reports.append((focus, generate(project, k, focus=focus, source="augment", iteration=iteration,
-                                            progress=progress)))
+            reports.append(
+                (focus, generate(project, k, focus=focus, source="augment", iteration=iteration, progress=progress))
+            )
     return reports, False

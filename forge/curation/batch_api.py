@@ -28,8 +28,9 @@ from forge.llm.client import Ledger, check_price, make_client
 from forge.project.project import Project
 
 
-def generate_with_batches(project: Project, n: int, *, batch_size: int = 50, echo=print,
-                          target=None) -> GenerationReport:
+def generate_with_batches(
+    project: Project, n: int, *, batch_size: int = 50, echo=print, target=None
+) -> GenerationReport:
     if use_generator(project):
         raise ForgeError("--batch-api needs the LLM; this project generates offline with generator.py")
     cfg = project.config
@@ -39,10 +40,15 @@ def generate_with_batches(project: Project, n: int, *, batch_size: int = 50, ech
     sizes = batch_sizes(n, batch_size)
     tools = project_tools(project.training_pool())
     stable = stable_prompt(project, tools)
-    requests = [{"custom_id": f"batch-{i}",
-                 "params": request_params(cfg, generation_prompt(project, size, None, seed * 1000 + i, stable, tools),
-                                          tools)}
-                for i, size in enumerate(sizes)]
+    requests = [
+        {
+            "custom_id": f"batch-{i}",
+            "params": request_params(
+                cfg, generation_prompt(project, size, None, seed * 1000 + i, stable, tools), tools
+            ),
+        }
+        for i, size in enumerate(sizes)
+    ]
     entries = run_batch(client, requests, cfg, echo)
     report = GenerationReport(f"llm-batch:{model}", n)
     items: list = []

@@ -39,8 +39,10 @@ def clean(project: Project, keep_seed_only: bool = False) -> Counter:
 
 def _clean(project: Project, path: Path, rel: str, keep_seed_only: bool) -> Counter:
     examples = load_examples(path, rel, missing_ok=True)
-    seed_texts = {normalize(user_text(e)) for e in load_examples(project.seed_path, project.rel(project.seed_path),
-                                                                 missing_ok=True)}
+    seed_texts = {
+        normalize(user_text(e))
+        for e in load_examples(project.seed_path, project.rel(project.seed_path), missing_ok=True)
+    }
 
     def keep(e: dict) -> bool:
         source = provenance(e)["source"]
@@ -91,8 +93,11 @@ def _remove_outside(project: Project, schema, path: Path, rel: str) -> tuple[lis
     numbered = load_numbered(path, rel, missing_ok=True)
     if schema is None and not any(e.get("tools") for _, e in numbered):
         raise ForgeError("clean --schema needs eval.output_schema (a JSON Schema file) or examples with tools")
-    outside = {line: why for line, e in numbered
-               if (own := schema_for(e, schema, project.config.eval.tool_choice)) and (why := own.violation(assistant_text(e)))}
+    outside = {
+        line: why
+        for line, e in numbered
+        if (own := schema_for(e, schema, project.config.eval.tool_choice)) and (why := own.violation(assistant_text(e)))
+    }
     if not outside:
         return [], None
     saved = backup(project)

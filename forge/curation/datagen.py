@@ -35,10 +35,20 @@ from forge.llm.client import Ledger, check_price, make_client, output_config, re
 from forge.project.project import Project
 
 EXAMPLES_SCHEMA = {
-    "type": "object", "additionalProperties": False, "required": ["examples"],
-    "properties": {"examples": {"type": "array", "items": {
-        "type": "object", "additionalProperties": False, "required": ["user", "assistant"],
-        "properties": {"user": {"type": "string"}, "assistant": {"type": "string"}}}}},
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["examples"],
+    "properties": {
+        "examples": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["user", "assistant"],
+                "properties": {"user": {"type": "string"}, "assistant": {"type": "string"}},
+            },
+        }
+    },
 }
 MAX_OUTPUT_TOKENS = 16000
 
@@ -53,9 +63,14 @@ class GenerationReport:
     cost_usd: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"source": self.source, "requested": self.requested, "kept": self.kept,
-                "rejected": dict(sorted(self.rejected.items())), "failed_batches": self.failed_batches,
-                "cost_usd": round(self.cost_usd, 6)}
+        return {
+            "source": self.source,
+            "requested": self.requested,
+            "kept": self.kept,
+            "rejected": dict(sorted(self.rejected.items())),
+            "failed_batches": self.failed_batches,
+            "cost_usd": round(self.cost_usd, 6),
+        }
 
 
 def answer_problem(example: dict, scorer: str) -> str | None:
@@ -81,29 +96,44 @@ def stable_prompt(project: Project, tools: list | None) -> str:
     """The part of every request that stays the same (cached): the task, its context files and, where the
     task calls functions, its tools and how its conversations are written."""
     text = prompts_io.render("datagen_generate", project)
-    return text + prompts_io.render("datagen_tools", project, tools=json.dumps(tools, ensure_ascii=False,
-                                                                              indent=1)) if tools else text
+    return (
+        text + prompts_io.render("datagen_tools", project, tools=json.dumps(tools, ensure_ascii=False, indent=1))
+        if tools
+        else text
+    )
 
 
-def generation_prompt(project: Project, n: int, focus: str | None, seed: int = 0,
-                      stable: str | None = None, tools: list | None = None) -> list[dict]:
+def generation_prompt(
+    project: Project, n: int, focus: str | None, seed: int = 0, stable: str | None = None, tools: list | None = None
+) -> list[dict]:
     """The user message's content blocks: the cached stable part (rendered once per generation by the
     caller, who passes it as `stable`), then this batch's part. With `tools`, anchors are conversations in
     the shape the LLM answers in."""
-    shown = "\n".join(json.dumps(anchor(e) if tools and e.get("tools") else {"user": user_text(e),
-                                                                             "assistant": assistant_text(e)},
-                                 ensure_ascii=False) for e in anchors(project, seed=seed)) or "(none yet)"
+    shown = (
+        "\n".join(
+            json.dumps(
+                anchor(e) if tools and e.get("tools") else {"user": user_text(e), "assistant": assistant_text(e)},
+                ensure_ascii=False,
+            )
+            for e in anchors(project, seed=seed)
+        )
+        or "(none yet)"
+    )
     stable = stable_prompt(project, tools) if stable is None else stable
-    batch = prompts_io.render("datagen_batch", project, n=str(n), anchors=shown,
-                              focus=f"Focus: {focus}" if focus else "Cover the whole task.")
+    batch = prompts_io.render(
+        "datagen_batch", project, n=str(n), anchors=shown, focus=f"Focus: {focus}" if focus else "Cover the whole task."
+    )
     return [{"type": "text", "text": stable, "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": batch}]
 
 
 def request_params(cfg, content: list[dict], tools: list | None = None) -> dict:
     """One generation request (shared by the Messages and Batches paths)."""
-    return {"model": cfg.datagen.model, "max_tokens": MAX_OUTPUT_TOKENS,
-            "messages": [{"role": "user", "content": content}],
-            "output_config": output_config(cfg.llm.datagen_effort, examples_schema(tools) if tools else EXAMPLES_SCHEMA)}
+    return {
+        "model": cfg.datagen.model,
+        "max_tokens": MAX_OUTPUT_TOKENS,
+        "messages": [{"role": "user", "content": content}],
+        "output_config": output_config(cfg.llm.datagen_effort, examples_schema(tools) if tools else EXAMPLES_SCHEMA),
+    }
 
 
 def as_examples(items: list, tools: list | None) -> list:
@@ -111,8 +141,9 @@ def as_examples(items: list, tools: list | None) -> list:
     return [from_llm(x, tools) for x in items] if tools else [as_chat(x) for x in items]
 
 
-def _llm_batch(client, cfg, ledger, prompt: list[dict], purpose: str,
-               tools: list | None) -> tuple[list | None, float, str]:
+def _llm_batch(
+    client, cfg, ledger, prompt: list[dict], purpose: str, tools: list | None
+) -> tuple[list | None, float, str]:
     """(items or None, cost, stop reason) of one request; a billed reply that is not valid JSON gives None."""
     model = cfg.datagen.model
     msg = retrying(lambda: client.messages.create(**request_params(cfg, prompt, tools)), cfg.llm.max_retries)
@@ -129,8 +160,16 @@ def batch_sizes(n: int, batch_size: int) -> list[int]:
     return [min(batch_size, n - i) for i in range(0, n, batch_size)]
 
 
-def produce(project: Project, n: int, focus: str | None, *, batch_size: int = 50, purpose: str = "generate",
-            seed: int = 0, progress=None) -> tuple[list[dict], GenerationReport]:
+def produce(
+    project: Project,
+    n: int,
+    focus: str | None,
+    *,
+    batch_size: int = 50,
+    purpose: str = "generate",
+    seed: int = 0,
+    progress=None,
+) -> tuple[list[dict], GenerationReport]:
     """Candidate examples (not yet validated) from generator.py or the LLM, and the report so far."""
     if use_generator(project):
         gen = load_generator(project)
@@ -153,10 +192,17 @@ def produce(project: Project, n: int, focus: str | None, *, batch_size: int = 50
     tools = project_tools(project.training_pool())
     stable = stable_prompt(project, tools)  # context files and the gold check, read once
     with ThreadPoolExecutor(max_workers=cfg.llm.concurrency) as pool:
+
         def submit(i: int, size: int):
-            return pool.submit(_llm_batch, client, cfg, ledger,
-                               generation_prompt(project, size, focus, seed * 1000 + i, stable, tools), purpose,
-                               tools)
+            return pool.submit(
+                _llm_batch,
+                client,
+                cfg,
+                ledger,
+                generation_prompt(project, size, focus, seed * 1000 + i, stable, tools),
+                purpose,
+                tools,
+            )
 
         # The first batch alone writes the cache; the rest then read it.
         first = {submit(0, sizes[0]): (0, sizes[0])} if sizes else {}
@@ -180,8 +226,15 @@ def produce(project: Project, n: int, focus: str | None, *, batch_size: int = 50
     return as_examples(items, tools), report
 
 
-def write_examples(project: Project, candidates: list, report: GenerationReport, source: str,
-                   iteration: int | None = None, focus: str | None = None, target=None) -> GenerationReport:
+def write_examples(
+    project: Project,
+    candidates: list,
+    report: GenerationReport,
+    source: str,
+    iteration: int | None = None,
+    focus: str | None = None,
+    target=None,
+) -> GenerationReport:
     """Validate, stamp provenance, then append (to the training set, or target) through dedupe and the gold guard."""
     scorer = project.config.eval.scorer
     valid = []
@@ -202,8 +255,14 @@ def write_examples(project: Project, candidates: list, report: GenerationReport,
     path = target or project.canonical_path
     gold_guard = project.gold_guard()
     gold_guard.check_training_path(path, project.rel(path))
-    result = append_examples(path, valid, gold_guard, schema=project.output_schema(), display=project.rel(path),
-                             tool_choice=project.config.eval.tool_choice)
+    result = append_examples(
+        path,
+        valid,
+        gold_guard,
+        schema=project.output_schema(),
+        display=project.rel(path),
+        tool_choice=project.config.eval.tool_choice,
+    )
     report.kept = result.kept
     for rule, count in result.schema_rejected.items():
         report.rejected[f"outside_schema ({rule})"] += count
@@ -214,11 +273,19 @@ def write_examples(project: Project, candidates: list, report: GenerationReport,
     return report
 
 
-def generate(project: Project, n: int, *, focus: str | None = None, source: str = "generate",
-             batch_size: int = 50, iteration: int | None = None, seed: int | None = None,
-             progress=None, target=None) -> GenerationReport:
+def generate(
+    project: Project,
+    n: int,
+    *,
+    focus: str | None = None,
+    source: str = "generate",
+    batch_size: int = 50,
+    iteration: int | None = None,
+    seed: int | None = None,
+    progress=None,
+    target=None,
+) -> GenerationReport:
     if seed is None:
         seed = len(load_examples(project.canonical_path, project.rel(project.canonical_path), missing_ok=True))
-    candidates, report = produce(project, n, focus, batch_size=batch_size, purpose=source, seed=seed,
-                                 progress=progress)
+    candidates, report = produce(project, n, focus, batch_size=batch_size, purpose=source, seed=seed, progress=progress)
     return write_examples(project, candidates, report, source, iteration, focus, target)

@@ -42,6 +42,10 @@ def load_generator(project):
 def as_chat(item) -> dict:
     """A generator or LLM item as a chat example (pairs are converted; anything else passes through)."""
     if isinstance(item, dict) and "messages" not in item and {"user", "assistant"} <= set(item):
-        return {"messages": [{"role": "user", "content": str(item["user"])},
-                             {"role": "assistant", "content": str(item["assistant"])}]}
+        return {
+            "messages": [
+                {"role": "user", "content": str(item["user"])},
+                {"role": "assistant", "content": str(item["assistant"])},
+            ]
+        }
     return item

@@ -29,8 +29,14 @@ def import_file(project: Project, src: Path, source: str, fmt: str = "auto") -> 
         origins.append(f"{src}:{n}")
     # stamp leaves a None extra out: forge's own format goes unrecorded
     stamped = [stamp(e, source, format=fmt if fmt != "messages" else None) for e in examples]
-    result = append_examples(project.canonical_path, stamped, gold_guard, schema=project.output_schema(),
-                             tool_choice=project.config.eval.tool_choice,
-                             display=project.rel(project.canonical_path), origins=origins)
+    result = append_examples(
+        project.canonical_path,
+        stamped,
+        gold_guard,
+        schema=project.output_schema(),
+        tool_choice=project.config.eval.tool_choice,
+        display=project.rel(project.canonical_path),
+        origins=origins,
+    )
     result.tool_types = sorted(set().union(*(bfcl_types(e.get("tools")) for e in examples)))
     return fmt, result

@@ -19,16 +19,37 @@ CHAT_ROLES = ["user", "assistant", "tool"]
 
 def examples_schema(tools: list) -> dict:
     """The structured-output schema of one batch: conversations whose calls name one of `tools`' functions."""
-    call = {"type": "object", "additionalProperties": False, "required": ["name", "arguments"],
-            "properties": {"name": {"type": "string", "enum": [f["name"] for f in functions(tools)]},
-                           "arguments": {"type": "string", "description": "the arguments: a JSON object, as text"}}}
-    message = {"type": "object", "additionalProperties": False, "required": ["role", "content"],
-               "properties": {"role": {"type": "string", "enum": CHAT_ROLES}, "content": {"type": "string"},
-                              "tool_calls": {"type": "array", "items": call}}}
-    conversation = {"type": "object", "additionalProperties": False, "required": ["messages"],
-                    "properties": {"messages": {"type": "array", "items": message}}}
-    return {"type": "object", "additionalProperties": False, "required": ["examples"],
-            "properties": {"examples": {"type": "array", "items": conversation}}}
+    call = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "arguments"],
+        "properties": {
+            "name": {"type": "string", "enum": [f["name"] for f in functions(tools)]},
+            "arguments": {"type": "string", "description": "the arguments: a JSON object, as text"},
+        },
+    }
+    message = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["role", "content"],
+        "properties": {
+            "role": {"type": "string", "enum": CHAT_ROLES},
+            "content": {"type": "string"},
+            "tool_calls": {"type": "array", "items": call},
+        },
+    }
+    conversation = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["messages"],
+        "properties": {"messages": {"type": "array", "items": message}},
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["examples"],
+        "properties": {"examples": {"type": "array", "items": conversation}},
+    }
 
 
 def from_llm(item, tools: list):
@@ -63,8 +84,9 @@ def anchor(example: dict) -> dict:
     for msg in example["messages"]:
         out = {"role": msg["role"], "content": msg.get("content") or ""}
         if msg.get("tool_calls"):
-            out["tool_calls"] = [{"name": c["function"]["name"],
-                                  "arguments": json.dumps(c["function"]["arguments"], ensure_ascii=False)}
-                                 for c in msg["tool_calls"]]
+            out["tool_calls"] = [
+                {"name": c["function"]["name"], "arguments": json.dumps(c["function"]["arguments"], ensure_ascii=False)}
+                for c in msg["tool_calls"]
+            ]
         shown.append(out)
     return {"messages": shown}

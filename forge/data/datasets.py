@@ -31,7 +31,7 @@ def example_problem(obj) -> str | None:
         return f"expected a JSON object, got {type(obj).__name__}"
     msgs = obj.get("messages")
     if not isinstance(msgs, list) or not msgs:
-        return "missing \"messages\" (a non-empty list)"
+        return 'missing "messages" (a non-empty list)'
     for n, msg in enumerate(msgs):
         if not isinstance(msg, dict):
             return f"messages[{n}] is not an object"
@@ -117,8 +117,9 @@ def load_numbered(path: Path, display: str | None = None, *, missing_ok: bool = 
             raise DatasetError(f"{display}:{n}: not valid UTF-8") from None
         except json.JSONDecodeError as exc:
             if last:
-                raise DatasetError(f"{display}:{n}: truncated last line (no newline at the end; "
-                                   f"the file was cut mid-write): {exc.msg}") from None
+                raise DatasetError(
+                    f"{display}:{n}: truncated last line (no newline at the end; the file was cut mid-write): {exc.msg}"
+                ) from None
             raise DatasetError(f"{display}:{n}: invalid JSON: {exc.msg} (column {exc.colno})") from None
         try:
             obj = normalized(obj)
@@ -165,14 +166,28 @@ class AppendResult:
     tool_types: list[str] = field(default_factory=list)  # BFCL type names read as JSON Schema's ("dict -> object")
 
     def as_dict(self) -> dict:
-        return {"kept": self.kept, "duplicates": self.duplicates, "gold_rejected": self.gold_rejected,
-                "gold_rules": dict(self.gold_rules), "gold_pairs": list(self.gold_pairs),
-                "invalid": len(self.invalid), "schema_rejected": sum(self.schema_rejected.values()),
-                "schema_rules": dict(self.schema_rejected)}
+        return {
+            "kept": self.kept,
+            "duplicates": self.duplicates,
+            "gold_rejected": self.gold_rejected,
+            "gold_rules": dict(self.gold_rules),
+            "gold_pairs": list(self.gold_pairs),
+            "invalid": len(self.invalid),
+            "schema_rejected": sum(self.schema_rejected.values()),
+            "schema_rules": dict(self.schema_rejected),
+        }
 
 
-def append_examples(path: Path, examples: list[dict], gold_guard, *, schema, display: str | None = None,
-                    origins: list[str] | None = None, tool_choice: str = "auto") -> AppendResult:
+def append_examples(
+    path: Path,
+    examples: list[dict],
+    gold_guard,
+    *,
+    schema,
+    display: str | None = None,
+    origins: list[str] | None = None,
+    tool_choice: str = "auto",
+) -> AppendResult:
     """Validate, dedupe (against the file and the batch), gold-guard, check answers against the output schema,
     then append atomically.
 
@@ -239,5 +254,8 @@ def file_hash(path: Path) -> str | None:
 def schema_violations(schema, path: Path, display: str, tool_choice: str = "auto") -> list[str]:
     """`file:line: reason` for every example in a dataset file whose answer is outside its contract
     (forge.data.output_schema.schema_for: its tools', else `schema`, the project's OutputSchema or None)."""
-    return [f"{display}:{line}: {why}" for line, ex in load_numbered(path, display, missing_ok=True)
-            if (own := schema_for(ex, schema, tool_choice)) and (why := own.violation(assistant_text(ex)))]
+    return [
+        f"{display}:{line}: {why}"
+        for line, ex in load_numbered(path, display, missing_ok=True)
+        if (own := schema_for(ex, schema, tool_choice)) and (why := own.violation(assistant_text(ex)))
+    ]

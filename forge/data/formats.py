@@ -30,9 +30,17 @@ from forge.errors import DatasetError
 from forge.jsonl import read_jsonl
 
 FORMATS = ("auto", "messages", "alpaca", "sharegpt", "hermes", "prompt-completion")
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                  "model": "assistant", "system": "system", "function_call": "assistant", "observation": "tool",
-                  "tool": "tool"}
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "model": "assistant",
+    "system": "system",
+    "function_call": "assistant",
+    "observation": "tool",
+    "tool": "tool",
+}
 _TOOLS_BLOCK = re.compile(r"<tools>\s*(.*?)\s*</tools>", re.S)
 _RESPONSE = re.compile(r"^\s*<tool_response>\s*(.*?)\s*</tool_response>\s*$", re.S)
 
@@ -82,15 +90,18 @@ def _sharegpt(convo) -> list[dict]:
         speaker = turn.get("from") if isinstance(turn, dict) else None
         role = SHAREGPT_ROLES.get(speaker) if isinstance(speaker, str) else None
         if role is None:
-            raise ValueError(f'conversations[{n}].from must be one of {", ".join(SHAREGPT_ROLES)}'
-                             f"{', got ' + repr(turn.get('from')) if isinstance(turn, dict) else ''}")
+            raise ValueError(
+                f"conversations[{n}].from must be one of {', '.join(SHAREGPT_ROLES)}"
+                f"{', got ' + repr(turn.get('from')) if isinstance(turn, dict) else ''}"
+            )
         if speaker == "function_call":  # LLaMA-Factory: one call or a list, as JSON text
             try:
                 calls = json.loads(turn.get("value") or "")
             except (TypeError, json.JSONDecodeError):
                 raise ValueError(f"conversations[{n}]: a function_call value must be a JSON call") from None
-            messages.append({"role": "assistant", "content": "",
-                             "tool_calls": calls if isinstance(calls, list) else [calls]})
+            messages.append(
+                {"role": "assistant", "content": "", "tool_calls": calls if isinstance(calls, list) else [calls]}
+            )
         else:
             messages.append({"role": role, "content": turn.get("value")})
     return messages
@@ -104,13 +115,21 @@ def _tools(obj: dict, messages: list[dict]):
             tools = json.loads(tools) if tools.strip() else None
         except json.JSONDecodeError:
             raise ValueError('"tools" is a string but not a JSON list of functions') from None
-    if tools is None and messages and messages[0].get("role") == "system" and isinstance(messages[0].get("content"), str):
+    if (
+        tools is None
+        and messages
+        and messages[0].get("role") == "system"
+        and isinstance(messages[0].get("content"), str)
+    ):
         found = _TOOLS_BLOCK.search(messages[0]["content"])
         if found:
             text = found.group(1)
             try:  # a JSON list, or one function object a line
-                tools = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines()
-                                                                          if line.strip()]
+                tools = (
+                    json.loads(text)
+                    if text.startswith("[")
+                    else [json.loads(line) for line in text.splitlines() if line.strip()]
+                )
             except json.JSONDecodeError:
                 raise ValueError("the system prompt's <tools> block is not JSON") from None
     return tools
@@ -135,8 +154,8 @@ def _from_hermes(messages: list[dict]) -> list[dict]:
             found = _RESPONSE.match(content)
             out.append({**msg, "content": found.group(1) if found else content})
         elif msg.get("role") == "system" and (block := _TOOLS_BLOCK.search(content)):
-            if content[:block.start()].strip():  # the instructions after the tools go: the template writes its own
-                out.append({"role": "system", "content": content[:block.start()].strip()})
+            if content[: block.start()].strip():  # the instructions after the tools go: the template writes its own
+                out.append({"role": "system", "content": content[: block.start()].strip()})
         else:
             out.append(msg)
     return out
@@ -192,9 +211,14 @@ def read_file(path: Path, display: str, fmt: str = "auto") -> tuple[str, list[tu
         if fmt == "auto":
             fmt = detect(obj) or ""
             if not fmt:
-                raise DatasetError(f"{display}:{n}: unknown format (expected messages, conversations, "
-                                   "instruction/output or prompt/completion); name it with --format")
-        elif detect(obj) not in (fmt, None) and {detect(obj), fmt} not in ({"hermes", "messages"}, {"hermes", "sharegpt"}):
+                raise DatasetError(
+                    f"{display}:{n}: unknown format (expected messages, conversations, "
+                    "instruction/output or prompt/completion); name it with --format"
+                )
+        elif detect(obj) not in (fmt, None) and {detect(obj), fmt} not in (
+            {"hermes", "messages"},
+            {"hermes", "sharegpt"},
+        ):
             raise DatasetError(f"{display}:{n}: a {detect(obj)} example in a {fmt} file")
         # a line whose turns carry Hermes tags is read as Hermes in a messages or ShareGPT file, and back
         line_fmt = "hermes" if detect(obj) == "hermes" else fmt

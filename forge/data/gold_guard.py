@@ -50,7 +50,7 @@ RULES = ("gold_exact", "gold_homoglyph", "gold_contained", "gold_near", "gold_ov
 def ngrams(words: tuple[str, ...], n: int = NGRAM) -> frozenset[tuple[str, ...]]:
     if len(words) < n:
         return frozenset([words])
-    return frozenset(words[i:i + n] for i in range(len(words) - n + 1))
+    return frozenset(words[i : i + n] for i in range(len(words) - n + 1))
 
 
 def one_word_edit(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -62,11 +62,11 @@ def one_word_edit(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
         return False
     longer, shorter = (a, b) if len(a) > len(b) else (b, a)
     k = next((k for k in range(len(shorter)) if longer[k] != shorter[k]), len(shorter))
-    return longer[:k] + longer[k + 1:] == shorter and not is_number(longer[k])
+    return longer[:k] + longer[k + 1 :] == shorter and not is_number(longer[k])
 
 
 def _deletions(words: tuple[str, ...]) -> list[tuple[str, ...]]:
-    return [words[:k] + words[k + 1:] for k in range(len(words))]
+    return [words[:k] + words[k + 1 :] for k in range(len(words))]
 
 
 def _answer_key(answer: str | None) -> str | None:
@@ -93,8 +93,13 @@ class Rejections:
 class GoldGuard:
     """Built from the gold (and sealed) files; answers whether a text is gold-like or holds gold."""
 
-    def __init__(self, texts: list[str], protected_paths: Iterable[Path] = (), where: list[str] | None = None,
-                 answers: list[str] | None = None):
+    def __init__(
+        self,
+        texts: list[str],
+        protected_paths: Iterable[Path] = (),
+        where: list[str] | None = None,
+        answers: list[str] | None = None,
+    ):
         self.protected_paths = [Path(p).resolve() for p in protected_paths]
         self.where = where or [f"gold example {i + 1}" for i in range(len(texts))]
         # kept in memory only (a sealed answer is never written): the near rule spares another request
@@ -150,8 +155,8 @@ class GoldGuard:
         if words in self._exact:
             return self._exact[words], "gold_homoglyph"
         for k in range(len(words) - CONTAINED_MIN_WORDS + 1):
-            for i in self._starts.get(words[k:k + CONTAINED_MIN_WORDS], ()):
-                if words[k:k + len(self._skel[i])] == self._skel[i]:
+            for i in self._starts.get(words[k : k + CONTAINED_MIN_WORDS], ()):
+                if words[k : k + len(self._skel[i])] == self._skel[i]:
                     return i, "gold_contained"
         if len(words) in self._edit_lengths:
             found = sorted({i for key in (words, *_deletions(words)) for i in self._edits.get(key, ())})
@@ -198,8 +203,10 @@ class GoldGuard:
         """Why planner text bound for data generation is refused (the rule, never the gold text), or None."""
         if self.contained(text) is None:
             return None
-        return (f"{what} contains an input of the gold/sealed eval set; text that reaches the data generator may "
-                "not quote eval inputs. Describe the kind of input instead")
+        return (
+            f"{what} contains an input of the gold/sealed eval set; text that reaches the data generator may "
+            "not quote eval inputs. Describe the kind of input instead"
+        )
 
     def filter(self, examples: list[dict]) -> tuple[list[dict], Rejections]:
         """(examples that are not gold-like, what was refused by which rule)."""
@@ -228,8 +235,10 @@ class GoldGuard:
         found = self.overlaps(numbered, display)
         if found:
             more = f" (and {len(found) - SHOWN} more)" if len(found) > SHOWN else ""
-            raise DatasetError(f"{display}: {len(found)} training example(s) overlap the gold/sealed set: "
-                               f"{', '.join(found[:SHOWN])}{more}; remove them with `forge clean --gold-overlap`")
+            raise DatasetError(
+                f"{display}: {len(found)} training example(s) overlap the gold/sealed set: "
+                f"{', '.join(found[:SHOWN])}{more}; remove them with `forge clean --gold-overlap`"
+            )
 
     def check_training_path(self, path: Path, display: str | None = None) -> None:
         """Refuse to train on (or write into) a gold or sealed file."""

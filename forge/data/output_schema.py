@@ -45,7 +45,9 @@ class OutputSchema:
             schema = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             line = getattr(exc, "lineno", None)
-            raise ForgeError(f"{display}{f':{line}' if line else ''}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+            raise ForgeError(
+                f"{display}{f':{line}' if line else ''}: not valid JSON ({getattr(exc, 'msg', exc)})"
+            ) from None
         if not isinstance(schema, dict):
             raise ForgeError(f"{display}: a JSON Schema must be an object")
         try:
@@ -107,8 +109,7 @@ def _branch_error(error, value):
     for name in NAME_KEYS:
         if name not in value:
             continue
-        own = [errs for errs in branches.values()
-               if not any(list(e.relative_path)[:1] == [name] for e in errs)]
+        own = [errs for errs in branches.values() if not any(list(e.relative_path)[:1] == [name] for e in errs)]
         if len(own) == 1:
             return jsonschema.exceptions.best_match(own[0]) or error
         if not own:
@@ -157,8 +158,11 @@ class ToolsContract(OutputSchema):
         if self.tool_choice == "none":
             return ("tool_choice: none", f"{OUTSIDE}: a call where tool_choice is none") if attempted else None
         if not attempted:
-            return None if self.tool_choice == "auto" else (
-                "tool_choice: required", f"{OUTSIDE}: a text reply where tool_choice is required")
+            return (
+                None
+                if self.tool_choice == "auto"
+                else ("tool_choice: required", f"{OUTSIDE}: a text reply where tool_choice is required")
+            )
         if isinstance(value, dict):  # one call: its own errors, not "is not a list of calls"
             return OutputSchema(self.call_schema, self.display, self.hash).check(answer)
         return super().check(answer)
@@ -179,18 +183,31 @@ def tools_schema(tools: list[dict], tool_choice: str = "auto") -> ToolsContract:
             fns = functions(tools)
         except ValueError as exc:
             raise ForgeError(str(exc)) from None
-        branches = [{"type": "object", "additionalProperties": False, "required": ["name", "arguments"],
-                     "properties": {"name": {"const": fn["name"]}, "arguments": fn["parameters"]}} for fn in fns]
+        branches = [
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "arguments"],
+                "properties": {"name": {"const": fn["name"]}, "arguments": fn["parameters"]},
+            }
+            for fn in fns
+        ]
         one = branches[0] if len(branches) == 1 else {"anyOf": branches}
         schema = {"anyOf": [one, {"type": "array", "minItems": 2, "items": one}]}
         try:
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as exc:
-            raise ForgeError(f"tools: a function's parameters are not a valid JSON Schema: "
-                             f"{exc.message[:SHOWN_CHARS]}") from None
-        defaults = {fn["name"]: {k: p["default"] for k, p in (fn["parameters"].get("properties") or {}).items()
-                                 if isinstance(p, dict) and "default" in p
-                                 and k not in (fn["parameters"].get("required") or ())} for fn in fns}
+            raise ForgeError(
+                f"tools: a function's parameters are not a valid JSON Schema: {exc.message[:SHOWN_CHARS]}"
+            ) from None
+        defaults = {
+            fn["name"]: {
+                k: p["default"]
+                for k, p in (fn["parameters"].get("properties") or {}).items()
+                if isinstance(p, dict) and "default" in p and k not in (fn["parameters"].get("required") or ())
+            }
+            for fn in fns
+        }
         _TOOLS_CACHE[key] = ToolsContract(schema, "the example's tools", content_hash(key), tool_choice, defaults)
     return _TOOLS_CACHE[key]
 
@@ -213,8 +230,11 @@ def longest_answer(schema) -> tuple[str, int] | None:
     if isinstance(schema.get("enum"), list) and schema["enum"]:
         return max((json.dumps(v, ensure_ascii=False) for v in schema["enum"]), key=len), 0
     kind = schema.get("type")
-    options = schema.get("anyOf") or schema.get("oneOf") or \
-        ([{**schema, "type": k} for k in kind] if isinstance(kind, list) else None)
+    options = (
+        schema.get("anyOf")
+        or schema.get("oneOf")
+        or ([{**schema, "type": k} for k in kind] if isinstance(kind, list) else None)
+    )
     if options:
         found = [longest_answer(o) for o in options]
         bounded = [f for f in found if f is not None]

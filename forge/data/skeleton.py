@@ -24,7 +24,8 @@ NUMBER = re.compile(r"\d+(?:st|nd|rd|th|am|pm|s|h|m|k|km|kg|g|x|min)?")
 NUMBER_WORDS = frozenset(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million "
-    "half quarter first second third fourth fifth".split())
+    "half quarter first second third fourth fifth".split()
+)
 NUMBER_SKELETONS = frozenset(w.replace("l", "i") for w in NUMBER_WORDS)
 
 

@@ -24,8 +24,16 @@ _CALL_BLOCK = re.compile(re.escape(CALL_OPEN) + r"\s*(.*?)\s*" + re.escape(CALL_
 
 
 # Parameter types as BFCL and Gorilla write them, and the JSON Schema type each means (None: any value).
-BFCL_TYPES = {"dict": "object", "float": "number", "tuple": "array", "list": "array", "int": "integer",
-              "str": "string", "bool": "boolean", "any": None}
+BFCL_TYPES = {
+    "dict": "object",
+    "float": "number",
+    "tuple": "array",
+    "list": "array",
+    "int": "integer",
+    "str": "string",
+    "bool": "boolean",
+    "any": None,
+}
 
 
 def json_schema_types(schema, mapped: set[str] | None = None):
@@ -35,8 +43,14 @@ def json_schema_types(schema, mapped: set[str] | None = None):
         return [json_schema_types(s, mapped) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: (json_schema_types(v, mapped) if k in ("items", "additionalProperties", "anyOf", "oneOf", "allOf",
-                                                      "prefixItems") else v) for k, v in schema.items()}
+    out = {
+        k: (
+            json_schema_types(v, mapped)
+            if k in ("items", "additionalProperties", "anyOf", "oneOf", "allOf", "prefixItems")
+            else v
+        )
+        for k, v in schema.items()
+    }
     if isinstance(schema.get("properties"), dict):
         out["properties"] = {k: json_schema_types(v, mapped) for k, v in schema["properties"].items()}
     kind = schema.get("type")
@@ -134,8 +148,11 @@ def messages_problem(msgs: list[dict], tools) -> str | None:
             if msg["role"] != "assistant":
                 return f"messages[{n}]: only an assistant message may carry tool_calls"
             try:
-                calls = [_call(c, f"messages[{n}].tool_calls[{i}]") for i, c in enumerate(calls)] \
-                    if isinstance(calls, list) else None
+                calls = (
+                    [_call(c, f"messages[{n}].tool_calls[{i}]") for i, c in enumerate(calls)]
+                    if isinstance(calls, list)
+                    else None
+                )
             except ValueError as exc:
                 return str(exc)
             if calls is None:
@@ -156,8 +173,10 @@ def messages_problem(msgs: list[dict], tools) -> str | None:
 
 def calls_of(message: dict) -> list[dict]:
     """An assistant message's calls as `{"name", "arguments"}`."""
-    return [{"name": c["function"]["name"], "arguments": c["function"]["arguments"]}
-            for c in message.get("tool_calls") or ()]
+    return [
+        {"name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+        for c in message.get("tool_calls") or ()
+    ]
 
 
 def calls_answer(calls: list[dict]) -> str:
@@ -221,9 +240,24 @@ def answer_of_generation(text: str) -> str:
 
 def openai_messages(messages: list[dict]) -> list[dict]:
     """Messages as an OpenAI client sends them: each call's arguments as JSON text."""
-    return [{**m, "tool_calls": [{**c, "function": {**c["function"], "arguments": json.dumps(
-        c["function"]["arguments"], ensure_ascii=False)}} for c in m["tool_calls"]]} if m.get("tool_calls") else m
-            for m in messages]
+    return [
+        {
+            **m,
+            "tool_calls": [
+                {
+                    **c,
+                    "function": {
+                        **c["function"],
+                        "arguments": json.dumps(c["function"]["arguments"], ensure_ascii=False),
+                    },
+                }
+                for c in m["tool_calls"]
+            ],
+        }
+        if m.get("tool_calls")
+        else m
+        for m in messages
+    ]
 
 
 def openai_tools(tools: list) -> list[dict]:

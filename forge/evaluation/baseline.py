@@ -33,8 +33,10 @@ def record(project, run_id: str, echo=print) -> dict | None:
         echo("baseline: skipped (the project already has experiments)")
         return None
     if not _base_is_a_directory(project):
-        echo(f"baseline: skipped (model.base {project.config.model.base} is not a local model directory "
-             "(`forge model import`))")
+        echo(
+            f"baseline: skipped (model.base {project.config.model.base} is not a local model directory "
+            "(`forge model import`))"
+        )
         return None
     echo(f"baseline: scoring {project.config.model.base} zero-shot on the gold set")
     results = run_eval(project, echo=echo, base=True)
@@ -56,7 +58,8 @@ def keep(project, results: dict, echo=print) -> dict | None:
 
 
 def _write(project, results: dict, run_id: str) -> dict:
-    row = records.record_experiment(project, run_id=run_id, iteration=0, hypothesis=HYPOTHESIS, results=results,
-                                    kind=records.BASELINE)
+    row = records.record_experiment(
+        project, run_id=run_id, iteration=0, hypothesis=HYPOTHESIS, results=results, kind=records.BASELINE
+    )
     context.update_context(project)
     return row

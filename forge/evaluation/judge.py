@@ -29,8 +29,12 @@ from forge.llm.client import Ledger, check_price, make_client, output_config, re
 from forge.project.project import Project
 from forge.project.records import JUDGE_CACHE, judge_identity
 
-VERDICT_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["correct", "reason"],
-                  "properties": {"correct": {"type": "boolean"}, "reason": {"type": "string"}}}
+VERDICT_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["correct", "reason"],
+    "properties": {"correct": {"type": "boolean"}, "reason": {"type": "string"}},
+}
 MAX_TOKENS = 1000
 _LOOSE = re.compile(r'"correct"\s*:\s*(true|false)', re.IGNORECASE)  # a local model's reply around the JSON
 
@@ -83,15 +87,19 @@ class Judge:
         return {row["key"]: row for row in self.project.read_jsonl_state(JUDGE_CACHE)}
 
     def key(self, item: JudgeItem) -> str:
-        return content_hash(json.dumps([item.input, item.expected, item.answer, self.rubric, self.model,
-                                        self._template]), 32)
+        return content_hash(
+            json.dumps([item.input, item.expected, item.answer, self.rubric, self.model, self._template]), 32
+        )
 
     def request(self, item: JudgeItem) -> dict:
         user = f"# Input\n{item.input}\n\n# Expected answer\n{item.expected}\n\n# The model's answer\n{item.answer}"
-        return {"model": self.model, "max_tokens": MAX_TOKENS,
-                "system": [{"type": "text", "text": self.system, "cache_control": {"type": "ephemeral"}}],
-                "messages": [{"role": "user", "content": user}],
-                "output_config": output_config(self.cfg.llm.datagen_effort, VERDICT_SCHEMA)}
+        return {
+            "model": self.model,
+            "max_tokens": MAX_TOKENS,
+            "system": [{"type": "text", "text": self.system, "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": user}],
+            "output_config": output_config(self.cfg.llm.datagen_effort, VERDICT_SCHEMA),
+        }
 
     def verdicts(self, items: list[JudgeItem], sealed: bool = False) -> list[JudgeVerdict]:
         """A verdict on each item, in order; only the ones neither obvious nor cached reach the judge."""
@@ -105,7 +113,9 @@ class Judge:
                 out.append(JudgeVerdict(False, "empty answer"))
             elif hit is not None:
                 self.cached += 1
-                out.append(JudgeVerdict(hit["correct"], None if hit["correct"] else f"judge: {hit.get('reason') or '-'}"))
+                out.append(
+                    JudgeVerdict(hit["correct"], None if hit["correct"] else f"judge: {hit.get('reason') or '-'}")
+                )
             else:
                 out.append(None)
                 todo.append(i)
@@ -137,8 +147,9 @@ class Judge:
         return self._client
 
     def _read(self, msg, batch: bool) -> tuple[bool | None, str]:
-        self.cost_usd += Ledger.for_project(self.project, self._prices).record(self.model, msg.usage, "judge",
-                                                                                 batch=batch)
+        self.cost_usd += Ledger.for_project(self.project, self._prices).record(
+            self.model, msg.usage, "judge", batch=batch
+        )
         text = "".join(b.text for b in msg.content if b.type == "text")
         parsed = parse_verdict(text)
         if parsed is None:
@@ -165,18 +176,29 @@ class Judge:
 
         requests = [{"custom_id": f"judge-{i}", "params": self.request(item)} for i, item in enumerate(items)]
         try:
-            entries = {e.custom_id: e.result for e in run_batch(self._client_once(), requests, self.cfg,
-                                                                 echo=lambda _line: None)}
+            entries = {
+                e.custom_id: e.result
+                for e in run_batch(self._client_once(), requests, self.cfg, echo=lambda _line: None)
+            }
         except Exception as exc:
             return [(None, f"batch: {type(exc).__name__}: {first_line(exc, 200)}")] * len(items)
         out: list[tuple[bool | None, str]] = []
         for r in requests:
             result = entries.get(r["custom_id"])
-            out.append(self._read(result.message, batch=True) if result is not None and result.type == "succeeded"
-                       else (None, f"batch request {batch_failure(result)}"))
+            out.append(
+                self._read(result.message, batch=True)
+                if result is not None and result.type == "succeeded"
+                else (None, f"batch request {batch_failure(result)}")
+            )
         return out
 
     def summary(self) -> dict:
         """What this judge did in this process: for the eval record and the budgets."""
-        return {"model": self.model, "rubric_hash": self.rubric_hash, "judged": self.judged, "cached": self.cached,
-                "errors": self.errors, "cost_usd": round(self.cost_usd, 6)}
+        return {
+            "model": self.model,
+            "rubric_hash": self.rubric_hash,
+            "judged": self.judged,
+            "cached": self.cached,
+            "errors": self.errors,
+            "cost_usd": round(self.cost_usd, 6),
+        }

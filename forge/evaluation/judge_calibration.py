@@ -27,8 +27,9 @@ def load_labels(path: Path, display: str) -> list[tuple[int, JudgeItem, bool]]:
     out = []
     for n, obj in read_jsonl(path, display):
         if not isinstance(obj, dict) or not all(isinstance(obj.get(k), str) for k in ("input", "expected", "answer")):
-            raise ForgeError(f'{display}:{n}: expected {{"input": "...", "expected": "...", "answer": "...", '
-                             '"label": true|false}')
+            raise ForgeError(
+                f'{display}:{n}: expected {{"input": "...", "expected": "...", "answer": "...", "label": true|false}}'
+            )
         if not isinstance(obj.get("label"), bool):
             raise ForgeError(f"{display}:{n}: label must be true (the answer is correct) or false")
         out.append((n, JudgeItem(obj["input"], obj["expected"], obj["answer"]), obj["label"]))
@@ -45,15 +46,24 @@ def calibrate(project: Project, path: Path, warn=None) -> dict:
     judge = Judge(project, warn)
     verdicts = judge.verdicts([item for _, item, _ in rows])
     pairs = [(label, v.correct) for (_, _, label), v in zip(rows, verdicts, strict=True)]
-    confusion = {"both_correct": sum(a and b for a, b in pairs), "both_wrong": sum(not a and not b for a, b in pairs),
-                 "judge_too_lenient": sum(not a and b for a, b in pairs),
-                 "judge_too_strict": sum(a and not b for a, b in pairs)}
+    confusion = {
+        "both_correct": sum(a and b for a, b in pairs),
+        "both_wrong": sum(not a and not b for a, b in pairs),
+        "judge_too_lenient": sum(not a and b for a, b in pairs),
+        "judge_too_strict": sum(a and not b for a, b in pairs),
+    }
     kappa = cohen_kappa(pairs)
-    record = {"time": now(), "file": display, "file_hash": file_hash(path), "items": len(rows),
-              "agreement": round(sum(a == b for a, b in pairs) / len(pairs), 4),
-              "kappa": None if kappa is None else round(kappa, 4), "confusion": confusion,
-              "judge_errors": sum(v.error for v in verdicts),
-              "disagreements": [n for (n, _, _), (a, b) in zip(rows, pairs, strict=True) if a != b],
-              **{k: v for k, v in judge.summary().items() if k in ("model", "rubric_hash", "cost_usd")}}
+    record = {
+        "time": now(),
+        "file": display,
+        "file_hash": file_hash(path),
+        "items": len(rows),
+        "agreement": round(sum(a == b for a, b in pairs) / len(pairs), 4),
+        "kappa": None if kappa is None else round(kappa, 4),
+        "confusion": confusion,
+        "judge_errors": sum(v.error for v in verdicts),
+        "disagreements": [n for (n, _, _), (a, b) in zip(rows, pairs, strict=True) if a != b],
+        **{k: v for k, v in judge.summary().items() if k in ("model", "rubric_hash", "cost_usd")},
+    }
     write_json_atomic(project.output / JUDGE_CALIBRATION, record)
     return record

@@ -25,20 +25,28 @@ from forge.llm.client import Ledger, has_credentials, make_client, output_config
 from forge.project.project import Project
 from forge.remote.mark import remote_step
 
-JUDGE_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["score", "reason"],
-                "properties": {"score": {"type": "number"}, "reason": {"type": "string"}}}
+JUDGE_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["score", "reason"],
+    "properties": {"score": {"type": "number"}, "reason": {"type": "string"}},
+}
 
 
 def load_probe(project: Project) -> tuple[list[dict], str]:
     """(items, hash) of the probe file, or a file:line error."""
     path, rel = project.path(project.config.dataset.probe), project.config.dataset.probe
     if not path.is_file():
-        raise ForgeError(f"{rel}: not found (one {{\"question\": ..., \"ideal\": ...}} object per line)")
+        raise ForgeError(f'{rel}: not found (one {{"question": ..., "ideal": ...}} object per line)')
     items = []
     for n, obj in read_jsonl(path, rel):
-        if not (isinstance(obj, dict) and isinstance(obj.get("question"), str) and isinstance(obj.get("ideal"), str)
-                and obj["question"].strip()):
-            raise ForgeError(f"{rel}:{n}: expected {{\"question\": \"...\", \"ideal\": \"...\"}}")
+        if not (
+            isinstance(obj, dict)
+            and isinstance(obj.get("question"), str)
+            and isinstance(obj.get("ideal"), str)
+            and obj["question"].strip()
+        ):
+            raise ForgeError(f'{rel}:{n}: expected {{"question": "...", "ideal": "..."}}')
         items.append({"question": obj["question"], "ideal": obj["ideal"]})
     if not items:
         raise ForgeError(f"{rel}: no questions")
@@ -79,13 +87,16 @@ def answer_questions(project: Project, questions: list[str], model_dir: Path | N
         model, tok, identity = load_causal_lm(base, device), load_tokenizer(base), project.config.model.base
         model = ready_for_generation(model, project.config.eval.precision, device)
     if tok.chat_template:
-        prompts = [tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
-                   for q in questions]
+        prompts = [
+            tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
+            for q in questions
+        ]
     else:
         prompts = [f"Question: {q}\nAnswer:" for q in questions]
     cfg = project.config.eval
-    answers = generate(model, tok, prompts, cfg.max_new_tokens, cfg.batch_size, device, None,
-                       project_constraint(project, tok))
+    answers = generate(
+        model, tok, prompts, cfg.max_new_tokens, cfg.batch_size, device, None, project_constraint(project, tok)
+    )
     return [a.strip() for a in answers], identity
 
 
@@ -94,11 +105,18 @@ def _judge(project: Project, items: list[dict], answers: list[str]) -> list[tupl
     client, ledger, model = make_client(cfg), Ledger.for_project(project), cfg.datagen.model
     out = []
     for item, answer in zip(items, answers, strict=True):
-        prompt = prompts_io.render("probe_judge", project, question=item["question"], ideal=item["ideal"],
-                                   answer=answer or "(empty)")
-        msg = retrying(lambda p=prompt: client.messages.create(
-            model=model, max_tokens=1000, messages=[{"role": "user", "content": p}],
-            output_config=output_config(cfg.llm.datagen_effort, JUDGE_SCHEMA)), cfg.llm.max_retries)
+        prompt = prompts_io.render(
+            "probe_judge", project, question=item["question"], ideal=item["ideal"], answer=answer or "(empty)"
+        )
+        msg = retrying(
+            lambda p=prompt: client.messages.create(
+                model=model,
+                max_tokens=1000,
+                messages=[{"role": "user", "content": p}],
+                output_config=output_config(cfg.llm.datagen_effort, JUDGE_SCHEMA),
+            ),
+            cfg.llm.max_retries,
+        )
         ledger.record(model, msg.usage, "probe")
         try:
             verdict = json.loads("".join(b.text for b in msg.content if b.type == "text"))
@@ -117,12 +135,23 @@ def run_probe(project: Project, tag: str, model_dir: Path | None = None) -> dict
     if has_credentials(project.config):
         scored, scorer = _judge(project, items, answers), f"judge:{project.config.datagen.model}"
     else:
-        scored, scorer = [(token_f1(a, i["ideal"]), "token F1") for i, a in zip(items, answers, strict=True)], "token_f1"
-    rows = [{**i, "answer": a, "score": round(s, 4), "reason": r}
-            for i, a, (s, r) in zip(items, answers, scored, strict=True)]
-    record = {"tag": tag, "time": now(), "model": identity,
-              "probe_hash": digest, "scorer": scorer, "mean": round(sum(r["score"] for r in rows) / len(rows), 4),
-              "items": rows}
+        scored, scorer = (
+            [(token_f1(a, i["ideal"]), "token F1") for i, a in zip(items, answers, strict=True)],
+            "token_f1",
+        )
+    rows = [
+        {**i, "answer": a, "score": round(s, 4), "reason": r}
+        for i, a, (s, r) in zip(items, answers, scored, strict=True)
+    ]
+    record = {
+        "tag": tag,
+        "time": now(),
+        "model": identity,
+        "probe_hash": digest,
+        "scorer": scorer,
+        "mean": round(sum(r["score"] for r in rows) / len(rows), 4),
+        "items": rows,
+    }
     write_json_atomic(path, record)
     return record
 

@@ -44,16 +44,21 @@ def check(project: Project, accept_gold_change: bool = False) -> dict:
     if crosses_gold_change(best, results["gold"]["hash"], schema_hash_of(results)):
         if accept_gold_change:
             return results
-        what = (f"on another gold set (hash {best['gold_hash']}, now {results['gold']['hash']})"
-                if best.get("gold_hash") and best["gold_hash"] != results["gold"]["hash"] else
-                f"under another output schema (hash {best.get('schema_hash')}, now {schema_hash_of(results)})")
+        what = (
+            f"on another gold set (hash {best['gold_hash']}, now {results['gold']['hash']})"
+            if best.get("gold_hash") and best["gold_hash"] != results["gold"]["hash"]
+            else f"under another output schema (hash {best.get('schema_hash')}, now {schema_hash_of(results)})"
+        )
         raise PromotionRefused(
             f"the comparison crosses a gold change: the best so far ({best['accuracy']:.1%}, iter "
             f"{best.get('iteration')}) was measured {what}. A person can start a new baseline: "
-            "`forge promote --accept-gold-change`")
+            "`forge promote --accept-gold-change`"
+        )
     if best and results["accuracy"] <= best["accuracy"]:
-        raise PromotionRefused(f"accuracy {results['accuracy']:.1%} is not above the best so far "
-                               f"{best['accuracy']:.1%} (iter {best.get('iteration')})")
+        raise PromotionRefused(
+            f"accuracy {results['accuracy']:.1%} is not above the best so far "
+            f"{best['accuracy']:.1%} (iter {best.get('iteration')})"
+        )
     return results
 
 
@@ -72,18 +77,28 @@ def promote(project: Project, iteration: int | None = None, accept_gold_change: 
     shutil.copytree(project.adapter_dir, dest)
     write_json_atomic(dest / RESULTS, results)
     record = {
-        "accuracy": results["accuracy"], "ci95": results["ci95"], "correct": results["correct"],
-        "total": results["total"], "iteration": iteration, "path": project.rel(dest),
-        "time": now(), "eval_id": results["eval_id"],
-        "model_hash": results["model"]["hash"], "per_cmd": results["per_cmd"],
-        "gold_hash": results["gold"]["hash"], "sealed_hash": (results.get("sealed") or {}).get("hash"),
-        "schema_hash": schema_hash_of(results), "schema_valid": results.get("schema_valid"),
+        "accuracy": results["accuracy"],
+        "ci95": results["ci95"],
+        "correct": results["correct"],
+        "total": results["total"],
+        "iteration": iteration,
+        "path": project.rel(dest),
+        "time": now(),
+        "eval_id": results["eval_id"],
+        "model_hash": results["model"]["hash"],
+        "per_cmd": results["per_cmd"],
+        "gold_hash": results["gold"]["hash"],
+        "sealed_hash": (results.get("sealed") or {}).get("hash"),
+        "schema_hash": schema_hash_of(results),
+        "schema_valid": results.get("schema_valid"),
         "new_gold_baseline": new_baseline,
         "per_example": results["per_example"],
         "previous": {"accuracy": best["accuracy"], "iteration": best.get("iteration"), "path": best.get("path")}
-        if best else None,
+        if best
+        else None,
         "vs_previous": paired_comparison(best.get("per_example", {}), results["per_example"])
-        if best and not new_baseline else None,
+        if best and not new_baseline
+        else None,
     }
     write_json_atomic(project.output / BEST, record)
     return record

@@ -15,24 +15,24 @@ class EvalResult:
     accuracy: float
     correct: int
     total: int
-    ci95: list[float]                # Wilson interval
+    ci95: list[float]  # Wilson interval
     forbidden_count: int
     failure_count: int
-    per_cmd: dict[str, dict]         # cmd -> {"correct", "total"}
-    per_field: dict[str, int]        # field the call scorer named -> wrong answers
+    per_cmd: dict[str, dict]  # cmd -> {"correct", "total"}
+    per_field: dict[str, int]  # field the call scorer named -> wrong answers
     scorer: str
-    model: dict                      # {"path", "kind", "hash"}: the weights this measured
-    gold: dict                       # {"path", "hash"}
-    schema: dict | None              # {"path", "hash"} of eval.output_schema
+    model: dict  # {"path", "kind", "hash"}: the weights this measured
+    gold: dict  # {"path", "hash"}
+    schema: dict | None  # {"path", "hash"} of eval.output_schema
     constrained: bool
     schema_valid: float | None
     wall_s: float
     examples_per_s: float | None
-    per_example: dict[str, bool]     # example id -> correct
-    cut: int = 0                     # gold answers that hit eval.max_new_tokens before their end
-    free: dict | None = None         # free decoding's score, with --compare-free
-    sealed: dict | None = None       # the sealed set's aggregates and hash
-    judge: dict | None = None        # the judge scorer's model, calls, cache hits, errors and cost
+    per_example: dict[str, bool]  # example id -> correct
+    cut: int = 0  # gold answers that hit eval.max_new_tokens before their end
+    free: dict | None = None  # free decoding's score, with --compare-free
+    sealed: dict | None = None  # the sealed set's aggregates and hash
+    judge: dict | None = None  # the judge scorer's model, calls, cache hits, errors and cost
 
     def as_record(self) -> dict:
         """The JSON of output/eval_results.json and of an experiment's results (free/sealed only when measured)."""

@@ -65,18 +65,29 @@ def scored_answers(examples: list[dict], generated: list[str]) -> list[str]:
 
 def score_set(examples, answers, scorer, sealed: bool = False):
     """(verdicts, summary: accuracy, correct, total, ci95, forbidden_count) of `answers` to `examples`."""
-    verdicts = scorer.score_many([(user_text(e), assistant_text(e), a, schema_for(e, scorer.schema, scorer.tool_choice))
-                                  for e, a in zip(examples, answers, strict=True)], sealed=sealed)
+    verdicts = scorer.score_many(
+        [
+            (user_text(e), assistant_text(e), a, schema_for(e, scorer.schema, scorer.tool_choice))
+            for e, a in zip(examples, answers, strict=True)
+        ],
+        sealed=sealed,
+    )
     correct = sum(v.correct for v in verdicts)
     lo, hi = wilson_interval(correct, len(examples))
-    return verdicts, {"accuracy": correct / len(examples), "correct": correct, "total": len(examples),
-                      "ci95": [round(lo, 4), round(hi, 4)], "forbidden_count": sum(v.forbidden for v in verdicts)}
+    return verdicts, {
+        "accuracy": correct / len(examples),
+        "correct": correct,
+        "total": len(examples),
+        "ci95": [round(lo, 4), round(hi, 4)],
+        "forbidden_count": sum(v.forbidden for v in verdicts),
+    }
 
 
 def schema_valid_rate(schema, examples: list[dict], answers: list[str], tool_choice: str = "auto") -> float | None:
     """The share of answers that keep their contract (schema_for), among examples that have one."""
-    judged = [own.keeps(a) for e, a in zip(examples, answers, strict=True)
-              if (own := schema_for(e, schema, tool_choice))]
+    judged = [
+        own.keeps(a) for e, a in zip(examples, answers, strict=True) if (own := schema_for(e, schema, tool_choice))
+    ]
     return round(sum(judged) / len(judged), 4) if judged else None
 
 
@@ -91,8 +102,14 @@ def _per_field(verdicts) -> dict[str, int]:
 
 @holds_run_lock("eval")
 @remote_step(lambda project, _results: [Pull(f"output/{RESULTS}"), Pull(f"output/{FAILURES}")])
-def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | None = None,
-             echo=None, base: bool = False, compare_free: bool = False) -> EvalResult:
+def run_eval(
+    project: Project,
+    model_dir: Path | None = None,
+    batch_size: int | None = None,
+    echo=None,
+    base: bool = False,
+    compare_free: bool = False,
+) -> EvalResult:
     """Score model_dir (default output/adapter; with `base`, model.base itself, zero-shot) on the gold set, and
     the sealed set as aggregates; with `echo`, show progress (forge.inference.progress). The base is resolved where
     the eval runs (on compute.remote, its own copy). Decoding is under the output schema when eval.constrained
@@ -127,8 +144,9 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
 
     def answers_for(examples, under):
         prompts = eval_prompts(project, tokenizer, examples)
-        raw = generate(model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress, under,
-                       max_tokens=room)
+        raw = generate(
+            model, tokenizer, prompts, cfg.eval.max_new_tokens, bs, runtime.device, progress, under, max_tokens=room
+        )
         return scored_answers(examples, raw), raw.cut
 
     start = time.perf_counter()
@@ -153,29 +171,51 @@ def run_eval(project: Project, model_dir: Path | None = None, batch_size: int | 
         if not v.correct:
             # an answer cut short fails for that reason, whatever the scorer saw in what was left of it
             reason = f"cut at eval.max_new_tokens ({limit} tokens): {v.reason}" if was_cut else v.reason
-            failures.append({"id": example_id(ex), "input": user_text(ex), "expected": assistant_text(ex),
-                             "actual": answer, "reason": reason, **({"fields": list(v.fields)} if v.fields else {})})
+            failures.append(
+                {
+                    "id": example_id(ex),
+                    "input": user_text(ex),
+                    "expected": assistant_text(ex),
+                    "actual": answer,
+                    "reason": reason,
+                    **({"fields": list(v.fields)} if v.fields else {}),
+                }
+            )
     if any(cut):
-        (echo or _stderr)(f"warning: {sum(cut)} of {len(gold)} gold answers hit eval.max_new_tokens ({limit}) and were "
-                          "cut short: raise it in forge.yaml if the answers need more tokens")
+        (echo or _stderr)(
+            f"warning: {sum(cut)} of {len(gold)} gold answers hit eval.max_new_tokens ({limit}) and were "
+            "cut short: raise it in forge.yaml if the answers need more tokens"
+        )
     free = sealed_summary = None
     if free_answers is not None:
         _, scored = score_set(gold, free_answers, scorer)
         free = {k: scored[k] for k in ("accuracy", "correct", "total", "ci95")} | {
-            "schema_valid": schema_valid_rate(schema, gold, free_answers, cfg.eval.tool_choice)}
+            "schema_valid": schema_valid_rate(schema, gold, free_answers, cfg.eval.tool_choice)
+        }
     if sealed_path and sealed:
         _, scored = score_set(sealed, sealed_answers, scorer, sealed=True)
         sealed_summary = {**scored, "hash": file_hash(sealed_path)}
     results = EvalResult(
-        eval_id=uuid.uuid4().hex[:12], time=now(), **summary, failure_count=len(failures),
-        per_cmd=dict(sorted(per_cmd.items())), per_field=_per_field(verdicts), scorer=cfg.eval.scorer,
+        eval_id=uuid.uuid4().hex[:12],
+        time=now(),
+        **summary,
+        failure_count=len(failures),
+        per_cmd=dict(sorted(per_cmd.items())),
+        per_field=_per_field(verdicts),
+        scorer=cfg.eval.scorer,
         model={"path": project.rel(model_dir), "kind": kind, "hash": model_hash(model_dir)},
         gold={"path": gold_rel, "hash": file_hash(project.gold_path)},
         schema={"path": schema.display, "hash": schema.hash} if schema else None,
-        constrained=constraints["gold"] is not None, schema_valid=schema_valid_rate(schema, gold, answers, cfg.eval.tool_choice),
-        wall_s=round(wall, 3), examples_per_s=round(len(gold) / wall, 2) if wall else None, cut=sum(cut),
+        constrained=constraints["gold"] is not None,
+        schema_valid=schema_valid_rate(schema, gold, answers, cfg.eval.tool_choice),
+        wall_s=round(wall, 3),
+        examples_per_s=round(len(gold) / wall, 2) if wall else None,
+        cut=sum(cut),
         per_example={example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
-        free=free, sealed=sealed_summary, judge=scorer.judge.summary() if scorer.judge else None)
+        free=free,
+        sealed=sealed_summary,
+        judge=scorer.judge.summary() if scorer.judge else None,
+    )
     write_json_atomic(project.output / RESULTS, results.as_record())
     write_bytes_atomic(project.output / FAILURES, encode(failures))
     return results

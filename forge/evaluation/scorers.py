@@ -34,9 +34,9 @@ from forge.project.code import load_function
 @dataclass
 class Verdict:
     correct: bool
-    reason: str | None = None       # why it is wrong
+    reason: str | None = None  # why it is wrong
     forbidden: bool = False
-    fields: tuple[str, ...] = ()    # the call scorer's wrong fields, dotted
+    fields: tuple[str, ...] = ()  # the call scorer's wrong fields, dotted
 
 
 def load_custom(root: Path):
@@ -76,7 +76,7 @@ def wrong_fields(want, got, ignore: Collection[str] = frozenset(), prefix: str =
 def leaf_fields(value, prefix: str = "") -> set[str]:
     """The dotted names of a JSON object's leaf fields (nested objects walked), as wrong_fields names them."""
     out: set[str] = set()
-    for key, v in (value.items() if isinstance(value, dict) else ()):
+    for key, v in value.items() if isinstance(value, dict) else ():
         out |= leaf_fields(v, f"{prefix}{key}.") if isinstance(v, dict) and v else {f"{prefix}{key}"}
     return out
 
@@ -85,8 +85,17 @@ _PROJECT = object()  # Scorer.__call__'s default: the project's schema
 
 
 class Scorer:
-    def __init__(self, kind: str, forbidden: Iterable[str] = (), custom=None, threshold: float = 1.0,
-                 schema=None, ignore_fields: Iterable[str] = (), judge=None, tool_choice: str = "auto"):
+    def __init__(
+        self,
+        kind: str,
+        forbidden: Iterable[str] = (),
+        custom=None,
+        threshold: float = 1.0,
+        schema=None,
+        ignore_fields: Iterable[str] = (),
+        judge=None,
+        tool_choice: str = "auto",
+    ):
         self.kind, self.forbidden, self.custom, self.threshold = kind, set(forbidden), custom, threshold
         self.schema, self.ignore, self.judge = schema, set(ignore_fields), judge
         self.tool_choice = tool_choice  # eval.tool_choice: the contract of examples with tools (schema_for)
@@ -101,8 +110,16 @@ class Scorer:
             from forge.evaluation.judge import Judge
 
             judge = Judge(project)
-        return cls(ev.scorer, ev.forbidden_commands, custom, ev.custom_threshold, schema, ev.ignore_fields, judge,
-                   ev.tool_choice)
+        return cls(
+            ev.scorer,
+            ev.forbidden_commands,
+            custom,
+            ev.custom_threshold,
+            schema,
+            ev.ignore_fields,
+            judge,
+            ev.tool_choice,
+        )
 
     def _contract(self, actual: str, schema) -> Verdict | None:
         """The verdict every scorer shares: a forbidden command or an answer outside the schema is wrong."""
@@ -144,8 +161,10 @@ class Scorer:
         if verdict is not None:
             return 0.0
         if self.kind == "judge":
-            raise ForgeError("GRPO with eval.scorer judge would pay a judge call per sampled answer: pick a "
-                             "programmatic scorer (call, json_match, exact, custom)")
+            raise ForgeError(
+                "GRPO with eval.scorer judge would pay a judge call per sampled answer: pick a "
+                "programmatic scorer (call, json_match, exact, custom)"
+            )
         if self.kind == "custom":
             try:
                 return min(1.0, max(0.0, float(self.custom(expected, actual))))
@@ -187,9 +206,12 @@ class Scorer:
             return Verdict(True)
         field, how = wrong[0]
         if name == "name" and field.startswith("arguments."):  # "wrong room", as for a cmd-keyed answer
-            field = field[len("arguments."):]
-        return Verdict(False, f"{how} {field}" + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""),
-                       fields=tuple(f for f, _ in wrong))
+            field = field[len("arguments.") :]
+        return Verdict(
+            False,
+            f"{how} {field}" + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""),
+            fields=tuple(f for f, _ in wrong),
+        )
 
     def _calls(self, wanted: list, made: list) -> Verdict:
         """Parallel calls: the same calls in any order, each matched as one call is."""

@@ -26,8 +26,11 @@ def chat_request(example: dict, system_prompt: str, max_tokens: int, tool_choice
     """The chat completions body for one gold conversation (its last assistant turn is what is asked for)."""
     from forge.models.chat_format import with_system_prompt
 
-    body = {"messages": openai_messages(with_system_prompt(example, system_prompt)[:-1]), "max_tokens": max_tokens,
-            "temperature": 0}
+    body = {
+        "messages": openai_messages(with_system_prompt(example, system_prompt)[:-1]),
+        "max_tokens": max_tokens,
+        "temperature": 0,
+    }
     if example.get("tools"):
         body.update(tools=openai_tools(example["tools"]), tool_choice=example.get("tool_choice", tool_choice))
     return body
@@ -35,14 +38,18 @@ def chat_request(example: dict, system_prompt: str, max_tokens: int, tool_choice
 
 def ask(url: str, body: dict, timeout: float = TIMEOUT_S) -> dict:
     """The reply message of `url`'s /v1/chat/completions to `body`; ForgeError in one line when it fails."""
-    request = urllib.request.Request(url.rstrip("/") + "/v1/chat/completions", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url.rstrip("/") + "/v1/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             return json.loads(reply.read())["choices"][0]["message"]
     except urllib.error.HTTPError as exc:
-        raise ForgeError(f"--server {url}: HTTP {exc.code}: {first_line(exc.read().decode(errors='replace'), 200)}") \
-            from None
+        raise ForgeError(
+            f"--server {url}: HTTP {exc.code}: {first_line(exc.read().decode(errors='replace'), 200)}"
+        ) from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise ForgeError(f"--server {url}: cannot reach it ({first_line(exc, 200)})") from None
     except (ValueError, KeyError, IndexError, TypeError):
@@ -81,9 +88,15 @@ def served_eval(project, url: str, echo=None) -> dict:
     answers = [served_answer(r) for r in replies]
     verdicts, summary = score_set(gold, answers, Scorer.for_project(project, OutputSchema.for_project(project)))
     last = (project.read_state(RESULTS) or {}).get("per_example") or {}
-    differ = [example_id(e) for e, v in zip(gold, verdicts, strict=True)
-              if example_id(e) in last and last[example_id(e)] != v.correct]
-    return {**{k: summary[k] for k in ("accuracy", "correct", "total", "ci95")},
-            "tool_call_replies": sum(bool(r.get("tool_calls")) for r in replies),
-            "last_eval_accuracy": sum(last.values()) / len(last) if last else None, "differ": differ,
-            "answers": answers}
+    differ = [
+        example_id(e)
+        for e, v in zip(gold, verdicts, strict=True)
+        if example_id(e) in last and last[example_id(e)] != v.correct
+    ]
+    return {
+        **{k: summary[k] for k in ("accuracy", "correct", "total", "ci95")},
+        "tool_call_replies": sum(bool(r.get("tool_calls")) for r in replies),
+        "last_eval_accuracy": sum(last.values()) / len(last) if last else None,
+        "differ": differ,
+        "answers": answers,
+    }

@@ -22,7 +22,7 @@ def mcnemar_exact(only_old: int, only_new: int) -> float:
     if n == 0:
         return 1.0
     k = min(only_old, only_new)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
     return min(1.0, 2 * tail)
 
 
@@ -31,8 +31,12 @@ def paired_comparison(old: dict[str, bool], new: dict[str, bool]) -> dict:
     shared = sorted(set(old) & set(new))
     only_old = sum(1 for k in shared if old[k] and not new[k])
     only_new = sum(1 for k in shared if new[k] and not old[k])
-    return {"shared": len(shared), "only_previous_correct": only_old, "only_new_correct": only_new,
-            "p_value": round(mcnemar_exact(only_old, only_new), 6)}
+    return {
+        "shared": len(shared),
+        "only_previous_correct": only_old,
+        "only_new_correct": only_new,
+        "p_value": round(mcnemar_exact(only_old, only_new), 6),
+    }
 
 
 def cohen_kappa(pairs: list[tuple[bool, bool]]) -> float | None:

@@ -37,17 +37,22 @@ from forge.project import context, records
 from forge.project.project import Project
 
 MAX_TOKENS = 2000
-INSTRUCTION = ("Answer the user's message the way the examples in this conversation are answered: only the "
-               "answer, in the same format, with nothing before or after it.")
-TOOL_INSTRUCTION = ("Answer the last turn of the conversation the way the worked conversations below answer theirs: "
-                    "call the tools when the turn needs a call (several at once when it needs several), else reply "
-                    "in text.")
+INSTRUCTION = (
+    "Answer the user's message the way the examples in this conversation are answered: only the "
+    "answer, in the same format, with nothing before or after it."
+)
+TOOL_INSTRUCTION = (
+    "Answer the last turn of the conversation the way the worked conversations below answer theirs: "
+    "call the tools when the turn needs a call (several at once when it needs several), else reply "
+    "in text."
+)
 
 
 def shots(project: Project, k: int) -> list[dict]:
     """k training examples (a seeded pick spread over answer categories); any the gold guard matches is skipped."""
-    pool = load_numbered(project.canonical_path, project.rel(project.canonical_path), missing_ok=True) or \
-        load_numbered(project.seed_path, project.rel(project.seed_path), missing_ok=True)
+    pool = load_numbered(project.canonical_path, project.rel(project.canonical_path), missing_ok=True) or load_numbered(
+        project.seed_path, project.rel(project.seed_path), missing_ok=True
+    )
     guard = project.gold_guard()
     clean = [e for _, e in pool if guard.match_rule(user_text(e), assistant_text(e)) is None]
     random.Random(0).shuffle(clean)
@@ -77,8 +82,12 @@ def _user(example: dict) -> str:
 def _tool_system(project: Project, shot_examples: list[dict]) -> list[dict]:
     """The system blocks of a request with tools: the student's system text, then the worked conversations as
     JSON lines in OpenAI's format (the cache breakpoint closes them)."""
-    worked = "\n".join(json.dumps({"messages": openai_messages([m for m in e["messages"] if m["role"] != "system"])},
-                                  ensure_ascii=False) for e in shot_examples)
+    worked = "\n".join(
+        json.dumps(
+            {"messages": openai_messages([m for m in e["messages"] if m["role"] != "system"])}, ensure_ascii=False
+        )
+        for e in shot_examples
+    )
     text = _system(project, TOOL_INSTRUCTION)
     if worked:
         text += f"\n\n# Worked conversations\n{worked}"
@@ -98,13 +107,21 @@ def _prefix(project: Project, shot_examples: list[dict]) -> tuple[list[dict], li
 
 def _request(cfg, system, turns, example: dict, schema: OutputSchema | None, tool_system: list[dict]) -> dict:
     if example.get("tools"):
-        return {"model": cfg.datagen.model, "max_tokens": MAX_TOKENS, "system": tool_system,
-                "tools": anthropic_tools(example["tools"]),
-                "tool_choice": TOOL_CHOICE[example.get("tool_choice", cfg.eval.tool_choice)],
-                "messages": anthropic_turns(example["messages"][:-1]),
-                **({"output_config": c} if (c := output_config(cfg.llm.datagen_effort, None)) else {})}
-    params = {"model": cfg.datagen.model, "max_tokens": MAX_TOKENS, "system": system,
-              "messages": [*turns, {"role": "user", "content": _user(example)}]}
+        return {
+            "model": cfg.datagen.model,
+            "max_tokens": MAX_TOKENS,
+            "system": tool_system,
+            "tools": anthropic_tools(example["tools"]),
+            "tool_choice": TOOL_CHOICE[example.get("tool_choice", cfg.eval.tool_choice)],
+            "messages": anthropic_turns(example["messages"][:-1]),
+            **({"output_config": c} if (c := output_config(cfg.llm.datagen_effort, None)) else {}),
+        }
+    params = {
+        "model": cfg.datagen.model,
+        "max_tokens": MAX_TOKENS,
+        "system": system,
+        "messages": [*turns, {"role": "user", "content": _user(example)}],
+    }
     config = output_config(cfg.llm.datagen_effort, schema.schema if schema else None)
     return {**params, **({"output_config": config} if config else {})}
 
@@ -129,20 +146,25 @@ def run_teacher(project: Project, echo=print, force: bool = False) -> dict:
     chosen = shots(project, cfg.eval.teacher_shots)
     system, turns = _prefix(project, chosen)
     tool_system = _tool_system(project, chosen) if any(e.get("tools") for e in gold) else []
-    key = {"model": cfg.datagen.model, "gold_hash": file_hash(project.gold_path),
-           "schema_hash": schema.hash if schema else None,
-           "prompt_hash": content_hash(json.dumps([system, turns, *([tool_system] if tool_system else [])],
-                                                  sort_keys=True))}
+    key = {
+        "model": cfg.datagen.model,
+        "gold_hash": file_hash(project.gold_path),
+        "schema_hash": schema.hash if schema else None,
+        "prompt_hash": content_hash(
+            json.dumps([system, turns, *([tool_system] if tool_system else [])], sort_keys=True)
+        ),
+    }
     if not force and (row := _cached(project, key)):
-        echo(f"teacher: {row['accuracy']:.1%} ({row['correct']}/{row['total']}), recorded {row['time']} (unchanged "
-             "gold, schema, model and prompt; --force measures again)")
+        echo(
+            f"teacher: {row['accuracy']:.1%} ({row['correct']}/{row['total']}), recorded {row['time']} (unchanged "
+            "gold, schema, model and prompt; --force measures again)"
+        )
         return {**row, "cached": True}
     import anthropic
 
     prices = check_price(cfg, cfg.datagen.model, echo)
     client, ledger = make_client(cfg), Ledger.for_project(project, prices)
-    requests = [_request(cfg, system, turns, e, schema_for(e, schema, cfg.eval.tool_choice), tool_system)
-                for e in gold]
+    requests = [_request(cfg, system, turns, e, schema_for(e, schema, cfg.eval.tool_choice), tool_system) for e in gold]
     echo(f"teacher: {cfg.datagen.model} answers {len(gold)} gold inputs ({len(chosen)} training examples as shots)")
     cost = 0.0
 
@@ -159,31 +181,48 @@ def run_teacher(project: Project, echo=print, force: bool = False) -> dict:
         except anthropic.BadRequestError as exc:  # a 400 other than an overflow: the format may be what it refuses
             if "format" not in requests[0].get("output_config", {}) or ApiError.of(exc).context_overflow:
                 raise
-            echo(f"teacher: the server refused the output schema as a response format ({first_line(exc, 160)}); "
-                 "asking without it (answers are still scored under the schema)")
-            requests = [{**r, "output_config": {k: v for k, v in r["output_config"].items() if k != "format"}}
-                        for r in requests]
+            echo(
+                f"teacher: the server refused the output schema as a response format ({first_line(exc, 160)}); "
+                "asking without it (answers are still scored under the schema)"
+            )
+            requests = [
+                {**r, "output_config": {k: v for k, v in r["output_config"].items() if k != "format"}} for r in requests
+            ]
             first = ask(requests[0])
         with ThreadPoolExecutor(max_workers=cfg.llm.concurrency) as pool:
             answers = [first, *pool.map(ask, requests[1:])]
     except Exception as exc:
-        raise ForgeError(f"teacher: a request failed after retries ({type(exc).__name__}: {first_line(exc, 200)}); "
-                         f"nothing recorded (${cost:.4f} spent)") from None
+        raise ForgeError(
+            f"teacher: a request failed after retries ({type(exc).__name__}: {first_line(exc, 200)}); "
+            f"nothing recorded (${cost:.4f} spent)"
+        ) from None
     wall = time.perf_counter() - start
     scorer = Scorer.for_project(project, schema)
     verdicts, summary = score_set(gold, answers, scorer, sealed=True)  # sealed: the judge keeps no reason
     if scorer.judge:
         cost += scorer.judge.cost_usd
     correct = summary["correct"]
-    row = {"kind": records.TEACHER, "time": now(), **key, **{k: summary[k] for k in ("accuracy", "correct", "total",
-                                                                                      "ci95")},
-           "shots": len(chosen), "scorer": cfg.eval.scorer, "schema_valid": schema_valid_rate(schema, gold, answers, cfg.eval.tool_choice),
-           "cost_usd": round(cost, 6), "wall_s": round(wall, 2),
-           "per_example": {example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)}}
+    row = {
+        "kind": records.TEACHER,
+        "time": now(),
+        **key,
+        **{k: summary[k] for k in ("accuracy", "correct", "total", "ci95")},
+        "shots": len(chosen),
+        "scorer": cfg.eval.scorer,
+        "schema_valid": schema_valid_rate(schema, gold, answers, cfg.eval.tool_choice),
+        "cost_usd": round(cost, 6),
+        "wall_s": round(wall, 2),
+        "per_example": {example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
+    }
     records.record_teacher(project, row)
     context.update_context(project)
     wrong = [str(n) for (n, _), v in zip(numbered, verdicts, strict=True) if not v.correct]
-    echo(f"teacher: {row['accuracy']:.1%} ({correct}/{len(gold)}), ${cost:.4f}"
-         + (f"; wrong on {cfg.dataset.gold} lines {', '.join(wrong[:20])}" + (" ..." if len(wrong) > 20 else "")
-            if wrong else ""))
+    echo(
+        f"teacher: {row['accuracy']:.1%} ({correct}/{len(gold)}), ${cost:.4f}"
+        + (
+            f"; wrong on {cfg.dataset.gold} lines {', '.join(wrong[:20])}" + (" ..." if len(wrong) > 20 else "")
+            if wrong
+            else ""
+        )
+    )
     return row

@@ -29,7 +29,7 @@ def _render(tokenizer, messages: list[dict], generation_prompt: bool) -> str:
 
 def _fill(text: str, bos: str | None) -> str:
     if bos and text.startswith(bos):
-        text = text[len(bos):]  # llama.cpp and Ollama add BOS themselves when the GGUF says so
+        text = text[len(bos) :]  # llama.cpp and Ollama add BOS themselves when the GGUF says so
     out = _literal(text)
     return out.replace(_literal(SYS), "{{ .System }}").replace(_literal(USER), "{{ .Prompt }}")
 
@@ -46,8 +46,14 @@ def ollama_template(tokenizer, strip_bos: bool) -> str:
     if SYS not in with_system or USER not in without or RESP not in answered:
         raise ForgeError("the chat template drops the system, user or assistant text; cannot derive an Ollama template")
     after = answered.split(RESP, 1)[1]
-    return ("{{ if .System }}" + _fill(with_system, bos) + "{{ else }}" + _fill(without, bos)
-            + "{{ end }}{{ .Response }}" + _literal(after))
+    return (
+        "{{ if .System }}"
+        + _fill(with_system, bos)
+        + "{{ else }}"
+        + _fill(without, bos)
+        + "{{ end }}{{ .Response }}"
+        + _literal(after)
+    )
 
 
 def _quoted(value: str, what: str) -> str:
@@ -56,20 +62,33 @@ def _quoted(value: str, what: str) -> str:
     return f'"""{value}"""'
 
 
-def modelfile_text(gguf_name: str, tokenizer, stop_strings: list[str], system_prompt: str | None,
-                   strip_bos: bool, contract: bool = False, tools: bool = False) -> str:
-    lines = ["# Written by `forge export --format gguf`. Create the model with:",
-             "#   ollama create <name> -f Modelfile"]
+def modelfile_text(
+    gguf_name: str,
+    tokenizer,
+    stop_strings: list[str],
+    system_prompt: str | None,
+    strip_bos: bool,
+    contract: bool = False,
+    tools: bool = False,
+) -> str:
+    lines = [
+        "# Written by `forge export --format gguf`. Create the model with:",
+        "#   ollama create <name> -f Modelfile",
+    ]
     if tools:  # Ollama's Go templates cannot write tools as the GGUF's own template does (docs/projects.md)
-        lines += ["# Tool calls: this template renders prompts without tools, so Ollama refuses requests with tools.",
-                  f"#   Serve them with llama-server, which runs the GGUF's own tool template: llama-server -m "
-                  f"{gguf_name} --jinja"]
+        lines += [
+            "# Tool calls: this template renders prompts without tools, so Ollama refuses requests with tools.",
+            f"#   Serve them with llama-server, which runs the GGUF's own tool template: llama-server -m "
+            f"{gguf_name} --jinja",
+        ]
     if contract:  # the output schema the model was evaluated under travels with each request, not the Modelfile
         stem = gguf_name.removesuffix(".gguf")
-        lines += ["# Keep the task's output contract (as forge evaluated it): pass the schema with each request,",
-                  f"#   Ollama:       \"format\": <the JSON of {stem}.schema.json> in /api/chat or /api/generate",
-                  f"#   llama-server: --grammar-file {stem}.gbnf  (the layout forge evaluated; --json-schema-file "
-                  f"{stem}.schema.json also allows other blanks)"]
+        lines += [
+            "# Keep the task's output contract (as forge evaluated it): pass the schema with each request,",
+            f'#   Ollama:       "format": <the JSON of {stem}.schema.json> in /api/chat or /api/generate',
+            f"#   llama-server: --grammar-file {stem}.gbnf  (the layout forge evaluated; --json-schema-file "
+            f"{stem}.schema.json also allows other blanks)",
+        ]
     lines += [f"FROM ./{gguf_name}", f"TEMPLATE {_quoted(ollama_template(tokenizer, strip_bos), 'the chat template')}"]
     if system_prompt:
         lines.append(f"SYSTEM {_quoted(system_prompt, 'the system prompt')}")

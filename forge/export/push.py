@@ -33,14 +33,24 @@ def card_data(project: Project, meta: dict, best: dict):
     cfg = project.config
     lora = meta.get("method", "lora") == "lora"
     lo, hi = best["ci95"]
-    gold = EvalResult(task_type="text-generation", dataset_type="gold", dataset_name=f"{cfg.name} gold set",
-                      dataset_split="gold", metric_type="accuracy", metric_value=round(best["accuracy"], 4),
-                      metric_name=f"gold accuracy ({best['correct']}/{best['total']}, 95% CI {lo:.3f}-{hi:.3f})",
-                      metric_args={"ci95_low": lo, "ci95_high": hi, "scorer": cfg.eval.scorer})
-    return ModelCardData(base_model=hub_base_id(project.root, meta.get("base", cfg.model.base)),
-                         library_name="peft" if lora else "transformers", pipeline_tag="text-generation",
-                         tags=["forge", "lora" if lora else "full-fine-tune"], model_name=cfg.name,
-                         eval_results=[gold])
+    gold = EvalResult(
+        task_type="text-generation",
+        dataset_type="gold",
+        dataset_name=f"{cfg.name} gold set",
+        dataset_split="gold",
+        metric_type="accuracy",
+        metric_value=round(best["accuracy"], 4),
+        metric_name=f"gold accuracy ({best['correct']}/{best['total']}, 95% CI {lo:.3f}-{hi:.3f})",
+        metric_args={"ci95_low": lo, "ci95_high": hi, "scorer": cfg.eval.scorer},
+    )
+    return ModelCardData(
+        base_model=hub_base_id(project.root, meta.get("base", cfg.model.base)),
+        library_name="peft" if lora else "transformers",
+        pipeline_tag="text-generation",
+        tags=["forge", "lora" if lora else "full-fine-tune"],
+        model_name=cfg.name,
+        eval_results=[gold],
+    )
 
 
 def model_card(project: Project) -> str:
@@ -51,33 +61,76 @@ def model_card(project: Project) -> str:
     mission_path = project.root / records.MISSION_FILE
     mission = mission_path.read_text(encoding="utf-8").strip() if mission_path.is_file() else cfg.name
     lo, hi = best["ci95"]
-    lines = ["---", card_data(project, meta, best).to_yaml(), "---", "",
-             f"# {cfg.name}", "", mission, "",
-             "## Gold-set accuracy", "",
-             f"{best['accuracy']:.1%} ({best['correct']}/{best['total']}; 95% CI {lo:.1%}–{hi:.1%}), "
-             f"iteration {best.get('iteration')}, scorer `{cfg.eval.scorer}`.", ""]
+    lines = [
+        "---",
+        card_data(project, meta, best).to_yaml(),
+        "---",
+        "",
+        f"# {cfg.name}",
+        "",
+        mission,
+        "",
+        "## Gold-set accuracy",
+        "",
+        f"{best['accuracy']:.1%} ({best['correct']}/{best['total']}; 95% CI {lo:.1%}–{hi:.1%}), "
+        f"iteration {best.get('iteration')}, scorer `{cfg.eval.scorer}`.",
+        "",
+    ]
     g = gap.gap(project)
     if g:
-        lines += [f"Against the teacher ({g['teacher_model']}, asked with the same system prompt and training "
-                  f"examples as shots): {gap.gap_text(g)}.", ""]
+        lines += [
+            f"Against the teacher ({g['teacher_model']}, asked with the same system prompt and training "
+            f"examples as shots): {gap.gap_text(g)}.",
+            "",
+        ]
     lines += ["| cmd | correct | total |", "|---|---|---|"]
     lines += [f"| {c} | {v['correct']} | {v['total']} |" for c, v in best.get("per_cmd", {}).items()]
-    lines += ["", "## Training data", "", f"{len(examples)} examples: "
-              + ", ".join(f"{n} {s}" for s, n in mix.most_common()) + ".", "",
-              f"Method: {meta.get('method', 'lora')}, backend {meta.get('backend', '?')}, "
-              f"{meta.get('epochs_run', '?')} epochs, final loss {meta.get('final_loss', '?')}.", "",
-              "## Flywheel history", "", "| iteration | accuracy | hypothesis |", "|---|---|---|"]
-    lines += [f"| {'base' if records.is_baseline(r) else r['iteration']} | {r['accuracy']:.1%} | {r['hypothesis']} |"
-              for r in records.experiments(project, baseline=True)]
+    lines += [
+        "",
+        "## Training data",
+        "",
+        f"{len(examples)} examples: " + ", ".join(f"{n} {s}" for s, n in mix.most_common()) + ".",
+        "",
+        f"Method: {meta.get('method', 'lora')}, backend {meta.get('backend', '?')}, "
+        f"{meta.get('epochs_run', '?')} epochs, final loss {meta.get('final_loss', '?')}.",
+        "",
+        "## Flywheel history",
+        "",
+        "| iteration | accuracy | hypothesis |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {'base' if records.is_baseline(r) else r['iteration']} | {r['accuracy']:.1%} | {r['hypothesis']} |"
+        for r in records.experiments(project, baseline=True)
+    ]
     repo = cfg.hub.hf_repo
     if meta.get("method", "lora") == "lora":
-        load = ['from peft import AutoPeftModelForCausalLM', f'model = AutoPeftModelForCausalLM.from_pretrained("{repo}")']
+        load = [
+            "from peft import AutoPeftModelForCausalLM",
+            f'model = AutoPeftModelForCausalLM.from_pretrained("{repo}")',
+        ]
     else:
-        load = ["from transformers import AutoModelForCausalLM", f'model = AutoModelForCausalLM.from_pretrained("{repo}")']
-    lines += ["", "## How to load", "", "```python", *load,
-              "from transformers import AutoTokenizer", f'tokenizer = AutoTokenizer.from_pretrained("{repo}")', "```",
-              "", "Use the same system prompt as in training:", "", "```",
-              project.system_prompt().strip(), "```", ""]
+        load = [
+            "from transformers import AutoModelForCausalLM",
+            f'model = AutoModelForCausalLM.from_pretrained("{repo}")',
+        ]
+    lines += [
+        "",
+        "## How to load",
+        "",
+        "```python",
+        *load,
+        "from transformers import AutoTokenizer",
+        f'tokenizer = AutoTokenizer.from_pretrained("{repo}")',
+        "```",
+        "",
+        "Use the same system prompt as in training:",
+        "",
+        "```",
+        project.system_prompt().strip(),
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -119,8 +172,10 @@ def push(project: Project) -> dict:
     api = HfApi(token=token)
     api.create_repo(repo, private=project.config.hub.private, exist_ok=True, repo_type="model")
     files = sorted(p for p in src.rglob("*") if p.is_file() and p.name != "README.md")
-    ops = [CommitOperationAdd(path_in_repo=str(p.relative_to(src)), path_or_fileobj=_payload(p, project, base_ref))
-           for p in files]
+    ops = [
+        CommitOperationAdd(path_in_repo=str(p.relative_to(src)), path_or_fileobj=_payload(p, project, base_ref))
+        for p in files
+    ]
     ops.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=model_card(project).encode()))
     best = promoted(project)
     try:

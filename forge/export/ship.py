@@ -59,8 +59,9 @@ def _merged_model(project: Project, model_dir: Path):
 
 
 @remote_step(lambda project, out: [Pull(project.rel(out), "dir")])
-def export_merged(project: Project, out: Path | None = None, dtype: str = "bfloat16",
-                  model_dir: Path | None = None) -> Path:
+def export_merged(
+    project: Project, out: Path | None = None, dtype: str = "bfloat16", model_dir: Path | None = None
+) -> Path:
     import torch
 
     if dtype not in DTYPES:
@@ -131,16 +132,21 @@ class GgufVerifyFailed(ForgeError):
 def verify_failure(v: dict) -> str:
     """What a failed verify (verify.json's record) found, in one line."""
     first = v["mismatches"][0]
-    what = (f"{v['prompts'] - v['tokens_match']}/{v['prompts']} gold prompts tokenized differently"
-            if v["tokens_match"] < v["prompts"] else
-            f"the GGUF gets {v['lost']} gold answers wrong that the transformers model gets right, beyond "
-            f"near-ties (allowed {v['lost_allowed']}; gold {v['gguf_correct']} vs {v['transformers_correct']})")
-    return (f"{what}; first: transformers {first['transformers']!r}, llama.cpp {first['llama_cpp']!r}: "
-            f"{first['why']}; details in verify.json")
+    what = (
+        f"{v['prompts'] - v['tokens_match']}/{v['prompts']} gold prompts tokenized differently"
+        if v["tokens_match"] < v["prompts"]
+        else f"the GGUF gets {v['lost']} gold answers wrong that the transformers model gets right, beyond "
+        f"near-ties (allowed {v['lost_allowed']}; gold {v['gguf_correct']} vs {v['transformers_correct']})"
+    )
+    return (
+        f"{what}; first: transformers {first['transformers']!r}, llama.cpp {first['llama_cpp']!r}: "
+        f"{first['why']}; details in verify.json"
+    )
 
 
-def export_gguf(project: Project, out: Path | None = None, quant: str = "f16", model_dir: Path | None = None,
-                verify: bool = False) -> dict:
+def export_gguf(
+    project: Project, out: Path | None = None, quant: str = "f16", model_dir: Path | None = None, verify: bool = False
+) -> dict:
     """Write model.gguf (+ Modelfile) for the best adapter; with `verify`, compare it on the gold prompts and raise
     GgufVerifyFailed when it does not pass (here, after a compute.remote export has brought its files back)."""
     info = _export_gguf(project, out, quant, model_dir, verify)
@@ -171,12 +177,22 @@ def _export_gguf(project: Project, out: Path | None, quant: str, model_dir: Path
     name = f"{project.root.name}-{quant}.gguf"
     schema = project.output_schema()
     gold = load_examples(project.gold_path, project.config.dataset.gold, missing_ok=True)
-    modelfile = modelfile_text(name, tokenizer, vocab.stop_strings, project.system_prompt(), vocab.add_bos,
-                               contract=bool(schema), tools=any(e.get("tools") for e in gold))
+    modelfile = modelfile_text(
+        name,
+        tokenizer,
+        vocab.stop_strings,
+        project.system_prompt(),
+        vocab.add_bos,
+        contract=bool(schema),
+        tools=any(e.get("tools") for e in gold),
+    )
     prompts = gold_prompts(project, tokenizer, gold) if verify else []
     out.mkdir(parents=True, exist_ok=True)
-    about = {"name": project.root.name, "license": imported.get("license"),
-             "base": public_name(project.root, read_meta(src).get("base", project.config.model.base))}
+    about = {
+        "name": project.root.name,
+        "license": imported.get("license"),
+        "base": public_name(project.root, read_meta(src).get("base", project.config.model.base)),
+    }
     if quant in K_QUANTS:  # llama.cpp's quantizer works from the f16 file
         f16 = out / f".{name}.f16"
         info = write_gguf(model, vocab, f16, "f16", about)
@@ -199,11 +215,16 @@ def _export_gguf(project: Project, out: Path | None, quant: str, model_dir: Path
         from forge.inference.constrained import example_constraints
 
         scorer = Scorer.for_project(project, schema)
-        info["verify"] = verify_gguf(out / name, model, tokenizer, prompts, project.config.eval.max_new_tokens,
-                                     required=K_QUANT_AGREEMENT if quant in K_QUANTS else 1.0,
-                                     near_tie=near_tie_margin(quant),
-                                     constraints=example_constraints(project, tokenizer, gold, schema),
-                                     score=lambda answers: [v.correct for v in score_set(
-                                         gold, scored_answers(gold, answers), scorer)[0]])
+        info["verify"] = verify_gguf(
+            out / name,
+            model,
+            tokenizer,
+            prompts,
+            project.config.eval.max_new_tokens,
+            required=K_QUANT_AGREEMENT if quant in K_QUANTS else 1.0,
+            near_tie=near_tie_margin(quant),
+            constraints=example_constraints(project, tokenizer, gold, schema),
+            score=lambda answers: [v.correct for v in score_set(gold, scored_answers(gold, answers), scorer)[0]],
+        )
         write_json_atomic(out / "verify.json", info["verify"])
     return info

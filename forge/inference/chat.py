@@ -53,23 +53,36 @@ def hf_responder(project, model_dir: Path, max_new_tokens: int, write, tools: li
     device = resolve_runtime(project.config.compute.device, load_in_4bit=False).device
     model, tokenizer, _ = load_for_inference(model_dir, project.root, device, project.config.eval.precision)
     stops = sorted(stop_ids(model, tokenizer))
-    constraint = (example_constraints(project, tokenizer, [{"messages": [], "tools": tools}]) or [None])[0] \
-        if tools else project_constraint(project, tokenizer)
+    constraint = (
+        (example_constraints(project, tokenizer, [{"messages": [], "tools": tools}]) or [None])[0]
+        if tools
+        else project_constraint(project, tokenizer)
+    )
 
     class Streamer(TextStreamer):
         def on_finalized_text(self, text: str, stream_end: bool = False):
             write(text)
 
     def respond(history: list[dict]) -> str:
-        enc = tokenizer(render_prompt(project, tokenizer, history, tools), return_tensors="pt",
-                        add_special_tokens=False).to(device)
-        extra = {"logits_processor": LogitsProcessorList([constraint.processor(1, enc["input_ids"].shape[1],
-                                                                               set(stops))])} if constraint else {}
+        enc = tokenizer(
+            render_prompt(project, tokenizer, history, tools), return_tensors="pt", add_special_tokens=False
+        ).to(device)
+        extra = (
+            {"logits_processor": LogitsProcessorList([constraint.processor(1, enc["input_ids"].shape[1], set(stops))])}
+            if constraint
+            else {}
+        )
         with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops,
-                                 pad_token_id=tokenizer.pad_token_id, **extra,
-                                 streamer=Streamer(tokenizer, skip_prompt=True, skip_special_tokens=True))
-        new = until_stop(out[0, enc["input_ids"].shape[1]:].tolist(), set(stops))
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=stops,
+                pad_token_id=tokenizer.pad_token_id,
+                **extra,
+                streamer=Streamer(tokenizer, skip_prompt=True, skip_special_tokens=True),
+            )
+        new = until_stop(out[0, enc["input_ids"].shape[1] :].tolist(), set(stops))
         return tokenizer.decode(new, skip_special_tokens=True)
 
     return respond
@@ -78,8 +91,10 @@ def hf_responder(project, model_dir: Path, max_new_tokens: int, write, tools: li
 def gguf_responder(project, gguf: Path, max_new_tokens: int, write, tools: list | None = None):
     """history -> answer from the GGUF through llama.cpp, streaming its text to `write`."""
     if tools:
-        raise ForgeError("chat --gguf answers without tools; to chat with tools, serve the file with llama-server "
-                         "--jinja and talk to its OpenAI API (docs/shipping.md), or chat with the adapter")
+        raise ForgeError(
+            "chat --gguf answers without tools; to chat with tools, serve the file with llama-server "
+            "--jinja and talk to its OpenAI API (docs/shipping.md), or chat with the adapter"
+        )
     answerer = GgufAnswerer(project, gguf, max_new_tokens)
 
     def respond(history: list[dict]) -> str:

@@ -19,9 +19,11 @@ from forge.errors import ForgeError
 # How answers are laid out, read off the training set: json.dumps's one line (", " and ": "), the compact
 # one ("," and ":"), or anything else (pretty-printed): then whitespace between tokens is free but bounded,
 # so an unsure model cannot spend its whole token budget on blank space inside the grammar.
-LAYOUTS = {"json.dumps": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "},
-           "compact": {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"},
-           "flexible": {"whitespace_flexible": True, "whitespace_pattern": r"[\x20\x0A\x0D\x09]{1,8}"}}
+LAYOUTS = {
+    "json.dumps": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "},
+    "compact": {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"},
+    "flexible": {"whitespace_flexible": True, "whitespace_pattern": r"[\x20\x0A\x0D\x09]{1,8}"},
+}
 LAYOUT_SAMPLE = 200
 # What a turn under each eval.tool_choice may be: <tool_call> blocks, a text reply, or either.
 TOOL_CHOICE_START = {"auto": "calls | reply", "required": "calls", "none": "reply"}
@@ -56,8 +58,9 @@ def decoding_order(schema):
     props = out.get("properties")
     if isinstance(props, dict):
         required = set(out.get("required") or [])
-        out["properties"] = {k: props[k] for k in [*(k for k in props if k in required),
-                                                    *(k for k in props if k not in required)]}
+        out["properties"] = {
+            k: props[k] for k in [*(k for k in props if k in required), *(k for k in props if k not in required)]
+        }
         # llama.cpp's converter (like vLLM) writes no other keys unless the schema allows them explicitly
         out.setdefault("additionalProperties", False)
     return out
@@ -79,9 +82,11 @@ class Constraint:
         else:
             start = TOOL_CHOICE_START[tool_choice]
             # a reply is any text that does not open like a call (it starts with neither "<" nor a blank)
-            self.grammar = (head + f"start: {start}\ncalls: call (\"\\n\" call)*\n"
-                            f'call: "{CALL_OPEN}\\n" {json_text} "\\n{CALL_CLOSE}"\n'
-                            "reply: /[^<\\s][^\\x00]*/\n")
+            self.grammar = (
+                head + f'start: {start}\ncalls: call ("\\n" call)*\n'
+                f'call: "{CALL_OPEN}\\n" {json_text} "\\n{CALL_CLOSE}"\n'
+                "reply: /[^<\\s][^\\x00]*/\n"
+            )
         self._matchers: dict[tuple, object] = {}  # (vocab size, stop ids) -> a fresh matcher to copy
 
     def _prototype(self, vocab_size: int, stop: frozenset[int]):
@@ -139,8 +144,8 @@ class RowMatchers:
                 continue
             bits = np.unpackbits(np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8), bitorder="little")
             row = torch.from_numpy(bits[:vocab].astype(bool))
-            allowed[i, :row.shape[0]] = row
-            allowed[i, row.shape[0]:] = False
+            allowed[i, : row.shape[0]] = row
+            allowed[i, row.shape[0] :] = False
         return scores.masked_fill(~allowed, float("-inf"))
 
 
@@ -173,8 +178,11 @@ def example_constraints(project, tokenizer, examples: list[dict], schema=None) -
         key = (own.hash, hermes is not None)
         if key not in compiled:
             layout = project_layout(project, training)
-            compiled[key] = Constraint(hermes.call_schema, tokenizer, layout, hermes.tool_choice) if hermes \
+            compiled[key] = (
+                Constraint(hermes.call_schema, tokenizer, layout, hermes.tool_choice)
+                if hermes
                 else Constraint(own.schema, tokenizer, layout)
+            )
         out.append(compiled[key])
     return out if any(c is not None for c in out) else None
 

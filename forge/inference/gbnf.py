@@ -16,10 +16,29 @@ from forge.inference.constrained import LAYOUTS, TOOL_CHOICE_START, decoding_ord
 # JSON Schema keywords llama-cpp-python's converter reads no rule from: a grammar built from a schema that uses them
 # lets llama.cpp write answers the schema refuses (a 5-command schema whose `args` had maxProperties 0 got
 # `{"": ""}` args from the exported GGUF). Its string formats: the ones below, the rest are free strings.
-GBNF_UNENFORCED = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minProperties",
-                   "maxProperties", "uniqueItems", "not", "if", "then", "else", "dependentRequired",
-                   "dependentSchemas", "patternProperties", "propertyNames", "contains", "minContains", "maxContains",
-                   "unevaluatedProperties", "unevaluatedItems")
+GBNF_UNENFORCED = (
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minProperties",
+    "maxProperties",
+    "uniqueItems",
+    "not",
+    "if",
+    "then",
+    "else",
+    "dependentRequired",
+    "dependentSchemas",
+    "patternProperties",
+    "propertyNames",
+    "contains",
+    "minContains",
+    "maxContains",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+)
 GBNF_FORMATS = ("date", "time", "date-time", "uuid", "uuid1", "uuid2", "uuid3", "uuid4", "uuid5")
 
 
@@ -33,15 +52,28 @@ def integer_ranges_as_enums(schema):
         return [integer_ranges_as_enums(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: integer_ranges_as_enums(v) if k in ("items", "prefixItems", "additionalProperties", "anyOf", "oneOf",
-                                                   "allOf") else v for k, v in schema.items()}
+    out = {
+        k: integer_ranges_as_enums(v)
+        if k in ("items", "prefixItems", "additionalProperties", "anyOf", "oneOf", "allOf")
+        else v
+        for k, v in schema.items()
+    }
     for group in ("properties", "$defs", "definitions"):
         if isinstance(schema.get(group), dict):
             out[group] = {k: integer_ranges_as_enums(v) for k, v in schema[group].items()}
-    lo = schema.get("minimum", schema["exclusiveMinimum"] + 1 if isinstance(schema.get("exclusiveMinimum"), int) else None)
-    hi = schema.get("maximum", schema["exclusiveMaximum"] - 1 if isinstance(schema.get("exclusiveMaximum"), int) else None)
-    if schema.get("type") == "integer" and isinstance(lo, int) and isinstance(hi, int) and "enum" not in schema \
-            and 0 <= hi - lo < GBNF_MAX_ENUM:
+    lo = schema.get(
+        "minimum", schema["exclusiveMinimum"] + 1 if isinstance(schema.get("exclusiveMinimum"), int) else None
+    )
+    hi = schema.get(
+        "maximum", schema["exclusiveMaximum"] - 1 if isinstance(schema.get("exclusiveMaximum"), int) else None
+    )
+    if (
+        schema.get("type") == "integer"
+        and isinstance(lo, int)
+        and isinstance(hi, int)
+        and "enum" not in schema
+        and 0 <= hi - lo < GBNF_MAX_ENUM
+    ):
         for key in ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
             out.pop(key, None)
         out["enum"] = list(range(lo, hi + 1))
@@ -80,9 +112,11 @@ def gbnf(schema: dict, layout: str = "flexible") -> str:
     schema = integer_ranges_as_enums(schema)
     loose = gbnf_unenforced(schema)
     if loose:
-        raise ForgeError(f"the output schema at {loose[0]}: llama.cpp's grammar would not enforce it, so the GGUF "
-                         f"could answer outside the schema{f' ({len(loose) - 1} more)' if len(loose) > 1 else ''}; "
-                         "drop the keyword (or express it with enum / const / pattern) to export with a grammar")
+        raise ForgeError(
+            f"the output schema at {loose[0]}: llama.cpp's grammar would not enforce it, so the GGUF "
+            f"could answer outside the schema{f' ({len(loose) - 1} more)' if len(loose) > 1 else ''}; "
+            "drop the keyword (or express it with enum / const / pattern) to export with a grammar"
+        )
     try:
         from llama_cpp.llama_grammar import json_schema_to_gbnf
     except ImportError:
@@ -105,10 +139,12 @@ def constraint_gbnf(constraint) -> str:
     if constraint.tool_choice is None:
         return text
     text = re.sub(r"^root ::=", "tool-call-json ::=", text, flags=re.M)
-    return (f"root ::= {TOOL_CHOICE_START[constraint.tool_choice]}\n"
-            'calls ::= call ("\\n" call)*\n'
-            f"call ::= {json.dumps(CALL_OPEN + chr(10))} tool-call-json {json.dumps(chr(10) + CALL_CLOSE)}\n"
-            "reply ::= [^<\\x20\\x0A\\x0D\\x09] [^\\x00]*\n" + text)
+    return (
+        f"root ::= {TOOL_CHOICE_START[constraint.tool_choice]}\n"
+        'calls ::= call ("\\n" call)*\n'
+        f"call ::= {json.dumps(CALL_OPEN + chr(10))} tool-call-json {json.dumps(chr(10) + CALL_CLOSE)}\n"
+        "reply ::= [^<\\x20\\x0A\\x0D\\x09] [^\\x00]*\n" + text
+    )
 
 
 def gguf_grammar(project, gguf):

@@ -61,8 +61,17 @@ def batches(lengths: list[int], batch_size: int, max_tokens: int | None, max_new
     return out + [current] if current else out
 
 
-def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, device: str,
-             progress=None, constraint=None, max_tokens: int | None = None) -> Completions:
+def generate(
+    model,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int,
+    batch_size: int,
+    device: str,
+    progress=None,
+    constraint=None,
+    max_tokens: int | None = None,
+) -> Completions:
     """Greedy completions for `prompts`, in their order, generated in left-padded batches of similar length (at
     most `max_tokens` tokens each with the answers, forge.models.memory.generation_tokens); with `constraint`
     (forge.inference.constrained.Constraint, or a list of one Constraint or None per prompt), answers are decoded
@@ -82,13 +91,20 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
 
             from forge.inference.constrained import RowMatchers
 
-            extra["logits_processor"] = LogitsProcessorList([RowMatchers(row_constraints, enc["input_ids"].shape[1],
-                                                                         frozenset(eos))])
+            extra["logits_processor"] = LogitsProcessorList(
+                [RowMatchers(row_constraints, enc["input_ids"].shape[1], frozenset(eos))]
+            )
         with torch.no_grad():
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos), **extra)
+            gen = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=sorted(eos),
+                **extra,
+            )
         # cut at the stop token: an end-of-turn token that is not marked special would survive decoding
-        generated = gen[:, enc["input_ids"].shape[1]:].tolist()
+        generated = gen[:, enc["input_ids"].shape[1] :].tolist()
         rows = [until_stop(row, eos) for row in generated]
         texts = tokenizer.batch_decode(rows, skip_special_tokens=True)
         for i, text, row, full in zip(idx, texts, rows, generated, strict=True):

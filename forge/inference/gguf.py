@@ -36,9 +36,17 @@ class GgufAnswerer:
 
     def pieces(self, history: list[dict]) -> Iterator[str]:
         messages = with_system_prompt({"messages": history}, self.system)
-        for chunk in self.llm.create_chat_completion(messages=messages, max_tokens=self.max_new_tokens,
-                                                     temperature=0.0, top_k=1, top_p=1.0, min_p=0.0,
-                                                     repeat_penalty=1.0, stream=True, grammar=self.grammar):
+        for chunk in self.llm.create_chat_completion(
+            messages=messages,
+            max_tokens=self.max_new_tokens,
+            temperature=0.0,
+            top_k=1,
+            top_p=1.0,
+            min_p=0.0,
+            repeat_penalty=1.0,
+            stream=True,
+            grammar=self.grammar,
+        ):
             yield chunk["choices"][0]["delta"].get("content") or ""
 
     def answer(self, history: list[dict]) -> str:

@@ -55,7 +55,7 @@ def parse_request(obj, where: str) -> tuple[list[dict], str | None, list | None]
         raise ForgeError(f"{where}: {exc}") from None
     for n, m in enumerate(msgs):
         if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-            raise ForgeError(f"{where}: messages[{n}] must be {{\"role\": {'|'.join(ROLES)}, \"content\": string}}")
+            raise ForgeError(f'{where}: messages[{n}] must be {{"role": {"|".join(ROLES)}, "content": string}}')
     tools = obj.get("tools")
     problem = messages_problem(msgs, tools)
     if problem:
@@ -64,8 +64,10 @@ def parse_request(obj, where: str) -> tuple[list[dict], str | None, list | None]
     if msgs[-1]["role"] == "assistant":
         expected, msgs = answer_text(msgs[-1]), msgs[:-1]
     if not msgs or msgs[-1]["role"] not in ("user", "tool"):
-        raise ForgeError(f"{where}: the conversation must end with a user message or tool results (then, optionally, "
-                         "the expected answer)")
+        raise ForgeError(
+            f"{where}: the conversation must end with a user message or tool results (then, optionally, "
+            "the expected answer)"
+        )
     return msgs, expected, tools
 
 
@@ -82,8 +84,9 @@ def render_prompt(project, tokenizer, messages: list[dict], tools: list | None =
     return prompt_text(tokenizer, [*convo, {"role": "assistant", "content": ""}], tools)
 
 
-def predict(project, requests, model_dir: Path, *, batch_size: int | None = None, max_new_tokens: int | None = None,
-            echo=None) -> list[dict]:
+def predict(
+    project, requests, model_dir: Path, *, batch_size: int | None = None, max_new_tokens: int | None = None, echo=None
+) -> list[dict]:
     """One output row per request: the conversation with the model's answer appended (and "expected"); decoded
     under the output schema as eval decodes (eval.constrained)."""
     cfg = project.config
@@ -92,17 +95,29 @@ def predict(project, requests, model_dir: Path, *, batch_size: int | None = None
     prompts = [render_prompt(project, tokenizer, msgs, tools) for msgs, _, tools in requests]
     progress = EvalProgress(len(prompts), echo) if echo else None
     with_tools = [{"messages": msgs, **({"tools": tools} if tools else {})} for msgs, _, tools in requests]
-    under = example_constraints(project, tokenizer, with_tools) if any(t for _, _, t in requests) \
+    under = (
+        example_constraints(project, tokenizer, with_tools)
+        if any(t for _, _, t in requests)
         else project_constraint(project, tokenizer)
+    )
     try:
-        raw = generate(model, tokenizer, prompts, max_new_tokens or cfg.eval.max_new_tokens,
-                       batch_size or cfg.eval.batch_size, device, progress, under,
-                       max_tokens=generation_tokens(model, Budget.for_device(cfg.training.max_memory_gb, device)))
+        raw = generate(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens or cfg.eval.max_new_tokens,
+            batch_size or cfg.eval.batch_size,
+            device,
+            progress,
+            under,
+            max_tokens=generation_tokens(model, Budget.for_device(cfg.training.max_memory_gb, device)),
+        )
     finally:
         if progress:
             progress.close()
-    return _rows(requests, [answer_of_generation(a) if tools else a for a, (_, _, tools) in zip(raw, requests,
-                                                                                                strict=True)])
+    return _rows(
+        requests, [answer_of_generation(a) if tools else a for a, (_, _, tools) in zip(raw, requests, strict=True)]
+    )
 
 
 def predict_gguf(project, requests, gguf: Path, *, max_new_tokens: int | None = None, echo=None) -> list[dict]:
@@ -111,8 +126,10 @@ def predict_gguf(project, requests, gguf: Path, *, max_new_tokens: int | None = 
     from forge.inference.gguf import GgufAnswerer
 
     if any(tools for _, _, tools in requests):
-        raise ForgeError("predict --gguf answers without tools; for requests with tools, serve the file with "
-                         "llama-server --jinja and send them through its OpenAI API (docs/shipping.md)")
+        raise ForgeError(
+            "predict --gguf answers without tools; for requests with tools, serve the file with "
+            "llama-server --jinja and send them through its OpenAI API (docs/shipping.md)"
+        )
     answerer = GgufAnswerer(project, gguf, max_new_tokens or project.config.eval.max_new_tokens)
     progress = EvalProgress(len(requests), echo) if echo else None
     answers = []
@@ -131,10 +148,22 @@ def _rows(requests, answers: list[str]) -> list[dict]:
     out = []
     for (msgs, expected, tools), answer in zip(requests, answers, strict=True):
         calls = calls_in(parse_json(answer)[0]) if tools else None
-        reply = {"role": "assistant", "content": answer} if not calls else {
-            "role": "assistant", "content": "", "tool_calls": [
-                {"id": f"call_{i}", "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
-                for i, c in enumerate(calls, 1)]}
+        reply = (
+            {"role": "assistant", "content": answer}
+            if not calls
+            else {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {
+                        "id": f"call_{i}",
+                        "type": "function",
+                        "function": {"name": c["name"], "arguments": c["arguments"]},
+                    }
+                    for i, c in enumerate(calls, 1)
+                ],
+            }
+        )
         row = {"messages": [*msgs, reply], **({"tools": tools} if tools else {})}
         if expected is not None:
             row["expected"] = expected

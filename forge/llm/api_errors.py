@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-TRANSIENT_STATUS = frozenset({408, 409, 429})          # and every 5xx (529 overloaded among them)
+TRANSIENT_STATUS = frozenset({408, 409, 429})  # and every 5xx (529 overloaded among them)
 TRANSIENT_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_error", "timeout_error"})
-OVERFLOW_TYPES = frozenset({"exceed_context_size_error"})                     # llama-server
+OVERFLOW_TYPES = frozenset({"exceed_context_size_error"})  # llama-server
 OVERFLOW_CODES = frozenset({"prompt_too_long", "context_window_exceeded", "context_length_exceeded"})
 # The Anthropic API's words for a prompt over the window, in the body's error.message.
 _OVERFLOW_WORDS = re.compile(r"prompt is too long|context (?:window|size|length)", re.IGNORECASE)
@@ -32,18 +32,19 @@ _MAXIMUM = re.compile(r"> ?(\d+) (?:token )?maximum")
 class ApiError:
     """One error response, as the server sent it."""
 
-    status: int | None          # HTTP status; None: no response (a lost connection, a timeout)
-    type: str | None            # error.type
-    code: str | None            # error.details.error_code, else a string error.code
-    message: str                # error.message; the exception's first line when the body has none
-    fields: dict[str, Any] = field(default_factory=dict)   # the body's error object, whole
-    retry_after_s: float | None = None   # the response's retry-after(-ms) header
+    status: int | None  # HTTP status; None: no response (a lost connection, a timeout)
+    type: str | None  # error.type
+    code: str | None  # error.details.error_code, else a string error.code
+    message: str  # error.message; the exception's first line when the body has none
+    fields: dict[str, Any] = field(default_factory=dict)  # the body's error object, whole
+    retry_after_s: float | None = None  # the response's retry-after(-ms) header
 
     @classmethod
     def of(cls, exc: BaseException) -> ApiError:
         """Read an SDK exception (anthropic.APIStatusError and kin) or anything carrying status_code/body."""
-        error = cls.from_body(getattr(exc, "status_code", None), getattr(exc, "body", None),
-                              fallback=(str(exc).splitlines() or [""])[0])
+        error = cls.from_body(
+            getattr(exc, "status_code", None), getattr(exc, "body", None), fallback=(str(exc).splitlines() or [""])[0]
+        )
         headers = getattr(getattr(exc, "response", None), "headers", None) or {}
         return replace(error, retry_after_s=retry_after(headers))
 
@@ -51,7 +52,7 @@ class ApiError:
     def from_body(cls, status: int | None, body: object, fallback: str = "") -> ApiError:
         """Read a status and a body: a decoded JSON object, its text, or None."""
         found = body.get("error") if isinstance(body, dict) else None
-        if isinstance(found, str):   # some proxies answer {"error": "text"}
+        if isinstance(found, str):  # some proxies answer {"error": "text"}
             found = {"message": found}
         error: dict = found if isinstance(found, dict) else {}
         details = error["details"] if isinstance(error.get("details"), dict) else {}
@@ -109,7 +110,7 @@ def is_transient(exc: BaseException) -> bool:
     """Whether an exception from the SDK is worth retrying: judged by status and body, not by class name or text."""
     import anthropic
 
-    if isinstance(exc, anthropic.APIConnectionError):   # no response: lost connection or timeout
+    if isinstance(exc, anthropic.APIConnectionError):  # no response: lost connection or timeout
         return True
     if isinstance(exc, anthropic.APIStatusError):
         return ApiError.of(exc).transient
@@ -121,7 +122,7 @@ def batch_failure(result: Any) -> str:
     kind = getattr(result, "type", None) or "missing"
     if kind != "errored":
         return kind
-    response = getattr(result, "error", None)   # ErrorResponse: {type: "error", error: {type, message}}
+    response = getattr(result, "error", None)  # ErrorResponse: {type: "error", error: {type, message}}
     dump = getattr(response, "model_dump", None)
     body = dump(mode="json") if dump is not None else response
     err = ApiError.from_body(None, body)

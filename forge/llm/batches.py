@@ -38,13 +38,18 @@ def create_once(client, requests: list[dict], max_retries: int, echo=print):
             status = ApiError.of(exc).status
             maybe_sent = status is None or status >= 500  # no answer, or a server fault after it may have begun
             if maybe_sent:
-                recent = [b for b in client.messages.batches.list(limit=20)
-                          if b.created_at >= since and _total(b) == len(requests)]
+                recent = [
+                    b
+                    for b in client.messages.batches.list(limit=20)
+                    if b.created_at >= since and _total(b) == len(requests)
+                ]
                 if recent:
-                    echo(f"batch: the create call failed ({type(exc).__name__}) but batch {recent[0].id} was made: "
-                         "using it")
+                    echo(
+                        f"batch: the create call failed ({type(exc).__name__}) but batch {recent[0].id} was made: "
+                        "using it"
+                    )
                     return recent[0]
-            time.sleep(min(60.0, backoff_base() * 2 ** attempt))
+            time.sleep(min(60.0, backoff_base() * 2**attempt))
     raise AssertionError("unreachable")
 
 
@@ -58,8 +63,10 @@ def run_batch(client, requests: list[dict], cfg, echo=print) -> list:
     while batch.processing_status != "ended":
         time.sleep(poll_seconds())
         if not cancelled and time.monotonic() >= deadline:
-            echo(f"batch: not ended after {cfg.llm.batch_deadline_minutes:g} min (llm.batch_deadline_minutes): "
-                 "cancelling; finished requests are still used")
+            echo(
+                f"batch: not ended after {cfg.llm.batch_deadline_minutes:g} min (llm.batch_deadline_minutes): "
+                "cancelling; finished requests are still used"
+            )
             retrying(lambda: client.messages.batches.cancel(batch_id), cfg.llm.max_retries)
             cancelled = True
         batch = retrying(lambda: client.messages.batches.retrieve(batch_id), cfg.llm.max_retries)

@@ -37,8 +37,10 @@ PRICES: dict[str, tuple[float, float]] = {
     "claude-opus-4-5": (5.0, 25.0),
 }
 CACHE_WRITE, CACHE_READ, BATCH_DISCOUNT = 1.25, 0.10, 0.5
-NO_KEY = ("no ANTHROPIC_API_KEY set: export ANTHROPIC_API_KEY=... (or set llm.base_url for an "
-          "Anthropic-compatible server), or add a generator.py for offline generation")
+NO_KEY = (
+    "no ANTHROPIC_API_KEY set: export ANTHROPIC_API_KEY=... (or set llm.base_url for an "
+    "Anthropic-compatible server), or add a generator.py for offline generation"
+)
 
 
 def price(model: str, overrides: dict | None = None) -> tuple[float, float]:
@@ -49,8 +51,10 @@ def price(model: str, overrides: dict | None = None) -> tuple[float, float]:
         return PRICES[model]
     base = next((m for m in sorted(PRICES, key=len, reverse=True) if model.startswith(m)), None)
     if base is None:
-        raise ForgeError(f"llm.prices: no price for model {model!r}; add it to llm.prices in forge.yaml "
-                         "(USD per million tokens: {input: ..., output: ...})")
+        raise ForgeError(
+            f"llm.prices: no price for model {model!r}; add it to llm.prices in forge.yaml "
+            "(USD per million tokens: {input: ..., output: ...})"
+        )
     return PRICES[base]
 
 
@@ -69,8 +73,7 @@ def check_price(cfg, model: str, warn=None) -> dict:
         if not base_url(cfg):
             raise
     if warn:
-        warn(f"warning: llm.prices has no price for {model!r} on {base_url(cfg)}: "
-             "counting it as $0")
+        warn(f"warning: llm.prices has no price for {model!r} on {base_url(cfg)}: counting it as $0")
     return {**cfg.llm.prices, model: {"input": 0.0, "output": 0.0}}
 
 
@@ -86,16 +89,23 @@ def output_config(effort: str | None, schema: dict | None = None) -> dict:
 
 def usage_dict(usage) -> dict:
     get = (lambda k: usage.get(k)) if isinstance(usage, dict) else (lambda k: getattr(usage, k, None))
-    return {"input_tokens": get("input_tokens") or 0, "output_tokens": get("output_tokens") or 0,
-            "cache_creation_input_tokens": get("cache_creation_input_tokens") or 0,
-            "cache_read_input_tokens": get("cache_read_input_tokens") or 0}
+    return {
+        "input_tokens": get("input_tokens") or 0,
+        "output_tokens": get("output_tokens") or 0,
+        "cache_creation_input_tokens": get("cache_creation_input_tokens") or 0,
+        "cache_read_input_tokens": get("cache_read_input_tokens") or 0,
+    }
 
 
 def cost(usage, model: str, overrides: dict | None = None, batch: bool = False) -> float:
     u = usage_dict(usage)
     p_in, p_out = price(model, overrides)
-    usd = (u["input_tokens"] * p_in + u["cache_creation_input_tokens"] * p_in * CACHE_WRITE
-           + u["cache_read_input_tokens"] * p_in * CACHE_READ + u["output_tokens"] * p_out) / 1e6
+    usd = (
+        u["input_tokens"] * p_in
+        + u["cache_creation_input_tokens"] * p_in * CACHE_WRITE
+        + u["cache_read_input_tokens"] * p_in * CACHE_READ
+        + u["output_tokens"] * p_out
+    ) / 1e6
     return usd * (BATCH_DISCOUNT if batch else 1.0)
 
 
@@ -113,8 +123,7 @@ def make_client(cfg):
 
     # Local servers (Ollama, vLLM, llama.cpp) accept any key; the SDK insists on one. No SDK
     # retries: they would hide inside forge's own, each up to the timeout.
-    return anthropic.Anthropic(api_key=key or "not-needed", base_url=server, max_retries=0,
-                               timeout=cfg.llm.timeout_s)
+    return anthropic.Anthropic(api_key=key or "not-needed", base_url=server, max_retries=0, timeout=cfg.llm.timeout_s)
 
 
 def backoff_base() -> float:
@@ -144,8 +153,7 @@ def retrying(fn, max_retries: int, deadline: float | None = None):
         asked = ApiError.of(failed).retry_after_s if failed is not None and base > 0 else None
         return max(backoff(rs), min(asked or 0.0, 60.0))
 
-    for attempt in Retrying(retry=retry_if_exception(is_transient), stop=stop, wait=wait,
-                            reraise=True):
+    for attempt in Retrying(retry=retry_if_exception(is_transient), stop=stop, wait=wait, reraise=True):
         with attempt:
             return fn()
 

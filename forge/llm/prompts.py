@@ -22,6 +22,9 @@ def background_without_gold(project: Project) -> str:
 def render(template: str, project: Project, **values: str) -> str:
     wanted = prompts.placeholders(template)
     background = background_without_gold(project) if "background" in wanted else ""
-    context = {"background": background, "mission": read_context(project, records.MISSION_FILE),
-               "system_prompt": read_context(project, SYSTEM_PROMPT_FILE)}
+    context = {
+        "background": background,
+        "mission": read_context(project, records.MISSION_FILE),
+        "system_prompt": read_context(project, SYSTEM_PROMPT_FILE),
+    }
     return prompts.render(template, **{k: v for k, v in {**context, **values}.items() if k in wanted})

@@ -20,8 +20,14 @@ TOOL_CHOICE = {"auto": {"type": "auto"}, "required": {"type": "auto"}, "none": {
 
 
 def anthropic_tools(tools: list) -> list[dict]:
-    return [{"name": f["name"], **({"description": f["description"]} if f.get("description") else {}),
-             "input_schema": f["parameters"]} for f in functions(tools)]
+    return [
+        {
+            "name": f["name"],
+            **({"description": f["description"]} if f.get("description") else {}),
+            "input_schema": f["parameters"],
+        }
+        for f in functions(tools)
+    ]
 
 
 def _merge(turns: list[dict], role: str, blocks: list[dict]) -> None:
@@ -44,8 +50,14 @@ def anthropic_turns(messages: list[dict]) -> list[dict]:
             for i, call in enumerate(msg.get("tool_calls") or ()):
                 call_id = _ID_UNSAFE.sub("_", call.get("id") or f"call_{n}_{i}")
                 open_ids.append(call_id)
-                blocks.append({"type": "tool_use", "id": call_id, "name": call["function"]["name"],
-                               "input": call["function"]["arguments"]})
+                blocks.append(
+                    {
+                        "type": "tool_use",
+                        "id": call_id,
+                        "name": call["function"]["name"],
+                        "input": call["function"]["arguments"],
+                    }
+                )
             if blocks:  # the API refuses an empty text block; an empty turn says nothing
                 _merge(turns, "assistant", blocks)
         elif msg["role"] == "tool":

@@ -28,7 +28,9 @@ def _ids(tokenizer, messages, **kw) -> dict:
 
 
 def has_generation_markers(tokenizer) -> bool:
-    return "{% generation %}" in (tokenizer.chat_template or "") or "{%- generation %}" in (tokenizer.chat_template or "")
+    return "{% generation %}" in (tokenizer.chat_template or "") or "{%- generation %}" in (
+        tokenizer.chat_template or ""
+    )
 
 
 def supports_tools(tokenizer, calls: bool = False) -> bool:
@@ -47,8 +49,10 @@ def ensure_tools_template(tokenizer, calls: bool = False) -> None:
 
     template = tool_template(tokenizer)
     if template is None:
-        raise ForgeError("an example has \"tools\" but the model's chat template has no tools support, and forge "
-                         "cannot read its turns to add them; use a model whose template renders tools")
+        raise ForgeError(
+            'an example has "tools" but the model\'s chat template has no tools support, and forge '
+            "cannot read its turns to add them; use a model whose template renders tools"
+        )
     tokenizer.chat_template = template
 
 
@@ -100,8 +104,9 @@ def _last_run(mask: list) -> list[bool]:
     return out
 
 
-def tokenize_for_training(tokenizer, messages: list[dict], max_len: int, tools: list[dict] | None = None,
-                          last_only: bool = False) -> dict:
+def tokenize_for_training(
+    tokenizer, messages: list[dict], max_len: int, tools: list[dict] | None = None, last_only: bool = False
+) -> dict:
     """input_ids and labels (-100 outside assistant tokens), truncated to max_len. Every assistant turn is
     learned (only the last with `last_only`), through the template's `{% generation %}` mask when it has one,
     else by `assistant_spans`. `tools` (an example's function definitions) are rendered by the template's tools
@@ -115,8 +120,10 @@ def tokenize_for_training(tokenizer, messages: list[dict], max_len: int, tools: 
         mask = _last_run(mask) if last_only else mask
     else:
         if not getattr(tokenizer, "is_fast", False):
-            raise ForgeError("the tokenizer is not a fast (tokenizers) one, which the loss mask needs for offsets; "
-                             "save the model with a tokenizer.json")
+            raise ForgeError(
+                "the tokenizer is not a fast (tokenizers) one, which the loss mask needs for offsets; "
+                "save the model with a tokenizer.json"
+            )
         text = _render(tokenizer, messages, **kw)
         # the same tokens apply_chat_template(tokenize=True) gives: the rendered text, no extra special tokens
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -129,5 +136,6 @@ def tokenize_for_training(tokenizer, messages: list[dict], max_len: int, tools: 
 
 def prompt_text(tokenizer, messages: list[dict], tools: list[dict] | None = None) -> str:
     """The rendered prompt (everything but the final assistant answer) ready for generation."""
-    return tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True,
-                                         **_tools_kw(tokenizer, tools, messages))
+    return tokenizer.apply_chat_template(
+        messages[:-1], tokenize=False, add_generation_prompt=True, **_tools_kw(tokenizer, tools, messages)
+    )

@@ -18,18 +18,23 @@ GEMMA = (
     "{%- else -%}{%- set role = message['role'] -%}{%- endif -%}"
     "{{ '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else '') }}"
     "{{ message['content'] | trim }}{{ '<end_of_turn>\\n' }}{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}")
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}"
+)
 CHATML = (
     "{%- for message in messages -%}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{%- endfor -%}{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}")
+    "{%- endfor -%}{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+)
 LLAMA3 = (
     "{{- bos_token }}{%- for message in messages %}{{- '<|start_header_id|>' + message['role'] +"
     " '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}")
+    "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
+)
 # family -> (the tokens that must all be in the vocabulary, the turn's end token, the template)
-FAMILIES = {"gemma": (("<start_of_turn>", "<end_of_turn>"), "<end_of_turn>", GEMMA),
-            "chatml": (("<|im_start|>", "<|im_end|>"), "<|im_end|>", CHATML),
-            "llama3": (("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"), "<|eot_id|>", LLAMA3)}
+FAMILIES = {
+    "gemma": (("<start_of_turn>", "<end_of_turn>"), "<end_of_turn>", GEMMA),
+    "chatml": (("<|im_start|>", "<|im_end|>"), "<|im_end|>", CHATML),
+    "llama3": (("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"), "<|eot_id|>", LLAMA3),
+}
 
 
 def family_template(tokenizer) -> tuple[str, str, str] | None:
@@ -54,7 +59,12 @@ def give_template(model, tokenizer) -> str | None:
     tokenizer.chat_template = template
     end_id = tokenizer.convert_tokens_to_ids(end)
     config = model.generation_config
-    ends = config.eos_token_id if isinstance(config.eos_token_id, list) else \
-        [config.eos_token_id] if config.eos_token_id is not None else []
+    ends = (
+        config.eos_token_id
+        if isinstance(config.eos_token_id, list)
+        else [config.eos_token_id]
+        if config.eos_token_id is not None
+        else []
+    )
     config.eos_token_id = [*ends, end_id] if end_id not in ends else ends
     return family

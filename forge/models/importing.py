@@ -30,8 +30,10 @@ _BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": T
 PRE_TOKENIZERS = {
     "gpt-2": _BYTE_LEVEL,
     # llama.cpp treats these alike: digits one by one, then the GPT-2 regex
-    **{name: {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": True}, _BYTE_LEVEL]}
-       for name in ("smollm", "starcoder", "refact", "codeshell")},
+    **{
+        name: {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": True}, _BYTE_LEVEL]}
+        for name in ("smollm", "starcoder", "refact", "codeshell")
+    },
 }
 
 
@@ -84,15 +86,22 @@ def gguf_metadata(path: Path) -> dict:
         quant = gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_") if file_type is not None else None
     except ValueError:
         quant = str(file_type)
-    return {"architecture": field("general.architecture"), "gguf_pre": field("tokenizer.ggml.pre"),
-            "quantization": quant, "name": field("general.name"), "license": field("general.license")}
+    return {
+        "architecture": field("general.architecture"),
+        "gguf_pre": field("tokenizer.ggml.pre"),
+        "quantization": quant,
+        "name": field("general.name"),
+        "license": field("general.license"),
+    }
 
 
 def _restore_pre_tokenizer(tmp: Path, pre: str | None) -> None:
     if pre is None or pre not in PRE_TOKENIZERS:
         if pre not in (None, "default"):
-            raise ForgeError(f"tokenizer.ggml.pre {pre!r}: forge does not know its pre-tokenizer (known: "
-                             f"{', '.join(sorted(PRE_TOKENIZERS))}); importing it would tokenize differently")
+            raise ForgeError(
+                f"tokenizer.ggml.pre {pre!r}: forge does not know its pre-tokenizer (known: "
+                f"{', '.join(sorted(PRE_TOKENIZERS))}); importing it would tokenize differently"
+            )
         return
     path = tmp / "tokenizer.json"
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -112,8 +121,10 @@ def _load_gguf(path: Path, meta: dict):
         tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     except (ValueError, KeyError, NotImplementedError, RuntimeError) as exc:
-        raise ForgeError(f"{path}: transformers cannot load this GGUF (architecture {meta['architecture']!r}, "
-                         f"{meta['quantization']}): {first_line(exc)}") from None
+        raise ForgeError(
+            f"{path}: transformers cannot load this GGUF (architecture {meta['architecture']!r}, "
+            f"{meta['quantization']}): {first_line(exc)}"
+        ) from None
     finally:
         gguf_loader.tqdm = bar
     # A dequantized model is an ordinary one; without this save_pretrained refuses ("not serializable").
@@ -130,11 +141,15 @@ def _load_dir(source: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        return (AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32),
-                AutoTokenizer.from_pretrained(source))
+        return (
+            AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32),
+            AutoTokenizer.from_pretrained(source),
+        )
     except OSError as exc:
-        raise ForgeError(f"{source}: could not load ({first_line(exc)}); a hub id needs a reachable "
-                         "hub: pass a .gguf file or a local model directory") from None
+        raise ForgeError(
+            f"{source}: could not load ({first_line(exc)}); a hub id needs a reachable "
+            "hub: pass a .gguf file or a local model directory"
+        ) from None
 
 
 def import_model(source: str, dest: Path, echo=print) -> dict:
@@ -161,8 +176,10 @@ def import_model(source: str, dest: Path, echo=print) -> dict:
     else:
         model, tok = _load_dir(source)
     if family := give_template(model, tok):
-        echo(f"{src.name if src.exists() else source} carries no chat template: given {family}'s, whose turn tokens "
-             "its vocabulary holds (forge.models.family_templates)")
+        echo(
+            f"{src.name if src.exists() else source} carries no chat template: given {family}'s, whose turn tokens "
+            "its vocabulary holds (forge.models.family_templates)"
+        )
         record["chat_template_given"] = family
     tmp = dest.parent / f".{dest.name}.importing"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -18,9 +18,9 @@ from forge.quiet_libraries import quiet_transformers
 
 @dataclass
 class Runtime:
-    backend: str        # "unsloth" | "transformers"
-    device: str         # "cuda:0", "cpu", "mps"
-    notes: list[str]    # one-line warnings worth printing
+    backend: str  # "unsloth" | "transformers"
+    device: str  # "cuda:0", "cpu", "mps"
+    notes: list[str]  # one-line warnings worth printing
 
 
 def cpu_has_bf16() -> bool:
@@ -63,6 +63,7 @@ def resolve_runtime(requested_device: str, load_in_4bit: bool) -> Runtime:
     if device.startswith("cuda"):
         try:
             import unsloth  # noqa: F401  (must be imported before transformers to patch it)
+
             backend = "unsloth"
         except ImportError:
             notes.append("unsloth is not installed; training with transformers + peft on CUDA")
@@ -88,8 +89,10 @@ def resolve_base(base: str, root: Path) -> str:
         return str(dest.resolve())
     if local.exists():
         if (local / "adapter_config.json").is_file():
-            raise ForgeError(f"model.base {base}: is an unmerged LoRA adapter, not a model; training LoRA on top of "
-                             f"it is refused: merge it first (`forge export --format merged --adapter {base}`)")
+            raise ForgeError(
+                f"model.base {base}: is an unmerged LoRA adapter, not a model; training LoRA on top of "
+                f"it is refused: merge it first (`forge export --format merged --adapter {base}`)"
+            )
         if not (local / "config.json").is_file():
             raise ForgeError(f"model.base {base}: {local} has no config.json (not a saved model directory)")
         return str(local.resolve())
@@ -103,14 +106,18 @@ def local_base_dir(project) -> Path:
     error when it is a hub id."""
     path = Path(resolve_base(project.config.model.base, project.root))
     if not path.is_dir():
-        raise ForgeError(f"model.base {project.config.model.base}: --base needs a local model directory "
-                         "(`forge model import` makes one)")
+        raise ForgeError(
+            f"model.base {project.config.model.base}: --base needs a local model directory "
+            "(`forge model import` makes one)"
+        )
     return path
 
 
 def _hub_error(base: str, exc: Exception) -> ForgeError:
-    return ForgeError(f"model.base {base}: could not load ({type(exc).__name__}: {first_line(exc)}); "
-                      "no model hub is reachable? use a local directory, e.g. one built by `forge model tiny`")
+    return ForgeError(
+        f"model.base {base}: could not load ({type(exc).__name__}: {first_line(exc)}); "
+        "no model hub is reachable? use a local directory, e.g. one built by `forge model tiny`"
+    )
 
 
 def load_tokenizer(path: str):
@@ -153,8 +160,9 @@ def check_target_modules(model, targets: list[str], base: str) -> None:
     available = linear_module_names(model)
     missing = [t for t in targets if t not in available]
     if missing:
-        raise ForgeError(f"lora.target_modules: {', '.join(missing)} not in {base}; "
-                         f"its linear modules are: {', '.join(available)}")
+        raise ForgeError(
+            f"lora.target_modules: {', '.join(missing)} not in {base}; its linear modules are: {', '.join(available)}"
+        )
 
 
 def inference_precision(precision: str, device: str) -> str:

@@ -119,13 +119,15 @@ class Budget:
 
             gpu_free, _total = torch.cuda.mem_get_info(torch.device(device))
             held = torch.cuda.memory_allocated(torch.device(device))
-            return cls(held + FREE_SHARE * gpu_free, f"auto: 85% of the {gpu_free / GB:.1f} GB free on {device}",
-                       device)
+            return cls(
+                held + FREE_SHARE * gpu_free, f"auto: 85% of the {gpu_free / GB:.1f} GB free on {device}", device
+            )
         free = available_bytes()
         if free is None:
             return cls(float("inf"), "auto: free memory unknown", device)
-        return cls(resident_bytes() + FREE_SHARE * free / processes, f"auto: 85% of the {free / GB:.1f} GB free",
-                   device)
+        return cls(
+            resident_bytes() + FREE_SHARE * free / processes, f"auto: 85% of the {free / GB:.1f} GB free", device
+        )
 
     def held(self) -> float:
         """What the process holds now, as the budget counts it."""
@@ -148,8 +150,12 @@ def model_shape(model) -> tuple[int, int, int, int]:
     cfg = model.config
     cfg = getattr(cfg, "text_config", None) or cfg
     hidden = int(cfg.hidden_size)
-    return (int(cfg.num_hidden_layers), hidden, int(getattr(cfg, "intermediate_size", 4 * hidden) or 4 * hidden),
-            int(cfg.vocab_size))
+    return (
+        int(cfg.num_hidden_layers),
+        hidden,
+        int(getattr(cfg, "intermediate_size", 4 * hidden) or 4 * hidden),
+        int(cfg.vocab_size),
+    )
 
 
 @dataclass(frozen=True)
@@ -157,9 +163,9 @@ class StepPlan:
     """What one training micro-batch may hold, and whether activation checkpointing is on."""
 
     budget: Budget
-    fixed: float           # bytes held before the first activation: resident now + optimizer state to come
-    per_token: float       # activation bytes per padded token
-    per_learned: float     # LM-head bytes per learned token
+    fixed: float  # bytes held before the first activation: resident now + optimizer state to come
+    per_token: float  # activation bytes per padded token
+    per_learned: float  # LM-head bytes per learned token
     checkpointing: bool
     speed_tokens: int | None  # the most padded tokens a micro-batch takes for speed (CPU), None: no such cap
 
@@ -179,8 +185,10 @@ class StepPlan:
         """For the one-line backend report."""
         cap = self.max_tokens()
         budget = "no limit" if self.budget.bytes == float("inf") else f"{self.budget.bytes / GB:.1f} GB"
-        return (f"memory {budget} ({self.budget.source}): micro-batches up to {cap:,} tokens"
-                f"{', activation checkpointing' if self.checkpointing else ''}")
+        return (
+            f"memory {budget} ({self.budget.source}): micro-batches up to {cap:,} tokens"
+            f"{', activation checkpointing' if self.checkpointing else ''}"
+        )
 
 
 def plan_step(model, budget: Budget, trainable_params: int, longest: int, bf16: bool) -> StepPlan:
@@ -197,14 +205,22 @@ def plan_step(model, budget: Budget, trainable_params: int, longest: int, bf16: 
     if full.fits(1, longest, longest):
         return full
     # checkpointing keeps each layer's input and redoes one layer's activations at a time in the backward pass
-    ckpt = StepPlan(budget, fixed, layers * CKPT_PER_HIDDEN * hidden + ACT_PER_WIDTH * (hidden + intermediate),
-                    per_learned, True, speed)
+    ckpt = StepPlan(
+        budget,
+        fixed,
+        layers * CKPT_PER_HIDDEN * hidden + ACT_PER_WIDTH * (hidden + intermediate),
+        per_learned,
+        True,
+        speed,
+    )
     if ckpt.fits(1, longest, longest):
         return ckpt
     need = ckpt.fixed + longest * ckpt.per_token + min(longest, HEAD_CHUNK) * per_learned
-    raise ForgeError(f"{budget.source}: too small to train even one example of {longest} tokens, which needs "
-                     f"~{need / GB:.1f} GB with activation checkpointing ({fixed / GB:.1f} GB held before any "
-                     "activation); raise training.max_memory_gb or lower model.max_seq_len")
+    raise ForgeError(
+        f"{budget.source}: too small to train even one example of {longest} tokens, which needs "
+        f"~{need / GB:.1f} GB with activation checkpointing ({fixed / GB:.1f} GB held before any "
+        "activation); raise training.max_memory_gb or lower model.max_seq_len"
+    )
 
 
 def generation_tokens(model, budget: Budget) -> int | None:

@@ -58,38 +58,71 @@ def build_tokenizer(texts: list[str], vocab_size: int):
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", eos_token="<|im_end|>",
-                                   bos_token="<|endoftext|>", unk_token=None, padding_side="left")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<|pad|>",
+        eos_token="<|im_end|>",
+        bos_token="<|endoftext|>",
+        unk_token=None,
+        padding_side="left",
+    )
     fast.chat_template = CHAT_TEMPLATE
     return fast
 
 
 def model_config(arch: str, size: str, vocab_size: int, tokenizer, max_positions: int):
     hidden, layers, heads, kv, inter = SIZES[size]
-    common = dict(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers,
-                  num_attention_heads=heads, num_key_value_heads=kv, max_position_embeddings=max_positions,
-                  tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
-                  eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
+    common = dict(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=inter,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
     if arch == "llama":
         from transformers import LlamaConfig
+
         return LlamaConfig(**common)
     if arch == "qwen2":
         from transformers import Qwen2Config
+
         return Qwen2Config(**common)
     from transformers import Gemma3TextConfig
-    return Gemma3TextConfig(**common, head_dim=hidden // heads, sliding_window=max_positions,
-                             query_pre_attn_scalar=hidden // heads)  # the scaling llama.cpp uses
+
+    return Gemma3TextConfig(
+        **common, head_dim=hidden // heads, sliding_window=max_positions, query_pre_attn_scalar=hidden // heads
+    )  # the scaling llama.cpp uses
 
 
-def build_tiny(out_dir: Path, arch: str = "qwen2", size: str = "tiny", corpus: Iterable[Path] = (),
-               vocab_size: int = 512, max_positions: int = 2048, seed: int = 0) -> dict:
+def build_tiny(
+    out_dir: Path,
+    arch: str = "qwen2",
+    size: str = "tiny",
+    corpus: Iterable[Path] = (),
+    vocab_size: int = 512,
+    max_positions: int = 2048,
+    seed: int = 0,
+) -> dict:
     """Build and save the model and tokenizer; returns a summary."""
     if arch not in ARCHES:
         raise ForgeError(f"--arch {arch}: must be one of {', '.join(ARCHES)}")
@@ -105,8 +138,12 @@ def build_tiny(out_dir: Path, arch: str = "qwen2", size: str = "tiny", corpus: I
     config = model_config(arch, size, len(tokenizer), tokenizer, max_positions)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
-    model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                                               bos_token_id=tokenizer.bos_token_id, do_sample=False)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        do_sample=False,
+    )
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     params = sum(p.numel() for p in model.parameters())

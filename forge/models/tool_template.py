@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import json
 
-TOOLS_INTRO = ("# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-               "You are provided with function signatures within <tools></tools> XML tags:\n<tools>")
-TOOLS_OUTRO = ("\n</tools>\n\nFor each function call, return a json object with function name and arguments "
-               "within <tool_call></tool_call> XML tags:\n<tool_call>\n"
-               '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>')
+TOOLS_INTRO = (
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+)
+TOOLS_OUTRO = (
+    "\n</tools>\n\nFor each function call, return a json object with function name and arguments "
+    "within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+    '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+)
 _S, _U1, _A1, _U2, _A2 = "SYS\u2460", "USR\u2461", "AST\u2462", "USR\u2463", "AST\u2464"
 
 _TEMPLATE = """\
@@ -71,8 +75,15 @@ def _lit(text: str) -> str:
 
 def _markers(render) -> dict | None:
     """The base template's turn markers, read off probe renderings; None when they do not fit one pattern."""
-    t1 = render([{"role": "user", "content": _U1}, {"role": "assistant", "content": _A1},
-                 {"role": "user", "content": _U2}, {"role": "assistant", "content": _A2}], False)
+    t1 = render(
+        [
+            {"role": "user", "content": _U1},
+            {"role": "assistant", "content": _A1},
+            {"role": "user", "content": _U2},
+            {"role": "assistant", "content": _A2},
+        ],
+        False,
+    )
     gen = render([{"role": "user", "content": _U1}], True)
     plain = render([{"role": "user", "content": _U1}], False)
     if not all(s in t1 for s in (_U1, _A1, _U2, _A2)) or not gen.startswith(plain):
@@ -81,22 +92,24 @@ def _markers(render) -> dict | None:
     ua, after_a1 = after_u1.split(_A1, 1)
     au, after_u2 = after_a1.split(_U2, 1)
     ua2, ae = after_u2.split(_A2, 1)
-    asst = gen[len(plain):]
-    if ua != ua2 or not au.startswith(ae) or not ua.endswith(asst) or plain != head + _U1 + ua[:len(ua) - len(asst)]:
+    asst = gen[len(plain) :]
+    if ua != ua2 or not au.startswith(ae) or not ua.endswith(asst) or plain != head + _U1 + ua[: len(ua) - len(asst)]:
         return None
-    us = au[len(ae):]
+    us = au[len(ae) :]
     if not head.endswith(us):
         return None
-    m = {"pre": head[:len(head) - len(us)], "us": us, "ue": ua[:len(ua) - len(asst)], "as": asst, "ae": ae}
+    m = {"pre": head[: len(head) - len(us)], "us": us, "ue": ua[: len(ua) - len(asst)], "as": asst, "ae": ae}
     padded = render([{"role": "user", "content": f" {_U1} "}, {"role": "assistant", "content": f" {_A1} "}], False)
     m["trim"] = f" {_U1} " not in padded  # Gemma's and Llama 3's templates trim each message
-    t2 = render([{"role": "system", "content": _S}, {"role": "user", "content": _U1},
-                 {"role": "assistant", "content": _A1}], False)
+    t2 = render(
+        [{"role": "system", "content": _S}, {"role": "user", "content": _U1}, {"role": "assistant", "content": _A1}],
+        False,
+    )
     if _S not in t2 or _U1 not in t2:
         return None
     before, between = t2.split(_S, 1)[0], t2.split(_S, 1)[1].split(_U1, 1)[0]
     if between.endswith(us):  # a system turn of its own
-        m.update(mode="turn", sys_pre=before, sys_end=between[:len(between) - len(us)])
+        m.update(mode="turn", sys_pre=before, sys_end=between[: len(between) - len(us)])
     elif before == m["pre"] + us:  # the system prompt written into the first user message
         m.update(mode="merged", sep=between)
     else:
@@ -107,16 +120,30 @@ def _markers(render) -> dict | None:
 def build(m: dict) -> str:
     """The tool template for the markers `_markers` read."""
     if m["mode"] == "turn":
-        head = ("{%- if sys is not none -%}{{- " + _lit(m["sys_pre"]) + " + sys + " + _lit(m["sys_end"])
-                + " -}}{%- else -%}{{- " + _lit(m["pre"]) + " -}}{%- endif -%}")
+        head = (
+            "{%- if sys is not none -%}{{- "
+            + _lit(m["sys_pre"])
+            + " + sys + "
+            + _lit(m["sys_end"])
+            + " -}}{%- else -%}{{- "
+            + _lit(m["pre"])
+            + " -}}{%- endif -%}"
+        )
         first = ""
     else:
         head = "{{- " + _lit(m["pre"]) + " -}}"
-        first = ("{%- if loop.first and sys is not none -%}{{- sys + " + _lit(m["sep"]) + " -}}{%- endif -%}")
+        first = "{%- if loop.first and sys is not none -%}{{- sys + " + _lit(m["sep"]) + " -}}{%- endif -%}"
     out = _TEMPLATE.replace("@CONTENT@", "((message.content or '') | trim)" if m["trim"] else "(message.content or '')")
-    for key, value in (("@INTRO@", _lit(TOOLS_INTRO)), ("@OUTRO@", _lit(TOOLS_OUTRO)), ("@HEAD@", head),
-                       ("@FIRST@", first), ("@US@", _lit(m["us"])), ("@UE@", _lit(m["ue"])),
-                       ("@AS@", _lit(m["as"])), ("@AE@", _lit(m["ae"]))):
+    for key, value in (
+        ("@INTRO@", _lit(TOOLS_INTRO)),
+        ("@OUTRO@", _lit(TOOLS_OUTRO)),
+        ("@HEAD@", head),
+        ("@FIRST@", first),
+        ("@US@", _lit(m["us"])),
+        ("@UE@", _lit(m["ue"])),
+        ("@AS@", _lit(m["as"])),
+        ("@AE@", _lit(m["ae"])),
+    ):
         out = out.replace(key, value)
     return out
 
@@ -128,8 +155,9 @@ def tool_template(tokenizer) -> str | None:
         return None
 
     def render(messages, gen, template=None):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen,
-                                             chat_template=template)
+        return tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=gen, chat_template=template
+        )
 
     try:
         markers = _markers(render)
@@ -138,10 +166,20 @@ def tool_template(tokenizer) -> str | None:
     if markers is None:
         return None
     template = build(markers)
-    probes = [[{"role": "user", "content": _U1}, {"role": "assistant", "content": f" {_A1}\n"},
-               {"role": "user", "content": f"\n{_U2} "}, {"role": "assistant", "content": _A2}],
-              [{"role": "system", "content": _S}, {"role": "user", "content": _U1},
-               {"role": "assistant", "content": _A1}, {"role": "user", "content": _U2}]]
+    probes = [
+        [
+            {"role": "user", "content": _U1},
+            {"role": "assistant", "content": f" {_A1}\n"},
+            {"role": "user", "content": f"\n{_U2} "},
+            {"role": "assistant", "content": _A2},
+        ],
+        [
+            {"role": "system", "content": _S},
+            {"role": "user", "content": _U1},
+            {"role": "assistant", "content": _A1},
+            {"role": "user", "content": _U2},
+        ],
+    ]
     for probe in probes:
         for gen in (False, True):
             if render(probe, gen, template) != render(probe, gen):

@@ -25,8 +25,12 @@ def _contract_note(row: dict) -> str:
     if row.get("schema_valid") is None:
         return ""
     free = row.get("free")
-    return (f" (schema-valid {100 * row['schema_valid']:.0f}%" + (f", free decoding {100 * free['accuracy']:.1f}%"
-            if free else "") + ("" if row.get("constrained") else ", decoded free") + ")")
+    return (
+        f" (schema-valid {100 * row['schema_valid']:.0f}%"
+        + (f", free decoding {100 * free['accuracy']:.1f}%" if free else "")
+        + ("" if row.get("constrained") else ", decoded free")
+        + ")"
+    )
 
 
 def update_context(project) -> str:
@@ -41,8 +45,10 @@ def update_context(project) -> str:
         if is_baseline(r):
             lines.append(f"- base model, zero-shot (not promotable): {100 * r['accuracy']:.1f}%{contract}")
         else:
-            lines.append(f"- iter {r['iteration']}: {100 * r['accuracy']:.1f}%{delta}{contract}, {r['train_size']} "
-                         f"training examples{warm}: {r['hypothesis']}")
+            lines.append(
+                f"- iter {r['iteration']}: {100 * r['accuracy']:.1f}%{delta}{contract}, {r['train_size']} "
+                f"training examples{warm}: {r['hypothesis']}"
+            )
         prev = r["accuracy"]
     if top:
         lines += ["", f"Best: {100 * top['accuracy']:.1f}% (iter {top.get('iteration')}), {top.get('path')}"]

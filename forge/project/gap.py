@@ -22,15 +22,22 @@ def gap(project) -> dict | None:
         return None
     top = best(project)
     student = top["accuracy"] if top and measured_now(project, top) else None
-    out = {"base": base["accuracy"], "teacher": teacher["accuracy"], "teacher_model": teacher["model"],
-           "best": student, "closure": None, "advice": None}
+    out = {
+        "base": base["accuracy"],
+        "teacher": teacher["accuracy"],
+        "teacher_model": teacher["model"],
+        "best": student,
+        "closure": None,
+        "advice": None,
+    }
     if teacher["accuracy"] <= base["accuracy"]:
         out["advice"] = "the teacher scores no higher than the base model: gap closure is undefined"
     elif student is not None:
         closure = (student - base["accuracy"]) / (teacher["accuracy"] - base["accuracy"])
         out["closure"] = round(closure, 4)
-        out["advice"] = ("deploy" if closure >= DEPLOY_CLOSURE else "retune" if closure >= RETUNE_CLOSURE
-                         else "regenerate data")
+        out["advice"] = (
+            "deploy" if closure >= DEPLOY_CLOSURE else "retune" if closure >= RETUNE_CLOSURE else "regenerate data"
+        )
     return out
 
 
@@ -38,8 +45,11 @@ def gap_text(g: dict | None) -> str | None:
     """'0.82 of the gap (base 45.0% -> best 86.0%, teacher 95.0%): deploy', or None without a teacher."""
     if not g:
         return None
-    scores = (f"base {100 * g['base']:.1f}% -> best " + (f"{100 * g['best']:.1f}%" if g["best"] is not None else "none")
-              + f", teacher {100 * g['teacher']:.1f}% ({g['teacher_model']})")
+    scores = (
+        f"base {100 * g['base']:.1f}% -> best "
+        + (f"{100 * g['best']:.1f}%" if g["best"] is not None else "none")
+        + f", teacher {100 * g['teacher']:.1f}% ({g['teacher_model']})"
+    )
     if g["closure"] is None:
         return f"{g['advice'] or 'no best model yet'} ({scores})"
     return f"{g['closure']:.2f} of the gap closed ({scores}): {g['advice']}"

@@ -8,8 +8,14 @@ import click
 
 
 def project_option(fn):
-    return click.option("-p", "--project", "project_dir", type=click.Path(path_type=Path), default=None,
-                        help="Project directory (default: nearest forge.yaml above the cwd).")(fn)
+    return click.option(
+        "-p",
+        "--project",
+        "project_dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Project directory (default: nearest forge.yaml above the cwd).",
+    )(fn)
 
 
 def open_project(project_dir):
@@ -27,14 +33,23 @@ def _wait(_ctx, _param, value: bool) -> None:
 
 def wait_option(fn):
     """--wait: when another command holds the project (forge.project.run_lock), wait for it instead of refusing."""
-    return click.option("--wait", is_flag=True, expose_value=False, callback=_wait,
-                        help="If another forge command holds the project (an agent run, train, eval, ...), wait "
-                             "for it to end instead of refusing.")(fn)
+    return click.option(
+        "--wait",
+        is_flag=True,
+        expose_value=False,
+        callback=_wait,
+        help="If another forge command holds the project (an agent run, train, eval, ...), wait "
+        "for it to end instead of refusing.",
+    )(fn)
 
 
 def json_option(fn):
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print the result as one JSON object on standard output (progress goes to stderr).")(fn)
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print the result as one JSON object on standard output (progress goes to stderr).",
+    )(fn)
 
 
 class CommandOutput:

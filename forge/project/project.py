@@ -31,8 +31,9 @@ def find_root(start: Path | None = None) -> Path:
     for d in (start, *start.parents):
         if (d / config_io.CONFIG_NAME).is_file():
             return d
-    raise ForgeError(f"no {config_io.CONFIG_NAME} in {start} or any parent directory "
-                     f"(run `forge init NAME` or pass -p DIR)")
+    raise ForgeError(
+        f"no {config_io.CONFIG_NAME} in {start} or any parent directory (run `forge init NAME` or pass -p DIR)"
+    )
 
 
 @dataclass
@@ -125,8 +126,9 @@ class Project:
         """The seed and training sets: where anchors and the task's tools come from (never gold or sealed)."""
         from forge.data.datasets import load_examples
 
-        return (load_examples(self.seed_path, self.rel(self.seed_path), missing_ok=True)
-                + load_examples(self.canonical_path, self.rel(self.canonical_path), missing_ok=True))
+        return load_examples(self.seed_path, self.rel(self.seed_path), missing_ok=True) + load_examples(
+            self.canonical_path, self.rel(self.canonical_path), missing_ok=True
+        )
 
     def protected_paths(self) -> list[Path]:
         return [p for p in (self.gold_path, self.sealed_path) if p is not None]

@@ -69,11 +69,19 @@ def log(project, line: str) -> None:
         fh.write(f"{now()} {line}\n")
 
 
-def heartbeat(project, status: str, iteration: int, accuracy: float | None, *, run_id: str | None = None,
-              error: str | None = None) -> None:
+def heartbeat(
+    project, status: str, iteration: int, accuracy: float | None, *, run_id: str | None = None, error: str | None = None
+) -> None:
     """The run's liveness record; pid and host let `forge status` tell a dead run from a live one."""
-    data = {"iteration": iteration, "status": status, "accuracy": accuracy, "timestamp": now(),
-            "pid": os.getpid(), "host": socket.gethostname(), "run": run_id}
+    data = {
+        "iteration": iteration,
+        "status": status,
+        "accuracy": accuracy,
+        "timestamp": now(),
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "run": run_id,
+    }
     if error:
         data["error"] = error
     write_json_atomic(project.output / HEARTBEAT, data)
@@ -99,8 +107,12 @@ def heartbeat_state(beat: dict | None) -> str | None:
     if not beat:
         return None
     status = beat.get("status")
-    if status == "running" and beat.get("pid") and beat.get("host") == socket.gethostname() \
-            and not process_alive(int(beat["pid"])):
+    if (
+        status == "running"
+        and beat.get("pid")
+        and beat.get("host") == socket.gethostname()
+        and not process_alive(int(beat["pid"]))
+    ):
         return "stale"
     return status
 
@@ -151,8 +163,9 @@ def measured_now(project, row: dict | None) -> bool:
 
 def baseline_now(project) -> dict | None:
     """The newest zero-shot baseline row measured on the current gold set and schema."""
-    return next((r for r in reversed(experiments(project, baseline=True)) if is_baseline(r) and measured_now(project, r)),
-                None)
+    return next(
+        (r for r in reversed(experiments(project, baseline=True)) if is_baseline(r) and measured_now(project, r)), None
+    )
 
 
 def teacher_now(project) -> dict | None:
@@ -188,19 +201,29 @@ def _training(project, results: dict) -> dict:
     replayed examples); none for a model forge did not train (the baseline's base)."""
     meta = read_meta(project.path(results["model"]["path"]))
     if meta.get("grpo"):  # a GRPO run (forge.training.grpo): from which adapter, its steps and rewards
-        return {"method": "grpo", "start": "grpo", "grpo": meta["grpo"], "trained_on": meta.get("dataset_size"),
-                "train_wall_s": meta.get("wall_s")}
+        return {
+            "method": "grpo",
+            "start": "grpo",
+            "grpo": meta["grpo"],
+            "trained_on": meta.get("dataset_size"),
+            "train_wall_s": meta.get("wall_s"),
+        }
     if not meta.get("epoch_losses"):
         return {}
     warm = meta.get("warm_start")
-    return {"epoch_losses": meta["epoch_losses"], "val_losses": meta.get("val_losses") or None,
-            "start": "warm" if warm else "fresh", **({"warm_start": warm} if warm else {}),
-            "trained_on": meta.get("dataset_size") if not warm else warm["new"] + warm["replayed"],
-            "train_wall_s": meta.get("wall_s")}
+    return {
+        "epoch_losses": meta["epoch_losses"],
+        "val_losses": meta.get("val_losses") or None,
+        "start": "warm" if warm else "fresh",
+        **({"warm_start": warm} if warm else {}),
+        "trained_on": meta.get("dataset_size") if not warm else warm["new"] + warm["replayed"],
+        "train_wall_s": meta.get("wall_s"),
+    }
 
 
-def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, results: dict,
-                      kind: str | None = None) -> dict:
+def record_experiment(
+    project, *, run_id: str, iteration: int, hypothesis: str, results: dict, kind: str | None = None
+) -> dict:
     """One row per iteration (train then eval), or the baseline's (kind "baseline"). Idempotent: an eval
     redone after a crash adds no second row."""
     for row in experiments(project, baseline=True):
@@ -208,19 +231,33 @@ def record_experiment(project, *, run_id: str, iteration: int, hypothesis: str, 
             return row
     cfg = project.config
     spend = project.read_state(SPEND_FILE) or {}
-    row = {"iteration": iteration, **({"kind": kind} if kind else {}), "run": run_id, "time": now(),
-           "accuracy": results["accuracy"],
-           "ci95": results["ci95"], "correct": results["correct"], "total": results["total"],
-           "hypothesis": hypothesis, "config": {"training": vars(cfg.training), "lora": vars(cfg.lora)},
-           "train_size": 0 if kind == BASELINE else len(load_examples(project.canonical_path, missing_ok=True)),
-           "gold_size": results["total"], "gold_hash": results.get("gold", {}).get("hash"),
-           "model_hash": (results.get("model") or {}).get("hash"),
-           "schema_hash": schema_hash_of(results), "schema_valid": results.get("schema_valid"),
-           "constrained": results.get("constrained", False), "per_field": results.get("per_field") or {},
-           **({"free": results["free"]} if results.get("free") else {}),
-           **({"judge": results["judge"]} if results.get("judge") else {}),
-           "sealed_hash": (results.get("sealed") or {}).get("hash"), "llm_spend_usd": spend.get("total_usd", 0.0),
-           "eval_wall_s": results["wall_s"], "per_cmd": results["per_cmd"], **_training(project, results)}
+    row = {
+        "iteration": iteration,
+        **({"kind": kind} if kind else {}),
+        "run": run_id,
+        "time": now(),
+        "accuracy": results["accuracy"],
+        "ci95": results["ci95"],
+        "correct": results["correct"],
+        "total": results["total"],
+        "hypothesis": hypothesis,
+        "config": {"training": vars(cfg.training), "lora": vars(cfg.lora)},
+        "train_size": 0 if kind == BASELINE else len(load_examples(project.canonical_path, missing_ok=True)),
+        "gold_size": results["total"],
+        "gold_hash": results.get("gold", {}).get("hash"),
+        "model_hash": (results.get("model") or {}).get("hash"),
+        "schema_hash": schema_hash_of(results),
+        "schema_valid": results.get("schema_valid"),
+        "constrained": results.get("constrained", False),
+        "per_field": results.get("per_field") or {},
+        **({"free": results["free"]} if results.get("free") else {}),
+        **({"judge": results["judge"]} if results.get("judge") else {}),
+        "sealed_hash": (results.get("sealed") or {}).get("hash"),
+        "llm_spend_usd": spend.get("total_usd", 0.0),
+        "eval_wall_s": results["wall_s"],
+        "per_cmd": results["per_cmd"],
+        **_training(project, results),
+    }
     append_bytes_atomic(project.output / EXPERIMENTS, (json.dumps(row) + "\n").encode())
     return row
 
@@ -231,8 +268,10 @@ def start_text(row: dict) -> str:
     warm, grpo = row.get("warm_start"), row.get("grpo")
     if grpo:
         source = f"iter {grpo['from_iteration']}" if grpo.get("from_iteration") is not None else grpo["from"]
-        return (f"grpo from {source or 'a fresh adapter'}: {grpo['steps']} steps, reward {grpo['reward_first']} -> "
-                f"{grpo['reward_last']}")
+        return (
+            f"grpo from {source or 'a fresh adapter'}: {grpo['steps']} steps, reward {grpo['reward_first']} -> "
+            f"{grpo['reward_last']}"
+        )
     if not warm:
         return row.get("start") or ""
     source = f"iter {warm['from_iteration']}" if warm.get("from_iteration") is not None else warm["from"]

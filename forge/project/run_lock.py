@@ -92,8 +92,10 @@ def run_lock(output: Path, command: str, run_id: str | None = None, echo=None) -
                     said = True
                 time.sleep(POLL_S)
         _take_over(output, command, echo)
-        write_json_atomic(output / RUN_HOLDER_FILE, {"command": command, "pid": os.getpid(), "host": socket.gethostname(),
-                                                 "run_id": run_id, "since": now()})
+        write_json_atomic(
+            output / RUN_HOLDER_FILE,
+            {"command": command, "pid": os.getpid(), "host": socket.gethostname(), "run_id": run_id, "since": now()},
+        )
         _held[key] = [fd, 1]
         try:
             yield
@@ -112,8 +114,10 @@ def _take_over(output: Path, command: str, echo) -> None:
     if not info:
         return
     if info.get("host") != socket.gethostname():
-        raise ProjectBusy(f"forge {command}: output/{RUN_HOLDER_FILE} says {describe(info)} holds the project from "
-                          f"another host; if that run has ended, delete output/{RUN_HOLDER_FILE}")
+        raise ProjectBusy(
+            f"forge {command}: output/{RUN_HOLDER_FILE} says {describe(info)} holds the project from "
+            f"another host; if that run has ended, delete output/{RUN_HOLDER_FILE}"
+        )
     if info.get("pid") != os.getpid():
         state = "is gone" if not process_alive(int(info.get("pid") or 0)) else "no longer holds it"
         (echo or _stderr)(f"note: took over the run lock of {describe(info)}: that process {state}")
@@ -126,6 +130,7 @@ def _stderr(line: str) -> None:
 def holds_run_lock(command: str, skip=lambda: False):
     """Decorate fn(project, ...) to run inside the project's run lock as `command` (unless `skip()`: a
     worker process of a run that already holds it)."""
+
     def wrap(fn):
         @functools.wraps(fn)
         def locked(project, *args, **kwargs):
@@ -133,7 +138,9 @@ def holds_run_lock(command: str, skip=lambda: False):
                 return fn(project, *args, **kwargs)
             with run_lock(project.output, command):
                 return fn(project, *args, **kwargs)
+
         return locked
+
     return wrap
 
 

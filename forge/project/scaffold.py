@@ -67,8 +67,9 @@ def init_project(name: str, target: Path, from_dir: Path | None = None) -> list[
     files.update(imported)
     clashes = [rel for rel in files if (target / rel).exists()]
     if clashes:
-        raise ForgeError(f"{target / clashes[0]}: already exists; refusing to overwrite "
-                         f"({len(clashes)} existing file(s))")
+        raise ForgeError(
+            f"{target / clashes[0]}: already exists; refusing to overwrite ({len(clashes)} existing file(s))"
+        )
     for rel, data in files.items():
         write_bytes_atomic(target / rel, data)
     write_text_atomic(target / "output" / ".keep", "")

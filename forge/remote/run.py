@@ -27,8 +27,8 @@ from forge.live_bar import MARK, LogLines, wants_events
 from forge.remote.ssh import STEPS_DIR, Remote, last_line
 from forge.remote.steps import ON_REMOTE, request_for, seconds_left, value_of
 
-RECONNECTS = 5              # tries to reattach within one call before giving up (backoff 1, 2, 4, 8, 16 s)
-DEADLINE_GRACE_S = 120      # past the run's deadline (the step stops itself at the next step), cancel it
+RECONNECTS = 5  # tries to reattach within one call before giving up (backoff 1, 2, 4, 8, 16 s)
+DEADLINE_GRACE_S = 120  # past the run's deadline (the step stops itself at the next step), cancel it
 _checked: set[str] = set()  # remotes whose forge was checked by this process
 
 
@@ -40,12 +40,16 @@ def check_forge(remote: Remote) -> None:
     out = remote.run(f"mkdir -p {remote.quoted_path()} && {remote.in_project(probe)}").stdout.decode().strip()
     if out.endswith("forge-missing"):
         after = f" after compute.remote_setup `{remote.setup}`" if remote.setup else ""
-        raise ForgeError(f"compute.remote {remote.url}: forge is not installed on {remote.host} (no `forge` on "
-                         f"PATH{after}); install it there or set compute.remote_setup")
+        raise ForgeError(
+            f"compute.remote {remote.url}: forge is not installed on {remote.host} (no `forge` on "
+            f"PATH{after}); install it there or set compute.remote_setup"
+        )
     theirs = out.split()[-1] if out else "unknown"
     if theirs != __version__:
-        raise ForgeError(f"compute.remote {remote.url}: {remote.host} has forge {theirs}, this machine {__version__}; "
-                         "install the same version there")
+        raise ForgeError(
+            f"compute.remote {remote.url}: {remote.host} has forge {theirs}, this machine {__version__}; "
+            "install the same version there"
+        )
     _checked.add(remote.url)
 
 
@@ -54,12 +58,19 @@ def _launch(remote: Remote, step_id: str, request: dict, events: bool) -> None:
     env = f"{ON_REMOTE}=1 PYTHONUNBUFFERED=1" + (f" {BAR_ENV}=events" if events else "")
     # pid: the session leader (a kill of its group stops the step); fpid: forge itself, which the log follower
     # watches (its parent reaps it at once; an orphan's exit can wait on a slow init).
-    inner = (f"echo $$ > {d}/pid; {env} forge remote step {step_id} > {d}/log 2>&1 & echo $! > {d}/fpid; "
-             f"wait $!; echo $? > {d}/exit.tmp; mv {d}/exit.tmp {d}/exit")
+    inner = (
+        f"echo $$ > {d}/pid; {env} forge remote step {step_id} > {d}/log 2>&1 & echo $! > {d}/fpid; "
+        f"wait $!; echo $? > {d}/exit.tmp; mv {d}/exit.tmp {d}/exit"
+    )
     wait_pid = f"i=0; while [ ! -s {d}/fpid ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; test -s {d}/fpid"
-    remote.run(remote.in_project(f"mkdir -p {d} && cat > {d}/request.json && "
-                                 f"(setsid nohup sh -c {shlex.quote(inner)} > /dev/null 2>&1 < /dev/null &) && "
-                                 f"{wait_pid}"), stdin=json.dumps(request).encode())
+    remote.run(
+        remote.in_project(
+            f"mkdir -p {d} && cat > {d}/request.json && "
+            f"(setsid nohup sh -c {shlex.quote(inner)} > /dev/null 2>&1 < /dev/null &) && "
+            f"{wait_pid}"
+        ),
+        stdin=json.dumps(request).encode(),
+    )
 
 
 def _follow(remote: Remote, project, record: dict, echo, deadline: float | None) -> None:
@@ -69,7 +80,7 @@ def _follow(remote: Remote, project, record: dict, echo, deadline: float | None)
     d = remote.quoted_path(f"{STEPS_DIR}/{record['id']}")
     try:
         while True:
-            proc = remote.popen(f"cd {d} && exec tail -s 0.2 -c +{record['offset'] + 1} -f --pid=\"$(cat fpid)\" log")
+            proc = remote.popen(f'cd {d} && exec tail -s 0.2 -c +{record["offset"] + 1} -f --pid="$(cat fpid)" log')
             stdout, stderr = proc.stdout, proc.stderr
             assert stdout is not None and stderr is not None  # Remote.popen pipes both
             lines.buf = b""  # the log is read again from the last complete line
@@ -96,8 +107,10 @@ def _follow(remote: Remote, project, record: dict, echo, deadline: float | None)
             # ssh says 255 for a dropped link; a killed client or a restarted sshd show other codes. Retry all.
             failures += 1
             if failures > RECONNECTS:
-                raise ForgeError(f"lost the remote step {record['id']} ({last_line(stderr.read())}); it goes on "
-                                 f"running there: run the same command again to reattach")
+                raise ForgeError(
+                    f"lost the remote step {record['id']} ({last_line(stderr.read())}); it goes on "
+                    f"running there: run the same command again to reattach"
+                )
             if echo is not None:
                 echo(f"remote: connection to {remote.host} lost; reattaching in {2 ** (failures - 1)}s")
             time.sleep(2 ** (failures - 1))
@@ -109,11 +122,13 @@ def _outcome(remote: Remote, step_id: str, settle: bool = True) -> tuple[str, di
     """(exit code, or 'running', 'dead' or 'missing'; result.json; the log's last lines). With `settle`, give a
     step whose forge just ended a moment to write its exit status."""
     d = remote.quoted_path(f"{STEPS_DIR}/{step_id}")
-    alive = "s=$(ps -o stat= -p \"$(cat pid)\" 2>/dev/null); [ -n \"$s\" ] && [ \"${s#Z}\" = \"$s\" ]"  # zombies are dead
+    alive = 's=$(ps -o stat= -p "$(cat pid)" 2>/dev/null); [ -n "$s" ] && [ "${s#Z}" = "$s" ]'  # zombies are dead
     wait = f"i=0; while [ ! -f exit ] && {alive} && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; " if settle else ""
-    script = (f"cd {d} 2>/dev/null || {{ echo missing; exit 0; }}; {wait}"
-              f"if [ -f exit ]; then cat exit; elif {alive}; then echo running; else echo dead; fi; "
-              f"echo '\x1e'; cat result.json 2>/dev/null; echo '\x1e'; tail -n 3 log")
+    script = (
+        f"cd {d} 2>/dev/null || {{ echo missing; exit 0; }}; {wait}"
+        f"if [ -f exit ]; then cat exit; elif {alive}; then echo running; else echo dead; fi; "
+        f"echo '\x1e'; cat result.json 2>/dev/null; echo '\x1e'; tail -n 3 log"
+    )
     status, result, tail = (remote.run(script).stdout.decode(errors="replace").split("\x1e\n") + ["", ""])[:3]
     try:
         parsed = json.loads(result) if result.strip() else None
@@ -125,7 +140,7 @@ def _outcome(remote: Remote, step_id: str, settle: bool = True) -> tuple[str, di
 def cancel(remote: Remote, step_id: str) -> None:
     """Stop a remote step's whole process group."""
     d = remote.quoted_path(f"{STEPS_DIR}/{step_id}")
-    remote.run(f"cd {d} && kill -TERM -- -\"$(cat pid)\" 2>/dev/null; true")
+    remote.run(f'cd {d} && kill -TERM -- -"$(cat pid)" 2>/dev/null; true')
 
 
 def _save(project, record: dict | None) -> None:
@@ -169,29 +184,43 @@ def run_remote(project, fn, pulls, args: tuple, kwargs: dict):
         say(f"remote: reattaching to step {record['id']} ({record['step']}) on {remote.host}")
     else:
         if record and status == "running":
-            raise ForgeError(f"remote step {record['id']} ({record['step']}) is still running on {remote.host}: "
-                             f"run it again to follow it, or stop it with `forge remote cancel`")
+            raise ForgeError(
+                f"remote step {record['id']} ({record['step']}) is still running on {remote.host}: "
+                f"run it again to follow it, or stop it with `forge remote cancel`"
+            )
         if record:
             _save(project, None)
         check_forge(remote)
         remote.push(project.root)
         request["deadline_in_s"] = seconds_left(deadline)
-        record = {"id": f"{id_stamp()}-{uuid.uuid4().hex[:6]}", "step": fn.__name__, "key": key,
-                  "offset": 0, "events": wants_events(), "started": now()}
+        record = {
+            "id": f"{id_stamp()}-{uuid.uuid4().hex[:6]}",
+            "step": fn.__name__,
+            "key": key,
+            "offset": 0,
+            "events": wants_events(),
+            "started": now(),
+        }
         _save(project, record)  # before the launch: a kill -9 in between must not start the step twice
         _launch(remote, record["id"], request, record["events"])
         say(f"remote: step {record['id']} ({fn.__name__}) started on {remote.host}")
     _follow(remote, project, record, echo, deadline)
     status, result, tail = _outcome(remote, record["id"])
     if status == "running":
-        raise ForgeError(f"remote step {record['id']} ({record['step']}) is still running on {remote.host} but its log "
-                         "stopped: run the same command again to reattach")
+        raise ForgeError(
+            f"remote step {record['id']} ({record['step']}) is still running on {remote.host} but its log "
+            "stopped: run the same command again to reattach"
+        )
     if result is None:
         _save(project, None)
-        what = "died without an exit status (killed, out of memory, or a reboot)" if status == "dead" \
+        what = (
+            "died without an exit status (killed, out of memory, or a reboot)"
+            if status == "dead"
             else f"exited with status {status} without a result"
-        raise ForgeError(f"remote step {record['id']} ({record['step']}) on {remote.host} {what}; last log lines: "
-                         f"{tail or 'none'}")
+        )
+        raise ForgeError(
+            f"remote step {record['id']} ({record['step']}) on {remote.host} {what}; last log lines: {tail or 'none'}"
+        )
     if not result.get("ok"):
         _save(project, None)
     value = value_of(result, project.root)

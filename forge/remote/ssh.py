@@ -23,23 +23,47 @@ from forge.hashing import content_hash
 STEPS_DIR = ".forge-remote/steps"
 # Never mirrored to the remote: the local repo, the agent's transcripts and what only the remote writes
 # (checkpoints, tracker logs, step records). rsync --delete leaves excluded paths alone on the remote too.
-PUSH_EXCLUDES = ("/.git/", "/output/runs/", "/output/remote/", "/output/.trainer/", "/output/tb/",
-                 "/.forge-remote/", "__pycache__/", "/.venv/")
-DEFAULTS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15",
-            "-o", "ServerAliveCountMax=4", "-o", "ControlMaster=auto", "-o", "ControlPersist=120")
+PUSH_EXCLUDES = (
+    "/.git/",
+    "/output/runs/",
+    "/output/remote/",
+    "/output/.trainer/",
+    "/output/tb/",
+    "/.forge-remote/",
+    "__pycache__/",
+    "/.venv/",
+)
+DEFAULTS = (
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=15",
+    "-o",
+    "ServerAliveInterval=15",
+    "-o",
+    "ServerAliveCountMax=4",
+    "-o",
+    "ControlMaster=auto",
+    "-o",
+    "ControlPersist=120",
+)
 RSYNC_STALL_S = 300  # seconds without data before rsync gives up
 RSYNC_NOT_FOUND = 127  # rsync's exit status when the remote shell finds no rsync (RERR_CMD_NOTFOUND)
 RSYNC_LINK_LOST = (12, 255)  # rsync's exit status when its stream broke (RERR_STREAMIO) or the shell failed
-AUTH_FAILURES = ("Permission denied", "Host key verification failed", "Too many authentication failures",
-                 "REMOTE HOST IDENTIFICATION HAS CHANGED")
+AUTH_FAILURES = (
+    "Permission denied",
+    "Host key verification failed",
+    "Too many authentication failures",
+    "REMOTE HOST IDENTIFICATION HAS CHANGED",
+)
 
 
 @dataclass(frozen=True)
 class Remote:
     url: str
-    destination: str          # host or user@host, as ssh takes it
+    destination: str  # host or user@host, as ssh takes it
     port: int | None
-    path: str                 # the project copy there: absolute, or ~/... under the home directory
+    path: str  # the project copy there: absolute, or ~/... under the home directory
     ssh_options: tuple[str, ...] = ()
     setup: str | None = None
 
@@ -55,8 +79,9 @@ class Remote:
             raise ForgeError(f"compute.remote {url}: expected ssh://[user@]host[:port]/path")
         path = parts.path[1:] if parts.path.startswith("/~") else parts.path
         user = f"{parts.username}@" if parts.username else ""
-        return cls(url, user + parts.hostname, port, path.rstrip("/") or "/", tuple(compute.ssh_options),
-                   compute.remote_setup)
+        return cls(
+            url, user + parts.hostname, port, path.rstrip("/") or "/", tuple(compute.ssh_options), compute.remote_setup
+        )
 
     @property
     def host(self) -> str:
@@ -83,15 +108,18 @@ class Remote:
         setup = f"{self.setup} && " if self.setup else ""
         return f"cd {self.quoted_path()} && {setup}{script}"
 
-    def run(self, script: str, *, timeout: float = 60, stdin: bytes | None = None,
-            check: bool = True) -> subprocess.CompletedProcess:
+    def run(
+        self, script: str, *, timeout: float = 60, stdin: bytes | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
         """Run `script` in the remote shell; ssh's own failures become one-line errors."""
         proc = self._call([*self.ssh_argv(), self.destination, script], stdin, timeout)
         if proc.returncode == 255:
             raise self.connection_error(proc.stderr)
         if check and proc.returncode != 0:
-            raise ForgeError(f"compute.remote {self.url}: `{script[:80]}` failed on {self.host} "
-                             f"(exit {proc.returncode}): {last_line(proc.stderr)}")
+            raise ForgeError(
+                f"compute.remote {self.url}: `{script[:80]}` failed on {self.host} "
+                f"(exit {proc.returncode}): {last_line(proc.stderr)}"
+            )
         return proc
 
     def _call(self, argv: list[str], stdin: bytes | None, timeout: float | None) -> subprocess.CompletedProcess:
@@ -102,21 +130,28 @@ class Remote:
             package = "openssh-client" if argv[0] == "ssh" else argv[0]
             raise ForgeError(f"compute.remote: {argv[0]} is not installed here (apt install {package})") from None
         except subprocess.TimeoutExpired:
-            raise ForgeError(f"compute.remote {self.url}: {argv[0]} to {self.host} made no end within "
-                             f"{timeout:.0f}s") from None
+            raise ForgeError(
+                f"compute.remote {self.url}: {argv[0]} to {self.host} made no end within {timeout:.0f}s"
+            ) from None
 
     def connection_error(self, stderr: bytes) -> ForgeError:
         text = stderr.decode(errors="replace")
         if any(s in text for s in AUTH_FAILURES):
-            return ForgeError(f"compute.remote {self.url}: authentication to {self.host} failed ({last_line(stderr)}); "
-                              "ssh runs in batch mode: install a key (ssh-copy-id) or set compute.ssh_options "
-                              "[-i, KEY]")
+            return ForgeError(
+                f"compute.remote {self.url}: authentication to {self.host} failed ({last_line(stderr)}); "
+                "ssh runs in batch mode: install a key (ssh-copy-id) or set compute.ssh_options "
+                "[-i, KEY]"
+            )
         return ForgeError(f"compute.remote {self.url}: cannot reach {self.host} ({last_line(stderr)})")
 
     def popen(self, script: str) -> subprocess.Popen:
         """A long remote command whose stdout is read as it comes (a step's log)."""
-        return subprocess.Popen([*self.ssh_argv(), self.destination, script], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [*self.ssh_argv(), self.destination, script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
 
     # -- rsync --------------------------------------------------------------------------------
     def _rsync_path(self, rel: str = "") -> str:

@@ -30,8 +30,10 @@ def encode(value, root: Path):
         try:
             return {"__path__": str(value.resolve().relative_to(root.resolve()))}
         except ValueError:
-            raise ForgeError(f"{value}: outside the project, so compute.remote cannot see it (only the project "
-                             "directory is copied there)") from None
+            raise ForgeError(
+                f"{value}: outside the project, so compute.remote cannot see it (only the project "
+                "directory is copied there)"
+            ) from None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: encode(getattr(value, f.name), root) for f in dataclasses.fields(value)}
         return {"__dataclass__": f"{type(value).__module__}:{type(value).__qualname__}", "fields": fields}
@@ -91,8 +93,11 @@ def request_for(fn, project, args: tuple, kwargs: dict) -> tuple[dict, Callable[
     named.pop(next(iter(sig.parameters)))
     echo = named.pop("echo", sig.parameters["echo"].default if "echo" in sig.parameters else None)
     deadline = named.pop("deadline", None)
-    request = {"function": f"{fn.__module__}:{fn.__qualname__}", "kwargs": encode(named, project.root),
-               "echo": echo is not None}
+    request = {
+        "function": f"{fn.__module__}:{fn.__qualname__}",
+        "kwargs": encode(named, project.root),
+        "echo": echo is not None,
+    }
     return request, echo, deadline
 
 

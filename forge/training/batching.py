@@ -63,8 +63,10 @@ def _trimmed(inputs: dict, rows: list[int]) -> dict:
     mask = inputs["attention_mask"].index_select(0, index)
     used = mask.any(dim=0).nonzero().flatten()
     lo, hi = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, mask.shape[1])
-    return {k: (v.index_select(0, index)[:, lo:hi] if hasattr(v, "index_select") and v.dim() == 2 else v)
-            for k, v in inputs.items()}
+    return {
+        k: (v.index_select(0, index)[:, lo:hi] if hasattr(v, "index_select") and v.dim() == 2 else v)
+        for k, v in inputs.items()
+    }
 
 
 def micro_batches(inputs: dict, fits: Callable[[int, int, int], bool]) -> list[dict]:

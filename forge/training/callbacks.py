@@ -31,8 +31,10 @@ class EpochLosses(TrainerCallback, ExportableState):
         self._steps: list[float] = []
 
     def state(self) -> dict:
-        return {"args": {"min_epochs": self.min_epochs, "tolerance": self.tolerance, "watch_val": self.watch_val},
-                "attributes": {"losses": self.losses, "val_losses": self.val_losses}}
+        return {
+            "args": {"min_epochs": self.min_epochs, "tolerance": self.tolerance, "watch_val": self.watch_val},
+            "attributes": {"losses": self.losses, "val_losses": self.val_losses},
+        }
 
     def restore(self, saved: dict) -> None:
         """Take back the record a checkpoint saved (its trainer_state.json's stateful_callbacks entry)."""
@@ -99,9 +101,11 @@ class MemoryGuard(TrainerCallback):
 
         peak = self.budget.peak()
         if any_rank(peak > self.budget.bytes * self.MARGIN):
-            self.over = (f"training stopped at step {state.global_step}: it held {peak / 1e9:.1f} GB, past the "
-                         f"{self.budget.bytes / 1e9:.1f} GB budget ({self.budget.source}); lower training.batch_size "
-                         "or model.max_seq_len, or raise training.max_memory_gb")
+            self.over = (
+                f"training stopped at step {state.global_step}: it held {peak / 1e9:.1f} GB, past the "
+                f"{self.budget.bytes / 1e9:.1f} GB budget ({self.budget.source}); lower training.batch_size "
+                "or model.max_seq_len, or raise training.max_memory_gb"
+            )
             control.should_training_stop = True
 
 
@@ -131,9 +135,11 @@ class Progress(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kw):
         if self.bar is not None:
-            self.bar.update(state.global_step,
-                            f"epoch {state.epoch or 0:.2f}/{args.num_train_epochs:g}  loss {self.loss:.4f}  "
-                            f"{self.tokens_per_s(state):,.0f} tok/s")
+            self.bar.update(
+                state.global_step,
+                f"epoch {state.epoch or 0:.2f}/{args.num_train_epochs:g}  loss {self.loss:.4f}  "
+                f"{self.tokens_per_s(state):,.0f} tok/s",
+            )
 
     def on_epoch_end(self, args, state, control, **kw):
         self.epoch_wall = time.perf_counter() - self.epoch_start
@@ -150,8 +156,10 @@ class Progress(TrainerCallback):
             return
         n = len(self.epochs.losses)
         val = f", val loss {self.epochs.val_losses[-1]:.4f}" if self.epochs.watch_val and self.epochs.val_losses else ""
-        self.echo(f"epoch {n}/{args.num_train_epochs:g}: loss {self.epochs.losses[-1]:.4f}{val}, "
-                  f"{self.tokens_per_s(state):,.0f} tokens/s, {self.epoch_wall:.1f}s")
+        self.echo(
+            f"epoch {n}/{args.num_train_epochs:g}: loss {self.epochs.losses[-1]:.4f}{val}, "
+            f"{self.tokens_per_s(state):,.0f} tokens/s, {self.epoch_wall:.1f}s"
+        )
 
     def on_train_end(self, args, state, control, **kw):
         if self.bar is not None:
@@ -181,21 +189,27 @@ class GrpoProgress(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kw):
         if logs and "reward" in logs:
-            self.history.append({"step": state.global_step, **{k: float(v) for k, v in logs.items()
-                                                              if isinstance(v, int | float)}})
+            self.history.append(
+                {"step": state.global_step, **{k: float(v) for k, v in logs.items() if isinstance(v, int | float)}}
+            )
 
     def text(self) -> str:
         last = self.history[-1] if self.history else {}
         valid = last.get("schema_valid")
-        return (f"reward {last.get('reward', float('nan')):.3f}" + (f"  schema-valid {valid:.0%}" if valid is not None
-                                                                     else "") + f"  kl {last.get('kl', 0.0):.4f}")
+        return (
+            f"reward {last.get('reward', float('nan')):.3f}"
+            + (f"  schema-valid {valid:.0%}" if valid is not None else "")
+            + f"  kl {last.get('kl', 0.0):.4f}"
+        )
 
     def on_step_end(self, args, state, control, **kw):
         if self.bar is not None:
             self.bar.update(state.global_step, self.text())
         elif state.global_step % self.every == 0 or state.global_step == state.max_steps:
-            self.echo(f"grpo step {state.global_step}/{state.max_steps}: {self.text()}, "
-                      f"{time.perf_counter() - self.start:.0f}s")
+            self.echo(
+                f"grpo step {state.global_step}/{state.max_steps}: {self.text()}, "
+                f"{time.perf_counter() - self.start:.0f}s"
+            )
 
     def on_train_end(self, args, state, control, **kw):
         if self.bar is not None:

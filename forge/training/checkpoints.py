@@ -31,8 +31,11 @@ def start_fresh(project, record: dict) -> Path:
 
 def latest(project) -> Path | None:
     work = project.trainer_dir
-    found = [p for p in work.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)
-             and (p / "trainer_state.json").is_file()]
+    found = [
+        p
+        for p in work.glob("checkpoint-*")
+        if re.fullmatch(r"checkpoint-\d+", p.name) and (p / "trainer_state.json").is_file()
+    ]
     return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
 
 
@@ -41,14 +44,22 @@ def resume_point(project, record: dict) -> tuple[Path, dict]:
     work = project.trainer_dir
     checkpoint = latest(project)
     if checkpoint is None:
-        raise ForgeError("nothing to resume: no checkpoint in output/.trainer (a run writes one after each epoch; "
-                         "start one with `forge train`)")
+        raise ForgeError(
+            "nothing to resume: no checkpoint in output/.trainer (a run writes one after each epoch; "
+            "start one with `forge train`)"
+        )
     saved = json.loads((work / RESUME_FILE).read_text()) if (work / RESUME_FILE).is_file() else {}
-    for key, what in (("config_hash", "the config"), ("dataset_hash", "the training set"),
-                      ("overrides", "the training overrides"), ("warm_start", "the warm start")):
+    for key, what in (
+        ("config_hash", "the config"),
+        ("dataset_hash", "the training set"),
+        ("overrides", "the training overrides"),
+        ("warm_start", "the warm start"),
+    ):
         if saved.get(key) != record[key]:
-            raise ForgeError(f"cannot resume {checkpoint.name}: {what} changed since that run started; "
-                             "run `forge train` to start over")
+            raise ForgeError(
+                f"cannot resume {checkpoint.name}: {what} changed since that run started; "
+                "run `forge train` to start over"
+            )
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     return checkpoint, state.get("stateful_callbacks", {}).get("EpochLosses", {})
 

@@ -21,24 +21,46 @@ class TrainResult:
     method: str
     epochs_run: int
     epoch_losses: list[float]
-    final_loss: float | None        # the last epoch's mean training loss (None: GRPO, which has rewards)
+    final_loss: float | None  # the last epoch's mean training loss (None: GRPO, which has rewards)
     wall_s: float
     tokens_per_s: float
     examples: int
     val_losses: list[float] = dataclasses.field(default_factory=list)
     warm_start: dict | None = None  # forge.training.warm_start.WarmStart.record; None: a fresh adapter
-    grpo: dict | None = None        # a GRPO run's record (forge.training.grpo); None: supervised
+    grpo: dict | None = None  # a GRPO run's record (forge.training.grpo); None: supervised
 
 
-def model_meta(cfg: ForgeConfig, runtime, precision: str, base_path: str, record: dict, dataset_size: int,
-               wall: float, method: str, learning_rate: float, **own) -> dict:
+def model_meta(
+    cfg: ForgeConfig,
+    runtime,
+    precision: str,
+    base_path: str,
+    record: dict,
+    dataset_size: int,
+    wall: float,
+    method: str,
+    learning_rate: float,
+    **own,
+) -> dict:
     """forge_meta.json of a trained model: what every method writes (forge.project.records reads it), then the
     method's own fields (`own`)."""
-    return {"base": cfg.model.base, "base_resolved": base_path, "backend": runtime.backend, "device": runtime.device,
-            "method": method, "precision": precision, "config_hash": record["config_hash"],
-            "dataset": cfg.dataset.canonical, "dataset_hash": record["dataset_hash"], "dataset_size": dataset_size,
-            "wall_s": round(wall, 3), "learning_rate": learning_rate, "warm_start": record.get("warm_start"),
-            "time": now(), **own}
+    return {
+        "base": cfg.model.base,
+        "base_resolved": base_path,
+        "backend": runtime.backend,
+        "device": runtime.device,
+        "method": method,
+        "precision": precision,
+        "config_hash": record["config_hash"],
+        "dataset": cfg.dataset.canonical,
+        "dataset_hash": record["dataset_hash"],
+        "dataset_size": dataset_size,
+        "wall_s": round(wall, 3),
+        "learning_rate": learning_rate,
+        "warm_start": record.get("warm_start"),
+        "time": now(),
+        **own,
+    }
 
 
 def effective_config(project: Project, overrides: dict | None, epochs: int | None) -> ForgeConfig:

@@ -22,8 +22,9 @@ from forge.training.batching import right_padded
 
 # model_type values whose causal-LM forward is `lm_head(decoder(...).last_hidden_state)`, soft-capped when
 # the config says final_logit_softcapping (checked against each modeling file's forward in transformers 5.x).
-PLAIN_HEAD_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3",
-                              "smollm3", "olmo2"})
+PLAIN_HEAD_TYPES = frozenset(
+    {"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "smollm3", "olmo2"}
+)
 
 
 def _causal_lm(model):
@@ -40,8 +41,11 @@ def _unwrapped(model):
 
 def supported(model) -> bool:
     lm = _causal_lm(_unwrapped(model))
-    return (getattr(lm.config, "model_type", None) in PLAIN_HEAD_TYPES and lm.get_output_embeddings() is not None
-            and hasattr(lm, lm.base_model_prefix))
+    return (
+        getattr(lm.config, "model_type", None) in PLAIN_HEAD_TYPES
+        and lm.get_output_embeddings() is not None
+        and hasattr(lm, lm.base_model_prefix)
+    )
 
 
 def completion_loss(model, inputs: dict, autocast, num_items: int | None = None):
@@ -56,7 +60,9 @@ def completion_loss(model, inputs: dict, autocast, num_items: int | None = None)
         mask = None
     with autocast():
         hidden = getattr(lm, lm.base_model_prefix)(
-            input_ids=inputs["input_ids"], attention_mask=mask, use_cache=False,
+            input_ids=inputs["input_ids"],
+            attention_mask=mask,
+            use_cache=False,
         ).last_hidden_state
     learned = labels != -100
     picked, targets = hidden[:, :-1][learned], labels[learned]
@@ -75,10 +81,12 @@ def completion_loss(model, inputs: dict, autocast, num_items: int | None = None)
     else:  # the vocabulary-wide logits of a chunk at a time, redone in the backward pass instead of kept for it
         from torch.utils.checkpoint import checkpoint
 
-        chunk = (lambda r, w: checkpoint(head_loss, r, w, use_reentrant=False)) if torch.is_grad_enabled() \
-            else head_loss
-        total = sum(chunk(picked[i:i + HEAD_CHUNK], targets[i:i + HEAD_CHUNK])
-                    for i in range(0, len(targets), HEAD_CHUNK))
+        chunk = (
+            (lambda r, w: checkpoint(head_loss, r, w, use_reentrant=False)) if torch.is_grad_enabled() else head_loss
+        )
+        total = sum(
+            chunk(picked[i : i + HEAD_CHUNK], targets[i : i + HEAD_CHUNK]) for i in range(0, len(targets), HEAD_CHUNK)
+        )
     if num_items is None:
         return total / learned.sum().clamp(min=1)
     return total / num_items
@@ -95,8 +103,8 @@ def trainer_class():
     from forge.training.batching import micro_batches
 
     class CompletionLossTrainer(Trainer):
-        step_plan = None       # forge.models.memory.StepPlan: what one micro-batch may hold
-        token_sampler = None   # forge.training.batching.TokenBatchSampler (training.tokens_per_batch)
+        step_plan = None  # forge.models.memory.StepPlan: what one micro-batch may hold
+        token_sampler = None  # forge.training.batching.TokenBatchSampler (training.tokens_per_batch)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if return_outputs or not supported(model):
@@ -148,7 +156,8 @@ def trainer_class():
                 return super().get_train_dataloader()
             from torch.utils.data import DataLoader
 
-            return self.accelerator.prepare(DataLoader(self.train_dataset, batch_sampler=self.token_sampler,
-                                                       collate_fn=self.data_collator))
+            return self.accelerator.prepare(
+                DataLoader(self.train_dataset, batch_sampler=self.token_sampler, collate_fn=self.data_collator)
+            )
 
     return CompletionLossTrainer

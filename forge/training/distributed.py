@@ -70,12 +70,18 @@ def launch(project, n: int, device: str, kwargs: dict, echo, deadline: float | N
         import torch
 
         if torch.cuda.device_count() < n:
-            raise ForgeError(f"compute.num_processes {n}: this machine has {torch.cuda.device_count()} GPU(s); "
-                             "use at most one process per GPU")
+            raise ForgeError(
+                f"compute.num_processes {n}: this machine has {torch.cuda.device_count()} GPU(s); "
+                "use at most one process per GPU"
+            )
     work = project.distributed_dir
     shutil.rmtree(work, ignore_errors=True)
-    request = {"function": "forge.training.sft:train", "kwargs": encode(kwargs, project.root), "echo": True,
-               "deadline_in_s": seconds_left(deadline)}
+    request = {
+        "function": "forge.training.sft:train",
+        "kwargs": encode(kwargs, project.root),
+        "echo": True,
+        "deadline_in_s": seconds_left(deadline),
+    }
     write_json_atomic(work / "request.json", request)
     env = {k: v for k, v in os.environ.items() if k != BAR_ENV}
     env["PYTHONUNBUFFERED"] = "1"
@@ -92,8 +98,21 @@ def launch(project, n: int, device: str, kwargs: dict, echo, deadline: float | N
     else:  # precision is forge's own choice (TrainingArguments), not the launcher's
         mode = ["--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no"]
         how = f"DDP over {'nccl' if device.startswith('cuda') else 'gloo'}"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(n),
-           "--num_machines", "1", "--main_process_port", str(_free_port()), "-m", "forge.training.distributed", str(work)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *mode,
+        "--num_processes",
+        str(n),
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(_free_port()),
+        "-m",
+        "forge.training.distributed",
+        str(work),
+    ]
     echo(f"training in {n} processes (accelerate, {how})")
     lines = LogLines(echo)
     with open(work / "log", "wb") as log:

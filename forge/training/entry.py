@@ -10,8 +10,15 @@ from forge.training import checkpoints, sft
 from forge.training.common import TrainResult, effective_config
 
 
-def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
-          deadline: float | None = None, resume: bool = False) -> TrainResult:
+def train(
+    project: Project,
+    *,
+    epochs: int | None = None,
+    overrides: dict | None = None,
+    echo=print,
+    deadline: float | None = None,
+    resume: bool = False,
+) -> TrainResult:
     """One training run into output/adapter, by the method this run's config names; `resume` continues the
     interrupted run by the method it had (a GRPO run started with `--method grpo` resumes as GRPO)."""
     cfg = effective_config(project, overrides, epochs)
@@ -24,9 +31,12 @@ def train(project: Project, *, epochs: int | None = None, overrides: dict | None
 
 
 @holds_run_lock("train")
-@remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(project.rel(project.tracker_dir), "merge")])
-def _grpo(project: Project, *, overrides: dict | None = None, echo=print, deadline: float | None = None,
-          resume: bool = False) -> TrainResult:
+@remote_step(
+    lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(project.rel(project.tracker_dir), "merge")]
+)
+def _grpo(
+    project: Project, *, overrides: dict | None = None, echo=print, deadline: float | None = None, resume: bool = False
+) -> TrainResult:
     from forge.training.grpo import train_grpo
 
     return train_grpo(project, effective_config(project, overrides, None), echo, deadline, resume)

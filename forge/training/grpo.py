@@ -46,8 +46,10 @@ def start_adapter(project: Project, cfg: ForgeConfig) -> tuple[Path | None, int 
     top = best(project)
     source = project.path(top["path"]) if top and top.get("path") else None
     if source is None or not source.is_dir():
-        raise ForgeError("training.method grpo starts from the promoted best model and there is none yet: "
-                         "train and promote one with SFT first (or set grpo.from_base: true)")
+        raise ForgeError(
+            "training.method grpo starts from the promoted best model and there is none yet: "
+            "train and promote one with SFT first (or set grpo.from_base: true)"
+        )
     why = incompatible(project, cfg, source)
     if why:
         raise ForgeError(f"training.method grpo cannot continue {project.rel(source)}: {why}")
@@ -56,8 +58,10 @@ def start_adapter(project: Project, cfg: ForgeConfig) -> tuple[Path | None, int 
 
 def prompts_and_answers(project: Project, tokenizer, examples: list[dict]) -> list[dict]:
     """The GRPO dataset: each training example's prompt as the model sees it in eval, and its expected answer."""
-    return [{"prompt": prompt, "expected": assistant_text(e), "example": i}
-            for i, (e, prompt) in enumerate(zip(examples, eval_prompts(project, tokenizer, examples), strict=True))]
+    return [
+        {"prompt": prompt, "expected": assistant_text(e), "example": i}
+        for i, (e, prompt) in enumerate(zip(examples, eval_prompts(project, tokenizer, examples), strict=True))
+    ]
 
 
 class Reward:
@@ -71,8 +75,10 @@ class Reward:
 
     def __call__(self, prompts, completions, expected, example, log_metric=None, **_kw) -> list[float]:
         texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
-        rewards = [self.scorer.reward(want, got.strip(), self.schemas[i])
-                   for want, got, i in zip(expected, texts, example, strict=True)]
+        rewards = [
+            self.scorer.reward(want, got.strip(), self.schemas[i])
+            for want, got, i in zip(expected, texts, example, strict=True)
+        ]
         judged = [s.keeps(t.strip()) for t, i in zip(texts, example, strict=True) if (s := self.schemas[i])]
         if judged:
             self.valid_rate = sum(judged) / len(judged)
@@ -83,9 +89,13 @@ class Reward:
 
 def run_record(project: Project, cfg: ForgeConfig, source: Path | None) -> dict:
     """What a resume must find unchanged (forge.training.checkpoints)."""
-    return {"config_hash": content_hash(json.dumps(dataclasses.asdict(cfg), sort_keys=True)),
-            "dataset_hash": file_hash(project.canonical_path), "overrides": {},
-            "warm_start": project.rel(source) if source else None, "method": "grpo"}
+    return {
+        "config_hash": content_hash(json.dumps(dataclasses.asdict(cfg), sort_keys=True)),
+        "dataset_hash": file_hash(project.canonical_path),
+        "overrides": {},
+        "warm_start": project.rel(source) if source else None,
+        "method": "grpo",
+    }
 
 
 def grpo_args(cfg: ForgeConfig, runtime, precision: str, work: Path):
@@ -94,13 +104,31 @@ def grpo_args(cfg: ForgeConfig, runtime, precision: str, work: Path):
     g = cfg.grpo
     cpu = runtime.device == "cpu"
     return GRPOConfig(
-        output_dir=str(work), max_steps=g.steps, learning_rate=g.learning_rate, beta=g.beta,
-        num_generations=g.generations, per_device_train_batch_size=g.prompts_per_step * g.generations,
-        gradient_accumulation_steps=1, temperature=g.temperature, max_completion_length=g.max_completion_tokens,
-        lr_scheduler_type="constant", warmup_steps=0, logging_steps=1, save_strategy="steps",
-        save_steps=g.checkpoint_steps, save_total_limit=2, report_to="none", seed=cfg.training.seed,
-        use_cpu=cpu, bf16=precision == "bf16", activation_checkpointing=False, log_completions=False,
-        disable_tqdm=True, shuffle_dataset=True, remove_unused_columns=False)
+        output_dir=str(work),
+        max_steps=g.steps,
+        learning_rate=g.learning_rate,
+        beta=g.beta,
+        num_generations=g.generations,
+        per_device_train_batch_size=g.prompts_per_step * g.generations,
+        gradient_accumulation_steps=1,
+        temperature=g.temperature,
+        max_completion_length=g.max_completion_tokens,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=g.checkpoint_steps,
+        save_total_limit=2,
+        report_to="none",
+        seed=cfg.training.seed,
+        use_cpu=cpu,
+        bf16=precision == "bf16",
+        activation_checkpointing=False,
+        log_completions=False,
+        disable_tqdm=True,
+        shuffle_dataset=True,
+        remove_unused_columns=False,
+    )
 
 
 def kind_of(cfg: ForgeConfig, source: Path | None) -> str:
@@ -132,10 +160,10 @@ class GrpoPlan:
     precision: str
     base_path: str
     examples: list[dict]
-    source: Path | None         # the model continued (None: a fresh adapter on model.base)
+    source: Path | None  # the model continued (None: a fresh adapter on model.base)
     source_iteration: int | None
-    kind: str                   # lora or full: what is trained
-    record: dict                # what a resume must find unchanged
+    kind: str  # lora or full: what is trained
+    record: dict  # what a resume must find unchanged
     checkpoint: Path | None
 
 
@@ -152,8 +180,10 @@ def _setup(project: Project, cfg: ForgeConfig, echo, resume: bool) -> GrpoPlan:
     if not examples:
         raise ForgeError(f"{cfg.dataset.canonical}: no training examples for GRPO's prompts")
     if cfg.eval.scorer == "judge":
-        raise ForgeError("training.method grpo: eval.scorer judge would pay a judge call per sampled answer; "
-                         "GRPO needs a programmatic scorer (call, json_match, json_cmd, exact, custom)")
+        raise ForgeError(
+            "training.method grpo: eval.scorer judge would pay a judge call per sampled answer; "
+            "GRPO needs a programmatic scorer (call, json_match, json_cmd, exact, custom)"
+        )
     if cfg.compute.num_processes > 1:
         echo("note: compute.num_processes: GRPO trains in one process")
     runtime = resolve_runtime(cfg.compute.device, cfg.model.load_in_4bit)
@@ -161,9 +191,18 @@ def _setup(project: Project, cfg: ForgeConfig, echo, resume: bool) -> GrpoPlan:
     kind = kind_of(cfg, source)
     record = run_record(project, cfg, source)
     checkpoint = checkpoints.resume_point(project, record)[0] if resume else None
-    return GrpoPlan(cfg, runtime, training_precision(cfg.training.precision, runtime.device, kind),
-                    resolve_base(cfg.model.base, project.root), examples, source, source_iteration, kind, record,
-                    checkpoint)
+    return GrpoPlan(
+        cfg,
+        runtime,
+        training_precision(cfg.training.precision, runtime.device, kind),
+        resolve_base(cfg.model.base, project.root),
+        examples,
+        source,
+        source_iteration,
+        kind,
+        record,
+        checkpoint,
+    )
 
 
 def fit(project: Project, plan: GrpoPlan, model, tokenizer, callbacks: list, echo, deadline: float | None):
@@ -177,9 +216,14 @@ def fit(project: Project, plan: GrpoPlan, model, tokenizer, callbacks: list, ech
     work = project.trainer_dir if checkpoint else checkpoints.start_fresh(project, plan.record)
     data = Dataset.from_list(prompts_and_answers(project, tokenizer, plan.examples))
     stop = Deadline(deadline if deadline is not None else float("inf"))
-    trainer = GRPOTrainer(model=model, reward_funcs=[reward],  # type: ignore[list-item]
-                          args=grpo_args(plan.cfg, plan.runtime, plan.precision, work), train_dataset=data,
-                          processing_class=tokenizer, callbacks=[stop, *callbacks])
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward],  # type: ignore[list-item]
+        args=grpo_args(plan.cfg, plan.runtime, plan.precision, work),
+        train_dataset=data,
+        processing_class=tokenizer,
+        callbacks=[stop, *callbacks],
+    )
     quiet(trainer)
     if checkpoint:
         done = json.loads((checkpoint / "trainer_state.json").read_text()).get("global_step", 0)
@@ -210,19 +254,36 @@ def meta_of(project: Project, plan: GrpoPlan, history: list[dict], wall: float) 
     """forge_meta.json of the GRPO run (forge.training.common.model_meta), its own record under "grpo"."""
     cfg = plan.cfg
     rewards = [h["reward"] for h in history if "reward" in h]
-    grpo = {"from": project.rel(plan.source) if plan.source else None, "from_iteration": plan.source_iteration,
-            "policy": plan.kind, "steps": max((h.get("step", 0) for h in history), default=0), **vars(cfg.grpo),
-            "reward_first": round(rewards[0], 4) if rewards else None,
-            "reward_last": round(sum(rewards[-5:]) / len(rewards[-5:]), 4) if rewards else None,
-            "schema_valid_last": next((round(h["schema_valid"], 4) for h in reversed(history)
-                                       if "schema_valid" in h), None)}
-    return model_meta(cfg, plan.runtime, plan.precision, plan.base_path, {**plan.record, "warm_start": None},
-                      len(plan.examples), wall, "grpo", cfg.grpo.learning_rate, epochs_run=0, epoch_losses=[],
-                      final_loss=None, grpo=grpo)
+    grpo = {
+        "from": project.rel(plan.source) if plan.source else None,
+        "from_iteration": plan.source_iteration,
+        "policy": plan.kind,
+        "steps": max((h.get("step", 0) for h in history), default=0),
+        **vars(cfg.grpo),
+        "reward_first": round(rewards[0], 4) if rewards else None,
+        "reward_last": round(sum(rewards[-5:]) / len(rewards[-5:]), 4) if rewards else None,
+        "schema_valid_last": next(
+            (round(h["schema_valid"], 4) for h in reversed(history) if "schema_valid" in h), None
+        ),
+    }
+    return model_meta(
+        cfg,
+        plan.runtime,
+        plan.precision,
+        plan.base_path,
+        {**plan.record, "warm_start": None},
+        len(plan.examples),
+        wall,
+        "grpo",
+        cfg.grpo.learning_rate,
+        epochs_run=0,
+        epoch_losses=[],
+        final_loss=None,
+        grpo=grpo,
+    )
 
 
-def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float | None = None,
-               resume: bool = False):
+def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float | None = None, resume: bool = False):
     """GRPO into output/adapter: setup -> load -> fit -> save (forge.training.entry.train hands runs here)."""
     from forge.project.project import ADAPTER_DIR
     from forge.project.records import next_iteration
@@ -232,25 +293,38 @@ def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float |
 
     plan = _setup(project, cfg, echo, resume)
     g, source = cfg.grpo, plan.source
-    echo(f"backend: {plan.runtime.backend} on {plan.runtime.device} (grpo, {plan.kind}, {plan.precision}, "
-         f"{len(plan.examples)} prompts, {g.steps} steps x {g.prompts_per_step} prompts x {g.generations} answers; "
-         f"from {project.rel(source) if source else 'a fresh adapter on ' + cfg.model.base})")
+    echo(
+        f"backend: {plan.runtime.backend} on {plan.runtime.device} (grpo, {plan.kind}, {plan.precision}, "
+        f"{len(plan.examples)} prompts, {g.steps} steps x {g.prompts_per_step} prompts x {g.generations} answers; "
+        f"from {project.rel(source) if source else 'a fresh adapter on ' + cfg.model.base})"
+    )
     model, tokenizer = load_policy(cfg, plan.runtime, plan.base_path, plan.precision, source, plan.kind)
     progress = GrpoProgress(echo, every=g.checkpoint_steps)
-    trackers = tracker_callbacks(cfg, project.tracker_dir / str(next_iteration(project)),
-                                 fresh=plan.checkpoint is None)
+    trackers = tracker_callbacks(cfg, project.tracker_dir / str(next_iteration(project)), fresh=plan.checkpoint is None)
     trainer, _reward, stop, wall = fit(project, plan, model, tokenizer, [progress, *trackers], echo, deadline)
     if stop.hit:
         from forge import stop_signal
 
         checkpoints.finish(project)
         why = stop_signal.reason() if stop_signal.requested.is_set() else "the time budget ran out"
-        raise TrainingStopped(f"{why} after {trainer.state.global_step} GRPO steps; the partial adapter was "
-                              f"discarded and output/{ADAPTER_DIR} is the previous one")
+        raise TrainingStopped(
+            f"{why} after {trainer.state.global_step} GRPO steps; the partial adapter was "
+            f"discarded and output/{ADAPTER_DIR} is the previous one"
+        )
     meta = meta_of(project, plan, progress.history, wall)
     model.config.use_cache = True
-    out = save_swapped(project.adapter_dir, meta,
-                       lambda tmp: save_adapter(model, tokenizer, source, tmp, plan.kind))
+    out = save_swapped(project.adapter_dir, meta, lambda tmp: save_adapter(model, tokenizer, source, tmp, plan.kind))
     checkpoints.finish(project)
-    return TrainResult(out, plan.runtime.backend, plan.runtime.device, "grpo", 0, [], None, round(wall, 3), 0.0,
-                       len(plan.examples), grpo=meta["grpo"])
+    return TrainResult(
+        out,
+        plan.runtime.backend,
+        plan.runtime.device,
+        "grpo",
+        0,
+        [],
+        None,
+        round(wall, 3),
+        0.0,
+        len(plan.examples),
+        grpo=meta["grpo"],
+    )

@@ -19,8 +19,9 @@ from forge.project.records import META_FILE
 from forge.training.warm_start import load_source_weights
 
 
-def load_for_training(cfg, runtime, base_path: str, precision: str, method: str | None = None,
-                      warm_from: Path | None = None):
+def load_for_training(
+    cfg, runtime, base_path: str, precision: str, method: str | None = None, warm_from: Path | None = None
+):
     """(model, tokenizer) ready to train with `method` (default training.method: lora or full); with `warm_from`
     (forge.training.warm_start), continuing that model: a full model is loaded from it, a LoRA adapter of the
     same shape gets its weights."""
@@ -31,14 +32,24 @@ def load_for_training(cfg, runtime, base_path: str, precision: str, method: str 
         from unsloth import FastLanguageModel
 
         model, tokenizer = FastLanguageModel.from_pretrained(
-            model_name=base_path, max_seq_length=cfg.model.max_seq_len, load_in_4bit=cfg.model.load_in_4bit,
-            dtype=None, full_finetuning=method == "full")
+            model_name=base_path,
+            max_seq_length=cfg.model.max_seq_len,
+            load_in_4bit=cfg.model.load_in_4bit,
+            dtype=None,
+            full_finetuning=method == "full",
+        )
         if method == "lora":
             check_target_modules(model, cfg.lora.target_modules, cfg.model.base)
             model = FastLanguageModel.get_peft_model(
-                model, r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                target_modules=cfg.lora.target_modules, bias="none", use_gradient_checkpointing="unsloth",
-                random_state=cfg.training.seed)
+                model,
+                r=cfg.lora.r,
+                lora_alpha=cfg.lora.alpha,
+                lora_dropout=cfg.lora.dropout,
+                target_modules=cfg.lora.target_modules,
+                bias="none",
+                use_gradient_checkpointing="unsloth",
+                random_state=cfg.training.seed,
+            )
             if warm_from is not None:
                 load_source_weights(model, warm_from)
         return model, tokenizer
@@ -48,8 +59,16 @@ def load_for_training(cfg, runtime, base_path: str, precision: str, method: str 
         from peft import LoraConfig, get_peft_model
 
         check_target_modules(model, cfg.lora.target_modules, cfg.model.base)
-        model = get_peft_model(model, LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                                                 target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM"))
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=cfg.lora.r,
+                lora_alpha=cfg.lora.alpha,
+                lora_dropout=cfg.lora.dropout,
+                target_modules=list(cfg.lora.target_modules),
+                task_type="CAUSAL_LM",
+            ),
+        )
         if warm_from is not None:
             load_source_weights(model, warm_from)
         if precision == "bf16":

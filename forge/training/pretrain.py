@@ -38,8 +38,10 @@ def read_corpus(project: Project) -> tuple[list[str], list[str]]:
     def checked(where: str, text: str) -> str:
         hit = gold_guard.contained(text)
         if hit:
-            raise ForgeError(f"{where}: contains a gold/sealed input ({hit}); pretraining on it would leak the "
-                             "eval set into the base")
+            raise ForgeError(
+                f"{where}: contains a gold/sealed input ({hit}); pretraining on it would leak the "
+                "eval set into the base"
+            )
         return text
 
     for f in sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and p.is_file()):
@@ -47,7 +49,7 @@ def read_corpus(project: Project) -> tuple[list[str], list[str]]:
         if f.suffix == ".jsonl":
             for n, obj in read_jsonl(f, name):
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                    raise ForgeError(f"{name}:{n}: expected {{\"text\": \"...\"}}")
+                    raise ForgeError(f'{name}:{n}: expected {{"text": "..."}}')
                 texts.append(checked(f"{name}:{n}", obj["text"]))
         else:
             text = f.read_text(encoding="utf-8")
@@ -67,7 +69,7 @@ def pack(tokenizer, texts: list[str], block: int) -> list[list[int]]:
     ids: list[int] = []
     for t in texts:
         ids += tokenizer(t, add_special_tokens=False)["input_ids"] + ([eos] if eos is not None else [])
-    blocks = [ids[i:i + block] for i in range(0, len(ids), block)]
+    blocks = [ids[i : i + block] for i in range(0, len(ids), block)]
     return [b for b in blocks if len(b) >= min(16, block)]
 
 
@@ -107,29 +109,56 @@ def pretrain(project: Project, epochs: int | None = None, echo=print) -> dict:
     n_epochs = epochs or p.epochs
     # TrainingArguments' bf16 is a plain flag (only trl's SFTConfig reads None as "the backend decides"): None is off
     args = TrainingArguments(
-        output_dir=str(project.output / ".pretrainer"), num_train_epochs=n_epochs, per_device_train_batch_size=p.batch_size,
-        learning_rate=p.learning_rate, lr_scheduler_type="cosine",
-        warmup_steps=math.ceil(0.05 * math.ceil(len(blocks) / p.batch_size) * n_epochs), weight_decay=0.0,
-        logging_strategy="steps", logging_steps=1, disable_tqdm=True, save_strategy="no", report_to="none",
-        use_cpu=runtime.device == "cpu", bf16=bool(use_bf16(precision)), seed=cfg.training.seed)
+        output_dir=str(project.output / ".pretrainer"),
+        num_train_epochs=n_epochs,
+        per_device_train_batch_size=p.batch_size,
+        learning_rate=p.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=math.ceil(0.05 * math.ceil(len(blocks) / p.batch_size) * n_epochs),
+        weight_decay=0.0,
+        logging_strategy="steps",
+        logging_steps=1,
+        disable_tqdm=True,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=runtime.device == "cpu",
+        bf16=bool(use_bf16(precision)),
+        seed=cfg.training.seed,
+    )
     rows = [{"input_ids": b, "labels": b} for b in blocks]
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
     from forge.training.callbacks import EpochLosses, Progress, quiet
 
     epochs_seen = EpochLosses(n_epochs, float("-inf"))  # every epoch runs; it only records the losses
-    trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows), data_collator=collator,
-                      callbacks=[epochs_seen, Progress(epochs_seen, sum(len(b) for b in blocks), echo)])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        data_collator=collator,
+        callbacks=[epochs_seen, Progress(epochs_seen, sum(len(b) for b in blocks), echo)],
+    )
     quiet(trainer)
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start
     loss_after = _mean_loss(model, blocks, runtime.device)
     shutil.rmtree(project.output / ".pretrainer", ignore_errors=True)
-    meta = {"kind": "pretrain_merged", "base": cfg.model.base, "backend": runtime.backend, "corpus_files": files,
-            "blocks": len(blocks), "tokens": sum(len(b) for b in blocks), "epochs": n_epochs,
-            "learning_rate": p.learning_rate, "precision": precision, "loss_before": round(loss_before, 4),
-            "loss_after": round(loss_after, 4), "wall_s": round(wall, 2), "dtype": "bfloat16",
-            "time": now()}
+    meta = {
+        "kind": "pretrain_merged",
+        "base": cfg.model.base,
+        "backend": runtime.backend,
+        "corpus_files": files,
+        "blocks": len(blocks),
+        "tokens": sum(len(b) for b in blocks),
+        "epochs": n_epochs,
+        "learning_rate": p.learning_rate,
+        "precision": precision,
+        "loss_before": round(loss_before, 4),
+        "loss_after": round(loss_after, 4),
+        "wall_s": round(wall, 2),
+        "dtype": "bfloat16",
+        "time": now(),
+    }
 
     def save(tmp):
         if runtime.backend == "unsloth":

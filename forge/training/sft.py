@@ -58,7 +58,7 @@ class TrainPlan:
     saved: dict
     world: int
     main: bool
-    report: str                 # the one-line backend report; the memory plan is added once the model is loaded
+    report: str  # the one-line backend report; the memory plan is added once the model is loaded
     warm: WarmStart | None = None
 
 
@@ -87,8 +87,10 @@ def _setup(project: Project, epochs, overrides, echo, resume) -> TrainPlan | Non
         echo(f"warning: {note}")
     precision = training_precision(cfg.training.precision, runtime.device, cfg.training.method)
     if cfg.training.precision == "bf16" and runtime.device == "cpu" and not cpu_has_bf16():
-        echo("warning: training.precision bf16: this CPU has no native bf16 (avx512_bf16/amx_bf16); "
-             "expect it slower than fp32")
+        echo(
+            "warning: training.precision bf16: this CPU has no native bf16 (avx512_bf16/amx_bf16); "
+            "expect it slower than fp32"
+        )
     t = cfg.training
     train_examples, val_examples = val_split.split(examples, t.val_fraction)
     cfg_hash = content_hash(json.dumps(dataclasses.asdict(cfg), sort_keys=True))
@@ -99,15 +101,38 @@ def _setup(project: Project, epochs, overrides, echo, resume) -> TrainPlan | Non
         cfg = dataclasses.replace(cfg, training=dataclasses.replace(t, learning_rate=t.learning_rate * t.warm_lr_scale))
     held = f", {len(val_examples)} held out for validation" if val_examples else ""
     procs = f", {world} processes" if world > 1 else ""
-    start = (f": warm from {project.rel(warm.source)}, {len(warm.new)} new + {len(warm.replay)} replayed of "
-             f"{len(examples)}" if warm else "")
-    report = (f"backend: {runtime.backend} on {runtime.device} ({t.method}, {precision}, {len(train_examples)} "
-              f"examples{start}{held}{procs})")
-    run_record = {"config_hash": cfg_hash, "dataset_hash": file_hash(canonical), "overrides": overrides or {},
-                  "warm_start": warm.record(project) if warm else None}
+    start = (
+        f": warm from {project.rel(warm.source)}, {len(warm.new)} new + {len(warm.replay)} replayed of {len(examples)}"
+        if warm
+        else ""
+    )
+    report = (
+        f"backend: {runtime.backend} on {runtime.device} ({t.method}, {precision}, {len(train_examples)} "
+        f"examples{start}{held}{procs})"
+    )
+    run_record = {
+        "config_hash": cfg_hash,
+        "dataset_hash": file_hash(canonical),
+        "overrides": overrides or {},
+        "warm_start": warm.record(project) if warm else None,
+    }
     checkpoint, saved = checkpoints.resume_point(project, run_record) if resume else (None, {})
-    return TrainPlan(cfg, runtime, precision, resolve_base(cfg.model.base, project.root), examples, train_examples,
-                     val_examples, run_record, checkpoint, saved, world, main, report, warm)
+    return TrainPlan(
+        cfg,
+        runtime,
+        precision,
+        resolve_base(cfg.model.base, project.root),
+        examples,
+        train_examples,
+        val_examples,
+        run_record,
+        checkpoint,
+        saved,
+        world,
+        main,
+        report,
+        warm,
+    )
 
 
 def _val_sample(val_examples: list[dict], trained: int, fraction: float) -> list[dict]:
@@ -126,24 +151,35 @@ def _load(project: Project, plan: TrainPlan, echo):
     cfg = plan.cfg
     set_seed(cfg.training.seed)
     free_memory()  # what an earlier step of this process left (an eval's model) is not held twice
-    model, tokenizer = load_for_training(cfg, plan.runtime, plan.base_path, plan.precision,
-                                         warm_from=plan.warm.source if plan.warm else None)
+    model, tokenizer = load_for_training(
+        cfg, plan.runtime, plan.base_path, plan.precision, warm_from=plan.warm.source if plan.warm else None
+    )
     prompt = project.system_prompt()
     last_only = cfg.training.learn_turns == "last"
-    rows, val_rows = ([tokenize_for_training(tokenizer, with_system_prompt(e, prompt), cfg.model.max_seq_len,
-                                             e.get("tools"), last_only) for e in part]
-                      for part in (plan.train_examples, plan.val_examples))
+    rows, val_rows = (
+        [
+            tokenize_for_training(
+                tokenizer, with_system_prompt(e, prompt), cfg.model.max_seq_len, e.get("tools"), last_only
+            )
+            for e in part
+        ]
+        for part in (plan.train_examples, plan.val_examples)
+    )
     if all(all(label == -100 for label in r["labels"]) for r in rows):
-        raise ForgeError(f"{cfg.dataset.canonical}: no assistant tokens left after truncation to "
-                         f"model.max_seq_len={cfg.model.max_seq_len}")
+        raise ForgeError(
+            f"{cfg.dataset.canonical}: no assistant tokens left after truncation to "
+            f"model.max_seq_len={cfg.model.max_seq_len}"
+        )
     # Training needs no KV cache; building one each step only costs memory.
     model.config.use_cache = False
     step_plan = None
     if plan.runtime.backend == "unsloth":
         ignored = [k for k in ("tokens_per_batch", "max_memory_gb") if getattr(cfg.training, k) is not None]
         if ignored:
-            echo(f"warning: training.{' and training.'.join(ignored)}: ignored on Unsloth, which batches by "
-                 "training.batch_size and manages its own memory (gradient checkpointing)")
+            echo(
+                f"warning: training.{' and training.'.join(ignored)}: ignored on Unsloth, which batches by "
+                "training.batch_size and manages its own memory (gradient checkpointing)"
+            )
     else:
         budget = Budget.for_device(cfg.training.max_memory_gb, plan.runtime.device, processes=plan.world)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -171,11 +207,24 @@ def _fit(project: Project, plan: TrainPlan, model, tokenizer, rows, val_rows, st
     deadline_cb = [Deadline(deadline if deadline is not None else float("inf"))]
     tokens_per_epoch = sum(len(r["input_ids"]) for r in rows)
     progress = Progress(epochs, tokens_per_epoch, echo)
-    trackers = tracker_callbacks(cfg, project.tracker_dir / str(next_iteration(project)),
-                                 fresh=checkpoint is None) if plan.main else []
+    trackers = (
+        tracker_callbacks(cfg, project.tracker_dir / str(next_iteration(project)), fresh=checkpoint is None)
+        if plan.main
+        else []
+    )
     guard = [MemoryGuard(step_plan.budget)] if step_plan is not None else []
-    trainer = build_trainer(plan.runtime, cfg, model, tokenizer, rows, val_rows, work,
-                            [epochs, progress, *deadline_cb, *guard, *trackers], plan.precision, step_plan)
+    trainer = build_trainer(
+        plan.runtime,
+        cfg,
+        model,
+        tokenizer,
+        rows,
+        val_rows,
+        work,
+        [epochs, progress, *deadline_cb, *guard, *trackers],
+        plan.precision,
+        step_plan,
+    )
     quiet(trainer)
     start = time.perf_counter()
     try:
@@ -187,8 +236,10 @@ def _fit(project: Project, plan: TrainPlan, model, tokenizer, rows, val_rows, st
         checkpoints.drop_partial(work)
         raise full from None
     except out_of_memory() as exc:  # the GPU's allocator said no (on CPU MemoryGuard stops first)
-        raise ForgeError(f"training ran out of memory ({step_plan.line() if step_plan else plan.report}): lower "
-                         f"training.max_memory_gb, training.batch_size or model.max_seq_len") from exc
+        raise ForgeError(
+            f"training ran out of memory ({step_plan.line() if step_plan else plan.report}): lower "
+            f"training.max_memory_gb, training.batch_size or model.max_seq_len"
+        ) from exc
     if guard and guard[0].over:
         if plan.main:
             checkpoints.finish(project)
@@ -198,30 +249,48 @@ def _fit(project: Project, plan: TrainPlan, model, tokenizer, rows, val_rows, st
         if plan.main:
             checkpoints.finish(project)
         why = stop_signal.reason() if stop_signal.requested.is_set() else "the time budget ran out"
-        raise TrainingStopped(f"{why} after {trainer.state.global_step} steps "
-                              f"({len(epochs.losses)} full epochs); the partial adapter was discarded and output/"
-                              f"{ADAPTER_DIR} is the previous one")
+        raise TrainingStopped(
+            f"{why} after {trainer.state.global_step} steps "
+            f"({len(epochs.losses)} full epochs); the partial adapter was discarded and output/"
+            f"{ADAPTER_DIR} is the previous one"
+        )
     return trainer, epochs, tokens_per_epoch, done_before, wall
 
 
-def _save(project: Project, plan: TrainPlan, trainer, tokenizer, epochs, tokens_per_epoch, done_before,
-          wall) -> TrainResult:
+def _save(
+    project: Project, plan: TrainPlan, trainer, tokenizer, epochs, tokens_per_epoch, done_before, wall
+) -> TrainResult:
     """Write output/adapter with its meta (rank 0 only), swapped in whole, and say what was trained."""
     cfg, runtime, t = plan.cfg, plan.runtime, plan.cfg.training
     losses = epochs.losses
     tokens = tokens_per_epoch * (len(losses) - done_before)
-    meta = model_meta(cfg, runtime, plan.precision, plan.base_path, plan.run_record, len(plan.examples), wall,
-                      t.method, t.learning_rate,
-                      epochs_run=len(losses), epoch_losses=losses, final_loss=losses[-1] if losses else None,
-                      val_size=len(plan.val_examples), val_losses=epochs.val_losses,
-                      final_val_loss=epochs.val_losses[-1] if epochs.val_losses else None,
-                      tokens_per_s=round(tokens / wall, 1) if wall else None, overrides=plan.run_record["overrides"],
-                      world_size=plan.world, effective_batch=t.batch_size * t.gradient_accumulation_steps * plan.world,
-                      tokens_per_batch=t.tokens_per_batch)
+    meta = model_meta(
+        cfg,
+        runtime,
+        plan.precision,
+        plan.base_path,
+        plan.run_record,
+        len(plan.examples),
+        wall,
+        t.method,
+        t.learning_rate,
+        epochs_run=len(losses),
+        epoch_losses=losses,
+        final_loss=losses[-1] if losses else None,
+        val_size=len(plan.val_examples),
+        val_losses=epochs.val_losses,
+        final_val_loss=epochs.val_losses[-1] if epochs.val_losses else None,
+        tokens_per_s=round(tokens / wall, 1) if wall else None,
+        overrides=plan.run_record["overrides"],
+        world_size=plan.world,
+        effective_batch=t.batch_size * t.gradient_accumulation_steps * plan.world,
+        tokens_per_batch=t.tokens_per_batch,
+    )
     seen = plan.warm.seen if plan.warm else {example_key(e) for e in plan.train_examples}
     trainer.model.config.use_cache = True
     out = project.adapter_dir
     if plan.main:
+
         def save(tmp: Path) -> None:
             trainer.model.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))
@@ -229,31 +298,59 @@ def _save(project: Project, plan: TrainPlan, trainer, tokenizer, epochs, tokens_
 
         save_swapped(out, meta, save)
         checkpoints.finish(project)
-    return TrainResult(out, runtime.backend, runtime.device, t.method, len(losses), losses, meta["final_loss"],
-                       round(wall, 3), meta["tokens_per_s"] or 0.0, len(plan.train_examples), epochs.val_losses,
-                       plan.run_record["warm_start"])
+    return TrainResult(
+        out,
+        runtime.backend,
+        runtime.device,
+        t.method,
+        len(losses),
+        losses,
+        meta["final_loss"],
+        round(wall, 3),
+        meta["tokens_per_s"] or 0.0,
+        len(plan.train_examples),
+        epochs.val_losses,
+        plan.run_record["warm_start"],
+    )
 
 
 @holds_run_lock("train", skip=distributed.in_worker)
-@remote_step(lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(project.rel(project.tracker_dir), "merge")])
-def train(project: Project, *, epochs: int | None = None, overrides: dict | None = None, echo=print,
-          deadline: float | None = None, resume: bool = False) -> TrainResult:
+@remote_step(
+    lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(project.rel(project.tracker_dir), "merge")]
+)
+def train(
+    project: Project,
+    *,
+    epochs: int | None = None,
+    overrides: dict | None = None,
+    echo=print,
+    deadline: float | None = None,
+    resume: bool = False,
+) -> TrainResult:
     """Train into output/adapter: setup -> load -> fit -> save. With `resume`, continue the interrupted run from
     its last epoch checkpoint (same config, data and overrides, or a one-line refusal). training.method grpo is
     forge.training.grpo's (forge.training.entry.train takes runs of every method)."""
     if effective_config(project, overrides, epochs).training.method == "grpo":
-        raise ForgeError("training.method grpo: start it with `forge train` or the train tool "
-                         "(forge.training.entry.train)")
+        raise ForgeError(
+            "training.method grpo: start it with `forge train` or the train tool (forge.training.entry.train)"
+        )
     plan = _setup(project, epochs, overrides, echo, resume)
     if plan is None:  # compute.num_processes > 1: the same function, in n processes
         runtime = resolve_runtime(project.config.compute.device, project.config.model.load_in_4bit)
-        return distributed.launch(project, project.config.compute.num_processes, runtime.device,
-                                  {"epochs": epochs, "overrides": overrides, "resume": resume}, echo, deadline)
+        return distributed.launch(
+            project,
+            project.config.compute.num_processes,
+            runtime.device,
+            {"epochs": epochs, "overrides": overrides, "resume": resume},
+            echo,
+            deadline,
+        )
     model, tokenizer, rows, val_rows, step_plan = _load(project, plan, echo)
     trainer = None
     try:
         trainer, epoch_record, tokens_per_epoch, done_before, wall = _fit(
-            project, plan, model, tokenizer, rows, val_rows, step_plan, echo, deadline)
+            project, plan, model, tokenizer, rows, val_rows, step_plan, echo, deadline
+        )
         result = _save(project, plan, trainer, tokenizer, epoch_record, tokens_per_epoch, done_before, wall)
     finally:
         model = trainer = None  # the next step of this process (an eval, the next iteration) loads its own

@@ -47,16 +47,20 @@ def write_seen(model_dir: Path, keys: set[str]) -> None:
 class WarmStart:
     """Where a warm start continues from and what it trains on."""
 
-    source: Path              # the best model directory it continues from
+    source: Path  # the best model directory it continues from
     source_iteration: int | None
-    new: list[dict]           # examples the source never saw
-    replay: list[dict]        # a sample of the ones it did
-    seen: set[str]            # the keys the trained model will have seen
+    new: list[dict]  # examples the source never saw
+    replay: list[dict]  # a sample of the ones it did
+    seen: set[str]  # the keys the trained model will have seen
 
     def record(self, project) -> dict:
         """What the run's meta and its experiment row say about the start."""
-        return {"from": project.rel(self.source), "from_iteration": self.source_iteration, "new": len(self.new),
-                "replayed": len(self.replay)}
+        return {
+            "from": project.rel(self.source),
+            "from_iteration": self.source_iteration,
+            "new": len(self.new),
+            "replayed": len(self.replay),
+        }
 
 
 def policy_kind(meta: dict) -> str | None:
@@ -108,8 +112,10 @@ def plan_warm_start(project, cfg, train_examples: list[dict], echo) -> WarmStart
     if n == len(old):
         # it would train on the whole set anyway: a warm start saves nothing, and a fresh adapter at the full
         # learning rate learned more (docs/benchmarks.md)
-        echo(f"warm start: training a fresh adapter instead of continuing {project.rel(source)}: every older "
-             f"example would be replayed ({len(new)} new, {len(old)} older), so it costs the same")
+        echo(
+            f"warm start: training a fresh adapter instead of continuing {project.rel(source)}: every older "
+            f"example would be replayed ({len(new)} new, {len(old)} older), so it costs the same"
+        )
         return None
     # seeded by the seed and the data, so a resumed or distributed run replays the same sample
     rng = random.Random(f"{t.seed}:{len(train_examples)}:{keys[0] if keys else ''}")
@@ -136,6 +142,8 @@ def load_source_weights(model, source: Path) -> None:
     missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
     unexpected = list(getattr(result, "unexpected_keys", []))
     if unexpected or missing:
-        raise ForgeError(f"{source}: its adapter weights do not fit this model "
-                         f"({len(missing)} missing, {len(unexpected)} unexpected); "
-                         "train fresh with training.warm_start: none")
+        raise ForgeError(
+            f"{source}: its adapter weights do not fit this model "
+            f"({len(missing)} missing, {len(unexpected)} unexpected); "
+            "train fresh with training.warm_start: none"
+        )

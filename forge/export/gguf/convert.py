@@ -68,8 +68,14 @@ def write_hparams(writer, cfg, arch: str, quant: str) -> None:
     writer.add_head_count(heads)
     writer.add_head_count_kv(getattr(cfg, "num_key_value_heads", None) or heads)
     writer.add_layer_norm_rms_eps(cfg.rms_norm_eps)
-    writer.add_file_type({"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
-                          "bf16": gguf.LlamaFileType.MOSTLY_BF16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[quant])
+    writer.add_file_type(
+        {
+            "f32": gguf.LlamaFileType.ALL_F32,
+            "f16": gguf.LlamaFileType.MOSTLY_F16,
+            "bf16": gguf.LlamaFileType.MOSTLY_BF16,
+            "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+        }[quant]
+    )
     rope = _rope(cfg)
     writer.add_rope_freq_base(rope["rope_theta"])
     kind = rope.get("rope_type", rope.get("type", "default"))
@@ -92,8 +98,10 @@ def _gemma3_hparams(writer, cfg, head_dim: int, heads: int) -> None:
     # llama.cpp scales queries by 1/sqrt(head_dim) (1/sqrt(hidden/heads) for the 62-layer 27B)
     implied = cfg.hidden_size // heads if cfg.num_hidden_layers == 62 else head_dim
     if getattr(cfg, "query_pre_attn_scalar", implied) != implied:
-        raise ForgeError(f"config.json: query_pre_attn_scalar {cfg.query_pre_attn_scalar} differs from the "
-                         f"{implied} llama.cpp uses for gemma3; the GGUF would compute different attention")
+        raise ForgeError(
+            f"config.json: query_pre_attn_scalar {cfg.query_pre_attn_scalar} differs from the "
+            f"{implied} llama.cpp uses for gemma3; the GGUF would compute different attention"
+        )
     if getattr(cfg, "final_logit_softcapping", None):
         writer.add_final_logit_softcapping(cfg.final_logit_softcapping)
     layer_types = getattr(cfg, "layer_types", None) or []
@@ -174,8 +182,9 @@ def declare_tensors(writer, tensors: list, quant: str) -> None:
     for name, shape, _ in tensors:
         dtype, raw = _kind(shape, quant)
         stored = gguf.quant_shape_to_byte_shape(shape, raw) if raw is not None else shape
-        writer.add_tensor_info(name, stored, np.dtype(dtype), int(np.prod(stored)) * np.dtype(dtype).itemsize,
-                               raw_dtype=raw)
+        writer.add_tensor_info(
+            name, stored, np.dtype(dtype), int(np.prod(stored)) * np.dtype(dtype).itemsize, raw_dtype=raw
+        )
 
 
 def write_tensor_data(writer, tensors: list, quant: str) -> int:
@@ -209,7 +218,9 @@ def write_gguf(model, vocab, path: Path, quant: str, about: dict | str) -> dict:
     model_type = model.config.model_type
     arch = ARCHES.get(model_type)
     if arch is None:
-        raise ForgeError(f"model type {model_type!r}: GGUF export supports {', '.join(sorted(set(ARCHES) - {'gemma3'}))}")
+        raise ForgeError(
+            f"model type {model_type!r}: GGUF export supports {', '.join(sorted(set(ARCHES) - {'gemma3'}))}"
+        )
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     writer = gguf.GGUFWriter(str(tmp), gguf.MODEL_ARCH_NAMES[getattr(gguf.MODEL_ARCH, arch)])

@@ -17,8 +17,11 @@ from pathlib import Path
 
 from forge.errors import ForgeError
 
-K_QUANTS = {"q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
-            "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K"}
+K_QUANTS = {
+    "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
+    "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
+    "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K",
+}
 K_QUANT_AGREEMENT = 0.9
 
 
@@ -27,12 +30,16 @@ def quantize(f16: Path, out: Path, quant: str) -> None:
     if importlib.util.find_spec("llama_cpp") is None:
         raise ForgeError(f"--quant {quant} needs llama.cpp's quantizer: pip install 'forge-slm[llama-cpp]'")
     tmp = out.with_name(f".{out.name}.tmp")
-    proc = subprocess.run([sys.executable, "-m", "forge.export.gguf.quantize", str(f16), str(tmp), quant],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "forge.export.gguf.quantize", str(f16), str(tmp), quant], capture_output=True, text=True
+    )
     if proc.returncode or not tmp.is_file():
         tmp.unlink(missing_ok=True)
-        how = f"crashed (signal {-proc.returncode})" if proc.returncode < 0 else \
-            f"failed: {(proc.stderr.strip().splitlines() or ['no output'])[-1]}"
+        how = (
+            f"crashed (signal {-proc.returncode})"
+            if proc.returncode < 0
+            else f"failed: {(proc.stderr.strip().splitlines() or ['no output'])[-1]}"
+        )
         raise ForgeError(f"{out.name}: llama.cpp's quantizer {how}")
     tmp.replace(out)
 

@@ -86,8 +86,15 @@ def run_llama_cpp(work: Path) -> None:
     job = json.loads((work / "job.json").read_text())
     hf_logits = np.load(work / "hf_logits.npy")
     n_ctx = max(len(i) for i in job["hf_ids"]) + job["max_new_tokens"] + 8
-    llm = Llama(model_path=job["gguf"], n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, verbose=False,
-                n_threads=os.cpu_count() or 1, seed=0)
+    llm = Llama(
+        model_path=job["gguf"],
+        n_ctx=n_ctx,
+        n_batch=n_ctx,
+        logits_all=True,
+        verbose=False,
+        n_threads=os.cpu_count() or 1,
+        seed=0,
+    )
     grammars = [LlamaGrammar.from_string(text, verbose=False) for text in job["grammars"]]
     rows = []
     try:
@@ -97,9 +104,15 @@ def run_llama_cpp(work: Path) -> None:
             if which is not None:
                 grammar = grammars[which]
                 out, stop = _constrained(llm, ids, job["max_new_tokens"], grammar)
-            rows.append({"ids": ids, "out_ids": out, "stop_id": stop,
-                         "answer": llm.detokenize(out).decode("utf-8", errors="replace"),
-                         "logit_diff": float(np.abs(first[:len(hf_first)] - hf_first).max())})
+            rows.append(
+                {
+                    "ids": ids,
+                    "out_ids": out,
+                    "stop_id": stop,
+                    "answer": llm.detokenize(out).decode("utf-8", errors="replace"),
+                    "logit_diff": float(np.abs(first[: len(hf_first)] - hf_first).max()),
+                }
+            )
     finally:
         llm.close()
     (work / "llama_cpp.json").write_text(json.dumps(rows))
@@ -112,16 +125,19 @@ def _run_child(work: Path, gguf: Path) -> list[dict]:
         raise ForgeError("--verify needs llama-cpp-python: pip install 'forge-slm[llama-cpp]'")
     proc = subprocess.run([sys.executable, "-m", "forge.export.gguf.verify", str(work)], capture_output=True, text=True)
     if proc.returncode < 0:
-        raise ForgeError(f"{gguf}: llama.cpp crashed (signal {-proc.returncode}) running it; a native build that "
-                         "crashes on quantized weights can be rebuilt with CMAKE_ARGS=-DGGML_NATIVE=OFF")
+        raise ForgeError(
+            f"{gguf}: llama.cpp crashed (signal {-proc.returncode}) running it; a native build that "
+            "crashes on quantized weights can be rebuilt with CMAKE_ARGS=-DGGML_NATIVE=OFF"
+        )
     if proc.returncode:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise ForgeError(f"{gguf}: llama.cpp could not run it: {last}")
     return json.loads((work / "llama_cpp.json").read_text())
 
 
-def first_disagreement(model, prompt_ids: list[int], out_ids: list[int], stop_id: int | None,
-                       stop: set[int], constraint=None) -> dict | None:
+def first_disagreement(
+    model, prompt_ids: list[int], out_ids: list[int], stop_id: int | None, stop: set[int], constraint=None
+) -> dict | None:
     """Walk llama.cpp's answer (its tokens, then the end token it stopped on) with the transformers model
     (under `constraint`, a forge.inference.constrained.Constraint, when decoding is): the first step where the
     transformers model's greedy pick differs, with its margin over llama.cpp's pick; None when it picks the
@@ -130,7 +146,7 @@ def first_disagreement(model, prompt_ids: list[int], out_ids: list[int], stop_id
 
     path = out_ids + ([stop_id] if stop_id is not None else [])
     with torch.no_grad():
-        logits = model(torch.tensor([prompt_ids + path])).logits[0, len(prompt_ids) - 1:].float()
+        logits = model(torch.tensor([prompt_ids + path])).logits[0, len(prompt_ids) - 1 :].float()
     masks = constraint.processor(1, len(prompt_ids), stop) if constraint else None
     for step, tok in enumerate(path):
         row = logits[step]
@@ -154,21 +170,39 @@ def _classify(model, tokenizer, ids: list[int], row: dict, stop: set[int], thres
         # Unbatched, the transformers model gives llama.cpp's answer token for token: the difference is the
         # batched, padded generate of `forge eval` breaking a tie of its own. Unless the text itself differs.
         same_text = tokenizer.decode(row["out_ids"], skip_special_tokens=True) == row["answer"]
-        return {"kind": "near_tie" if same_text else "mismatch", "margin": 0.0 if same_text else None,
-                "why": "the same tokens as transformers one prompt at a time (batched eval broke a tie)"
-                if same_text else "the same tokens, decoded to different text"}
+        return {
+            "kind": "near_tie" if same_text else "mismatch",
+            "margin": 0.0 if same_text else None,
+            "why": "the same tokens as transformers one prompt at a time (batched eval broke a tie)"
+            if same_text
+            else "the same tokens, decoded to different text",
+        }
     near = split["margin"] < threshold
-    split["why"] = (f"transformers' margin {split['margin']:.4g} at answer token {split['step']} is "
-                    f"{'below' if near else 'above'} the near-tie threshold {threshold:g}")
+    split["why"] = (
+        f"transformers' margin {split['margin']:.4g} at answer token {split['step']} is "
+        f"{'below' if near else 'above'} the near-tie threshold {threshold:g}"
+    )
     if split["margin"] == float("inf"):  # llguidance allows only the canonical token for text the grammar forces
-        split["why"] = (f"at answer token {split['step']} llama.cpp's grammar took a token forge's decoding does not "
-                        "allow (a non-canonical token for text the schema forces)")
+        split["why"] = (
+            f"at answer token {split['step']} llama.cpp's grammar took a token forge's decoding does not "
+            "allow (a non-canonical token for text the schema forces)"
+        )
     return {"kind": "near_tie" if near else "mismatch", **split}
 
 
-def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 64,
-                required: float = 1.0, near_tie: float = NEAR_TIE_MARGIN["f32"], *, constraints: list | None = None,
-                score: Callable[[list[str]], list[bool]] | None = None) -> dict:
+def verify_gguf(
+    path: Path,
+    model,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int,
+    batch_size: int = 64,
+    required: float = 1.0,
+    near_tie: float = NEAR_TIE_MARGIN["f32"],
+    *,
+    constraints: list | None = None,
+    score: Callable[[list[str]], list[bool]] | None = None,
+) -> dict:
     """Compare llama.cpp on `path` with `model` on `prompts` (each under its own contract where `constraints`, one
     forge.inference.constrained.Constraint or None per prompt, says so); returns counts, the first mismatches and
     near-ties, the agreement rate and whether it passed: every prompt tokenized alike, and then, with `score`
@@ -191,16 +225,29 @@ def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens
     index = {id(c): n for n, c in enumerate(unique)}
     with tempfile.TemporaryDirectory(prefix="forge-verify-") as tmp:
         work = Path(tmp)
-        job = {"gguf": str(path), "prompts": prompts, "hf_ids": hf_ids, "max_new_tokens": max_new_tokens,
-               "grammars": [constraint_gbnf(c) for c in unique],
-               "grammar_of": [index[id(c)] if c is not None else None for c in constraints]}
+        job = {
+            "gguf": str(path),
+            "prompts": prompts,
+            "hf_ids": hf_ids,
+            "max_new_tokens": max_new_tokens,
+            "grammars": [constraint_gbnf(c) for c in unique],
+            "grammar_of": [index[id(c)] if c is not None else None for c in constraints],
+        }
         (work / "job.json").write_text(json.dumps(job))
         np.save(work / "hf_logits.npy", hf_logits)
         rows = _run_child(work, path)
     stop = stop_ids(model, tokenizer)
-    result = {"prompts": len(prompts), "tokens_match": 0, "greedy_match": 0, "near_ties": 0,
-              "near_tie_margin": near_tie, "constrained": any(c is not None for c in constraints),
-              "max_logit_diff": round(max(r["logit_diff"] for r in rows), 6), "mismatches": [], "near_tie_examples": []}
+    result = {
+        "prompts": len(prompts),
+        "tokens_match": 0,
+        "greedy_match": 0,
+        "near_ties": 0,
+        "near_tie_margin": near_tie,
+        "constrained": any(c is not None for c in constraints),
+        "max_logit_diff": round(max(r["logit_diff"] for r in rows), 6),
+        "mismatches": [],
+        "near_tie_examples": [],
+    }
     hf_right = score(hf_answers) if score else None
     gguf_right = score([r["answer"] for r in rows]) if score else None
     lost = 0
@@ -211,8 +258,11 @@ def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens
             result["greedy_match"] += 1
             continue
         seen = {"prompt": prompt, "transformers": hf_answer, "llama_cpp": row["answer"], "tokens_equal": same_tokens}
-        verdict = _classify(model, tokenizer, ids, row, stop, near_tie, constraints[i]) if same_tokens else \
-            {"kind": "mismatch", "why": "the prompt tokenized differently"}
+        verdict = (
+            _classify(model, tokenizer, ids, row, stop, near_tie, constraints[i])
+            if same_tokens
+            else {"kind": "mismatch", "why": "the prompt tokenized differently"}
+        )
         kind = verdict.pop("kind")
         result["near_ties"] += kind == "near_tie"
         if kind == "mismatch" and hf_right is not None and gguf_right is not None:
@@ -226,7 +276,12 @@ def verify_gguf(path: Path, model, tokenizer, prompts: list[str], max_new_tokens
     if hf_right is None or gguf_right is None:
         result["passed"] = tokens_ok and result["agreement"] >= required
         return result
-    result.update(transformers_correct=sum(hf_right), gguf_correct=sum(gguf_right), lost=lost, lost_allowed=int((1 - required) * len(prompts) + 1e-9))
+    result.update(
+        transformers_correct=sum(hf_right),
+        gguf_correct=sum(gguf_right),
+        lost=lost,
+        lost_allowed=int((1 - required) * len(prompts) + 1e-9),
+    )
     result["passed"] = tokens_ok and lost <= result["lost_allowed"]
     return result
 
