@@ -204,6 +204,12 @@ def test_architecture_module_lists_are_the_modules_there():
     page = (root / "docs" / "architecture.md").read_text()
     assert render_architecture(page, root) == page, "docs/architecture.md is stale: run `make docs`"
     assert "- `served.py`: `forge eval --server URL`" in page and "- `gbnf.py`: " in page
+    # one section per package folder, none for a folder that is gone
+    import re
+
+    sections = {s.rstrip("/") for s in re.findall(r"^### `(forge/[\w/]*)`", page, re.M)}
+    folders = {p.parent.relative_to(root).as_posix() for p in (root / "forge").rglob("__init__.py")}
+    assert sections == folders - {"forge/project_templates"}, sections ^ folders
 
 
 def test_cli_reference_is_generated_from_help():
