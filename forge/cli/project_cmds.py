@@ -94,7 +94,7 @@ def config_check(project_dir):
     for rel, n in counts.items():
         click.echo(f"{rel}: ok ({n})")
     gold_guard.check_training_set(loaded[canonical], canonical)  # gold/sealed overlap fails the check
-    _answer_room(project, loaded[canonical], canonical)
+    _answer_room(project, loaded[canonical], canonical, schema)
     if schema:
         from forge.data.datasets import schema_violations as violations
 
@@ -111,7 +111,7 @@ def config_check(project_dir):
             raise click.exceptions.Exit(1)
 
 
-def _answer_room(project, numbered: list, display: str) -> None:
+def _answer_room(project, numbered: list, display: str, schema) -> None:
     """A warning when eval.max_new_tokens cannot hold the longest training answer (with its end token) in the base
     model's tokens: answers that long would be cut short. Under a schema that bounds its answers, the bound and
     whether max_new_tokens holds it. Silent when the base is not a local model directory."""
@@ -135,7 +135,6 @@ def _answer_room(project, numbered: list, display: str) -> None:
             f"{numbered[longest][0]}: {lengths[longest]} tokens and its end token): answers that long are cut "
             "short and scored wrong"
         )
-    schema = project.output_schema()
     bound = longest_answer(schema.schema) if schema else None
     if bound:  # the schema itself caps the answer: say whether max_new_tokens holds the longest it allows
         most = len(tok(bound[0], add_special_tokens=False)["input_ids"]) + bound[1] + 1

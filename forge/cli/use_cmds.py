@@ -96,6 +96,7 @@ def chat_cmd(project_dir, adapter, base, gguf, max_new_tokens, tools_file):
     """Type prompts at the model (greedy, the project's system prompt and chat template); answers stream.
     With tools, each call the model makes asks for its result. /reset forgets the conversation, /exit or Ctrl-D
     quits."""
+    from forge.data.tool_calls import function_names
     from forge.inference import chat as chat_session
     from forge.inference.predict import choose_model
 
@@ -114,7 +115,7 @@ def chat_cmd(project_dir, adapter, base, gguf, max_new_tokens, tools_file):
         respond = chat_session.hf_responder(project, model_dir, max_new_tokens, write, tools)
     click.echo(f"model: {name}; /reset forgets the conversation, /exit quits")
     if tools:
-        click.echo(f"tools: {', '.join(chat_session.tool_names(tools))}")
+        click.echo(f"tools: {', '.join(function_names(tools))}")
 
     def read_line(prompt: str):
         try:

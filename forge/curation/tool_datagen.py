@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from forge.data.tool_calls import functions
+from forge.data.tool_calls import function_names
 
 CHAT_ROLES = ["user", "assistant", "tool"]
 
@@ -24,7 +24,7 @@ def examples_schema(tools: list) -> dict:
         "additionalProperties": False,
         "required": ["name", "arguments"],
         "properties": {
-            "name": {"type": "string", "enum": [f["name"] for f in functions(tools)]},
+            "name": {"type": "string", "enum": function_names(tools)},
             "arguments": {"type": "string", "description": "the arguments: a JSON object, as text"},
         },
     }

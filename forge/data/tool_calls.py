@@ -90,6 +90,10 @@ def functions(tools: list) -> list[dict]:
     return [function_of(t, n) for n, t in enumerate(tools)]
 
 
+def function_names(tools: list) -> list[str]:
+    return [f["name"] for f in functions(tools)]
+
+
 def _call(raw, where: str) -> dict:
     """One call in the kept shape, from OpenAI's (`function.arguments` a JSON string or an object) or a bare
     `{"name", "arguments"}`."""
@@ -138,7 +142,7 @@ def messages_problem(msgs: list[dict], tools) -> str | None:
     names = None
     if tools is not None:
         try:
-            names = {f["name"] for f in functions(tools)}
+            names = set(function_names(tools))
         except ValueError as exc:
             return str(exc)
     open_calls = 0

@@ -41,10 +41,6 @@ def chat_tools(project, tools_file: Path | None) -> list | None:
     return tools
 
 
-def tool_names(tools: list) -> list[str]:
-    return [f["name"] for f in functions(tools)]
-
-
 def hf_responder(project, model_dir: Path, max_new_tokens: int, write, tools: list | None = None):
     """history -> answer, streaming its text to `write` as it is generated; with `tools`, under their contract."""
     import torch

@@ -11,6 +11,7 @@ from forge.config import load as config_io
 from forge.config.fields import ForgeConfig
 from forge.errors import ForgeError
 from forge.project.project import Project
+from forge.remote.mark import Pull
 
 
 @dataclass
@@ -28,6 +29,11 @@ class TrainResult:
     val_losses: list[float] = dataclasses.field(default_factory=list)
     warm_start: dict | None = None  # forge.training.warm_start.WarmStart.record; None: a fresh adapter
     grpo: dict | None = None  # a GRPO run's record (forge.training.grpo); None: supervised
+
+
+def trained_pulls(project: Project, result: TrainResult) -> list[Pull]:
+    """What a training run on compute.remote brings back: the trained model and its TensorBoard logs."""
+    return [Pull(project.rel(result.output_dir), "dir"), Pull(project.rel(project.tracker_dir), "merge")]
 
 
 def model_meta(

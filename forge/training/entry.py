@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from forge.project.project import Project
 from forge.project.run_lock import holds_run_lock
-from forge.remote.mark import Pull, remote_step
+from forge.remote.mark import remote_step
 from forge.training import checkpoints, sft
-from forge.training.common import TrainResult, effective_config
+from forge.training.common import TrainResult, effective_config, trained_pulls
 
 
 def train(
@@ -31,9 +31,7 @@ def train(
 
 
 @holds_run_lock("train")
-@remote_step(
-    lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(project.rel(project.tracker_dir), "merge")]
-)
+@remote_step(trained_pulls)
 def _grpo(
     project: Project, *, overrides: dict | None = None, echo=print, deadline: float | None = None, resume: bool = False
 ) -> TrainResult:

@@ -34,9 +34,9 @@ from forge.models.memory import Budget, free_memory, out_of_memory, plan_step
 from forge.project.project import ADAPTER_DIR, Project
 from forge.project.records import next_iteration
 from forge.project.run_lock import holds_run_lock
-from forge.remote.mark import Pull, remote_step
+from forge.remote.mark import remote_step
 from forge.training import checkpoints, distributed
-from forge.training.common import TrainingStopped, TrainResult, effective_config, model_meta
+from forge.training.common import TrainingStopped, TrainResult, effective_config, model_meta, trained_pulls
 from forge.training.load import load_for_training, save_swapped
 from forge.training.setup import build_trainer, tracker_callbacks
 from forge.training.warm_start import WarmStart, example_key, plan_warm_start, write_seen
@@ -315,9 +315,7 @@ def _save(
 
 
 @holds_run_lock("train", skip=distributed.in_worker)
-@remote_step(
-    lambda project, r: [Pull(project.rel(r.output_dir), "dir"), Pull(project.rel(project.tracker_dir), "merge")]
-)
+@remote_step(trained_pulls)
 def train(
     project: Project,
     *,
