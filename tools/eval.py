@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from forge.evaluation.result import EvalResult
 from forge.evaluation.runner import run_eval
 from forge.project import context, records
+from forge.result_lines import as_text, fraction
 from forge.tools.tool import RunState, Tool, ToolContext, ToolRefused, ToolResult, failure_line, failure_view, obj
 
 FAILURE_SAMPLE = 8
-
-
-def contract_line(res: EvalResult) -> str:
-    """How the answers were decoded and how many kept the output schema (empty without a schema)."""
-    if res.schema_valid is None:
-        return ""
-    how = "under the output schema" if res.constrained else "free (eval.constrained false)"
-    line = f"decoded {how}: {res.schema_valid:.1%} schema-valid"
-    free = res.free
-    if free:
-        line += f"; free decoding would score {free['accuracy']:.1%} ({free['schema_valid']:.1%} schema-valid)"
-    return line + "\n"
+# The planner never sees the sealed score (it would steer by it) nor the speed, which says nothing about the model.
+UNSHOWN = frozenset({"sealed_accuracy", "examples_per_s"})
 
 
 def run(ctx: ToolContext) -> ToolResult:
@@ -55,31 +45,14 @@ def run(ctx: ToolContext) -> ToolResult:
     if res.sealed:  # aggregates only, by construction of forge.evaluation.runner
         s = res.sealed
         data["sealed"] = {"accuracy": s["accuracy"], "correct": s["correct"], "total": s["total"], "ci95": s["ci95"]}
-    lo, hi = res.ci95
-    best_text = f"{best['accuracy']:.1%}" if best else "none"
+    best_text = fraction(best["accuracy"]) if best else "none"
     if records.crosses_gold_change(best, res.gold["hash"], records.schema_hash_of(res.as_record())):
         best_text += " (measured on another gold set or schema: not comparable; a person must accept the change)"
     per_cmd = ", ".join(f"{c} {v['correct']}/{v['total']}" for c, v in res.per_cmd.items())
-    content = (
-        f"accuracy {res.accuracy:.1%} ({res.correct}/{res.total}, 95% CI {lo:.1%}-{hi:.1%}); "
-        f"best so far {best_text}; "
-        f"target {project.config.eval.target_accuracy:.1%}.\n{contract_line(res)}per cmd: {per_cmd}\n"
-        + (f"wrong fields: {', '.join(f'{k} {n}' for k, n in res.per_field.items())}\n" if res.per_field else "")
-        + (
-            f"judge {res.judge['model']}: {res.judge['judged']} answers judged, {res.judge['cached']} from its "
-            f"cache, {res.judge['errors']} judge errors (scored wrong), ${res.judge['cost_usd']:.4f}\n"
-            if res.judge
-            else ""
-        )
-        + (
-            f"{res.cut} answers cut short at eval.max_new_tokens ({project.config.eval.max_new_tokens}): "
-            "raise it (patch_config) if the answers need more tokens\n"
-            if res.cut
-            else ""
-        )
-        + f"{res.failure_count} failures; sample:\n"
-        + "\n".join(failure_line(f) for f in sample)
-    )
+    lines = [as_text(res.lines(), UNSHOWN)]
+    lines += [f"best_so_far: {best_text}", f"target: {fraction(project.config.eval.target_accuracy)}"]
+    lines += [f"per_cmd: {per_cmd}", f"failures: {res.failure_count}; sample:"]
+    content = "\n".join(lines + [failure_line(f) for f in sample])
     return ToolResult(content, data)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from forge.evaluation.promotion import PromotionRefused, promote
+from forge.evaluation.promotion import PromotionRefused, promote, promotion_lines
+from forge.result_lines import as_text
 from forge.tools.tool import Tool, ToolContext, ToolRefused, ToolResult, obj
 
 
@@ -11,16 +12,9 @@ def run(ctx: ToolContext) -> ToolResult:
         rec = promote(ctx.project, iteration=ctx.state.iteration or None)
     except PromotionRefused as exc:
         raise ToolRefused(str(exc)) from None
-    cmp = rec["vs_previous"]
-    noise = ""
-    if cmp:
-        noise = (
-            f" vs previous best: +{cmp['only_new_correct']}/-{cmp['only_previous_correct']} examples, "
-            f"McNemar p={cmp['p_value']:.3f}" + (" (could be noise)" if cmp["p_value"] > 0.05 else "")
-        )
     return ToolResult(
-        f"promoted {rec['path']} at {rec['accuracy']:.1%}.{noise}",
-        {"path": rec["path"], "accuracy": rec["accuracy"], "vs_previous": cmp},
+        as_text(promotion_lines(rec)),
+        {"path": rec["path"], "accuracy": rec["accuracy"], "vs_previous": rec["vs_previous"]},
     )
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from forge.project.records import next_iteration
+from forge.result_lines import as_text
 from forge.tools.config_keys import GRPO, training_overrides_schema
 from forge.tools.tool import RunState, Tool, ToolContext, ToolResult, obj, text
 from forge.training.entry import train
+
+# Speed varies run to run and says nothing about the model: the planner is not shown it.
+UNSHOWN = frozenset({"tokens_per_s", "wall_s"})
 
 
 def run(
@@ -23,46 +27,26 @@ def run(
         overrides["grpo"] = grpo
     r = train(ctx.project, epochs=epochs, overrides=overrides, echo=ctx.echo, deadline=ctx.deadline)
     iteration = next_iteration(ctx.project)
-    if r.grpo:
-        g = r.grpo
-        content = (
-            f"iteration {iteration}: GRPO from {g['from'] or 'a fresh adapter'}, {g['steps']} steps, mean "
-            f"reward {g['reward_first']} -> {g['reward_last']}"
-            + (f", schema-valid {g['schema_valid_last']:.0%}" if g.get("schema_valid_last") is not None else "")
-            + ". Run `eval` next."
-        )
-        return ToolResult(
-            content, {"iteration": iteration, "method": "grpo", "grpo": g, "wall_s": r.wall_s, "overrides": overrides}
-        )
     data = {
         "iteration": iteration,
-        "backend": r.backend,
-        "device": r.device,
-        "method": r.method,
-        "epochs_run": r.epochs_run,
-        "epoch_losses": [round(x, 4) for x in r.epoch_losses],
-        "final_loss": round(r.final_loss, 4) if r.final_loss is not None else None,
-        "examples": r.examples,
-        "tokens_per_s": r.tokens_per_s,
+        "method": "grpo" if r.grpo else r.method,
         "wall_s": r.wall_s,
         "overrides": overrides,
-        "warm_start": r.warm_start,
     }
-    warm = r.warm_start
-    start = (
-        f"warm from {warm['from']} on {warm['new']} new + {warm['replayed']} replayed examples"
-        if warm
-        else f"a fresh adapter on {r.examples} examples"
-    )
-    content = (
-        f"iteration {iteration}: trained {r.method}, {start}, with {r.backend} on {r.device}; "
-        + (
-            f"{r.epochs_run} epochs, loss {r.epoch_losses[0]:.4f} -> {r.final_loss:.4f}. "
-            if r.epoch_losses and r.final_loss is not None
-            else "no epoch to run (resumed at its end). "
+    if r.grpo:
+        data["grpo"] = r.grpo
+    else:
+        data.update(
+            backend=r.backend,
+            device=r.device,
+            epochs_run=r.epochs_run,
+            epoch_losses=[round(x, 4) for x in r.epoch_losses],
+            final_loss=round(r.final_loss, 4) if r.final_loss is not None else None,
+            examples=r.examples,
+            tokens_per_s=r.tokens_per_s,
+            warm_start=r.warm_start,
         )
-        + "Run `eval` next."
-    )
+    content = f"{as_text(r.lines(), UNSHOWN)}\niteration: {iteration}\nRun `eval` next."
     return ToolResult(content, data)
 
 

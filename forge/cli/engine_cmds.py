@@ -48,35 +48,8 @@ def train_cmd(project_dir, epochs, resume, warm_start, method, as_json):
         project, epochs=epochs, overrides={"training": training} if training else None, echo=out.echo, resume=resume
     )
     out.add("adapter", project.rel(r.output_dir))
-    if r.grpo:
-        g = r.grpo
-        out.add("grpo_from", g["from"] or "a fresh adapter")
-        out.add("steps", g["steps"])
-        out.add("reward", [g["reward_first"], g["reward_last"]], shown=f"{g['reward_first']} -> {g['reward_last']}")
-        if g.get("schema_valid_last") is not None:
-            out.add("schema_valid", g["schema_valid_last"])
-        out.add("wall_s", round(r.wall_s, 1))
-        return out.done()
-    if r.warm_start:
-        w = r.warm_start
-        out.add("warm_start", w, shown=f"from {w['from']}, {w['new']} new + {w['replayed']} replayed examples")
-    out.add("epochs_run", r.epochs_run)
-    out.add("epoch_losses", [round(x, 6) for x in r.epoch_losses], shown=", ".join(f"{x:.4f}" for x in r.epoch_losses))
-    if r.final_loss is not None:
-        out.add("final_loss", round(r.final_loss, 6), shown=f"{r.final_loss:.4f}")
-    if r.val_losses:
-        out.add("val_losses", [round(x, 6) for x in r.val_losses], shown=", ".join(f"{x:.4f}" for x in r.val_losses))
-    out.add("tokens_per_s", round(r.tokens_per_s), shown=f"{r.tokens_per_s:.0f}")
-    out.add("wall_s", round(r.wall_s, 1), shown=f"{r.wall_s:.1f}")
+    out.add_lines(r.lines())
     out.done()
-
-
-def _per_cmd_table(per_cmd: dict) -> str:
-    width = max([len("cmd")] + [len(c) for c in per_cmd])
-    lines = [f"{'cmd':<{width}}  correct  total  accuracy"]
-    for cmd, row in per_cmd.items():
-        lines.append(f"{cmd:<{width}}  {row['correct']:>7}  {row['total']:>5}  {row['correct'] / row['total']:>8.1%}")
-    return "\n".join(lines)
 
 
 @click.command("eval")
@@ -146,42 +119,9 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teache
         from forge.evaluation.baseline import keep
 
         keep(project, res.as_record(), echo=out.echo)
-    lo, hi = res.ci95
-    out.add("accuracy", res.accuracy, shown=f"{res.accuracy:.4f}")
-    out.add("correct", res.correct, shown=f"{res.correct}/{res.total}")
-    out.data["total"] = res.total
-    out.add("ci95", res.ci95, shown=f"{lo:.4f}-{hi:.4f}")
-    out.add("forbidden", res.forbidden_count)
-    out.add("examples_per_s", res.examples_per_s)
-    if res.cut:
-        out.add(
-            "cut", res.cut, shown=f"{res.cut} answers hit eval.max_new_tokens ({project.config.eval.max_new_tokens})"
-        )
-    if res.schema_valid is not None:
-        out.add("constrained", res.constrained)
-        out.add("schema_valid", res.schema_valid, shown=f"{res.schema_valid:.4f}")
-    if res.free:
-        f = res.free
-        out.add(
-            "free_accuracy",
-            f["accuracy"],
-            shown=f"{f['accuracy']:.4f} ({f['correct']}/{f['total']}, schema-valid {f['schema_valid']:.4f})",
-        )
-    if res.per_field:
-        out.add("wrong_fields", res.per_field, shown=", ".join(f"{k} {n}" for k, n in res.per_field.items()))
-    if res.judge:
-        j = res.judge
-        out.add(
-            "judge",
-            j,
-            shown=f"{j['model']}: {j['judged']} judged, {j['cached']} cached, {j['errors']} errors, "
-            f"${j['cost_usd']:.4f}",
-        )
-    if res.sealed:
-        s = res.sealed
-        out.add("sealed_accuracy", s["accuracy"], shown=f"{s['accuracy']:.4f} ({s['correct']}/{s['total']})")
+    out.add_lines(res.lines())
     out.data["per_cmd"] = res.per_cmd
-    out.text(_per_cmd_table(res.per_cmd))
+    out.text(res.per_cmd_table())
     out.add(
         "results", "output/eval_results.json", shown="output/eval_results.json, failures: output/eval_failures.jsonl"
     )
@@ -189,36 +129,17 @@ def eval_cmd(project_dir, model_dir, batch_size, zero_shot, compare_free, teache
 
 
 def _served_eval(project, out, url: str) -> None:
-    from forge.evaluation.served import served_eval
+    from forge.evaluation.served import served_eval, served_lines
 
-    res = served_eval(project, url, echo=out.echo)
-    lo, hi = res["ci95"]
-    out.add("served_accuracy", res["accuracy"], shown=f"{res['accuracy']:.4f}")
-    out.add("correct", res["correct"], shown=f"{res['correct']}/{res['total']}")
-    out.add("ci95", res["ci95"], shown=f"{lo:.4f}-{hi:.4f}")
-    out.add("tool_call_replies", res["tool_call_replies"], shown=f"{res['tool_call_replies']}/{res['total']}")
-    if res["last_eval_accuracy"] is not None:
-        out.add("last_eval_accuracy", res["last_eval_accuracy"], shown=f"{res['last_eval_accuracy']:.4f}")
-        out.add(
-            "differ",
-            res["differ"],
-            shown=f"{len(res['differ'])}" + (f" ({', '.join(res['differ'][:10])})" if res["differ"] else ""),
-        )
+    out.add_lines(served_lines(served_eval(project, url, echo=out.echo)))
     out.done()
 
 
 def _teacher_eval(project, out, force: bool) -> None:
-    from forge.evaluation.teacher import run_teacher
+    from forge.evaluation.teacher import run_teacher, teacher_lines
     from forge.project import gap
 
-    row = run_teacher(project, echo=out.echo, force=force)
-    lo, hi = row["ci95"]
-    out.add("teacher_accuracy", row["accuracy"], shown=f"{row['accuracy']:.4f}")
-    out.add("correct", row["correct"], shown=f"{row['correct']}/{row['total']}")
-    out.add("ci95", row["ci95"], shown=f"{lo:.4f}-{hi:.4f}")
-    if row.get("schema_valid") is not None:
-        out.add("schema_valid", row["schema_valid"], shown=f"{row['schema_valid']:.4f}")
-    out.add("cost_usd", row["cost_usd"], shown=f"${row['cost_usd']:.4f}")
+    out.add_lines(teacher_lines(run_teacher(project, echo=out.echo, force=force)))
     g = gap.gap(project)
     out.add(
         "gap_closure",
@@ -240,22 +161,11 @@ def _teacher_eval(project, out, force: bool) -> None:
 @json_option
 def promote_cmd(project_dir, iteration, accept_gold_change, as_json):
     """Snapshot the evaluated adapter as the new best (only if strictly better, on the same gold set)."""
-    from forge.evaluation.promotion import promote
+    from forge.evaluation.promotion import promote, promotion_lines
 
     out = CommandOutput(as_json)
     rec = promote(open_project(project_dir), iteration, accept_gold_change)
-    out.add("promoted", rec["path"], shown=f"{rec['path']} ({rec['accuracy']:.1%})")
-    out.data.update(
-        accuracy=rec["accuracy"], new_gold_baseline=rec["new_gold_baseline"], vs_previous=rec["vs_previous"]
-    )
-    if rec["new_gold_baseline"]:
-        out.text(f"new baseline on gold {rec['gold_hash']} (the previous best was measured on another gold set)")
-    if rec["vs_previous"]:
-        cmp = rec["vs_previous"]
-        out.text(
-            f"vs previous {rec['previous']['accuracy']:.1%}: +{cmp['only_new_correct']} / "
-            f"-{cmp['only_previous_correct']} examples, McNemar p={cmp['p_value']:.3f}"
-        )
+    out.add_lines(promotion_lines(rec))
     out.done()
 
 
@@ -323,7 +233,7 @@ def judge_group():
 def judge_calibrate(project_dir, file, as_json):
     """Score the judge against hand labels: FILE has one {"input", "expected", "answer", "label": true|false}
     per line. Prints agreement, Cohen's kappa and the confusion table; `forge status` shows the last one."""
-    from forge.evaluation.judge_calibration import calibrate
+    from forge.evaluation.judge_calibration import calibrate, calibration_lines
     from forge.project.status import CALIBRATION_FEW
 
     project = open_project(project_dir)
@@ -331,24 +241,7 @@ def judge_calibrate(project_dir, file, as_json):
     rec = calibrate(project, file, warn=out.echo)
     if rec["items"] < CALIBRATION_FEW:
         out.echo(f"warning: {rec['items']} labels; under {CALIBRATION_FEW}, kappa is a rough estimate")
-    out.add("items", rec["items"])
-    out.add("agreement", rec["agreement"], shown=f"{rec['agreement']:.4f}")
-    out.add(
-        "kappa", rec["kappa"], shown="n/a (one label throughout)" if rec["kappa"] is None else f"{rec['kappa']:.4f}"
-    )
-    c = rec["confusion"]
-    out.data["confusion"] = c
-    out.text(
-        f"{'':<18}{'judge: correct':>16}{'judge: wrong':>14}\n{'label: correct':<18}{c['both_correct']:>16}"
-        f"{c['judge_too_strict']:>14}\n{'label: wrong':<18}{c['judge_too_lenient']:>16}{c['both_wrong']:>14}"
-    )
-    if rec["judge_errors"]:
-        out.add("judge_errors", rec["judge_errors"])
-    shown = ", ".join(f"{file}:{n}" for n in rec["disagreements"][:10]) + (
-        " ..." if len(rec["disagreements"]) > 10 else ""
-    )
-    out.add("disagreements", rec["disagreements"], shown=shown or "none")
-    out.add("cost_usd", rec["cost_usd"], shown=f"${rec['cost_usd']:.4f}")
+    out.add_lines(calibration_lines(rec, file))
     out.add("record", "output/judge_calibration.json")
     out.done()
 

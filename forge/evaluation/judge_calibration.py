@@ -20,6 +20,7 @@ from forge.evaluation.stats import cohen_kappa
 from forge.jsonl import read_jsonl
 from forge.project.project import Project
 from forge.project.records import JUDGE_CALIBRATION
+from forge.result_lines import ResultLine, fraction
 
 
 def load_labels(path: Path, display: str) -> list[tuple[int, JudgeItem, bool]]:
@@ -67,3 +68,28 @@ def calibrate(project: Project, path: Path, warn=None) -> dict:
     }
     write_json_atomic(project.output / JUDGE_CALIBRATION, record)
     return record
+
+
+def confusion_table(c: dict) -> str:
+    """Hand labels against the judge's verdicts, two by two."""
+    return (
+        f"{'':<18}{'judge: correct':>16}{'judge: wrong':>14}\n{'label: correct':<18}{c['both_correct']:>16}"
+        f"{c['judge_too_strict']:>14}\n{'label: wrong':<18}{c['judge_too_lenient']:>16}{c['both_wrong']:>14}"
+    )
+
+
+def calibration_lines(rec: dict, file: Path) -> list[ResultLine]:
+    """`forge judge calibrate`'s result lines: agreement, kappa, the confusion table, where they disagree."""
+    kappa = "n/a (one label throughout)" if rec["kappa"] is None else fraction(rec["kappa"])
+    lines = [
+        ResultLine("items", rec["items"], str(rec["items"])),
+        ResultLine("agreement", rec["agreement"], fraction(rec["agreement"])),
+        ResultLine("kappa", rec["kappa"], kappa),
+        ResultLine("confusion", rec["confusion"], "\n" + confusion_table(rec["confusion"])),
+    ]
+    if rec["judge_errors"]:
+        lines.append(ResultLine("judge_errors", rec["judge_errors"], str(rec["judge_errors"])))
+    wrong = rec["disagreements"]
+    shown = ", ".join(f"{file}:{n}" for n in wrong[:10]) + (" ..." if len(wrong) > 10 else "")
+    lines.append(ResultLine("disagreements", wrong, shown or "none"))
+    return lines + [ResultLine("cost_usd", rec["cost_usd"], f"${rec['cost_usd']:.4f}")]

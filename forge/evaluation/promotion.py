@@ -21,6 +21,7 @@ from forge.evaluation.stats import paired_comparison
 from forge.project.project import Project
 from forge.project.records import BEST, RESULTS, crosses_gold_change, next_iteration, schema_hash_of
 from forge.project.run_lock import holds_run_lock
+from forge.result_lines import ResultLine
 
 
 class PromotionRefused(ForgeError):
@@ -102,3 +103,25 @@ def promote(project: Project, iteration: int | None = None, accept_gold_change: 
     }
     write_json_atomic(project.output / BEST, record)
     return record
+
+
+def promotion_lines(record: dict) -> list[ResultLine]:
+    """A promotion's result lines (`forge promote` and the promote tool): what became the best, and how it
+    compares with the one before, on the same gold examples."""
+    lines = [
+        ResultLine("promoted", record["path"], f"{record['path']} ({record['accuracy']:.1%})"),
+        ResultLine("accuracy", record["accuracy"], None),
+    ]
+    shown = None
+    if record["new_gold_baseline"]:
+        shown = f"new baseline on gold {record['gold_hash']} (the previous best was measured on another gold set)"
+    lines.append(ResultLine("new_gold_baseline", record["new_gold_baseline"], shown))
+    cmp = record["vs_previous"]
+    shown = None
+    if cmp:
+        shown = (
+            f"{record['previous']['accuracy']:.1%}: +{cmp['only_new_correct']} / -{cmp['only_previous_correct']} "
+            f"examples, McNemar p={cmp['p_value']:.3f}" + (" (could be noise)" if cmp["p_value"] > 0.05 else "")
+        )
+    lines.append(ResultLine("vs_previous", cmp, shown))
+    return lines

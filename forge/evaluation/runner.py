@@ -211,6 +211,7 @@ def run_eval(
         wall_s=round(wall, 3),
         examples_per_s=round(len(gold) / wall, 2) if wall else None,
         cut=sum(cut),
+        max_new_tokens=cfg.eval.max_new_tokens,
         per_example={example_id(e): v.correct for e, v in zip(gold, verdicts, strict=True)},
         free=free,
         sealed=sealed_summary,

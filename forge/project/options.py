@@ -68,6 +68,14 @@ class CommandOutput:
         if not self.as_json:
             click.echo(f"{key}: {value if shown is None else shown}")
 
+    def add_lines(self, lines) -> None:
+        """Add a typed result's lines (forge.evaluation.result.ResultLine); a line shown as None is JSON only."""
+        for line in lines:
+            if line.shown is None:
+                self.data[line.key] = line.value
+            else:
+                self.add(line.key, line.value, shown=line.shown)
+
     def text(self, block: str) -> None:
         if not self.as_json:
             click.echo(block)

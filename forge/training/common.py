@@ -12,6 +12,7 @@ from forge.config.fields import ForgeConfig
 from forge.errors import ForgeError
 from forge.project.project import Project
 from forge.remote.mark import Pull
+from forge.result_lines import ResultLine
 
 
 @dataclass
@@ -29,6 +30,43 @@ class TrainResult:
     val_losses: list[float] = dataclasses.field(default_factory=list)
     warm_start: dict | None = None  # forge.training.warm_start.WarmStart.record; None: a fresh adapter
     grpo: dict | None = None  # a GRPO run's record (forge.training.grpo); None: supervised
+
+    def lines(self) -> list[ResultLine]:
+        """The result lines of `forge train` and the train tool: how it trained, then its losses (or rewards)."""
+        if self.grpo:
+            g = self.grpo
+            lines = [
+                ResultLine("grpo_from", g["from"], g["from"] or "a fresh adapter"),
+                ResultLine("steps", g["steps"], str(g["steps"])),
+                ResultLine(
+                    "reward", [g["reward_first"], g["reward_last"]], f"{g['reward_first']} -> {g['reward_last']}"
+                ),
+            ]
+            if g.get("schema_valid_last") is not None:
+                lines.append(ResultLine("schema_valid", g["schema_valid_last"], f"{g['schema_valid_last']:.4f}"))
+            return lines + [ResultLine("wall_s", round(self.wall_s, 1), f"{self.wall_s:.1f}")]
+        w = self.warm_start
+        start = f"warm from {w['from']}, {w['new']} new + {w['replayed']} replayed" if w else "a fresh adapter"
+        losses = ", ".join(f"{x:.4f}" for x in self.epoch_losses)
+        lines = [
+            ResultLine(
+                "trained",
+                self.method,
+                f"{self.method}, {start}, {self.examples} examples, {self.backend} on {self.device}",
+            ),
+            ResultLine("warm_start", w, None),
+            ResultLine("epochs_run", self.epochs_run, str(self.epochs_run)),
+            ResultLine("epoch_losses", [round(x, 6) for x in self.epoch_losses], losses or "none (resumed at its end)"),
+        ]
+        if self.final_loss is not None:
+            lines.append(ResultLine("final_loss", round(self.final_loss, 6), f"{self.final_loss:.4f}"))
+        if self.val_losses:
+            shown = ", ".join(f"{x:.4f}" for x in self.val_losses)
+            lines.append(ResultLine("val_losses", [round(x, 6) for x in self.val_losses], shown))
+        return lines + [
+            ResultLine("tokens_per_s", round(self.tokens_per_s), f"{self.tokens_per_s:.0f}"),
+            ResultLine("wall_s", round(self.wall_s, 1), f"{self.wall_s:.1f}"),
+        ]
 
 
 def trained_pulls(project: Project, result: TrainResult) -> list[Pull]:

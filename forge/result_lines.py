@@ -1,0 +1,28 @@
+"""ResultLine: one `key: value` result of a command or tool, as people read it and as --json writes it.
+
+A typed result (an eval, a training run, a promotion) says its lines once; `forge <command>` prints them
+(forge.project.options.CommandOutput.add_lines) and the agent's tool sends the same text to the planner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ResultLine:
+    """One result: `key` and its JSON `value` (what --json writes), `shown` as people read it (None: JSON only)."""
+
+    key: str
+    value: object
+    shown: str | None
+
+
+def fraction(x: float) -> str:
+    """A rate in [0, 1] as every result line writes it."""
+    return f"{x:.4f}"
+
+
+def as_text(lines: list[ResultLine], leave_out: frozenset[str] = frozenset()) -> str:
+    """The lines people read, `key: shown` each, without the JSON-only ones and the keys in `leave_out`."""
+    return "\n".join(f"{r.key}: {r.shown}" for r in lines if r.shown is not None and r.key not in leave_out)
