@@ -84,23 +84,39 @@ def test_forge_help_loads_no_agent_code():
     assert out.strip() == "[]"
 
 
-# The layers inside forge/, lowest first: a module may import its own layer and those below it, never above.
-# "shared" is the modules at forge/'s top level (errors, atomic writes, JSONL, progress bars).
-LAYERS = [
-    "shared",
-    "config",
-    "data",
-    "project",
-    "llm",
-    "remote",
-    "models",
-    "inference",
-    "evaluation",
-    "training",
-    "curation",
-    "export",
-    "cli",
-]
+# The folders inside forge/ as a DAG: each names the folders it builds on directly; a module may import its own
+# folder and every folder reachable from it, never another. Siblings stay apart: llm, remote and models know
+# nothing of each other, curation (the training set's sources) nothing of models, inference or training, export
+# nothing of training or curation. "shared" is the modules at forge/'s top level (errors, atomic writes, JSONL).
+LAYERS: dict[str, tuple[str, ...]] = {
+    "shared": (),
+    "config": ("shared",),
+    "data": ("config",),
+    "project": ("data",),
+    "llm": ("project",),  # the Anthropic client and its prompts
+    "remote": ("project",),  # ssh, rsync and the step records
+    "models": ("project",),  # loading, chat formats, tiny local models
+    "inference": ("models",),
+    "evaluation": ("inference", "llm", "remote"),  # the judge and the teacher ask the API; eval runs remote
+    "training": ("evaluation",),  # GRPO's reward is evaluation's scorer
+    "curation": ("llm",),  # generate, augment, audit: the API and the project's data, no model
+    "export": ("evaluation",),  # verify scores the exported file as eval does
+    "cli": ("training", "curation", "export"),
+}
+
+
+def below(layer: str) -> set[str]:
+    """The folders `layer` may import: those it names, and theirs, all the way down."""
+    seen: set[str] = set()
+    todo = list(LAYERS[layer])
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(LAYERS[name])
+    return seen
+
+
 PACKAGES = {"forge.agent": "agent", "forge.tools": "tools", "forge.prompts": "prompts"}
 
 
@@ -185,7 +201,7 @@ def layer_violations(graph: dict[str, set[str]]) -> list[str]:
         mine = layer_of(module)
         for dep in sorted(deps):
             theirs = layer_of(dep)
-            if mine and theirs and LAYERS.index(theirs) > LAYERS.index(mine):
+            if mine and theirs and theirs != mine and theirs not in below(mine):
                 problems.append(f"{module} ({mine}) imports {dep} ({theirs})")
     return problems
 
@@ -195,6 +211,8 @@ def test_no_import_cycle_anywhere():
 
 
 def test_layers_inside_forge_point_down():
+    assert all(layer not in below(layer) for layer in LAYERS)  # a DAG: no folder reaches itself
+    assert below("cli") == set(LAYERS) - {"cli"}
     graph = import_graph(ROOT)
     assert {layer_of(m) for m in graph} - {None} <= set(LAYERS)
     assert layer_violations(graph) == []
@@ -208,10 +226,14 @@ def test_the_checks_catch_a_cycle_and_an_upward_layer(tmp_path):
     (tmp_path / "forge" / "data" / "datasets.py").write_text("def f():\n    from forge.training import sft\n")
     (tmp_path / "forge" / "training" / "sft.py").write_text("from forge.data.datasets import f\n")
     (tmp_path / "agent" / "loop.py").write_text("from forge.errors import X\n")
+    (tmp_path / "forge" / "curation").mkdir()
+    (tmp_path / "forge" / "curation" / "augment.py").write_text("from forge.training import sft\n")  # a sibling
     graph = import_graph(tmp_path)
     assert graph["forge.agent.loop"] == {"forge.errors"}
     assert import_cycles(graph) == [["forge.data.datasets", "forge.training.sft"]]
     assert layer_violations(graph) == [
+        "forge.curation.augment (curation) imports forge.training (training)",
+        "forge.curation.augment (curation) imports forge.training.sft (training)",
         "forge.data.datasets (data) imports forge.training (training)",
         "forge.data.datasets (data) imports forge.training.sft (training)",
     ]
