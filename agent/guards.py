@@ -20,6 +20,21 @@ from forge.errors import ForgeError, first_line
 from forge.tools.tool import ToolContext, ToolRefused, ToolResult
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """One call of a tool: the planner turn it came in, its tool_use id, the tool's name and its input."""
+
+    turn: int
+    id: str
+    name: str
+    input: dict
+
+    @classmethod
+    def of_block(cls, turn: int, block: dict) -> ToolCall:
+        """The call a `tool_use` block of a planner reply makes."""
+        return cls(turn, block["id"], block["name"], block.get("input", {}))
+
+
 @dataclass
 class Verdict:
     allowed: bool
@@ -93,26 +108,24 @@ class ToolGuard:
         return result, round(time.perf_counter() - start, 3)
 
 
-def execute(tool_guard: ToolGuard, transcript, turn: int, tool_id: str, name: str, data) -> ToolResult:
+def execute(tool_guard: ToolGuard, transcript, call: ToolCall) -> ToolResult:
     """One call, as the loop and `forge tool run` make it: judged, run, and both recorded in the transcript."""
-    verdict = tool_guard.check(name, data)
-    transcript.write("tool_call", turn=turn, id=tool_id, name=name, input=data, verdict=str(verdict))
-    return finish_call(tool_guard, transcript, turn, tool_id, name, data, verdict)
+    verdict = tool_guard.check(call.name, call.input)
+    transcript.write("tool_call", turn=call.turn, id=call.id, name=call.name, input=call.input, verdict=str(verdict))
+    return finish_call(tool_guard, transcript, call, verdict)
 
 
 def finish_call(
     tool_guard: ToolGuard,
     transcript,
-    turn: int,
-    tool_id: str,
-    name: str,
-    data,
+    call: ToolCall,
     verdict: Verdict | None = None,
     note: dict | None = None,
     result: ToolResult | None = None,
 ) -> ToolResult:
     """Run an allowed call (or refuse it), or take the `result` given, then record it and apply its effect.
     Also finishes a call cut off by a crash (redone, or given an "interrupted" result)."""
+    name, data = call.name, call.input
     seconds = 0.0
     if result is None:
         if verdict is None:
@@ -124,8 +137,8 @@ def finish_call(
         tool_guard.tools[name].apply(tool_guard.ctx.state, data, result)
     transcript.write(
         "tool_result",
-        turn=turn,
-        id=tool_id,
+        turn=call.turn,
+        id=call.id,
         name=name,
         content=result.content,
         is_error=result.is_error,

@@ -15,7 +15,7 @@ import os
 import socket
 
 from forge.agent.budgets import Budgets
-from forge.agent.guards import ToolGuard, execute
+from forge.agent.guards import ToolCall, ToolGuard, execute
 from forge.agent.runner import rebuild
 from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, transcript_path
 from forge.errors import ForgeError
@@ -69,7 +69,7 @@ def _call(project, name: str, data, echo) -> tuple[ToolResult, Transcript]:
     state, budgets, spent = _session_state(read_events(transcript.path))
     ctx = ToolContext(project, state, run_id=transcript.run_id, budgets=lambda: budgets.snapshot(state), echo=echo)
     n = spent["tool_calls"] + 1
-    result = execute(ToolGuard(registry(), ctx, budgets), transcript, n, f"manual_{n:04d}", name, data)
+    result = execute(ToolGuard(registry(), ctx, budgets), transcript, ToolCall(n, f"manual_{n:04d}", name, data))
     transcript.write("budget", **budgets.snapshot(state))
     return result, transcript
 

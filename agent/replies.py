@@ -4,7 +4,7 @@ turn, ask again after a cut-off reply (a few times), or end the run."""
 from __future__ import annotations
 
 from forge.agent import conversation
-from forge.agent.guards import execute
+from forge.agent.guards import ToolCall, execute
 from forge.agent.planners import Reply
 from forge.agent.run import Run, RunEnded
 from forge.project import records
@@ -19,9 +19,7 @@ def on_tool_use(run: Run, reply: Reply) -> None:
     results, names = [], []
     for block in reply.content:
         if block.get("type") == "tool_use":
-            result = execute(
-                run.tool_guard, run.transcript, run.turn, block["id"], block["name"], block.get("input", {})
-            )
+            result = execute(run.tool_guard, run.transcript, ToolCall.of_block(run.turn, block))
             results.append(conversation.tool_result(block["id"], result.content, result.is_error))
             names.append(block["name"])
     run.messages.append({"role": "user", "content": results})

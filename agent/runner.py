@@ -15,7 +15,7 @@ from datetime import datetime
 from forge import prompts
 from forge.agent import conversation
 from forge.agent.budgets import Budgets
-from forge.agent.guards import ToolGuard, Verdict, execute, finish_call
+from forge.agent.guards import ToolCall, ToolGuard, Verdict, execute, finish_call
 from forge.agent.loop import run_loop
 from forge.agent.planners import ClaudePlanner, HeuristicPlanner, ReplayPlanner
 from forge.agent.run import Outcome, Run
@@ -210,39 +210,25 @@ def _finish_pending(run: Run, pending: list[dict]) -> None:
     said = []
     for p in pending:
         block, verdict = p["block"], p["verdict"]
-        name, data = block["name"], block.get("input", {})
-        tool = run.tool_guard.tools.get(name)
+        call = ToolCall.of_block(run.turn, block)
+        tool = run.tool_guard.tools.get(call.name)
         if verdict is None:  # never judged: a normal call
-            result = execute(run.tool_guard, run.transcript, run.turn, block["id"], name, data)
+            result = execute(run.tool_guard, run.transcript, call)
         elif verdict != "ok":
             result = finish_call(
-                run.tool_guard,
-                run.transcript,
-                run.turn,
-                block["id"],
-                name,
-                data,
-                Verdict(False, verdict.removeprefix("refused: ")),
+                run.tool_guard, run.transcript, call, Verdict(False, verdict.removeprefix("refused: "))
             )
         elif tool is not None and tool.redo_on_resume:
-            run.echo(f"  redoing `{name}`, cut off when the run stopped")
-            result = finish_call(
-                run.tool_guard, run.transcript, run.turn, block["id"], name, data, Verdict(True), note={"redone": True}
-            )
+            run.echo(f"  redoing `{call.name}`, cut off when the run stopped")
+            result = finish_call(run.tool_guard, run.transcript, call, Verdict(True), note={"redone": True})
             said.append(
-                f"`{name}` was cut off and has been run again ({'failed' if result.is_error else 'done'}; result above)"
+                f"`{call.name}` was cut off and has been run again ({'failed' if result.is_error else 'done'}; "
+                "result above)"
             )
         else:
-            result = finish_call(
-                run.tool_guard,
-                run.transcript,
-                run.turn,
-                block["id"],
-                name,
-                data,
-                result=ToolResult(INTERRUPTED, {"interrupted": True}, is_error=True),
-            )
-            said.append(f"`{name}` was cut off and not repeated; its effects may be partial")
+            interrupted = ToolResult(INTERRUPTED, {"interrupted": True}, is_error=True)
+            result = finish_call(run.tool_guard, run.transcript, call, result=interrupted)
+            said.append(f"`{call.name}` was cut off and not repeated; its effects may be partial")
         run.messages[-1]["content"].append(conversation.tool_result(block["id"], result.content, result.is_error))
     if said:
         run.say(
