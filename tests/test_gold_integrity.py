@@ -224,3 +224,21 @@ def test_a_gold_edit_between_iterations_breaks_no_comparison(root, cli):
     html = (root / "output" / "report.html").read_text()
     assert "gold changed" in html and "The gold set changed before iteration 2" in html
     assert html.count('<polyline fill="none" stroke="#4c78a8"') == 2  # one line per gold set, none across
+
+
+def test_the_sealed_score_reaches_people_but_never_the_planner(root, cli):
+    """The sealed set's aggregates are recorded beside the gold score (experiments row, report) for people;
+    the eval tool's text and the planner's context never carry them, nor any sealed input."""
+    project = Project.open(root)
+    quiet = dict(echo=lambda *_: None)
+    assert not manual.call(project, "train", {"hypothesis": "a first model", "epochs": 1}, **quiet)[0].is_error
+    result, _ = manual.call(project, "eval", {}, **quiet)
+    assert not result.is_error and result.content.startswith("accuracy: ")
+    assert "sealed" not in result.content and SEALED_INPUT not in result.content
+    row = json.loads((root / "output" / "experiments.jsonl").read_text().splitlines()[-1])
+    assert row["sealed"]["total"] == 1 and set(row["sealed"]) == {"accuracy", "correct", "total", "ci95"}
+    context = (root / "AGENT_CONTEXT.md").read_text()
+    assert "sealed" not in context.lower() and f"{row['sealed']['correct']}/1" not in context
+    assert cli("report", "-p", root).exit_code == 0
+    report = (root / "output" / "report.html").read_text()
+    assert "<th>sealed</th>" in report and f"({row['sealed']['correct']}/1)" in report

@@ -221,6 +221,9 @@ def _training(project, results: dict) -> dict:
     }
 
 
+SEALED_KEYS = ("accuracy", "correct", "total", "ci95")
+
+
 def record_experiment(
     project, *, run_id: str, iteration: int, hypothesis: str, results: dict, kind: str | None = None
 ) -> dict:
@@ -253,6 +256,8 @@ def record_experiment(
         **({"free": results["free"]} if results.get("free") else {}),
         **({"judge": results["judge"]} if results.get("judge") else {}),
         "sealed_hash": (results.get("sealed") or {}).get("hash"),
+        # aggregates only, for people (report, status); the planner's context leaves them out
+        **({"sealed": {k: results["sealed"][k] for k in SEALED_KEYS}} if results.get("sealed") else {}),
         "llm_spend_usd": spend.get("total_usd", 0.0),
         "eval_wall_s": results["wall_s"],
         "per_cmd": results["per_cmd"],

@@ -189,6 +189,12 @@ def _contract(row: dict) -> str:
     return f" (free {free['accuracy']:.1%})" if free else "" if row.get("constrained") else " (decoded free)"
 
 
+def _sealed(row: dict) -> str:
+    """The sealed set's score (never shown to the planner), or a dash where it was not measured."""
+    s = row.get("sealed")
+    return f"{s['accuracy']:.1%} ({s['correct']}/{s['total']})" if s else "–"
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
@@ -203,6 +209,7 @@ def build(project: Project) -> str:
     spend = project.read_state(records.SPEND_FILE) or {}
     target = project.config.eval.target_accuracy
     segments, table = gold_segments(rows), []
+    has_sealed = any(r.get("sealed") for r in rows)
     for k, seg in enumerate(segments):
         best_so_far = 0.0
         for i in seg:
@@ -216,6 +223,7 @@ def build(project: Project) -> str:
                     f"{r['accuracy']:.1%}" + _contract(r),
                     f"{r['ci95'][0]:.1%}–{r['ci95'][1]:.1%}",
                     "–" if base else f"{best_so_far:.1%}",
+                    *([_sealed(r)] if has_sealed else []),
                     r["train_size"],
                     records.start_text(r) or "–",
                     _loss_text(r),
@@ -280,7 +288,7 @@ def build(project: Project) -> str:
         f"<h2>Per-cmd accuracy of the best adapter</h2>"
         f"{_table(['cmd', 'correct', 'total', 'accuracy'], per_cmd) if per_cmd else '<p>Nothing promoted yet.</p>'}"
         + (f"<h2>Wrong fields in the last eval</h2>{per_field}" if per_field else "")
-        + f"<h2>Iterations</h2>{_table(['iter', 'accuracy', '95% CI', 'best so far', 'train size', 'start', 'loss per epoch (val)', 'LLM spend', 'hypothesis'], table)}"
+        + f"<h2>Iterations</h2>{_table(['iter', 'accuracy', '95% CI', 'best so far', *(['sealed'] if has_sealed else []), 'train size', 'start', 'loss per epoch (val)', 'LLM spend', 'hypothesis'], table)}"
         f"<h2>Training loss</h2>{loss_chart(rows) or '<p>No losses recorded yet.</p>'}"
         f"<p>Step-level curves: <code>tensorboard --logdir output/tb</code> (one run per iteration).</p>"
         f"<h2>Training data and cost</h2>{data_cost_chart(rows)}</body></html>"
