@@ -33,7 +33,7 @@ class Budgets:
     @classmethod
     def from_record(cls, recorded: dict, spent: dict, **overrides) -> Budgets:
         """A recorded run's own limits (its run_start snapshot; absent ones: no limit) with what it has
-        spent (runner.rebuild); an override that is not None wins."""
+        spent (lifecycle.rebuild); an override that is not None wins."""
         b = cls(**{k: recorded.get(k, 0) for k in LIMITS})._overridden(overrides)
         b.tool_calls, b.planner_cost_usd = spent["tool_calls"], spent["planner_cost_usd"]
         return b

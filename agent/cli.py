@@ -10,7 +10,7 @@ import time
 
 import click
 
-from forge.project.options import open_project, project_option, wait_option
+from forge.cli.options import open_project, project_option, wait_option
 
 
 def _budgets(project, **limits):
@@ -21,9 +21,9 @@ def _budgets(project, **limits):
 
 def _choose_planner(project, requested: str | None):
     """The planner, announced with why it was chosen when the user did not name one."""
-    from forge.agent import runner
+    from forge.agent import lifecycle
 
-    chosen = runner.choose_planner(project, requested, warn=lambda m: click.echo(m, err=True))
+    chosen = lifecycle.choose_planner(project, requested, warn=lambda m: click.echo(m, err=True))
     why = "" if requested else (" (API key found)" if chosen.name == "claude" else " (no API key: offline heuristic)")
     click.echo(f"planner: {chosen.name}{why}")
     return chosen
@@ -89,7 +89,7 @@ def agent_group():
 def agent_run(project_dir, goal, planner, resume_run, baseline, teacher, **limits):
     """Run the planner until the goal is met or a budget is spent."""
     # limits: the budget flags, under the names of the limits they set (max_cost_usd for --budget-usd); None: not named
-    from forge.agent import runner
+    from forge.agent import lifecycle
 
     project = open_project(project_dir)
     if not goal and not resume_run:
@@ -98,9 +98,9 @@ def agent_run(project_dir, goal, planner, resume_run, baseline, teacher, **limit
     if resume_run:
         if teacher:
             raise click.UsageError("--teacher starts a run; a resumed run keeps what it started with")
-        outcome, transcript = runner.resume(project, resume_run, chosen, limits, echo=click.echo)
+        outcome, transcript = lifecycle.resume(project, resume_run, chosen, limits, echo=click.echo)
     else:
-        outcome, transcript = runner.start(
+        outcome, transcript = lifecycle.start(
             project, goal, chosen, _budgets(project, **limits), echo=click.echo, baseline=baseline, teacher=teacher
         )
     _finish(outcome, transcript, project)
@@ -140,12 +140,12 @@ def agent_log(run, project_dir, follow, as_json):
 @project_option
 def agent_replay(run, project_dir):
     """Re-execute a recorded run's decisions and report where results diverge."""
-    from forge.agent import runner
+    from forge.agent import lifecycle
     from forge.agent.budgets import LIMITS
 
     project = open_project(project_dir)
     unlimited = {p.name: 0 for p in agent_run.params if p.name in LIMITS}  # off: each limit `agent run` can set
-    outcome, transcript, diffs = runner.replay(project, run, _budgets(project, **unlimited), echo=click.echo)
+    outcome, transcript, diffs = lifecycle.replay(project, run, _budgets(project, **unlimited), echo=click.echo)
     click.echo(f"replay: {transcript.run_id} {outcome.status}")
     click.echo(f"divergences: {len(diffs)}")
     for d in diffs:
@@ -258,7 +258,7 @@ def tool_session_end(project_dir):
 def flywheel(project_dir, iters, skip_train, planner, teacher):
     """The agent with the goal "reach eval.target_accuracy", until the target or the iteration budget. A
     project's first run starts by scoring the base model zero-shot (iteration 0, not promotable)."""
-    from forge.agent import runner
+    from forge.agent import lifecycle
 
     project = open_project(project_dir)
     chosen = _choose_planner(project, planner)
@@ -267,7 +267,7 @@ def flywheel(project_dir, iters, skip_train, planner, teacher):
     goal = f"reach eval.target_accuracy ({project.config.eval.target_accuracy:.1%}) on the gold set"
     if skip_train:
         goal += "; an adapter already exists, so evaluate it before training again"
-    outcome, transcript = runner.start(
+    outcome, transcript = lifecycle.start(
         project,
         goal,
         chosen,

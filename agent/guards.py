@@ -4,7 +4,7 @@ Order: known tool? budgets left? input valid against the tool's schema? what the
 (a training run, n new examples) within budget? then run, where a precondition failure
 (ToolRefused), a forge error or any other exception becomes an `is_error` result. Nothing a
 tool does can escape the loop. `finish_call` applies the tool's declared effect to the run state
-for every result it records, as `runner.rebuild` does when it replays them.
+for every result it records, as `lifecycle.rebuild` does when it replays them.
 """
 
 from __future__ import annotations

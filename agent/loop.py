@@ -11,7 +11,7 @@ from forge import stop_signal
 from forge.agent import conversation
 from forge.agent.planners import ContextOverflow, Reply
 from forge.agent.replies import STOP_REASONS, on_end_turn
-from forge.agent.run import Outcome, Run, RunEnded
+from forge.agent.run_context import Outcome, Run, RunEnded
 from forge.errors import first_line
 from forge.project import gap, records
 

@@ -16,7 +16,7 @@ import socket
 
 from forge.agent.budgets import Budgets
 from forge.agent.guards import ToolCall, ToolGuard, execute
-from forge.agent.runner import rebuild
+from forge.agent.lifecycle import rebuild
 from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, transcript_path
 from forge.errors import ForgeError
 from forge.locks import file_lock

@@ -6,7 +6,7 @@ from __future__ import annotations
 from forge.agent import conversation
 from forge.agent.guards import ToolCall, execute
 from forge.agent.planners import Reply
-from forge.agent.run import Run, RunEnded
+from forge.agent.run_context import Run, RunEnded
 from forge.project import records
 
 CUT_OFF = "Your reply was cut off by max_tokens before the tool call was complete; call it again, more briefly."

@@ -1,7 +1,7 @@
 """ResultLine: one `key: value` result of a command or tool, as people read it and as --json writes it.
 
 A typed result (an eval, a training run, a promotion) says its lines once; `forge <command>` prints them
-(forge.project.options.CommandOutput.add_lines) and the agent's tool sends the same text to the planner.
+(forge.cli.options.CommandOutput.add_lines) and the agent's tool sends the same text to the planner.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from forge.agent import runner
+from forge.agent import lifecycle
 from forge.agent.budgets import Budgets
 from forge.agent.planners import ClaudePlanner
 from forge.agent.transcript import read_events
@@ -103,7 +103,7 @@ def project(tmp_path, nano_model, monkeypatch):
 def test_full_run_to_target(project, monkeypatch):
     with llm_cassette(__file__, "run_to_target", RUN_TO_TARGET, monkeypatch):
         planner = ClaudePlanner(project)
-        outcome, transcript = runner.start(project, "reach 50% on the gold set", planner, Budgets(max_iterations=3))
+        outcome, transcript = lifecycle.start(project, "reach 50% on the gold set", planner, Budgets(max_iterations=3))
     assert outcome.status == "completed" and outcome.reason == "the planner finished"
     assert outcome.best_accuracy >= 0.5
     events = read_events(transcript.path)
@@ -140,7 +140,7 @@ def test_a_change_in_what_forge_sends_fails_replay(project, monkeypatch):
     monkeypatch.setattr(Messages, "create", lambda self, **kw: create(self, **kw, extra_body={"temperature": 0}))
     with pytest.raises(AssertionError, match="not every recorded interaction was replayed"):
         with llm_cassette(__file__, "run_to_target", RUN_TO_TARGET, monkeypatch):
-            outcome, _ = runner.start(
+            outcome, _ = lifecycle.start(
                 project, "reach 50% on the gold set", ClaudePlanner(project), Budgets(max_iterations=3)
             )
     assert outcome.status == "error"

@@ -8,7 +8,7 @@ import shutil
 import git
 import pytest
 
-from forge.agent import runner
+from forge.agent import lifecycle
 from forge.agent.budgets import Budgets
 from forge.agent.planners import HeuristicPlanner, Reply
 from forge.agent.transcript import find_run, read_events
@@ -74,7 +74,7 @@ def test_refusals_go_back_to_the_model_and_the_loop_continues(project):
             ([{"type": "text", "text": "I give up."}], "end_turn"),
         ]
     )
-    outcome, transcript = runner.start(project, "test", script, Budgets())
+    outcome, transcript = lifecycle.start(project, "test", script, Budgets())
     assert outcome.status == "completed" and outcome.reason == "the planner finished"
     calls = [e for e in events_of(transcript) if e["event"] == "tool_call"]
     assert [c["verdict"] for c in calls] == [
@@ -106,7 +106,7 @@ def test_several_tool_calls_in_one_turn_and_stop_reasons(project):
             ([{"type": "text", "text": "no"}], "refusal"),
         ]
     )
-    outcome, transcript = runner.start(project, "test", script, Budgets())
+    outcome, transcript = lifecycle.start(project, "test", script, Budgets())
     assert outcome.status == "stopped" and outcome.reason == "the model refused to continue"
     second = script.requests[1]
     assert second[1]["content"][0] == thinking  # thinking blocks go back unchanged
@@ -128,7 +128,7 @@ def test_several_tool_calls_in_one_turn_and_stop_reasons(project):
 )
 def test_each_budget_stops_a_model_that_keeps_calling(project, budget, expect):
     planner = Forever(cost=0.5)
-    outcome, transcript = runner.start(project, "test", planner, Budgets(**budget))
+    outcome, transcript = lifecycle.start(project, "test", planner, Budgets(**budget))
     assert outcome.status == "stopped" and outcome.reason.startswith(expect)
     assert planner.n <= 3
     end = events_of(transcript)[-1]
@@ -145,7 +145,7 @@ def test_iteration_budget_refuses_train_and_ends_the_run(project):
             ([use("status", {}, 5)], "tool_use"),
         ]
     )
-    outcome, transcript = runner.start(project, "test", script, Budgets(max_iterations=1))
+    outcome, transcript = lifecycle.start(project, "test", script, Budgets(max_iterations=1))
     results = [e for e in events_of(transcript) if e["event"] == "tool_result"]
     assert results[1]["content"] == "iteration budget spent (1/1); no more training"  # refused by the guard
     assert [r["name"] for r in results] == ["train", "train", "eval", "commit"]
@@ -161,12 +161,12 @@ def test_planner_failure_stops_cleanly_and_is_resumable(project):
                 raise ConnectionError("api down")
             return super().next(system, tools, messages)
 
-    outcome, transcript = runner.start(project, "test", Broken([([use("status", {}, 1)], "tool_use")]), Budgets())
+    outcome, transcript = lifecycle.start(project, "test", Broken([([use("status", {}, 1)], "tool_use")]), Budgets())
     assert outcome.status == "error" and "api down" in outcome.reason
     beat = project.read_state("flywheel_heartbeat.json")
     assert beat["status"] == "error" and "api down" in beat["error"]
     script = Scripted([([{"type": "text", "text": "resumed and done"}], "end_turn")])
-    outcome2, t2 = runner.resume(project, "latest", script)
+    outcome2, t2 = lifecycle.resume(project, "latest", script)
     assert outcome2.status == "completed" and t2.path == transcript.path
     assert script.requests[0][1]["content"][0]["name"] == "status"
 
@@ -175,13 +175,13 @@ def test_resume_after_a_crash_mid_tool_call(project):
     script = Scripted(
         [([use("status", {}, 1)], "tool_use"), ([use("update_plan", {"plan": "a plan here"}, 2)], "tool_use")]
     )
-    _, transcript = runner.start(project, "test", script, Budgets())
+    _, transcript = lifecycle.start(project, "test", script, Budgets())
     lines = transcript.path.read_text().splitlines()
     # Crash: cut the transcript right after the second tool_call, leaving half a line behind.
     cut = next(i for i, line in enumerate(lines) if '"tool_call"' in line and "update_plan" in line)
     transcript.path.write_text("\n".join(lines[: cut + 1]) + '\n{"event": "tool_res')
     resumed = Scripted([([{"type": "text", "text": "ok"}], "end_turn")])
-    outcome, _ = runner.resume(project, None, resumed, {"max_tool_calls": 10})
+    outcome, _ = lifecycle.resume(project, None, resumed, {"max_tool_calls": 10})
     assert outcome.status == "completed"
     last_user = resumed.requests[0][-1]
     assert last_user["content"][0]["tool_use_id"] == "toolu_0002"
@@ -194,7 +194,7 @@ def test_resume_after_a_crash_mid_tool_call(project):
 def test_secrets_never_reach_the_transcript(project, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy-SECRET-value-123456")
     script = Scripted([([{"type": "text", "text": "my key is dummy-SECRET-value-123456"}], "end_turn")])
-    _, transcript = runner.start(project, "test", script, Budgets())
+    _, transcript = lifecycle.start(project, "test", script, Budgets())
     text = transcript.path.read_text()
     assert "SECRET" not in text and "[REDACTED]" in text
 
@@ -207,7 +207,7 @@ def test_heuristic_full_run_reaches_target_and_replays(project, tmp_path, cli):
     for root in (project.root, pristine):
         config_io.patch_file(root / "forge.yaml", {"eval": {"target_accuracy": 0.75}})
     project.reload()
-    outcome, transcript = runner.start(project, "reach target", HeuristicPlanner(project), Budgets(max_iterations=4))
+    outcome, transcript = lifecycle.start(project, "reach target", HeuristicPlanner(project), Budgets(max_iterations=4))
     assert outcome.reason == "the planner finished", outcome
     rows = project.read_jsonl_state("experiments.jsonl")
     assert rows[-1]["accuracy"] >= 0.75 > rows[0]["accuracy"]

@@ -109,7 +109,7 @@ def test_a_gold_input_in_a_context_file_reaches_no_prompt(root, capsys, monkeypa
     names the file and line, once per process."""
     from forge.agent.budgets import Budgets
     from forge.agent.conversation import project_state
-    from forge.agent.runner import planner_system_prompt
+    from forge.agent.lifecycle import planner_system_prompt
     from forge.evaluation import teacher
     from forge.project import records
     from forge.tools.tool import RunState

@@ -13,6 +13,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # layer directory -> the forge.* packages it must never import
 FORBIDDEN = {"forge": ("forge.agent", "forge.tools"), "tools": ("forge.agent", "forge.cli"), "agent": ("forge.cli",)}
+# ... except these: the agent's own commands (agent/cli.py, loaded through forge.cli's lazy table) share the CLI's
+# click options and output; forge.cli.options imports nothing of the commands, so the one way stays one way.
+EXCEPT = {"agent": ("forge.cli.options",)}
 
 
 def imported_modules(source: str) -> list[tuple[int, str]]:
@@ -32,7 +35,8 @@ def upward_imports(root: Path) -> list[str]:
     for layer, banned in FORBIDDEN.items():
         for path in sorted((root / layer).rglob("*.py")):
             for line, module in imported_modules(path.read_text(encoding="utf-8")):
-                if any(module == b or module.startswith(b + ".") for b in banned):
+                allowed = any(module == a or module.startswith(a + ".") for a in EXCEPT.get(layer, ()))
+                if not allowed and any(module == b or module.startswith(b + ".") for b in banned):
                     problems.append(f"{path.relative_to(root)}:{line}: imports {module} ({layer} must not)")
     return sorted(set(problems))
 
@@ -57,13 +61,13 @@ def test_agent_tools_and_prompts_are_imported_through_forge_only():
 def test_the_check_catches_an_upward_import(tmp_path):
     for layer in FORBIDDEN:
         (tmp_path / layer).mkdir()
-    (tmp_path / "forge" / "status.py").write_text("def f():\n    from forge.agent import runner\n")
+    (tmp_path / "forge" / "status.py").write_text("def f():\n    from forge.agent import lifecycle\n")
     (tmp_path / "tools" / "eval.py").write_text("from forge import agent\nfrom forge.agent.budgets import B\n")
-    (tmp_path / "agent" / "cli.py").write_text("import forge.cli.options\n")
+    (tmp_path / "agent" / "cli.py").write_text("import forge.cli.options\nimport forge.cli.engine_cmds\n")
     assert upward_imports(tmp_path) == [
-        "agent/cli.py:1: imports forge.cli.options (agent must not)",
+        "agent/cli.py:2: imports forge.cli.engine_cmds (agent must not)",
         "forge/status.py:2: imports forge.agent (forge must not)",
-        "forge/status.py:2: imports forge.agent.runner (forge must not)",
+        "forge/status.py:2: imports forge.agent.lifecycle (forge must not)",
         "tools/eval.py:1: imports forge.agent (tools must not)",
         "tools/eval.py:2: imports forge.agent.budgets (tools must not)",
         "tools/eval.py:2: imports forge.agent.budgets.B (tools must not)",

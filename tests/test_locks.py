@@ -177,7 +177,7 @@ def test_a_full_disk_keeps_the_training_set_whole(small_disk, cli):
 
 def test_a_full_disk_keeps_the_previous_adapter(small_disk):
     from forge.atomic import DiskFull
-    from forge.training.load import save_swapped
+    from forge.training.model_io import save_swapped
 
     final = small_disk / "adapter"
     final.mkdir()

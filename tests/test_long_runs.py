@@ -9,7 +9,7 @@ import time
 import git
 import pytest
 
-from forge.agent import conversation, runner
+from forge.agent import conversation, lifecycle
 from forge.agent.planners import ClaudePlanner
 from forge.agent.transcript import find_run, read_events
 from forge.config import load as config_io
@@ -62,7 +62,7 @@ def test_twelve_rounds_in_a_24k_window(tmp_path, nano_model, server, cli, monkey
     shown = cli("agent", "log", "-p", project.root).output
     assert "context compacted" in shown and "prompt cache: " in shown
     # The transcript rebuilds exactly the conversation the model saw last (compactions included).
-    messages, *_ = runner.rebuild(events)
+    messages, *_ = lifecycle.rebuild(events)
     last_sent = [
         {
             "role": m["role"],
@@ -83,7 +83,7 @@ def test_a_too_long_prompt_is_compacted_hard_and_retried(tmp_path, nano_model, m
         project = standin_project(
             tmp_path, nano_model, s.url, max_iterations=3, context_tokens=100_000, max_tokens=1000
         )
-        outcome, transcript = runner.start(project, "two rounds", ClaudePlanner(project), runner_budgets(project))
+        outcome, transcript = lifecycle.start(project, "two rounds", ClaudePlanner(project), runner_budgets(project))
     finally:
         s.stop()
     assert outcome.status == "completed", outcome.reason
@@ -147,10 +147,10 @@ def test_thinking_is_dropped_when_a_run_resumes_with_another_model(tmp_path, nan
     thought = {"type": "thinking", "thinking": "hmm", "signature": sign("hmm")}
     first = Scripted([([thought, use("status", {}, 1)], "tool_use")])
     first.replies.append(lambda messages: (_ for _ in ()).throw(ConnectionError("down")))
-    runner.start(project, "g", first, runner_budgets(project))
+    lifecycle.start(project, "g", first, runner_budgets(project))
     again = Scripted([([{"type": "text", "text": "done"}], "end_turn")])
     again.model = "claude-opus-5-5"
-    runner.resume(project, "latest", again)
+    lifecycle.resume(project, "latest", again)
     sent = again.requests[0]
     assert not any(b.get("type") == "thinking" for m in sent if m["role"] == "assistant" for b in m["content"])
     resumed = [e for e in read_events(find_run(project, "latest")) if e["event"] == "run_resume"]

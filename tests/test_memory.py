@@ -114,7 +114,7 @@ def test_micro_batches_train_with_the_loss_of_whole_batches(tmp_path, nano_model
 def test_batches_by_tokens_train_and_fix_the_steps(tmp_path, nano_model):
     from forge.project.project import Project
     from forge.training import sft
-    from forge.training.setup import build_trainer
+    from forge.training.trainer import build_trainer
 
     root = make_project(
         tmp_path / "p",

@@ -302,7 +302,7 @@ def test_bar_events_are_drawn_or_passed_on_never_printed(monkeypatch, capsys):
 def test_the_agent_plans_here_and_trains_there(tmp_path, nano_model, sshd):
     """A whole offline agent run (heuristic planner) with compute.remote: every train and eval runs remotely,
     the records, transcript and commits stay here."""
-    from forge.agent import runner
+    from forge.agent import lifecycle
     from forge.agent.budgets import Budgets
     from forge.agent.planners import HeuristicPlanner
     from forge.project.project import Project
@@ -317,7 +317,7 @@ def test_the_agent_plans_here_and_trains_there(tmp_path, nano_model, sshd):
         compute={"remote": sshd.url(there), "ssh_options": sshd.ssh_options(), "remote_setup": SETUP},
     )
     project = Project.open(root)
-    _, transcript = runner.start(
+    _, transcript = lifecycle.start(
         project, "reach target", HeuristicPlanner(project), Budgets(max_iterations=2), baseline=True
     )
     rows = project.read_jsonl_state("experiments.jsonl")

@@ -99,7 +99,7 @@ def test_pretrain_merges_and_lowers_corpus_loss(project):
     info = pretrain(project, echo=lambda *_: None)
     assert info["loss_after"] < info["loss_before"]
     assert info["corpus_files"] == ["corpus/more.jsonl", "corpus/notes.md"]
-    # loaded as `forge train` loads (forge.training.load), at the precision train would use, swapped in whole
+    # loaded as `forge train` loads (forge.training.model_io), at the precision train would use, swapped in whole
     from forge.models.loading import training_precision
 
     assert info["precision"] == training_precision(project.config.training.precision, "cpu", "lora")

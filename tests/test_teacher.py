@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from forge.agent import runner
+from forge.agent import lifecycle
 from forge.agent.budgets import Budgets
 from forge.agent.planners import Reply
 from forge.agent.transcript import read_events
@@ -111,7 +111,7 @@ def test_no_teacher_answer_reaches_a_record_a_prompt_or_the_transcript(project, 
     project.reload()
     # an agent run that starts from the teacher's (recorded) score, and stops on its budget at once
     planner = Scripted([])
-    outcome, transcript = runner.start(
+    outcome, transcript = lifecycle.start(
         project, "reach the target", planner, Budgets(max_tool_calls=1, tool_calls=1), echo=lambda _: None, teacher=True
     )
     assert read_events(transcript.path)[0]["teacher"]["accuracy"] == 0.75
@@ -120,7 +120,7 @@ def test_no_teacher_answer_reaches_a_record_a_prompt_or_the_transcript(project, 
     prompts = [
         json.dumps(generation_prompt(project, 5, None)),
         project_state(project, Budgets(), RunState()),
-        runner.planner_system_prompt(project, "goal"),
+        lifecycle.planner_system_prompt(project, "goal"),
     ]
     files = [p for p in project.root.rglob("*") if p.is_file() and ".git" not in p.parts]
     assert len(files) > 10 and any(p.name == "transcript.jsonl" for p in files)
@@ -212,11 +212,11 @@ def test_stop_at_gap_closure_stops_a_run(project):
     project.reload()
     _measured(project, base=0.25, teacher=1.0, best=0.5)  # closure 0.33: the planner is asked
     planner = Scripted([])
-    outcome, _ = runner.start(project, "goal", planner, Budgets(), echo=lambda _: None)
+    outcome, _ = lifecycle.start(project, "goal", planner, Budgets(), echo=lambda _: None)
     assert planner.calls == 1 and "without calling any tool" in outcome.reason
     (project.output / records.BEST).write_text(json.dumps({**records.best(project), "accuracy": 0.75}))  # 0.67
     planner = Scripted([])
-    outcome, transcript = runner.start(project, "goal", planner, Budgets(), echo=lambda _: None)
+    outcome, transcript = lifecycle.start(project, "goal", planner, Budgets(), echo=lambda _: None)
     assert planner.calls == 0 and outcome.status == "completed"
     assert outcome.reason.startswith("gap closure 0.67 reached agent.stop_at_gap_closure 0.6"), outcome.reason
     assert read_events(transcript.path)[-1]["gap"]["closure"] == pytest.approx(0.6667, abs=1e-4)

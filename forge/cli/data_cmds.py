@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from forge.cli.options import CommandOutput, json_option, open_project, project_option, wait_option
 from forge.data.formats import FORMATS
-from forge.project.options import CommandOutput, json_option, open_project, project_option, wait_option
 
 
 def _open_with_source(project_dir):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from forge.cli.options import CommandOutput, json_option, open_project, project_option, wait_option
 from forge.config.schema import field_choices, field_doc
-from forge.project.options import CommandOutput, json_option, open_project, project_option, wait_option
 
 
 @click.command("train")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from forge.project.options import open_project, project_option
+from forge.cli.options import open_project, project_option
 
 
 @click.command("init")

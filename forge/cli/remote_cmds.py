@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from forge.project.options import CommandOutput, json_option, open_project, project_option
+from forge.cli.options import CommandOutput, json_option, open_project, project_option
 
 
 @click.group("remote")

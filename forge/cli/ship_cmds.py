@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
+from forge.cli.options import CommandOutput, json_option, open_project, project_option, wait_option
 from forge.errors import ForgeError
 from forge.export.gguf.convert import QUANTS
 from forge.export.gguf.quantize import K_QUANTS
 from forge.export.ship import DTYPES
-from forge.project.options import CommandOutput, json_option, open_project, project_option, wait_option
 
 
 @click.command("probe")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+from forge.cli.options import open_project, project_option
 from forge.config.schema import field_doc
-from forge.project.options import open_project, project_option
 
 _ADAPTER = click.option(
     "--adapter",

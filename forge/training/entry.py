@@ -7,7 +7,7 @@ from forge.project.project import Project
 from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import remote_step
 from forge.training import checkpoints, sft
-from forge.training.common import TrainResult, effective_config, trained_pulls
+from forge.training.train_run import TrainResult, effective_config, trained_pulls
 
 
 def train(

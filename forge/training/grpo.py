@@ -34,7 +34,7 @@ from forge.project.project import Project
 from forge.project.records import best, read_meta
 from forge.training import checkpoints
 from forge.training.callbacks import Deadline, quiet
-from forge.training.common import TrainingStopped, TrainResult, model_meta
+from forge.training.train_run import TrainingStopped, TrainResult, model_meta
 from forge.training.warm_start import SEEN_FILE, incompatible, policy_kind
 
 
@@ -140,7 +140,7 @@ def load_policy(cfg: ForgeConfig, runtime, base_path: str, precision: str, sourc
     """(model, tokenizer) continuing `source`: a LoRA adapter (trainable, "default"; with a KL term TRL adds a
     frozen copy of it as the "ref" adapter and takes that as the reference), or a full model (TRL loads the
     reference from the same directory)."""
-    from forge.training.load import load_for_training
+    from forge.training.model_io import load_for_training
 
     as_kind = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, method=kind))  # type: ignore[arg-type]
     model, tokenizer = load_for_training(as_kind, runtime, base_path, precision, method=kind, warm_from=source)
@@ -251,7 +251,7 @@ def save_adapter(model, tokenizer, source: Path | None, tmp: Path, kind: str) ->
 
 
 def meta_of(project: Project, plan: GrpoPlan, history: list[dict], wall: float) -> dict:
-    """forge_meta.json of the GRPO run (forge.training.common.model_meta), its own record under "grpo"."""
+    """forge_meta.json of the GRPO run (forge.training.train_run.model_meta), its own record under "grpo"."""
     cfg = plan.cfg
     rewards = [h["reward"] for h in history if "reward" in h]
     grpo = {
@@ -288,8 +288,8 @@ def train_grpo(project: Project, cfg: ForgeConfig, echo=print, deadline: float |
     from forge.project.project import ADAPTER_DIR
     from forge.project.records import next_iteration
     from forge.training.callbacks import GrpoProgress
-    from forge.training.load import save_swapped
-    from forge.training.setup import tracker_callbacks
+    from forge.training.model_io import save_swapped
+    from forge.training.trainer import tracker_callbacks
 
     plan = _setup(project, cfg, echo, resume)
     g, source = cfg.grpo, plan.source

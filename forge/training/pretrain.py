@@ -2,7 +2,7 @@
 
 The corpus (pretrain.corpus: .txt, .md, and .jsonl lines {"text": ...}) is tokenized, joined
 with end-of-text tokens and packed into blocks of model.max_seq_len. A LoRA adapter (lora.*
-shape, pretrain.learning_rate), loaded the way `forge train` loads one (forge.training.load:
+shape, pretrain.learning_rate), loaded the way `forge train` loads one (forge.training.model_io:
 dropout, precision and bf16's fp32 LoRA sums included), is trained on every token, then merged
 into the base and saved in 16-bit with the tokenizer to output/pretrain_merged/ (Unsloth's
 merged save on CUDA; peft merge_and_unload otherwise), swapped in whole. Point model.base there
@@ -22,7 +22,7 @@ from forge.models.loading import resolve_base, resolve_runtime, training_precisi
 from forge.project.project import Project
 from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import Pull, remote_step
-from forge.training.load import load_for_training, save_swapped
+from forge.training.model_io import load_for_training, save_swapped
 
 SUFFIXES = (".txt", ".md", ".jsonl")
 

@@ -4,7 +4,7 @@ Epochs: at least training.epochs_min; then, up to epochs_max, only while the mea
 of the last epoch (the validation loss, with training.val_fraction) improved on the one before by
 more than training.loss_tolerance (relative) (forge.training.callbacks, which also shows progress
 and enforces the time budget). A checkpoint after every epoch lets `resume` finish a run a crash
-cut off (forge.training.checkpoints); the trainer itself is built in forge.training.setup.
+cut off (forge.training.checkpoints); the trainer itself is built in forge.training.trainer.
 The learning-rate schedule spans epochs_max, so an early stop ends it part-way. With a
 `deadline` (the run's time budget), training checks the clock after every optimizer step; past
 it, training stops, the partial adapter is discarded and output/adapter stays as it was. With
@@ -36,9 +36,9 @@ from forge.project.records import next_iteration
 from forge.project.run_lock import holds_run_lock
 from forge.remote.mark import remote_step
 from forge.training import checkpoints, distributed
-from forge.training.common import TrainingStopped, TrainResult, effective_config, model_meta, trained_pulls
-from forge.training.load import load_for_training, save_swapped
-from forge.training.setup import build_trainer, tracker_callbacks
+from forge.training.model_io import load_for_training, save_swapped
+from forge.training.train_run import TrainingStopped, TrainResult, effective_config, model_meta, trained_pulls
+from forge.training.trainer import build_trainer, tracker_callbacks
 from forge.training.warm_start import WarmStart, example_key, plan_warm_start, write_seen
 
 
@@ -143,7 +143,7 @@ def _val_sample(val_examples: list[dict], trained: int, fraction: float) -> list
 
 
 def _load(project: Project, plan: TrainPlan, echo):
-    """(model, tokenizer, training rows, validation rows, memory plan): the model from forge.training.load, the
+    """(model, tokenizer, training rows, validation rows, memory plan): the model from forge.training.model_io, the
     examples rendered with the task's system prompt and chat template, the loss on the answers only, and what one
     micro-batch may hold (forge.models.memory; None on Unsloth, which manages its own)."""
     from transformers import set_seed

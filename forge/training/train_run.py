@@ -1,4 +1,5 @@
-"""What every training method shares: where a trained model goes, what a run returns, the run's config."""
+"""A training run as every method has it: its effective config, what it returns, the meta written with its
+model, and what a remote run brings back."""
 
 from __future__ import annotations
 

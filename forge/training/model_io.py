@@ -1,4 +1,4 @@
-"""One way to load a model for training, used by `forge train` and `forge pretrain`.
+"""One way to load a model for training and one way to save it, used by `forge train` and `forge pretrain`.
 
 The base and its tokenizer, Unsloth's loader on CUDA and transformers otherwise; with LoRA the
 adapter of the project's lora.* shape (dropout included, on both backends) on the configured

@@ -1,4 +1,5 @@
-"""One agent run as the loop works with it (Run), and how it ends (RunEnded, caught in one place; Outcome)."""
+"""The run context: one agent run as the loop works with it (Run), and how it ends (RunEnded, caught in one
+place; Outcome)."""
 
 from __future__ import annotations
 

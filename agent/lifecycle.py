@@ -18,7 +18,7 @@ from forge.agent.budgets import Budgets
 from forge.agent.guards import ToolCall, ToolGuard, Verdict, execute, finish_call
 from forge.agent.loop import run_loop
 from forge.agent.planners import ClaudePlanner, HeuristicPlanner, ReplayPlanner
-from forge.agent.run import Outcome, Run
+from forge.agent.run_context import Outcome, Run
 from forge.agent.transcript import MANUAL, Transcript, find_run, new_run_id, read_events, transcript_path
 from forge.errors import ForgeError
 from forge.evaluation import baseline as forge_baseline
