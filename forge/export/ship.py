@@ -221,6 +221,7 @@ def _export_gguf(project: Project, out: Path | None, quant: str, model_dir: Path
             tokenizer,
             prompts,
             project.config.eval.max_new_tokens,
+            project.config.eval.batch_size,  # as eval batches: 64 rows of a 1,300-token conversation took 13 GB
             required=K_QUANT_AGREEMENT if quant in K_QUANTS else 1.0,
             near_tie=near_tie_margin(quant),
             constraints=example_constraints(project, tokenizer, gold, schema),

@@ -220,7 +220,9 @@ def verify_gguf(
     hf_answers = generate(model, tokenizer, prompts, max_new_tokens, batch_size, "cpu", None, constraints)
     hf_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     with torch.no_grad():
-        hf_logits = np.stack([model(torch.tensor([ids])).logits[0, -1].float().numpy() for ids in hf_ids])
+        # clone: a view of the last row would keep each prompt's whole logits alive until the stack (64 prompts of
+        # 1,300 tokens held 15 GB)
+        hf_logits = np.stack([model(torch.tensor([ids])).logits[0, -1].float().clone().numpy() for ids in hf_ids])
     unique = list({id(c): c for c in constraints if c is not None}.values())  # each grammar compiled once
     index = {id(c): n for n, c in enumerate(unique)}
     with tempfile.TemporaryDirectory(prefix="forge-verify-") as tmp:
