@@ -23,6 +23,17 @@ def fraction(x: float) -> str:
     return f"{x:.4f}"
 
 
+def score_lines(key: str, accuracy: float, correct: int, total: int, ci95: list[float]) -> list[ResultLine]:
+    """A score on a set as every result says it: `key` (accuracy, teacher_accuracy, ...), correct/total, the
+    95% interval."""
+    lo, hi = ci95
+    return [
+        ResultLine(key, accuracy, fraction(accuracy)),
+        ResultLine("correct", correct, f"{correct}/{total}"),
+        ResultLine("ci95", ci95, f"{fraction(lo)}-{fraction(hi)}"),
+    ]
+
+
 def as_text(lines: list[ResultLine], leave_out: frozenset[str] = frozenset()) -> str:
     """The lines people read, `key: shown` each, without the JSON-only ones and the keys in `leave_out`."""
     return "\n".join(f"{r.key}: {r.shown}" for r in lines if r.shown is not None and r.key not in leave_out)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from forge.result_lines import ResultLine, fraction
+from forge.result_lines import ResultLine, fraction, score_lines
 
 
 @dataclass
@@ -48,12 +48,9 @@ class EvalResult:
 
     def lines(self) -> list[ResultLine]:
         """The result lines, in order: score, interval, contract, free decoding, wrong fields, judge, sealed."""
-        lo, hi = self.ci95
         out = [
-            ResultLine("accuracy", self.accuracy, fraction(self.accuracy)),
-            ResultLine("correct", self.correct, f"{self.correct}/{self.total}"),
+            *score_lines("accuracy", self.accuracy, self.correct, self.total, self.ci95),
             ResultLine("total", self.total, None),
-            ResultLine("ci95", self.ci95, f"{fraction(lo)}-{fraction(hi)}"),
             ResultLine("forbidden", self.forbidden_count, str(self.forbidden_count)),
             ResultLine("examples_per_s", self.examples_per_s, str(self.examples_per_s)),
         ]

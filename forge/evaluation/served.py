@@ -18,7 +18,7 @@ import urllib.request
 
 from forge.data.tool_calls import answer_text, normalize_message, openai_messages, openai_tools
 from forge.errors import ForgeError, first_line
-from forge.result_lines import ResultLine, fraction
+from forge.result_lines import ResultLine, fraction, score_lines
 
 TIMEOUT_S = 300  # one answer of a small model on a CPU; a server that takes longer is stuck
 
@@ -105,11 +105,8 @@ def served_eval(project, url: str, echo=None) -> dict:
 
 def served_lines(res: dict) -> list[ResultLine]:
     """`forge eval --server`'s result lines: the served score, and where it differs from the last eval."""
-    lo, hi = res["ci95"]
     lines = [
-        ResultLine("served_accuracy", res["accuracy"], fraction(res["accuracy"])),
-        ResultLine("correct", res["correct"], f"{res['correct']}/{res['total']}"),
-        ResultLine("ci95", res["ci95"], f"{fraction(lo)}-{fraction(hi)}"),
+        *score_lines("served_accuracy", res["accuracy"], res["correct"], res["total"], res["ci95"]),
         ResultLine("tool_call_replies", res["tool_call_replies"], f"{res['tool_call_replies']}/{res['total']}"),
     ]
     if res["last_eval_accuracy"] is not None:

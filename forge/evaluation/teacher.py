@@ -35,7 +35,7 @@ from forge.llm.client import Ledger, check_price, make_client, output_config, re
 from forge.llm.tool_use import TOOL_CHOICE, answer_of_content, anthropic_tools, anthropic_turns
 from forge.project import context, records
 from forge.project.project import Project
-from forge.result_lines import ResultLine, fraction
+from forge.result_lines import ResultLine, fraction, score_lines
 
 MAX_TOKENS = 2000
 INSTRUCTION = (
@@ -231,12 +231,7 @@ def run_teacher(project: Project, echo=print, force: bool = False) -> dict:
 
 def teacher_lines(row: dict) -> list[ResultLine]:
     """`forge eval --teacher`'s result lines: the teacher's score on the gold set and what it cost."""
-    lo, hi = row["ci95"]
-    lines = [
-        ResultLine("teacher_accuracy", row["accuracy"], fraction(row["accuracy"])),
-        ResultLine("correct", row["correct"], f"{row['correct']}/{row['total']}"),
-        ResultLine("ci95", row["ci95"], f"{fraction(lo)}-{fraction(hi)}"),
-    ]
+    lines = score_lines("teacher_accuracy", row["accuracy"], row["correct"], row["total"], row["ci95"])
     if row.get("schema_valid") is not None:
         lines.append(ResultLine("schema_valid", row["schema_valid"], fraction(row["schema_valid"])))
     return lines + [ResultLine("cost_usd", row["cost_usd"], f"${row['cost_usd']:.4f}")]
