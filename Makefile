@@ -42,9 +42,9 @@ $(STAMP): pyproject.toml Makefile $(LOCK)
 	fi; \
 	$(PIP) $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
 	if nvidia-smi >/dev/null 2>&1; then \
-		$(PIP) -e '.[dev,unsloth]'; \
+		$(PIP) -e '.[dev,unsloth,ray]'; \
 	else \
-		$(PIP) torch && $(PIP) -e '.[dev]'; \
+		$(PIP) torch && $(PIP) -e '.[dev,ray]'; \
 	fi
 	# the lock matches pyproject.toml, and what is installed has every dependency it declares
 	$(PY) tests/lockfile.py check

@@ -80,8 +80,14 @@ class Budgets:
 
     def refuse(self, claims: dict, state) -> str | None:
         """Why a call claiming these resources may not run, or None."""
-        if claims.get("iterations") and self.max_iterations and state.iterations_run >= self.max_iterations:
-            return f"iteration budget spent ({state.iterations_run}/{self.max_iterations}); no more training"
+        runs = claims.get("iterations", 0)
+        if runs and self.max_iterations and state.iterations_run + runs > self.max_iterations:
+            if state.iterations_run >= self.max_iterations:
+                return f"iteration budget spent ({state.iterations_run}/{self.max_iterations}); no more training"
+            return (
+                f"{runs} training runs would pass the iteration budget ({state.iterations_run} of "
+                f"{self.max_iterations} used)"
+            )
         n = claims.get("new_examples", 0)
         if n and self.max_new_examples:
             left = self.max_new_examples - state.new_examples

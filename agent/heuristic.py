@@ -5,6 +5,8 @@ the next iteration tries and why), then: on a plateau (no new best for two itera
 one hyper-parameter (more epochs, then half the learning rate, then double the LoRA rank),
 then augment on the failure categories (datagen.augment_per_failure each) -> train again:
 warm from the best (training.warm_start), or fresh after a warm start that did not improve.
+With compute.ray set, the first step is a sweep of the starting configuration over agent.noise_floor_seeds
+seeds: its spread is the noise floor promotions must then clear (forge.evaluation.promotion).
 Deterministic: the same project state and conversation give the same decision.
 """
 
@@ -91,15 +93,31 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
     target = project.config.eval.target_accuracy
     name, failed, _ = last_call(messages)
     best, last, rows = records.best(project), project.read_state(records.RESULTS), records.experiments(project)
+    start = "Start: train on the current data.", ("train", {"hypothesis": "baseline on the current training set"})
     if name is None:
         if skip_train and project.adapter_dir.exists():
             return "Evaluating the existing adapter first (--skip-train).", ("eval", {})
-        return "Start: train on the current data.", ("train", {"hypothesis": "baseline on the current training set"})
+        if _noise_floor_due(project):
+            seeds = project.config.agent.noise_floor_seeds
+            return (
+                f"Start: train the current configuration with {seeds} seeds at once, to measure the noise floor.",
+                (
+                    "sweep",
+                    {
+                        "hypothesis": "the seed-to-seed spread of the starting configuration (the noise floor)",
+                        "seeds": seeds,
+                        "noise_floor": True,
+                    },
+                ),
+            )
+        return start
     if name == "train":
         if failed:
             return "Training was refused or failed; stopping.", None
         return "Trained; evaluate it.", ("eval", {})
-    if name == "eval":
+    if name == "sweep" and failed:
+        return f"The sweep did not run; {start[0][7:]}", start[1]
+    if name in ("eval", "sweep"):
         if failed:
             return "Eval failed; stopping.", None
         floor = best["accuracy"] if best else 0.0
@@ -149,6 +167,12 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
             )
         return "Retrain on the larger training set.", ("train", {"hypothesis": hypothesis})
     return "Check where we stand.", ("status", {})
+
+
+def _noise_floor_due(project: Project) -> bool:
+    """Ray is there to run seeds at once, the config asks for a noise floor, and none holds for today's gold."""
+    cfg = project.config
+    return cfg.compute.ray is not None and cfg.agent.noise_floor_seeds >= 3 and records.noise_floor_now(project) is None
 
 
 def _grpo_due(project: Project, rows: list[dict]) -> bool:

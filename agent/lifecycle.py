@@ -68,7 +68,7 @@ def _run(
     turn: int = 0,
 ) -> Run:
     ctx = ToolContext(project, state, run_id=transcript.run_id, budgets=lambda: budgets.snapshot(state), echo=echo)
-    tool_guard = ToolGuard(registry(), ctx, budgets)
+    tool_guard = ToolGuard(registry(project), ctx, budgets)
     return Run(
         project,
         planner,

@@ -17,14 +17,16 @@ from collections.abc import Iterator
 SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 requested = threading.Event()
 received: list[str] = []  # the signal's name, for the run's end reason
+_depth = [0]  # handling() blocks open: an inner one (a sweep inside an agent run) leaves the outer's state alone
 
 
 @contextlib.contextmanager
 def handling(echo=None) -> Iterator[None]:
     """Turn SIGTERM/SIGHUP into `requested` for the block (main thread only; elsewhere a no-op)."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or _depth[0]:
         yield
         return
+    _depth[0] += 1
     previous = {s: signal.getsignal(s) for s in SIGNALS}
 
     def on_signal(signum, _frame):
@@ -42,6 +44,7 @@ def handling(echo=None) -> Iterator[None]:
     try:
         yield
     finally:
+        _depth[0] -= 1
         for s, handler in previous.items():
             signal.signal(s, handler)
         requested.clear()

@@ -28,7 +28,7 @@ LOCK_DIR = ROOT / "requirements"
 PYTHON, PLATFORM = "3.11", "x86_64-manylinux_2_28"
 # name -> (extras of forge-slm, pins added to the ranges): the CPU set takes the CPU wheel this machine kind
 # carries on disk (a bare `torch` from PyPI is a multi-GB CUDA build).
-SETS = {"cpu": (("dev",), ("torch==2.13.0",)), "cuda": (("dev", "unsloth"), ())}
+SETS = {"cpu": (("dev", "ray"), ("torch==2.13.0",)), "cuda": (("dev", "unsloth", "ray"), ())}
 ALSO = ("pip",)  # installed by `make setup` too, so pinned as well
 # PyPI's torch for Linux x86_64 is the CUDA build and names these; the CPU wheel the CPU set installs needs none.
 CUDA_ONLY = ("nvidia-", "cuda-", "triton==")

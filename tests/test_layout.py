@@ -105,7 +105,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "training": ("evaluation",),  # GRPO's reward is evaluation's scorer
     "curation": ("llm",),  # generate, augment, audit: the API and the project's data, no model
     "export": ("evaluation",),  # verify scores the exported file as eval does
-    "cli": ("training", "curation", "export"),
+    "sweep": ("training",),  # many train -> eval experiments at once, on Ray
+    "cli": ("sweep", "curation", "export"),
 }
 
 
@@ -263,11 +264,22 @@ FILE_NAMES = {
             "llm_spend.json",
             "flywheel.log",
             "forge_meta.json",
+            "noise_floor.json",
         )
     },
     **{
         name: ("forge/project/project.py",)
-        for name in ("tb", ".trainer", "runs", "remote/step.json", ".distributed", ".run.lock", "run_lock.json")
+        for name in (
+            "tb",
+            ".trainer",
+            "runs",
+            "remote/step.json",
+            ".distributed",
+            ".run.lock",
+            "run_lock.json",
+            "variants",
+            "sweeps",
+        )
     },
     "transcript.jsonl": ("agent/transcript.py",),
     "resume.json": ("forge/training/checkpoints.py",),

@@ -13,6 +13,7 @@ NAMES = [
     "show_failures",
     "train",
     "eval",
+    "sweep",
     "promote",
     "commit",
     "augment",
@@ -22,6 +23,10 @@ NAMES = [
 ]
 
 
-def registry() -> dict:
-    """name -> Tool, in a stable order (imports the tool modules on first use)."""
-    return {name: import_module(f"forge.tools.{name}").TOOL for name in NAMES}
+def registry(project=None) -> dict:
+    """name -> Tool, in a stable order (imports the tool modules on first use); with a project, only the tools it
+    offers (`Tool.available`: sweep needs compute.ray)."""
+    tools = {name: import_module(f"forge.tools.{name}").TOOL for name in NAMES}
+    if project is None:
+        return tools
+    return {name: t for name, t in tools.items() if t.available is None or t.available(project)}

@@ -59,7 +59,8 @@ class ToolContext:
 class Tool:
     """One tool, declared once. `effect(state, input, result)` is the call's effect on the run;
     `claims(input)` what it would spend of a budget ({"iterations": 1}, {"new_examples": n});
-    `redo_on_resume`: a call cut off by a crash is run again on `--resume` (safe to repeat)."""
+    `redo_on_resume`: a call cut off by a crash is run again on `--resume` (safe to repeat); `available(project)`:
+    whether an agent run on that project is offered the tool (None: always)."""
 
     name: str
     description: str
@@ -68,6 +69,7 @@ class Tool:
     effect: Callable[[RunState, dict, ToolResult], None] | None = None
     claims: Callable[[dict], dict] | None = None
     redo_on_resume: bool = False
+    available: Callable[[Project], bool] | None = None
 
     def api_param(self) -> dict:
         """The Anthropic `tools` entry."""

@@ -65,9 +65,9 @@ def main():
 
 
 def _register():
-    from forge.cli import data_cmds, engine_cmds, project_cmds, remote_cmds, ship_cmds, use_cmds
+    from forge.cli import data_cmds, engine_cmds, project_cmds, remote_cmds, ship_cmds, sweep_cmds, use_cmds
 
-    for module in (project_cmds, engine_cmds, data_cmds, ship_cmds, use_cmds, remote_cmds):
+    for module in (project_cmds, engine_cmds, data_cmds, ship_cmds, use_cmds, remote_cmds, sweep_cmds):
         for command in module.COMMANDS:
             main.add_command(command)
 

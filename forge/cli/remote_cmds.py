@@ -35,10 +35,18 @@ def remote_check(project_dir, as_json):
 @remote_group.command("cancel")
 @project_option
 def remote_cancel(project_dir):
-    """Stop the remote step this project is following (output/remote/step.json)."""
+    """Stop the remote step this project is following (output/remote/step.json), or with compute.ray.address, the
+    jobs of its unfinished sweeps."""
+    project = open_project(project_dir)
+    if project.config.compute.ray and project.config.compute.ray.address:
+        from forge.sweep.sweep import cancel_jobs
+
+        for line in cancel_jobs(project):
+            click.echo(line)
+        return
     from forge.remote.run import cancel_pending
 
-    record = cancel_pending(open_project(project_dir))
+    record = cancel_pending(project)
     click.echo(f"stopped remote step {record['id']} ({record['step']})")
 
 

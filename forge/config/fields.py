@@ -321,6 +321,58 @@ class DatagenSection:
 
 
 @dataclass
+class RaySection:
+    """Sweeps on Ray (`forge sweep`, the planner's sweep tool): many experiments at once."""
+
+    address: str | None = doc(
+        "null: a private Ray cluster on this machine, started and stopped by forge for each sweep. "
+        "http://head:8265: an existing cluster, reached through Ray Jobs (its dashboard address).",
+        None,
+        pattern=r"^https?://[^/\s]+",
+    )
+    gpus_per_experiment: float | None = doc(
+        "GPUs each experiment holds; Ray gives it its own CUDA_VISIBLE_DEVICES. null: 1 where the cluster has "
+        "GPUs, else 0.",
+        None,
+        minimum=0,
+        maximum=64,
+    )
+    cpus_per_experiment: float = doc("CPU cores each experiment holds.", 1.0, minimum=0, maximum=1024)
+    max_parallel: int = doc(
+        "Experiments running at once (0: as many as the cluster's GPUs and CPUs allow).", 0, minimum=0, maximum=4096
+    )
+    retries: int = doc(
+        "Times an experiment is run again after its worker process or node dies. A Python error is not retried: "
+        "the experiment is recorded as failed and the sweep goes on.",
+        2,
+        minimum=0,
+        maximum=20,
+    )
+    storage: str | None = doc(
+        "Where jobs on an existing cluster leave their models and results for forge to fetch: a path this machine "
+        "and every node share, or an fsspec URL (s3://bucket/prefix). Needed with address; a private cluster "
+        "writes into output/ itself.",
+        None,
+        minLength=1,
+    )
+    env_vars: list[str] = doc(
+        "Names of environment variables to forward from this shell to every experiment (e.g. HF_TOKEN); values "
+        "are read at submission and never written to a file.",
+        factory=list,
+    )
+    local_gpus: int | None = doc(
+        "GPUs a private cluster offers (null: the ones Ray detects). Logical: each experiment gets its own "
+        "CUDA_VISIBLE_DEVICES from them, so it can also cap how many GPUs a sweep takes.",
+        None,
+        minimum=0,
+        maximum=1024,
+    )
+    local_cpus: int | None = doc(
+        "CPU cores a private cluster offers (null: all of this machine's).", None, minimum=1, maximum=4096
+    )
+
+
+@dataclass
 class ComputeSection:
     """Where training and eval run."""
 
@@ -350,6 +402,11 @@ class ComputeSection:
         "An accelerate config file (from `accelerate config`, relative to the project) for bases that don't fit one "
         "GPU: FSDP or DeepSpeed. With it, `accelerate launch --config_file` picks the distributed mode; "
         "compute.num_processes still sets the process count. null: plain DDP.",
+        None,
+    )
+    ray: RaySection | None = doc(
+        "Sweeps on Ray; see its keys below. null: `forge sweep` starts a private cluster with their defaults, "
+        "and the heuristic planner runs one experiment at a time. Excludes compute.remote.",
         None,
     )
 
@@ -382,6 +439,14 @@ class AgentSection:
     )
     max_tokens: int = doc(
         "max_tokens of each planner request (thinking shares it on the 5.5 models).", 8000, minimum=256, maximum=128000
+    )
+    noise_floor_seeds: int = doc(
+        "With compute.ray set, the heuristic planner first trains its starting configuration with this many seeds "
+        "at once (a sweep); their spread is the noise floor, and a promotion must then gain more than it, with "
+        "McNemar's p <= 0.05. 0: never measured.",
+        3,
+        minimum=0,
+        maximum=64,
     )
     stop_at_gap_closure: float | None = doc(
         "Stop the run once the best model closes this share of the gap from the base model to the teacher, "

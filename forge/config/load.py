@@ -143,6 +143,22 @@ def validate(data, display: str = CONFIG_NAME) -> ForgeConfig:
             f"{display}: eval.scorer: judge does not work with compute.remote yet (the judge would be "
             "called from the remote machine); use it with compute.remote null"
         )
+    ray = cfg.compute.ray
+    if ray is not None and cfg.compute.remote:
+        raise ConfigError(
+            f"{display}: compute.ray: excludes compute.remote (ssh runs one experiment on one host, Ray runs "
+            "many on a cluster): set one of them to null"
+        )
+    if ray is not None and ray.address and not ray.storage:
+        raise ConfigError(
+            f"{display}: compute.ray.storage: needed with compute.ray.address (jobs on a cluster leave their models "
+            "there): a path every node and this machine share, or an fsspec URL"
+        )
+    if 0 < cfg.agent.noise_floor_seeds < 3:
+        raise ConfigError(
+            f"{display}: agent.noise_floor_seeds: must be 0 or at least 3 (a spread needs three runs), "
+            f"got {cfg.agent.noise_floor_seeds}"
+        )
     return cfg
 
 

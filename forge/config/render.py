@@ -26,19 +26,26 @@ def render_yaml(name: str, values: dict | None = None) -> str:
         "",
     ]
     current = None
-    for key, _type, _default, text in field_docs():
+    for key, type_name, _default, text in field_docs():
         parts = key.split(".")
         if len(parts) == 1:
             out += [f"# {line}" for line in textwrap.wrap(text, 94)]
             out += [f"{key}: {_scalar(data[key])}", ""]
             continue
-        section, leaf = parts
+        section, leaf = parts[0], parts[1]
+        if len(parts) == 3:  # a key of an optional section, null by default: shown, commented out
+            out += [f"  #   # {line}" for line in textwrap.wrap(text, 88)]
+            out.append(f"  #   {parts[2]}: {_scalar(_default)}")
+            continue
         if section != current:
             if current is not None:
                 out.append("")
             out += [f"# {sections[section]}", f"{section}:"]
             current = section
         out += [f"  # {line}" for line in textwrap.wrap(text, 92)]
+        if type_name == "mapping/null" and data[section][leaf] is None:
+            out.append(f"  {leaf}: null  # or a mapping of these keys:")
+            continue
         out.append(f"  {leaf}: {_scalar(data[section][leaf])}")
     return "\n".join(out) + "\n"
 

@@ -61,6 +61,15 @@ def defaults(cls=ForgeConfig) -> dict:
     return dataclasses.asdict(cls())
 
 
+def optional_section(tp):
+    """The section class of an optional section (`RaySection | None`), or None for any other type."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and dataclasses.is_dataclass(args[0]):
+            return args[0]
+    return None
+
+
 def build(cls, data: dict):
     """Typed config from validated data; missing keys take their defaults."""
     hints = typing.get_type_hints(cls)
@@ -71,6 +80,8 @@ def build(cls, data: dict):
         value, tp = data[f.name], hints[f.name]
         if dataclasses.is_dataclass(tp):
             value = build(tp, value or {})
+        elif optional_section(tp) is not None:
+            value = None if value is None else build(optional_section(tp), value)
         elif typing.get_origin(tp) is dict and dataclasses.is_dataclass(typing.get_args(tp)[1]):
             value = {k: build(typing.get_args(tp)[1], v) for k, v in value.items()}
         elif tp is float and isinstance(value, int):
@@ -84,7 +95,8 @@ def _shown(value) -> str:
 
 
 def field_docs(cls=ForgeConfig, prefix: str = ""):
-    """Yield (dotted key, type name, default, doc) for every leaf field, in definition order."""
+    """Yield (dotted key, type name, default, doc) for every leaf field, in definition order. An optional section
+    (null by default) is a row of its own, followed by its keys' rows with the defaults they take once it is set."""
     hints = typing.get_type_hints(cls)
     instance = cls()
     for f in dataclasses.fields(cls):
@@ -92,6 +104,10 @@ def field_docs(cls=ForgeConfig, prefix: str = ""):
         key = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(tp):
             yield from field_docs(tp, key + ".")
+            continue
+        if optional_section(tp) is not None:
+            yield key, "mapping/null", None, f.metadata.get("doc", "")
+            yield from field_docs(optional_section(tp), key + ".")
             continue
         schema = _type_schema(tp)
         type_name = (

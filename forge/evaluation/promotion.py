@@ -6,6 +6,8 @@ far, measured on the same gold set. A best measured on another gold set is no ya
 promotion is refused until a person accepts the change (`--accept-gold-change`), which starts
 a new baseline. The promotion records a paired exact McNemar test against the previous best on
 the same gold examples, so a gain of one or two examples can be read as the noise it may be.
+Once a sweep measured the noise floor (the spread of one configuration over seeds, output/noise_floor.json),
+a promotion must gain more than that spread and pass McNemar's test at p <= 0.05.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from forge.errors import ForgeError
 from forge.evaluation.runner import model_hash
 from forge.evaluation.stats import paired_comparison
 from forge.project.project import Project
-from forge.project.records import BEST, RESULTS, crosses_gold_change, next_iteration, schema_hash_of
+from forge.project.records import (
+    BEST,
+    RESULTS,
+    crosses_gold_change,
+    next_iteration,
+    noise_floor_now,
+    schema_hash_of,
+)
 from forge.project.run_lock import holds_run_lock
 from forge.result_lines import ResultLine
 
@@ -60,6 +69,21 @@ def check(project: Project, accept_gold_change: bool = False) -> dict:
             f"accuracy {results['accuracy']:.1%} is not above the best so far "
             f"{best['accuracy']:.1%} (iter {best.get('iteration')})"
         )
+    floor = noise_floor_now(project)
+    if best and floor:
+        gain = results["accuracy"] - best["accuracy"]
+        measured = f"the spread of {len(floor['accuracies'])} seeds of one configuration, sweep {floor['sweep']}"
+        if gain <= floor["spread"]:
+            raise PromotionRefused(
+                f"a gain of {gain * 100:.1f} points over the best ({best['accuracy']:.1%}) is inside the noise floor "
+                f"of {floor['spread'] * 100:.1f} points ({measured})"
+            )
+        p = paired_comparison(best.get("per_example", {}), results["per_example"])["p_value"]
+        if p > 0.05:
+            raise PromotionRefused(
+                f"a gain of {gain * 100:.1f} points over the best ({best['accuracy']:.1%}) is above the noise floor "
+                f"but McNemar's test gives p={p:.3f} > 0.05 on the same gold examples"
+            )
     return results
 
 
@@ -68,8 +92,8 @@ def promote(project: Project, iteration: int | None = None, accept_gold_change: 
     results = check(project, accept_gold_change)
     best = project.read_state(BEST)
     new_baseline = crosses_gold_change(best, results["gold"]["hash"], schema_hash_of(results))
-    if iteration is None:
-        iteration = next_iteration(project) - 1
+    if iteration is None:  # a sweep's variant says its own; otherwise the last iteration recorded
+        iteration = (results.get("sweep") or {}).get("iteration") or next_iteration(project) - 1
     name = f"best_adapter_{results['accuracy']:.3f}"
     dest, n = project.output / name, 1
     while dest.exists():

@@ -15,7 +15,9 @@ from forge.jsonl import read_records
 
 OUTPUT = "output"
 ADAPTER_DIR = "adapter"  # output/adapter: what `forge train` writes and `forge eval` scores
-TRACKER_DIR = "tb"  # output/tb/<iteration>/: TensorBoard event files
+TRACKER_DIR = "tb"  # output/tb/<iteration>/: TensorBoard event files (a sweep's variant: output/tb/<variant id>/)
+VARIANTS_DIR = "variants"  # output/variants/<id>/: a sweep variant's model, eval results and log
+SWEEPS_DIR = "sweeps"  # output/sweeps/<sweep id>.json: a sweep's plan and where each variant stands
 TRAINER_DIR = ".trainer"  # output/.trainer: an unfinished training's checkpoints and resume record
 RUNS_DIR = "runs"  # output/runs/<run-id>/: agent runs' and manual sessions' transcripts
 REMOTE_STEP_FILE = "remote/step.json"  # under output/: the compute.remote step being followed
@@ -40,6 +42,9 @@ def find_root(start: Path | None = None) -> Path:
 class Project:
     root: Path
     config: ForgeConfig
+    # where this view of the project writes its output (None: root/output). A sweep's variant is the project with
+    # its own config overlay and output/variants/<id>/ as its output (forge.sweep.variant_run).
+    output_dir: Path | None = None
 
     @classmethod
     def open(cls, path: Path | None = None) -> "Project":
@@ -66,12 +71,20 @@ class Project:
 
     @property
     def output(self) -> Path:
-        return self.root / OUTPUT
+        return self.output_dir if self.output_dir is not None else self.root / OUTPUT
 
     @property
     def adapter_dir(self) -> Path:
         """output/adapter: the model `forge train` writes last and `forge eval` scores by default."""
         return self.output / ADAPTER_DIR
+
+    @property
+    def variants_dir(self) -> Path:
+        return self.output / VARIANTS_DIR
+
+    @property
+    def sweeps_dir(self) -> Path:
+        return self.output / SWEEPS_DIR
 
     @property
     def tracker_dir(self) -> Path:

@@ -30,6 +30,7 @@ FLYWHEEL_LOG = "flywheel.log"
 SPEND_FILE = "llm_spend.json"  # LLM spend per model, written by forge.llm.client
 JUDGE_CACHE = "judge_cache.jsonl"  # the judge scorer's verdicts by hash (forge.evaluation.judge)
 JUDGE_CALIBRATION = "judge_calibration.json"  # the last `forge judge calibrate`
+NOISE_FLOOR = "noise_floor.json"  # the seed-to-seed spread of one configuration (forge.sweep), for promotion
 META_FILE = "forge_meta.json"  # beside a trained model: its base, method and training settings
 CONTEXT_FILE, PLAN_FILE, BACKGROUND_FILE = "AGENT_CONTEXT.md", "PLAN.md", "BACKGROUND.md"
 MISSION_FILE = "mission.md"
@@ -225,10 +226,18 @@ SEALED_KEYS = ("accuracy", "correct", "total", "ci95")
 
 
 def record_experiment(
-    project, *, run_id: str, iteration: int, hypothesis: str, results: dict, kind: str | None = None
+    project,
+    *,
+    run_id: str,
+    iteration: int,
+    hypothesis: str,
+    results: dict,
+    kind: str | None = None,
+    sweep: dict | None = None,
 ) -> dict:
-    """One row per iteration (train then eval), or the baseline's (kind "baseline"). Idempotent: an eval
-    redone after a crash adds no second row."""
+    """One row per iteration (train then eval), or the baseline's (kind "baseline"); a sweep's variant says which
+    (`sweep`: its id, variant, configuration, seed and settings). Idempotent: an eval redone after a crash adds
+    no second row."""
     for row in experiments(project, baseline=True):
         if row.get("run") == run_id and row["iteration"] == iteration:
             return row
@@ -237,6 +246,7 @@ def record_experiment(
     row = {
         "iteration": iteration,
         **({"kind": kind} if kind else {}),
+        **({"sweep": sweep} if sweep else {}),
         "run": run_id,
         "time": now(),
         "accuracy": results["accuracy"],
@@ -265,6 +275,16 @@ def record_experiment(
     }
     append_bytes_atomic(project.output / EXPERIMENTS, (json.dumps(row) + "\n").encode())
     return row
+
+
+def write_noise_floor(project, floor: dict) -> None:
+    write_json_atomic(project.output / NOISE_FLOOR, floor)
+
+
+def noise_floor_now(project) -> dict | None:
+    """The noise floor measured on the current gold set and schema (forge.sweep), or None."""
+    floor = project.read_state(NOISE_FLOOR)
+    return floor if floor and measured_now(project, floor) else None
 
 
 def start_text(row: dict) -> str:

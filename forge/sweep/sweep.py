@@ -1,0 +1,366 @@
+"""Running a sweep: its variants on Ray, a row in experiments.jsonl per variant that finished, the table (per
+configuration: runs, mean and spread over seeds, wall time, cost), and the best variant installed as
+output/adapter with its eval results, so `promote` takes it like any evaluated iteration.
+
+output/sweeps/<id>.json records the plan and where each variant stands, written before anything starts and
+after every change; running the same plan again while it is unfinished resumes it: finished variants are
+kept, jobs on a cluster are reattached, the rest run again. A variant that failed is a row of the table
+with its first error line; the sweep goes on. Ctrl-C, SIGTERM or the time budget stop every variant.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from forge import stop_signal
+from forge.atomic import write_json_atomic
+from forge.clock import id_stamp, now
+from forge.config.fields import RaySection
+from forge.data.datasets import file_hash
+from forge.errors import ForgeError
+from forge.hashing import content_hash
+from forge.project import records
+from forge.project.project import Project
+from forge.project.run_lock import holds_run_lock
+from forge.remote.steps import seconds_left
+from forge.result_lines import ResultLine, fraction
+from forge.sweep.variant_run import SUMMARY, variant_project
+from forge.sweep.variants import Variant
+
+POLL_S = 1.0
+DEADLINE_GRACE_S = 120  # past the run's deadline (each variant stops itself at its next step), stop them
+
+
+class SweepStopped(stop_signal.Interrupted, ForgeError):
+    """SIGTERM or SIGHUP stopped a sweep: one line at the CLI; in an agent run, a call `--resume` runs again."""
+
+
+@dataclass
+class SweepResult:
+    id: str
+    rows: list[dict]  # per variant: id, config, label, seed, ok, accuracy or error, wall_s, iteration
+    table: list[dict]  # per configuration, best first
+    best: dict | None  # the variant installed as output/adapter
+    noise_floor: dict | None
+    where: str
+
+    def lines(self) -> list[ResultLine]:
+        ok = sum(r["ok"] for r in self.rows)
+        lines = [
+            ResultLine("sweep", self.id, f"{self.id} on {self.where}"),
+            ResultLine(
+                "finished", {"ok": ok, "failed": len(self.rows) - ok}, f"{ok} finished, {len(self.rows) - ok} failed"
+            ),
+            ResultLine("table", self.table, "\n" + table_text(self.table)),
+        ]
+        failed = [r for r in self.rows if not r["ok"]]
+        if failed:
+            lines.append(ResultLine("failed", failed, "\n" + "\n".join(f"  {r['id']}: {r['error']}" for r in failed)))
+        if self.best:
+            b = self.best
+            shown = (
+                f"{b['id']} ({b['label']}, seed {b['seed']}): {fraction(b['accuracy'])}, iteration {b['iteration']}; "
+                "installed as output/adapter, with its eval: `promote` makes it the best"
+            )
+            lines.append(ResultLine("best", b["id"], shown))
+            lines.append(ResultLine("iteration", b["iteration"], None))
+        if self.noise_floor:
+            n = self.noise_floor
+            shown = f"{n['spread'] * 100:.1f} points (the spread of {len(n['accuracies'])} seeds of {n['label']})"
+            lines.append(ResultLine("noise_floor", n["spread"], shown))
+        return lines
+
+
+def table_text(table: list[dict]) -> str:
+    head = f"  {'config':<8}  {'ok':>5}  {'mean':>6}  {'spread':>6}  {'wall_s':>7}  {'cost_usd':>8}  settings"
+    rows = [
+        f"  {t['config']:<8}  {t['ok']}/{t['tried']:<3}  "
+        + (f"{t['mean']:>6.1%}  {t['spread'] * 100:>6.1f}" if t["mean"] is not None else f"{'-':>6}  {'-':>6}")
+        + f"  {t['wall_s']:>7.1f}  {t['cost_usd']:>8.2f}  {t['label']}"
+        for t in table
+    ]
+    return "\n".join([head, *rows])
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per configuration: runs, finished, mean accuracy and spread (max - min) over its seeds, stdev, mean wall
+    time and cost; the best mean first, configurations with no finished run last."""
+    out = []
+    for config in dict.fromkeys(r["config"] for r in rows):
+        mine = [r for r in rows if r["config"] == config]
+        acc = [r["accuracy"] for r in mine if r["ok"]]
+        out.append(
+            {
+                "config": config,
+                "label": mine[0]["label"],
+                "tried": len(mine),
+                "ok": len(acc),
+                "mean": round(statistics.fmean(acc), 6) if acc else None,
+                "spread": round(max(acc) - min(acc), 6) if acc else None,
+                "stdev": round(statistics.stdev(acc), 6) if len(acc) > 1 else None,
+                "wall_s": round(statistics.fmean([r.get("wall_s") or 0.0 for r in mine]), 1),
+                "cost_usd": round(sum(r.get("cost_usd") or 0.0 for r in mine), 6),
+            }
+        )
+    return sorted(out, key=lambda t: (t["mean"] is None, -(t["mean"] or 0.0)))
+
+
+def representative(rows: list[dict], config: str) -> dict:
+    """The run of `config` nearest its mean: the model promoted is not the luckiest seed on the gold set."""
+    mine = [r for r in rows if r["config"] == config and r["ok"]]
+    mean = statistics.fmean(r["accuracy"] for r in mine)
+    return min(mine, key=lambda r: (abs(r["accuracy"] - mean), r["seed"]))
+
+
+def backend_for(project: Project, sweep_id: str, jobs: dict):
+    ray_cfg = project.config.compute.ray or RaySection()
+    if project.config.compute.remote:
+        raise ForgeError(
+            "compute.remote: a sweep runs on Ray (compute.ray), not over ssh; set compute.remote to null, or "
+            "give compute.ray an address"
+        )
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ForgeError("a sweep needs Ray: pip install 'forge-slm[ray]'") from None
+    if ray_cfg.address:
+        from forge.sweep.ray_jobs import JobsCluster
+
+        return JobsCluster(ray_cfg, project.root, sweep_id, jobs)
+    from forge.sweep.ray_local import LocalCluster
+
+    return LocalCluster(ray_cfg, project.root, project.config.training.max_memory_gb)
+
+
+def _record_path(project: Project, sweep_id: str) -> Path:
+    return project.sweeps_dir / f"{sweep_id}.json"
+
+
+def unfinished(project: Project, key: str) -> dict | None:
+    """The newest sweep record of this plan that did not end, to resume."""
+    found = None
+    for path in sorted(project.sweeps_dir.glob("*.json")) if project.sweeps_dir.is_dir() else []:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("key") == key and not data.get("ended"):
+            found = data
+    return found
+
+
+def _move_tracker(project: Project, out: Path, full_id: str) -> None:
+    logs = out / project.tracker_dir.name
+    if logs.is_dir():
+        dest = project.tracker_dir / full_id
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        logs.rename(dest)
+
+
+def _record_row(project: Project, sweep_id: str, v: Variant, out: Path, summary: dict) -> int:
+    """The experiments row of a finished variant (once: a resumed sweep finds it); its iteration number."""
+    for row in records.experiments(project):
+        if (row.get("sweep") or {}).get("variant") == v.id and row["sweep"]["id"] == sweep_id:
+            return row["iteration"]
+    results = json.loads((out / records.RESULTS).read_text(encoding="utf-8"))
+    vp = variant_project(project.root, v.overlay, out)
+    iteration = records.next_iteration(project)
+    row = records.record_experiment(
+        Project(project.root, vp.config),
+        run_id=f"sweep-{sweep_id}",
+        iteration=iteration,
+        hypothesis=f"sweep {sweep_id}: {v.label}, seed {v.seed}",
+        results=results,
+        sweep={"id": sweep_id, "variant": v.id, "config": v.config_id, "seed": v.seed, "label": v.label},
+    )
+    return row["iteration"]
+
+
+def install(project: Project, out: Path, sweep_id: str, row: dict) -> None:
+    """Make a variant the current adapter with its eval results: what `promote` checks and copies."""
+    tmp, old = project.output / ".adapter.installing", project.output / ".adapter.replaced"
+    for d in (tmp, old):
+        shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(Project(project.root, project.config, output_dir=out).adapter_dir, tmp)
+    if project.adapter_dir.exists():
+        project.adapter_dir.rename(old)
+    tmp.rename(project.adapter_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    results = json.loads((out / records.RESULTS).read_text(encoding="utf-8"))
+    results["model"]["path"] = project.rel(project.adapter_dir)
+    results["sweep"] = {"id": sweep_id, "variant": row["id"], "iteration": row["iteration"]}
+    failures = out / records.FAILURES
+    shutil.copyfile(failures, project.output / records.FAILURES) if failures.is_file() else None
+    write_json_atomic(project.output / records.RESULTS, results)
+
+
+def _noise_floor(project: Project, sweep_id: str, rows: list[dict], results: dict) -> dict:
+    accs = [r["accuracy"] for r in rows if r["ok"]]
+    if len({r["config"] for r in rows}) != 1 or len(accs) < 3:
+        raise ForgeError(
+            f"sweep {sweep_id}: a noise floor needs one configuration with 3 or more finished seeds, got "
+            f"{len({r['config'] for r in rows})} configuration(s) and {len(accs)} finished run(s)"
+        )
+    floor = {
+        "sweep": sweep_id,
+        "label": rows[0]["label"],
+        "seeds": [r["seed"] for r in rows if r["ok"]],
+        "accuracies": accs,
+        "spread": round(max(accs) - min(accs), 6),
+        "stdev": round(statistics.stdev(accs), 6),
+        "gold_hash": file_hash(project.gold_path),
+        "schema_hash": records.schema_hash_of(results),
+        "time": now(),
+    }
+    records.write_noise_floor(project, floor)
+    return floor
+
+
+@holds_run_lock("sweep")
+def run_sweep(
+    project: Project, variants: list[Variant], *, noise_floor: bool = False, echo=print, deadline: float | None = None
+) -> SweepResult:
+    """Run every variant (train -> eval) on Ray; record, tabulate and install the best. See the module doc."""
+    say = echo or (lambda _line: None)
+    key = content_hash(json.dumps([[v.id, v.overlay] for v in variants], sort_keys=True))
+    record = unfinished(project, key)
+    if record:
+        say(
+            f"sweep {record['id']}: resuming ({sum(s['status'] in ('done', 'failed') for s in record['state'].values())} of {len(variants)} variants ended)"
+        )
+    else:
+        record = {
+            "id": f"{id_stamp()}-{uuid.uuid4().hex[:4]}",
+            "key": key,
+            "started": now(),
+            "noise_floor": noise_floor,
+            "plan": [{"id": v.id, "config": v.config_id, "label": v.label, "seed": v.seed} for v in variants],
+            "state": {v.id: {"status": "queued"} for v in variants},
+            "jobs": {},
+            "ended": None,
+        }
+    sweep_id, path = record["id"], _record_path(project, record["id"])
+    save = lambda: write_json_atomic(path, record)  # noqa: E731
+    save()
+    backend = backend_for(project, sweep_id, record["jobs"])
+    if hasattr(backend, "save"):
+        backend.save = lambda jobs: save()
+    out_of = {v.id: project.variants_dir / f"{sweep_id}-{v.id}" for v in variants}
+    by_id = {v.id: v for v in variants}
+    where = backend.start()
+    say(f"sweep {sweep_id}: {len(variants)} runs on {where}")
+    with stop_signal.handling(say):
+        try:
+            _drive(project, backend, record, by_id, out_of, save, say, deadline)
+        except BaseException:
+            stopped = backend.stop_all() if hasattr(backend, "stop_all") else []
+            if stopped:
+                say(f"sweep {sweep_id}: stopped jobs {', '.join(stopped)}")
+            raise
+        finally:
+            backend.close()
+    rows = [{**record["plan"][i], **record["state"][v.id]} for i, v in enumerate(variants)]
+    rows = [{k: v for k, v in r.items() if k not in ("status", "per_example")} for r in rows]
+    table = summarize(rows)
+    best = None
+    if table and table[0]["mean"] is not None:
+        best = representative(rows, table[0]["config"])
+        install(project, out_of[best["id"]], sweep_id, best)
+    floor = None
+    if noise_floor:
+        floor = _noise_floor(project, sweep_id, rows, project.read_state(records.RESULTS) or {})
+    record.update(ended=now(), table=table, best=best["id"] if best else None)
+    save()
+    return SweepResult(sweep_id, rows, table, best, floor, where)
+
+
+def _drive(project, backend, record, by_id, out_of, save, say, deadline) -> None:
+    state = record["state"]
+    for vid, st in state.items():  # a resumed sweep: jobs on a cluster go on; the rest run again
+        if st["status"] == "running" and vid in record["jobs"] and hasattr(backend, "reattach"):
+            backend.reattach(vid)
+            say(f"variant {vid}: reattached to job {record['jobs'][vid]['submission_id']}")
+        elif st["status"] == "running":
+            st["status"] = "queued"
+    limit = (project.config.compute.ray or RaySection()).max_parallel or len(state)
+    while True:
+        if stop_signal.requested.is_set():
+            raise SweepStopped(f"sweep stopped: {stop_signal.reason()}; run the same command again to resume it")
+        if deadline is not None and time.monotonic() > deadline + DEADLINE_GRACE_S:
+            raise ForgeError("the time budget ran out; the sweep's variants were stopped")
+        for vid, st in state.items():
+            if st["status"] == "queued" and backend.running() < limit:
+                v = by_id[vid]
+                backend.submit(vid, v.overlay, out_of[vid], seconds_left(deadline))
+                st["status"] = "running"
+                save()
+        if not any(st["status"] in ("queued", "running") for st in state.values()):
+            return
+        for vid, summary in backend.wait(POLL_S):
+            _finish(project, record, by_id[vid], out_of[vid], summary, say)
+            save()
+
+
+def _finish(project, record, v: Variant, out: Path, summary: dict, say) -> None:
+    sweep_id = record["id"]
+    st = record["state"][v.id]
+    retried = summary.get("attempt", 1) > 1 or record["jobs"].get(v.id, {}).get("retried")
+    if retried:
+        say(
+            f"variant {v.id}: its worker died; Ray ran it again (attempt {summary.get('attempt') or record['jobs'][v.id]['attempt']})"
+        )
+    if not summary.get("ok"):
+        st.update(status="failed", ok=False, error=summary.get("error", "no result"), wall_s=summary.get("wall_s"))
+        say(f"variant {v.id} ({v.label}, seed {v.seed}): failed: {st['error']}")
+        return
+    if (out / SUMMARY).is_file():
+        _move_tracker(project, out, f"{sweep_id}-{v.id}")
+    iteration = _record_row(project, sweep_id, v, out, summary)
+    st.update(
+        status="done",
+        ok=True,
+        accuracy=summary["accuracy"],
+        correct=summary["correct"],
+        total=summary["total"],
+        wall_s=summary.get("wall_s"),
+        cost_usd=summary.get("cost_usd", 0.0),
+        iteration=iteration,
+        attempt=summary.get("attempt", 1),
+        cuda_visible_devices=summary.get("cuda_visible_devices"),
+        started_at=summary.get("started_at"),
+        ended_at=summary.get("ended_at"),
+    )
+    gpu = f", CUDA_VISIBLE_DEVICES={summary['cuda_visible_devices']}" if summary.get("cuda_visible_devices") else ""
+    say(
+        f"variant {v.id} ({v.label}, seed {v.seed}): {fraction(summary['accuracy'])} "
+        f"({summary['correct']}/{summary['total']}), {summary.get('wall_s', 0):.0f} s{gpu}, iteration {iteration}"
+    )
+
+
+def cancel_jobs(project: Project) -> list[str]:
+    """Stop the jobs of every unfinished sweep of this project on compute.ray.address and close those sweeps; a
+    line per job stopped. (A private cluster's sweep has nothing to stop: its processes end with forge's.)"""
+    ray_cfg = project.config.compute.ray
+    if not ray_cfg or not ray_cfg.address:
+        raise ForgeError("compute.ray.address is not set: there are no cluster jobs to stop")
+    from forge.sweep.ray_jobs import JobsCluster
+
+    lines = []
+    for path in sorted(project.sweeps_dir.glob("*.json")) if project.sweeps_dir.is_dir() else []:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.get("ended") or not record.get("jobs"):
+            continue
+        backend = JobsCluster(ray_cfg, project.root, record["id"], record["jobs"])
+        backend.start()
+        for submission in backend.stop_all():
+            lines.append(f"stopped job {submission} of sweep {record['id']}")
+        for st in record["state"].values():
+            if st["status"] in ("queued", "running"):
+                st.update(status="failed", ok=False, error="cancelled (`forge remote cancel`)")
+        record["ended"] = now()
+        write_json_atomic(path, record)
+    return lines or ["no unfinished sweep jobs"]
