@@ -135,6 +135,7 @@ def test_a_private_cluster_runs_two_variants_at_once_on_their_own_gpus(tmp_path,
     no_ray_left("/tmp/forge-ray-")
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_run_again(tmp_path, nano_model):
     project = sweep_project(tmp_path / "p", nano_model, retries=1)
     lines: list[str] = []
@@ -178,6 +179,7 @@ def test_without_retries_a_killed_worker_and_a_python_error_are_failed_rows(tmp_
     no_ray_left("/tmp/forge-ray-")
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_sweep_and_every_ray_process(tmp_path, nano_model):
     project = sweep_project(tmp_path / "p", nano_model)
     config_io.patch_file(project.config_path, {"training": {"epochs_min": 30, "epochs_max": 30}})
@@ -198,15 +200,39 @@ def test_sigterm_stops_the_sweep_and_every_ray_process(tmp_path, nano_model):
     assert not record["ended"]  # the same command resumes it
 
 
+def free_ports(n: int) -> list[int]:
+    """n distinct free ports (all held open while picked, so none is picked twice)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+PORT_FLAGS = (
+    "--port",
+    "--dashboard-port",
+    "--dashboard-agent-listen-port",
+    "--dashboard-agent-grpc-port",
+    "--runtime-env-agent-port",
+    "--metrics-export-port",
+    "--ray-client-server-port",
+    "--node-manager-port",
+    "--object-manager-port",
+)
 
 
 @pytest.fixture
 def ray_head(tmp_path, monkeypatch):
-    """A Ray cluster of its own (`ray start --head`, Jobs API on), token auth on, stopped by SIGTERM to its pid."""
+    """A Ray cluster of its own (`ray start --head`, Jobs API on, every port its own), token auth on, stopped by
+    SIGTERM to its pid however the test ends."""
     temp = Path(f"/tmp/forge-head-{secrets.token_hex(3)}")
     temp.mkdir()
     token = temp / "token"
@@ -214,24 +240,10 @@ def ray_head(tmp_path, monkeypatch):
     env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    dashboard = free_port()
+    ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
     head = subprocess.Popen(
-        [
-            str(VENV_BIN / "ray"),
-            "start",
-            "--head",
-            "--block",
-            "--temp-dir",
-            str(temp),
-            "--port",
-            str(free_port()),
-            "--dashboard-port",
-            str(dashboard),
-            "--num-cpus",
-            "2",
-            "--include-dashboard",
-            "true",
-        ],
+        [str(VENV_BIN / "ray"), "start", "--head", "--block", "--temp-dir", str(temp), "--num-cpus", "2"]
+        + ["--include-dashboard", "true", *(x for flag, port in ports.items() for x in (flag, str(port)))],
         env={**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -239,26 +251,29 @@ def ray_head(tmp_path, monkeypatch):
     )
     from ray.job_submission import JobSubmissionClient
 
-    address = f"http://127.0.0.1:{dashboard}"
-    end = time.monotonic() + 60
-    while True:
-        try:
-            client = JobSubmissionClient(address)
-            client.list_jobs()
-            break
-        except Exception:
-            if time.monotonic() > end or head.poll() is not None:
-                raise
-            time.sleep(0.5)
-    yield address, client
-    head.send_signal(signal.SIGTERM)
-    head.wait(timeout=60)
-    no_ray_left(str(temp), within_s=30)
-    import shutil
+    address = f"http://127.0.0.1:{ports['--dashboard-port']}"
+    try:
+        end = time.monotonic() + 120
+        while True:
+            try:
+                client = JobSubmissionClient(address)
+                client.list_jobs()
+                break
+            except Exception:
+                if time.monotonic() > end or head.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        yield address, client
+    finally:
+        head.send_signal(signal.SIGTERM)
+        head.wait(timeout=60)
+        no_ray_left(str(temp), within_s=30)
+        import shutil
 
-    shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_jobs_on_a_cluster_reattach_after_kill_9_and_start_nothing_twice(tmp_path, nano_model, ray_head):
     address, client = ray_head
     storage = tmp_path / "storage"
@@ -345,6 +360,7 @@ def test_promotion_needs_a_gain_above_the_noise_floor(tmp_path, nano_model):
     assert check(project)["accuracy"] == 1.0
 
 
+@pytest.mark.slow
 def test_the_heuristic_planner_measures_the_noise_floor_first(tmp_path, nano_model):
     root = make_agent_project(
         tmp_path / "p",

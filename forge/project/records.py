@@ -287,6 +287,14 @@ def noise_floor_now(project) -> dict | None:
     return floor if floor and measured_now(project, floor) else None
 
 
+def sweep_records(project) -> list[dict]:
+    """The records of the sweeps run on this project (forge.sweep: plan, where each variant stands, the table),
+    oldest first."""
+    folder = project.sweeps_dir
+    paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+
+
 def start_text(row: dict) -> str:
     """How an iteration's model started: 'warm from iter 2: 40 new + 40 replayed', 'fresh', or '' (the baseline,
     or a row from before forge recorded it)."""

@@ -26,6 +26,7 @@ from forge.remote.ssh import PUSH_EXCLUDES
 REQUEST_ENV = "FORGE_VARIANT_REQUEST"
 EXCLUDES = [*PUSH_EXCLUDES, "/output/"]
 ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
+SUBMIT_TRIES_S = 120
 
 
 def is_url(storage: str) -> bool:
@@ -115,6 +116,7 @@ class JobsCluster:
     def submit(self, variant_id: str, overlay: dict, out_dir: Path, deadline_in_s: float | None) -> None:
         job = self.jobs.setdefault(variant_id, {"attempt": 0})
         job["attempt"] += 1
+        job.pop("ended", None)
         job["submission_id"] = self.submission_id(variant_id, job["attempt"])
         job["storage"] = storage_dir(self.cfg.storage, self.sweep_id, variant_id)
         job["local"] = str(out_dir)
@@ -126,30 +128,53 @@ class JobsCluster:
         """Replaced by the sweep with the writer of its record."""
 
     def _submit(self, variant_id: str) -> None:
-        assert self.client is not None
+        """Submit the job; a refusal is tried again for SUBMIT_TRIES_S (a cluster that just started has no job agent
+        yet), unless Ray already has a job under this id (a submission that got through before the error)."""
+        import logging
+        import time
+
         job = self.jobs[variant_id]
         env = {name: os.environ[name] for name in self.cfg.env_vars if name in os.environ}
         request = {**job["request"], "storage": job["storage"]}
         gpus = self.cfg.gpus_per_experiment
-        self.client.submit_job(
-            entrypoint=f"{Path(sys.executable).name} -m forge.sweep.ray_jobs",
-            submission_id=job["submission_id"],
-            runtime_env={
-                "working_dir": str(self.root),
-                "excludes": list(EXCLUDES),
-                "env_vars": {**env, REQUEST_ENV: json.dumps(request)},
-            },
-            entrypoint_num_cpus=self.cfg.cpus_per_experiment,
-            entrypoint_num_gpus=gpus if gpus is not None else None,
-            metadata={"forge_sweep": self.sweep_id, "forge_variant": variant_id},
-        )
+        logging.getLogger("ray").setLevel(logging.ERROR)  # its packaging notes, once per job, say nothing new
+        end, wait = time.monotonic() + SUBMIT_TRIES_S, 0.5
+        while True:
+            try:
+                self.client.submit_job(
+                    entrypoint=f"{Path(sys.executable).name} -m forge.sweep.ray_jobs",
+                    submission_id=job["submission_id"],
+                    runtime_env={
+                        "working_dir": str(self.root),
+                        "excludes": list(EXCLUDES),
+                        "env_vars": {**env, REQUEST_ENV: json.dumps(request)},
+                    },
+                    entrypoint_num_cpus=self.cfg.cpus_per_experiment,
+                    entrypoint_num_gpus=gpus,
+                    metadata={"forge_sweep": self.sweep_id, "forge_variant": variant_id},
+                )
+                return
+            except RuntimeError as exc:  # Ray's client raises RuntimeError for every refused request
+                if self._exists(job["submission_id"]):
+                    return
+                if time.monotonic() > end:
+                    raise ForgeError(
+                        f"compute.ray.address {self.cfg.address}: job {job['submission_id']} was refused "
+                        f"for {SUBMIT_TRIES_S} s: {first_line(exc)}"
+                    ) from None
+                time.sleep(wait)
+                wait = min(wait * 2, 8.0)
+
+    def _exists(self, submission_id: str) -> bool:
+        try:
+            self.client.get_job_info(submission_id)
+            return True
+        except RuntimeError:  # 404: Ray has no job under this id
+            return False
 
     def reattach(self, variant_id: str) -> None:
         """A job saved as submitted: submit it now if Ray never got it (a kill -9 between the save and the call)."""
-        assert self.client is not None
-        try:
-            self.client.get_job_info(self.jobs[variant_id]["submission_id"])
-        except RuntimeError:  # Ray's client says "job does not exist" with a RuntimeError
+        if not self._exists(self.jobs[variant_id]["submission_id"]):
             self._submit(variant_id)
 
     def running(self) -> int:
@@ -205,11 +230,12 @@ class JobsCluster:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     def stop_all(self) -> list[str]:
-        assert self.client is not None
+        """Stop every job still running; their submission ids."""
         stopped = []
-        for job in self.jobs.values():
-            if not job.get("ended") and job.get("submission_id"):
+        for job in self.jobs.values() if self.client is not None else []:
+            if not job.get("ended") and job.get("submission_id") and self._exists(job["submission_id"]):
                 self.client.stop_job(job["submission_id"])
+                job["ended"] = "STOPPED"
                 stopped.append(job["submission_id"])
         return stopped
 

@@ -11,8 +11,6 @@ with its first error line; the sweep goes on. Ctrl-C, SIGTERM or the time budget
 from __future__ import annotations
 
 import json
-import shutil
-import statistics
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,7 +20,6 @@ from forge import stop_signal
 from forge.atomic import write_json_atomic
 from forge.clock import id_stamp, now
 from forge.config.fields import RaySection
-from forge.data.datasets import file_hash
 from forge.errors import ForgeError
 from forge.hashing import content_hash
 from forge.project import records
@@ -30,7 +27,9 @@ from forge.project.project import Project
 from forge.project.run_lock import holds_run_lock
 from forge.remote.steps import seconds_left
 from forge.result_lines import ResultLine, fraction
-from forge.sweep.variant_run import SUMMARY, variant_project
+from forge.sweep.landing import install, move_tracker, record_noise_floor, record_row
+from forge.sweep.table import representative, summarize, table_text
+from forge.sweep.variant_run import SUMMARY
 from forge.sweep.variants import Variant
 
 POLL_S = 1.0
@@ -77,47 +76,6 @@ class SweepResult:
         return lines
 
 
-def table_text(table: list[dict]) -> str:
-    head = f"  {'config':<8}  {'ok':>5}  {'mean':>6}  {'spread':>6}  {'wall_s':>7}  {'cost_usd':>8}  settings"
-    rows = [
-        f"  {t['config']:<8}  {t['ok']}/{t['tried']:<3}  "
-        + (f"{t['mean']:>6.1%}  {t['spread'] * 100:>6.1f}" if t["mean"] is not None else f"{'-':>6}  {'-':>6}")
-        + f"  {t['wall_s']:>7.1f}  {t['cost_usd']:>8.2f}  {t['label']}"
-        for t in table
-    ]
-    return "\n".join([head, *rows])
-
-
-def summarize(rows: list[dict]) -> list[dict]:
-    """Per configuration: runs, finished, mean accuracy and spread (max - min) over its seeds, stdev, mean wall
-    time and cost; the best mean first, configurations with no finished run last."""
-    out = []
-    for config in dict.fromkeys(r["config"] for r in rows):
-        mine = [r for r in rows if r["config"] == config]
-        acc = [r["accuracy"] for r in mine if r["ok"]]
-        out.append(
-            {
-                "config": config,
-                "label": mine[0]["label"],
-                "tried": len(mine),
-                "ok": len(acc),
-                "mean": round(statistics.fmean(acc), 6) if acc else None,
-                "spread": round(max(acc) - min(acc), 6) if acc else None,
-                "stdev": round(statistics.stdev(acc), 6) if len(acc) > 1 else None,
-                "wall_s": round(statistics.fmean([r.get("wall_s") or 0.0 for r in mine]), 1),
-                "cost_usd": round(sum(r.get("cost_usd") or 0.0 for r in mine), 6),
-            }
-        )
-    return sorted(out, key=lambda t: (t["mean"] is None, -(t["mean"] or 0.0)))
-
-
-def representative(rows: list[dict], config: str) -> dict:
-    """The run of `config` nearest its mean: the model promoted is not the luckiest seed on the gold set."""
-    mine = [r for r in rows if r["config"] == config and r["ok"]]
-    mean = statistics.fmean(r["accuracy"] for r in mine)
-    return min(mine, key=lambda r: (abs(r["accuracy"] - mean), r["seed"]))
-
-
 def backend_for(project: Project, sweep_id: str, jobs: dict):
     ray_cfg = project.config.compute.ray or RaySection()
     if project.config.compute.remote:
@@ -150,74 +108,6 @@ def unfinished(project: Project, key: str) -> dict | None:
         if data.get("key") == key and not data.get("ended"):
             found = data
     return found
-
-
-def _move_tracker(project: Project, out: Path, full_id: str) -> None:
-    logs = out / project.tracker_dir.name
-    if logs.is_dir():
-        dest = project.tracker_dir / full_id
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        logs.rename(dest)
-
-
-def _record_row(project: Project, sweep_id: str, v: Variant, out: Path, summary: dict) -> int:
-    """The experiments row of a finished variant (once: a resumed sweep finds it); its iteration number."""
-    for row in records.experiments(project):
-        if (row.get("sweep") or {}).get("variant") == v.id and row["sweep"]["id"] == sweep_id:
-            return row["iteration"]
-    results = json.loads((out / records.RESULTS).read_text(encoding="utf-8"))
-    vp = variant_project(project.root, v.overlay, out)
-    iteration = records.next_iteration(project)
-    row = records.record_experiment(
-        Project(project.root, vp.config),
-        run_id=f"sweep-{sweep_id}",
-        iteration=iteration,
-        hypothesis=f"sweep {sweep_id}: {v.label}, seed {v.seed}",
-        results=results,
-        sweep={"id": sweep_id, "variant": v.id, "config": v.config_id, "seed": v.seed, "label": v.label},
-    )
-    return row["iteration"]
-
-
-def install(project: Project, out: Path, sweep_id: str, row: dict) -> None:
-    """Make a variant the current adapter with its eval results: what `promote` checks and copies."""
-    tmp, old = project.output / ".adapter.installing", project.output / ".adapter.replaced"
-    for d in (tmp, old):
-        shutil.rmtree(d, ignore_errors=True)
-    shutil.copytree(Project(project.root, project.config, output_dir=out).adapter_dir, tmp)
-    if project.adapter_dir.exists():
-        project.adapter_dir.rename(old)
-    tmp.rename(project.adapter_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    results = json.loads((out / records.RESULTS).read_text(encoding="utf-8"))
-    results["model"]["path"] = project.rel(project.adapter_dir)
-    results["sweep"] = {"id": sweep_id, "variant": row["id"], "iteration": row["iteration"]}
-    failures = out / records.FAILURES
-    shutil.copyfile(failures, project.output / records.FAILURES) if failures.is_file() else None
-    write_json_atomic(project.output / records.RESULTS, results)
-
-
-def _noise_floor(project: Project, sweep_id: str, rows: list[dict], results: dict) -> dict:
-    accs = [r["accuracy"] for r in rows if r["ok"]]
-    if len({r["config"] for r in rows}) != 1 or len(accs) < 3:
-        raise ForgeError(
-            f"sweep {sweep_id}: a noise floor needs one configuration with 3 or more finished seeds, got "
-            f"{len({r['config'] for r in rows})} configuration(s) and {len(accs)} finished run(s)"
-        )
-    floor = {
-        "sweep": sweep_id,
-        "label": rows[0]["label"],
-        "seeds": [r["seed"] for r in rows if r["ok"]],
-        "accuracies": accs,
-        "spread": round(max(accs) - min(accs), 6),
-        "stdev": round(statistics.stdev(accs), 6),
-        "gold_hash": file_hash(project.gold_path),
-        "schema_hash": records.schema_hash_of(results),
-        "time": now(),
-    }
-    records.write_noise_floor(project, floor)
-    return floor
 
 
 @holds_run_lock("sweep")
@@ -260,6 +150,10 @@ def run_sweep(
             stopped = backend.stop_all() if hasattr(backend, "stop_all") else []
             if stopped:
                 say(f"sweep {sweep_id}: stopped jobs {', '.join(stopped)}")
+            for vid, job in record["jobs"].items():  # run again on resume, as a new job
+                if job.get("submission_id") in stopped:
+                    record["state"][vid]["status"] = "queued"
+            save()
             raise
         finally:
             backend.close()
@@ -272,7 +166,7 @@ def run_sweep(
         install(project, out_of[best["id"]], sweep_id, best)
     floor = None
     if noise_floor:
-        floor = _noise_floor(project, sweep_id, rows, project.read_state(records.RESULTS) or {})
+        floor = record_noise_floor(project, sweep_id, rows, project.read_state(records.RESULTS) or {})
     record.update(ended=now(), table=table, best=best["id"] if best else None)
     save()
     return SweepResult(sweep_id, rows, table, best, floor, where)
@@ -318,8 +212,8 @@ def _finish(project, record, v: Variant, out: Path, summary: dict, say) -> None:
         say(f"variant {v.id} ({v.label}, seed {v.seed}): failed: {st['error']}")
         return
     if (out / SUMMARY).is_file():
-        _move_tracker(project, out, f"{sweep_id}-{v.id}")
-    iteration = _record_row(project, sweep_id, v, out, summary)
+        move_tracker(project, out, f"{sweep_id}-{v.id}")
+    iteration = record_row(project, sweep_id, v, out, summary)
     st.update(
         status="done",
         ok=True,
