@@ -110,7 +110,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/demo_wall.py && $(PY) bench/eval_speed.py && $(PY) bench/warm_start.py iterations && $(PY) bench/warm_start.py accuracy --demo math && \
-	$(PY) bench/grpo.py --demo math && $(PY) bench/eval_batching.py && $(PY) bench/constrained_eval.py && $(PY) bench/train_throughput.py && $(PY) bench/train_real.py && $(PY) bench/train_processes.py && $(PY) bench/remote_overhead.py && $(PY) bench/planner_context.py --baseline c11be1f
+	$(PY) bench/grpo.py --demo math && $(PY) bench/eval_batching.py && $(PY) bench/constrained_eval.py && $(PY) bench/train_throughput.py && $(PY) bench/train_real.py && $(PY) bench/train_processes.py && $(PY) bench/remote_overhead.py && $(PY) bench/sweep.py && $(PY) bench/planner_context.py --baseline c11be1f
 
 clean-venv:
 	rm -rf $(VENV)

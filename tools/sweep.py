@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from forge.project import context
 from forge.result_lines import as_text
 from forge.sweep.sweep import run_sweep
 from forge.sweep.variants import plan
@@ -36,6 +37,7 @@ def run(
     result = run_sweep(
         ctx.project, plan(ctx.project, axes, seeds=seeds), noise_floor=noise_floor, echo=ctx.echo, deadline=ctx.deadline
     )
+    context.update_context(ctx.project)  # the planner's view of the experiments, as after an eval
     best = result.best
     data = {
         "sweep": result.id,
