@@ -240,6 +240,10 @@ def ray_head(tmp_path, monkeypatch):
     env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    from ray._raylet import AuthenticationTokenLoader
+
+    # Ray keeps the token it read first for the process: an earlier test's private cluster read ~/.ray's
+    AuthenticationTokenLoader.instance().reset_cache()
     ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
     head = subprocess.Popen(
         [str(VENV_BIN / "ray"), "start", "--head", "--block", "--temp-dir", str(temp), "--num-cpus", "2"]
@@ -268,6 +272,8 @@ def ray_head(tmp_path, monkeypatch):
         head.send_signal(signal.SIGTERM)
         head.wait(timeout=60)
         no_ray_left(str(temp), within_s=30)
+        monkeypatch.undo()
+        AuthenticationTokenLoader.instance().reset_cache()
         import shutil
 
         shutil.rmtree(temp, ignore_errors=True)
