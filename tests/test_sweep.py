@@ -23,7 +23,7 @@ from forge.agent.budgets import Budgets
 from forge.agent.planners import HeuristicPlanner
 from forge.agent.transcript import read_events
 from forge.config import load as config_io
-from forge.errors import ConfigError
+from forge.errors import ConfigError, ForgeError
 from forge.evaluation.promotion import PromotionRefused, check
 from forge.project import records
 from forge.project.project import Project
@@ -305,6 +305,20 @@ def test_jobs_on_a_cluster_reattach_after_kill_9_and_start_nothing_twice(tmp_pat
     assert len(list(project.variants_dir.glob("*/adapter"))) == 2
     assert len([r for r in records.experiments(project) if r.get("sweep")]) == 2
     assert "\n".join(json.dumps(r) for r in records.experiments(project)).count(str(storage)) == 0
+    # `forge remote cancel` stops the jobs of a sweep whose forge was killed
+    long_runs = ["--set", "training.epochs_min=100", "--set", "training.epochs_max=100", "--set", "lora.r=4,16"]
+    cancelled = subprocess.Popen(argv[:2] + long_runs + argv[4:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    when_started_in(storage, count=4, forge=cancelled)
+    cancelled.kill()
+    cancelled.communicate(timeout=30)
+    said = subprocess.run([argv[0], "remote", "cancel", "-p", str(project.root)], capture_output=True, text=True)
+    assert said.returncode == 0 and said.stdout.count("stopped job forge-") == 2, said
+    for line in said.stdout.splitlines():
+        submission = line.split()[2]
+        end = time.monotonic() + 30
+        while str(client.get_job_status(submission)) not in ("STOPPED", "JobStatus.STOPPED"):
+            assert time.monotonic() < end, client.get_job_status(submission)
+            time.sleep(0.2)
 
 
 def when_started_in(storage: Path, count: int, forge: subprocess.Popen, timeout_s: float = 180) -> list[dict]:
@@ -333,6 +347,34 @@ def test_an_unreachable_cluster_is_one_line(tmp_path, nano_model, cli):
         lines[-1].startswith("Error: compute.ray.address http://127.0.0.1:") and "no Ray cluster answers" in lines[-1]
     )
     assert "Traceback" not in result.stderr
+
+
+def test_storage_may_be_an_fsspec_url(tmp_path):
+    from forge.sweep.ray_jobs import copy_tree
+
+    src = tmp_path / "variant"
+    (src / "adapter").mkdir(parents=True)
+    (src / "adapter" / "w.safetensors").write_bytes(b"weights")
+    (src / "summary.json").write_text("{}")
+    url = f"file://{tmp_path}/bucket/sweep/v1"
+    copy_tree(str(src), url)  # what a job does at its end
+    back = tmp_path / "back"
+    copy_tree(url, str(back))  # what forge does when the job ended
+    assert (back / "adapter" / "w.safetensors").read_bytes() == b"weights" and (back / "summary.json").is_file()
+
+
+def test_a_project_above_rays_upload_limit_is_refused_in_one_line(tmp_path, nano_model):
+    from forge.sweep.ray_jobs import JobsCluster, upload_limit
+
+    project = sweep_project(tmp_path / "p", nano_model, address="http://127.0.0.1:9", storage="/tmp/x")
+    with open(project.root / "dataset" / "big.bin", "wb") as fh:  # sparse: no disk used
+        fh.truncate(upload_limit() + 2**20)
+    with pytest.raises(ForgeError, match=r"MiB to carry as each job's working_dir, above Ray's 512 MiB"):
+        JobsCluster(project.config.compute.ray, project.root, "s", {}, lambda: None).start()
+    (project.root / "output" / "big.bin").parent.mkdir(exist_ok=True)
+    (project.root / "dataset" / "big.bin").rename(project.root / "output" / "big.bin")  # output/ is not carried
+    with pytest.raises(ForgeError, match="no Ray cluster answers there"):
+        JobsCluster(project.config.compute.ray, project.root, "s", {}, lambda: None).start()
 
 
 def test_promotion_needs_a_gain_above_the_noise_floor(tmp_path, nano_model):
@@ -383,6 +425,13 @@ def test_the_heuristic_planner_measures_the_noise_floor_first(tmp_path, nano_mod
     assert calls[0]["name"] == "sweep" and calls[0]["input"]["noise_floor"] is True
     floor = records.noise_floor_now(project)
     assert floor is not None and len(floor["accuracies"]) == 3
+    from forge.project.status import collect, render
+
+    assert f"Noise floor: {floor['spread'] * 100:.1f} points (3 seeds of" in render(collect(project))
+    from forge.project.report import build
+
+    page = build(project)
+    assert "<h2>Sweeps</h2>" in page and "spread (max − min)" in page and "Noise floor:" in page
     assert floor["spread"] == round(max(floor["accuracies"]) - min(floor["accuracies"]), 6)
     sweep_rows = [r for r in records.experiments(project) if r.get("sweep")]
     assert sorted(r["sweep"]["seed"] for r in sweep_rows) == [42, 43, 44]

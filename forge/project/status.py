@@ -66,6 +66,7 @@ def collect(project: Project) -> dict:
         "held_by": run_lock.holder(project.output),  # who holds the run lock (forge.project.run_lock), or None
         "scorer": scorer_state(project),
         "gap": gap.gap(project),
+        "noise_floor": records.noise_floor_now(project),  # a sweep's seed-to-seed spread (forge.sweep), or None
     }
 
 
@@ -214,6 +215,15 @@ def render(s: dict) -> str:
             else "gap closure: undefined without a zero-shot baseline on this gold set (`forge eval --base`)"
         )
         rows.insert(4, ("Teacher", f"{_pct(t['accuracy'])} ({t['correct']}/{t['total']}, {t['model']}); {closure}"))
+    n = s.get("noise_floor")
+    if n:
+        rows.append(
+            (
+                "Noise floor",
+                f"{n['spread'] * 100:.1f} points ({len(n['accuracies'])} seeds of {n['label']}, sweep {n['sweep']}): "
+                "a promotion must gain more, with McNemar p <= 0.05",
+            )
+        )
     if s.get("held_by") and s["held_by"].get("pid") != os.getpid():  # a run's own status needs no such line
         rows.append(("Held by", run_lock.describe(s["held_by"])))
     g = s.get("gold") or {}

@@ -35,6 +35,9 @@ def record_row(project: Project, sweep_id: str, v: Variant, out: Path, summary: 
             return row["iteration"]
     results = json.loads((out / records.RESULTS).read_text(encoding="utf-8"))
     vp = variant_project(project.root, v.overlay, out)
+    # a job on a cluster named its model where it ran (storage); the model is here now
+    results["model"]["path"] = project.rel(vp.adapter_dir)
+    write_json_atomic(out / records.RESULTS, results)
     iteration = records.next_iteration(project)
     row = records.record_experiment(
         Project(project.root, vp.config),

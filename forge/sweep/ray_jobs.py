@@ -78,12 +78,19 @@ def storage_dir(storage: str, sweep_id: str, variant_id: str) -> str:
 class JobsCluster:
     """The sweep backend of an existing cluster: submit a variant as a job, poll the jobs, stop them."""
 
-    def __init__(self, ray_cfg, root: Path, sweep_id: str, jobs: dict):
+    def __init__(self, ray_cfg, root: Path, sweep_id: str, jobs: dict, save):
         self.cfg, self.root, self.sweep_id = ray_cfg, Path(root), sweep_id
-        self.jobs = jobs  # variant id -> {"submission_id", "attempt", "storage"}: saved by the sweep's record
+        self.jobs = jobs  # variant id -> {"submission_id", "attempt", "storage", ...}: part of the sweep's record
+        self.save = save  # writes the sweep's record
         self.client: Any = None  # ray.job_submission.JobSubmissionClient, once started
 
     def start(self) -> str:
+        size, limit = upload_size(self.root), upload_limit()
+        if size > limit:
+            raise ForgeError(
+                f"{self.root}: {size / 2**20:.0f} MiB to carry as each job's working_dir, above Ray's "
+                f"{limit / 2**20:.0f} MiB: keep big files (a base model) on the cluster and name them in model.base"
+            )
         address = self.cfg.address
         try:  # with a timeout: Ray's client would wait on an address that drops packets
             urllib.request.urlopen(f"{address.rstrip('/')}/api/version", timeout=10).close()
@@ -102,12 +109,6 @@ class JobsCluster:
                 f"compute.ray.address {address}: the cluster refused forge's Jobs client ({type(exc).__name__}: "
                 f"{first_line(exc)}); with token auth, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH"
             ) from None
-        size, limit = upload_size(self.root), upload_limit()
-        if size > limit:
-            raise ForgeError(
-                f"{self.root}: {size / 2**20:.0f} MiB to carry as each job's working_dir, above Ray's "
-                f"{limit / 2**20:.0f} MiB: keep big files (a base model) on the cluster and name them in model.base"
-            )
         return f"the Ray cluster at {address}, results through {self.cfg.storage}"
 
     def submission_id(self, variant_id: str, attempt: int) -> str:
@@ -121,11 +122,8 @@ class JobsCluster:
         job["storage"] = storage_dir(self.cfg.storage, self.sweep_id, variant_id)
         job["local"] = str(out_dir)
         job["request"] = {"variant_id": variant_id, "overlay": overlay, "deadline_in_s": deadline_in_s}
-        self.save(self.jobs)  # before the submission: a kill -9 in between must not start the job twice
+        self.save()  # before the submission: a kill -9 in between must not start the job twice
         self._submit(variant_id)
-
-    def save(self, jobs: dict) -> None:
-        """Replaced by the sweep with the writer of its record."""
 
     def _submit(self, variant_id: str) -> None:
         """Submit the job; a refusal is tried again for SUBMIT_TRIES_S (a cluster that just started has no job agent
@@ -172,10 +170,14 @@ class JobsCluster:
         except RuntimeError:  # 404: Ray has no job under this id
             return False
 
-    def reattach(self, variant_id: str) -> None:
-        """A job saved as submitted: submit it now if Ray never got it (a kill -9 between the save and the call)."""
+    def reattach(self, variant_id: str) -> bool:
+        """A job saved as submitted: followed again, and submitted now if Ray never got it (a kill -9 between the
+        save and the call)."""
+        if variant_id not in self.jobs:
+            return False
         if not self._exists(self.jobs[variant_id]["submission_id"]):
             self._submit(variant_id)
+        return True
 
     def running(self) -> int:
         return sum(1 for j in self.jobs.values() if not j.get("ended"))
@@ -208,7 +210,7 @@ class JobsCluster:
                     + " without a result",
                 }
             out.append((variant_id, summary))
-        self.save(self.jobs)
+        self.save()
         return out
 
     def _submit_retry(self, variant_id: str) -> None:
@@ -216,7 +218,7 @@ class JobsCluster:
         job["attempt"] += 1
         job["submission_id"] = self.submission_id(variant_id, job["attempt"])
         job.setdefault("retried", []).append(job["attempt"])
-        self.save(self.jobs)
+        self.save()
         self._submit(variant_id)
 
     def _fetch(self, job: dict) -> dict | None:

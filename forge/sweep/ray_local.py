@@ -132,15 +132,27 @@ class LocalCluster:
     def running(self) -> int:
         return len(self.refs)
 
+    def reattach(self, variant_id: str) -> bool:
+        """Never: a private cluster died with the forge that started it, and its variants run again."""
+        return False
+
+    def stop_all(self) -> list[str]:
+        """Cancel every variant still running (their workers are killed); their ids."""
+        import ray
+
+        stopped = list(self.refs.values())
+        for ref in list(self.refs) if ray.is_initialized() else []:
+            ray.cancel(ref, force=True, recursive=True)
+        self.refs.clear()
+        return stopped
+
     def close(self) -> None:
         """Cancel what still runs and stop the cluster (every Ray process of it)."""
         import ray
 
         if not ray.is_initialized():
             return
-        for ref in list(self.refs):
-            ray.cancel(ref, force=True, recursive=True)
-        self.refs.clear()
+        self.stop_all()
         ray.shutdown()
         if self.temp_dir:
             import shutil

@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from forge import stop_signal
 from forge.atomic import write_json_atomic
@@ -34,6 +35,18 @@ from forge.sweep.variants import Variant
 
 POLL_S = 1.0
 DEADLINE_GRACE_S = 120  # past the run's deadline (each variant stops itself at its next step), stop them
+
+
+class Backend(Protocol):
+    """Where a sweep's variants run: a private cluster (forge.sweep.ray_local) or Ray Jobs (forge.sweep.ray_jobs)."""
+
+    def start(self) -> str: ...  # says where
+    def submit(self, variant_id: str, overlay: dict, out_dir: Path, deadline_in_s: float | None) -> None: ...
+    def reattach(self, variant_id: str) -> bool: ...  # a variant a killed forge left running: followed again?
+    def wait(self, timeout_s: float) -> list[tuple[str, dict]]: ...  # (variant id, summary) of those that ended
+    def running(self) -> int: ...
+    def stop_all(self) -> list[str]: ...  # what it stopped, named
+    def close(self) -> None: ...
 
 
 class SweepStopped(stop_signal.Interrupted, ForgeError):
@@ -76,7 +89,7 @@ class SweepResult:
         return lines
 
 
-def backend_for(project: Project, sweep_id: str, jobs: dict):
+def backend_for(project: Project, sweep_id: str, jobs: dict, save) -> Backend:
     ray_cfg = project.config.compute.ray or RaySection()
     if project.config.compute.remote:
         raise ForgeError(
@@ -90,7 +103,7 @@ def backend_for(project: Project, sweep_id: str, jobs: dict):
     if ray_cfg.address:
         from forge.sweep.ray_jobs import JobsCluster
 
-        return JobsCluster(ray_cfg, project.root, sweep_id, jobs)
+        return JobsCluster(ray_cfg, project.root, sweep_id, jobs, save)
     from forge.sweep.ray_local import LocalCluster
 
     return LocalCluster(ray_cfg, project.root, project.config.training.max_memory_gb)
@@ -136,9 +149,7 @@ def run_sweep(
     sweep_id, path = record["id"], _record_path(project, record["id"])
     save = lambda: write_json_atomic(path, record)  # noqa: E731
     save()
-    backend = backend_for(project, sweep_id, record["jobs"])
-    if hasattr(backend, "save"):
-        backend.save = lambda jobs: save()
+    backend = backend_for(project, sweep_id, record["jobs"], save)
     out_of = {v.id: project.variants_dir / f"{sweep_id}-{v.id}" for v in variants}
     by_id = {v.id: v for v in variants}
     where = backend.start()
@@ -147,9 +158,9 @@ def run_sweep(
         try:
             _drive(project, backend, record, by_id, out_of, save, say, deadline)
         except BaseException:
-            stopped = backend.stop_all() if hasattr(backend, "stop_all") else []
+            stopped = backend.stop_all()
             if stopped:
-                say(f"sweep {sweep_id}: stopped jobs {', '.join(stopped)}")
+                say(f"sweep {sweep_id}: stopped {', '.join(stopped)}")
             for vid, job in record["jobs"].items():  # run again on resume, as a new job
                 if job.get("submission_id") in stopped:
                     record["state"][vid]["status"] = "queued"
@@ -175,8 +186,7 @@ def run_sweep(
 def _drive(project, backend, record, by_id, out_of, save, say, deadline) -> None:
     state = record["state"]
     for vid, st in state.items():  # a resumed sweep: jobs on a cluster go on; the rest run again
-        if st["status"] == "running" and vid in record["jobs"] and hasattr(backend, "reattach"):
-            backend.reattach(vid)
+        if st["status"] == "running" and backend.reattach(vid):
             say(f"variant {vid}: reattached to job {record['jobs'][vid]['submission_id']}")
         elif st["status"] == "running":
             st["status"] = "queued"
@@ -248,7 +258,7 @@ def cancel_jobs(project: Project) -> list[str]:
         record = json.loads(path.read_text(encoding="utf-8"))
         if record.get("ended") or not record.get("jobs"):
             continue
-        backend = JobsCluster(ray_cfg, project.root, record["id"], record["jobs"])
+        backend = JobsCluster(ray_cfg, project.root, record["id"], record["jobs"], lambda: None)
         backend.start()
         for submission in backend.stop_all():
             lines.append(f"stopped job {submission} of sweep {record['id']}")
