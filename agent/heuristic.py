@@ -93,7 +93,7 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
     target = project.config.eval.target_accuracy
     name, failed, _ = last_call(messages)
     best, last, rows = records.best(project), project.read_state(records.RESULTS), records.experiments(project)
-    start = "Start: train on the current data.", ("train", {"hypothesis": "baseline on the current training set"})
+    first_train = ("train", {"hypothesis": "baseline on the current training set"})
     if name is None:
         if skip_train and project.adapter_dir.exists():
             return "Evaluating the existing adapter first (--skip-train).", ("eval", {})
@@ -110,13 +110,13 @@ def decide(project: Project, messages: list[dict], skip_train: bool = False):
                     },
                 ),
             )
-        return start
+        return "Start: train on the current data.", first_train
     if name == "train":
         if failed:
             return "Training was refused or failed; stopping.", None
         return "Trained; evaluate it.", ("eval", {})
     if name == "sweep" and failed:
-        return f"The sweep did not run; {start[0][7:]}", start[1]
+        return "The sweep did not run; train on the current data.", first_train
     if name in ("eval", "sweep"):
         if failed:
             return "Eval failed; stopping.", None

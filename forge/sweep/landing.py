@@ -9,9 +9,8 @@ import shutil
 import statistics
 from pathlib import Path
 
-from forge.atomic import write_json_atomic
+from forge.atomic import replace_dir, write_json_atomic
 from forge.clock import now
-from forge.data.datasets import file_hash
 from forge.errors import ForgeError
 from forge.project import records
 from forge.project.project import Project
@@ -52,19 +51,16 @@ def record_row(project: Project, sweep_id: str, v: Variant, out: Path, summary: 
 
 def install(project: Project, out: Path, sweep_id: str, row: dict) -> None:
     """Make a variant the current adapter with its eval results: what `promote` checks and copies."""
-    tmp, old = project.output / ".adapter.installing", project.output / ".adapter.replaced"
-    for d in (tmp, old):
-        shutil.rmtree(d, ignore_errors=True)
+    tmp = project.output / ".adapter.installing"
+    shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(Project(project.root, project.config, output_dir=out).adapter_dir, tmp)
-    if project.adapter_dir.exists():
-        project.adapter_dir.rename(old)
-    tmp.rename(project.adapter_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(tmp, project.adapter_dir)
     results = json.loads((out / records.RESULTS).read_text(encoding="utf-8"))
     results["model"]["path"] = project.rel(project.adapter_dir)
     results["sweep"] = {"id": sweep_id, "variant": row["id"], "iteration": row["iteration"]}
     failures = out / records.FAILURES
-    shutil.copyfile(failures, project.output / records.FAILURES) if failures.is_file() else None
+    if failures.is_file():
+        shutil.copyfile(failures, project.output / records.FAILURES)
     write_json_atomic(project.output / records.RESULTS, results)
 
 
@@ -82,7 +78,7 @@ def record_noise_floor(project: Project, sweep_id: str, rows: list[dict], result
         "accuracies": accs,
         "spread": round(max(accs) - min(accs), 6),
         "stdev": round(statistics.stdev(accs), 6),
-        "gold_hash": file_hash(project.gold_path),
+        "gold_hash": results["gold"]["hash"],
         "schema_hash": records.schema_hash_of(results),
         "time": now(),
     }

@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -129,15 +130,16 @@ class JobsCluster:
         """Submit the job; a refusal is tried again for SUBMIT_TRIES_S (a cluster that just started has no job agent
         yet), unless Ray already has a job under this id (a submission that got through before the error)."""
         import logging
-        import time
+
+        from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
         job = self.jobs[variant_id]
         env = {name: os.environ[name] for name in self.cfg.env_vars if name in os.environ}
         request = {**job["request"], "storage": job["storage"]}
         gpus = self.cfg.gpus_per_experiment
         logging.getLogger("ray").setLevel(logging.ERROR)  # its packaging notes, once per job, say nothing new
-        end, wait = time.monotonic() + SUBMIT_TRIES_S, 0.5
-        while True:
+
+        def submit() -> None:
             try:
                 self.client.submit_job(
                     entrypoint=f"{Path(sys.executable).name} -m forge.sweep.ray_jobs",
@@ -151,17 +153,23 @@ class JobsCluster:
                     entrypoint_num_gpus=gpus,
                     metadata={"forge_sweep": self.sweep_id, "forge_variant": variant_id},
                 )
-                return
-            except RuntimeError as exc:  # Ray's client raises RuntimeError for every refused request
-                if self._exists(job["submission_id"]):
-                    return
-                if time.monotonic() > end:
-                    raise ForgeError(
-                        f"compute.ray.address {self.cfg.address}: job {job['submission_id']} was refused "
-                        f"for {SUBMIT_TRIES_S} s: {first_line(exc)}"
-                    ) from None
-                time.sleep(wait)
-                wait = min(wait * 2, 8.0)
+            except RuntimeError:  # Ray's client raises RuntimeError for every refused request
+                if not self._exists(job["submission_id"]):
+                    raise
+
+        tries = Retrying(
+            retry=retry_if_exception_type(RuntimeError),
+            stop=stop_after_delay(SUBMIT_TRIES_S),
+            wait=wait_exponential(multiplier=0.5, max=8),
+            reraise=True,
+        )
+        try:
+            tries(submit)
+        except RuntimeError as exc:
+            raise ForgeError(
+                f"compute.ray.address {self.cfg.address}: job {job['submission_id']} was refused "
+                f"for {SUBMIT_TRIES_S} s: {first_line(exc)}"
+            ) from None
 
     def _exists(self, submission_id: str) -> bool:
         try:
@@ -183,8 +191,6 @@ class JobsCluster:
         return sum(1 for j in self.jobs.values() if not j.get("ended"))
 
     def wait(self, timeout_s: float) -> list[tuple[str, dict]]:
-        import time
-
         assert self.client is not None
         time.sleep(timeout_s)
         out = []
@@ -204,6 +210,7 @@ class JobsCluster:
                 code = info.driver_exit_code
                 summary = {
                     "id": variant_id,
+                    "attempt": job["attempt"],
                     "ok": False,
                     "error": f"job {job['submission_id']} ended {status}"
                     + (f" (exit {code})" if code is not None else "")
@@ -217,7 +224,6 @@ class JobsCluster:
         job = self.jobs[variant_id]
         job["attempt"] += 1
         job["submission_id"] = self.submission_id(variant_id, job["attempt"])
-        job.setdefault("retried", []).append(job["attempt"])
         self.save()
         self._submit(variant_id)
 

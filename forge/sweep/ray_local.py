@@ -48,6 +48,13 @@ class LocalCluster:
         )
         resources = ray.cluster_resources()
         self.gpus = resources.get("GPU", 0.0)
+        if self.per_experiment_gpus() > self.gpus or self.cfg.cpus_per_experiment > resources.get("CPU", 0):
+            self.close()
+            raise ForgeError(
+                f"compute.ray: an experiment asks for {self.cfg.cpus_per_experiment:g} CPUs and "
+                f"{self.per_experiment_gpus():g} GPUs; the private cluster has "
+                f"{resources.get('CPU', 0):g} and {self.gpus:g}"
+            )
         shared = self._memory_share()
         return f"a private Ray cluster: {resources.get('CPU', 0):g} CPUs, {self.gpus:g} GPUs" + shared
 
@@ -87,15 +94,7 @@ class LocalCluster:
 
         from forge.sweep.variant_run import run_variant
 
-        if self.per_experiment_gpus() > self.gpus or self.cfg.cpus_per_experiment > ray.cluster_resources().get(
-            "CPU", 0
-        ):
-            raise ForgeError(
-                f"compute.ray: an experiment asks for {self.cfg.cpus_per_experiment:g} CPUs and "
-                f"{self.per_experiment_gpus():g} GPUs; the private cluster has "
-                f"{ray.cluster_resources().get('CPU', 0):g} and {self.gpus:g}"
-            )
-        task = ray.remote(max_calls=1)(run_variant).options(
+        task = ray.remote(max_calls=1)(run_variant).options(  # a fresh worker per variant: its memory goes back
             num_cpus=self.cfg.cpus_per_experiment,
             num_gpus=self.per_experiment_gpus(),
             max_retries=self.cfg.retries,

@@ -30,7 +30,6 @@ from forge.remote.steps import seconds_left
 from forge.result_lines import ResultLine, fraction
 from forge.sweep.landing import install, move_tracker, record_noise_floor, record_row
 from forge.sweep.table import representative, summarize, table_text
-from forge.sweep.variant_run import SUMMARY
 from forge.sweep.variants import Variant
 
 POLL_S = 1.0
@@ -115,12 +114,7 @@ def _record_path(project: Project, sweep_id: str) -> Path:
 
 def unfinished(project: Project, key: str) -> dict | None:
     """The newest sweep record of this plan that did not end, to resume."""
-    found = None
-    for path in sorted(project.sweeps_dir.glob("*.json")) if project.sweeps_dir.is_dir() else []:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("key") == key and not data.get("ended"):
-            found = data
-    return found
+    return next((r for r in reversed(records.sweep_records(project)) if r["key"] == key and not r["ended"]), None)
 
 
 @holds_run_lock("sweep")
@@ -168,8 +162,8 @@ def run_sweep(
             raise
         finally:
             backend.close()
-    rows = [{**record["plan"][i], **record["state"][v.id]} for i, v in enumerate(variants)]
-    rows = [{k: v for k, v in r.items() if k not in ("status", "per_example")} for r in rows]
+    rows = [{**planned, **record["state"][planned["id"]]} for planned in record["plan"]]
+    rows = [{k: v for k, v in r.items() if k != "status"} for r in rows]
     table = summarize(rows)
     best = None
     if table and table[0]["mean"] is not None:
@@ -212,17 +206,13 @@ def _drive(project, backend, record, by_id, out_of, save, say, deadline) -> None
 def _finish(project, record, v: Variant, out: Path, summary: dict, say) -> None:
     sweep_id = record["id"]
     st = record["state"][v.id]
-    retried = summary.get("attempt", 1) > 1 or record["jobs"].get(v.id, {}).get("retried")
-    if retried:
-        say(
-            f"variant {v.id}: its worker died; Ray ran it again (attempt {summary.get('attempt') or record['jobs'][v.id]['attempt']})"
-        )
+    if summary.get("attempt", 1) > 1:
+        say(f"variant {v.id}: its worker died; Ray ran it again (attempt {summary['attempt']})")
     if not summary.get("ok"):
         st.update(status="failed", ok=False, error=summary.get("error", "no result"), wall_s=summary.get("wall_s"))
         say(f"variant {v.id} ({v.label}, seed {v.seed}): failed: {st['error']}")
         return
-    if (out / SUMMARY).is_file():
-        move_tracker(project, out, f"{sweep_id}-{v.id}")
+    move_tracker(project, out, f"{sweep_id}-{v.id}")
     iteration = record_row(project, sweep_id, v, out, summary)
     st.update(
         status="done",
@@ -254,9 +244,8 @@ def cancel_jobs(project: Project) -> list[str]:
     from forge.sweep.ray_jobs import JobsCluster
 
     lines = []
-    for path in sorted(project.sweeps_dir.glob("*.json")) if project.sweeps_dir.is_dir() else []:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if record.get("ended") or not record.get("jobs"):
+    for record in records.sweep_records(project):
+        if record["ended"] or not record["jobs"]:
             continue
         backend = JobsCluster(ray_cfg, project.root, record["id"], record["jobs"], lambda: None)
         backend.start()
@@ -266,5 +255,5 @@ def cancel_jobs(project: Project) -> list[str]:
             if st["status"] in ("queued", "running"):
                 st.update(status="failed", ok=False, error="cancelled (`forge remote cancel`)")
         record["ended"] = now()
-        write_json_atomic(path, record)
+        write_json_atomic(_record_path(project, record["id"]), record)
     return lines or ["no unfinished sweep jobs"]
